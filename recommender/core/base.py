@@ -1,0 +1,334 @@
+"""The protocol every Shelfwise algorithm follows, and the checks they share.
+
+Everything here is plain numpy/scipy: no Django, no settings. Ids are dense integer
+indices (see ``recommender.core.matrix.IdIndex`` for the mapping to external ids).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import scipy.sparse as sp
+
+from recommender.core.ranking import top_k
+
+FLOAT = np.float32
+
+
+class FitError(RuntimeError):
+    """Training produced unusable parameters (NaN/inf factors, diverged loss)."""
+
+
+class NotFittedError(RuntimeError):
+    """An algorithm was asked to score before ``fit`` or ``load``."""
+
+
+def check_user_items(user_items: Any, *, n_items: int | None = None) -> sp.csr_matrix:
+    """Return ``user_items`` as float32 CSR, or raise ``ValueError`` saying what is wrong."""
+    if not sp.issparse(user_items):
+        raise ValueError(
+            f"user_items must be a scipy.sparse matrix of shape (n_users, n_items), "
+            f"got {type(user_items).__name__}"
+        )
+    if user_items.ndim != 2:
+        raise ValueError(f"user_items must be 2-D, got {user_items.ndim}-D")
+    if n_items is not None and user_items.shape[1] != n_items:
+        raise ValueError(
+            f"user_items has {user_items.shape[1]} item columns, the model was fitted on {n_items}"
+        )
+    matrix = sp.csr_matrix(user_items, dtype=FLOAT)
+    if matrix.nnz and not np.all(np.isfinite(matrix.data)):
+        raise ValueError("user_items contains NaN or infinite weights")
+    if matrix.nnz and matrix.data.min() < 0:
+        raise ValueError("user_items weights must be non-negative")
+    return matrix
+
+
+def check_ids(ids: Any, *, upper: int, name: str) -> np.ndarray:
+    """Return ``ids`` as a 1-D int64 array within ``[0, upper)`` or raise ``ValueError``."""
+    array = np.atleast_1d(np.asarray(ids))
+    if array.ndim != 1:
+        raise ValueError(f"{name} must be a 1-D sequence of integer indices")
+    if array.size and not np.issubdtype(array.dtype, np.integer):
+        raise ValueError(f"{name} must be integer indices, got dtype {array.dtype}")
+    array = array.astype(np.int64, copy=False)
+    if array.size and (array.min() < 0 or array.max() >= upper):
+        raise ValueError(f"{name} must lie in [0, {upper}), got range [{array.min()}, {array.max()}]")
+    return array
+
+
+def check_weights(weights: Any, *, length: int) -> np.ndarray:
+    """Return ``weights`` as float32 of ``length`` (ones when None) or raise ``ValueError``."""
+    if weights is None:
+        return np.ones(length, dtype=FLOAT)
+    array = np.asarray(weights, dtype=FLOAT).ravel()
+    if array.shape[0] != length:
+        raise ValueError(f"weights has {array.shape[0]} entries for {length} item ids")
+    if not np.all(np.isfinite(array)):
+        raise ValueError("weights must be finite")
+    return array
+
+
+def check_finite(name: str, array: np.ndarray) -> None:
+    """Raise ``FitError`` when a learned array holds NaN or infinity."""
+    if not np.all(np.isfinite(array)):
+        raise FitError(f"{name} contains NaN or infinite values; lower the learning rate or raise regularization")
+
+
+class Recommender:
+    """Base class: subclasses implement ``fit``, ``_score_users``/``_score_items_vector`` and
+    ``similar_items``; batching, masking, top-k and persistence are shared here.
+
+    Subclasses declare the names of their learned arrays in ``artifact_arrays`` and their
+    hyper-parameters in ``params``; ``save``/``load`` round-trip both without pickle.
+    """
+
+    name: ClassVar[str] = "base"
+    artifact_arrays: ClassVar[tuple[str, ...]] = ()
+
+    n_users: int = 0
+    n_items: int = 0
+
+    # -- subclasses implement -------------------------------------------------
+    def fit(self, user_items: sp.csr_matrix) -> Recommender:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def score_users(self, user_ids: np.ndarray, user_items: sp.csr_matrix) -> np.ndarray:
+        """Dense scores of shape (len(user_ids), n_items) for users known at fit time."""
+        rows = user_items[user_ids]
+        return self.score_from_rows(rows)
+
+    def score_from_rows(self, rows: sp.csr_matrix) -> np.ndarray:  # pragma: no cover - abstract
+        """Dense scores of shape (n_rows, n_items) for shoppers described by interaction rows."""
+        raise NotImplementedError
+
+    def similar_items(self, item_ids: Any, n: int = 10) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover
+        raise NotImplementedError
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """Hyper-parameters as plain JSON-able values (saved with the artifact)."""
+        return {}
+
+    # -- shared behaviour -----------------------------------------------------
+    def _require_fitted(self) -> None:
+        if self.n_items == 0:
+            raise NotFittedError(f"{self.name} is not fitted; call fit() or load() first")
+
+    def recommend(
+        self,
+        user_ids: Any,
+        user_items: sp.csr_matrix,
+        n: int = 10,
+        exclude_seen: bool = True,
+        candidates: Any = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top ``n`` items for each user.
+
+        Parameters
+        ----------
+        user_ids : array of int, shape (n_queries,)
+            Row indices into ``user_items``.
+        user_items : csr_matrix, shape (n_users, n_items)
+            Current interactions (may differ from the fit matrix: new events count).
+        exclude_seen : bool
+            Mask the items each user already interacted with.
+        candidates : array of int, optional
+            Restrict the ranking to these item indices.
+
+        Returns
+        -------
+        ids, scores : arrays of shape (n_queries, n); ids are -1 (scores -inf) where fewer
+            than ``n`` items are eligible.
+        """
+        self._require_fitted()
+        user_items = check_user_items(user_items, n_items=self.n_items)
+        user_ids = check_ids(user_ids, upper=user_items.shape[0], name="user_ids")
+        rows = user_items[user_ids]
+        scores = self.score_users(user_ids, user_items)
+        return top_k(
+            scores,
+            n,
+            exclude=rows if exclude_seen else None,
+            candidates=_candidates(candidates, self.n_items),
+        )
+
+    def recommend_from_items(
+        self,
+        item_ids: Any,
+        weights: Any = None,
+        n: int = 10,
+        exclude: Any = None,
+        candidates: Any = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top ``n`` items for one shopper described only by recent (item, weight) pairs.
+
+        This is the real-time path: the shopper need not exist at fit time.
+
+        Returns
+        -------
+        ids, scores : arrays of shape (n,).
+        """
+        self._require_fitted()
+        row = self.items_to_row(item_ids, weights)
+        scores = self.score_from_rows(row)
+        exclude_ids = None if exclude is None else check_ids(exclude, upper=self.n_items, name="exclude")
+        mask = None
+        if exclude_ids is not None and exclude_ids.size:
+            mask = sp.csr_matrix(
+                (np.ones(exclude_ids.size, dtype=FLOAT), (np.zeros(exclude_ids.size, dtype=np.int64), exclude_ids)),
+                shape=(1, self.n_items),
+            )
+        ids, top_scores = top_k(scores, n, exclude=mask, candidates=_candidates(candidates, self.n_items))
+        return ids[0], top_scores[0]
+
+    def items_to_row(self, item_ids: Any, weights: Any = None) -> sp.csr_matrix:
+        """One (1, n_items) CSR row from (item, weight) pairs; repeated items add up."""
+        item_ids = check_ids(item_ids, upper=self.n_items, name="item_ids")
+        weights = check_weights(weights, length=item_ids.size)
+        row = sp.csr_matrix(
+            (weights, (np.zeros(item_ids.size, dtype=np.int64), item_ids)), shape=(1, self.n_items), dtype=FLOAT
+        )
+        row.sum_duplicates()
+        return row
+
+    def explain(self, item_id: int, item_ids: Any, weights: Any = None) -> tuple[int, float]:
+        """The shopper's item that contributed most to ``item_id``'s score, and its share in [0, 1].
+
+        The default uses item-item similarity; models override it where their score decomposes
+        differently. Returns (-1, 0.0) when nothing the shopper touched relates to the item.
+        """
+        self._require_fitted()
+        item_ids = check_ids(item_ids, upper=self.n_items, name="item_ids")
+        weights = check_weights(weights, length=item_ids.size)
+        if item_ids.size == 0:
+            return -1, 0.0
+        contributions = weights * self.item_similarity(int(item_id), item_ids)
+        total = float(np.abs(contributions).sum())
+        best = int(np.argmax(contributions))
+        if contributions[best] <= 0 or total == 0:
+            return -1, 0.0
+        return int(item_ids[best]), float(contributions[best] / total)
+
+    def item_similarity(self, item_id: int, other_ids: np.ndarray) -> np.ndarray:
+        """Similarity of ``item_id`` to each of ``other_ids`` (used by ``explain``)."""
+        raise NotImplementedError(f"{self.name} does not define item similarity")
+
+    # -- persistence ----------------------------------------------------------
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write params and learned arrays to an ``.npz`` file (no pickle). Returns the path."""
+        self._require_fitted()
+        path = Path(path)
+        arrays: dict[str, np.ndarray] = {name: _to_saveable(getattr(self, name)) for name in self.artifact_arrays}
+        meta = {"algorithm": self.name, "n_users": self.n_users, "n_items": self.n_items, **self.params}
+        arrays["__meta__"] = np.frombuffer(_dump_json(meta).encode(), dtype=np.uint8)
+        with open(path, "wb") as fh:  # keep the exact name: np.savez appends .npz to str paths
+            np.savez(fh, **_flatten_sparse(arrays))
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], mmap_mode: str | None = None) -> Recommender:
+        """Rebuild a fitted model from ``save`` output; ``mmap_mode='r'`` memory-maps dense arrays
+        when they were saved as a directory of ``.npy`` files by ``save_dir``."""
+        with np.load(path, allow_pickle=False) as data:
+            meta = _load_json(bytes(data["__meta__"]).decode())
+            arrays = _unflatten_sparse({key: data[key] for key in data.files if key != "__meta__"})
+        return cls._from_meta(meta, arrays)
+
+    @classmethod
+    def _from_meta(cls, meta: dict[str, Any], arrays: dict[str, Any]) -> Recommender:
+        algorithm = meta.pop("algorithm")
+        if algorithm != cls.name:
+            raise ValueError(f"artifact holds a {algorithm!r} model, not {cls.name!r}")
+        n_users, n_items = meta.pop("n_users"), meta.pop("n_items")
+        model = cls(**meta)
+        model.n_users, model.n_items = n_users, n_items
+        for name in cls.artifact_arrays:
+            setattr(model, name, arrays[name])
+        model._after_load()
+        return model
+
+    def save_dir(self, path: str | os.PathLike[str]) -> Path:
+        """Write one ``.npy`` per dense array (plus sparse parts) into a directory, so a serving
+        process can memory-map factors instead of reading them into its heap."""
+        self._require_fitted()
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        arrays = {name: _to_saveable(getattr(self, name)) for name in self.artifact_arrays}
+        for key, value in _flatten_sparse(arrays).items():
+            np.save(path / f"{key}.npy", value, allow_pickle=False)
+        meta = {"algorithm": self.name, "n_users": self.n_users, "n_items": self.n_items, **self.params}
+        (path / "meta.json").write_text(_dump_json(meta))
+        return path
+
+    @classmethod
+    def load_dir(cls, path: str | os.PathLike[str], mmap_mode: str | None = "r") -> Recommender:
+        """Load ``save_dir`` output; dense arrays are memory-mapped read-only by default."""
+        path = Path(path)
+        meta = _load_json((path / "meta.json").read_text())
+        flat = {p.stem: np.load(p, mmap_mode=mmap_mode, allow_pickle=False) for p in path.glob("*.npy")}
+        return cls._from_meta(meta, _unflatten_sparse(flat))
+
+    def _after_load(self) -> None:
+        """Hook: rebuild caches derived from learned arrays (e.g. Gram matrices)."""
+
+
+def _candidates(candidates: Any, n_items: int) -> np.ndarray | None:
+    if candidates is None:
+        return None
+    return check_ids(candidates, upper=n_items, name="candidates")
+
+
+def _to_saveable(value: Any) -> Any:
+    if sp.issparse(value):
+        return sp.csr_matrix(value)
+    return np.asarray(value)
+
+
+_SPARSE_PARTS = ("data", "indices", "indptr", "shape")
+
+
+def _flatten_sparse(arrays: dict[str, Any]) -> dict[str, np.ndarray]:
+    """CSR matrices become four plain arrays so ``allow_pickle=False`` can read them back."""
+    flat: dict[str, np.ndarray] = {}
+    for key, value in arrays.items():
+        if sp.issparse(value):
+            flat[f"{key}__csr_data"] = value.data
+            flat[f"{key}__csr_indices"] = value.indices
+            flat[f"{key}__csr_indptr"] = value.indptr
+            flat[f"{key}__csr_shape"] = np.asarray(value.shape, dtype=np.int64)
+        else:
+            flat[key] = value
+    return flat
+
+
+def _unflatten_sparse(flat: dict[str, np.ndarray]) -> dict[str, Any]:
+    arrays: dict[str, Any] = {}
+    for key, value in flat.items():
+        if "__csr_" not in key:
+            arrays[key] = value
+    for key in {k.split("__csr_")[0] for k in flat if "__csr_" in k}:
+        arrays[key] = sp.csr_matrix(
+            (
+                np.asarray(flat[f"{key}__csr_data"]),
+                np.asarray(flat[f"{key}__csr_indices"]),
+                np.asarray(flat[f"{key}__csr_indptr"]),
+            ),
+            shape=tuple(int(x) for x in flat[f"{key}__csr_shape"]),
+        )
+    return arrays
+
+
+def _dump_json(meta: dict[str, Any]) -> str:
+    import json
+
+    return json.dumps(meta, sort_keys=True)
+
+
+def _load_json(text: str) -> dict[str, Any]:
+    import json
+
+    return json.loads(text)
