@@ -1,0 +1,475 @@
+"""Offline evaluation: temporal splits, ranking metrics at K, beyond-accuracy metrics.
+
+Everything is vectorised over users. Conventions shared by every ranking metric:
+
+- ``recommended`` is an int array of shape (n_users, k), best first; ``-1`` pads short lists
+  (as ``top_k`` returns them) and never counts as a hit.
+- ``relevant`` is a CSR matrix of shape (n_users, n_items) whose non-zero entries are the
+  held-out items of each row; row ``u`` of ``relevant`` belongs to row ``u`` of ``recommended``.
+- Rows with no relevant item are skipped by the mean (they carry no signal).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+import scipy.sparse as sp
+
+# Guards floor(fraction * n) against 0.29 * 100 == 28.999999999999996.
+_EPS = 1e-9
+
+
+class _Recommends(Protocol):
+    def recommend(
+        self, user_ids: Any, user_items: sp.csr_matrix, n: int = 10, exclude_seen: bool = True
+    ) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+# -- splits -----------------------------------------------------------------------------------
+
+
+def _check_events(users: Any, items: Any, times: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    users, items, times = np.asarray(users), np.asarray(items), np.asarray(times)
+    if not (users.ndim == items.ndim == times.ndim == 1):
+        raise ValueError("users, items and times must be 1-D arrays")
+    if not (users.shape == items.shape == times.shape):
+        raise ValueError(
+            f"users, items and times must have one entry per interaction, got lengths "
+            f"{users.size}, {items.size}, {times.size}"
+        )
+    return users, items, times
+
+
+def _check_fraction(fraction: float) -> None:
+    if not 0.0 <= fraction < 1.0:
+        raise ValueError(f"test_fraction must lie in [0, 1), got {fraction}")
+
+
+def global_temporal_split(
+    users: Any, items: Any, times: Any, test_fraction: float = 0.1
+) -> tuple[np.ndarray, np.ndarray]:
+    """Hold out the last ``test_fraction`` of all interactions by time.
+
+    The cut is a point in time: with ``n_test = floor(test_fraction * n)``, the cutoff is the
+    time of the ``n_test``-th latest interaction and every interaction at or after it is test.
+    Ties at the cutoff (one invoice, one timestamp) therefore stay together, so the test share
+    can be slightly above ``test_fraction``.
+
+    Parameters
+    ----------
+    users, items : int arrays, shape (n,)
+        Who interacted with what (only their lengths are checked here).
+    times : array, shape (n,)
+        Any orderable timestamps (int seconds, float, datetime64).
+    test_fraction : float in [0, 1)
+
+    Returns
+    -------
+    train_idx, test_idx : int64 arrays
+        Sorted positions into the input arrays; together they cover ``range(n)`` exactly once.
+    """
+    users, items, times = _check_events(users, items, times)
+    _check_fraction(test_fraction)
+    n = times.size
+    n_test = int(np.floor(test_fraction * n + _EPS))
+    if n_test == 0:
+        return np.arange(n, dtype=np.int64), np.empty(0, dtype=np.int64)
+    cutoff = np.sort(times, kind="stable")[n - n_test]
+    is_test = times >= cutoff
+    return np.flatnonzero(~is_test).astype(np.int64), np.flatnonzero(is_test).astype(np.int64)
+
+
+def per_user_temporal_split(
+    users: Any, items: Any, times: Any, test_fraction: float = 0.2
+) -> tuple[np.ndarray, np.ndarray]:
+    """Hold out each user's last ``floor(test_fraction * n_u)`` interactions by time.
+
+    Users with fewer than ``1 / test_fraction`` interactions keep everything in training.
+    Equal timestamps are ordered by their position in the input (stable), so the split is
+    deterministic.
+
+    Parameters
+    ----------
+    users : int array, shape (n,)
+    items : int array, shape (n,)
+    times : array, shape (n,)
+    test_fraction : float in [0, 1)
+
+    Returns
+    -------
+    train_idx, test_idx : int64 arrays
+        Sorted positions into the input arrays.
+    """
+    users, items, times = _check_events(users, items, times)
+    _check_fraction(test_fraction)
+    n = users.size
+    if n == 0:
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+    # Sort by user, then time, then input position: rank_u is the event's place in its history.
+    order = np.lexsort((np.arange(n), times, users))
+    sorted_users = users[order]
+    starts = np.flatnonzero(np.r_[True, sorted_users[1:] != sorted_users[:-1]])
+    counts = np.diff(np.r_[starts, n])
+    rank = np.arange(n) - np.repeat(starts, counts)
+    count = np.repeat(counts, counts)
+    n_test = np.floor(test_fraction * count + _EPS).astype(np.int64)
+    is_test = np.empty(n, dtype=bool)
+    is_test[order] = rank >= count - n_test
+    return np.flatnonzero(~is_test).astype(np.int64), np.flatnonzero(is_test).astype(np.int64)
+
+
+def validation_split(
+    users: Any,
+    items: Any,
+    times: Any,
+    train_idx: Any,
+    *,
+    method: str = "per_user",
+    fraction: float = 0.2,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Carve a validation set out of the training interactions only, the same way as the test.
+
+    Tuning on the result never touches the test set: the returned positions are a partition
+    of ``train_idx``.
+
+    Parameters
+    ----------
+    users, items, times : arrays, shape (n,)
+        All interactions (the same arrays the test split was made from).
+    train_idx : int array, shape (n_train,)
+        Training positions from ``global_temporal_split`` or ``per_user_temporal_split``.
+    method : {"per_user", "global"}
+    fraction : float in [0, 1)
+        Share of the training interactions (per user or overall) that become validation.
+
+    Returns
+    -------
+    fit_idx, validation_idx : int64 arrays
+        Positions into the full input arrays (not into ``train_idx``), sorted.
+    """
+    users, items, times = _check_events(users, items, times)
+    train_idx = np.asarray(train_idx, dtype=np.int64)
+    splitters = {"per_user": per_user_temporal_split, "global": global_temporal_split}
+    if method not in splitters:
+        raise ValueError(f"method must be one of {sorted(splitters)}, got {method!r}")
+    fit, val = splitters[method](users[train_idx], items[train_idx], times[train_idx], fraction)
+    return np.sort(train_idx[fit]), np.sort(train_idx[val])
+
+
+@dataclass(frozen=True)
+class SplitMatrices:
+    """Train and test matrices over one compact index space.
+
+    ``train`` and ``test`` have shape (n_users, n_items) where users and items are those present
+    in training; ``user_ids[u]`` / ``item_ids[i]`` give the original dense id of row/column.
+    Test interactions of users or items unseen in training are dropped (``n_cold_dropped``):
+    no collaborative model can score them, so they would only add the same noise to every row.
+    """
+
+    train: sp.csr_matrix
+    test: sp.csr_matrix
+    user_ids: np.ndarray
+    item_ids: np.ndarray
+    n_cold_dropped: int
+
+
+def split_matrices(
+    users: Any, items: Any, values: Any, train_idx: Any, test_idx: Any
+) -> SplitMatrices:
+    """Build float32 CSR train/test matrices from a split; duplicate pairs are summed.
+
+    Parameters
+    ----------
+    users, items : int arrays, shape (n,)
+        Dense non-negative ids.
+    values : float array, shape (n,)
+        Interaction weights (1 for binary implicit data). Test matrix keeps the same values.
+    train_idx, test_idx : int arrays
+        Positions into the arrays, e.g. from ``per_user_temporal_split``.
+    """
+    users, items, values = np.asarray(users), np.asarray(items), np.asarray(values)
+    train_idx = np.asarray(train_idx, dtype=np.int64)
+    test_idx = np.asarray(test_idx, dtype=np.int64)
+    user_ids, train_rows = np.unique(users[train_idx], return_inverse=True)
+    item_ids, train_cols = np.unique(items[train_idx], return_inverse=True)
+    shape = (user_ids.size, item_ids.size)
+    train = sp.csr_matrix(
+        (values[train_idx].astype(np.float32), (train_rows, train_cols)), shape=shape
+    )
+    test_rows = _lookup(user_ids, users[test_idx])
+    test_cols = _lookup(item_ids, items[test_idx])
+    warm = (test_rows >= 0) & (test_cols >= 0)
+    test = sp.csr_matrix(
+        (values[test_idx][warm].astype(np.float32), (test_rows[warm], test_cols[warm])),
+        shape=shape,
+    )
+    train.sum_duplicates()
+    test.sum_duplicates()
+    return SplitMatrices(train, test, user_ids, item_ids, int((~warm).sum()))
+
+
+def _lookup(sorted_ids: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Position of each value in ``sorted_ids``, -1 when absent."""
+    if sorted_ids.size == 0:
+        return np.full(values.shape, -1, dtype=np.int64)
+    position = np.searchsorted(sorted_ids, values)
+    position[position == sorted_ids.size] = 0
+    return np.where(sorted_ids[position] == values, position, -1).astype(np.int64)
+
+
+# -- ranking metrics --------------------------------------------------------------------------
+
+
+def hits_at_k(recommended: Any, relevant: sp.spmatrix) -> np.ndarray:
+    """Boolean (n_users, k): is ``recommended[u, j]`` among row ``u``'s relevant items.
+
+    One ``searchsorted`` over flattened (row, item) keys, so no Python loop over users.
+    """
+    recommended = np.atleast_2d(np.asarray(recommended, dtype=np.int64))
+    relevant = sp.csr_matrix(relevant)
+    if relevant.shape[0] != recommended.shape[0]:
+        raise ValueError(
+            f"relevant has {relevant.shape[0]} rows, recommended has {recommended.shape[0]}"
+        )
+    relevant.eliminate_zeros()
+    relevant.sort_indices()
+    n_items = np.int64(relevant.shape[1])
+    rel_rows = np.repeat(np.arange(relevant.shape[0], dtype=np.int64), np.diff(relevant.indptr))
+    rel_keys = rel_rows * n_items + relevant.indices.astype(np.int64)
+    rec_keys = np.arange(recommended.shape[0], dtype=np.int64)[:, None] * n_items + recommended
+    if rel_keys.size == 0:
+        return np.zeros(recommended.shape, dtype=bool)
+    position = np.searchsorted(rel_keys, rec_keys)
+    position[position == rel_keys.size] = 0
+    return (rel_keys[position] == rec_keys) & (recommended >= 0)
+
+
+def _n_relevant(relevant: sp.spmatrix) -> np.ndarray:
+    relevant = sp.csr_matrix(relevant)
+    relevant.eliminate_zeros()
+    return np.diff(relevant.indptr).astype(np.int64)
+
+
+def _discounts(k: int) -> np.ndarray:
+    # DCG position discount 1 / log2(rank + 1) with ranks starting at 1.
+    return 1.0 / np.log2(np.arange(2, k + 2, dtype=np.float64))
+
+
+def _metrics_from_hits(hits: np.ndarray, n_relevant: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-user metric arrays of shape (n_users,) from hits (n_users, k) and |relevant|."""
+    k = hits.shape[1]
+    hits_f = hits.astype(np.float64)
+    n_hits = hits_f.sum(axis=1)
+    safe = np.maximum(n_relevant, 1)
+    discounts = _discounts(k)
+    dcg = hits_f @ discounts
+    # Ideal DCG: all min(k, |rel|) relevant items at the top.
+    idcg = np.r_[0.0, np.cumsum(discounts)][np.minimum(n_relevant, k)]
+    precision_at_j = np.cumsum(hits_f, axis=1) / np.arange(1, k + 1)
+    # AP@k = sum_j P@j * rel_j / min(k, |rel|)  (the normalisation implicit and RecBole use).
+    ap = (precision_at_j * hits_f).sum(axis=1) / np.minimum(safe, k)
+    return {
+        "precision": n_hits / k,
+        "recall": n_hits / safe,
+        "ndcg": np.divide(dcg, idcg, out=np.zeros_like(dcg), where=idcg > 0),
+        "map": ap,
+        "hit_rate": (n_hits > 0).astype(np.float64),
+    }
+
+
+def _mean_metric(recommended: Any, relevant: sp.spmatrix, k: int | None, name: str) -> float:
+    recommended = np.atleast_2d(np.asarray(recommended, dtype=np.int64))
+    if k is not None:
+        recommended = recommended[:, :k]
+    n_relevant = _n_relevant(relevant)
+    per_user = _metrics_from_hits(hits_at_k(recommended, relevant), n_relevant)[name]
+    scored = n_relevant > 0
+    return float(per_user[scored].mean()) if scored.any() else 0.0
+
+
+def precision_at_k(recommended: Any, relevant: sp.spmatrix, k: int | None = None) -> float:
+    """Mean over users with relevant items of |hits in top k| / k."""
+    return _mean_metric(recommended, relevant, k, "precision")
+
+
+def recall_at_k(recommended: Any, relevant: sp.spmatrix, k: int | None = None) -> float:
+    """Mean over users of |hits in top k| / |relevant|."""
+    return _mean_metric(recommended, relevant, k, "recall")
+
+
+def ndcg_at_k(recommended: Any, relevant: sp.spmatrix, k: int | None = None) -> float:
+    """Mean binary-gain NDCG: sum_j rel_j / log2(j + 1) over the ideal DCG of min(k, |rel|)."""
+    return _mean_metric(recommended, relevant, k, "ndcg")
+
+
+def map_at_k(recommended: Any, relevant: sp.spmatrix, k: int | None = None) -> float:
+    """Mean average precision: AP@k = sum_j P@j * rel_j / min(k, |relevant|)."""
+    return _mean_metric(recommended, relevant, k, "map")
+
+
+def hit_rate_at_k(recommended: Any, relevant: sp.spmatrix, k: int | None = None) -> float:
+    """Share of users with at least one relevant item in their top k."""
+    return _mean_metric(recommended, relevant, k, "hit_rate")
+
+
+# -- beyond accuracy --------------------------------------------------------------------------
+
+
+def catalog_coverage(recommended: Any, n_items: int) -> float:
+    """Share of the ``n_items`` catalogue that appears in at least one list (-1 ignored)."""
+    recommended = np.asarray(recommended, dtype=np.int64).ravel()
+    if n_items <= 0:
+        raise ValueError(f"n_items must be positive, got {n_items}")
+    return float(np.unique(recommended[recommended >= 0]).size / n_items)
+
+
+def intra_list_diversity(
+    recommended: Any, *, categories: Any = None, item_features: Any = None
+) -> float:
+    """Mean pairwise dissimilarity inside each list, averaged over lists.
+
+    Exactly one of:
+
+    categories : int array, shape (n_items,)
+        Dissimilarity of a pair is 1 when the two categories differ, else 0.
+    item_features : array or sparse matrix, shape (n_items, n_features)
+        Dissimilarity is 1 - cosine similarity of the two feature rows.
+
+    Lists with fewer than two items (after dropping -1 padding) are skipped.
+    """
+    if (categories is None) == (item_features is None):
+        raise ValueError("pass exactly one of categories or item_features")
+    recommended = np.atleast_2d(np.asarray(recommended, dtype=np.int64))
+    k = recommended.shape[1]
+    first, second = np.triu_indices(k, 1)
+    a, b = recommended[:, first], recommended[:, second]
+    valid = (a >= 0) & (b >= 0)
+    if categories is not None:
+        categories = np.asarray(categories)
+        dissimilarity = (categories[np.maximum(a, 0)] != categories[np.maximum(b, 0)]).astype(
+            np.float64
+        )
+    else:
+        dissimilarity = 1.0 - _pair_cosine(item_features, np.maximum(a, 0), np.maximum(b, 0))
+    n_pairs = valid.sum(axis=1)
+    per_list = (dissimilarity * valid).sum(axis=1)
+    scored = n_pairs > 0
+    return float((per_list[scored] / n_pairs[scored]).mean()) if scored.any() else 0.0
+
+
+def _pair_cosine(features: Any, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Cosine similarity of feature rows a[u, p] and b[u, p]; shape of ``a``. Zero rows give 0."""
+    if sp.issparse(features):
+        features = sp.csr_matrix(features, dtype=np.float64)
+        norms = np.sqrt(np.asarray(features.multiply(features).sum(axis=1)).ravel())
+        dots = np.asarray(features[a.ravel()].multiply(features[b.ravel()]).sum(axis=1)).ravel()
+    else:
+        features = np.asarray(features, dtype=np.float64)
+        norms = np.linalg.norm(features, axis=1)
+        dots = np.einsum("ij,ij->i", features[a.ravel()], features[b.ravel()])
+    denominator = norms[a.ravel()] * norms[b.ravel()]
+    cosine = np.divide(dots, denominator, out=np.zeros_like(dots), where=denominator > 0)
+    return cosine.reshape(a.shape)
+
+
+def item_popularity(user_items: sp.spmatrix) -> np.ndarray:
+    """Number of distinct users per item, shape (n_items,), from a (n_users, n_items) matrix."""
+    matrix = sp.csc_matrix(user_items)
+    matrix.eliminate_zeros()
+    return np.diff(matrix.indptr).astype(np.int64)
+
+
+def novelty(recommended: Any, popularity: Any, n_users: int) -> float:
+    """Mean self-information -log2(p_i) of recommended items, p_i = max(pop_i, 1) / n_users.
+
+    Higher means less obvious recommendations. Items never seen count as seen once so the
+    score stays finite. -1 padding is ignored.
+    """
+    recommended = np.asarray(recommended, dtype=np.int64).ravel()
+    popularity = np.asarray(popularity, dtype=np.float64)
+    if n_users <= 0:
+        raise ValueError(f"n_users must be positive, got {n_users}")
+    ids = recommended[recommended >= 0]
+    if ids.size == 0:
+        return 0.0
+    return float(np.mean(-np.log2(np.maximum(popularity[ids], 1.0) / n_users)))
+
+
+def rmse(predicted: Any, actual: Any) -> float:
+    """Root mean squared error of rating predictions, both shape (n,)."""
+    predicted = np.asarray(predicted, dtype=np.float64).ravel()
+    actual = np.asarray(actual, dtype=np.float64).ravel()
+    if predicted.shape != actual.shape:
+        raise ValueError(f"predicted has {predicted.size} values, actual has {actual.size}")
+    if predicted.size == 0:
+        raise ValueError("rmse needs at least one rating")
+    return float(np.sqrt(np.mean((predicted - actual) ** 2)))
+
+
+# -- end to end ---------------------------------------------------------------------------
+
+
+def evaluate(
+    model: _Recommends,
+    train: sp.spmatrix,
+    test: sp.spmatrix,
+    k: int = 10,
+    *,
+    batch_size: int = 1024,
+    categories: Any = None,
+    item_features: Any = None,
+    include_cold_users: bool = False,
+) -> dict[str, float]:
+    """Recommend top ``k`` (training items excluded) for every test user and score the lists.
+
+    Parameters
+    ----------
+    model
+        Anything with ``recommend(user_ids, user_items, n, exclude_seen)`` returning ids of shape
+        (len(user_ids), n), e.g. every class in ``ALGORITHMS``.
+    train, test : sparse matrices, shape (n_users, n_items)
+        Same index space; ``train`` is what the model was fitted on and what is excluded.
+    k : int
+        List length.
+    batch_size : int
+        Users per ``recommend`` call: bounds the dense (batch, n_items) score block.
+    categories, item_features
+        Optional, for intra-list diversity (see ``intra_list_diversity``).
+    include_cold_users : bool
+        Also score test users with an empty training row (default: skip them).
+
+    Returns
+    -------
+    dict
+        ``precision@k``, ``recall@k``, ``ndcg@k``, ``map@k``, ``hit_rate@k`` (means over test
+        users), ``coverage`` (share of the n_items catalogue recommended to anyone),
+        ``novelty`` (bits), ``diversity`` when categories/features are given, and ``n_users``.
+    """
+    train = sp.csr_matrix(train)
+    test = sp.csr_matrix(test)
+    if train.shape != test.shape:
+        raise ValueError(f"train has shape {train.shape}, test has {test.shape}")
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    n_relevant = _n_relevant(test)
+    eligible = n_relevant > 0
+    if not include_cold_users:
+        eligible &= np.diff(train.indptr) > 0
+    users = np.flatnonzero(eligible)
+    recommended = np.full((users.size, k), -1, dtype=np.int64)
+    for start in range(0, users.size, batch_size):
+        batch = users[start : start + batch_size]
+        ids, _ = model.recommend(batch, train, n=k, exclude_seen=True)
+        recommended[start : start + batch.size] = np.asarray(ids)[:, :k]
+    per_user = _metrics_from_hits(hits_at_k(recommended, test[users]), n_relevant[users])
+    metrics = {f"{name}@{k}": float(v.mean()) if v.size else 0.0 for name, v in per_user.items()}
+    metrics["coverage"] = catalog_coverage(recommended, train.shape[1])
+    metrics["novelty"] = novelty(recommended, item_popularity(train), train.shape[0])
+    if categories is not None or item_features is not None:
+        metrics["diversity"] = intra_list_diversity(
+            recommended, categories=categories, item_features=item_features
+        )
+    metrics["n_users"] = float(users.size)
+    return metrics
