@@ -1,0 +1,132 @@
+"""Who shops and what they do: shoppers and their events (the source of truth for training)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+
+from catalog.models import Category, Product
+
+
+class Shopper(models.Model):
+    external_id = models.CharField(
+        max_length=128, unique=True, help_text="The shop's own customer id."
+    )
+    country = models.CharField(max_length=64, blank=True, db_index=True)
+    segment = models.CharField(
+        max_length=64,
+        blank=True,
+        db_index=True,
+        help_text="Customer segment, e.g. vip, new, wholesale.",
+    )
+    points_balance = models.PositiveIntegerField(
+        default=0, help_text="Loyalty points the shopper can redeem."
+    )
+    interests = models.ManyToManyField(
+        Category,
+        blank=True,
+        related_name="interested_shoppers",
+        help_text="Declared interests, used to recommend before the shopper has any history.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["external_id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(points_balance__gte=0), name="shopper_points_not_negative"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.external_id
+
+
+class EventKind(models.TextChoices):
+    VIEW = "view", "Viewed"
+    SEARCH = "search", "Searched"
+    ADD_TO_CART = "add_to_cart", "Added to cart"
+    PURCHASE = "purchase", "Purchased"
+    RATING = "rating", "Rated"
+
+
+class EventQuerySet(models.QuerySet):
+    def between(self, *, start: datetime, end: datetime) -> EventQuerySet:
+        return self.filter(occurred_at__gte=start, occurred_at__lt=end)
+
+    def purchases(self) -> EventQuerySet:
+        return self.filter(kind=EventKind.PURCHASE)
+
+
+RATING_MIN, RATING_MAX = 1, 5
+
+
+class Event(models.Model):
+    """One thing a shopper did. Immutable once stored; ``event_id`` makes retries safe."""
+
+    event_id = models.CharField(
+        max_length=128,
+        unique=True,
+        help_text="The client's id for this event; a resent event with the same id is ignored.",
+    )
+    shopper = models.ForeignKey(Shopper, on_delete=models.CASCADE, related_name="events")
+    product = models.ForeignKey(
+        Product,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="events",
+        help_text="Empty only for searches.",
+    )
+    kind = models.CharField(max_length=16, choices=EventKind.choices)
+    value = models.FloatField(
+        default=1.0, help_text="Quantity for purchases and carts, 1–5 for ratings."
+    )
+    query = models.CharField(max_length=255, blank=True, help_text="Search text, for searches.")
+    session_id = models.CharField(max_length=128, blank=True)
+    order_id = models.CharField(max_length=128, blank=True, db_index=True)
+    occurred_at = models.DateTimeField()
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    objects = EventQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-occurred_at"]
+        indexes = [
+            models.Index(fields=["shopper", "occurred_at"], name="event_shopper_time"),
+            models.Index(fields=["product", "occurred_at"], name="event_product_time"),
+            models.Index(fields=["occurred_at"], name="event_time"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(kind__in=EventKind.values), name="event_kind_known"),
+            models.CheckConstraint(
+                condition=~Q(kind=EventKind.RATING)
+                | Q(value__gte=RATING_MIN, value__lte=RATING_MAX),
+                name="event_rating_in_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(kind=EventKind.SEARCH) | Q(product__isnull=False),
+                name="event_product_required_unless_search",
+            ),
+            models.CheckConstraint(condition=Q(value__gte=0), name="event_value_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        target = (self.product_id and f"product {self.product_id}") or repr(self.query)
+        return f"{self.shopper_id} {self.kind} {target} at {self.occurred_at:%Y-%m-%d %H:%M}"
+
+    def clean(self) -> None:
+        errors: dict[str, str] = {}
+        if self.kind == EventKind.RATING and not RATING_MIN <= self.value <= RATING_MAX:
+            errors["value"] = f"A rating must be between {RATING_MIN} and {RATING_MAX}."
+        if self.value is not None and self.value < 0:
+            errors["value"] = "The value cannot be negative."
+        if self.kind != EventKind.SEARCH and self.product_id is None:
+            errors["product"] = "Every event except a search names a product."
+        if self.kind == EventKind.SEARCH and not self.query and self.product_id is None:
+            errors["query"] = "A search needs its query text."
+        if errors:
+            raise ValidationError(errors)

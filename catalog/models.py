@@ -1,0 +1,193 @@
+"""What the shop sells: a category tree, products and promotions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+
+
+class Category(models.Model):
+    """A node of the category tree (e.g. Home › Kitchen › Mugs)."""
+
+    name = models.CharField(max_length=120)
+    slug = models.SlugField(
+        max_length=140, unique=True, help_text="Stable identifier used in URLs and imports."
+    )
+    parent = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="children",
+        help_text="Leave empty for a top-level category.",
+    )
+
+    class Meta:
+        verbose_name_plural = "categories"
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(parent=models.F("id")), name="category_not_its_own_parent"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        node, seen = self.parent, set()
+        while node is not None:
+            if node.pk == self.pk or node.pk in seen:
+                raise ValidationError({"parent": "A category cannot sit below itself."})
+            seen.add(node.pk)
+            node = node.parent
+
+    def ancestors(self) -> list[Category]:
+        """From the root down to this category's parent."""
+        chain: list[Category] = []
+        node = self.parent
+        while node is not None and len(chain) < 32:
+            chain.append(node)
+            node = node.parent
+        return list(reversed(chain))
+
+
+class ProductQuerySet(models.QuerySet):
+    def available(self) -> ProductQuerySet:
+        """Active and sellable: stock not tracked (null) or above zero."""
+        return self.filter(is_active=True).filter(Q(stock__isnull=True) | Q(stock__gt=0))
+
+    def redeemable(self, *, points: int) -> ProductQuerySet:
+        """Products a shopper with ``points`` can take with loyalty points."""
+        return self.filter(points_price__isnull=False, points_price__lte=points)
+
+
+class Product(models.Model):
+    sku = models.CharField(
+        "SKU", max_length=64, unique=True, help_text="The shop's own product code."
+    )
+    title = models.CharField(max_length=255)
+    description = models.TextField(blank=True)
+    category = models.ForeignKey(
+        Category, null=True, blank=True, on_delete=models.SET_NULL, related_name="products"
+    )
+    brand = models.CharField(max_length=120, blank=True, db_index=True)
+    price = models.DecimalField(
+        max_digits=12, decimal_places=2, validators=[MinValueValidator(Decimal("0"))]
+    )
+    currency = models.CharField(
+        max_length=3, default="GBP", help_text="ISO 4217 code, e.g. GBP or EUR."
+    )
+    stock = models.IntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0)],
+        help_text=(
+            "Units in stock. Leave empty if stock is not tracked "
+            "(the product then counts as available)."
+        ),
+    )
+    is_active = models.BooleanField(
+        default=True, help_text="Inactive products are never recommended."
+    )
+    points_price = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text="Loyalty points needed to redeem it. Empty: not redeemable with points.",
+    )
+    attributes = models.JSONField(
+        default=dict, blank=True, help_text="Free-form attributes (colour, size…)."
+    )
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = ProductQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["sku"]
+        indexes = [
+            models.Index(fields=["category", "is_active"], name="product_category_active"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(stock__isnull=True) | Q(stock__gte=0), name="product_stock_not_negative"
+            ),
+            models.CheckConstraint(condition=Q(price__gte=0), name="product_price_not_negative"),
+            models.CheckConstraint(
+                condition=Q(points_price__isnull=True) | Q(points_price__gte=1),
+                name="product_points_price_positive",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.title} ({self.sku})"
+
+    @property
+    def in_stock(self) -> bool:
+        return self.stock is None or self.stock > 0
+
+
+class PromotionQuerySet(models.QuerySet):
+    def active(self, *, at: datetime) -> PromotionQuerySet:
+        """Promotions switched on whose window contains ``at`` (start inclusive, end exclusive)."""
+        return self.filter(is_active=True, starts_at__lte=at, ends_at__gt=at)
+
+    def upcoming(self, *, at: datetime) -> PromotionQuerySet:
+        return self.filter(is_active=True, starts_at__gt=at)
+
+    def expired(self, *, at: datetime) -> PromotionQuerySet:
+        return self.filter(ends_at__lte=at)
+
+
+class Promotion(models.Model):
+    name = models.CharField(max_length=160)
+    discount_percent = models.DecimalField(
+        max_digits=5,
+        decimal_places=2,
+        validators=[MinValueValidator(Decimal("0.01")), MaxValueValidator(Decimal("100"))],
+        help_text="Percentage off the price, shown to shoppers in the recommendation reason.",
+    )
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField(help_text="The promotion stops at this moment.")
+    priority = models.IntegerField(
+        default=0, help_text="Higher wins when a product is in several active promotions."
+    )
+    is_active = models.BooleanField(default=True, help_text="Switch off to pause without deleting.")
+    products = models.ManyToManyField(Product, blank=True, related_name="promotions")
+    categories = models.ManyToManyField(
+        Category,
+        blank=True,
+        related_name="promotions",
+        help_text="Every product in these categories (and their sub-categories) is included.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = PromotionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-priority", "starts_at"]
+        indexes = [
+            models.Index(fields=["is_active", "starts_at", "ends_at"], name="promotion_window")
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(ends_at__gt=models.F("starts_at")), name="promotion_ends_after_start"
+            ),
+            models.CheckConstraint(
+                condition=Q(discount_percent__gt=0) & Q(discount_percent__lte=100),
+                name="promotion_discount_in_range",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} (-{self.discount_percent.normalize()}%)"
+
+    def clean(self) -> None:
+        if self.starts_at and self.ends_at and self.ends_at <= self.starts_at:
+            raise ValidationError({"ends_at": "A promotion must end after it starts."})

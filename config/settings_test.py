@@ -1,0 +1,20 @@
+"""Test settings: the real services, never the embedded defaults.
+
+Tests assert behaviour against real PostgreSQL and Redis, so point at the local ones unless the
+environment names others (CI or scripts/test may set DATABASE_URL / REDIS_URL explicitly).
+"""
+
+import os
+
+os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/shelfwise")
+os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
+os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "true")
+os.environ.setdefault("SHELFWISE_VAR_DIR", "/tmp/shelfwise-test-var")
+
+from config.settings import *  # noqa: F403
+from config.settings import REST_FRAMEWORK
+
+# Fast hashing: the suite creates many users; password strength is not under test here.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+CACHES["default"]["KEY_PREFIX"] = "shelfwise-test"  # noqa: F405
+REST_FRAMEWORK = {**REST_FRAMEWORK}
