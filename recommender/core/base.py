@@ -56,7 +56,9 @@ def check_ids(ids: Any, *, upper: int, name: str) -> np.ndarray:
         raise ValueError(f"{name} must be integer indices, got dtype {array.dtype}")
     array = array.astype(np.int64, copy=False)
     if array.size and (array.min() < 0 or array.max() >= upper):
-        raise ValueError(f"{name} must lie in [0, {upper}), got range [{array.min()}, {array.max()}]")
+        raise ValueError(
+            f"{name} must lie in [0, {upper}), got range [{array.min()}, {array.max()}]"
+        )
     return array
 
 
@@ -75,7 +77,10 @@ def check_weights(weights: Any, *, length: int) -> np.ndarray:
 def check_finite(name: str, array: np.ndarray) -> None:
     """Raise ``FitError`` when a learned array holds NaN or infinity."""
     if not np.all(np.isfinite(array)):
-        raise FitError(f"{name} contains NaN or infinite values; lower the learning rate or raise regularization")
+        raise FitError(
+            f"{name} contains NaN or infinite values; "
+            "lower the learning rate or raise regularization"
+        )
 
 
 class Recommender:
@@ -88,6 +93,12 @@ class Recommender:
 
     name: ClassVar[str] = "base"
     artifact_arrays: ClassVar[tuple[str, ...]] = ()
+    # Read by the shared contract test (tests/core/test_contract.py):
+    # ``personalized`` False means scores ignore the shopper (popularity), so the cluster and
+    # explain checks do not apply; ``needs_item_features`` True means ``for_contract_test``
+    # receives an ``item_features`` CSR matrix of shape (n_items, n_features).
+    personalized: ClassVar[bool] = True
+    needs_item_features: ClassVar[bool] = False
 
     n_users: int = 0
     n_items: int = 0
@@ -105,13 +116,24 @@ class Recommender:
         """Dense scores of shape (n_rows, n_items) for shoppers described by interaction rows."""
         raise NotImplementedError
 
-    def similar_items(self, item_ids: Any, n: int = 10) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover
+    def similar_items(
+        self, item_ids: Any, n: int = 10
+    ) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover
         raise NotImplementedError
 
     @property
     def params(self) -> dict[str, Any]:
         """Hyper-parameters as plain JSON-able values (saved with the artifact)."""
         return {}
+
+    @classmethod
+    def for_contract_test(cls, user_items: sp.csr_matrix, **fixtures: Any) -> Recommender:
+        """A fitted instance on the contract test's tiny matrix (about 10 users x 8 items).
+
+        Override to pass small hyper-parameters (few factors, fixed ``random_state``) or to
+        use fixtures such as ``item_features`` (given when ``needs_item_features`` is True).
+        """
+        return cls().fit(user_items)
 
     # -- shared behaviour -----------------------------------------------------
     def _require_fitted(self) -> None:
@@ -175,14 +197,21 @@ class Recommender:
         self._require_fitted()
         row = self.items_to_row(item_ids, weights)
         scores = self.score_from_rows(row)
-        exclude_ids = None if exclude is None else check_ids(exclude, upper=self.n_items, name="exclude")
+        exclude_ids = (
+            None if exclude is None else check_ids(exclude, upper=self.n_items, name="exclude")
+        )
         mask = None
         if exclude_ids is not None and exclude_ids.size:
             mask = sp.csr_matrix(
-                (np.ones(exclude_ids.size, dtype=FLOAT), (np.zeros(exclude_ids.size, dtype=np.int64), exclude_ids)),
+                (
+                    np.ones(exclude_ids.size, dtype=FLOAT),
+                    (np.zeros(exclude_ids.size, dtype=np.int64), exclude_ids),
+                ),
                 shape=(1, self.n_items),
             )
-        ids, top_scores = top_k(scores, n, exclude=mask, candidates=_candidates(candidates, self.n_items))
+        ids, top_scores = top_k(
+            scores, n, exclude=mask, candidates=_candidates(candidates, self.n_items)
+        )
         return ids[0], top_scores[0]
 
     def items_to_row(self, item_ids: Any, weights: Any = None) -> sp.csr_matrix:
@@ -190,7 +219,9 @@ class Recommender:
         item_ids = check_ids(item_ids, upper=self.n_items, name="item_ids")
         weights = check_weights(weights, length=item_ids.size)
         row = sp.csr_matrix(
-            (weights, (np.zeros(item_ids.size, dtype=np.int64), item_ids)), shape=(1, self.n_items), dtype=FLOAT
+            (weights, (np.zeros(item_ids.size, dtype=np.int64), item_ids)),
+            shape=(1, self.n_items),
+            dtype=FLOAT,
         )
         row.sum_duplicates()
         return row
@@ -222,8 +253,7 @@ class Recommender:
         """Write params and learned arrays to an ``.npz`` file (no pickle). Returns the path."""
         self._require_fitted()
         path = Path(path)
-        arrays: dict[str, np.ndarray] = {name: _to_saveable(getattr(self, name)) for name in self.artifact_arrays}
-        meta = {"algorithm": self.name, "n_users": self.n_users, "n_items": self.n_items, **self.params}
+        meta, arrays = self._artifact()
         arrays["__meta__"] = np.frombuffer(_dump_json(meta).encode(), dtype=np.uint8)
         with open(path, "wb") as fh:  # keep the exact name: np.savez appends .npz to str paths
             np.savez(fh, **_flatten_sparse(arrays))
@@ -257,10 +287,9 @@ class Recommender:
         self._require_fitted()
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
-        arrays = {name: _to_saveable(getattr(self, name)) for name in self.artifact_arrays}
+        meta, arrays = self._artifact()
         for key, value in _flatten_sparse(arrays).items():
             np.save(path / f"{key}.npy", value, allow_pickle=False)
-        meta = {"algorithm": self.name, "n_users": self.n_users, "n_items": self.n_items, **self.params}
         (path / "meta.json").write_text(_dump_json(meta))
         return path
 
@@ -269,8 +298,24 @@ class Recommender:
         """Load ``save_dir`` output; dense arrays are memory-mapped read-only by default."""
         path = Path(path)
         meta = _load_json((path / "meta.json").read_text())
-        flat = {p.stem: np.load(p, mmap_mode=mmap_mode, allow_pickle=False) for p in path.glob("*.npy")}
+        flat = {
+            p.stem: np.load(p, mmap_mode=mmap_mode, allow_pickle=False) for p in path.glob("*.npy")
+        }
         return cls._from_meta(meta, _unflatten_sparse(flat))
+
+    def _artifact(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """(meta, arrays) that ``save``/``save_dir`` write and ``_from_meta`` reads back.
+
+        Composite models (``Blend``) override this pair to nest their components.
+        """
+        meta = {
+            "algorithm": self.name,
+            "n_users": self.n_users,
+            "n_items": self.n_items,
+            **self.params,
+        }
+        arrays = {name: _to_saveable(getattr(self, name)) for name in self.artifact_arrays}
+        return meta, arrays
 
     def _after_load(self) -> None:
         """Hook: rebuild caches derived from learned arrays (e.g. Gram matrices)."""

@@ -64,7 +64,9 @@ def top_k(
     width = work.shape[1]
     take = min(n, width)
     if take == 0:
-        return np.full((n_rows, n), -1, dtype=np.int64), np.full((n_rows, n), -np.inf, dtype=np.float32)
+        return np.full((n_rows, n), -1, dtype=np.int64), np.full(
+            (n_rows, n), -np.inf, dtype=np.float32
+        )
     if take < width:
         part = np.argpartition(-work, take - 1, axis=1)[:, :take]
     else:
