@@ -1,0 +1,194 @@
+"""Training runs and the model versions they produce (what serves is the champion per algorithm)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator
+from django.db import models
+from django.db.models import Q
+
+
+class TrainingRunQuerySet(models.QuerySet):
+    def active(self) -> TrainingRunQuerySet:
+        """Queued or running: a new trigger for the same algorithms would duplicate one of these."""
+        return self.filter(status__in=[TrainingRun.Status.QUEUED, TrainingRun.Status.RUNNING])
+
+    def stale(self, *, now: datetime, heartbeat_timeout: timedelta) -> TrainingRunQuerySet:
+        """Running runs whose worker stopped beating before ``now - heartbeat_timeout``."""
+        return self.filter(
+            status=TrainingRun.Status.RUNNING, heartbeat_at__lt=now - heartbeat_timeout
+        )
+
+
+class TrainingRun(models.Model):
+    """One attempt to retrain a set of algorithms, with its progress, data stats and outcome."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        NOT_QUEUED = "not_queued", "Not queued (broker unreachable)"
+
+    class Trigger(models.TextChoices):
+        SCHEDULE = "schedule", "Schedule"
+        DASHBOARD = "dashboard", "Dashboard"
+        API = "api", "API"
+        COMMAND = "command", "Command line"
+        RECONCILER = "reconciler", "Reconciler (re-queued after a dead worker)"
+
+    FINISHED = (Status.SUCCEEDED, Status.FAILED, Status.NOT_QUEUED)
+
+    algorithms = models.JSONField(default=list, help_text="Algorithm names trained by this run.")
+    params = models.JSONField(
+        default=dict, blank=True, help_text="Hyper-parameters per algorithm, as used."
+    )
+    lock_key = models.CharField(
+        max_length=255,
+        help_text="The sorted algorithm set; at most one running run per key.",
+    )
+    status = models.CharField(
+        max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True
+    )
+    progress = models.PositiveSmallIntegerField(
+        default=0, validators=[MaxValueValidator(100)], help_text="Percent done."
+    )
+    stage = models.CharField(max_length=200, blank=True, help_text="What the run is doing now.")
+    heartbeat_at = models.DateTimeField(
+        null=True, blank=True, help_text="Last sign of life from the training worker."
+    )
+    attempts = models.PositiveSmallIntegerField(
+        default=0, help_text="How many times a worker started this run."
+    )
+    triggered_by = models.CharField(max_length=16, choices=Trigger.choices)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="training_runs",
+    )
+    task_id = models.CharField(max_length=64, blank=True, help_text="Celery task id.")
+    # The data the run saw: the window and the holdout cut are recorded so metrics can be read
+    # against exactly what was trained on.
+    window_start = models.DateTimeField(null=True, blank=True)
+    window_end = models.DateTimeField(null=True, blank=True)
+    holdout_start = models.DateTimeField(
+        null=True, blank=True, help_text="Events from here on were held out for evaluation."
+    )
+    n_shoppers = models.PositiveIntegerField(null=True, blank=True)
+    n_products = models.PositiveIntegerField(null=True, blank=True)
+    n_events = models.PositiveIntegerField(null=True, blank=True)
+    n_interactions = models.PositiveIntegerField(null=True, blank=True)
+    stats = models.JSONField(
+        default=dict, blank=True, help_text="Timings per stage and other run statistics."
+    )
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+
+    objects = TrainingRunQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            # The database-level half of "one run at a time": even if two workers raced past
+            # the advisory lock (or on SQLite, which has none), only one row can be running.
+            models.UniqueConstraint(
+                fields=["lock_key"],
+                condition=Q(status="running"),
+                name="one_running_run_per_algorithm_set",
+            ),
+            models.CheckConstraint(condition=Q(progress__lte=100), name="run_progress_max_100"),
+        ]
+        indexes = [models.Index(fields=["status", "heartbeat_at"], name="run_status_heartbeat")]
+
+    def __str__(self) -> str:
+        return f"Training run #{self.pk} ({', '.join(self.algorithms)}): {self.status}"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in self.FINISHED
+
+    @property
+    def duration(self) -> timedelta | None:
+        if self.started_at and self.finished_at:
+            return self.finished_at - self.started_at
+        return None
+
+
+class ModelVersionQuerySet(models.QuerySet):
+    def champions(self) -> ModelVersionQuerySet:
+        return self.filter(status=ModelVersion.Status.CHAMPION)
+
+
+class ModelVersion(models.Model):
+    """One trained model: an immutable artifact, its offline metrics and whether it serves."""
+
+    class Status(models.TextChoices):
+        CANDIDATE = "candidate", "Candidate"
+        CHAMPION = "champion", "Champion (serving)"
+        RETIRED = "retired", "Retired"
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    algorithm = models.CharField(max_length=64, db_index=True)
+    run = models.ForeignKey(TrainingRun, on_delete=models.PROTECT, related_name="versions")
+    status = models.CharField(
+        max_length=16, choices=Status.choices, default=Status.CANDIDATE, db_index=True
+    )
+    artifact = models.CharField(
+        max_length=255,
+        help_text="Storage path of the artifact directory (models/<algorithm>/<uuid>).",
+    )
+    params = models.JSONField(default=dict, blank=True)
+    metrics = models.JSONField(
+        default=dict, blank=True, help_text="Offline metrics on the run's time holdout."
+    )
+    n_users = models.PositiveIntegerField(default=0)
+    n_items = models.PositiveIntegerField(default=0)
+    reason = models.TextField(
+        blank=True, help_text="Why it was (or was not) promoted, in plain words."
+    )
+    replaced = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The champion this version replaced; rollback restores it.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    promoted_at = models.DateTimeField(null=True, blank=True)
+    promoted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    retired_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ModelVersionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            # Serving loads "the champion": there must never be two.
+            models.UniqueConstraint(
+                fields=["algorithm"],
+                condition=Q(status="champion"),
+                name="one_champion_per_algorithm",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.algorithm} v{self.pk} ({self.status})"
+
+    @property
+    def ndcg(self) -> float | None:
+        value = self.metrics.get("ndcg@10")
+        return None if value is None else float(value)
