@@ -234,20 +234,20 @@ SPECS: list[Spec] = [
     Spec("popularity", _ours("popularity"), {}, needs=("popularity",)),
     Spec(
         "item-kNN cosine",
-        _ours("item_knn", similarity="cosine"),
-        {"neighbours": [50, 100, 200, 400], "shrink": [0.0, 10.0]},
+        _ours("item_knn", similarity="cosine", num_threads=THREADS),
+        {"k_neighbors": [50, 100, 200, 400], "shrinkage": [0.0, 10.0]},
         needs=("item_knn",),
     ),
     Spec(
         "item-kNN bm25",
-        _ours("item_knn", similarity="cosine", weighting="bm25"),
-        {"neighbours": [50, 100, 200, 400]},
+        _ours("item_knn", similarity="cosine", weighting="bm25", num_threads=THREADS),
+        {"k_neighbors": [50, 100, 200, 400], "bm25_k1": [0.6, 1.2], "bm25_b": [0.5, 0.75, 1.0]},
         needs=("item_knn",),
     ),
     Spec(
         "user-kNN",
         _ours("user_knn"),
-        {"neighbours": [50, 100, 200]},
+        {"k_neighbors": [25, 50, 100, 200]},
         needs=("user_knn",),
     ),
     Spec(
@@ -318,14 +318,26 @@ def available(spec: Spec) -> bool:
 
 
 def register_algorithms() -> None:
-    """Import every core module that may register into ``ALGORITHMS`` (absent ones skipped)."""
-    for module in ("popularity", "knn", "als", "ease", "svd", "content"):
+    """Import every core module that may hold algorithms; classes their author has not yet
+    listed in ``ALGORITHMS`` are added for this process only, under their ``name``."""
+    from recommender.core.base import Recommender
+
+    for module_name in ("popularity", "knn", "als", "ease", "svd", "content"):
         try:
-            importlib.import_module(f"recommender.core.{module}")
+            module = importlib.import_module(f"recommender.core.{module_name}")
         except ModuleNotFoundError:
             continue  # not written yet
         except Exception as error:  # a module mid-edit by its author must not stop the bench
-            print(f"(recommender.core.{module} failed to import: {error!r})")
+            print(f"(recommender.core.{module_name} failed to import: {error!r})")
+            continue
+        for value in vars(module).values():
+            if (
+                isinstance(value, type)
+                and issubclass(value, Recommender)
+                and value.__module__ == module.__name__
+                and value.name != "base"
+            ):
+                ALGORITHMS.setdefault(value.name, value)
 
 
 # -- running -----------------------------------------------------------------------------
