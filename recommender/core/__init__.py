@@ -4,8 +4,11 @@
 ``recommender.core.base.Recommender``.
 """
 
+from recommender.core.als import ALS
 from recommender.core.base import FitError, NotFittedError, Recommender
 
-ALGORITHMS: dict[str, type[Recommender]] = {}
+ALGORITHMS: dict[str, type[Recommender]] = {
+    "als": ALS,
+}
 
 __all__ = ["ALGORITHMS", "FitError", "NotFittedError", "Recommender"]
