@@ -1,0 +1,194 @@
+"""Per-shopper real-time state in Redis: the latest events and an event version counter.
+
+Serving reads a shopper's latest events on every request, so they live in Redis as a capped
+list (newest first, ``SHELFWISE_RECENT_EVENTS`` long). PostgreSQL stays the source of truth:
+
+- Writers (after commit) only *extend* a list that already exists (LPUSHX). A missing list is
+  rebuilt by the next reader from PostgreSQL, so Redis never holds a partial history.
+- The rebuild is skipped when the shopper's version moved while the reader was querying
+  PostgreSQL (a Lua check-and-set), so a concurrent event cannot be lost from the list.
+- Every stored event INCRs the shopper's version; the serving layer puts it into its cache
+  keys, so a new event invalidates that shopper's cached recommendations at once.
+
+Redis down never raises (django-redis IGNORE_EXCEPTIONS semantics): reads fall back to
+PostgreSQL, writes are logged and dropped. Without django-redis (the embedded demo's
+local-memory cache) the same logic runs through Django's cache API, without atomicity.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from typing import Any, Protocol
+
+from django.conf import settings
+from django.core.cache import cache, caches
+from django_redis import get_redis_connection
+from django_redis.cache import RedisCache
+from redis import Redis
+from redis.exceptions import RedisError
+
+from behavior.selectors import RecentEvent, recent_events_from_db
+
+logger = logging.getLogger(__name__)
+
+LIST_TTL = 7 * 24 * 3600  # idle shoppers' lists expire; the next read rebuilds from PostgreSQL
+# Longer than any cached response, so a version that expires and restarts at 1 cannot
+# match a stale cache entry.
+VERSION_TTL = 30 * 24 * 3600
+
+# Rebuild the list only if nobody bumped the version since the reader looked (KEYS: list,
+# version; ARGV: version seen, ttl, items...).
+_REBUILD = """
+if (redis.call('GET', KEYS[2]) or '0') ~= ARGV[1] then return 0 end
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('RPUSH', KEYS[1], unpack(ARGV, 3))
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+return 1
+"""
+
+
+class _StoredEvent(Protocol):
+    shopper_id: int
+    product_id: int | None
+    kind: str
+    value: float
+    query: str
+    occurred_at: Any
+
+
+def record_events(*, events: Sequence[_StoredEvent]) -> None:
+    """Push committed events onto their shoppers' lists and bump their versions (one round trip).
+
+    Never raises: with Redis unreachable the events are still safe in PostgreSQL.
+    """
+    if not events:
+        return
+    by_shopper: dict[int, list[_StoredEvent]] = defaultdict(list)
+    for event in events:
+        by_shopper[event.shopper_id].append(event)
+    try:
+        client = _redis()
+        if client is None:
+            _record_in_cache(by_shopper)
+            return
+        limit = settings.SHELFWISE_RECENT_EVENTS
+        pipe = client.pipeline(transaction=False)
+        for shopper_id, shopper_events in by_shopper.items():
+            # Oldest first, so LPUSHX leaves the newest at the head.
+            shopper_events.sort(key=lambda e: e.occurred_at)
+            key = _list_key(shopper_id)
+            pipe.lpushx(key, *(_encode(e) for e in shopper_events[-limit:]))
+            pipe.ltrim(key, 0, limit - 1)
+            pipe.incr(_version_key(shopper_id))
+            pipe.expire(_version_key(shopper_id), VERSION_TTL)
+        pipe.execute()
+    except (RedisError, OSError):
+        logger.warning(
+            "Redis unavailable: real-time cache not updated for %d shoppers",
+            len(by_shopper),
+            exc_info=True,
+        )
+
+
+def recent_events_for(*, shopper_id: int) -> list[RecentEvent]:
+    """The shopper's latest events, newest first: from Redis, else from PostgreSQL."""
+    limit = settings.SHELFWISE_RECENT_EVENTS
+    try:
+        client = _redis()
+        if client is None:
+            return _recent_from_cache(shopper_id, limit)
+        key, version_key = _list_key(shopper_id), _version_key(shopper_id)
+        cached = client.lrange(key, 0, limit - 1)
+        if cached:
+            return _newest_first(_decode(item) for item in cached)
+        seen = client.get(version_key) or b"0"
+    except (RedisError, OSError):
+        logger.warning("Redis unavailable: reading recent events from PostgreSQL", exc_info=True)
+        return recent_events_from_db(shopper_id=shopper_id, limit=limit)
+    events = recent_events_from_db(shopper_id=shopper_id, limit=limit)
+    if events:
+        try:
+            client.eval(_REBUILD, 2, key, version_key, seen, LIST_TTL, *map(_encode, events))
+        except (RedisError, OSError):
+            logger.warning("Redis unavailable: recent events not cached", exc_info=True)
+    return events
+
+
+def shopper_event_version(*, shopper_id: int) -> int:
+    """A number that changes whenever the shopper gets a new event (0 if unknown or Redis down)."""
+    try:
+        client = _redis()
+        if client is None:
+            return int(cache.get(_version_name(shopper_id), 0))
+        return int(client.get(_version_key(shopper_id)) or 0)
+    except (RedisError, OSError):
+        logger.warning("Redis unavailable: event version unknown", exc_info=True)
+        return 0
+
+
+def _redis() -> Redis | None:
+    """The raw Redis client when the default cache is django-redis, else None."""
+    if not isinstance(caches["default"], RedisCache):
+        return None
+    return get_redis_connection("default")
+
+
+def _list_name(shopper_id: int) -> str:
+    return f"recent-events:{shopper_id}"
+
+
+def _version_name(shopper_id: int) -> str:
+    return f"event-version:{shopper_id}"
+
+
+def _list_key(shopper_id: int) -> str:
+    return cache.make_key(_list_name(shopper_id))
+
+
+def _version_key(shopper_id: int) -> str:
+    return cache.make_key(_version_name(shopper_id))
+
+
+def _encode(event: _StoredEvent | RecentEvent) -> str:
+    at = event.occurred_at
+    at = at if isinstance(at, float) else at.timestamp()
+    return json.dumps(
+        [event.product_id, event.kind, event.value, at, event.query], separators=(",", ":")
+    )
+
+
+def _decode(item: bytes | str) -> RecentEvent:
+    product_id, kind, value, at, query = json.loads(item)
+    return RecentEvent(product_id=product_id, kind=kind, value=value, occurred_at=at, query=query)
+
+
+def _newest_first(events: Iterable[RecentEvent]) -> list[RecentEvent]:
+    # Events can arrive out of order (mobile clients retry late); sort by when they happened.
+    return sorted(events, key=lambda e: e.occurred_at, reverse=True)
+
+
+def _record_in_cache(by_shopper: dict[int, list[_StoredEvent]]) -> None:
+    limit = settings.SHELFWISE_RECENT_EVENTS
+    for shopper_id, shopper_events in by_shopper.items():
+        name = _list_name(shopper_id)
+        current = cache.get(name)
+        if current is not None:
+            fresh = [_encode(e) for e in sorted(shopper_events, key=lambda e: e.occurred_at)]
+            cache.set(name, (fresh[::-1] + current)[:limit], LIST_TTL)
+        try:
+            cache.incr(_version_name(shopper_id))
+        except ValueError:
+            cache.set(_version_name(shopper_id), 1, VERSION_TTL)
+
+
+def _recent_from_cache(shopper_id: int, limit: int) -> list[RecentEvent]:
+    cached = cache.get(_list_name(shopper_id))
+    if cached:
+        return _newest_first(_decode(item) for item in cached)
+    events = recent_events_from_db(shopper_id=shopper_id, limit=limit)
+    if events:
+        cache.add(_list_name(shopper_id), [_encode(e) for e in events], LIST_TTL)
+    return events

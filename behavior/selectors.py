@@ -1,0 +1,56 @@
+"""Reads of shoppers and events (the real-time cache falls back to these when Redis is down)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from behavior.models import Event, Shopper
+from catalog.models import Product
+
+# PostgreSQL allows 65,535 bind parameters per statement and older SQLite 32,766: look up in
+# chunks well below both.
+LOOKUP_CHUNK = 5000
+
+
+@dataclass(frozen=True, slots=True)
+class RecentEvent:
+    """One of a shopper's latest events, as the serving layer needs it."""
+
+    product_id: int | None
+    kind: str
+    value: float
+    occurred_at: float  # Unix seconds
+    query: str = ""
+
+
+def recent_events_from_db(*, shopper_id: int, limit: int) -> list[RecentEvent]:
+    """The shopper's ``limit`` latest events from PostgreSQL, newest first."""
+    rows = (
+        Event.objects.filter(shopper_id=shopper_id)
+        .order_by("-occurred_at", "-id")
+        .values_list("product_id", "kind", "value", "occurred_at", "query")[:limit]
+    )
+    return [
+        RecentEvent(product_id=p, kind=k, value=v, occurred_at=at.timestamp(), query=q)
+        for p, k, v, at, q in rows
+    ]
+
+
+def product_ids_for_skus(*, skus: Iterable[str]) -> dict[str, int]:
+    """Primary keys of the products with these skus; unknown skus are absent."""
+    return _ids(Product.objects.all(), "sku", skus)
+
+
+def shopper_ids_for_external_ids(*, external_ids: Iterable[str]) -> dict[str, int]:
+    """Primary keys of the shoppers with these external ids; unknown ids are absent."""
+    return _ids(Shopper.objects.all(), "external_id", external_ids)
+
+
+def _ids(queryset, field: str, keys: Iterable[str]) -> dict[str, int]:
+    wanted = list(set(keys))
+    found: dict[str, int] = {}
+    for start in range(0, len(wanted), LOOKUP_CHUNK):
+        chunk = wanted[start : start + LOOKUP_CHUNK]
+        found.update(queryset.filter(**{f"{field}__in": chunk}).values_list(field, "id"))
+    return found

@@ -1,0 +1,354 @@
+"""Event ingestion: the one path by which shopper events enter the database.
+
+``ingest_events`` validates a batch in plain Python (a DRF serializer per event costs about as
+much as the insert, see ECOSYSTEM.md "Ingestion"), resolves skus and shopper ids with one query
+each, and hands the valid rows to ``store_events``. Bulk importers that validate their own
+format (Online Retail) call ``store_events`` directly, so every event goes through the same SQL.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from behavior import realtime
+from behavior.models import RATING_MAX, RATING_MIN, Event, EventKind, Shopper
+from behavior.selectors import product_ids_for_skus, shopper_ids_for_external_ids
+
+STORED, DUPLICATE, INVALID = "stored", "duplicate", "invalid"
+MAX_FUTURE = timedelta(days=1)  # client clocks drift; a day ahead is a bug, not drift
+KINDS = frozenset(EventKind.values)
+TEXT_LIMITS = {"event_id": 128, "shopper": 128, "product": 64, "query": 255}
+OPTIONAL_TEXT_LIMITS = {"session_id": 128, "order_id": 128}
+
+Errors = dict[str, list[str]]
+
+
+@dataclass(frozen=True, slots=True)
+class EventRow:
+    """A validated event with resolved primary keys, ready to insert."""
+
+    event_id: str
+    shopper_id: int
+    product_id: int | None
+    kind: str
+    value: float
+    query: str
+    session_id: str
+    order_id: str
+    occurred_at: datetime
+
+
+@dataclass
+class IngestResult:
+    """The outcome of each input event, by position: 'stored', 'duplicate' or 'invalid'."""
+
+    statuses: list[str]
+    errors: dict[int, Errors] = field(default_factory=dict)
+    shoppers_created: int = 0
+
+    @property
+    def stored(self) -> int:
+        return self.statuses.count(STORED)
+
+    @property
+    def duplicates(self) -> int:
+        return self.statuses.count(DUPLICATE)
+
+    @property
+    def invalid(self) -> int:
+        return self.statuses.count(INVALID)
+
+
+@dataclass(slots=True)
+class _Clean:
+    event_id: str
+    shopper: str
+    sku: str | None
+    kind: str
+    value: float
+    query: str
+    session_id: str
+    order_id: str
+    occurred_at: datetime
+
+
+def ingest_events(
+    *, events: Sequence[Mapping[str, Any]], create_unknown_shoppers: bool = True
+) -> IngestResult:
+    """Store each valid, new event exactly once, all in one transaction; report every event.
+
+    Duplicates (an ``event_id`` already stored, or repeated earlier in this batch among the
+    valid events) are not stored again. After commit, the shoppers' real-time caches update.
+    """
+    now = timezone.now()
+    statuses = [INVALID] * len(events)
+    errors: dict[int, Errors] = {}
+    cleaned: dict[int, _Clean] = {}
+    for index, raw in enumerate(events):
+        clean, event_errors = _clean_event(raw, now=now)
+        if event_errors:
+            errors[index] = event_errors
+        else:
+            cleaned[index] = clean
+
+    product_ids = product_ids_for_skus(skus={c.sku for c in cleaned.values() if c.sku})
+    for index, clean in list(cleaned.items()):
+        if clean.sku is not None and clean.sku not in product_ids:
+            errors[index] = {"product": [f"Unknown product sku {clean.sku!r}."]}
+            del cleaned[index]
+
+    with transaction.atomic():
+        shopper_ids, created = _shopper_ids(
+            external_ids={c.shopper for c in cleaned.values()}, create=create_unknown_shoppers
+        )
+        rows: list[EventRow] = []
+        first_index: dict[str, int] = {}
+        for index, clean in cleaned.items():
+            if clean.shopper not in shopper_ids:
+                errors[index] = {"shopper": [f"Unknown shopper {clean.shopper!r}."]}
+                continue
+            if clean.event_id in first_index:
+                statuses[index] = DUPLICATE
+                continue
+            first_index[clean.event_id] = index
+            rows.append(_row(clean, shopper_ids, product_ids))
+        stored_ids = store_events(rows=rows)
+    for event_id, index in first_index.items():
+        statuses[index] = STORED if event_id in stored_ids else DUPLICATE
+    return IngestResult(statuses=statuses, errors=errors, shoppers_created=created)
+
+
+def store_events(*, rows: Sequence[EventRow]) -> set[str]:
+    """Insert the rows whose ``event_id`` is new; return the event ids actually inserted.
+
+    Rows must have distinct event ids. Runs in the caller's transaction (or its own), and
+    schedules the real-time cache update for after the commit.
+    """
+    if not rows:
+        return set()
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            stored = _copy_insert(rows)
+        else:
+            stored = _bulk_create_insert(rows)
+        new_rows = [row for row in rows if row.event_id in stored]
+        transaction.on_commit(lambda: realtime.record_events(events=new_rows))
+    return stored
+
+
+def upsert_shoppers(*, countries: Mapping[str, str]) -> tuple[dict[str, int], int]:
+    """Every external id's shopper id, creating missing shoppers and setting their country.
+
+    Returns the id map and how many shoppers were created.
+    """
+    existing = shopper_ids_for_external_ids(external_ids=countries)
+    Shopper.objects.bulk_create(
+        [Shopper(external_id=e, country=c[:64]) for e, c in countries.items()],
+        batch_size=2000,
+        update_conflicts=True,
+        unique_fields=["external_id"],
+        update_fields=["country"],
+    )
+    ids = shopper_ids_for_external_ids(external_ids=countries)
+    return ids, len(ids) - len(existing)
+
+
+def _shopper_ids(*, external_ids: set[str], create: bool) -> tuple[dict[str, int], int]:
+    found = shopper_ids_for_external_ids(external_ids=external_ids)
+    missing = external_ids - found.keys()
+    if not missing or not create:
+        return found, 0
+    # ignore_conflicts: a concurrent batch may create the same shopper first; both then read it.
+    Shopper.objects.bulk_create(
+        [Shopper(external_id=e) for e in missing], batch_size=2000, ignore_conflicts=True
+    )
+    found.update(shopper_ids_for_external_ids(external_ids=missing))
+    return found, len(missing)
+
+
+def _row(clean: _Clean, shopper_ids: dict[str, int], product_ids: dict[str, int]) -> EventRow:
+    return EventRow(
+        event_id=clean.event_id,
+        shopper_id=shopper_ids[clean.shopper],
+        product_id=product_ids[clean.sku] if clean.sku is not None else None,
+        kind=clean.kind,
+        value=clean.value,
+        query=clean.query,
+        session_id=clean.session_id,
+        order_id=clean.order_id,
+        occurred_at=clean.occurred_at,
+    )
+
+
+_COLUMNS = "event_id, shopper_id, product_id, kind, value, query, session_id, order_id, occurred_at"
+
+
+def _copy_insert(rows: Sequence[EventRow]) -> set[str]:
+    """COPY into a temp table, then one INSERT … ON CONFLICT DO NOTHING RETURNING.
+
+    Measured ~2.6× faster than bulk_create(ignore_conflicts=True) on 20k events, and RETURNING
+    says exactly which events were new (ECOSYSTEM.md, "Ingestion").
+    """
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TABLE IF EXISTS pg_temp.shelfwise_ingest")
+        cursor.execute(
+            "CREATE TEMP TABLE shelfwise_ingest ("
+            " event_id varchar(128), shopper_id bigint, product_id bigint, kind varchar(16),"
+            " value double precision, query varchar(255), session_id varchar(128),"
+            " order_id varchar(128), occurred_at timestamptz) ON COMMIT DROP"
+        )
+        with cursor.copy(f"COPY shelfwise_ingest ({_COLUMNS}) FROM STDIN") as copy:
+            for r in rows:
+                copy.write_row(
+                    (
+                        r.event_id,
+                        r.shopper_id,
+                        r.product_id,
+                        r.kind,
+                        r.value,
+                        r.query,
+                        r.session_id,
+                        r.order_id,
+                        r.occurred_at,
+                    )
+                )
+        cursor.execute(
+            f"INSERT INTO {Event._meta.db_table} ({_COLUMNS}, received_at)"
+            f" SELECT {_COLUMNS}, now() FROM shelfwise_ingest"
+            " ON CONFLICT (event_id) DO NOTHING RETURNING event_id"
+        )
+        stored = {event_id for (event_id,) in cursor.fetchall()}
+        cursor.execute("DROP TABLE pg_temp.shelfwise_ingest")
+    return stored
+
+
+def _bulk_create_insert(rows: Sequence[EventRow]) -> set[str]:
+    """The embedded (SQLite) path: one writer at a time, so "existed before" is exact."""
+    ids = [r.event_id for r in rows]
+    existing: set[str] = set()
+    for start in range(0, len(ids), 5000):
+        chunk = ids[start : start + 5000]
+        existing.update(Event.objects.filter(event_id__in=chunk).values_list("event_id", flat=True))
+    Event.objects.bulk_create(
+        [
+            Event(
+                event_id=r.event_id,
+                shopper_id=r.shopper_id,
+                product_id=r.product_id,
+                kind=r.kind,
+                value=r.value,
+                query=r.query,
+                session_id=r.session_id,
+                order_id=r.order_id,
+                occurred_at=r.occurred_at,
+            )
+            for r in rows
+            if r.event_id not in existing
+        ],
+        batch_size=1000,
+        ignore_conflicts=True,
+    )
+    return set(ids) - existing
+
+
+def _clean_event(raw: Any, *, now: datetime) -> tuple[_Clean | None, Errors]:
+    """One event's typed values, or the errors that make it invalid."""
+    if not isinstance(raw, Mapping):
+        return None, {"non_field_errors": ["Each event must be a JSON object."]}
+    errors: Errors = {}
+
+    def fail(name: str, message: str) -> None:
+        errors.setdefault(name, []).append(message)
+
+    text = {name: _text(raw.get(name), name, limit, fail) for name, limit in TEXT_LIMITS.items()}
+    for name, limit in OPTIONAL_TEXT_LIMITS.items():
+        text[name] = _text(raw.get(name), name, limit, fail) or ""
+    for name in ("event_id", "shopper"):
+        if not text[name] and name not in errors:
+            fail(name, "This field is required.")
+    kind = raw.get("kind")
+    if kind not in KINDS:
+        fail("kind", f"Must be one of {', '.join(sorted(KINDS))}; got {kind!r}.")
+    elif kind == EventKind.SEARCH:
+        if not text["query"] and not text["product"] and "query" not in errors:
+            fail("query", "A search needs its query text.")
+    elif not text["product"] and "product" not in errors:
+        fail("product", "Every event except a search names a product.")
+    value = _value(raw.get("value"), kind, fail)
+    occurred_at = _occurred_at(raw.get("occurred_at"), now, fail)
+    if errors:
+        return None, errors
+    return (
+        _Clean(
+            event_id=text["event_id"],
+            shopper=text["shopper"],
+            sku=text["product"] or None,
+            kind=kind,
+            value=value,
+            query=text["query"] or "",
+            session_id=text["session_id"],
+            order_id=text["order_id"],
+            occurred_at=occurred_at,
+        ),
+        errors,
+    )
+
+
+def _text(value: Any, name: str, limit: int, fail) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)  # numeric customer ids and skus are common in shop exports
+    if not isinstance(value, str):
+        fail(name, "Must be a string.")
+        return None
+    if len(value) > limit:
+        fail(name, f"At most {limit} characters.")
+        return None
+    return value
+
+
+def _value(raw: Any, kind: Any, fail) -> float:
+    if raw is None or raw == "":
+        value = 1.0
+    elif isinstance(raw, bool):
+        fail("value", "Must be a number.")
+        return 0.0
+    else:
+        try:
+            value = float(raw)
+        except (TypeError, ValueError):
+            fail("value", f"Must be a number; got {raw!r}.")
+            return 0.0
+    if not math.isfinite(value) or value < 0:
+        fail("value", "Must be a finite number, 0 or more.")
+    elif kind == EventKind.RATING and not RATING_MIN <= value <= RATING_MAX:
+        fail("value", f"A rating must be between {RATING_MIN} and {RATING_MAX}.")
+    return value
+
+
+def _occurred_at(raw: Any, now: datetime, fail) -> datetime:
+    if raw is None or raw == "":
+        return now  # live clients may leave it out: the event happened as it arrives
+    if isinstance(raw, str):
+        try:
+            raw = datetime.fromisoformat(raw)
+        except ValueError:
+            fail("occurred_at", f"Not an ISO 8601 date-time: {raw!r}.")
+            return now
+    if not isinstance(raw, datetime):
+        fail("occurred_at", "Must be an ISO 8601 date-time string.")
+        return now
+    if raw.tzinfo is None or raw.utcoffset() is None:
+        fail("occurred_at", "Needs a time zone, e.g. 2024-05-01T12:00:00Z or +01:00.")
+        return now
+    if raw > now + MAX_FUTURE:
+        fail("occurred_at", "Is more than a day in the future.")
+    return raw

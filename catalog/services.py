@@ -1,0 +1,271 @@
+"""Catalog writes: the category tree and the product upsert shared by imports and the API."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+from django.utils.text import slugify
+
+from catalog.models import Category, Product
+
+CATEGORY_SEPARATOR = "/"
+TRUE_WORDS = {"1", "true", "t", "yes", "y", "on"}
+FALSE_WORDS = {"0", "false", "f", "no", "n", "off"}
+MAX_PRICE = Decimal("9999999999.99")  # max_digits=12, decimal_places=2
+# Columns a product row may carry; absent keys leave an existing product's value unchanged.
+PRODUCT_FIELDS = (
+    "title",
+    "description",
+    "category",
+    "brand",
+    "price",
+    "currency",
+    "stock",
+    "is_active",
+    "points_price",
+    "attributes",
+)
+
+
+@dataclass
+class UpsertResult:
+    """What ``upsert_products`` did with each input row, by position."""
+
+    statuses: list[str]  # 'created' / 'updated' / 'unchanged' / 'invalid'
+    errors: dict[int, dict[str, list[str]]] = field(default_factory=dict)
+
+    def count(self, status: str) -> int:
+        return self.statuses.count(status)
+
+    @property
+    def created(self) -> int:
+        return self.count("created")
+
+    @property
+    def updated(self) -> int:
+        return self.count("updated")
+
+    @property
+    def unchanged(self) -> int:
+        return self.count("unchanged")
+
+    @property
+    def invalid(self) -> int:
+        return self.count("invalid")
+
+
+def ensure_category_path(*, names: Sequence[str]) -> Category:
+    """The category at ``names`` (root first), creating any missing node along the way.
+
+    A node is found by name (case-insensitive) under its parent; a new node's slug is the
+    slugified path ("home-kitchen-mugs"), so equal names under different parents never collide.
+    """
+    if not names:
+        raise ValueError("A category path needs at least one name.")
+    parent: Category | None = None
+    for depth, name in enumerate(names):
+        node = Category.objects.filter(parent=parent, name__iexact=name).first()
+        if node is None:
+            slug = _unique_slug(slugify("-".join(names[: depth + 1]))[:140] or "category")
+            node = Category.objects.create(name=name[:120], slug=slug, parent=parent)
+        parent = node
+    assert parent is not None
+    return parent
+
+
+def _unique_slug(base: str) -> str:
+    slug, n = base, 1
+    while Category.objects.filter(slug=slug).exists():
+        n += 1
+        slug = f"{base[:134]}-{n}"
+    return slug
+
+
+def resolve_category(*, value: str) -> Category:
+    """A category from an import cell: a path "Home/Kitchen/Mugs" or a slug, created if missing."""
+    value = value.strip()
+    if CATEGORY_SEPARATOR in value:
+        names = [part.strip() for part in value.split(CATEGORY_SEPARATOR) if part.strip()]
+        return ensure_category_path(names=names)
+    found = Category.objects.filter(slug=value).first()
+    if found is not None:
+        return found
+    return ensure_category_path(names=[value.replace("-", " ").title()])
+
+
+@transaction.atomic
+def upsert_products(*, rows: Sequence[Mapping[str, Any]], dry_run: bool = False) -> UpsertResult:
+    """Create or update products by sku; invalid rows are reported and never written.
+
+    Rows are validated first and the valid ones written in one transaction, so a failure
+    leaves nothing half-written. Unchanged products are not touched (``updated_at`` keeps).
+    """
+    statuses = ["invalid"] * len(rows)
+    errors: dict[int, dict[str, list[str]]] = {}
+    cleaned: dict[str, tuple[int, dict[str, Any]]] = {}
+    for index, row in enumerate(rows):
+        values, row_errors = _clean_product(row)
+        sku = values.get("sku")
+        if not row_errors and sku in cleaned:
+            row_errors = {"sku": [f"Repeats the sku of row {cleaned[sku][0]} in this batch."]}
+        if row_errors:
+            errors[index] = row_errors
+        else:
+            cleaned[sku] = (index, values)
+
+    existing = {p.sku: p for p in Product.objects.filter(sku__in=list(cleaned))}
+    categories: dict[str, Category] = {}
+    to_create: list[Product] = []
+    to_update: list[Product] = []
+    changed_fields: set[str] = set()
+    now = timezone.now()
+    for sku, (index, values) in cleaned.items():
+        if "category" in values:
+            # Compare and write the id: reading product.category would cost a query per row.
+            label = values.pop("category")
+            if label and label not in categories:
+                categories[label] = resolve_category(value=label)
+            values["category_id"] = categories[label].pk if label else None
+        product = existing.get(sku)
+        if product is None:
+            to_create.append(Product(sku=sku, **values))
+            statuses[index] = "created"
+            continue
+        diff = {k for k, v in values.items() if getattr(product, k) != v}
+        for name in diff:
+            setattr(product, name, values[name])
+        statuses[index] = "updated" if diff else "unchanged"
+        if diff:
+            product.updated_at = now  # bulk_update skips auto_now
+            to_update.append(product)
+            changed_fields |= diff
+    if dry_run:
+        transaction.set_rollback(True)
+        return UpsertResult(statuses=statuses, errors=errors)
+    Product.objects.bulk_create(to_create, batch_size=2000)
+    if to_update:
+        names = {name.removesuffix("_id") for name in changed_fields}
+        Product.objects.bulk_update(to_update, [*sorted(names), "updated_at"], batch_size=2000)
+    return UpsertResult(statuses=statuses, errors=errors)
+
+
+def _clean_product(row: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    """Typed values for the keys present in ``row`` and per-field error messages."""
+    values: dict[str, Any] = {}
+    errors: dict[str, list[str]] = {}
+
+    def fail(name: str, message: str) -> None:
+        errors.setdefault(name, []).append(message)
+
+    sku = _text(row.get("sku"))
+    if not sku:
+        fail("sku", "This field is required.")
+    elif len(sku) > 64:
+        fail("sku", "At most 64 characters.")
+    values["sku"] = sku
+    for name, limit in (("title", 255), ("brand", 120), ("description", None)):
+        if name in row:
+            text = _text(row[name])
+            if limit and len(text) > limit:
+                fail(name, f"At most {limit} characters.")
+            values[name] = text
+    if "title" in values and not values["title"]:
+        fail("title", "This field is required.")
+    if "category" in row:
+        values["category"] = _text(row["category"]) or None
+    if "price" in row:
+        _clean_price(row["price"], values, fail)
+    if "currency" in row:
+        currency = _text(row["currency"]).upper() or "GBP"
+        if len(currency) != 3 or not currency.isalpha():
+            fail("currency", "A three-letter ISO 4217 code, e.g. GBP.")
+        values["currency"] = currency
+    for name, minimum in (("stock", 0), ("points_price", 1)):
+        if name in row:
+            _clean_optional_int(name, row[name], minimum, values, fail)
+    if "is_active" in row:
+        _clean_bool(row["is_active"], values, fail)
+    if "attributes" in row:
+        _clean_attributes(row["attributes"], values, fail)
+    return values, errors
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value).strip()
+
+
+def _clean_price(raw: Any, values: dict[str, Any], fail) -> None:
+    if isinstance(raw, bool) or raw is None or _text(raw) == "":
+        fail("price", "This field is required.")
+        return
+    try:
+        price = Decimal(_text(raw))
+    except InvalidOperation:
+        fail("price", f"Not a number: {raw!r}.")
+        return
+    if not price.is_finite() or price < 0 or price > MAX_PRICE:
+        fail("price", f"Must be between 0 and {MAX_PRICE}.")
+    elif price != price.quantize(Decimal("0.01")):
+        fail("price", "At most two decimal places.")
+    else:
+        values["price"] = price.quantize(Decimal("0.01"))
+
+
+def _clean_optional_int(name: str, raw: Any, minimum: int, values: dict[str, Any], fail) -> None:
+    if raw is None or _text(raw) == "":
+        values[name] = None
+        return
+    try:
+        number = int(_text(raw)) if not isinstance(raw, bool) else None
+    except ValueError:
+        number = None
+    if number is None:
+        fail(name, f"Not a whole number: {raw!r}.")
+    elif number < minimum:
+        fail(name, f"Must be at least {minimum} (leave empty for none).")
+    elif number > 2_147_483_647:
+        fail(name, "Too large.")
+    else:
+        values[name] = number
+
+
+def _clean_bool(raw: Any, values: dict[str, Any], fail) -> None:
+    if isinstance(raw, bool):
+        values["is_active"] = raw
+        return
+    word = _text(raw).lower()
+    if word == "":
+        values["is_active"] = True
+    elif word in TRUE_WORDS or word in FALSE_WORDS:
+        values["is_active"] = word in TRUE_WORDS
+    else:
+        fail("is_active", f"Expected true or false, got {raw!r}.")
+
+
+def _clean_attributes(raw: Any, values: dict[str, Any], fail) -> None:
+    if isinstance(raw, str):
+        if not raw.strip():
+            values["attributes"] = {}
+            return
+        try:
+            raw = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            fail("attributes", f"Not valid JSON: {exc.msg} at character {exc.pos}.")
+            return
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        fail("attributes", 'Must be a JSON object, e.g. {"colour": "red"}.')
+    else:
+        values["attributes"] = raw
+
+
+def categories_for_paths(*, paths: Iterable[tuple[str, ...]]) -> dict[tuple[str, ...], Category]:
+    """Each distinct path's category, creating missing nodes (one lookup per distinct path)."""
+    return {path: ensure_category_path(names=path) for path in set(paths)}
