@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "catalog",
     "behavior",
     "recommender",
+    "shop",
 ]
 
 MIDDLEWARE = [
@@ -269,3 +270,49 @@ SHELFWISE_MAX_K = 100
 SHELFWISE_PROMOTION_TOLERANCE = env.float("SHELFWISE_PROMOTION_TOLERANCE", default=0.02)
 SHELFWISE_RECENT_EVENTS = env.int("SHELFWISE_RECENT_EVENTS", default=50)
 SHELFWISE_ARTIFACT_DIR = "models"
+
+# --- Training pipeline (recommender.training) ------------------------------------------------------
+# Trained by the nightly run and by a trigger that names no algorithms; names must be registered
+# in recommender.core.ALGORITHMS (unknown ones are reported, not silently skipped).
+SHELFWISE_TRAINING_ALGORITHMS = env.list(
+    "SHELFWISE_TRAINING_ALGORITHMS", default=["popularity", "item_knn", "als", "ease"]
+)
+# The hourly refresh retrains only the cheap models whose output moves within hours.
+SHELFWISE_TRENDING_ALGORITHMS = env.list("SHELFWISE_TRENDING_ALGORITHMS", default=["popularity"])
+# Hyper-parameters per algorithm, passed to the core class as keyword arguments.
+SHELFWISE_ALGORITHM_PARAMS: dict[str, dict] = {
+    "popularity": {},
+    "item_knn": {},
+    "als": {"factors": 64, "iterations": 15, "regularization": 0.1, "alpha": 10.0},
+    "ease": {},
+}
+# The last share of the window's time is held out to evaluate each new version (and its champion).
+SHELFWISE_HOLDOUT_FRACTION = env.float("SHELFWISE_HOLDOUT_FRACTION", default=0.1)
+SHELFWISE_EVAL_K = 10
+# Purchases carry quantities up to thousands (wholesale): log1p keeps one bulk order from
+# outweighing a shopper's whole history.
+SHELFWISE_VALUE_TRANSFORM = env.str("SHELFWISE_VALUE_TRANSFORM", default="log1p")
+# BLAS threads per training task: the worker machine has 2 cores and runs one training at a time.
+SHELFWISE_TRAINING_BLAS_THREADS = env.int("SHELFWISE_TRAINING_BLAS_THREADS", default=2)
+SHELFWISE_HEARTBEAT_SECONDS = env.float("SHELFWISE_HEARTBEAT_SECONDS", default=10.0)
+# A running run silent for this long lost its worker; the reconciler re-queues it.
+SHELFWISE_HEARTBEAT_TIMEOUT_SECONDS = env.float("SHELFWISE_HEARTBEAT_TIMEOUT_SECONDS", default=120.0)
+SHELFWISE_TRAINING_MAX_ATTEMPTS = env.int("SHELFWISE_TRAINING_MAX_ATTEMPTS", default=3)
+
+# --- Serving (recommender.serving) ----------------------------------------------------------------
+# The model behind "for you": "auto" serves the personalised champion with the best offline
+# NDCG; naming an algorithm ("als", "item_knn", "ease") pins it while it has a champion.
+SHELFWISE_SERVING_MODEL = env.str("SHELFWISE_SERVING_MODEL", default="auto")
+# Real-time scoring: an event this many hours old counts half (a session's clicks matter now).
+SHELFWISE_REALTIME_HALF_LIFE_HOURS = env.float("SHELFWISE_REALTIME_HALF_LIFE_HOURS", default=72.0)
+# At most this share of one response may come from one category (0 < share <= 1).
+SHELFWISE_DIVERSITY_MAX_SHARE = env.float("SHELFWISE_DIVERSITY_MAX_SHARE", default=0.5)
+SHELFWISE_RESPONSE_CACHE_SECONDS = env.int("SHELFWISE_RESPONSE_CACHE_SECONDS", default=300)
+# How often a web process asks whether the champion or the catalog changed (one cheap query).
+SHELFWISE_MODEL_CHECK_SECONDS = env.float("SHELFWISE_MODEL_CHECK_SECONDS", default=2.0)
+SHELFWISE_CATALOG_CHECK_SECONDS = env.float("SHELFWISE_CATALOG_CHECK_SECONDS", default=1.0)
+# Trending = weighted events of the last N days before the newest event, cached this long.
+SHELFWISE_TRENDING_DAYS = env.int("SHELFWISE_TRENDING_DAYS", default=30)
+SHELFWISE_TRENDING_CACHE_SECONDS = env.int("SHELFWISE_TRENDING_CACHE_SECONDS", default=300)
+# Items per write call (events, products); larger batches answer 413.
+SHELFWISE_MAX_BATCH = 1000

@@ -1,0 +1,181 @@
+"""Model artifacts in Django's storage: written once, never modified, never half-visible.
+
+Layout of one version, under ``models/<algorithm>/<version uuid>/``::
+
+    model/meta.json     algorithm name and hyper-parameters (``Recommender.save_dir``)
+    model/<array>.npy   learned arrays, one .npy each (CSR matrices as four arrays); no pickle
+    items.npy           product pks in item-index order (``IdIndex``): column k is items[k]
+    users.npy           shopper pks in user-index order: row u is users[u]
+    manifest.json       written last: format, algorithm, uuid and every file with its size
+
+On a local filesystem the directory is assembled under a temporary name beside its final place
+and renamed in one ``os.replace``, so readers see either nothing or the whole artifact; serving
+then memory-maps the arrays. On other storages (object stores) the files are uploaded under the
+final names and ``manifest.json`` goes last: a reader treats a directory without it as absent.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import uuid as uuid_lib
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+from django.conf import settings
+from django.core.files import File
+from django.core.files.storage import FileSystemStorage, default_storage
+
+from recommender.core import ALGORITHMS, Recommender
+from recommender.core.matrix import IdIndex
+
+if TYPE_CHECKING:
+    from recommender.models import ModelVersion
+
+FORMAT = 1
+MANIFEST = "manifest.json"
+
+
+class ArtifactError(RuntimeError):
+    """An artifact is missing, incomplete or unreadable."""
+
+
+def artifact_path(*, algorithm: str, key: uuid_lib.UUID) -> str:
+    return f"{settings.SHELFWISE_ARTIFACT_DIR}/{algorithm}/{key}"
+
+
+def write_artifact(
+    *, model: Recommender, items: IdIndex, users: IdIndex, algorithm: str, key: uuid_lib.UUID
+) -> str:
+    """Write ``model`` and its id indexes to a new immutable location; returns its storage path.
+
+    The path is only returned once every file is complete.
+    """
+    name = artifact_path(algorithm=algorithm, key=key)
+    if default_storage.exists(f"{name}/{MANIFEST}"):
+        raise ArtifactError(f"artifact {name} already exists; artifacts are never overwritten")
+    with tempfile.TemporaryDirectory(prefix="shelfwise-artifact-") as scratch:
+        local = Path(scratch) / "artifact"
+        _write_local(local, model=model, items=items, users=users, algorithm=algorithm, key=key)
+        if isinstance(default_storage, FileSystemStorage):
+            _publish_on_filesystem(local, name)
+        else:
+            _publish_to_storage(local, name)
+    return name
+
+
+def _write_local(
+    root: Path,
+    *,
+    model: Recommender,
+    items: IdIndex,
+    users: IdIndex,
+    algorithm: str,
+    key: uuid_lib.UUID,
+) -> None:
+    root.mkdir(parents=True)
+    model.save_dir(root / "model")
+    items.save(root / "items.npy")
+    users.save(root / "users.npy")
+    files = {
+        str(path.relative_to(root)): path.stat().st_size
+        for path in sorted(root.rglob("*"))
+        if path.is_file()
+    }
+    manifest = {"format": FORMAT, "algorithm": algorithm, "uuid": str(key), "files": files}
+    (root / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True))
+
+
+def _publish_on_filesystem(local: Path, name: str) -> None:
+    final = Path(default_storage.path(name))
+    final.parent.mkdir(parents=True, exist_ok=True)
+    # The temporary copy lives beside the final directory (same filesystem), so the rename
+    # below is atomic; a crash leaves only a ".tmp-*" directory that nothing points at.
+    staging = final.parent / f".tmp-{final.name}-{os.getpid()}"
+    shutil.copytree(local, staging)
+    for path in staging.rglob("*"):
+        if path.is_file():
+            with open(path, "rb") as fh:
+                os.fsync(fh.fileno())
+    os.replace(staging, final)
+
+
+def _publish_to_storage(local: Path, name: str) -> None:
+    paths = sorted(p for p in local.rglob("*") if p.is_file() and p.name != MANIFEST)
+    for path in [*paths, local / MANIFEST]:
+        target = f"{name}/{path.relative_to(local).as_posix()}"
+        with open(path, "rb") as fh:
+            saved = default_storage.save(target, File(fh))
+        if saved != target:
+            raise ArtifactError(f"storage renamed {target} to {saved}; refusing a moved artifact")
+
+
+def artifact_exists(name: str) -> bool:
+    """True when the artifact at ``name`` is complete (its manifest was written last)."""
+    return bool(name) and default_storage.exists(f"{name}/{MANIFEST}")
+
+
+def load_model(version: ModelVersion) -> tuple[Recommender, IdIndex, IdIndex]:
+    """The fitted model of ``version`` with its item and user indexes.
+
+    Arrays are memory-mapped read-only when the storage is a local filesystem, so every web
+    process shares one copy through the page cache. Raises ``ArtifactError`` when incomplete.
+    """
+    return load_artifact(version.artifact, algorithm=version.algorithm)
+
+
+def load_artifact(name: str, *, algorithm: str) -> tuple[Recommender, IdIndex, IdIndex]:
+    if not artifact_exists(name):
+        raise ArtifactError(f"artifact {name!r} is missing or incomplete (no {MANIFEST})")
+    if algorithm not in ALGORITHMS:
+        raise ArtifactError(f"algorithm {algorithm!r} is not registered in this deployment")
+    root = _local_root(name)
+    manifest = json.loads((root / MANIFEST).read_text())
+    if manifest.get("format") != FORMAT or manifest.get("algorithm") != algorithm:
+        raise ArtifactError(f"artifact {name!r} has an unexpected manifest: {manifest}")
+    try:
+        model = ALGORITHMS[algorithm].load_dir(root / "model", mmap_mode="r")
+        items = IdIndex(np.load(root / "items.npy", allow_pickle=False))
+        users = IdIndex(np.load(root / "users.npy", allow_pickle=False))
+    except (OSError, ValueError, KeyError) as exc:
+        raise ArtifactError(f"artifact {name!r} is unreadable: {exc}") from exc
+    return model, items, users
+
+
+def _local_root(name: str) -> Path:
+    """A local directory holding the artifact: the storage's own on a filesystem, otherwise a
+    cache under VAR_DIR filled once (artifacts never change, so the cache never goes stale)."""
+    if isinstance(default_storage, FileSystemStorage):
+        return Path(default_storage.path(name))
+    cache = Path(settings.VAR_DIR) / "artifact-cache" / name
+    if (cache / MANIFEST).exists():
+        return cache
+    manifest = json.loads(default_storage.open(f"{name}/{MANIFEST}").read())
+    staging = cache.parent / f".tmp-{cache.name}-{os.getpid()}"
+    for relative in manifest["files"]:
+        target = staging / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with default_storage.open(f"{name}/{relative}") as src, open(target, "wb") as dst:
+            shutil.copyfileobj(src, dst)
+    (staging / MANIFEST).write_text(json.dumps(manifest))
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.replace(staging, cache)
+    except OSError:  # another process filled the cache first; theirs is identical
+        shutil.rmtree(staging, ignore_errors=True)
+    return cache
+
+
+def delete_artifact(name: str) -> None:
+    """Remove an artifact nothing points at (a failed run's leftovers)."""
+    if isinstance(default_storage, FileSystemStorage):
+        shutil.rmtree(default_storage.path(name), ignore_errors=True)
+        return
+    directories, files = default_storage.listdir(name)
+    for filename in files:
+        default_storage.delete(f"{name}/{filename}")
+    for directory in directories:
+        delete_artifact(f"{name}/{directory}")

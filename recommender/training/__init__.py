@@ -1,0 +1,1 @@
+"""The training pipeline: events in, versioned and evaluated models out (see ``services``)."""

@@ -1,0 +1,63 @@
+"""Scoring a candidate and the serving champion on one holdout, the way serving scores them.
+
+Both are ranked from each shopper's interaction row (``score_from_rows``, the real-time path),
+so they are compared like for like even when the champion was trained on other shoppers and
+products: its item index is mapped onto this run's through the product pks.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from recommender.core import Recommender
+from recommender.core.evaluation import evaluate
+from recommender.core.matrix import IdIndex
+from recommender.core.ranking import top_k
+
+
+class AlignedModel:
+    """``recommend`` for ``model`` over ``items`` (this run's index), whatever index it was
+    fitted on. Products the model never saw score -inf; history it does not know is ignored."""
+
+    def __init__(self, model: Recommender, *, model_items: IdIndex, items: IdIndex) -> None:
+        self.model = model
+        self.n_items = len(items)
+        self.projection: sp.csr_matrix | None = None
+        if model_items != items:
+            columns = model_items.to_index(items.ids)
+            self.known = np.flatnonzero(columns >= 0)
+            self.columns = columns[self.known]
+            # rows (n, n_run_items) @ projection -> rows (n, n_model_items)
+            self.projection = sp.csr_matrix(
+                (np.ones(self.known.size, dtype=np.float32), (self.known, self.columns)),
+                shape=(self.n_items, len(model_items)),
+            )
+
+    def recommend(
+        self, user_ids: Any, user_items: sp.csr_matrix, n: int = 10, exclude_seen: bool = True
+    ) -> tuple[np.ndarray, np.ndarray]:
+        rows = sp.csr_matrix(user_items[np.asarray(user_ids)], dtype=np.float32)
+        if self.projection is None:
+            scores = self.model.score_from_rows(rows)
+        else:
+            model_scores = self.model.score_from_rows(sp.csr_matrix(rows @ self.projection))
+            scores = np.full((rows.shape[0], self.n_items), -np.inf, dtype=np.float32)
+            scores[:, self.known] = np.asarray(model_scores)[:, self.columns]
+        return top_k(scores, n, exclude=rows if exclude_seen else None)
+
+
+def holdout_metrics(
+    model: Recommender,
+    *,
+    model_items: IdIndex,
+    items: IdIndex,
+    train: sp.csr_matrix,
+    test: sp.csr_matrix,
+    k: int,
+) -> dict[str, float]:
+    """NDCG@k, recall@k, MAP@k, precision, hit rate, coverage, novelty on the holdout."""
+    aligned = AlignedModel(model, model_items=model_items, items=items)
+    return evaluate(aligned, train, test, k=k, batch_size=512)
