@@ -264,7 +264,9 @@ class UserKNN(Recommender):
 
     def fit(self, user_items: sp.csr_matrix) -> UserKNN:
         """Keep the training matrix, shape (n_users, n_items), and its per-user statistics."""
-        X = check_user_items(user_items)
+        # A private copy: check_user_items shares the caller's arrays, and later edits to
+        # them must not change a fitted model.
+        X = check_user_items(user_items).copy()
         X.eliminate_zeros()
         self.user_items = X
         self.n_users, self.n_items = X.shape
