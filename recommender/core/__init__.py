@@ -6,9 +6,15 @@
 
 from recommender.core.als import ALS
 from recommender.core.base import FitError, NotFittedError, Recommender
+from recommender.core.knn import ItemKNN, UserKNN
+from recommender.core.popularity import Popularity, Trending
 
 ALGORITHMS: dict[str, type[Recommender]] = {
     "als": ALS,
+    "popularity": Popularity,
+    "trending": Trending,
+    "item_knn": ItemKNN,
+    "user_knn": UserKNN,
 }
 
 __all__ = ["ALGORITHMS", "FitError", "NotFittedError", "Recommender"]
