@@ -1,0 +1,372 @@
+"""The merchandiser's admin for the catalog: category tree, products (CSV import), promotions."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import Case, CharField, Count, Q, QuerySet, Value, When
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html
+from import_export.admin import ImportExportModelAdmin
+from import_export.formats import base_formats
+from import_export.results import Result
+
+from catalog.models import Category, Product, Promotion
+from catalog.resources import ProductResource
+
+admin.site.site_header = "Shelfwise"
+admin.site.site_title = "Shelfwise"
+admin.site.index_title = "Merchandising"
+
+PATH_SEPARATOR = " › "
+MAX_DEPTH = 32  # the same guard as Category.ancestors(): a corrupt tree must not loop forever
+
+
+# --- Category tree helpers ------------------------------------------------------------------------
+def _category_tree() -> dict[int, tuple[str, int | None]]:
+    """Every category as {id: (name, parent_id)}: one query, however many rows a page shows."""
+    rows = Category.objects.order_by().values_list("pk", "name", "parent_id")
+    return {pk: (name, parent) for pk, name, parent in rows}
+
+
+def _path_of(tree: dict[int, tuple[str, int | None]], category_id: int | None) -> str:
+    names: list[str] = []
+    node = category_id
+    while node is not None and node in tree and len(names) < MAX_DEPTH:
+        name, node = tree[node]
+        names.append(name)
+    return PATH_SEPARATOR.join(reversed(names))
+
+
+def _lazy_paths() -> Callable[[int | None], str]:
+    """A per-request path lookup that loads the tree on first use (none if the page is empty)."""
+    tree: dict[int, tuple[str, int | None]] | None = None
+
+    def path(category_id: int | None) -> str:
+        nonlocal tree
+        if category_id is None:
+            return "—"
+        if tree is None:
+            tree = _category_tree()
+        return _path_of(tree, category_id)
+
+    return path
+
+
+def _with_descendants(category_ids: Iterable[int]) -> set[int]:
+    """The given categories and everything below them (a promotion on Kitchen covers Mugs)."""
+    children: dict[int, list[int]] = {}
+    for pk, parent in Category.objects.order_by().values_list("pk", "parent_id"):
+        children.setdefault(parent, []).append(pk)
+    found: set[int] = set()
+    stack = list(category_ids)
+    while stack:
+        node = stack.pop()
+        if node not in found:
+            found.add(node)
+            stack.extend(children.get(node, ()))
+    return found
+
+
+def _in_active_promotion(*, at: datetime) -> Q:
+    """Products named by an active promotion, directly or through one of its categories."""
+    active = Promotion.objects.active(at=at)
+    category_ids = active.filter(categories__isnull=False).values_list("categories", flat=True)
+    return Q(promotions__in=active.values("pk")) | Q(
+        category_id__in=_with_descendants(set(category_ids))
+    )
+
+
+# --- Category -------------------------------------------------------------------------------------
+@admin.register(Category)
+class CategoryAdmin(admin.ModelAdmin):
+    list_display = ("name", "path", "slug", "parent", "product_count")
+    search_fields = ("name", "slug")
+    list_filter = (("parent", admin.RelatedOnlyFieldListFilter),)
+    list_select_related = ("parent",)
+    prepopulated_fields = {"slug": ("name",)}
+    autocomplete_fields = ("parent",)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Category]:
+        return super().get_queryset(request).annotate(_product_count=Count("products"))
+
+    def get_list_display(self, request: HttpRequest) -> tuple[Any, ...]:
+        paths = _lazy_paths()
+
+        @admin.display(description="Path", ordering="name")
+        def path(category: Category) -> str:
+            return paths(category.pk)
+
+        return ("name", path, "slug", "parent", "product_count")
+
+    @admin.display(description="Path")
+    def path(self, category: Category) -> str:
+        # Only used outside the changelist (get_list_display swaps in the one-query version).
+        return PATH_SEPARATOR.join([*(c.name for c in category.ancestors()), category.name])
+
+    @admin.display(description="Products", ordering="_product_count")
+    def product_count(self, category: Category) -> int:
+        return category._product_count
+
+
+# --- Product --------------------------------------------------------------------------------------
+class StockFilter(admin.SimpleListFilter):
+    title = "stock"
+    parameter_name = "stock"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("in", "In stock"), ("out", "Out of stock"), ("untracked", "Not tracked")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Product]) -> QuerySet[Product]:
+        lookups = {
+            "in": Q(stock__gt=0),
+            "out": Q(stock__lte=0),
+            "untracked": Q(stock__isnull=True),
+        }
+        return queryset.filter(lookups[self.value()]) if self.value() in lookups else queryset
+
+
+class RedeemableFilter(admin.SimpleListFilter):
+    title = "redeemable with points"
+    parameter_name = "redeemable"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("yes", "Yes"), ("no", "No")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Product]) -> QuerySet[Product]:
+        if self.value() in ("yes", "no"):
+            return queryset.filter(points_price__isnull=self.value() == "no")
+        return queryset
+
+
+class ActivePromotionFilter(admin.SimpleListFilter):
+    title = "in an active promotion"
+    parameter_name = "promoted"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("yes", "Yes"), ("no", "No")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Product]) -> QuerySet[Product]:
+        if self.value() not in ("yes", "no"):
+            return queryset
+        # A subquery on pk keeps the changelist free of the duplicate rows an m2m join brings.
+        promoted = Product.objects.filter(_in_active_promotion(at=timezone.now())).values("pk")
+        if self.value() == "yes":
+            return queryset.filter(pk__in=promoted)
+        return queryset.exclude(pk__in=promoted)
+
+
+@admin.register(Product)
+class ProductAdmin(ImportExportModelAdmin):
+    resource_classes = [ProductResource]
+    # The documented import_products format is CSV; one format keeps the form to one field.
+    formats = [base_formats.CSV]
+    list_display = (
+        "sku",
+        "title",
+        "category",
+        "brand",
+        "price_with_currency",
+        "stock_display",
+        "is_active",
+        "points_price",
+    )
+    list_display_links = ("sku", "title")
+    list_filter = (
+        "is_active",
+        StockFilter,
+        RedeemableFilter,
+        ActivePromotionFilter,
+        ("category", admin.RelatedOnlyFieldListFilter),
+        "brand",
+    )
+    search_fields = ("sku", "title", "brand")
+    search_help_text = "Part of a SKU, title or brand."
+    list_select_related = ("category",)
+    list_per_page = 50
+    autocomplete_fields = ("category",)
+    readonly_fields = ("created_at", "updated_at")
+    actions = ("activate", "deactivate")
+    fieldsets = (
+        (None, {"fields": ("sku", "title", "description", "category", "brand")}),
+        ("Price and stock", {"fields": ("price", "currency", "stock", "points_price")}),
+        ("Recommendations", {"fields": ("is_active", "attributes")}),
+        ("History", {"fields": ("created_at", "updated_at"), "classes": ("collapse",)}),
+    )
+
+    def get_list_display(self, request: HttpRequest) -> tuple[Any, ...]:
+        paths = _lazy_paths()
+
+        @admin.display(description="Category", ordering="category__name")
+        def category(product: Product) -> str:
+            return paths(product.category_id)
+
+        return tuple(category if name == "category" else name for name in self.list_display)
+
+    @admin.display(description="Price", ordering="price")
+    def price_with_currency(self, product: Product) -> str:
+        return f"{product.price} {product.currency}"
+
+    @admin.display(description="Stock", ordering="stock")
+    def stock_display(self, product: Product) -> str | int:
+        return "not tracked" if product.stock is None else product.stock
+
+    @admin.action(description="Activate selected products", permissions=["change"])
+    def activate(self, request: HttpRequest, queryset: QuerySet[Product]) -> None:
+        self._set_active(request, queryset, active=True)
+
+    @admin.action(description="Deactivate selected products", permissions=["change"])
+    def deactivate(self, request: HttpRequest, queryset: QuerySet[Product]) -> None:
+        self._set_active(request, queryset, active=False)
+
+    def _set_active(
+        self, request: HttpRequest, queryset: QuerySet[Product], *, active: bool
+    ) -> None:
+        selected = queryset.count()
+        # update() skips auto_now, so updated_at is set explicitly: exports and syncs rely on it.
+        changed = queryset.exclude(is_active=active).update(
+            is_active=active, updated_at=timezone.now()
+        )
+        verb = "Activated" if active else "Deactivated"
+        state = "active" if active else "inactive"
+        self.message_user(
+            request,
+            f"{verb} {changed} of the {selected} selected product(s); "
+            f"{selected - changed} already {state}.",
+            messages.SUCCESS,
+        )
+
+    # django-import-export: the confirmed import is all-or-nothing, like its dry run.
+    def get_import_data_kwargs(self, **kwargs: Any) -> dict[str, Any]:
+        data_kwargs = super().get_import_data_kwargs(**kwargs)
+        # Without this a row that turned invalid between preview and confirm (someone edited
+        # the catalog meanwhile) would be dropped silently while the other rows were stored.
+        data_kwargs["rollback_on_validation_errors"] = True
+        return data_kwargs
+
+    def process_result(self, result: Result, request: HttpRequest) -> HttpResponse:
+        if not (result.has_errors() or result.has_validation_errors()):
+            return super().process_result(result, request)
+        self.message_user(request, _failure_summary(result), messages.ERROR)
+        return HttpResponseRedirect(reverse("admin:catalog_product_import"))
+
+
+def _failure_summary(result: Result, *, limit: int = 5) -> str:
+    problems: list[str] = [f"row {row.number}: {row.error_dict}" for row in result.invalid_rows]
+    problems += [f"row {number}: {errors[0].error}" for number, errors in result.row_errors()]
+    problems += [str(error.error) for error in result.base_errors]
+    shown = "; ".join(problems[:limit]) + ("; …" if len(problems) > limit else "")
+    return f"Nothing was imported: {len(problems)} row(s) failed ({shown})."
+
+
+# --- Promotion ------------------------------------------------------------------------------------
+class PromotionStatus:
+    ACTIVE, UPCOMING, EXPIRED, PAUSED = "active", "upcoming", "expired", "paused"
+
+
+def _status_annotation(*, at: datetime) -> Case:
+    # The same rules as PromotionQuerySet.active/upcoming/expired, evaluated once in SQL.
+    return Case(
+        When(ends_at__lte=at, then=Value(PromotionStatus.EXPIRED)),
+        When(is_active=False, then=Value(PromotionStatus.PAUSED)),
+        When(starts_at__gt=at, then=Value(PromotionStatus.UPCOMING)),
+        default=Value(PromotionStatus.ACTIVE),
+        output_field=CharField(),
+    )
+
+
+class PromotionStatusFilter(admin.SimpleListFilter):
+    title = "status"
+    parameter_name = "status"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [
+            (PromotionStatus.ACTIVE, "Active now"),
+            (PromotionStatus.UPCOMING, "Upcoming"),
+            (PromotionStatus.PAUSED, "Paused"),
+            (PromotionStatus.EXPIRED, "Expired"),
+        ]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Promotion]) -> QuerySet[Promotion]:
+        now = timezone.now()
+        if self.value() == PromotionStatus.ACTIVE:
+            return queryset.active(at=now)
+        if self.value() == PromotionStatus.UPCOMING:
+            return queryset.upcoming(at=now)
+        if self.value() == PromotionStatus.EXPIRED:
+            return queryset.expired(at=now)
+        if self.value() == PromotionStatus.PAUSED:
+            return queryset.filter(is_active=False, ends_at__gt=now)
+        return queryset
+
+
+@admin.register(Promotion)
+class PromotionAdmin(admin.ModelAdmin):
+    list_display = ("name", "discount", "window", "status", "priority", "is_active")
+    list_filter = (PromotionStatusFilter, "is_active", "starts_at")
+    search_fields = ("name",)
+    autocomplete_fields = ("products", "categories")
+    readonly_fields = ("created_at",)
+    actions = ("end_now", "pause", "resume")
+    fieldsets = (
+        (None, {"fields": ("name", "discount_percent", "priority", "is_active")}),
+        ("Window", {"fields": ("starts_at", "ends_at")}),
+        ("What is on promotion", {"fields": ("products", "categories")}),
+    )
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Promotion]:
+        return super().get_queryset(request).annotate(_status=_status_annotation(at=timezone.now()))
+
+    @admin.display(description="Discount", ordering="discount_percent")
+    def discount(self, promotion: Promotion) -> str:
+        # ":f" because Decimal("20").normalize() alone prints as 2E+1.
+        return f"−{promotion.discount_percent.normalize():f}%"
+
+    @admin.display(description="Window", ordering="starts_at")
+    def window(self, promotion: Promotion) -> str:
+        start, end = timezone.localtime(promotion.starts_at), timezone.localtime(promotion.ends_at)
+        return f"{start:%Y-%m-%d %H:%M} → {end:%Y-%m-%d %H:%M}"
+
+    @admin.display(description="Status", ordering="_status")
+    def status(self, promotion: Promotion) -> str:
+        colours = {"active": "#2e7d32", "upcoming": "#1565c0", "paused": "#ef6c00"}
+        colour = colours.get(promotion._status, "#757575")
+        return format_html('<strong style="color: {}">{}</strong>', colour, promotion._status)
+
+    @admin.action(description="End now (active promotions only)", permissions=["change"])
+    def end_now(self, request: HttpRequest, queryset: QuerySet[Promotion]) -> None:
+        now = timezone.now()
+        # Strictly started: ending a promotion that starts this very instant would give it an
+        # empty window, which the promotion_ends_after_start constraint rejects.
+        running = queryset.filter(starts_at__lt=now, ends_at__gt=now)
+        not_started = list(queryset.filter(starts_at__gte=now).values_list("name", flat=True))
+        already_over = queryset.filter(ends_at__lte=now).count()
+        ended = running.update(ends_at=now)
+        if ended:
+            self.message_user(request, f"Ended {ended} promotion(s) as of now.", messages.SUCCESS)
+        if not_started:
+            self.message_user(
+                request,
+                f"Refused to end {len(not_started)} promotion(s) that have not started yet "
+                f"({', '.join(not_started)}): pause them or change their window instead.",
+                messages.WARNING,
+            )
+        if already_over:
+            self.message_user(
+                request, f"{already_over} promotion(s) had already ended.", messages.INFO
+            )
+
+    @admin.action(description="Pause selected promotions", permissions=["change"])
+    def pause(self, request: HttpRequest, queryset: QuerySet[Promotion]) -> None:
+        changed = queryset.filter(is_active=True).update(is_active=False)
+        self.message_user(request, f"Paused {changed} promotion(s).", messages.SUCCESS)
+
+    @admin.action(description="Resume selected promotions", permissions=["change"])
+    def resume(self, request: HttpRequest, queryset: QuerySet[Promotion]) -> None:
+        changed = queryset.filter(is_active=False).update(is_active=True)
+        self.message_user(request, f"Resumed {changed} promotion(s).", messages.SUCCESS)
