@@ -1,7 +1,26 @@
 """The REST API under /api/v1/. Each app contributes its routes here."""
 
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from behavior import api as behavior_api
+from catalog import api as catalog_api
+from recommender import api as training_api
 
 app_name = "api"
 
-urlpatterns: list = []
+urlpatterns: list = [
+    path("events", behavior_api.events_create, name="events"),
+    path("shoppers/<str:external_id>", behavior_api.shopper_upsert, name="shopper"),
+    path("products", catalog_api.ProductList.as_view(), name="products"),
+    path("products/bulk", catalog_api.products_bulk_upsert, name="products-bulk"),
+    path("products/<str:sku>", catalog_api.product_detail, name="product"),
+    path("training-runs", training_api.TrainingRuns.as_view(), name="training-runs"),
+    path("training-runs/<int:run_id>", training_api.training_run_detail, name="training-run"),
+    path("model-versions", training_api.ModelVersions.as_view(), name="model-versions"),
+    path(
+        "model-versions/<int:version_id>/promote",
+        training_api.model_version_promote,
+        name="model-version-promote",
+    ),
+    path("model-versions/rollback", training_api.model_versions_rollback, name="model-rollback"),
+]

@@ -1,8 +1,10 @@
 """Top-level URL map: dashboard at the root, the REST API under /api/v1/, admin, auth, docs."""
 
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from config.api import api_not_found
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -10,4 +12,6 @@ urlpatterns = [
     path("accounts/", include("django.contrib.auth.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    # Last: any other path under /api/ answers a JSON 404, never Django's HTML page.
+    re_path(r"^api/", api_not_found),
 ]

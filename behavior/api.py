@@ -1,0 +1,181 @@
+"""REST endpoints for shop back-ends: send events, keep shoppers in sync."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.decorators import api_view, permission_classes
+from rest_framework.exceptions import ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from behavior.models import EventKind, Shopper
+from behavior.services import INVALID, ingest_events
+from behavior.shopper_services import upsert_shopper
+from config.api import NUL, ErrorResponse413Serializer, IsShopBackendOrStaff, PayloadTooLarge
+
+
+class EventInSerializer(serializers.Serializer):
+    """One event as a shop back-end sends it (documentation; validated in bulk by the service)."""
+
+    event_id = serializers.CharField(max_length=128, help_text="Your id; a resent id is ignored.")
+    shopper = serializers.CharField(max_length=128, help_text="The shopper's external id.")
+    product = serializers.CharField(
+        max_length=64, required=False, allow_null=True, help_text="Product sku (not for searches)."
+    )
+    kind = serializers.ChoiceField(choices=EventKind.choices)
+    value = serializers.FloatField(
+        required=False, allow_null=True, min_value=0, help_text="Quantity, or 1–5 for ratings."
+    )
+    query = serializers.CharField(max_length=255, required=False, allow_blank=True)
+    session_id = serializers.CharField(max_length=128, required=False, allow_blank=True)
+    order_id = serializers.CharField(max_length=128, required=False, allow_blank=True)
+    occurred_at = serializers.DateTimeField(
+        required=False, help_text="ISO 8601 with a time zone; defaults to now."
+    )
+
+
+class EventBatchInSerializer(serializers.Serializer):
+    events = EventInSerializer(many=True, max_length=settings.SHELFWISE_MAX_BATCH)
+
+
+class EventStatusSerializer(serializers.Serializer):
+    index = serializers.IntegerField(help_text="Position of the event in the batch.")
+    status = serializers.ChoiceField(choices=["stored", "duplicate", "invalid"])
+    errors = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()),
+        required=False,
+        help_text="Field name → reasons, for invalid events.",
+    )
+
+
+class EventBatchOutSerializer(serializers.Serializer):
+    stored = serializers.IntegerField()
+    duplicates = serializers.IntegerField()
+    invalid = serializers.IntegerField()
+    shoppers_created = serializers.IntegerField()
+    results = EventStatusSerializer(many=True)
+
+
+@extend_schema(
+    operation_id="events_create",
+    request=EventBatchInSerializer,
+    responses={
+        200: EventBatchOutSerializer,
+        413: OpenApiResponse(ErrorResponse413Serializer, description="More than 1,000 events."),
+    },
+    description=(
+        "Store a batch of up to 1,000 events. Each event gets a status by index: `stored`, "
+        "`duplicate` (its event_id was stored before; retrying a batch is safe) or `invalid` "
+        "with field errors. Valid events are stored even when others are invalid; unknown "
+        "shoppers are created; an unknown product sku makes that event invalid."
+    ),
+)
+@api_view(["POST"])
+@permission_classes([IsShopBackendOrStaff])
+def events_create(request: Request) -> Response:
+    events = _event_list(request.data)
+    # NUL bytes cannot be stored in PostgreSQL text; reject those events here by index.
+    clean_positions = [i for i, event in enumerate(events) if not _has_nul(event)]
+    result = ingest_events(events=[events[i] for i in clean_positions])
+    statuses = [INVALID] * len(events)
+    errors: dict[int, dict[str, list[str]]] = {
+        i: {"non_field_errors": ["Text fields cannot contain NUL characters."]}
+        for i in range(len(events))
+    }
+    for position, original in enumerate(clean_positions):
+        statuses[original] = result.statuses[position]
+        errors.pop(original)
+        if position in result.errors:
+            errors[original] = result.errors[position]
+    results = [
+        {"index": i, "status": s, **({"errors": errors[i]} if i in errors else {})}
+        for i, s in enumerate(statuses)
+    ]
+    return Response(
+        {
+            "stored": statuses.count("stored"),
+            "duplicates": statuses.count("duplicate"),
+            "invalid": statuses.count(INVALID),
+            "shoppers_created": result.shoppers_created,
+            "results": results,
+        }
+    )
+
+
+def _event_list(data: Any) -> list[Any]:
+    if not isinstance(data, dict) or "events" not in data:
+        raise ValidationError({"events": ["This field is required."]})
+    events = data["events"]
+    if not isinstance(events, list):
+        raise ValidationError({"events": ["Expected a list of events."]})
+    limit = settings.SHELFWISE_MAX_BATCH
+    if len(events) > limit:
+        raise PayloadTooLarge(f"{len(events)} events in one batch; send at most {limit}.")
+    return events
+
+
+def _has_nul(event: Any) -> bool:
+    return isinstance(event, dict) and any(
+        isinstance(value, str) and NUL in value for value in event.values()
+    )
+
+
+class ShopperInSerializer(serializers.Serializer):
+    country = serializers.CharField(max_length=64, required=False, allow_blank=True)
+    segment = serializers.CharField(max_length=64, required=False, allow_blank=True)
+    points_balance = serializers.IntegerField(min_value=0, max_value=2_147_483_647, required=False)
+    interests = serializers.ListField(
+        child=serializers.SlugField(max_length=140),
+        required=False,
+        max_length=100,
+        help_text="Category slugs the shopper declared an interest in (replaces the list).",
+    )
+
+
+class ShopperOutSerializer(serializers.Serializer):
+    external_id = serializers.CharField()
+    country = serializers.CharField()
+    segment = serializers.CharField()
+    points_balance = serializers.IntegerField()
+    interests = serializers.ListField(child=serializers.CharField())
+    created = serializers.BooleanField(help_text="True when this call created the shopper.")
+
+
+@extend_schema(
+    operation_id="shoppers_upsert",
+    request=ShopperInSerializer,
+    responses={200: ShopperOutSerializer, 201: ShopperOutSerializer},
+    description=(
+        "Create or update a shopper by your external id. Fields left out keep their value. "
+        "A new points balance or country takes effect in the very next recommendation."
+    ),
+)
+@api_view(["PUT"])
+@permission_classes([IsShopBackendOrStaff])
+def shopper_upsert(request: Request, external_id: str) -> Response:
+    if len(external_id) > 128 or NUL in external_id:
+        raise ValidationError({"external_id": ["At most 128 characters, no NUL characters."]})
+    incoming = ShopperInSerializer(data=request.data)
+    incoming.is_valid(raise_exception=True)
+    try:
+        shopper, created = upsert_shopper(external_id=external_id, **incoming.validated_data)
+    except DjangoValidationError as exc:
+        raise ValidationError(exc.message_dict) from exc
+    body = _shopper_body(shopper, created=created)
+    return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+def _shopper_body(shopper: Shopper, *, created: bool) -> dict[str, Any]:
+    return {
+        "external_id": shopper.external_id,
+        "country": shopper.country,
+        "segment": shopper.segment,
+        "points_balance": shopper.points_balance,
+        "interests": sorted(c.slug for c in shopper.interests.all()),
+        "created": created,
+    }

@@ -1,0 +1,315 @@
+"""REST endpoints that keep the catalog in sync: list and filter products, upsert by sku, bulk."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import django_filters
+from django.conf import settings
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import generics, serializers, status
+from rest_framework.decorators import api_view, permission_classes
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from catalog.models import Category, Product, Promotion
+from catalog.services import upsert_products
+from config.api import (
+    NUL,
+    ErrorResponse413Serializer,
+    IsShopBackendOrStaff,
+    PayloadTooLarge,
+    ReadsAuthenticatedWritesShop,
+    StrictLimitOffsetPagination,
+    reject_nul,
+)
+from recommender.serving.catalog_state import bump_catalog_version
+
+# Fields every upserted row must carry: a product cannot be created without them, and PUT
+# describes the whole product.
+REQUIRED_FIELDS = ("title", "price")
+
+
+class ProductOutSerializer(serializers.ModelSerializer):
+    category = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
+    category_name = serializers.CharField(source="category.name", read_only=True, allow_null=True)
+    in_stock = serializers.BooleanField(read_only=True)
+
+    class Meta:
+        model = Product
+        fields = [
+            "sku",
+            "title",
+            "description",
+            "category",
+            "category_name",
+            "brand",
+            "price",
+            "currency",
+            "stock",
+            "in_stock",
+            "is_active",
+            "points_price",
+            "attributes",
+            "created_at",
+            "updated_at",
+        ]
+
+
+class ProductInSerializer(serializers.Serializer):
+    """A product as the shop describes it. Optional fields left out keep their current value
+    (or the default, for a new product)."""
+
+    title = serializers.CharField(max_length=255)
+    price = serializers.DecimalField(
+        max_digits=12, decimal_places=2, min_value=0, coerce_to_string=True
+    )
+    description = serializers.CharField(required=False, allow_blank=True)
+    category = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        allow_null=True,
+        max_length=500,
+        help_text='A category slug or a path such as "Home/Kitchen/Mugs" (created if missing).',
+    )
+    brand = serializers.CharField(max_length=120, required=False, allow_blank=True)
+    currency = serializers.RegexField(r"^[A-Za-z]{3}$", required=False, help_text="ISO 4217.")
+    stock = serializers.IntegerField(
+        min_value=0, max_value=2_147_483_647, required=False, allow_null=True
+    )
+    is_active = serializers.BooleanField(required=False)
+    points_price = serializers.IntegerField(
+        min_value=1, max_value=2_147_483_647, required=False, allow_null=True
+    )
+    attributes = serializers.DictField(required=False)
+
+
+class ProductBulkRowSerializer(ProductInSerializer):
+    sku = serializers.CharField(max_length=64)
+
+
+class ProductBulkInSerializer(serializers.Serializer):
+    products = ProductBulkRowSerializer(many=True, max_length=settings.SHELFWISE_MAX_BATCH)
+
+
+class UpsertStatusSerializer(serializers.Serializer):
+    index = serializers.IntegerField()
+    sku = serializers.CharField(allow_null=True)
+    status = serializers.ChoiceField(choices=["created", "updated", "unchanged", "invalid"])
+    errors = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()), required=False
+    )
+
+
+class ProductBulkOutSerializer(serializers.Serializer):
+    created = serializers.IntegerField()
+    updated = serializers.IntegerField()
+    unchanged = serializers.IntegerField()
+    invalid = serializers.IntegerField()
+    results = UpsertStatusSerializer(many=True)
+
+
+class ProductFilter(django_filters.FilterSet):
+    category = django_filters.CharFilter(
+        method="filter_category", help_text="Category slug; sub-categories are included."
+    )
+    brand = django_filters.CharFilter(field_name="brand", lookup_expr="iexact")
+    is_active = django_filters.BooleanFilter(field_name="is_active")
+    in_stock = django_filters.BooleanFilter(
+        method="filter_in_stock", help_text="Stock not tracked or above zero."
+    )
+    promotion = django_filters.NumberFilter(
+        method="filter_promotion", help_text="Promotion id: its products and categories."
+    )
+    on_promotion = django_filters.BooleanFilter(
+        method="filter_on_promotion", help_text="In a promotion active right now."
+    )
+
+    class Meta:
+        model = Product
+        fields: list[str] = []
+
+    def filter_category(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        root = Category.objects.filter(slug=value).first()
+        if root is None:
+            return queryset.none()
+        return queryset.filter(category_id__in=_with_descendants({root.pk}))
+
+    def filter_in_stock(self, queryset: QuerySet, name: str, value: bool) -> QuerySet:
+        in_stock = Q(stock__isnull=True) | Q(stock__gt=0)
+        return queryset.filter(in_stock) if value else queryset.exclude(in_stock)
+
+    def filter_promotion(self, queryset: QuerySet, name: str, value: Any) -> QuerySet:
+        if value != int(value) or abs(value) > 2**62:
+            return queryset.none()
+        return queryset.filter(_in_promotions(Promotion.objects.filter(pk=int(value))))
+
+    def filter_on_promotion(self, queryset: QuerySet, name: str, value: bool) -> QuerySet:
+        condition = _in_promotions(Promotion.objects.active(at=timezone.now()))
+        return queryset.filter(condition) if value else queryset.exclude(condition)
+
+
+def _with_descendants(category_ids: set[int]) -> set[int]:
+    found, frontier = set(category_ids), set(category_ids)
+    while frontier:  # one query per tree level
+        frontier = (
+            set(Category.objects.filter(parent_id__in=frontier).values_list("id", flat=True))
+            - found
+        )
+        found |= frontier
+    return found
+
+
+def _in_promotions(promotions: QuerySet) -> Q:
+    ids = list(promotions.values_list("id", flat=True))
+    categories = _with_descendants(
+        set(Category.objects.filter(promotions__in=ids).values_list("id", flat=True))
+    )
+    return Q(promotions__in=ids) | Q(category_id__in=categories)
+
+
+class ProductList(generics.ListAPIView):
+    """Products in sku order, filtered and paginated (limit ≤ 100; out of range is a 400)."""
+
+    serializer_class = ProductOutSerializer
+    permission_classes = [IsAuthenticated]
+    pagination_class = StrictLimitOffsetPagination
+    filterset_class = ProductFilter
+
+    def get_queryset(self) -> QuerySet[Product]:
+        return Product.objects.select_related("category").order_by("sku").distinct()
+
+    @extend_schema(operation_id="products_list")
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
+
+
+@extend_schema(
+    methods=["GET"],
+    operation_id="products_retrieve",
+    responses={200: ProductOutSerializer},
+    description="One product by sku; 404 when the sku is unknown.",
+)
+@extend_schema(
+    methods=["PUT"],
+    operation_id="products_upsert",
+    request=ProductInSerializer,
+    responses={200: ProductOutSerializer, 201: ProductOutSerializer},
+    description=(
+        "Create or update the product with this sku. A stock or price change, or a "
+        "deactivation, takes effect in the very next recommendation response."
+    ),
+)
+@api_view(["GET", "PUT"])
+@permission_classes([ReadsAuthenticatedWritesShop])
+def product_detail(request: Request, sku: str) -> Response:
+    if request.method == "GET":
+        reject_nul(value=sku, what="product")
+        return Response(ProductOutSerializer(_product(sku)).data)
+    if len(sku) > 64 or NUL in sku:
+        raise ValidationError({"sku": ["At most 64 characters, no NUL characters."]})
+    incoming = ProductInSerializer(data=request.data)
+    incoming.is_valid(raise_exception=True)
+    result = upsert_products(rows=[{**incoming.validated_data, "sku": sku}])
+    if result.invalid:
+        raise ValidationError(result.errors[0])
+    bump_catalog_version()
+    created = result.statuses[0] == "created"
+    return Response(
+        ProductOutSerializer(_product(sku)).data,
+        status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+    )
+
+
+def _product(sku: str) -> Product:
+    product = Product.objects.select_related("category").filter(sku=sku).first()
+    if product is None:
+        raise NotFound(f"No product with sku {sku!r}.")
+    return product
+
+
+@extend_schema(
+    operation_id="products_bulk_upsert",
+    request=ProductBulkInSerializer,
+    responses={
+        200: ProductBulkOutSerializer,
+        413: OpenApiResponse(ErrorResponse413Serializer, description="More than 1,000 products."),
+    },
+    description=(
+        "Create or update up to 1,000 products at once. Each row gets a status by index; "
+        "invalid rows are reported and never written, the valid ones are."
+    ),
+)
+@api_view(["POST"])
+@permission_classes([IsShopBackendOrStaff])
+def products_bulk_upsert(request: Request) -> Response:
+    rows = _product_rows(request.data)
+    statuses: list[str] = ["invalid"] * len(rows)
+    errors: dict[int, dict[str, list[str]]] = {}
+    positions: list[int] = []
+    for index, row in enumerate(rows):
+        row_errors = _row_errors(row)
+        if row_errors:
+            errors[index] = row_errors
+        else:
+            positions.append(index)
+    result = upsert_products(rows=[rows[i] for i in positions])
+    for position, index in enumerate(positions):
+        statuses[index] = result.statuses[position]
+        if position in result.errors:
+            errors[index] = result.errors[position]
+    if result.created or result.updated:
+        bump_catalog_version()
+    results = [
+        {
+            "index": i,
+            "sku": row.get("sku")
+            if isinstance(row, dict) and isinstance(row.get("sku"), str)
+            else None,
+            "status": s,
+            **({"errors": errors[i]} if i in errors else {}),
+        }
+        for i, (row, s) in enumerate(zip(rows, statuses, strict=True))
+    ]
+    return Response({name: statuses.count(key) for name, key in _COUNTS} | {"results": results})
+
+
+_COUNTS = (
+    ("created", "created"),
+    ("updated", "updated"),
+    ("unchanged", "unchanged"),
+    ("invalid", "invalid"),
+)
+
+
+def _product_rows(data: Any) -> list[Any]:
+    if not isinstance(data, dict) or not isinstance(data.get("products"), list):
+        raise ValidationError({"products": ["Expected a list of products."]})
+    rows = data["products"]
+    limit = settings.SHELFWISE_MAX_BATCH
+    if len(rows) > limit:
+        raise PayloadTooLarge(f"{len(rows)} products in one call; send at most {limit}.")
+    return rows
+
+
+def _row_errors(row: Any) -> dict[str, list[str]]:
+    """Checks the service leaves to the caller: the row's shape, required fields, NUL bytes."""
+    if not isinstance(row, dict):
+        return {"non_field_errors": ["Each product must be a JSON object."]}
+    errors = {
+        name: ["This field is required."]
+        for name in ("sku", *REQUIRED_FIELDS)
+        if row.get(name) in (None, "")
+    }
+    for name, value in row.items():
+        if name not in ProductBulkRowSerializer._declared_fields:
+            errors.setdefault(name, []).append("Unknown field.")
+        elif isinstance(value, str) and NUL in value:
+            errors.setdefault(name, []).append("Cannot contain NUL characters.")
+        elif isinstance(value, (dict, list)) and name != "attributes":
+            errors.setdefault(name, []).append("Must be a single value.")
+    return errors

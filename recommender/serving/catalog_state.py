@@ -1,0 +1,241 @@
+"""A per-process snapshot of what may be recommended, as numpy arrays indexed by catalog row.
+
+Eligibility (active, in stock, points price, category, promotion membership) is read on every
+request, so it must not cost a query per product. Each web process keeps the whole catalog as
+arrays (about 40 bytes per product) and rebuilds them when the catalog changes:
+
+- API writes call ``bump_catalog_version()``: a counter in the cache, read on every request, so
+  a stock, price or activity change made through the API shows in the very next response;
+- changes made elsewhere (admin, CSV imports, shell) are caught by a fingerprint query
+  (count and ``Max(updated_at)`` of products, a digest of promotions and the category tree),
+  run at most every ``SHELFWISE_CATALOG_CHECK_SECONDS``. No signals: domain flow stays explicit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import numpy as np
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connection
+
+from catalog.models import Category, Product, Promotion
+
+logger = logging.getLogger(__name__)
+
+VERSION_KEY = "serving:catalog-version"
+_NO_CATEGORY = -1
+
+
+def bump_catalog_version() -> None:
+    """Make every process rebuild its catalog snapshot before its next response.
+
+    Never raises: with the cache down, the fingerprint check still notices within a second.
+    """
+    try:
+        cache.incr(VERSION_KEY)
+    except ValueError:  # the key does not exist yet (or expired)
+        cache.set(VERSION_KEY, int(time.time() * 1000), timeout=None)
+    except Exception:  # a cache outage must not fail the write that called us
+        logger.warning("Cache unavailable: catalog version not bumped", exc_info=True)
+
+
+@dataclass(frozen=True)
+class PromotionInfo:
+    id: int
+    name: str
+    discount_percent: float
+    starts_at: datetime
+    ends_at: datetime
+    priority: int
+    rows: np.ndarray  # catalog rows of the products it covers
+
+
+@dataclass
+class CatalogSnapshot:
+    """The catalog as arrays; row ``r`` describes product ``pks[r]`` (pks sorted ascending)."""
+
+    version: str
+    pks: np.ndarray
+    available: np.ndarray  # bool: active and (stock untracked or > 0)
+    points_price: np.ndarray  # int64; 0 = not redeemable with points
+    category: np.ndarray  # int64 category id, -1 for none
+    created_at: np.ndarray  # float64 Unix seconds
+    category_names: dict[int, str]
+    category_parent: dict[int, int | None]
+    promotions: list[PromotionInfo]
+    _descendants: dict[int, np.ndarray] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return int(self.pks.size)
+
+    def rows_of(self, pks: np.ndarray) -> np.ndarray:
+        """Catalog rows of product pks; -1 for pks no longer in the catalog."""
+        pks = np.asarray(pks, dtype=np.int64)
+        out = np.full(pks.shape, -1, dtype=np.int64)
+        if not len(self) or not pks.size:
+            return out
+        position = np.searchsorted(self.pks, pks)
+        position[position >= self.pks.size] = 0
+        found = self.pks[position] == pks
+        out[found] = position[found]
+        return out
+
+    def active_promotions(self, *, now: datetime) -> list[PromotionInfo]:
+        """Promotions whose window contains ``now``, best first (priority, then discount)."""
+        live = [p for p in self.promotions if p.starts_at <= now < p.ends_at]
+        return sorted(live, key=lambda p: (-p.priority, -p.discount_percent, p.id))
+
+    def category_rows(self, category_ids: set[int]) -> np.ndarray:
+        """Rows of products in these categories or any of their sub-categories."""
+        ids = set()
+        for category_id in category_ids:
+            ids |= set(self.descendants(category_id).tolist())
+        if not ids:
+            return np.empty(0, dtype=np.int64)
+        return np.flatnonzero(np.isin(self.category, np.fromiter(ids, dtype=np.int64)))
+
+    def descendants(self, category_id: int) -> np.ndarray:
+        """The category and every category below it."""
+        if category_id not in self._descendants:
+            children: dict[int, list[int]] = {}
+            for child, parent in self.category_parent.items():
+                if parent is not None:
+                    children.setdefault(parent, []).append(child)
+            found, frontier = {category_id}, [category_id]
+            while frontier:
+                frontier = [c for p in frontier for c in children.get(p, []) if c not in found]
+                found.update(frontier)
+            self._descendants[category_id] = np.fromiter(found, dtype=np.int64)
+        return self._descendants[category_id]
+
+
+class _State:
+    lock = threading.Lock()
+    snapshot: CatalogSnapshot | None = None
+    fingerprint: str = ""
+    checked_at: float = 0.0
+
+
+def current_catalog() -> CatalogSnapshot:
+    """This process's catalog snapshot, rebuilt first if the catalog changed since."""
+    bumped = _bumped_version()
+    state = _State
+    now = time.monotonic()
+    snapshot = state.snapshot
+    stale_check = now - state.checked_at >= settings.SHELFWISE_CATALOG_CHECK_SECONDS
+    if snapshot is not None and not stale_check and snapshot.version.startswith(f"{bumped}:"):
+        return snapshot
+    with state.lock:
+        fingerprint = _fingerprint()
+        state.checked_at = time.monotonic()
+        version = f"{bumped}:{fingerprint}"
+        if state.snapshot is None or state.snapshot.version != version:
+            state.snapshot = _build(version)
+        return state.snapshot
+
+
+def _bumped_version() -> str:
+    try:
+        return str(cache.get(VERSION_KEY) or 0)
+    except Exception:  # the fingerprint still catches changes
+        return "0"
+
+
+_FINGERPRINT_SQL = f"""
+SELECT
+  (SELECT count(*) || ':' || coalesce(max(updated_at)::text, '') FROM {Product._meta.db_table}),
+  (SELECT md5(coalesce(string_agg(
+      concat_ws(',', id, is_active, starts_at, ends_at, discount_percent, priority), ';'
+      ORDER BY id), '')) FROM {Promotion._meta.db_table}),
+  (SELECT count(*) || ':' || coalesce(sum(id * 7 + product_id), 0)
+      FROM {Promotion.products.through._meta.db_table}),
+  (SELECT count(*) || ':' || coalesce(sum(id * 7 + category_id), 0)
+      FROM {Promotion.categories.through._meta.db_table}),
+  (SELECT count(*) || ':' || coalesce(sum(id * 7 + coalesce(parent_id, 0)), 0)
+      FROM {Category._meta.db_table})
+"""
+
+
+def _fingerprint() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute(_FINGERPRINT_SQL)
+        parts = cursor.fetchone()
+    return hashlib.blake2b("|".join(map(str, parts)).encode(), digest_size=8).hexdigest()
+
+
+def _build(version: str) -> CatalogSnapshot:
+    started = time.perf_counter()
+    rows = list(
+        Product.objects.order_by("id").values_list(
+            "id", "is_active", "stock", "points_price", "category_id", "created_at"
+        )
+    )
+    n = len(rows)
+    pks = np.fromiter((r[0] for r in rows), dtype=np.int64, count=n)
+    active = np.fromiter((r[1] for r in rows), dtype=bool, count=n)
+    in_stock = np.fromiter((r[2] is None or r[2] > 0 for r in rows), dtype=bool, count=n)
+    points = np.fromiter((r[3] or 0 for r in rows), dtype=np.int64, count=n)
+    category = np.fromiter(
+        (_NO_CATEGORY if r[4] is None else r[4] for r in rows), dtype=np.int64, count=n
+    )
+    created = np.fromiter((r[5].timestamp() for r in rows), dtype=np.float64, count=n)
+    categories = list(Category.objects.values_list("id", "name", "parent_id"))
+    snapshot = CatalogSnapshot(
+        version=version,
+        pks=pks,
+        available=active & in_stock,
+        points_price=points,
+        category=category,
+        created_at=created,
+        category_names={c: name for c, name, _ in categories},
+        category_parent={c: parent for c, _, parent in categories},
+        promotions=[],
+    )
+    snapshot.promotions = _promotions(snapshot)
+    logger.info("Catalog snapshot %s: %d products in %.0f ms", version, n, _ms(started))
+    return snapshot
+
+
+def _promotions(snapshot: CatalogSnapshot) -> list[PromotionInfo]:
+    """Switched-on promotions that have not ended, with the catalog rows each one covers."""
+    from django.utils import timezone
+
+    live = Promotion.objects.filter(is_active=True, ends_at__gt=timezone.now())
+    products: dict[int, list[int]] = {}
+    for promotion_id, product_id in Promotion.products.through.objects.filter(
+        promotion__in=live
+    ).values_list("promotion_id", "product_id"):
+        products.setdefault(promotion_id, []).append(product_id)
+    categories: dict[int, set[int]] = {}
+    for promotion_id, category_id in Promotion.categories.through.objects.filter(
+        promotion__in=live
+    ).values_list("promotion_id", "category_id"):
+        categories.setdefault(promotion_id, set()).add(category_id)
+    result = []
+    for p in live:
+        direct = snapshot.rows_of(np.asarray(products.get(p.pk, []), dtype=np.int64))
+        via_category = snapshot.category_rows(categories.get(p.pk, set()))
+        rows = np.union1d(direct[direct >= 0], via_category).astype(np.int64)
+        result.append(
+            PromotionInfo(
+                id=p.pk,
+                name=p.name,
+                discount_percent=float(p.discount_percent),
+                starts_at=p.starts_at,
+                ends_at=p.ends_at,
+                priority=p.priority,
+                rows=rows,
+            )
+        )
+    return result
+
+
+def _ms(started: float) -> float:
+    return (time.perf_counter() - started) * 1000

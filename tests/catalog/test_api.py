@@ -1,0 +1,141 @@
+"""Products through the HTTP API: list with filters and strict pagination, upsert, bulk."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from django.contrib.auth import get_user_model
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from catalog.models import Product
+from tests.factories import CategoryFactory, ProductFactory, PromotionFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def shop_client() -> APIClient:
+    user = get_user_model().objects.create_user(username="shop-backend")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    return client
+
+
+def _skus(response) -> list[str]:
+    return [p["sku"] for p in response.json()["results"]]
+
+
+def test_products_filter_by_category_including_sub_categories(shop_client):
+    home = CategoryFactory(slug="home")
+    mugs = CategoryFactory(slug="mugs", parent=home)
+    ProductFactory(sku="A", category=mugs)
+    ProductFactory(sku="B", category=CategoryFactory(slug="garden"))
+
+    response = shop_client.get("/api/v1/products", {"category": "home"})
+
+    assert _skus(response) == ["A"]
+
+
+def test_products_filter_by_stock_activity_and_promotion(shop_client):
+    ProductFactory(sku="IN", stock=3)
+    ProductFactory(sku="OUT", stock=0)
+    ProductFactory(sku="OFF", is_active=False)
+    promoted_category = CategoryFactory(slug="promo")
+    ProductFactory(sku="PROMO", category=promoted_category)
+    promotion = PromotionFactory()
+    promotion.categories.add(promoted_category)
+
+    in_stock = shop_client.get("/api/v1/products", {"in_stock": "true", "is_active": "true"})
+    promoted = shop_client.get("/api/v1/products", {"promotion": promotion.pk})
+    on_promotion = shop_client.get("/api/v1/products", {"on_promotion": "true"})
+
+    assert _skus(in_stock) == ["IN", "PROMO"]
+    assert _skus(promoted) == ["PROMO"] == _skus(on_promotion)
+
+
+@pytest.mark.parametrize("params", [{"limit": 101}, {"limit": 0}, {"offset": -1}, {"limit": "x"}])
+def test_pagination_out_of_range_is_a_400_not_a_silent_clamp(shop_client, params):
+    response = shop_client.get("/api/v1/products", params)
+
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["attr"] == next(iter(params))
+
+
+def test_pagination_pages_through_products_in_sku_order(shop_client):
+    for sku in "CBA":
+        ProductFactory(sku=sku)
+
+    response = shop_client.get("/api/v1/products", {"limit": 2, "offset": 1})
+
+    assert response.json()["count"] == 3
+    assert _skus(response) == ["B", "C"]
+
+
+def test_put_creates_a_product_then_updates_its_price(shop_client):
+    created = shop_client.put(
+        "/api/v1/products/MUG-1",
+        {"title": "Blue Mug", "price": "9.50", "category": "Home/Kitchen", "stock": 4},
+        format="json",
+    )
+    updated = shop_client.put(
+        "/api/v1/products/MUG-1", {"title": "Blue Mug", "price": "7.25"}, format="json"
+    )
+
+    assert created.status_code == 201 and updated.status_code == 200
+    product = Product.objects.get(sku="MUG-1")
+    assert product.price == Decimal("7.25") and product.stock == 4
+    assert product.category.name == "Kitchen"
+    assert updated.json()["price"] == "7.25"
+
+
+def test_put_without_a_price_is_a_400_naming_the_field(shop_client):
+    response = shop_client.put("/api/v1/products/MUG-2", {"title": "Mug"}, format="json")
+
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["attr"] == "price"
+    assert not Product.objects.filter(sku="MUG-2").exists()
+
+
+def test_unknown_product_is_a_json_404(shop_client):
+    response = shop_client.get("/api/v1/products/NOPE")
+
+    assert response.status_code == 404
+    assert response.json()["type"] == "client_error"
+
+
+def test_bulk_upsert_reports_each_row_and_stores_the_valid_ones(shop_client):
+    ProductFactory(sku="OLD", price=Decimal("1.00"))
+    rows = [
+        {"sku": "OLD", "title": "Old", "price": "2.00"},
+        {"sku": "NEW", "title": "New", "price": "3.00"},
+        {"sku": "BAD", "title": "Bad"},
+        {"sku": "NEG", "title": "Neg", "price": "1", "stock": -2},
+    ]
+
+    response = shop_client.post("/api/v1/products/bulk", {"products": rows}, format="json")
+
+    body = response.json()
+    assert [r["status"] for r in body["results"]] == ["updated", "created", "invalid", "invalid"]
+    assert "price" in body["results"][2]["errors"] and "stock" in body["results"][3]["errors"]
+    assert set(Product.objects.values_list("sku", flat=True)) == {"OLD", "NEW"}
+
+
+def test_bulk_upsert_over_the_limit_is_a_413(shop_client):
+    rows = [{"sku": f"S{n}", "title": "t", "price": "1"} for n in range(1001)]
+
+    response = shop_client.post("/api/v1/products/bulk", {"products": rows}, format="json")
+
+    assert response.status_code == 413
+    assert not Product.objects.exists()
+
+
+def test_a_dashboard_user_without_staff_rights_cannot_change_products(client, django_user_model):
+    client.force_login(django_user_model.objects.create_user(username="u", password="p-12345678"))
+
+    response = client.put(
+        "/api/v1/products/X", {"title": "x", "price": "1"}, content_type="application/json"
+    )
+
+    assert response.status_code == 403
