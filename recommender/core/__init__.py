@@ -6,6 +6,7 @@
 
 from recommender.core.als import ALS
 from recommender.core.base import FitError, NotFittedError, Recommender
+from recommender.core.blend import Blend
 from recommender.core.knn import ItemKNN, UserKNN
 from recommender.core.popularity import Popularity, Trending
 
@@ -15,6 +16,7 @@ ALGORITHMS: dict[str, type[Recommender]] = {
     "trending": Trending,
     "item_knn": ItemKNN,
     "user_knn": UserKNN,
+    "blend": Blend,
 }
 
 __all__ = ["ALGORITHMS", "FitError", "NotFittedError", "Recommender"]

@@ -1,0 +1,133 @@
+"""Top-k, diversity re-ranking (category caps, MMR), score blending and the Blend model."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from recommender.core.blend import Blend
+from recommender.core.knn import ItemKNN
+from recommender.core.popularity import Popularity
+from recommender.core.ranking import blend, diversify, mmr, normalize_scores, top_k
+
+
+def test_top_k_excludes_masked_items_and_pads_when_too_few_are_eligible():
+    scores = np.array([[0.1, 0.9, 0.5]], dtype=np.float32)
+    seen = sp.csr_matrix(np.array([[0, 1, 0]]))
+
+    ids, top = top_k(scores, 4, exclude=seen, candidates=np.array([1, 2]))
+
+    assert ids.tolist() == [[2, -1, -1, -1]]
+    assert top[0, 0] == pytest.approx(0.5)
+
+
+def test_diversify_caps_each_category_and_keeps_score_order():
+    ids = np.array([0, 1, 2, 3, 4, 5])
+    scores = np.array([0.9, 0.8, 0.7, 0.6, 0.5, 0.4])
+    categories = np.array([7, 7, 7, 8, 8, 9])
+
+    out, out_scores = diversify(ids, scores, categories, max_share=0.5, n=4)
+
+    assert out.tolist() == [0, 1, 3, 4]
+    assert out_scores.tolist() == pytest.approx([0.9, 0.8, 0.6, 0.5])
+
+
+def test_diversify_backfills_rather_than_leave_slots_empty():
+    ids = np.array([0, 1, 2, 3])
+    scores = np.array([4.0, 3.0, 2.0, 1.0])
+
+    out, _ = diversify(ids, scores, np.array([1, 1, 1, 1]), max_share=0.25, n=3)
+
+    assert out.tolist() == [0, 1, 2]
+
+
+def test_diversify_drops_padding_and_does_not_cap_uncategorised_items():
+    ids = np.array([2, 0, -1, 1])
+    scores = np.array([3.0, 2.0, -np.inf, 1.0])
+
+    out, _ = diversify(ids, scores, np.array([-1, -1, 5]), max_share=0.1, n=4)
+
+    assert out.tolist() == [2, 0, 1, -1]
+
+
+def test_mmr_skips_a_near_duplicate_of_an_item_already_picked():
+    ids = np.array([0, 1, 2])
+    scores = np.array([1.0, 0.95, 0.5])
+    similarity = np.array([[1, 0.99, 0], [0.99, 1, 0], [0, 0, 1]], dtype=np.float32)
+
+    out, _ = mmr(ids, scores, similarity, 2, relevance_weight=0.5)
+    plain, _ = mmr(ids, scores, similarity, 2, relevance_weight=1.0)
+
+    assert out.tolist() == [0, 2]
+    assert plain.tolist() == [0, 1]
+
+
+def test_mmr_accepts_a_similarity_callable_and_a_sparse_matrix():
+    ids = np.array([3, 1, 2])
+    scores = np.array([0.9, 0.8, 0.1])
+    dense = np.eye(4, dtype=np.float32)
+    dense[3, 1] = dense[1, 3] = 1.0
+
+    from_callable, _ = mmr(ids, scores, lambda a, b: dense[np.ix_(a, b)], 2, relevance_weight=0.3)
+    from_sparse, _ = mmr(ids, scores, sp.csr_matrix(dense), 2, relevance_weight=0.3)
+
+    assert from_callable.tolist() == from_sparse.tolist() == [3, 2]
+
+
+def test_minmax_normalisation_maps_each_row_to_the_unit_interval():
+    scores = np.array([[2.0, 4.0, 3.0], [5.0, 5.0, -np.inf]])
+
+    out = normalize_scores(scores, "minmax")
+
+    assert out[0].tolist() == [0.0, 1.0, 0.5]
+    assert out[1].tolist() == [0.0, 0.0, -np.inf]
+
+
+def test_rank_normalisation_ignores_the_size_of_an_outlier():
+    scores = np.array([[1.0, 2.0, 1000.0, -np.inf]])
+
+    out = normalize_scores(scores, "rank")
+
+    assert out[0].tolist() == [0.0, 0.5, 1.0, -np.inf]
+
+
+def test_blend_weights_models_on_a_common_scale():
+    knn = np.array([[0.1, 0.3, 0.2]])
+    popularity = np.array([[5000.0, 0.0, 10000.0]])
+
+    combined = blend([knn, popularity], [1.0, 0.4])
+
+    np.testing.assert_allclose(combined, [[0.2, 1.0, 0.9]], rtol=1e-6)
+
+
+def test_blend_keeps_ineligible_items_ineligible_even_at_weight_zero():
+    combined = blend([np.array([[1.0, 2.0]]), np.array([[-np.inf, 1.0]])], [1.0, 0.0])
+
+    assert combined[0, 0] == -np.inf
+    assert np.isfinite(combined[0, 1])
+
+
+def test_blend_rejects_mismatched_weights():
+    with pytest.raises(ValueError, match="one weight per score array"):
+        blend([np.zeros((1, 2))], [1.0, 2.0])
+
+
+def test_the_blend_model_adds_popularity_to_item_neighbours():
+    X = sp.csr_matrix(np.array([[1, 1, 0, 0], [1, 1, 0, 0], [0, 0, 1, 1], [0, 1, 1, 1]], float))
+
+    model = Blend([Popularity(), ItemKNN(k_neighbors=3)], weights=[0.5, 1.0]).fit(X)
+
+    scores = model.score_from_rows(X[[0]])
+    expected = blend(
+        [model.components[0].score_from_rows(X[[0]]), model.components[1].score_from_rows(X[[0]])],
+        [0.5, 1.0],
+    )
+    np.testing.assert_allclose(scores, expected)
+    assert model.params["components"] == ["popularity", "item_knn"]
+
+
+def test_the_blend_model_refuses_components_fitted_on_different_catalogues():
+    small = Popularity().fit(sp.csr_matrix(np.ones((2, 3))))
+    large = Popularity().fit(sp.csr_matrix(np.ones((2, 4))))
+
+    with pytest.raises(ValueError, match="disagree on the number of items"):
+        Blend([small, large])
