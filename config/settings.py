@@ -275,17 +275,21 @@ SHELFWISE_ARTIFACT_DIR = "models"
 # Trained by the nightly run and by a trigger that names no algorithms; names must be registered
 # in recommender.core.ALGORITHMS (unknown ones are reported, not silently skipped).
 SHELFWISE_TRAINING_ALGORITHMS = env.list(
-    "SHELFWISE_TRAINING_ALGORITHMS", default=["popularity", "item_knn", "als", "ease"]
+    "SHELFWISE_TRAINING_ALGORITHMS",
+    default=["popularity", "trending", "item_knn", "als", "ease"],
 )
 # The hourly refresh retrains only the cheap models whose output moves within hours.
-SHELFWISE_TRENDING_ALGORITHMS = env.list("SHELFWISE_TRENDING_ALGORITHMS", default=["popularity"])
+SHELFWISE_TRENDING_ALGORITHMS = env.list("SHELFWISE_TRENDING_ALGORITHMS", default=["trending"])
 # Hyper-parameters per algorithm, passed to the core class as keyword arguments.
 SHELFWISE_ALGORITHM_PARAMS: dict[str, dict] = {
     "popularity": {},
+    "trending": {"per_user_cap": 1.0},
     "item_knn": {},
     "als": {"factors": 64, "iterations": 15, "regularization": 0.1, "alpha": 10.0},
     "ease": {},
 }
+# Algorithms whose matrix decays faster than SHELFWISE_HALF_LIFE_DAYS: "trending" means lately.
+SHELFWISE_ALGORITHM_HALF_LIFE_DAYS: dict[str, float] = {"trending": 7.0}
 # The last share of the window's time is held out to evaluate each new version (and its champion).
 SHELFWISE_HOLDOUT_FRACTION = env.float("SHELFWISE_HOLDOUT_FRACTION", default=0.1)
 SHELFWISE_EVAL_K = 10

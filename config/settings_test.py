@@ -8,6 +8,8 @@ import os
 
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/shelfwise")
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
+# The broker gets its own Redis database: clearing the cache between tests flushes DB 15.
+os.environ.setdefault("CELERY_BROKER_URL", "redis://127.0.0.1:6379/14")
 os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "true")
 os.environ.setdefault("SHELFWISE_VAR_DIR", "/tmp/shelfwise-test-var")
 

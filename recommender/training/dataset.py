@@ -111,6 +111,20 @@ class TrainingData:
     n_events: int
     n_cold_dropped: int
     stats: dict = field(default_factory=dict)
+    # The weighted training events, kept to rebuild ``train`` with another half-life.
+    train_events: EventArrays | None = None
+    matrix_options: dict = field(default_factory=dict)
+
+    def train_with_half_life(self, half_life_days: float | None) -> sp.csr_matrix:
+        """``train`` re-weighted with another time decay (e.g. 7 days for trending)."""
+        if half_life_days == self.matrix_options["half_life_days"] or self.train_events is None:
+            return self.train
+        return _weighted(
+            self.train_events,
+            users=self.users,
+            items=self.items,
+            **{**self.matrix_options, "half_life_days": half_life_days},
+        )
 
 
 def build_training_data(
@@ -135,19 +149,12 @@ def build_training_data(
     users = IdIndex(np.unique(train_events.shoppers))
     items = IdIndex(np.unique(train_events.products))
     shape = {"n_users": len(users), "n_items": len(items)}
-    train = build_interaction_matrix(
-        users.to_index(train_events.shoppers, strict=True),
-        items.to_index(train_events.products, strict=True),
-        train_events.kinds,
-        train_events.values,
-        train_events.times,
-        kind_weights=kind_weights,
-        value_transform=value_transform,
-        half_life_days=half_life_days,
-        # Decay relative to the newest training event: the model's "now" is its cut.
-        now=float(train_events.times.max()),
-        **shape,
-    )
+    options = {
+        "kind_weights": kind_weights,
+        "value_transform": value_transform,
+        "half_life_days": half_life_days,
+    }
+    train = _weighted(train_events, users=users, items=items, **options)
     test_users = users.to_index(test_events.shoppers)
     test_items = items.to_index(test_events.products)
     warm = (test_users >= 0) & (test_items >= 0)
@@ -172,6 +179,8 @@ def build_training_data(
         holdout_start=holdout_start,
         n_events=len(events),
         n_cold_dropped=int((~warm).sum()),
+        train_events=train_events,
+        matrix_options=options,
         stats={
             "train_events": int(train_idx.size),
             "holdout_events": int(test_idx.size),
@@ -180,4 +189,29 @@ def build_training_data(
             "n_shoppers_in_window": int(np.unique(events.shoppers).size),
             "n_products_in_window": int(np.unique(events.products).size),
         },
+    )
+
+
+def _weighted(
+    events: EventArrays,
+    *,
+    users: IdIndex,
+    items: IdIndex,
+    kind_weights: dict[str, float],
+    value_transform: str,
+    half_life_days: float | None,
+) -> sp.csr_matrix:
+    return build_interaction_matrix(
+        users.to_index(events.shoppers, strict=True),
+        items.to_index(events.products, strict=True),
+        events.kinds,
+        events.values,
+        events.times,
+        kind_weights=kind_weights,
+        value_transform=value_transform,
+        half_life_days=half_life_days,
+        # Decay relative to the newest training event: the model's "now" is its cut.
+        now=float(events.times.max()),
+        n_users=len(users),
+        n_items=len(items),
     )

@@ -311,10 +311,17 @@ def train_models(*, run: TrainingRun, progress: RunProgress) -> list[ModelVersio
     )
     timings["build_matrix"] = time.perf_counter() - mark
     _record_data(run, events_window=(events.window_start, events.window_end), data=data)
-    fitted = [
-        _fit_and_evaluate(run, data=data, index=i, progress=progress)
-        for i in range(len(run.algorithms))
-    ]
+    fitted, skipped = [], {}
+    for index, algorithm in enumerate(run.algorithms):
+        limit = getattr(ALGORITHMS[algorithm], "max_items", None)
+        if limit is not None and len(data.items) > limit:
+            # e.g. EASE inverts an items×items matrix: past its limit it would not fit in memory.
+            skipped[algorithm] = f"{len(data.items):,} products exceed its limit of {limit:,}"
+            continue
+        fitted.append(_fit_and_evaluate(run, data=data, index=index, progress=progress))
+    if skipped:
+        run.stats = {**TrainingRun.objects.get(pk=run.pk).stats, "skipped": skipped}
+        TrainingRun.objects.filter(pk=run.pk).update(stats=run.stats)
     progress(90, "saving artifacts")
     mark = time.perf_counter()
     try:
@@ -360,8 +367,12 @@ def _fit_and_evaluate(
     params = dict(run.params.get(algorithm, {}))
     progress(base, f"fitting {algorithm} {index + 1}/{total}")
     mark = time.perf_counter()
+    half_life = settings.SHELFWISE_ALGORITHM_HALF_LIFE_DAYS.get(
+        algorithm, settings.SHELFWISE_HALF_LIFE_DAYS
+    )
+    train = data.train_with_half_life(half_life)
     model = ALGORITHMS[algorithm](**params)
-    model.fit(data.train)
+    model.fit(train)
     timings = {"fit": time.perf_counter() - mark}
     progress(base + share * 0.7, f"evaluating {algorithm} {index + 1}/{total}")
     mark = time.perf_counter()

@@ -1,0 +1,101 @@
+"""Serializers of the training-runs and model-versions endpoints."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from recommender.core import ALGORITHMS
+from recommender.models import ModelVersion, TrainingRun
+
+
+class TrainingRunInSerializer(serializers.Serializer):
+    algorithms = serializers.ListField(
+        child=serializers.CharField(max_length=64),
+        required=False,
+        allow_empty=False,
+        max_length=20,
+        help_text="Algorithms to train; leave out to train the configured defaults.",
+    )
+
+    def validate_algorithms(self, value: list[str]) -> list[str]:
+        unknown = sorted(set(value) - set(ALGORITHMS))
+        if unknown:
+            raise serializers.ValidationError(
+                f"Unknown algorithm(s): {', '.join(unknown)}. "
+                f"Choose from: {', '.join(sorted(ALGORITHMS))}."
+            )
+        return list(dict.fromkeys(value))
+
+
+class TrainingRunSerializer(serializers.ModelSerializer):
+    requested_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    duration_seconds = serializers.SerializerMethodField()
+    url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = TrainingRun
+        fields = [
+            "id",
+            "url",
+            "status",
+            "progress",
+            "stage",
+            "algorithms",
+            "params",
+            "attempts",
+            "triggered_by",
+            "requested_by",
+            "heartbeat_at",
+            "created_at",
+            "started_at",
+            "finished_at",
+            "duration_seconds",
+            "window_start",
+            "window_end",
+            "holdout_start",
+            "n_shoppers",
+            "n_products",
+            "n_events",
+            "n_interactions",
+            "stats",
+            "error",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(serializers.FloatField(allow_null=True))
+    def get_duration_seconds(self, run: TrainingRun) -> float | None:
+        return None if run.duration is None else round(run.duration.total_seconds(), 3)
+
+    @extend_schema_field(serializers.CharField())
+    def get_url(self, run: TrainingRun) -> str:
+        return f"/api/v1/training-runs/{run.pk}"
+
+
+class ModelVersionSerializer(serializers.ModelSerializer):
+    promoted_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = ModelVersion
+        fields = [
+            "id",
+            "uuid",
+            "algorithm",
+            "status",
+            "run",
+            "params",
+            "metrics",
+            "n_users",
+            "n_items",
+            "reason",
+            "replaced",
+            "created_at",
+            "promoted_at",
+            "promoted_by",
+            "retired_at",
+        ]
+        read_only_fields = fields
+
+
+class RollbackInSerializer(serializers.Serializer):
+    algorithm = serializers.CharField(max_length=64, help_text="The algorithm to roll back.")
