@@ -1,0 +1,134 @@
+"""Read the demo shop: does it exist, what does it hold, and does it show every slot."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timedelta
+
+from django.db.models import Count, Min, Q
+
+from behavior.models import Event, EventKind, Shopper
+from catalog.models import Category, Product, Promotion
+from shop.services import PROMOTION_PREFIX, SKU_PREFIX
+from shop.synthetic import BASE_EVENTS, BASE_PRODUCTS, BASE_SHOPPERS, CATALOG_TREE, COUNTRIES
+
+
+def demo_shop_exists() -> bool:
+    return Product.objects.filter(sku__startswith=SKU_PREFIX).exists()
+
+
+def dressed_shop_exists() -> bool:
+    """An imported shop the demo already dressed with its promotions and points."""
+    return Promotion.objects.filter(name__startswith=PROMOTION_PREFIX).exists() and (
+        Event.objects.exists()
+    )
+
+
+def shop_counts(*, now: datetime) -> dict[str, int]:
+    """The figures the demo summary prints."""
+    redeemable = Product.objects.available().filter(points_price__isnull=False)
+    cheapest = redeemable.aggregate(m=Min("points_price"))["m"]
+    return {
+        "categories": Category.objects.count(),
+        "products": Product.objects.count(),
+        "available products": Product.objects.available().count(),
+        "out-of-stock products": Product.objects.filter(stock=0).count(),
+        "redeemable products": redeemable.count(),
+        "shoppers": Shopper.objects.count(),
+        "shoppers who can redeem": (
+            Shopper.objects.filter(points_balance__gte=cheapest).count() if cheapest else 0
+        ),
+        "shoppers without history": Shopper.objects.filter(events__isnull=True).count(),
+        "countries": Shopper.objects.exclude(country="").values("country").distinct().count(),
+        "events": Event.objects.count(),
+        **{f"{kind} events": n for kind, n in _events_by_kind().items()},
+        "active promotions": Promotion.objects.active(at=now).count(),
+        "upcoming promotions": Promotion.objects.upcoming(at=now).count(),
+        "expired promotions": Promotion.objects.expired(at=now).count(),
+    }
+
+
+def _events_by_kind() -> dict[str, int]:
+    rows = Event.objects.values("kind").annotate(n=Count("id"))
+    found = {r["kind"]: r["n"] for r in rows}
+    return {kind: found.get(kind, 0) for kind in EventKind.values}
+
+
+def shop_problems(*, now: datetime, synthetic: bool, scale: float = 1.0) -> list[str]:
+    """Everything missing for the demo to show each slot; empty when the shop is complete."""
+    counts = shop_counts(now=now)
+    problems = [
+        f"no {what}"
+        for what in (
+            "active promotions",
+            "upcoming promotions",
+            "expired promotions",
+            "out-of-stock products",
+            "available products",
+            "redeemable products",
+            "shoppers who can redeem",
+        )
+        if not counts[what]
+    ]
+    if not _promoted_products_available(now=now):
+        problems.append("no available product in an active promotion")
+    if Event.objects.filter(occurred_at__gt=now).exists():
+        problems.append("events dated in the future")
+    if synthetic:
+        problems += _synthetic_problems(counts, now=now, scale=scale)
+    return problems
+
+
+def _synthetic_problems(counts: dict[str, int], *, now: datetime, scale: float) -> list[str]:
+    problems = []
+    expected = {"products": BASE_PRODUCTS, "shoppers": BASE_SHOPPERS, "events": BASE_EVENTS}
+    for what, base in expected.items():
+        low, high = round(0.9 * base * scale), round(1.1 * base * scale)
+        if not low <= counts[what] <= high:
+            problems.append(f"{counts[what]} {what}, expected {low}–{high}")
+    leaves = sum(len(subs) for subs in CATALOG_TREE.values())
+    if counts["categories"] < len(CATALOG_TREE) + leaves:
+        problems.append(f"{counts['categories']} categories, expected {len(CATALOG_TREE) + leaves}")
+    present = set(Shopper.objects.values_list("country", flat=True).distinct())
+    problems += [f"no shoppers in {c}" for c, _ in COUNTRIES if c not in present]
+    problems += [f"no {kind} events" for kind in EventKind.values if not counts[f"{kind} events"]]
+    if not counts["shoppers without history"]:
+        problems.append("no cold-start shoppers (shoppers without history)")
+    if not Product.objects.filter(created_at__gte=now - timedelta(days=30)).exists():
+        problems.append("no new arrivals (products created in the last 30 days)")
+    if Event.objects.filter(occurred_at__lt=now - timedelta(days=92)).exists():
+        problems.append("events older than the 90-day history")
+    return problems
+
+
+def _promoted_products_available(*, now: datetime) -> bool:
+    active = Promotion.objects.active(at=now)
+    categories = set(active.values_list("categories", flat=True)) - {None}
+    # Category promotions include sub-categories; the demo tree is two levels deep.
+    categories |= set(Category.objects.filter(parent__in=categories).values_list("pk", flat=True))
+    return (
+        Product.objects.available()
+        .filter(Q(promotions__in=active) | Q(category__in=categories))
+        .exists()
+    )
+
+
+def shop_fingerprint() -> str:
+    """A hash of every product, shopper and event as stored: equal shops, equal fingerprints."""
+    digest = hashlib.sha256()
+    event_fields = (
+        "event_id", "shopper__external_id", "product__sku", "kind", "value", "query",
+        "session_id", "order_id", "occurred_at",
+    )  # fmt: skip
+    for rows in (
+        Product.objects.order_by("sku").values_list(
+            "sku", "title", "category__slug", "brand", "price", "stock", "points_price"
+        ),
+        Shopper.objects.order_by("external_id").values_list(
+            "external_id", "country", "segment", "points_balance"
+        ),
+        Event.objects.order_by("event_id").values_list(*event_fields),
+    ):
+        for row in rows.iterator(chunk_size=5_000):
+            digest.update(repr(row).encode())
+    return digest.hexdigest()[:16]

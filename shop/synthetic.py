@@ -1,0 +1,397 @@
+"""A synthetic shop drawn from a seeded numpy Generator: catalog, shoppers and their events.
+
+Plain Python and numpy, no Django: ``plan_shop`` returns rows that ``shop.services`` stores.
+The same seed, scale and ``now`` always give the same plan, row for row.
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_right
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import numpy as np
+
+# department -> {subcategory: (median price in GBP, product nouns)}
+CATALOG_TREE: dict[str, dict[str, tuple[float, tuple[str, ...]]]] = {
+    "Home & Kitchen": {
+        "Mugs & Cups": (9.0, ("Mug", "Espresso Cup", "Travel Mug", "Teacup Set")),
+        "Cookware": (38.0, ("Frying Pan", "Saucepan", "Casserole Dish", "Wok")),
+        "Knives": (42.0, ("Chef's Knife", "Paring Knife", "Bread Knife", "Knife Block")),
+        "Bedding": (45.0, ("Duvet Cover", "Pillowcase Pair", "Throw", "Fitted Sheet")),
+        "Lighting": (32.0, ("Table Lamp", "Floor Lamp", "Pendant Shade", "Fairy Lights")),
+    },
+    "Fashion": {
+        "T-Shirts": (18.0, ("T-Shirt", "Polo Shirt", "Long-Sleeve Top")),
+        "Jeans": (55.0, ("Slim Jeans", "Straight Jeans", "Denim Shorts")),
+        "Dresses": (60.0, ("Midi Dress", "Wrap Dress", "Shirt Dress")),
+        "Shoes": (75.0, ("Trainers", "Loafers", "Ankle Boots", "Sandals")),
+        "Bags": (48.0, ("Tote Bag", "Backpack", "Crossbody Bag")),
+    },
+    "Electronics": {
+        "Headphones": (65.0, ("Wireless Earbuds", "Over-Ear Headphones", "Sports Earphones")),
+        "Phone Accessories": (16.0, ("Phone Case", "USB-C Charger", "Power Bank", "Cable")),
+        "Laptops": (780.0, ("Ultrabook", "Laptop", "2-in-1 Laptop")),
+        "Smart Home": (85.0, ("Smart Speaker", "Smart Plug", "Video Doorbell", "Thermostat")),
+        "Cameras": (420.0, ("Mirrorless Camera", "Action Camera", "Camera Lens")),
+    },
+    "Sports & Outdoors": {
+        "Running": (62.0, ("Running Shoes", "Running Jacket", "Running Belt")),
+        "Yoga": (26.0, ("Yoga Mat", "Yoga Block", "Yoga Leggings")),
+        "Cycling": (95.0, ("Bike Helmet", "Bike Light Set", "Cycling Gloves", "Bike Lock")),
+        "Camping": (70.0, ("Tent", "Sleeping Bag", "Camping Stove", "Head Torch")),
+    },
+    "Beauty": {
+        "Skincare": (21.0, ("Moisturiser", "Face Serum", "Cleanser", "Sun Cream")),
+        "Haircare": (12.0, ("Shampoo", "Conditioner", "Hair Oil")),
+        "Fragrance": (58.0, ("Eau de Parfum", "Eau de Toilette", "Body Mist")),
+        "Makeup": (16.0, ("Lipstick", "Mascara", "Foundation", "Eyeshadow Palette")),
+    },
+    "Toys & Games": {
+        "Board Games": (29.0, ("Strategy Game", "Family Board Game", "Card Game")),
+        "Puzzles": (15.0, ("Jigsaw Puzzle", "3D Puzzle", "Brain Teaser")),
+        "Building Sets": (45.0, ("Building Set", "Construction Kit", "Marble Run")),
+        "Plush Toys": (18.0, ("Teddy Bear", "Plush Fox", "Plush Dinosaur")),
+    },
+    "Books & Stationery": {
+        "Fiction": (10.0, ("Novel", "Short Stories", "Crime Thriller")),
+        "Cookbooks": (22.0, ("Cookbook", "Baking Book", "Vegetarian Cookbook")),
+        "Notebooks": (9.0, ("Notebook", "Journal", "Sketchbook", "Planner")),
+        "Pens": (7.0, ("Fountain Pen", "Gel Pen Set", "Fineliner Set")),
+    },
+    "Garden": {
+        "Plants": (16.0, ("Olive Tree", "Lavender Pot", "Herb Kit", "Succulent Trio")),
+        "Garden Tools": (27.0, ("Pruning Shears", "Trowel", "Watering Can", "Hose Reel")),
+        "Outdoor Furniture": (190.0, ("Bistro Set", "Sun Lounger", "Garden Bench")),
+        "BBQ": (125.0, ("Charcoal BBQ", "Gas BBQ", "BBQ Tool Set")),
+    },
+}
+BRANDS: dict[str, tuple[str, ...]] = {
+    "Home & Kitchen": ("Hearthly", "Northwind Home", "Copperleaf", "Oak & Ember", "Lumo"),
+    "Fashion": ("Marlowe", "Indigo Row", "Fernhill", "Tessellate", "Arden & Co"),
+    "Electronics": ("Voltra", "Sonique", "Pixelforge", "Nimbus", "Kestrel"),
+    "Sports & Outdoors": ("Trailborn", "Stridewell", "Peakline", "Zenflow", "Velocita"),
+    "Beauty": ("Bloomwell", "Luma Skin", "Verdant", "Saffron & Sage", "Glowhaus"),
+    "Toys & Games": ("Tinkertown", "Meeple Hall", "Brightblocks", "Cuddle Co", "Puzzlewick"),
+    "Books & Stationery": ("Inkwell", "Paperfox", "Quire", "Larkspur Press", "Nib & Co"),
+    "Garden": ("Greenhaven", "Rootstock", "Sunporch", "Briar & Bloom", "Emberline"),
+}
+ADJECTIVES = (
+    "Classic", "Essential", "Premium", "Compact", "Vintage", "Modern",
+    "Everyday", "Deluxe", "Organic", "Signature", "Lightweight", "Nordic",
+)  # fmt: skip
+COLOURS = ("Black", "White", "Navy", "Sage", "Terracotta", "Grey", "Mustard", "Blush", "Oat")
+# (country, share of shoppers); every country must end up with shoppers (the check asks).
+COUNTRIES = (
+    ("United Kingdom", 0.42), ("Germany", 0.16), ("France", 0.13), ("Netherlands", 0.09),
+    ("Spain", 0.08), ("Ireland", 0.07), ("Italy", 0.05),
+)  # fmt: skip
+SEGMENTS = (("regular", 0.55), ("new", 0.2), ("vip", 0.1), ("bargain", 0.1), ("wholesale", 0.05))
+
+BASE_PRODUCTS, BASE_SHOPPERS, BASE_EVENTS = 2_000, 5_000, 200_000
+HISTORY_DAYS = 90
+# Weekly shape (Mon..Sun) and daily shape (hour 0..23) of traffic: lunch and evening peaks,
+# a busy Sunday evening, a quiet Friday night; this is what shop analytics usually show.
+WEEKDAY_WEIGHT = np.array([1.0, 0.95, 0.95, 1.0, 0.9, 1.1, 1.3])
+HOUR_WEIGHT = np.array(
+    [0.2, 0.1, 0.07, 0.05, 0.05, 0.1, 0.3, 0.6, 0.8, 0.9, 1.0, 1.1,
+     1.4, 1.3, 1.0, 0.95, 1.0, 1.1, 1.3, 1.6, 1.8, 1.7, 1.2, 0.6]
+)  # fmt: skip
+RATING_P = np.array([0.05, 0.07, 0.15, 0.33, 0.40])
+
+
+@dataclass(frozen=True)
+class ProductRow:
+    sku: str
+    title: str
+    description: str
+    department: str
+    subcategory: str
+    brand: str
+    price: float
+    stock: int | None
+    is_active: bool
+    points_price: int | None
+    attributes: dict
+    launched_days_ago: int
+
+
+@dataclass(frozen=True)
+class ShopperRow:
+    external_id: str
+    country: str
+    segment: str
+    points_balance: int
+    interests: tuple[str, ...]  # subcategory or department names
+
+
+@dataclass
+class EventColumns:
+    """One list per Event field, index-aligned (``product`` is -1 for searches)."""
+
+    shopper: list[int] = field(default_factory=list)
+    product: list[int] = field(default_factory=list)
+    kind: list[str] = field(default_factory=list)
+    value: list[float] = field(default_factory=list)
+    query: list[str] = field(default_factory=list)
+    session_id: list[str] = field(default_factory=list)
+    order_id: list[str] = field(default_factory=list)
+    occurred_at: list = field(default_factory=list)  # seconds while planning, then datetimes
+
+    def add(self, shopper, product, kind, at, *, value=1.0, query="", session="", order=""):
+        self.shopper.append(shopper)
+        self.product.append(product)
+        self.kind.append(kind)
+        self.value.append(value)
+        self.query.append(query)
+        self.session_id.append(session)
+        self.order_id.append(order)
+        self.occurred_at.append(at)
+
+    def __len__(self) -> int:
+        return len(self.kind)
+
+
+@dataclass
+class ShopPlan:
+    products: list[ProductRow]
+    shoppers: list[ShopperRow]
+    events: EventColumns
+
+
+def plan_shop(*, seed: int, now: datetime, scale: float = 1.0) -> ShopPlan:
+    """Draw a whole shop; the same (seed, now, scale) always gives the same plan."""
+    if not scale > 0:
+        raise ValueError(f"scale must be positive, got {scale}")
+    rng = np.random.default_rng(seed)
+    products = _plan_products(rng, n=max(40, round(BASE_PRODUCTS * scale)))
+    shoppers = _plan_shoppers(rng, n=max(len(COUNTRIES) * 4, round(BASE_SHOPPERS * scale)))
+    events = _plan_events(
+        rng, products, shoppers, now=now, target=max(500, round(BASE_EVENTS * scale))
+    )
+    return ShopPlan(products=products, shoppers=shoppers, events=events)
+
+
+def _plan_products(rng: np.random.Generator, *, n: int) -> list[ProductRow]:
+    leaves = [(d, s, spec) for d, subs in CATALOG_TREE.items() for s, spec in subs.items()]
+    leaf_of = rng.integers(len(leaves), size=n)
+    rows = []
+    for i, leaf in enumerate(leaf_of):
+        department, sub, (median, nouns) = leaves[leaf]
+        brand = BRANDS[department][rng.integers(len(BRANDS[department]))]
+        adjective = ADJECTIVES[rng.integers(len(ADJECTIVES))]
+        noun = nouns[rng.integers(len(nouns))]
+        colour = COLOURS[rng.integers(len(COLOURS))]
+        # Prices within a category are log-normal around its median, ending in .99 or .49.
+        price = max(0.99, np.floor(median * rng.lognormal(0.0, 0.45)) + rng.choice([0.49, 0.99]))
+        u = rng.random()
+        # ~15% not stock-tracked (None), ~7% sold out, the rest a skewed stock level.
+        stock = None if u < 0.15 else 0 if u < 0.22 else int(rng.geometric(1 / 40))
+        # Loyalty points: a quarter of the affordable range, 100 points per pound, rounded to 50.
+        points = None
+        if price < 150 and rng.random() < 0.25:
+            points = max(50, round(float(price) * 2) * 50)
+        # 4% are new arrivals launched in the last 3 weeks; the rest predate the history.
+        new = rng.random() < 0.04
+        launched = int(rng.integers(0, 21)) if new else int(rng.integers(HISTORY_DAYS, 720))
+        rows.append(
+            ProductRow(
+                sku=f"DEMO-{i + 1:05d}",
+                title=f"{brand} {adjective} {noun}",
+                description=(
+                    f"{adjective} {noun.lower()} from {brand} in {colour.lower()}. "
+                    f"Part of our {sub.lower()} range in {department}."
+                ),
+                department=department,
+                subcategory=sub,
+                brand=brand,
+                price=round(float(price), 2),
+                stock=stock,
+                is_active=bool(rng.random() > 0.02),
+                points_price=points,
+                attributes={"colour": colour},
+                launched_days_ago=launched,
+            )
+        )
+    return rows
+
+
+def _plan_shoppers(rng: np.random.Generator, *, n: int) -> list[ShopperRow]:
+    names, shares = zip(*COUNTRIES, strict=True)
+    # The first shoppers cover every country once, so small scales still have them all.
+    country = np.concatenate(
+        [np.arange(len(names)), rng.choice(len(names), size=n - len(names), p=shares)]
+    )
+    seg_names, seg_shares = zip(*SEGMENTS, strict=True)
+    segment = rng.choice(len(seg_names), size=n, p=seg_shares)
+    departments = list(CATALOG_TREE)
+    rows = []
+    for i in range(n):
+        seg = seg_names[segment[i]]
+        # A third hold no points; the rest a log-normal balance, VIPs about three times more.
+        balance = 0
+        if rng.random() > 0.33:
+            balance = int(rng.lognormal(np.log(900 if seg != "vip" else 2700), 0.9))
+        interests: tuple[str, ...] = ()
+        if rng.random() < 0.7:
+            picks = rng.choice(len(departments), size=int(rng.integers(1, 4)), replace=False)
+            interests = tuple(departments[p] for p in sorted(picks))
+        rows.append(
+            ShopperRow(
+                external_id=f"demo-shopper-{i + 1:05d}",
+                country=names[country[i]],
+                segment=seg,
+                points_balance=balance,
+                interests=interests,
+            )
+        )
+    return rows
+
+
+def _plan_events(rng, products, shoppers, *, now: datetime, target: int) -> EventColumns:
+    u = _uniforms(rng).__next__
+    departments = list(CATALOG_TREE)
+    dept_index = {d: i for i, d in enumerate(departments)}
+    # Zipf popularity: the product at popularity rank r is drawn with weight 1 / r^1.1.
+    rank = rng.permutation(len(products)) + 1
+    weight = 1.0 / rank**1.1
+    pools = _weighted_pools(weight, [dept_index[p.department] for p in products])
+    subs = sorted({(p.department, p.subcategory) for p in products})
+    sub_of = [subs.index((p.department, p.subcategory)) for p in products]
+    sub_pools = _weighted_pools(weight, sub_of)
+
+    # Category affinity per shopper: a Dirichlet draw concentrated on declared interests
+    # (shoppers without any still have tastes, just undeclared ones).
+    alpha = np.full((len(shoppers), len(departments)), 0.35)
+    for s, shopper in enumerate(shoppers):
+        for d in shopper.interests:
+            alpha[s, dept_index[d]] += 3.0
+    affinity = rng.gamma(alpha)
+    affinity_cdf = (np.cumsum(affinity, axis=1) / affinity.sum(axis=1, keepdims=True)).tolist()
+    # Heavy-tailed activity; a tenth of shoppers have no history (cold start).
+    activity = rng.lognormal(0.0, 1.0, size=len(shoppers))
+    activity[rng.random(len(shoppers)) < 0.1] = 0.0
+    shopper_cdf = (np.cumsum(activity) / activity.sum()).tolist()
+
+    # Times are seconds since the start of the history window, turned into datetimes at the end.
+    start = (now - timedelta(days=HISTORY_DAYS)).replace(hour=0, minute=0, second=0, microsecond=0)
+    horizon = (now - start).total_seconds()
+    launched = [
+        (now - timedelta(days=p.launched_days_ago) - start).total_seconds() for p in products
+    ]
+    day_weight = [
+        WEEKDAY_WEIGHT[(start + timedelta(days=d)).weekday()] * (0.8 + 0.4 * d / HISTORY_DAYS)
+        for d in range(HISTORY_DAYS + 1)  # ^ the shop grows over the quarter
+    ]
+    day_cdf = (np.cumsum(day_weight) / np.sum(day_weight)).tolist()
+    hour_cdf = (np.cumsum(HOUR_WEIGHT) / HOUR_WEIGHT.sum()).tolist()
+    rating_cdf = np.cumsum(RATING_P).tolist()
+
+    events = EventColumns()
+    bought: dict[int, list[int]] = {}
+    session = orders = 0
+    while len(events) < target:
+        s = _pick(shopper_cdf, u())
+        t = 86400.0 * _pick(day_cdf, u()) + 3600.0 * _pick(hour_cdf, u()) + 3600.0 * u()
+        dept = _pick(affinity_cdf[s], u())
+        current = _draw(pools[dept], u())
+        if t >= horizon or current < 0 or launched[current] > t:
+            continue
+        session += 1
+        sid = f"demo-s{session:06d}"
+        if bought.get(s) and u() < 0.08:
+            # A repeat purchase: the shopper comes straight back for something bought before.
+            again = bought[s][int(u() * len(bought[s]))]
+            orders += 1
+            events.add(s, again, "view", t, session=sid)
+            t = _tick(t, u())
+            events.add(s, again, "add_to_cart", t, session=sid)
+            t = _tick(t, u())
+            events.add(s, again, "purchase", t, session=sid, order=f"DEMO-O{orders:06d}")
+            continue
+        if u() < 0.3:
+            # The query is what a shopper would type: a couple of words of the title.
+            words = products[current].title.lower().split()[1:]
+            query = " ".join(words[-2:]) if u() < 0.6 else words[-1]
+            events.add(s, -1, "search", t, query=query, session=sid)
+            t = _tick(t, u())
+        cart: list[int] = []
+        for _ in range(min(12, _geometric(0.3, u()))):
+            events.add(s, current, "view", t, session=sid)
+            t = _tick(t, u())
+            if u() < 0.22 and current not in cart:
+                qty = _quantity(u())
+                events.add(s, current, "add_to_cart", t, value=qty, session=sid)
+                cart.append(current)
+                t = _tick(t, u())
+            # Browsing mostly stays within the subcategory, sometimes wanders the department.
+            pool = sub_pools[sub_of[current]] if u() < 0.6 else pools[dept]
+            nxt = _draw(pool, u())
+            if nxt >= 0 and launched[nxt] <= t:
+                current = nxt
+        if cart and u() < 0.45:
+            orders += 1
+            for item in cart:
+                if u() < 0.85:
+                    events.add(
+                        s, item, "purchase", t, value=_quantity(u()),
+                        session=sid, order=f"DEMO-O{orders:06d}",
+                    )  # fmt: skip
+                    bought.setdefault(s, []).append(item)
+                    if u() < 0.15:
+                        rated = t + 86400.0 * (1 + 9 * u())
+                        events.add(s, item, "rating", rated, value=_pick(rating_cdf, u()) + 1.0)
+    _to_datetimes(events, start=start, horizon=horizon)
+    return events
+
+
+def _uniforms(rng: np.random.Generator):
+    """Uniform draws one at a time, fetched from numpy in blocks (scalar calls cost ~1 µs each)."""
+    while True:
+        yield from rng.random(1 << 16).tolist()
+
+
+def _pick(cdf: list[float], x: float) -> int:
+    """The index whose cumulative-probability bucket holds ``x``."""
+    return min(bisect_right(cdf, x), len(cdf) - 1)
+
+
+def _weighted_pools(weight: np.ndarray, groups: list[int]) -> list[tuple[list[int], list[float]]]:
+    """Per group: its member indices and the cumulative popularity to draw them with."""
+    groups_arr = np.asarray(groups)
+    pools = []
+    for g in range(int(groups_arr.max()) + 1):
+        members = np.flatnonzero(groups_arr == g)
+        cdf = np.cumsum(weight[members])
+        pools.append((members.tolist(), (cdf / cdf[-1]).tolist() if len(members) else []))
+    return pools
+
+
+def _draw(pool: tuple[list[int], list[float]], x: float) -> int:
+    members, cdf = pool
+    return members[_pick(cdf, x)] if members else -1
+
+
+def _geometric(p: float, x: float) -> int:
+    """Inverse-CDF draw of a geometric variable on 1, 2, …"""
+    return 1 + int(math.log(1.0 - x) / math.log(1.0 - p))
+
+
+def _tick(t: float, x: float) -> float:
+    """The next click in a session comes 20 s to 4 min after the last."""
+    return t + 20.0 + 220.0 * x
+
+
+def _quantity(x: float) -> float:
+    """Mostly one unit, sometimes a few."""
+    return float(min(5, _geometric(0.7, x)))
+
+
+def _to_datetimes(events: EventColumns, *, start: datetime, horizon: float) -> None:
+    """Drop what fell past ``now`` (a session can run over it) and turn seconds into datetimes."""
+    keep = [i for i, t in enumerate(events.occurred_at) if t < horizon]
+    for name in EventColumns.__dataclass_fields__:
+        column = getattr(events, name)
+        setattr(events, name, [column[i] for i in keep])
+    events.occurred_at = [start + timedelta(seconds=round(t, 3)) for t in events.occurred_at]
