@@ -1,0 +1,180 @@
+"""The protocol every registered algorithm follows, checked on a tiny matrix with a known answer.
+
+Parametrised over ``recommender.core.ALGORITHMS``, so a newly registered algorithm is checked
+without touching this file. Each class builds its fitted instance with
+``for_contract_test(user_items, **fixtures)``; it receives ``item_features`` when it declares
+``needs_item_features``, and ``personalized = False`` skips the checks that need a shopper.
+
+The matrix: items 0-3 form cluster A, items 4-7 cluster B. Shoppers 0-4 use A, 5-9 use B,
+and each misses exactly one item of their own cluster (shopper 0 misses item 0, shopper 6
+misses item 6), which is therefore their right first recommendation.
+"""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from recommender.core import ALGORITHMS
+
+N_USERS, N_ITEMS = 10, 8
+CLUSTER_A, CLUSTER_B = {0, 1, 2, 3}, {4, 5, 6, 7}
+
+
+def two_clusters() -> sp.csr_matrix:
+    dense = np.zeros((N_USERS, N_ITEMS), dtype=np.float32)
+    for user in range(N_USERS):
+        first = 0 if user < 5 else 4
+        dense[user, first : first + 4] = 1.0
+        dense[user, first + user % 4] = 0.0
+    return sp.csr_matrix(dense)
+
+
+def item_features() -> sp.csr_matrix:
+    """One-hot cluster plus a faint per-item feature, so no two items are identical."""
+    cluster = np.repeat(np.eye(2, dtype=np.float32), 4, axis=0)
+    return sp.csr_matrix(np.hstack([cluster, 0.1 * np.eye(N_ITEMS, dtype=np.float32)]))
+
+
+USER_ITEMS = two_clusters()
+
+
+@pytest.fixture(scope="module", params=sorted(ALGORITHMS))
+def model(request):
+    cls = ALGORITHMS[request.param]
+    fixtures = {"item_features": item_features()} if cls.needs_item_features else {}
+    return cls.for_contract_test(USER_ITEMS.copy(), **fixtures)
+
+
+@pytest.fixture
+def personalized(model):
+    if not model.personalized:
+        pytest.skip(f"{model.name} does not personalise")
+    return model
+
+
+def seen(user: int) -> set[int]:
+    return set(USER_ITEMS[user].indices.tolist())
+
+
+def test_it_recommends_the_missing_item_of_the_shoppers_own_cluster_first(personalized):
+    ids, _ = personalized.recommend([0, 6], USER_ITEMS, n=2)
+
+    assert ids[:, 0].tolist() == [0, 6]
+
+
+def test_a_non_personalised_model_ranks_alike_for_every_shopper(model):
+    if model.personalized:
+        pytest.skip(f"{model.name} personalises")
+
+    ids, _ = model.recommend([0, 6], USER_ITEMS, n=N_ITEMS, exclude_seen=False)
+
+    assert ids[0].tolist() == ids[1].tolist()
+    # Items 0 and 5 are each missed by two shoppers: the least popular.
+    assert set(ids[0, -2:].tolist()) == {0, 5}
+
+
+def test_it_returns_int64_ids_and_float32_scores_best_first(model):
+    ids, scores = model.recommend(np.array([0, 5]), USER_ITEMS, n=3)
+
+    assert ids.shape == scores.shape == (2, 3)
+    assert ids.dtype == np.int64 and scores.dtype == np.float32
+    assert np.all(np.diff(scores, axis=1) <= 0)
+
+
+def test_it_excludes_items_the_shopper_has_seen(model):
+    ids, _ = model.recommend([0], USER_ITEMS, n=N_ITEMS)
+    everything, _ = model.recommend([0], USER_ITEMS, n=N_ITEMS, exclude_seen=False)
+
+    returned = set(ids[0][ids[0] >= 0].tolist())
+    assert not returned & seen(0)
+    assert returned == set(range(N_ITEMS)) - seen(0)
+    assert set(everything[0].tolist()) == set(range(N_ITEMS))
+
+
+def test_it_only_returns_candidates_when_given(model):
+    ids, scores = model.recommend([0], USER_ITEMS, n=3, candidates=[6, 5])
+
+    assert set(ids[0, :2].tolist()) == {5, 6}
+    assert ids[0, 2] == -1 and scores[0, 2] == -np.inf
+
+
+def test_it_scores_a_shopper_unseen_at_training_from_recent_items(personalized):
+    ids, scores = personalized.recommend_from_items([1, 2], [1.0, 2.0], n=2, exclude=[1, 2])
+
+    assert ids.shape == scores.shape == (2,)
+    assert set(ids.tolist()) == {0, 3}
+
+
+def test_it_scores_a_shopper_added_to_the_matrix_after_training(personalized):
+    new_row = sp.csr_matrix(np.array([[0, 0, 0, 0, 1, 1, 0, 1]], dtype=np.float32))
+    grown = sp.vstack([USER_ITEMS, new_row]).tocsr()
+
+    ids, _ = personalized.recommend([N_USERS], grown, n=1)
+
+    assert ids.tolist() == [[6]]
+
+
+def test_it_finds_similar_items_in_the_same_cluster_never_the_item_itself(model):
+    ids, scores = model.similar_items([1, 6], n=3)
+
+    assert ids.shape == scores.shape == (2, 3)
+    assert 1 not in ids[0] and 6 not in ids[1]
+    if model.personalized:
+        assert set(ids[0].tolist()) == CLUSTER_A - {1}
+        assert set(ids[1].tolist()) == CLUSTER_B - {6}
+
+
+def test_explain_names_the_shoppers_item_behind_a_recommendation(model):
+    item, share = model.explain(0, [1, 5])
+
+    if model.personalized:
+        assert item == 1
+        assert 0 < share <= 1
+    else:
+        assert (item, share) == (-1, 0.0)
+
+
+def test_save_and_load_round_trip_without_pickle(model, tmp_path):
+    path = model.save(tmp_path / "model.npz")
+    loaded = ALGORITHMS[model.name].load(path)
+    directory = model.save_dir(tmp_path / "model")
+    mapped = ALGORITHMS[model.name].load_dir(directory)
+
+    with np.load(path, allow_pickle=False) as data:
+        assert all(data[key].dtype != object for key in data.files)
+    expected = model.recommend(np.arange(N_USERS), USER_ITEMS, n=4)
+    for copy in (loaded, mapped):
+        assert copy.params == model.params
+        for got, want in zip(
+            copy.recommend(np.arange(N_USERS), USER_ITEMS, n=4), expected, strict=True
+        ):
+            np.testing.assert_array_equal(got, want)
+        np.testing.assert_array_equal(
+            copy.recommend_from_items([1, 6], n=4)[0], model.recommend_from_items([1, 6], n=4)[0]
+        )
+
+
+def test_loading_another_algorithms_artifact_is_refused(model, tmp_path):
+    path = model.save(tmp_path / "model.npz")
+    other = next(cls for name, cls in ALGORITHMS.items() if name != model.name)
+
+    with pytest.raises(ValueError, match=model.name):
+        other.load(path)
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda m: m.fit(USER_ITEMS.toarray()), "scipy.sparse"),
+        (lambda m: m.recommend([0], USER_ITEMS[:, :5]), "item columns"),
+        (lambda m: m.recommend([N_USERS], USER_ITEMS), "user_ids"),
+        (lambda m: m.recommend([0], USER_ITEMS, n=0), "n must be"),
+        (lambda m: m.recommend_from_items([N_ITEMS]), "item_ids"),
+        (lambda m: m.recommend_from_items([1, 2], weights=[1.0]), "weights"),
+        (lambda m: m.recommend([0], USER_ITEMS, candidates=[-1]), "candidates"),
+        (lambda m: m.similar_items([N_ITEMS]), r"\[0, 8\)"),
+    ],
+)
+def test_bad_input_raises_a_value_error_saying_what_is_wrong(model, call, message):
+    with pytest.raises(ValueError, match=message):
+        call(model)
