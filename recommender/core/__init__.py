@@ -9,9 +9,11 @@ from recommender.core.base import FitError, NotFittedError, Recommender
 from recommender.core.blend import Blend
 from recommender.core.knn import ItemKNN, UserKNN
 from recommender.core.popularity import Popularity, Trending
+from recommender.core.svd import SVD
 
 ALGORITHMS: dict[str, type[Recommender]] = {
     "als": ALS,
+    "svd": SVD,
     "popularity": Popularity,
     "trending": Trending,
     "item_knn": ItemKNN,

@@ -140,8 +140,8 @@ class ALS(Recommender):
         # Small uniform start, as in implicit: the first user half-sweep overwrites the scale.
         self.user_factors = rng.random((self.n_users, self.factors), dtype=FLOAT) * FLOAT(0.01)
         self.item_factors = rng.random((self.n_items, self.factors), dtype=FLOAT) * FLOAT(0.01)
-        user_blocks = _blocks(Cui.indptr)
-        item_blocks = _blocks(Ciu.indptr)
+        user_blocks = row_blocks(Cui.indptr)
+        item_blocks = row_blocks(Ciu.indptr)
         threads = self.num_threads or os.cpu_count() or 1
         # One BLAS thread per worker: the parallelism is across blocks, not inside a 64×64 gemm.
         with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(threads) as pool:
@@ -233,7 +233,7 @@ class ALS(Recommender):
         Y = np.asarray(self.item_factors)
         k = self.factors
         X = np.zeros((rows.shape[0], k), dtype=FLOAT)
-        for lo, hi in zip(*_pairs(_blocks(rows.indptr, FOLD_IN_NNZ, BLOCK_ROWS)), strict=True):
+        for lo, hi in zip(*_pairs(row_blocks(rows.indptr, FOLD_IN_NNZ, BLOCK_ROWS)), strict=True):
             a, b = rows.indptr[lo], rows.indptr[hi]
             local_ptr = (rows.indptr[lo : hi + 1] - a).astype(np.int64)
             Yg = Y.take(rows.indices[a:b], axis=0)
@@ -326,7 +326,7 @@ class ALS(Recommender):
         )
 
 
-def _blocks(indptr: np.ndarray, nnz: int = BLOCK_NNZ, max_rows: int = BLOCK_ROWS) -> np.ndarray:
+def row_blocks(indptr: np.ndarray, nnz: int = BLOCK_NNZ, max_rows: int = BLOCK_ROWS) -> np.ndarray:
     """Row boundaries splitting a CSR matrix into blocks of about ``nnz`` stored values and at
     most ``max_rows`` rows (a row longer than ``nnz`` gets a block of its own)."""
     n_rows = indptr.size - 1
