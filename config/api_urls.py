@@ -5,6 +5,7 @@ from django.urls import path
 from behavior import api as behavior_api
 from catalog import api as catalog_api
 from recommender import api as training_api
+from recommender.serving import api as serving_api
 
 app_name = "api"
 
@@ -14,6 +15,17 @@ urlpatterns: list = [
     path("products", catalog_api.ProductList.as_view(), name="products"),
     path("products/bulk", catalog_api.products_bulk_upsert, name="products-bulk"),
     path("products/<str:sku>", catalog_api.product_detail, name="product"),
+    path(
+        "shoppers/<str:external_id>/recommendations",
+        serving_api.shopper_recommendations,
+        name="recommendations",
+    ),
+    path("products/<str:sku>/similar", serving_api.product_similar, name="similar"),
+    path(
+        "products/<str:sku>/bought-together",
+        serving_api.product_bought_together,
+        name="bought-together",
+    ),
     path("training-runs", training_api.TrainingRuns.as_view(), name="training-runs"),
     path("training-runs/<int:run_id>", training_api.training_run_detail, name="training-run"),
     path("model-versions", training_api.ModelVersions.as_view(), name="model-versions"),

@@ -141,6 +141,13 @@ def current_catalog() -> CatalogSnapshot:
         return state.snapshot
 
 
+def forget_catalog() -> None:
+    """Drop this process's snapshot so the next request rebuilds it (tests)."""
+    with _State.lock:
+        _State.snapshot = None
+        _State.checked_at = 0.0
+
+
 def _bumped_version() -> str:
     try:
         return str(cache.get(VERSION_KEY) or 0)

@@ -1,0 +1,86 @@
+"""A shopper's interest right now, from their latest events: weighted products and search queries.
+
+Each event weighs ``kind weight × transform(value) × 2^(-age / half-life)``, with the kind weights
+and value transform used at training time, so serving and training agree on what a purchase is
+worth. Age is measured from the shopper's newest event, not the clock: what matters is the
+order of their own clicks (a shopper back after a month still has a "latest session").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from django.conf import settings
+
+from behavior.selectors import RecentEvent
+from recommender.serving.catalog_state import CatalogSnapshot
+
+SECONDS_PER_HOUR = 3600.0
+KIND_RANK = {"purchase": 4, "add_to_cart": 3, "rating": 2, "view": 1, "search": 0}
+
+
+@dataclass
+class Profile:
+    """Distinct catalog rows the shopper touched lately, with summed weights (strongest first)."""
+
+    rows: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    weights: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.float32))
+    # The strongest event kind per row (for "because you bought / viewed X").
+    kinds: dict[int, str] = field(default_factory=dict)
+    queries: list[tuple[str, float]] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.rows.size or self.queries)
+
+    @property
+    def product_pks_needed(self) -> np.ndarray:
+        return self.rows
+
+
+def shopper_profile(*, events: Sequence[RecentEvent], catalog: CatalogSnapshot) -> Profile:
+    """The weighted products and queries of ``events`` (newest first, as behavior gives them)."""
+    if not events:
+        return Profile()
+    kind_weights = settings.SHELFWISE_EVENT_WEIGHTS
+    half_life = settings.SHELFWISE_REALTIME_HALF_LIFE_HOURS * SECONDS_PER_HOUR
+    newest = max(e.occurred_at for e in events)
+    weights = np.array(
+        [
+            kind_weights.get(e.kind, 0.0)
+            * _transform(e.value)
+            * 2.0 ** (-(newest - e.occurred_at) / half_life)
+            for e in events
+        ],
+        dtype=np.float64,
+    )
+    queries = [
+        (e.query, float(w))
+        for e, w in zip(events, weights, strict=True)
+        if e.product_id is None and e.query and w > 0
+    ]
+    pks = np.array([e.product_id or 0 for e in events], dtype=np.int64)
+    rows = catalog.rows_of(pks)
+    keep = (rows >= 0) & (weights > 0)
+    if not keep.any():
+        return Profile(queries=queries)
+    unique, inverse = np.unique(rows[keep], return_inverse=True)
+    summed = np.bincount(inverse, weights=weights[keep]).astype(np.float32)
+    kinds: dict[int, str] = {}
+    for event, row in zip(events, rows, strict=True):
+        if row >= 0 and KIND_RANK.get(event.kind, 0) > KIND_RANK.get(kinds.get(int(row), ""), -1):
+            kinds[int(row)] = event.kind
+    order = np.argsort(-summed, kind="stable")
+    return Profile(rows=unique[order], weights=summed[order], kinds=kinds, queries=queries)
+
+
+def _transform(value: float) -> float:
+    # The training transform: quantities up to thousands must not drown every other signal.
+    value = max(float(value or 1.0), 0.0)
+    transform = settings.SHELFWISE_VALUE_TRANSFORM
+    if transform == "log1p":
+        return float(np.log1p(value))
+    if transform == "binary":
+        return 1.0 if value > 0 else 0.0
+    return value

@@ -1,0 +1,84 @@
+"""Why an item is on the list: a machine code for the client and a sentence for the shopper."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+# What the shopper did, in the words of "because you … X".
+KIND_VERBS = {
+    "view": "viewed",
+    "search": "searched for",
+    "add_to_cart": "added to your cart",
+    "purchase": "bought",
+    "rating": "rated",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Reason:
+    code: str
+    text: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"code": self.code, "text": self.text}
+
+
+def because(*, kind: str, title: str) -> Reason:
+    verb = KIND_VERBS.get(kind, "viewed")
+    return Reason(f"because_you_{kind}", f"because you {verb} {title}")
+
+
+def because_searched(*, query: str) -> Reason:
+    return Reason("because_you_searched", f'because you searched for "{query}"')
+
+
+def personal() -> Reason:
+    return Reason("personal", "picked for you from what you browsed")
+
+
+def trending_in(*, country: str) -> Reason:
+    return Reason("trending_in_country", f"trending in {country}")
+
+
+def popular_in_segment(*, segment: str) -> Reason:
+    return Reason("popular_in_segment", f"popular with {segment} shoppers")
+
+
+def popular_in_interest(*, category: str) -> Reason:
+    return Reason("popular_in_interest", f"popular in {category}, which you follow")
+
+
+def popular() -> Reason:
+    return Reason("popular", "popular right now")
+
+
+def new_arrival(*, category: str | None) -> Reason:
+    where = f" in {category}" if category else ""
+    return Reason("new_arrival", f"new{where}")
+
+
+def promotion(*, discount_percent: float, ends_at: datetime) -> Reason:
+    discount = f"{discount_percent:g}"
+    return Reason("promotion", f"{discount} % off until {ends_at:%-d %b}")
+
+
+def points(*, points_price: int) -> Reason:
+    return Reason("points", f"you can redeem it with {points_price:,} points")
+
+
+def buy_again(*, times: int, last: datetime) -> Reason:
+    count = "once" if times == 1 else "twice" if times == 2 else f"{times} times"
+    return Reason("buy_again", f"you bought it {count}, last on {last:%-d %b %Y}")
+
+
+def similar_to(*, title: str) -> Reason:
+    return Reason("similar", f"similar to {title}")
+
+
+def similar_content(*, title: str) -> Reason:
+    return Reason("similar_content", f"like {title} in kind")
+
+
+def bought_together(*, title: str, baskets: int) -> Reason:
+    return Reason("bought_together", f"bought with {title} in {baskets:,} orders or sessions")

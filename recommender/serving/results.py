@@ -1,0 +1,124 @@
+"""What serving returns: plain dataclasses the API renders and the dashboard reads."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from catalog.models import Product
+from recommender.serving.reasons import Reason
+
+
+@dataclass(frozen=True, slots=True)
+class ProductCard:
+    id: int
+    sku: str
+    title: str
+    price: str  # decimal as text, exact
+    currency: str
+    category: str | None
+    category_slug: str | None
+    brand: str
+    stock: int | None
+    in_stock: bool
+    points_price: int | None
+    is_active: bool = True
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "sku": self.sku,
+            "title": self.title,
+            "price": self.price,
+            "currency": self.currency,
+            "category": self.category,
+            "category_slug": self.category_slug,
+            "brand": self.brand,
+            "stock": self.stock,
+            "in_stock": self.in_stock,
+            "points_price": self.points_price,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Recommendation:
+    product: ProductCard
+    score: float
+    reason: Reason
+    source: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "product": self.product.as_dict(),
+            "score": round(self.score, 6),
+            "reason": self.reason.as_dict(),
+            "source": self.source,
+        }
+
+
+@dataclass(frozen=True)
+class Recommendations:
+    """One response: the slot's items best first, and what produced them."""
+
+    slot: str
+    items: list[Recommendation]
+    shopper: dict[str, Any] | None = None
+    product: str | None = None  # the sku, for similar / bought-together
+    model_version: dict[str, Any] | None = None
+    generated_at: datetime | None = None
+    cached: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "slot": self.slot,
+            "count": len(self.items),
+            "results": [item.as_dict() for item in self.items],
+            "model_version": self.model_version,
+            "sources": sorted({item.source for item in self.items}),
+            "generated_at": self.generated_at.isoformat() if self.generated_at else None,
+            "cached": self.cached,
+        }
+        if self.shopper is not None:
+            body["shopper"] = self.shopper
+        if self.product is not None:
+            body["product"] = self.product
+        return body
+
+    def from_cache(self) -> Recommendations:
+        return replace(self, cached=True)
+
+
+def product_cards(pks: Iterable[int]) -> dict[int, ProductCard]:
+    """Cards for these products in one query (prices and stock as they are right now)."""
+    rows = Product.objects.filter(pk__in=list(pks)).values_list(
+        "id",
+        "sku",
+        "title",
+        "price",
+        "currency",
+        "category__name",
+        "category__slug",
+        "brand",
+        "stock",
+        "points_price",
+        "is_active",
+    )
+    return {
+        row[0]: ProductCard(
+            id=row[0],
+            sku=row[1],
+            title=row[2],
+            price=f"{row[3]:.2f}",
+            currency=row[4],
+            category=row[5],
+            category_slug=row[6],
+            brand=row[7],
+            stock=row[8],
+            in_stock=row[8] is None or row[8] > 0,
+            points_price=row[9],
+            is_active=row[10],
+        )
+        for row in rows
+    }

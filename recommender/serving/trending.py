@@ -1,0 +1,101 @@
+"""Non-personal rankings for cold start and fallbacks: trending by country/segment, popularity.
+
+Training stores global popularity and trending champions but nothing per country, so trending
+per country or segment is one aggregate query over the last ``SHELFWISE_TRENDING_DAYS`` of
+events (anchored on the newest event, like training), cached in the shared cache for
+``SHELFWISE_TRENDING_CACHE_SECONDS`` and in process memory for a few seconds.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+
+import numpy as np
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connection
+from django.db.models import Max
+
+from behavior.models import Event, Shopper
+from recommender.serving.catalog_state import CatalogSnapshot
+from recommender.serving.model_cache import ServingModel
+
+TOP = 500  # ranked products kept per list: far more than any slot shows after filtering
+MEMO_SECONDS = 10.0
+FALLBACK = "fallback"
+
+_memo: dict[str, tuple[float, list[tuple[int, float]]]] = {}
+
+
+def trending_rows(
+    *, catalog: CatalogSnapshot, country: str = "", segment: str = ""
+) -> tuple[np.ndarray, np.ndarray]:
+    """Catalog rows trending among shoppers of ``country``/``segment`` (all if both empty),
+    best first, with their scores (distinct shoppers, ties broken by event weight)."""
+    ranked = _cached_ranking(country=country, segment=segment)
+    if not ranked:
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
+    pks = np.fromiter((pk for pk, _ in ranked), dtype=np.int64, count=len(ranked))
+    scores = np.fromiter((s for _, s in ranked), dtype=np.float32, count=len(ranked))
+    rows = catalog.rows_of(pks)
+    known = rows >= 0
+    return rows[known], scores[known]
+
+
+def popular_rows(
+    *, catalog: CatalogSnapshot, model: ServingModel | None
+) -> tuple[np.ndarray, np.ndarray, str]:
+    """Global popularity: the trending/popularity champion, else events (source "fallback")."""
+    if model is None:
+        rows, scores = trending_rows(catalog=catalog)
+        return rows, scores, FALLBACK
+    item_rows, _ = model.catalog_maps(catalog)
+    scores = np.asarray(model.model.item_scores, dtype=np.float32)
+    order = np.argsort(-scores, kind="stable")[: TOP * 4]
+    order = order[(item_rows[order] >= 0) & (scores[order] > 0)]
+    return item_rows[order], scores[order], model.source
+
+
+def _cached_ranking(*, country: str, segment: str) -> list[tuple[int, float]]:
+    key = f"serving:trending:{country}:{segment}"
+    memo = _memo.get(key)
+    if memo is not None and time.monotonic() - memo[0] < MEMO_SECONDS:
+        return memo[1]
+    ranked = cache.get(key)
+    if ranked is None:
+        ranked = _ranking(country=country, segment=segment)
+        cache.set(key, ranked, settings.SHELFWISE_TRENDING_CACHE_SECONDS)
+    _memo[key] = (time.monotonic(), ranked)
+    return ranked
+
+
+def _ranking(*, country: str, segment: str) -> list[tuple[int, float]]:
+    newest = Event.objects.aggregate(newest=Max("occurred_at"))["newest"]
+    if newest is None:
+        return []
+    since = newest - timedelta(days=settings.SHELFWISE_TRENDING_DAYS)
+    weights = settings.SHELFWISE_EVENT_WEIGHTS
+    case = " ".join("WHEN %s THEN %s" for _ in weights)
+    params: list = [p for kind, weight in weights.items() for p in (kind, weight)]
+    where = ["e.occurred_at >= %s", "e.product_id IS NOT NULL"]
+    params.append(since)
+    for column, value in (("country", country), ("segment", segment)):
+        if value:
+            where.append(f"s.{column} = %s")
+            params.append(value)
+    sql = (
+        f"SELECT e.product_id, count(DISTINCT e.shopper_id)"
+        f" + 0.001 * sum(CASE e.kind {case} ELSE 0 END) AS score"
+        f" FROM {Event._meta.db_table} e JOIN {Shopper._meta.db_table} s ON s.id = e.shopper_id"
+        f" WHERE {' AND '.join(where)} GROUP BY e.product_id ORDER BY score DESC, e.product_id"
+        f" LIMIT {TOP}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return [(int(pk), float(score)) for pk, score in cursor.fetchall()]
+
+
+def forget_trending() -> None:
+    """Drop the in-process memo (tests, or after a bulk import)."""
+    _memo.clear()
