@@ -34,11 +34,12 @@ from recommender.core.evaluation import (
     SplitMatrices,
     evaluate,
     global_temporal_split,
+    ndcg_at_k,
     per_user_temporal_split,
     split_matrices,
     validation_split,
 )
-from recommender.core.ranking import top_k
+from recommender.core.ranking import normalize_scores, top_k
 
 # implicit warns about BLAS threads at import and about COO input it converts itself.
 warnings.filterwarnings("ignore", module="implicit")
@@ -153,57 +154,6 @@ def _pad(ids: Any, scores: Any, n: int) -> tuple[np.ndarray, np.ndarray]:
     return ids, scores
 
 
-# -- blends of our models --------------------------------------------------------------------
-
-
-def _normalise(scores: np.ndarray) -> np.ndarray:
-    """Scale each row to max |score| = 1 so models on different scales blend fairly."""
-    peak = np.abs(scores).max(axis=1, keepdims=True)
-    return scores / np.where(peak > 0, peak, 1.0)
-
-
-class ScoreBlend:
-    """Weighted sum of row-normalised scores of Shelfwise models fitted on the same matrix."""
-
-    def __init__(self, members: Sequence[Any], weights: Sequence[float]) -> None:
-        self.members = list(members)
-        self.weights = [float(w) for w in weights]
-        self.n_items = 0
-
-    def fit(self, user_items: sp.csr_matrix) -> ScoreBlend:
-        for member, weight in zip(self.members, self.weights, strict=True):
-            if weight:
-                member.fit(user_items)
-        self.n_items = user_items.shape[1]
-        return self
-
-    def blend(self, score: Callable[[Any], np.ndarray]) -> np.ndarray:
-        total: np.ndarray | None = None
-        for member, weight in zip(self.members, self.weights, strict=True):
-            if weight:
-                part = weight * _normalise(np.asarray(score(member), dtype=np.float32))
-                total = part if total is None else total + part
-        assert total is not None, "a blend needs a non-zero weight"
-        return total
-
-    def recommend(
-        self, user_ids: Any, user_items: sp.csr_matrix, n: int = 10, exclude_seen: bool = True
-    ) -> tuple[np.ndarray, np.ndarray]:
-        user_ids = np.asarray(user_ids, dtype=np.int64)
-        user_items = sp.csr_matrix(user_items, dtype=np.float32)
-        scores = self.blend(lambda m: m.score_users(user_ids, user_items))
-        return top_k(scores, n, exclude=user_items[user_ids] if exclude_seen else None)
-
-    def recommend_from_items(
-        self, item_ids: Any, weights: Any = None, n: int = 10, exclude: Any = None
-    ) -> tuple[np.ndarray, np.ndarray]:
-        row = _one_row(item_ids, weights, self.n_items)
-        scores = self.blend(lambda m: m.score_from_rows(row))
-        mask = None if exclude is None else _one_row(exclude, None, self.n_items)
-        ids, top = top_k(scores, n, exclude=mask)
-        return ids[0], top[0]
-
-
 # -- what we run ---------------------------------------------------------------------------
 
 
@@ -230,70 +180,70 @@ def _implicit(kind: str) -> Callable[[dict[str, Any]], Any]:
     return lambda params: ImplicitModel(kind, **params)
 
 
+HALF_LIVES = [None, 30.0, 90.0]  # recency weighting of training interactions (days)
+
 SPECS: list[Spec] = [
     Spec("popularity", _ours("popularity"), {}, needs=("popularity",)),
     Spec(
+        "trending",
+        _ours("trending"),
+        {"half_life_days": [7.0, 30.0, 90.0]},
+        needs=("trending",),
+    ),
+    Spec(
         "item-kNN cosine",
         _ours("item_knn", similarity="cosine", num_threads=THREADS),
-        {"k_neighbors": [50, 100, 200, 400], "shrinkage": [0.0, 10.0]},
+        {"k_neighbors": [20, 50, 100, 200], "shrinkage": [0.0, 10.0]},
         needs=("item_knn",),
     ),
     Spec(
         "item-kNN bm25",
         _ours("item_knn", similarity="cosine", weighting="bm25", num_threads=THREADS),
-        {"k_neighbors": [50, 100, 200, 400], "bm25_k1": [0.6, 1.2], "bm25_b": [0.5, 0.75, 1.0]},
+        {
+            "k_neighbors": [20, 50, 100],
+            "bm25_k1": [0.3, 1.2],
+            "bm25_b": [0.25, 0.75],
+            "half_life_days": HALF_LIVES,
+        },
         needs=("item_knn",),
     ),
-    Spec(
-        "user-kNN",
-        _ours("user_knn"),
-        {"k_neighbors": [25, 50, 100, 200]},
-        needs=("user_knn",),
-    ),
+    Spec("user-kNN", _ours("user_knn"), {"k_neighbors": [50, 100, 200]}, needs=("user_knn",)),
     Spec(
         "ALS",
         _ours("als", num_threads=THREADS),
-        {
-            "factors": [64, 128],
-            "regularization": [0.1, 1.0, 10.0],
-            "alpha": [1.0, 5.0, 20.0],
-        },
+        {"factors": [128, 256], "regularization": [3.0, 10.0, 30.0], "alpha": [0.5, 1.0, 2.0]},
         needs=("als",),
     ),
     Spec(
         "EASE",
         _ours("ease"),
-        {"regularization": [50.0, 100.0, 250.0, 500.0, 1000.0, 2000.0]},
+        {"regularization": [100.0, 250.0, 500.0, 1000.0, 2000.0], "half_life_days": HALF_LIVES},
         needs=("ease",),
     ),
     Spec(
         "blend",
-        lambda params: None,  # built by _build_blend from the tuned members
-        {},
-        needs=("ease", "item_knn", "als"),
-        blend_of=("EASE", "item-kNN cosine", "ALS"),
+        lambda params: None,  # built by build() from the members' tuned params
+        {"normalization": ["minmax", "rank"]},
+        needs=("blend",),
+        blend_of=("EASE", "item-kNN bm25", "ALS", "user-kNN"),
     ),
     Spec(
         "implicit ALS",
         _implicit("als"),
-        {
-            "factors": [64, 128],
-            "regularization": [0.01, 0.1, 1.0],
-            "alpha": [1.0, 5.0, 20.0],
-        },
+        {"factors": [64, 128, 256], "regularization": [0.01, 0.1, 1.0], "alpha": [1.0, 5.0, 20.0]},
         reference=True,
     ),
     Spec(
         "implicit BPR",
         _implicit("bpr"),
-        {"factors": [64, 128], "learning_rate": [0.01, 0.05], "regularization": [0.001, 0.01]},
+        {"factors": [64, 128], "learning_rate": [0.01, 0.05]},
         reference=True,
     ),
-    Spec("implicit Cosine", _implicit("cosine"), {"K": [50, 100, 200, 400]}, reference=True),
+    Spec("implicit Cosine", _implicit("cosine"), {"K": [20, 50, 100, 200]}, reference=True),
     Spec(
         "implicit BM25",
         _implicit("bm25"),
-        {"K": [50, 100, 200, 400], "K1": [0.6, 1.2], "B": [0.5, 0.75, 1.0]},
+        {"K": [20, 50, 100, 200], "K1": [0.3, 0.6, 1.2], "B": [0.25, 0.5, 0.75]},
         reference=True,
     ),
 ]
@@ -353,62 +303,165 @@ class Row:
     reference: bool = False
 
 
-def make_split(data: Interactions, split: str) -> SplitMatrices:
+@dataclass(frozen=True)
+class Prepared:
+    """A split's matrices plus each training pair's age in days (same sparsity as ``train``)."""
+
+    matrices: SplitMatrices
+    ages: sp.csr_matrix
+
+    @property
+    def train(self) -> sp.csr_matrix:
+        return self.matrices.train
+
+    @property
+    def test(self) -> sp.csr_matrix:
+        return self.matrices.test
+
+
+def _prepare(data: Interactions, train_idx: np.ndarray, test_idx: np.ndarray) -> Prepared:
+    matrices = split_matrices(data.users, data.items, data.values, train_idx, test_idx)
+    # +1 day keeps the newest pair's age non-zero, so it survives as a stored entry.
+    ages = (data.times[train_idx].max() - data.times) / 86_400.0 + 1.0
+    aged = split_matrices(data.users, data.items, ages, train_idx, test_idx).train
+    if not np.array_equal(aged.indices, matrices.train.indices):
+        raise ValueError("duplicate (user, item) pairs: ages need one interaction per pair")
+    aged.data -= 1.0
+    return Prepared(matrices, aged)
+
+
+def make_split(data: Interactions, split: str) -> Prepared:
     splitter, fraction = SPLITS[split]
-    train_idx, test_idx = splitter(data.users, data.items, data.times, fraction)
-    return split_matrices(data.users, data.items, data.values, train_idx, test_idx)
+    return _prepare(data, *splitter(data.users, data.items, data.times, fraction))
 
 
-def make_validation(data: Interactions, split: str) -> SplitMatrices:
+def make_validation(data: Interactions, split: str) -> Prepared:
+    """Validation carved from the training part only, by the same method as the test split."""
     splitter, fraction = SPLITS[split]
     train_idx, _ = splitter(data.users, data.items, data.times, fraction)
     fit_idx, val_idx = validation_split(
         data.users, data.items, data.times, train_idx, method=split, fraction=fraction
     )
-    return split_matrices(data.users, data.items, data.values, fit_idx, val_idx)
+    return _prepare(data, fit_idx, val_idx)
 
 
-def realtime_ms(model: Any, matrices: SplitMatrices) -> float | None:
+class Decayed:
+    """A core model fitted and scored on recency-weighted rows: w = 2^(-age / half_life).
+
+    Whenever it is handed the training matrix (same sparsity as ``ages``) it swaps the binary
+    values for decayed ones; any other rows (real-time requests) pass through unchanged.
+    """
+
+    def __init__(self, model: Any, ages: sp.csr_matrix, half_life_days: float) -> None:
+        self.model = model
+        self.ages = ages
+        self.half_life_days = half_life_days
+        self.n_users = self.n_items = 0
+
+    def _weigh(self, user_items: sp.csr_matrix) -> sp.csr_matrix:
+        same = user_items.shape == self.ages.shape and np.array_equal(
+            user_items.indptr, self.ages.indptr
+        )
+        if not same:
+            return user_items
+        weighted = sp.csr_matrix(user_items, dtype=np.float32, copy=True)
+        weighted.data = np.exp2(-self.ages.data / self.half_life_days).astype(np.float32)
+        return weighted
+
+    def fit(self, user_items: sp.csr_matrix) -> Decayed:
+        self.model.fit(self._weigh(user_items))
+        self.n_users, self.n_items = self.model.n_users, self.model.n_items
+        return self
+
+    def score_users(self, user_ids: np.ndarray, user_items: sp.csr_matrix) -> np.ndarray:
+        return self.model.score_users(user_ids, self._weigh(user_items))
+
+    def score_from_rows(self, rows: sp.csr_matrix) -> np.ndarray:
+        return self.model.score_from_rows(rows)
+
+    def recommend(
+        self, user_ids: Any, user_items: sp.csr_matrix, n: int = 10, exclude_seen: bool = True
+    ) -> tuple[np.ndarray, np.ndarray]:
+        user_ids = np.asarray(user_ids, dtype=np.int64)
+        scores = self.score_users(user_ids, user_items)
+        return top_k(scores, n, exclude=user_items[user_ids] if exclude_seen else None)
+
+    def recommend_from_items(self, *args: Any, **kwargs: Any) -> tuple[np.ndarray, np.ndarray]:
+        return self.model.recommend_from_items(*args, **kwargs)
+
+
+class BlendRow:
+    """The core ``Blend`` over members fitted on their own (possibly decayed) matrices."""
+
+    def __init__(self, members: list[Any], weights: list[float], normalization: str) -> None:
+        self.members, self.weights, self.normalization = members, weights, normalization
+        self.blend: Any = None
+
+    def fit(self, user_items: sp.csr_matrix) -> BlendRow:
+        for member in self.members:
+            member.fit(user_items)
+        self.blend = ALGORITHMS["blend"](self.members, self.weights, self.normalization)
+        return self
+
+    def recommend(self, *args: Any, **kwargs: Any) -> tuple[np.ndarray, np.ndarray]:
+        return self.blend.recommend(*args, **kwargs)
+
+    def recommend_from_items(self, *args: Any, **kwargs: Any) -> tuple[np.ndarray, np.ndarray]:
+        return self.blend.recommend_from_items(*args, **kwargs)
+
+
+def realtime_ms(model: Any, prepared: Prepared) -> float | None:
     """Median ms of ``recommend_from_items`` for sampled test shoppers, own items excluded."""
-    users = np.flatnonzero(np.diff(matrices.test.indptr) > 0)
+    users = np.flatnonzero(np.diff(prepared.test.indptr) > 0)
     rng = np.random.default_rng(SEED)
     users = rng.choice(users, size=min(REALTIME_REQUESTS, users.size), replace=False)
-    train = matrices.train
+    train = prepared.train
     timings = []
     try:
-        for user in users:
-            items = train.indices[train.indptr[user] : train.indptr[user + 1]]
-            start = time.perf_counter()
-            model.recommend_from_items(items, n=K, exclude=items)
-            timings.append(time.perf_counter() - start)
+        # One BLAS thread, as a web worker serves a request.
+        with threadpool_limits(1, "blas"):
+            for user in users:
+                items = train.indices[train.indptr[user] : train.indptr[user + 1]]
+                start = time.perf_counter()
+                model.recommend_from_items(items, n=K, exclude=items)
+                timings.append(time.perf_counter() - start)
     except NotImplementedError:
         return None
     return float(np.median(timings) * 1000)
 
 
+def build(spec: Spec, params: dict[str, Any], ages: sp.csr_matrix, dataset: str, split: str) -> Any:
+    """The model for ``spec`` with ``params``; ``half_life_days`` wraps it in ``Decayed``."""
+    if spec.blend_of:
+        by_label = {s.label: s for s in SPECS}
+        labels = [label for label in spec.blend_of if available(by_label[label])]
+        members = [
+            build(by_label[label], params_for(dataset, split, label), ages, dataset, split)
+            for label in labels
+        ]
+        weights = params.get("weights", [1.0] * len(members))
+        return BlendRow(members, weights, params.get("normalization", "minmax"))
+    params = dict(params)
+    half_life = params.pop("half_life_days", None)
+    model = spec.build(params)
+    # Trending is popularity on a decayed matrix by definition; others may tune a half-life.
+    return model if half_life is None else Decayed(model, ages, half_life)
+
+
 def run_row(
-    spec: Spec, params: dict[str, Any], matrices: SplitMatrices, dataset: str, split: str
+    spec: Spec, params: dict[str, Any], prepared: Prepared, dataset: str, split: str
 ) -> Row:
-    model = build(spec, params, dataset, split)
+    model = build(spec, params, prepared.ages, dataset, split)
     start = time.perf_counter()
-    model.fit(matrices.train)
+    model.fit(prepared.train)
     fit_seconds = time.perf_counter() - start
-    metrics = evaluate(model, matrices.train, matrices.test, k=K)
+    metrics = evaluate(model, prepared.train, prepared.test, k=K)
     return Row(
-        spec.label, metrics, fit_seconds, realtime_ms(model, matrices), params, spec.reference
+        spec.label, metrics, fit_seconds, realtime_ms(model, prepared), params, spec.reference
     )
 
 
-def build(spec: Spec, params: dict[str, Any], dataset: str, split: str) -> Any:
-    if not spec.blend_of:
-        return spec.build(params)
-    by_label = {s.label: s for s in SPECS}
-    members = [by_label[label].build(params_for(dataset, split, label)) for label in spec.blend_of]
-    weights = params.get("weights", [1.0] * len(members))
-    return ScoreBlend(members, weights)
-
-
-def tune(spec: Spec, validation: SplitMatrices, dataset: str, split: str) -> dict[str, Any]:
+def tune(spec: Spec, validation: Prepared, dataset: str, split: str) -> dict[str, Any]:
     """Grid search on the validation split; returns the best params by NDCG@10."""
     if spec.blend_of:
         return tune_blend(spec, validation, dataset, split)
@@ -417,7 +470,7 @@ def tune(spec: Spec, validation: SplitMatrices, dataset: str, split: str) -> dic
     keys = list(spec.grid)
     for values in itertools.product(*(spec.grid[key] for key in keys)):
         params = {**base, **dict(zip(keys, values, strict=True))}
-        model = spec.build(params)
+        model = build(spec, params, validation.ages, dataset, split)
         model.fit(validation.train)
         score = evaluate(model, validation.train, validation.test, k=K)[f"ndcg@{K}"]
         if score > best_score:
@@ -429,36 +482,33 @@ def tune(spec: Spec, validation: SplitMatrices, dataset: str, split: str) -> dic
 BLEND_WEIGHTS = (0.0, 0.25, 0.5, 1.0)
 
 
-def tune_blend(spec: Spec, validation: SplitMatrices, dataset: str, split: str) -> dict[str, Any]:
-    """Weights over a small grid, members fitted once; their validation scores are cached."""
-    by_label = {s.label: s for s in SPECS}
+def tune_blend(spec: Spec, validation: Prepared, dataset: str, split: str) -> dict[str, Any]:
+    """Weights and normalisation over a small grid; members are fitted once and their
+    normalised validation scores cached, so each grid point is one weighted sum and top-k."""
     train, test = validation.train, validation.test
     users = np.flatnonzero((np.diff(test.indptr) > 0) & (np.diff(train.indptr) > 0))
-    cached = []
-    for label in spec.blend_of:
-        member = by_label[label].build(params_for(dataset, split, label))
-        member.fit(train)
-        cached.append(_normalise(np.asarray(member.score_users(users, train), dtype=np.float32)))
-    best, best_score = [1.0] * len(cached), -1.0
-    for weights in itertools.product(BLEND_WEIGHTS, repeat=len(cached)):
-        if max(weights) != 1.0:  # scale-free: fix the largest weight at 1
-            continue
-        scores = sum(w * s for w, s in zip(weights, cached, strict=True) if w)
-        ids, _ = top_k(scores, K, exclude=train[users])
-        score = _ndcg(ids, test[users])
-        if score > best_score:
-            best, best_score = list(weights), score
-    print(f"    tuned {spec.label:<18} val NDCG@{K} {best_score:.4f}  weights {best}", flush=True)
-    return {"weights": best}
+    row = build(spec, {}, validation.ages, dataset, split).fit(train)
+    raw = [np.asarray(m.score_users(users, train), dtype=np.float32) for m in row.members]
+    exclude, relevant = train[users], test[users]
+    best: dict[str, Any] = {}
+    best_score = -1.0
+    for method in spec.grid["normalization"]:
+        cached = [normalize_scores(scores, method) for scores in raw]
+        for weights in itertools.product(BLEND_WEIGHTS, repeat=len(cached)):
+            if max(weights) != 1.0:  # scale-free: fix the largest weight at 1
+                continue
+            scores = sum(w * c for w, c in zip(weights, cached, strict=True) if w)
+            score = ndcg_at_k(top_k(scores, K, exclude=exclude)[0], relevant)
+            if score > best_score:
+                best = {"weights": list(weights), "normalization": method}
+                best_score = score
+    members = [type(m.model if isinstance(m, Decayed) else m).__name__ for m in row.members]
+    print(f"    tuned {spec.label:<18} val NDCG@{K} {best_score:.4f}  {best} over {members}")
+    return best
 
 
-def _ndcg(ids: np.ndarray, relevant: sp.csr_matrix) -> float:
-    from recommender.core.evaluation import ndcg_at_k
-
-    return ndcg_at_k(ids, relevant)
-
-
-def print_table(dataset: str, split: str, matrices: SplitMatrices, rows: list[Row]) -> None:
+def print_table(dataset: str, split: str, prepared: Prepared, rows: list[Row]) -> None:
+    matrices = prepared.matrices
     n_test = int((np.diff(matrices.test.indptr) > 0).sum())
     print(
         f"\n== {dataset} / {split} split: train {matrices.train.nnz:,} on "
@@ -529,12 +579,12 @@ def main(argv: Sequence[str] | None = None) -> None:
                         chosen = tune(spec, validation, dataset, split)
                         TUNED.setdefault(dataset, {}).setdefault(split, {})[spec.label] = chosen
                         tuned.setdefault(dataset, {}).setdefault(split, {})[spec.label] = chosen
-            matrices = make_split(data, split)
+            prepared = make_split(data, split)
             rows = []
             for spec in specs:
                 params = params_for(dataset, split, spec.label)
-                rows.append(run_row(spec, params, matrices, dataset, split))
-            print_table(dataset, split, matrices, rows)
+                rows.append(run_row(spec, params, prepared, dataset, split))
+            print_table(dataset, split, prepared, rows)
             verdicts.append(target_line(dataset, split, rows))
             print(verdicts[-1], flush=True)
     print()
