@@ -116,7 +116,7 @@ def _build(algorithm: str) -> Any:
         return ALGORITHMS["als"](
             factors=FACTORS, iterations=ALS_ITERATIONS, num_threads=THREADS, random_state=SEED
         )
-    return ALGORITHMS["item_knn"](neighbours=KNN_NEIGHBOURS)
+    return ALGORITHMS["item_knn"](k_neighbors=KNN_NEIGHBOURS, num_threads=THREADS)
 
 
 def worker(size: Size, algorithm: str) -> dict[str, Any]:
