@@ -96,9 +96,12 @@ class Recommender:
     # Read by the shared contract test (tests/core/test_contract.py):
     # ``personalized`` False means scores ignore the shopper (popularity), so the cluster and
     # explain checks do not apply; ``needs_item_features`` True means ``for_contract_test``
-    # receives an ``item_features`` CSR matrix of shape (n_items, n_features).
+    # receives an ``item_features`` CSR matrix of shape (n_items, n_features);
+    # ``explicit_ratings`` True means the model reads stored values as ratings (absent =
+    # unknown, low = disliked), so the contract matrix adds low ratings across clusters.
     personalized: ClassVar[bool] = True
     needs_item_features: ClassVar[bool] = False
+    explicit_ratings: ClassVar[bool] = False
 
     n_users: int = 0
     n_items: int = 0

@@ -171,7 +171,7 @@ def test_it_builds_a_million_events_in_well_under_a_second_each():
     kinds = np.array(["view", "add_to_cart", "purchase"])[rng.integers(0, 3, n)]
     times = rng.uniform(0, 90 * DAY, n)
 
-    start = time.perf_counter()
+    start = time.process_time()  # CPU time: other jobs on the machine do not count
     matrix = build_interaction_matrix(
         rng.integers(0, 200_000, n),
         rng.integers(0, 50_000, n),
@@ -186,7 +186,7 @@ def test_it_builds_a_million_events_in_well_under_a_second_each():
         n_items=50_000,
         dedupe="max",
     )
-    elapsed = time.perf_counter() - start
+    elapsed = time.process_time() - start
 
     assert matrix.shape == (200_000, 50_000)
     # 5M events measure about 2 s on two cores; a million must stay well under 2 s.
