@@ -1,0 +1,119 @@
+"""docker-compose.yml has the structure production relies on (no Docker engine runs here)."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from tests.conftest import REPO_ROOT
+
+APP_SERVICES = ("migrate", "web", "worker", "worker-train", "beat")
+
+
+@pytest.fixture(scope="module")
+def services() -> dict:
+    return yaml.safe_load((REPO_ROOT / "docker-compose.yml").read_text())["services"]
+
+
+def _command(service: dict) -> str:
+    command = service.get("command", "")
+    return " ".join(command) if isinstance(command, list) else command
+
+
+def test_every_service_of_the_stack_is_defined(services):
+    expected = {"db", "redis", *APP_SERVICES}
+
+    missing = expected - set(services)
+
+    assert missing == set()
+
+
+def test_exactly_one_beat_runs_with_the_database_scheduler(services):
+    beats = [name for name, s in services.items() if " beat" in _command(s)]
+
+    assert beats == ["beat"]
+    assert "django_celery_beat.schedulers:DatabaseScheduler" in _command(services["beat"])
+    assert "replicas" not in services["beat"].get("deploy", {})
+
+
+def test_database_redis_and_web_have_healthchecks(services):
+    with_checks = {name for name, s in services.items() if s.get("healthcheck", {}).get("test")}
+
+    assert {"db", "redis", "web"} <= with_checks
+    assert "pg_isready" in str(services["db"]["healthcheck"]["test"])
+    assert "redis-cli" in str(services["redis"]["healthcheck"]["test"])
+
+
+@pytest.mark.parametrize("name", ["web", "worker", "worker-train", "beat"])
+def test_app_services_wait_for_healthy_services_and_a_finished_migration(services, name):
+    depends = services[name]["depends_on"]
+
+    assert depends["db"]["condition"] == "service_healthy"
+    assert depends["redis"]["condition"] == "service_healthy"
+    assert depends["migrate"]["condition"] == "service_completed_successfully"
+
+
+def test_migrate_runs_once_after_the_database_is_healthy(services):
+    migrate = services["migrate"]
+
+    assert "manage.py migrate" in _command(migrate)
+    assert migrate["depends_on"]["db"]["condition"] == "service_healthy"
+    assert migrate["restart"] == "no"
+
+
+def test_web_workers_and_beat_run_the_same_image(services):
+    images = {services[name]["image"] for name in APP_SERVICES}
+
+    assert len(images) == 1
+
+
+def test_the_default_and_train_queues_are_both_consumed(services):
+    queues = {
+        q
+        for s in services.values()
+        if " worker" in _command(s)
+        for q in _command(s).split("-Q ", 1)[1].split()[0].split(",")
+    }
+
+    assert {"default", "train"} <= queues
+
+
+def test_the_training_worker_runs_one_task_at_a_time(services):
+    command = _command(services["worker-train"])
+
+    assert "-Q train" in command
+    assert "--concurrency=1" in command
+
+
+def test_app_services_share_the_environment_and_the_artifact_volume(services):
+    for name in APP_SERVICES:
+        env = services[name]["environment"]
+
+        for variable in ("DATABASE_URL", "REDIS_URL", "DJANGO_SECRET_KEY", "DJANGO_ALLOWED_HOSTS"):
+            assert env[variable], (name, variable)
+        assert env["DJANGO_DEBUG"] == "false"
+        assert env["SHELFWISE_MEDIA_ROOT"] == "/data/media"
+        assert "artifacts:/data/media" in services[name]["volumes"]
+
+
+def test_light_workers_cap_blas_threads_at_one(services):
+    env = services["worker"]["environment"]
+
+    assert env["OPENBLAS_NUM_THREADS"] == env["OMP_NUM_THREADS"] == "1"
+
+
+def test_long_running_services_restart_on_failure(services):
+    long_running = [n for n in services if n != "migrate"]
+
+    policies = {n: services[n].get("restart") for n in long_running}
+
+    assert set(policies.values()) <= {"unless-stopped", "always", "on-failure"}
+
+
+def test_the_image_is_python_311_slim_running_as_a_non_root_user():
+    dockerfile = (REPO_ROOT / "Dockerfile").read_text()
+
+    assert dockerfile.startswith("#") and "FROM python:3.11-slim" in dockerfile
+    assert "collectstatic" in dockerfile
+    user_lines = [line for line in dockerfile.splitlines() if line.startswith("USER ")]
+    assert user_lines and user_lines[-1] != "USER root"
