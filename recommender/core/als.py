@@ -13,15 +13,16 @@ cache. Blocks are spread over threads (numpy, scipy.sparse and BLAS release the 
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar
 
 import numpy as np
 import scipy.linalg
 import scipy.sparse as sp
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController, threadpool_limits
 
 from recommender.core.base import (
     FLOAT,
@@ -38,6 +39,24 @@ BLOCK_NNZ = 8_192
 BLOCK_ROWS = 2_048
 # Interactions per fold-in block: the stacked outer products take BLOCK·k² floats (16 MB at k=64).
 FOLD_IN_NNZ = 1_024
+# Up to this many rows, scoring runs BLAS single-threaded. On a busy 2-core box a threaded
+# (1×64)@(64×50k) product took 12–24 ms waiting for the second core, single-threaded 0.5–0.9 ms;
+# a request-time score is too small to split and the web server has its own workers.
+SERIAL_SCORING_ROWS = 32
+_blas_controller: ThreadpoolController | None = None
+
+
+@contextlib.contextmanager
+def request_time_blas(n_rows: int) -> Iterator[None]:
+    """Limit BLAS to one thread while scoring ``n_rows`` <= SERIAL_SCORING_ROWS rows."""
+    global _blas_controller
+    if n_rows > SERIAL_SCORING_ROWS:
+        yield
+        return
+    if _blas_controller is None:
+        _blas_controller = ThreadpoolController()
+    with _blas_controller.limit(limits=1, user_api="blas"):
+        yield
 
 
 class ALS(Recommender):
@@ -232,6 +251,12 @@ class ALS(Recommender):
         rows.sum_duplicates()
         Y = np.asarray(self.item_factors)
         k = self.factors
+        if rows.shape[0] == 1:
+            # The request-time case: plain BLAS on the shopper's items, no block bookkeeping.
+            Yu = Y.take(rows.indices, axis=0)
+            Cm1 = FLOAT(self.alpha) * rows.data
+            A = self.YtY_reg + Yu.T @ (Cm1[:, None] * Yu)
+            return np.linalg.solve(A, Yu.T @ (1 + Cm1))[None, :].astype(FLOAT)
         X = np.zeros((rows.shape[0], k), dtype=FLOAT)
         for lo, hi in zip(*_pairs(row_blocks(rows.indptr, FOLD_IN_NNZ, BLOCK_ROWS)), strict=True):
             a, b = rows.indptr[lo], rows.indptr[hi]
@@ -251,7 +276,8 @@ class ALS(Recommender):
 
     def score_from_rows(self, rows: sp.csr_matrix) -> np.ndarray:
         """Scores x_u·y_i, shape (n_rows, n_items), from freshly folded-in user vectors."""
-        return self.fold_in(rows) @ np.asarray(self.item_factors).T
+        with request_time_blas(rows.shape[0]):
+            return self.fold_in(rows) @ np.asarray(self.item_factors).T
 
     def score_users(self, user_ids: np.ndarray, user_items: sp.csr_matrix) -> np.ndarray:
         """Scores of shape (len(user_ids), n_items): stored factors for users seen at fit time,
@@ -261,9 +287,10 @@ class ALS(Recommender):
         X = np.empty((user_ids.size, self.factors), dtype=FLOAT)
         known = user_ids < self.n_users
         X[known] = np.asarray(self.user_factors)[user_ids[known]]
-        if not known.all():
-            X[~known] = self.fold_in(user_items[user_ids[~known]])
-        return X @ np.asarray(self.item_factors).T
+        with request_time_blas(user_ids.size):
+            if not known.all():
+                X[~known] = self.fold_in(user_items[user_ids[~known]])
+            return X @ np.asarray(self.item_factors).T
 
     def item_similarity(self, item_id: int, other_ids: np.ndarray) -> np.ndarray:
         """Cosine of item factors between ``item_id`` and each of ``other_ids``."""

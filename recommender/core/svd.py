@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 import numpy as np
 import scipy.sparse as sp
 
-from recommender.core.als import _rowdot, _safe_divide, row_blocks
+from recommender.core.als import _rowdot, _safe_divide, request_time_blas, row_blocks
 from recommender.core.base import (
     FLOAT,
     FitError,
@@ -237,8 +237,9 @@ class SVD(Recommender):
 
     def score_from_rows(self, rows: sp.csr_matrix) -> np.ndarray:
         """Predicted ratings, shape (n_rows, n_items), for shoppers given by rating rows."""
-        solved = self.fold_in(rows)
-        return self._scores(solved[:, 0], solved[:, 1:])
+        with request_time_blas(rows.shape[0]):
+            solved = self.fold_in(rows)
+            return self._scores(solved[:, 0], solved[:, 1:])
 
     def score_users(self, user_ids: np.ndarray, user_items: sp.csr_matrix) -> np.ndarray:
         """Predicted ratings, shape (len(user_ids), n_items): stored parameters for users seen
@@ -250,10 +251,11 @@ class SVD(Recommender):
         known = user_ids < self.n_users
         bias[known] = np.asarray(self.user_bias)[user_ids[known]]
         P[known] = np.asarray(self.user_factors)[user_ids[known]]
-        if not known.all():
-            solved = self.fold_in(user_items[user_ids[~known]])
-            bias[~known], P[~known] = solved[:, 0], solved[:, 1:]
-        return self._scores(bias, P)
+        with request_time_blas(user_ids.size):
+            if not known.all():
+                solved = self.fold_in(user_items[user_ids[~known]])
+                bias[~known], P[~known] = solved[:, 0], solved[:, 1:]
+            return self._scores(bias, P)
 
     def _scores(self, bias: np.ndarray, P: np.ndarray) -> np.ndarray:
         # r̂_u· = μ + b_u + b + P Qᵀ
