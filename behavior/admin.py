@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib import admin
 from django.core.paginator import Paginator
 from django.db import connections
-from django.db.models import Q, QuerySet
+from django.db.models import Max, Min, Q, QuerySet, Value
 from django.http import HttpRequest
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.html import format_html
 
-from behavior.models import Event, Shopper
+from behavior.models import Event, EventQuerySet, Shopper
 from catalog.models import Product
 
 # Below this many rows an exact count is cheap and the estimate would only add noise.
@@ -50,6 +52,65 @@ def _estimated_rows(queryset: QuerySet) -> int | None:
         row = cursor.fetchone()
     # -1 means the table was never analysed: no estimate to trust.
     return int(row[0]) if row and row[0] >= 0 else None
+
+
+class EventBrowseQuerySet(EventQuerySet):
+    """Events for the changelist, with a date drill-down that probes the index per period.
+
+    The admin's date hierarchy asks ``datetimes(field, kind)``, a DISTINCT over every matching
+    row: 0.4–0.8 s of the 1.1 s the 540k-event page took (see the README's admin figures). A
+    log has few candidate periods between its first and last event, and one LIMIT 1 probe per
+    period on the occurred_at index answers the same question in a few milliseconds.
+    """
+
+    def datetimes(self, field_name: str, kind: str, order: str = "ASC", tzinfo: Any = None) -> Any:
+        if field_name != "occurred_at" or kind not in ("year", "month", "day") or order != "ASC":
+            return super().datetimes(field_name, kind, order, tzinfo)
+        bounds = self.aggregate(first=Min("occurred_at"), last=Max("occurred_at"))
+        if bounds["first"] is None:
+            return []
+        periods = _periods(
+            timezone.localtime(bounds["first"]), timezone.localtime(bounds["last"]), kind
+        )
+        probes = [
+            self.filter(occurred_at__gte=start, occurred_at__lt=end)
+            .order_by()
+            .annotate(period=Value(index))
+            .values("period")[:1]
+            for index, (start, end) in enumerate(periods)
+        ]
+        found = {row["period"] for row in probes[0].union(*probes[1:], all=True)}
+        return [periods[index][0] for index in sorted(found)]
+
+
+def _periods(first: datetime, last: datetime, kind: str) -> list[tuple[datetime, datetime]]:
+    """Consecutive [start, end) years, months or days (local time) covering first..last."""
+
+    def floor(moment: datetime) -> datetime:
+        moment = moment.replace(hour=0, minute=0, second=0, microsecond=0)
+        if kind in ("year", "month"):
+            moment = moment.replace(day=1)
+        if kind == "year":
+            moment = moment.replace(month=1)
+        return moment
+
+    def following(start: datetime) -> datetime:
+        if kind == "year":
+            naive = start.replace(tzinfo=None, year=start.year + 1)
+        elif kind == "month":
+            year, month = divmod(start.month, 12)
+            naive = start.replace(tzinfo=None, year=start.year + year, month=month + 1)
+        else:
+            naive = start.replace(tzinfo=None) + timedelta(days=1)
+        return timezone.make_aware(naive, timezone.get_current_timezone())
+
+    periods: list[tuple[datetime, datetime]] = []
+    start = floor(first)
+    while start <= last:
+        end = following(start)
+        periods.append((start, end))
+        start = end
+    return periods
 
 
 def events_url(**filters: Any) -> str:
@@ -126,6 +187,10 @@ class EventAdmin(admin.ModelAdmin):
     list_per_page = 100
     # The default ordering (-occurred_at) plus the pk tie-breaker the changelist appends.
     sortable_by = ("occurred_at",)
+
+    def get_queryset(self, request: HttpRequest) -> EventBrowseQuerySet:
+        queryset = super().get_queryset(request)
+        return EventBrowseQuerySet(model=queryset.model, query=queryset.query, using=queryset.db)
 
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[Event], search_term: str

@@ -6,7 +6,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from behavior.admin import EstimatedCountPaginator, events_url
+from behavior.admin import EstimatedCountPaginator, EventBrowseQuerySet, events_url
 from behavior.models import Event, EventKind
 from tests.factories import CategoryFactory, EventFactory, ProductFactory, ShopperFactory
 
@@ -94,7 +94,7 @@ def test_the_event_list_renders_many_events_with_a_bounded_number_of_queries(
 ):
     many_events(150)
 
-    with django_assert_max_num_queries(9):
+    with django_assert_max_num_queries(10):
         response = client.get(reverse("admin:behavior_event_changelist"))
 
     assert response.status_code == 200
@@ -232,3 +232,48 @@ def test_the_paginator_counts_exactly_when_the_table_is_small():
         cursor.execute("ANALYZE behavior_event")
 
     assert EstimatedCountPaginator(Event.objects.all(), 100).count == 5
+
+
+# --- Date drill-down ------------------------------------------------------------------------------
+@pytest.mark.parametrize("kind", ["year", "month", "day"])
+def test_the_date_drill_down_lists_the_same_periods_as_a_distinct_over_every_row(kind):
+    for moment in (
+        datetime(2009, 12, 31, 23, 59, tzinfo=UTC),
+        datetime(2011, 1, 1, 0, 0, tzinfo=UTC),
+        datetime(2011, 1, 30, 12, 0, tzinfo=UTC),
+        datetime(2011, 3, 2, 8, 0, tzinfo=UTC),
+        datetime(2011, 12, 31, 23, 59, 59, tzinfo=UTC),
+    ):
+        EventFactory(occurred_at=moment)
+    browse = EventBrowseQuerySet(model=Event)
+
+    probed = list(browse.datetimes("occurred_at", kind))
+
+    assert probed == list(Event.objects.datetimes("occurred_at", kind))
+    assert (kind != "year") or [d.year for d in probed] == [2009, 2011]
+
+
+def test_the_date_drill_down_respects_the_other_filters():
+    EventFactory(kind=EventKind.VIEW, occurred_at=datetime(2011, 1, 5, tzinfo=UTC))
+    EventFactory(kind=EventKind.PURCHASE, occurred_at=datetime(2011, 4, 5, tzinfo=UTC))
+    purchases = EventBrowseQuerySet(model=Event).filter(kind=EventKind.PURCHASE)
+
+    months = list(purchases.datetimes("occurred_at", "month"))
+
+    assert months == [datetime(2011, 4, 1, tzinfo=UTC)]
+
+
+def test_the_date_drill_down_of_no_events_is_empty():
+    assert list(EventBrowseQuerySet(model=Event).datetimes("occurred_at", "year")) == []
+
+
+def test_the_event_list_drills_down_from_years_to_months(client):
+    EventFactory(occurred_at=datetime(2010, 12, 5, tzinfo=UTC))
+    EventFactory(occurred_at=datetime(2011, 2, 5, tzinfo=UTC))
+    url = reverse("admin:behavior_event_changelist")
+
+    top = client.get(url).content.decode()
+    year = client.get(url, {"occurred_at__year": "2011"}).content.decode()
+
+    assert "occurred_at__year=2010" in top and "occurred_at__year=2011" in top
+    assert "occurred_at__month=2" in year and "occurred_at__month=12" not in year
