@@ -1,0 +1,146 @@
+"""The demo shop: builds on a throwaway SQLite, deterministically, and never loses a shop's data."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from collections import defaultdict
+from datetime import UTC, datetime
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from behavior.models import Event, Shopper
+from catalog.models import Product, Promotion
+from shop.selectors import shop_fingerprint
+from shop.synthetic import plan_shop
+from tests.conftest import REPO_ROOT
+from tests.factories import ProductFactory
+
+NOW = "2026-11-01T12:00:00+00:00"
+# Nothing listens on port 1: a demo --check that touched the configured database would fail.
+UNREACHABLE_DATABASE = "postgres://nobody@127.0.0.1:1/nothing"
+
+
+def _demo_check(*args: str) -> subprocess.CompletedProcess:
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "DATABASE_URL": UNREACHABLE_DATABASE,
+    }
+    return subprocess.run(
+        [sys.executable, "manage.py", "demo", "--check", "--now", NOW, *args],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def _fingerprint(result: subprocess.CompletedProcess) -> str:
+    assert result.returncode == 0, result.stdout + result.stderr
+    return re.search(r"Fingerprint: (\w+)", result.stdout).group(1)
+
+
+def test_the_demo_check_builds_and_verifies_a_full_shop_on_a_throwaway_sqlite_database():
+    result = _demo_check("--no-train")
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Verified: every slot has something to show." in result.stdout
+    assert "Demo check passed." in result.stdout
+    assert re.search(r"events\s+1\d\d,\d{3}\n", result.stdout)  # ~200,000 events
+    assert "merchandiser / shelfwise-demo" in result.stdout
+
+
+def test_the_same_seed_builds_the_same_shop_and_another_seed_a_different_one():
+    first = _fingerprint(_demo_check("--no-train", "--scale", "0.05", "--seed", "7"))
+
+    again = _fingerprint(_demo_check("--no-train", "--scale", "0.05", "--seed", "7"))
+    other = _fingerprint(_demo_check("--no-train", "--scale", "0.05", "--seed", "8"))
+
+    assert again == first
+    assert other != first
+
+
+def test_the_planned_shop_is_identical_row_for_row_for_a_seed():
+    now = datetime(2026, 11, 1, 12, tzinfo=UTC)
+
+    a, b = plan_shop(seed=3, now=now, scale=0.05), plan_shop(seed=3, now=now, scale=0.05)
+
+    assert a.products == b.products
+    assert a.shoppers == b.shoppers
+    assert a.events == b.events
+
+
+def test_every_planned_purchase_follows_an_add_to_cart_or_is_a_repeat_order():
+    plan = plan_shop(seed=5, now=datetime(2026, 11, 1, tzinfo=UTC), scale=0.1)
+    carted = defaultdict(set)
+
+    ev = plan.events
+    for i in range(len(ev)):
+        if ev.kind[i] == "add_to_cart":
+            carted[ev.session_id[i]].add(ev.product[i])
+    purchases = [i for i in range(len(ev)) if ev.kind[i] == "purchase"]
+
+    assert purchases
+    assert all(ev.product[i] in carted[ev.session_id[i]] for i in purchases)
+
+
+@pytest.mark.django_db
+def test_rerunning_the_demo_keeps_the_shop_and_reset_rebuilds_it():
+    options = ["--no-serve", "--no-train", "--force", "--scale", "0.05", "--now", NOW]
+    call_command("demo", *options, "--seed", "1", stdout=StringIO())
+    first = shop_fingerprint()
+
+    call_command("demo", *options, "--seed", "2", stdout=StringIO())
+    kept = shop_fingerprint()
+    call_command("demo", *options, "--seed", "2", "--reset", stdout=StringIO())
+
+    assert kept == first
+    assert shop_fingerprint() != first
+    assert Product.objects.count() == 100
+    assert Shopper.objects.count() == 250
+    assert Event.objects.count() >= 9_000
+    assert Promotion.objects.filter(name__startswith="[demo] ").count() == 8
+
+
+@pytest.mark.django_db
+def test_reset_deletes_demo_rows_only():
+    own = ProductFactory(sku="SHOP-1", title="The shop's own product")
+    options = ["--no-serve", "--no-train", "--force", "--scale", "0.05", "--now", NOW]
+    call_command("demo", *options, stdout=StringIO())
+
+    call_command("demo", "--reset", *options, stdout=StringIO())
+
+    assert Product.objects.filter(pk=own.pk, title="The shop's own product").exists()
+    assert Product.objects.exclude(sku__startswith="DEMO-").count() == 1
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        (["--scale", "0"], "--scale must be above 0"),
+        (["--now", "yesterday-ish"], "not an ISO date"),
+        (["--online-retail", "/nonexistent/online_retail.csv"], "no such file"),
+    ],
+)
+def test_bad_options_stop_with_a_clear_message_and_store_nothing(option, message):
+    with pytest.raises(CommandError, match=message):
+        call_command("demo", "--no-serve", "--force", *option)
+
+    assert not Product.objects.exists()
+
+
+@pytest.mark.django_db
+def test_the_demo_refuses_to_run_with_debug_off_unless_forced(settings):
+    settings.DEBUG = False
+
+    with pytest.raises(CommandError, match="DEBUG is off"):
+        call_command("demo", "--no-serve", "--scale", "0.05")
+
+    assert not Product.objects.exists()
