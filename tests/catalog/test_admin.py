@@ -81,6 +81,20 @@ def test_the_category_list_takes_the_same_queries_for_a_deep_tree_as_for_one_cat
     assert len(deep_tree) == len(one_category)
 
 
+def test_the_category_form_refuses_to_move_a_category_below_its_own_descendant(client):
+    home, _, mugs = kitchen_tree()
+
+    response = client.post(
+        reverse("admin:catalog_category_change", args=[home.pk]),
+        {"name": "Home", "slug": "home", "parent": mugs.pk},
+    )
+
+    assert response.status_code == 200
+    assert "A category cannot sit below itself." in response.content.decode()
+    home.refresh_from_db()
+    assert home.parent is None
+
+
 # --- Product list ---------------------------------------------------------------------------------
 def test_the_product_list_renders_many_products_with_a_bounded_number_of_queries(
     client, django_assert_max_num_queries
