@@ -151,35 +151,57 @@ class WorkerProcess:
             self.process.wait(timeout=10)
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.kill_everything()
+        # Nothing to finish gracefully at teardown; a warm shutdown costs seconds per worker.
+        self.kill_everything()
         self.log.close()
 
 
-@pytest.fixture
-def start_worker(transactional_db, media_root, tmp_path, settings) -> Iterator[Callable]:
-    """Start real workers (as many as the test asks for); all are stopped at teardown.
+@pytest.fixture(scope="session")
+def worker_media_root(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("worker-media")
 
-    The test process publishes for real too (not eagerly) to the same Redis broker database.
-    """
+
+@pytest.fixture(scope="module")
+def shared_worker(django_db_setup, worker_media_root, tmp_path_factory) -> Iterator[WorkerProcess]:
+    """One worker for a module's tests (starting one costs seconds on a loaded machine)."""
     from django.db import connection
 
+    worker = WorkerProcess(
+        database_name=connection.settings_dict["NAME"],
+        media_root=worker_media_root,
+        log_path=tmp_path_factory.mktemp("worker") / "worker.log",
+    )
+    yield worker
+    worker.stop()
+
+
+@pytest.fixture
+def live_broker(transactional_db, settings, worker_media_root) -> Iterator[None]:
+    """The test process publishes for real (not eagerly) to the workers' broker database, and
+    writes artifacts where the workers do."""
     from config.celery import app
 
     purge_broker()
+    settings.MEDIA_ROOT = str(worker_media_root)
     settings.CELERY_TASK_ALWAYS_EAGER = False
     eager = app.conf.task_always_eager
     app.conf.task_always_eager = False
+    yield
+    app.conf.task_always_eager = eager
+    purge_broker()
+
+
+@pytest.fixture
+def start_worker(live_broker, worker_media_root, tmp_path) -> Iterator[Callable]:
+    """Start fresh workers for a test that kills them; all are stopped at teardown."""
+    from django.db import connection
+
     workers: list[WorkerProcess] = []
 
     def start() -> WorkerProcess:
         worker = WorkerProcess(
             database_name=connection.settings_dict["NAME"],
-            media_root=media_root,
+            media_root=worker_media_root,
             log_path=tmp_path / f"worker-{len(workers)}.log",
         )
         workers.append(worker)
@@ -188,8 +210,6 @@ def start_worker(transactional_db, media_root, tmp_path, settings) -> Iterator[C
     yield start
     for worker in workers:
         worker.stop()
-    app.conf.task_always_eager = eager
-    purge_broker()
 
 
 def purge_broker() -> None:
