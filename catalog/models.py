@@ -186,7 +186,7 @@ class Promotion(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.name} (-{self.discount_percent.normalize()}%)"
+        return f"{self.name} (-{self.discount_percent.normalize():f}%)"
 
     def clean(self) -> None:
         if self.starts_at and self.ends_at and self.ends_at <= self.starts_at:

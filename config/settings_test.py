@@ -5,6 +5,7 @@ environment names others (CI or scripts/test may set DATABASE_URL / REDIS_URL ex
 """
 
 import os
+from pathlib import Path
 
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/shelfwise")
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
@@ -20,3 +21,7 @@ from config.settings import REST_FRAMEWORK
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 CACHES["default"]["KEY_PREFIX"] = "shelfwise-test"  # noqa: F405
 REST_FRAMEWORK = {**REST_FRAMEWORK}
+
+# WhiteNoise warns on every request when STATIC_ROOT is missing; tests never collectstatic.
+STATIC_ROOT = Path(os.environ["SHELFWISE_VAR_DIR"]) / "staticfiles"
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)

@@ -190,3 +190,9 @@ def test_ancestors_run_from_the_root_down_to_the_parent():
     mugs = CategoryFactory(slug="mugs", name="Mugs", parent=kitchen)
 
     assert mugs.ancestors() == [home, kitchen]
+
+
+def test_a_promotion_names_its_discount_in_plain_digits():
+    promotion = Promotion(name="Winter sale", discount_percent=Decimal("20.00"))
+
+    assert str(promotion) == "Winter sale (-20%)"
