@@ -33,8 +33,13 @@ ensure_venv() {
     wanted="$(cd "$ROOT" && "$PY" -c 'import hashlib, sys; print(hashlib.sha256(open("pyproject.toml", "rb").read()).hexdigest(), sys.version.split()[0])')"
     if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
         say "Installing Shelfwise and its dependencies into .venv (pip install -e '.[dev]')"
-        (cd "$ROOT" && "$PY" -m pip install --quiet --disable-pip-version-check -e ".[dev]") ||
-            die "pip install failed (see above)."
+        # The build backend's deprecation chatter goes to a log, shown only if pip fails.
+        local log="$VENV/pip-install.log"
+        if ! (cd "$ROOT" && "$PY" -m pip install --quiet --disable-pip-version-check \
+            -e ".[dev]") >"$log" 2>&1; then
+            cat "$log" >&2
+            die "pip install failed (output above, also in $log)."
+        fi
         printf '%s\n' "$wanted" >"$stamp"
     fi
 }

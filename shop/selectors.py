@@ -9,7 +9,7 @@ from django.db.models import Count, Min, Q
 
 from behavior.models import Event, EventKind, Shopper
 from catalog.models import Category, Product, Promotion
-from shop.services import PROMOTION_PREFIX, SKU_PREFIX
+from shop.services import EVENT_PREFIX, PROMOTION_PREFIX, SKU_PREFIX
 from shop.synthetic import BASE_EVENTS, BASE_PRODUCTS, BASE_SHOPPERS, CATALOG_TREE, COUNTRIES
 
 
@@ -19,8 +19,9 @@ def demo_shop_exists() -> bool:
 
 def dressed_shop_exists() -> bool:
     """An imported shop the demo already dressed with its promotions and points."""
-    return Promotion.objects.filter(name__startswith=PROMOTION_PREFIX).exists() and (
-        Event.objects.exists()
+    return (
+        Promotion.objects.filter(name__startswith=PROMOTION_PREFIX).exists()
+        and Event.objects.exclude(event_id__startswith=EVENT_PREFIX).exists()
     )
 
 
