@@ -7,6 +7,7 @@
 from recommender.core.als import ALS
 from recommender.core.base import FitError, NotFittedError, Recommender
 from recommender.core.blend import Blend
+from recommender.core.ease import EASE
 from recommender.core.knn import ItemKNN, UserKNN
 from recommender.core.popularity import Popularity, Trending
 from recommender.core.svd import SVD
@@ -14,6 +15,7 @@ from recommender.core.svd import SVD
 ALGORITHMS: dict[str, type[Recommender]] = {
     "als": ALS,
     "svd": SVD,
+    "ease": EASE,
     "popularity": Popularity,
     "trending": Trending,
     "item_knn": ItemKNN,

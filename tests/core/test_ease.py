@@ -1,0 +1,113 @@
+"""EASE: closed form against the paper's formula, zero diagonal, limits, persistence."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from recommender.core import ALGORITHMS, FitError
+from recommender.core.ease import EASE
+
+
+def two_clusters(seed: int = 0) -> sp.csr_matrix:
+    """40 users × 20 items: the first 20 users use items 0–9, the rest items 10–19, each
+    skipping three items of their cluster."""
+    rng = np.random.default_rng(seed)
+    dense = np.zeros((40, 20), dtype=np.float32)
+    for user in range(40):
+        base = 0 if user < 20 else 10
+        dense[user, base + rng.choice(10, size=7, replace=False)] = 1.0
+    return sp.csr_matrix(dense)
+
+
+@pytest.fixture(scope="module")
+def clusters() -> sp.csr_matrix:
+    return two_clusters()
+
+
+@pytest.fixture(scope="module")
+def model(clusters: sp.csr_matrix) -> EASE:
+    return EASE(regularization=10.0).fit(clusters)
+
+
+def test_it_is_registered_as_ease():
+    assert ALGORITHMS["ease"] is EASE
+
+
+def test_the_diagonal_of_b_is_zero(model):
+    assert np.all(np.diag(model.item_weights) == 0)
+
+
+def test_b_matches_steck_closed_form(model, clusters):
+    X = clusters.toarray().astype(np.float64)
+    P = np.linalg.inv(X.T @ X + 10.0 * np.eye(20))
+
+    expected = np.eye(20) - P / np.diag(P)[None, :]
+
+    np.testing.assert_allclose(model.item_weights, expected, atol=1e-5)
+    assert model.item_weights.dtype == np.float32
+
+
+def test_it_recommends_items_from_the_users_own_cluster(model, clusters):
+    ids, _ = model.recommend(np.arange(40), clusters, n=3)
+
+    assert np.all(ids[:20] < 10)
+    assert np.all(ids[20:] >= 10)
+
+
+def test_real_time_scores_are_the_row_times_b(model):
+    row = model.items_to_row([0, 3], [1.0, 2.0])
+
+    scores = model.score_from_rows(row)[0]
+
+    np.testing.assert_allclose(scores, model.item_weights[0] + 2 * model.item_weights[3], rtol=1e-6)
+
+
+def test_explain_picks_the_item_with_the_largest_weighted_b(model):
+    history, weights = np.array([1, 2, 15]), np.array([1.0, 1.0, 1.0])
+
+    item, share = model.explain(0, history, weights)
+
+    contributions = weights * model.item_weights[history, 0]
+    assert item == history[np.argmax(contributions)]
+    assert share == pytest.approx(contributions.max() / np.abs(contributions).sum(), rel=1e-5)
+
+
+def test_similar_items_follow_rows_of_b_and_skip_the_item(model):
+    ids, scores = model.similar_items([4], n=3)
+
+    assert 4 not in ids[0]
+    assert np.all(ids[0] < 10)
+    np.testing.assert_allclose(scores[0], np.sort(model.item_weights[4])[::-1][:3], rtol=1e-6)
+
+
+def test_it_refuses_catalogues_above_max_items(clusters):
+    with pytest.raises(ValueError, match="max_items"):
+        EASE(max_items=10).fit(clusters)
+
+
+def test_an_item_nobody_touched_with_zero_regularization_is_a_fit_error():
+    matrix = sp.csr_matrix(np.array([[1, 0, 0], [1, 1, 0]], dtype=np.float32))
+
+    with pytest.raises(FitError):
+        EASE(regularization=0.0).fit(matrix)
+
+
+def test_it_rejects_negative_regularization_and_dense_input():
+    with pytest.raises(ValueError, match="regularization"):
+        EASE(regularization=-1.0)
+    with pytest.raises(ValueError, match=r"scipy\.sparse"):
+        EASE().fit(np.ones((2, 2)))
+
+
+def test_save_and_load_round_trip_gives_identical_weights(model, tmp_path):
+    loaded = EASE.load(model.save(tmp_path / "ease.npz"))
+    mapped = EASE.load_dir(model.save_dir(tmp_path / "ease"))
+
+    np.testing.assert_array_equal(loaded.item_weights, model.item_weights)
+    assert isinstance(mapped.item_weights, np.memmap)
+    np.testing.assert_array_equal(
+        mapped.recommend_from_items([0, 1])[0], model.recommend_from_items([0, 1])[0]
+    )
+    assert loaded.params == model.params
