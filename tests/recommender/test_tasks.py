@@ -11,6 +11,7 @@ import signal
 import threading
 
 import pytest
+from django.core.management import call_command
 from django_celery_beat.models import PeriodicTask
 
 from recommender.models import ModelVersion, TrainingRun
@@ -165,3 +166,15 @@ def test_sigkill_of_the_pool_child_mid_fit_redelivers_and_the_run_succeeds(
     assert "worker lost" in run.stats["attempt_log"][0]
     assert "WorkerLostError" in shared_worker.output()
     assert champion_version(algorithm="scripted").run == run
+
+
+def test_the_train_command_queues_for_the_worker_and_follows_the_run_with_wait(
+    live_broker, shared_worker, capsys
+):
+    make_shop()
+
+    call_command("train", "--algorithm", "scripted", "--wait")
+
+    run = TrainingRun.objects.get()
+    assert (run.status, run.triggered_by) == ("succeeded", "command") and run.task_id
+    assert f"Run #{run.pk} succeeded" in capsys.readouterr().out

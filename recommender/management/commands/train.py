@@ -72,7 +72,9 @@ class Command(BaseCommand):
                 bar.set_postfix_str(stage[:60])
                 bar.update(percent - bar.n)
 
-            return run_training(run_id=run.pk, on_progress=on_progress)
+            run = run_training(run_id=run.pk, on_progress=on_progress)
+            bar.update(run.progress - bar.n)
+            return run
 
     def _follow(self, run: TrainingRun) -> TrainingRun:
         with tqdm(total=100, unit="%", desc="training", leave=True) as bar:
