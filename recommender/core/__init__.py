@@ -7,6 +7,7 @@
 from recommender.core.als import ALS
 from recommender.core.base import FitError, NotFittedError, Recommender
 from recommender.core.blend import Blend
+from recommender.core.content import ContentModel
 from recommender.core.ease import EASE
 from recommender.core.knn import ItemKNN, UserKNN
 from recommender.core.popularity import Popularity, Trending
@@ -16,6 +17,7 @@ ALGORITHMS: dict[str, type[Recommender]] = {
     "als": ALS,
     "svd": SVD,
     "ease": EASE,
+    "content": ContentModel,
     "popularity": Popularity,
     "trending": Trending,
     "item_knn": ItemKNN,
