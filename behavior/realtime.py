@@ -38,6 +38,9 @@ LIST_TTL = 7 * 24 * 3600  # idle shoppers' lists expire; the next read rebuilds 
 # Longer than any cached response, so a version that expires and restarts at 1 cannot
 # match a stale cache entry.
 VERSION_TTL = 30 * 24 * 3600
+# Above this many events per call (imports), check which lists exist before encoding events:
+# a first import of 400k events would otherwise JSON-encode them all for lists that are absent.
+BULK = 1000
 
 # Rebuild the list only if nobody bumped the version since the reader looked (KEYS: list,
 # version; ARGV: version seen, ttl, items...).
@@ -75,13 +78,15 @@ def record_events(*, events: Sequence[_StoredEvent]) -> None:
             _record_in_cache(by_shopper)
             return
         limit = settings.SHELFWISE_RECENT_EVENTS
+        cached = _cached_lists(client, by_shopper) if len(events) > BULK else set(by_shopper)
         pipe = client.pipeline(transaction=False)
         for shopper_id, shopper_events in by_shopper.items():
-            # Oldest first, so LPUSHX leaves the newest at the head.
-            shopper_events.sort(key=lambda e: e.occurred_at)
-            key = _list_key(shopper_id)
-            pipe.lpushx(key, *(_encode(e) for e in shopper_events[-limit:]))
-            pipe.ltrim(key, 0, limit - 1)
+            if shopper_id in cached:
+                # Oldest first, so LPUSHX leaves the newest at the head.
+                shopper_events.sort(key=lambda e: e.occurred_at)
+                key = _list_key(shopper_id)
+                pipe.lpushx(key, *(_encode(e) for e in shopper_events[-limit:]))
+                pipe.ltrim(key, 0, limit - 1)
             pipe.incr(_version_key(shopper_id))
             pipe.expire(_version_key(shopper_id), VERSION_TTL)
         pipe.execute()
@@ -91,6 +96,14 @@ def record_events(*, events: Sequence[_StoredEvent]) -> None:
             len(by_shopper),
             exc_info=True,
         )
+
+
+def _cached_lists(client: Redis, by_shopper: dict[int, list[_StoredEvent]]) -> set[int]:
+    """The shoppers whose list exists (one extra round trip saves encoding a bulk import)."""
+    pipe = client.pipeline(transaction=False)
+    for shopper_id in by_shopper:
+        pipe.exists(_list_key(shopper_id))
+    return {s for s, exists in zip(by_shopper, pipe.execute(), strict=True) if exists}
 
 
 def recent_events_for(*, shopper_id: int) -> list[RecentEvent]:

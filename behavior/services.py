@@ -12,7 +12,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.db import connection, transaction
 from django.utils import timezone
@@ -30,9 +30,8 @@ OPTIONAL_TEXT_LIMITS = {"session_id": 128, "order_id": 128}
 Errors = dict[str, list[str]]
 
 
-@dataclass(frozen=True, slots=True)
-class EventRow:
-    """A validated event with resolved primary keys, ready to insert."""
+class EventRow(NamedTuple):
+    """A validated event with resolved primary keys, ready to insert (fields in COPY order)."""
 
     event_id: str
     shopper_id: int
@@ -187,7 +186,7 @@ def _row(clean: _Clean, shopper_ids: dict[str, int], product_ids: dict[str, int]
     )
 
 
-_COLUMNS = "event_id, shopper_id, product_id, kind, value, query, session_id, order_id, occurred_at"
+_COLUMNS = ", ".join(EventRow._fields)  # the COPY column order is the tuple order
 
 
 def _copy_insert(rows: Sequence[EventRow]) -> set[str]:
@@ -205,20 +204,8 @@ def _copy_insert(rows: Sequence[EventRow]) -> set[str]:
             " order_id varchar(128), occurred_at timestamptz) ON COMMIT DROP"
         )
         with cursor.copy(f"COPY shelfwise_ingest ({_COLUMNS}) FROM STDIN") as copy:
-            for r in rows:
-                copy.write_row(
-                    (
-                        r.event_id,
-                        r.shopper_id,
-                        r.product_id,
-                        r.kind,
-                        r.value,
-                        r.query,
-                        r.session_id,
-                        r.order_id,
-                        r.occurred_at,
-                    )
-                )
+            for row in rows:
+                copy.write_row(row)
         cursor.execute(
             f"INSERT INTO {Event._meta.db_table} ({_COLUMNS}, received_at)"
             f" SELECT {_COLUMNS}, now() FROM shelfwise_ingest"

@@ -134,7 +134,7 @@ def upsert_products(*, rows: Sequence[Mapping[str, Any]], dry_run: bool = False)
             values["category_id"] = categories[label].pk if label else None
         product = existing.get(sku)
         if product is None:
-            to_create.append(Product(sku=sku, **values))
+            to_create.append(Product(**values))
             statuses[index] = "created"
             continue
         diff = {k for k, v in values.items() if getattr(product, k) != v}

@@ -1,0 +1,143 @@
+"""The per-shopper real-time cache against the real Redis, and with Redis unreachable."""
+
+from __future__ import annotations
+
+import copy
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.conf import settings
+from django.test import override_settings
+from django_redis import get_redis_connection
+
+from behavior.models import Shopper
+from behavior.realtime import recent_events_for, shopper_event_version
+from behavior.services import ingest_events
+from tests.factories import ProductFactory
+
+pytestmark = pytest.mark.django_db
+
+START = datetime(2024, 5, 1, 12, tzinfo=UTC)
+
+
+def views(*skus: str, shopper: str = "cust-1", first_id: int = 0) -> list[dict]:
+    return [
+        {
+            "event_id": f"{shopper}-{first_id + n}",
+            "shopper": shopper,
+            "product": sku,
+            "kind": "view",
+            "occurred_at": (START + timedelta(minutes=first_id + n)).isoformat(),
+        }
+        for n, sku in enumerate(skus)
+    ]
+
+
+def dead_redis_caches() -> dict:
+    caches = copy.deepcopy(settings.CACHES)
+    caches["default"]["LOCATION"] = "redis://127.0.0.1:1/0"  # nothing listens on port 1
+    return caches
+
+
+@pytest.fixture
+def products():
+    return {sku: ProductFactory(sku=sku) for sku in ("A", "B", "C", "D")}
+
+
+def shopper_id(external_id: str = "cust-1") -> int:
+    return Shopper.objects.get(external_id=external_id).pk
+
+
+def test_recent_events_come_newest_first_and_are_then_served_from_redis(
+    products, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        ingest_events(events=views("A", "B"))
+
+    first_read = recent_events_for(shopper_id=shopper_id())
+
+    assert [e.product_id for e in first_read] == [products["B"].pk, products["A"].pk]
+    cached = get_redis_connection("default").llen(f"shelfwise-test:1:recent-events:{shopper_id()}")
+    assert cached == 2
+
+
+def test_a_new_event_reaches_the_cached_list_and_bumps_only_that_shoppers_version(
+    products, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        ingest_events(events=views("A") + views("A", shopper="other"))
+    recent_events_for(shopper_id=shopper_id())  # builds the cached list from PostgreSQL
+    version_before = shopper_event_version(shopper_id=shopper_id())
+    other_before = shopper_event_version(shopper_id=shopper_id("other"))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        ingest_events(events=views("C", first_id=5))
+
+    recent = recent_events_for(shopper_id=shopper_id())
+    assert [e.product_id for e in recent] == [products["C"].pk, products["A"].pk]
+    assert recent[0].kind == "view"
+    assert recent[0].occurred_at == (START + timedelta(minutes=5)).timestamp()
+    assert shopper_event_version(shopper_id=shopper_id()) == version_before + 1
+    assert shopper_event_version(shopper_id=shopper_id("other")) == other_before
+
+
+@override_settings(SHELFWISE_RECENT_EVENTS=3)
+def test_the_cached_list_keeps_only_the_configured_number_of_events(
+    products, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        ingest_events(events=views("A", "B"))
+    recent_events_for(shopper_id=shopper_id())
+
+    with django_capture_on_commit_callbacks(execute=True):
+        ingest_events(events=views("C", "D", first_id=2))
+
+    recent = recent_events_for(shopper_id=shopper_id())
+    assert [e.product_id for e in recent] == [products[s].pk for s in ("D", "C", "B")]
+    key = f"shelfwise-test:1:recent-events:{shopper_id()}"
+    assert get_redis_connection("default").llen(key) == 3
+
+
+def test_a_duplicate_resend_does_not_bump_the_version(products, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        ingest_events(events=views("A"))
+    version = shopper_event_version(shopper_id=shopper_id())
+
+    with django_capture_on_commit_callbacks(execute=True):
+        result = ingest_events(events=views("A"))
+
+    assert result.statuses == ["duplicate"]
+    assert shopper_event_version(shopper_id=shopper_id()) == version
+
+
+def test_with_redis_unreachable_ingestion_succeeds_and_reads_fall_back_to_postgresql(
+    products, django_capture_on_commit_callbacks
+):
+    with override_settings(CACHES=dead_redis_caches()):
+        with django_capture_on_commit_callbacks(execute=True):
+            result = ingest_events(events=views("A", "B"))
+
+        recent = recent_events_for(shopper_id=shopper_id())
+        version = shopper_event_version(shopper_id=shopper_id())
+
+    assert result.statuses == ["stored", "stored"]
+    assert [e.product_id for e in recent] == [products["B"].pk, products["A"].pk]
+    assert version == 0
+
+
+@override_settings(CACHES={"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}})
+def test_the_embedded_local_memory_cache_gives_the_same_answers(
+    products, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        ingest_events(events=views("A"))
+    recent_events_for(shopper_id=shopper_id())
+
+    with django_capture_on_commit_callbacks(execute=True):
+        ingest_events(events=views("B", first_id=1))
+
+    assert [e.product_id for e in recent_events_for(shopper_id=shopper_id())] == [
+        products["B"].pk,
+        products["A"].pk,
+    ]
+    assert shopper_event_version(shopper_id=shopper_id()) == 2
