@@ -1,0 +1,133 @@
+"""import_products and upsert_products: create, update, leave alone, and refuse bad input."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from catalog.models import Category, Product
+from catalog.services import upsert_products
+
+pytestmark = pytest.mark.django_db
+
+HEADER = (
+    "sku,title,description,category,brand,price,currency,stock,is_active,points_price,attributes"
+)
+MUG = 'MUG-1,Blue Mug,A mug,Home/Kitchen/Mugs,Acme,4.50,GBP,12,true,,"{""colour"": ""blue""}"'
+LAMP = "LAMP-1,Desk Lamp,,lighting,,19.99,EUR,,false,500,"
+
+
+def write(tmp_path, *lines, header=HEADER):
+    path = tmp_path / "products.csv"
+    path.write_text("\n".join([header, *lines]) + "\n", encoding="utf-8")
+    return path
+
+
+def run(path, *args):
+    out, err = StringIO(), StringIO()
+    call_command("import_products", str(path), "--no-progress", *args, stdout=out, stderr=err)
+    return out.getvalue(), err.getvalue()
+
+
+def test_it_creates_products_with_every_documented_column_and_the_category_path(tmp_path):
+    out, _ = run(write(tmp_path, MUG, LAMP))
+
+    assert "2 lines: 2 created, 0 updated, 0 unchanged." in out
+    mug = Product.objects.get(sku="MUG-1")
+    assert (mug.title, mug.description, mug.brand) == ("Blue Mug", "A mug", "Acme")
+    assert (mug.price, mug.currency, mug.stock, mug.is_active) == (Decimal("4.50"), "GBP", 12, True)
+    assert mug.attributes == {"colour": "blue"}
+    assert [c.name for c in [*mug.category.ancestors(), mug.category]] == [
+        "Home",
+        "Kitchen",
+        "Mugs",
+    ]
+    lamp = Product.objects.get(sku="LAMP-1")
+    assert (lamp.stock, lamp.is_active, lamp.points_price) == (None, False, 500)
+    assert (lamp.category.slug, lamp.category.name, lamp.category.parent) == (
+        "lighting",
+        "Lighting",
+        None,
+    )
+
+
+def test_running_the_same_file_again_changes_nothing_and_a_changed_price_updates(tmp_path):
+    run(write(tmp_path, MUG, LAMP))
+    stamp = Product.objects.get(sku="MUG-1").updated_at
+
+    out, _ = run(write(tmp_path, MUG, LAMP))
+    assert "0 created, 0 updated, 2 unchanged" in out
+    assert Product.objects.get(sku="MUG-1").updated_at == stamp
+
+    out, _ = run(write(tmp_path, MUG.replace("4.50", "5.00"), LAMP))
+    assert "0 created, 1 updated, 1 unchanged" in out
+    assert Product.objects.get(sku="MUG-1").price == Decimal("5.00")
+    assert Category.objects.filter(name="Mugs").count() == 1
+
+
+def test_bad_lines_are_reported_by_line_number_and_the_rest_are_stored(tmp_path):
+    path = write(
+        tmp_path,
+        MUG,
+        "BAD-1,No Price,,,,,GBP,,,,",
+        "BAD-2,Neg,,,,-1,GBP,-3,maybe,0,[1]",
+        "SHORT,Too few",
+        LAMP,
+    )
+
+    with pytest.raises(CommandError, match="3 lines were rejected"):
+        run(path)
+
+    assert set(Product.objects.values_list("sku", flat=True)) == {"MUG-1", "LAMP-1"}
+
+
+def test_the_rejection_messages_name_the_line_and_field(tmp_path):
+    path = write(tmp_path, "BAD-2,Neg,,,,-1,GBP,-3,maybe,0,[1]", "SHORT,Too few")
+    err = StringIO()
+
+    with pytest.raises(CommandError):
+        call_command("import_products", str(path), "--no-progress", stdout=StringIO(), stderr=err)
+
+    assert "line 2: price: Must be between 0 and" in err.getvalue()
+    for field in ("stock", "is_active", "points_price", "attributes"):
+        assert f"{field}: " in err.getvalue()
+    assert "line 3: expected 11 fields, found 2" in err.getvalue()
+
+
+def test_a_dry_run_counts_but_stores_nothing(tmp_path):
+    out, _ = run(write(tmp_path, MUG, LAMP), "--dry-run")
+
+    assert "Dry run, nothing stored. Would have: 2 lines: 2 created" in out
+    assert Product.objects.count() == 0
+    assert Category.objects.count() == 0
+
+
+def test_an_unknown_column_or_a_missing_file_stops_the_command_with_a_message(tmp_path):
+    with pytest.raises(CommandError, match="unknown prcie"):
+        run(write(tmp_path, "X,Y,1", header="sku,title,prcie"))
+    with pytest.raises(CommandError, match="missing price"):
+        run(write(tmp_path, "X,Y", header="sku,title"))
+    with pytest.raises(CommandError, match="Cannot open"):
+        run(tmp_path / "missing.csv")
+
+
+def test_upsert_leaves_fields_absent_from_the_row_unchanged():
+    upsert_products(rows=[{"sku": "A", "title": "A", "price": "1.00", "stock": 5}])
+
+    result = upsert_products(rows=[{"sku": "A", "price": "2.00"}])
+
+    assert result.statuses == ["updated"]
+    product = Product.objects.get(sku="A")
+    assert (product.title, product.price, product.stock) == ("A", Decimal("2.00"), 5)
+
+
+def test_a_sku_repeated_within_one_batch_is_rejected_after_the_first():
+    result = upsert_products(
+        rows=[{"sku": "A", "title": "A", "price": 1}, {"sku": "A", "title": "B", "price": 2}]
+    )
+
+    assert result.statuses == ["created", "invalid"]
+    assert Product.objects.get(sku="A").title == "A"
