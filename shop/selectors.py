@@ -10,7 +10,7 @@ from django.db.models import Count, Min, Q
 from behavior.models import Event, EventKind, Shopper
 from catalog.models import Category, Product, Promotion
 from shop.services import EVENT_PREFIX, PROMOTION_PREFIX, SKU_PREFIX
-from shop.synthetic import BASE_EVENTS, BASE_PRODUCTS, BASE_SHOPPERS, CATALOG_TREE, COUNTRIES
+from shop.synthetic import CATALOG_TREE, COUNTRIES, planned_sizes
 
 
 def demo_shop_exists() -> bool:
@@ -82,9 +82,8 @@ def shop_problems(*, now: datetime, synthetic: bool, scale: float = 1.0) -> list
 
 def _synthetic_problems(counts: dict[str, int], *, now: datetime, scale: float) -> list[str]:
     problems = []
-    expected = {"products": BASE_PRODUCTS, "shoppers": BASE_SHOPPERS, "events": BASE_EVENTS}
-    for what, base in expected.items():
-        low, high = round(0.9 * base * scale), round(1.1 * base * scale)
+    for what, size in planned_sizes(scale).items():
+        low, high = round(0.9 * size), round(1.1 * size)
         if not low <= counts[what] <= high:
             problems.append(f"{counts[what]} {what}, expected {low}–{high}")
     leaves = sum(len(subs) for subs in CATALOG_TREE.values())

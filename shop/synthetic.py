@@ -165,12 +165,20 @@ def plan_shop(*, seed: int, now: datetime, scale: float = 1.0) -> ShopPlan:
     if not scale > 0:
         raise ValueError(f"scale must be positive, got {scale}")
     rng = np.random.default_rng(seed)
-    products = _plan_products(rng, n=max(40, round(BASE_PRODUCTS * scale)))
-    shoppers = _plan_shoppers(rng, n=max(len(COUNTRIES) * 4, round(BASE_SHOPPERS * scale)))
-    events = _plan_events(
-        rng, products, shoppers, now=now, target=max(500, round(BASE_EVENTS * scale))
-    )
+    sizes = planned_sizes(scale)
+    products = _plan_products(rng, n=sizes["products"])
+    shoppers = _plan_shoppers(rng, n=sizes["shoppers"])
+    events = _plan_events(rng, products, shoppers, now=now, target=sizes["events"])
     return ShopPlan(products=products, shoppers=shoppers, events=events)
+
+
+def planned_sizes(scale: float) -> dict[str, int]:
+    """How many products, shoppers and events (a target) a shop of this scale has."""
+    return {
+        "products": max(40, round(BASE_PRODUCTS * scale)),
+        "shoppers": max(len(COUNTRIES) * 4, round(BASE_SHOPPERS * scale)),
+        "events": max(500, round(BASE_EVENTS * scale)),
+    }
 
 
 def _plan_products(rng: np.random.Generator, *, n: int) -> list[ProductRow]:
@@ -193,7 +201,7 @@ def _plan_products(rng: np.random.Generator, *, n: int) -> list[ProductRow]:
         if price < 150 and rng.random() < 0.25:
             points = max(50, round(float(price) * 2) * 50)
         # 4% are new arrivals launched in the last 3 weeks; the rest predate the history.
-        new = rng.random() < 0.04
+        new = rng.random() < 0.04 or i == n - 1  # at least one, whatever the scale
         launched = int(rng.integers(0, 21)) if new else int(rng.integers(HISTORY_DAYS, 720))
         rows.append(
             ProductRow(
