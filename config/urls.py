@@ -14,4 +14,8 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     # Last: any other path under /api/ answers a JSON 404, never Django's HTML page.
     re_path(r"^api/", api_not_found),
+    # The merchandiser dashboard: overview at the root, shoppers, products, promotions, models.
+    path("", include("catalog.urls")),
+    path("", include("behavior.urls")),
+    path("", include("recommender.urls")),
 ]

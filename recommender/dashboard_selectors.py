@@ -1,0 +1,216 @@
+"""Reads for the dashboard's overview, cold-start and models pages (each a few indexed queries)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db.models import Count, Max
+from django.db.models.functions import TruncDate
+
+from behavior.models import Event, EventKind, Shopper
+from catalog.models import Category, Product
+from recommender.impressions import impressions_last_day
+from recommender.models import ModelVersion, TrainingRun
+from recommender.serving.catalog_state import current_catalog
+from recommender.serving.model_cache import champion_models, personal_model, popularity_model
+from recommender.serving.realtime import shopper_profile
+from recommender.serving.results import Recommendations
+from recommender.serving.selectors import render, version_info
+from recommender.serving.slots import ShopperInfo, SlotContext, rank_slot
+
+CHART_DAYS = 30
+FUNNEL_KINDS = (EventKind.VIEW, EventKind.ADD_TO_CART, EventKind.PURCHASE)
+TRAINING_STALE_AFTER = timedelta(hours=48)
+INGESTION_STALE_AFTER = timedelta(hours=6)
+
+
+@dataclass(frozen=True)
+class Alert:
+    level: str  # "warn" or "bad", the badge colour
+    title: str
+    detail: str
+
+
+def overview(*, now: datetime) -> dict:
+    """Counts, funnel, reach, the events chart, champions and alerts for the overview page."""
+    today = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    latest = Event.objects.order_by("-occurred_at").values_list("occurred_at", flat=True).first()
+    # Imported history (Online Retail ends in 2011) would make a chart of the last 30 days empty:
+    # chart the 30 days up to the newest event instead, and say so.
+    anchor = now if latest is None or latest >= now - timedelta(days=CHART_DAYS) else latest
+    since = (anchor - timedelta(days=CHART_DAYS - 1)).replace(hour=0, minute=0, second=0)
+    window = Event.objects.between(start=since, end=anchor + timedelta(seconds=1))
+    by_kind = dict(window.values_list("kind").annotate(n=Count("id")).order_by())
+    impressions = impressions_last_day(now=now)
+    available = Product.objects.available().count()
+    reached = len(impressions)
+    return {
+        "shoppers": Shopper.objects.count(),
+        "products": Product.objects.count(),
+        "available": available,
+        "events_today": Event.objects.between(start=today, end=now).count(),
+        "events_week": Event.objects.between(start=now - timedelta(days=7), end=now).count(),
+        "latest_event": latest,
+        "chart_since": since,
+        "chart_until": anchor,
+        "chart_is_history": anchor is not now,
+        "funnel": _funnel(by_kind),
+        "reach": {
+            "products": reached,
+            "share": reached / available if available else 0.0,
+            "impressions": sum(impressions.values()),
+        },
+        "chart": events_per_day(queryset=window, since=since, days=CHART_DAYS),
+        "champions": list(ModelVersion.objects.champions().select_related("run")),
+        "last_run": TrainingRun.objects.order_by("-created_at", "-id").first(),
+        "alerts": alerts(now=now, impressions=impressions),
+    }
+
+
+def _funnel(by_kind: dict[str, int]) -> list[dict]:
+    steps, first = [], by_kind.get(EventKind.VIEW, 0)
+    for kind in FUNNEL_KINDS:
+        n = by_kind.get(kind, 0)
+        steps.append({"kind": kind.label, "count": n, "share": n / first if first else None})
+    return steps
+
+
+def events_per_day(*, queryset, since: datetime, days: int) -> dict:
+    """Chart.js data: one dataset per event kind, a label per day (days without events at 0)."""
+    labels = [(since + timedelta(days=d)).date() for d in range(days)]
+    counts = (
+        queryset.annotate(day=TruncDate("occurred_at"))
+        .values_list("day", "kind")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    series: dict[str, dict] = {kind: {} for kind in EventKind.values}
+    for day, kind, n in counts:
+        series.setdefault(kind, {})[day] = n
+    return {
+        "labels": [d.isoformat() for d in labels],
+        "datasets": [
+            {"label": EventKind(kind).label, "data": [series[kind].get(d, 0) for d in labels]}
+            for kind in EventKind.values
+            if series[kind]
+        ],
+    }
+
+
+def alerts(*, now: datetime, impressions: dict[int, int]) -> list[Alert]:
+    """What a merchandiser should act on: stale models, stalled ingestion, sold-out items shown."""
+    found: list[Alert] = []
+    last_success = TrainingRun.objects.filter(status=TrainingRun.Status.SUCCEEDED).aggregate(
+        at=Max("finished_at")
+    )["at"]
+    if last_success is None or last_success < now - TRAINING_STALE_AFTER:
+        when = f"last on {last_success:%-d %b %Y %H:%M}" if last_success else "never"
+        found.append(
+            Alert("bad", "No successful training in 48 hours", f"Models were trained {when}.")
+        )
+    # The newest row by primary key is the last one received (received_at has no index).
+    received = Event.objects.order_by("-id").values_list("received_at", flat=True).first()
+    if received is None or received < now - INGESTION_STALE_AFTER:
+        when = f"the last arrived {received:%-d %b %Y %H:%M}" if received else "none ever arrived"
+        found.append(Alert("warn", "Event ingestion stalled", f"No events in 6 hours; {when}."))
+    shown = list(impressions)
+    unavailable = list(
+        Product.objects.filter(pk__in=shown)
+        .exclude(pk__in=Product.objects.available().filter(pk__in=shown))
+        .values_list("sku", flat=True)[:10]
+    )
+    if unavailable:
+        found.append(
+            Alert(
+                "bad",
+                "Unavailable products still recommended",
+                f"Recommended in the last day but now out of stock or inactive: "
+                f"{', '.join(unavailable)}.",
+            )
+        )
+    return found
+
+
+def cold_start_preview(
+    *, now: datetime, k: int, country: str = "", interests: frozenset[int] = frozenset()
+) -> Recommendations:
+    """The "for you" list a brand-new shopper (no events yet) with this profile would get."""
+    catalog = current_catalog()
+    models = champion_models()
+    personal = personal_model(models)
+    context = SlotContext(
+        catalog=catalog,
+        shopper=ShopperInfo(
+            pk=None, external_id="(new shopper)", country=country, interests=interests
+        ),
+        profile=shopper_profile(events=[], catalog=catalog),
+        personal=personal,
+        popular=popularity_model(models),
+        purchases={},
+        now=now,
+        k=k,
+    )
+    return Recommendations(
+        slot="for_you",
+        items=render(rank_slot(context, "for_you"), catalog=catalog),
+        model_version=version_info(personal),
+        generated_at=now,
+    )
+
+
+def top_countries(*, limit: int) -> list[str]:
+    """Countries with the most shoppers, most first."""
+    rows = (
+        Shopper.objects.exclude(country="")
+        .values_list("country")
+        .annotate(n=Count("id"))
+        .order_by("-n", "country")[:limit]
+    )
+    return [country for country, _n in rows]
+
+
+def interest_categories(*, limit: int) -> list[Category]:
+    """Categories shoppers declared most interest in; top-level ones when nobody declared any."""
+    declared = list(
+        Category.objects.annotate(n=Count("interested_shoppers"))
+        .filter(n__gt=0)
+        .order_by("-n", "name")[:limit]
+    )
+    return declared or list(Category.objects.filter(parent=None).order_by("name")[:limit])
+
+
+def metrics_history(*, metric: str) -> dict:
+    """Chart.js data: ``metric`` per training run (x) with one line per algorithm."""
+    rows = ModelVersion.objects.order_by("run_id", "id").values_list(
+        "run_id", "algorithm", "metrics"
+    )
+    runs: list[int] = []
+    values: dict[str, dict[int, float]] = {}
+    for run_id, algorithm, metrics in rows:
+        value = (metrics or {}).get(metric)
+        if value is None:
+            continue
+        if not runs or runs[-1] != run_id:
+            runs.append(run_id)
+        values.setdefault(algorithm, {})[run_id] = round(float(value), 5)
+    return {
+        "metric": metric,
+        "labels": [f"run #{r}" for r in runs],
+        "datasets": [
+            {"label": algorithm, "data": [by_run.get(r) for r in runs]}
+            for algorithm, by_run in sorted(values.items())
+        ],
+    }
+
+
+def default_metric() -> str:
+    return f"ndcg@{settings.SHELFWISE_EVAL_K}"
+
+
+def metric_names(versions: list[ModelVersion]) -> list[str]:
+    """Every metric any of these versions reports, the default one first."""
+    names = sorted({name for v in versions for name in (v.metrics or {})})
+    first = default_metric()
+    return [first, *(n for n in names if n != first)] if first in names else names

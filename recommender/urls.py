@@ -1,0 +1,20 @@
+"""Dashboard routes of the recommender app: the overview at the site root, and every page that
+shows recommendations or models."""
+
+from django.urls import path
+
+from recommender import views
+
+urlpatterns = [
+    path("", views.overview, name="overview"),
+    path("shoppers/<str:external_id>/", views.shopper_detail, name="shopper-detail"),
+    path("shoppers/<str:external_id>/simulate/", views.simulate_event, name="shopper-simulate"),
+    path("products/<str:sku>/", views.product_detail, name="product-detail"),
+    path("promotions/", views.promotions, name="promotions"),
+    path("cold-start/", views.cold_start, name="cold-start"),
+    path("models/", views.models, name="models"),
+    path("models/retrain/", views.retrain, name="retrain"),
+    path("models/runs/<int:run_id>/progress/", views.run_progress, name="run-progress"),
+    path("models/versions/<int:version_id>/promote/", views.promote, name="version-promote"),
+    path("models/<str:algorithm>/rollback/", views.roll_back, name="model-rollback"),
+]

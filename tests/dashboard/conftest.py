@@ -1,0 +1,85 @@
+"""Dashboard fixtures: a small trained shop with promotions and points, and logged-in clients."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.contrib.auth.models import Permission
+from django.utils import timezone
+
+from behavior.models import Shopper
+from catalog.models import Promotion
+from recommender.serving.catalog_state import forget_catalog
+from recommender.serving.model_cache import forget_models
+from recommender.serving.trending import forget_trending
+from tests.serving.conftest import build_shop, train
+
+
+@pytest.fixture(autouse=True)
+def _fresh_serving_state(settings, tmp_path):
+    """Each test loads champions and the catalog anew (they live in process memory)."""
+    settings.SHELFWISE_MODEL_CHECK_SECONDS = 0
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    forget_models()
+    forget_catalog()
+    forget_trending()
+    yield
+    forget_models()
+    forget_catalog()
+    forget_trending()
+
+
+@pytest.fixture
+def shop(db) -> dict:
+    """Three taste groups of ten products, 90 shoppers, item-kNN/popularity/trending trained,
+    an active and an upcoming promotion, and points on a third of the shoppers."""
+    built = build_shop()
+    now = timezone.now()
+    active = Promotion.objects.create(
+        name="Mug Week",
+        discount_percent=Decimal("20"),
+        starts_at=now - timedelta(days=1),
+        ends_at=now + timedelta(days=6),
+    )
+    active.categories.add(built["categories"][0])
+    upcoming = Promotion.objects.create(
+        name="Garden Days",
+        discount_percent=Decimal("15"),
+        starts_at=now + timedelta(days=3),
+        ends_at=now + timedelta(days=10),
+    )
+    upcoming.products.add(*built["products"][20:25])
+    Shopper.objects.filter(external_id__in=[f"s-{i}" for i in range(0, 90, 3)]).update(
+        points_balance=2600
+    )
+    train("item_knn", "popularity", "trending")
+    return built
+
+
+@pytest.fixture
+def staff_client(client, staff_user):
+    client.force_login(staff_user)
+    return client
+
+
+@pytest.fixture
+def trainer_client(client, staff_user):
+    """A staff member allowed to retrain, promote and roll back."""
+    staff_user.user_permissions.add(
+        *Permission.objects.filter(
+            content_type__app_label="recommender",
+            codename__in=["add_trainingrun", "change_modelversion"],
+        )
+    )
+    client.force_login(staff_user)
+    return client
+
+
+@pytest.fixture
+def shopper_client(client, django_user_model):
+    """Signed in, but not staff."""
+    user = django_user_model.objects.create_user(username="shopper", password="pw-123456789")
+    client.force_login(user)
+    return client
