@@ -6,7 +6,8 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
+from drf_standardized_errors.openapi_validation_errors import extend_validation_errors
 from rest_framework import serializers, status
 from rest_framework.decorators import api_view, permission_classes
 from rest_framework.exceptions import ValidationError
@@ -16,7 +17,12 @@ from rest_framework.response import Response
 from behavior.models import EventKind, Shopper
 from behavior.services import INVALID, ingest_events
 from behavior.shopper_services import upsert_shopper
-from config.api import NUL, ErrorResponse413Serializer, IsShopBackendOrStaff, PayloadTooLarge
+from config.api import (
+    ErrorResponse413Serializer,
+    IsShopBackendOrStaff,
+    PayloadTooLarge,
+    unstorable,
+)
 
 
 class EventInSerializer(serializers.Serializer):
@@ -61,6 +67,7 @@ class EventBatchOutSerializer(serializers.Serializer):
     results = EventStatusSerializer(many=True)
 
 
+@extend_validation_errors(["required", "not_a_list"], field_name="events", methods=["post"])
 @extend_schema(
     operation_id="events_create",
     request=EventBatchInSerializer,
@@ -79,17 +86,19 @@ class EventBatchOutSerializer(serializers.Serializer):
 @permission_classes([IsShopBackendOrStaff])
 def events_create(request: Request) -> Response:
     events = _event_list(request.data)
-    # NUL bytes cannot be stored in PostgreSQL text; reject those events here by index.
-    clean_positions = [i for i, event in enumerate(events) if not _has_nul(event)]
+    # NUL bytes and lone surrogates cannot be stored in PostgreSQL text, and a kind that is not
+    # text is no kind at all: reject those here, by index, before the bulk service sees them.
+    errors: dict[int, dict[str, list[str]]] = {}
+    for index, event in enumerate(events):
+        if unstorable(event):
+            errors[index] = {"non_field_errors": ["Text cannot hold NUL or lone surrogates."]}
+        elif isinstance(event, dict) and not isinstance(event.get("kind", ""), str):
+            errors[index] = {"kind": ["Must be a string."]}
+    clean_positions = [i for i in range(len(events)) if i not in errors]
     result = ingest_events(events=[events[i] for i in clean_positions])
     statuses = [INVALID] * len(events)
-    errors: dict[int, dict[str, list[str]]] = {
-        i: {"non_field_errors": ["Text fields cannot contain NUL characters."]}
-        for i in range(len(events))
-    }
     for position, original in enumerate(clean_positions):
         statuses[original] = result.statuses[position]
-        errors.pop(original)
         if position in result.errors:
             errors[original] = result.errors[position]
     results = [
@@ -109,30 +118,40 @@ def events_create(request: Request) -> Response:
 
 def _event_list(data: Any) -> list[Any]:
     if not isinstance(data, dict) or "events" not in data:
-        raise ValidationError({"events": ["This field is required."]})
+        raise ValidationError({"events": ["This field is required."]}, code="required")
     events = data["events"]
     if not isinstance(events, list):
-        raise ValidationError({"events": ["Expected a list of events."]})
+        raise ValidationError({"events": ["Expected a list of events."]}, code="not_a_list")
     limit = settings.SHELFWISE_MAX_BATCH
     if len(events) > limit:
         raise PayloadTooLarge(f"{len(events)} events in one batch; send at most {limit}.")
     return events
 
 
-def _has_nul(event: Any) -> bool:
-    return isinstance(event, dict) and any(
-        isinstance(value, str) and NUL in value for value in event.values()
-    )
+@extend_schema_field(
+    {"type": "array", "items": {"type": "string", "maxLength": 140}, "maxItems": 100}
+)
+class SlugListField(serializers.Field):
+    """A list of category slugs; every error is reported on the list itself (``interests``),
+    which is what the schema documents (item positions are not enumerable there)."""
+
+    def to_internal_value(self, data: Any) -> list[str]:
+        if not isinstance(data, list) or len(data) > 100:
+            raise ValidationError("A list of at most 100 category slugs.", code="invalid")
+        if not all(isinstance(slug, str) and 0 < len(slug) <= 140 for slug in data):
+            raise ValidationError("Each interest is a category slug.", code="invalid")
+        return data
+
+    def to_representation(self, value: list[str]) -> list[str]:
+        return value
 
 
 class ShopperInSerializer(serializers.Serializer):
     country = serializers.CharField(max_length=64, required=False, allow_blank=True)
     segment = serializers.CharField(max_length=64, required=False, allow_blank=True)
     points_balance = serializers.IntegerField(min_value=0, max_value=2_147_483_647, required=False)
-    interests = serializers.ListField(
-        child=serializers.SlugField(max_length=140),
+    interests = SlugListField(
         required=False,
-        max_length=100,
         help_text="Category slugs the shopper declared an interest in (replaces the list).",
     )
 
@@ -146,6 +165,8 @@ class ShopperOutSerializer(serializers.Serializer):
     created = serializers.BooleanField(help_text="True when this call created the shopper.")
 
 
+@extend_validation_errors(["invalid"], field_name="external_id", methods=["put"])
+@extend_validation_errors(["invalid"], field_name="interests", methods=["put"])
 @extend_schema(
     operation_id="shoppers_upsert",
     request=ShopperInSerializer,
@@ -158,14 +179,16 @@ class ShopperOutSerializer(serializers.Serializer):
 @api_view(["PUT"])
 @permission_classes([IsShopBackendOrStaff])
 def shopper_upsert(request: Request, external_id: str) -> Response:
-    if len(external_id) > 128 or NUL in external_id:
-        raise ValidationError({"external_id": ["At most 128 characters, no NUL characters."]})
+    if len(external_id) > 128 or unstorable(external_id):
+        raise ValidationError(
+            {"external_id": ["At most 128 characters, no NUL characters."]}, code="invalid"
+        )
     incoming = ShopperInSerializer(data=request.data)
     incoming.is_valid(raise_exception=True)
     try:
         shopper, created = upsert_shopper(external_id=external_id, **incoming.validated_data)
     except DjangoValidationError as exc:
-        raise ValidationError(exc.message_dict) from exc
+        raise ValidationError(exc.message_dict, code="invalid") from exc
     body = _shopper_body(shopper, created=created)
     return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 

@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_standardized_errors.openapi_validation_errors import extend_validation_errors
 from rest_framework import generics, serializers, status
 from rest_framework.decorators import api_view, permission_classes
 from rest_framework.exceptions import NotFound, ValidationError
@@ -19,13 +20,13 @@ from rest_framework.response import Response
 from catalog.models import Category, Product, Promotion
 from catalog.services import upsert_products
 from config.api import (
-    NUL,
     ErrorResponse413Serializer,
     IsShopBackendOrStaff,
     PayloadTooLarge,
     ReadsAuthenticatedWritesShop,
     StrictLimitOffsetPagination,
     reject_nul,
+    unstorable,
 )
 from recommender.serving.catalog_state import bump_catalog_version
 
@@ -113,19 +114,34 @@ class ProductBulkOutSerializer(serializers.Serializer):
     results = UpsertStatusSerializer(many=True)
 
 
+class StrictBooleanFilter(django_filters.TypedChoiceFilter):
+    """``true`` or ``false`` only: django-filter's BooleanFilter reads anything else as "no
+    filter", so a typo would silently return every product."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("choices", [("true", "true"), ("false", "false")])
+        kwargs.setdefault("coerce", lambda value: value == "true")
+        super().__init__(*args, **kwargs)
+
+    def filter(self, qs: QuerySet, value: Any) -> QuerySet:
+        if value in ("", None):
+            return qs
+        return super().filter(qs, value)
+
+
 class ProductFilter(django_filters.FilterSet):
     category = django_filters.CharFilter(
         method="filter_category", help_text="Category slug; sub-categories are included."
     )
     brand = django_filters.CharFilter(field_name="brand", lookup_expr="iexact")
-    is_active = django_filters.BooleanFilter(field_name="is_active")
-    in_stock = django_filters.BooleanFilter(
+    is_active = StrictBooleanFilter(field_name="is_active")
+    in_stock = StrictBooleanFilter(
         method="filter_in_stock", help_text="Stock not tracked or above zero."
     )
     promotion = django_filters.NumberFilter(
         method="filter_promotion", help_text="Promotion id: its products and categories."
     )
-    on_promotion = django_filters.BooleanFilter(
+    on_promotion = StrictBooleanFilter(
         method="filter_on_promotion", help_text="In a promotion active right now."
     )
 
@@ -172,6 +188,8 @@ def _in_promotions(promotions: QuerySet) -> Q:
     return Q(promotions__in=ids) | Q(category_id__in=categories)
 
 
+@extend_validation_errors(["invalid"], field_name="limit", methods=["get"])
+@extend_validation_errors(["invalid"], field_name="offset", methods=["get"])
 class ProductList(generics.ListAPIView):
     """Products in sku order, filtered and paginated (limit ≤ 100; out of range is a 400)."""
 
@@ -188,6 +206,8 @@ class ProductList(generics.ListAPIView):
         return super().get(request, *args, **kwargs)
 
 
+@extend_validation_errors(["invalid"], field_name="sku", methods=["put"])
+@extend_validation_errors(["invalid"], field_name="attributes", methods=["put"])
 @extend_schema(
     methods=["GET"],
     operation_id="products_retrieve",
@@ -210,13 +230,20 @@ def product_detail(request: Request, sku: str) -> Response:
     if request.method == "GET":
         reject_nul(value=sku, what="product")
         return Response(ProductOutSerializer(_product(sku)).data)
-    if len(sku) > 64 or NUL in sku:
-        raise ValidationError({"sku": ["At most 64 characters, no NUL characters."]})
+    if len(sku) > 64 or unstorable(sku):
+        raise ValidationError(
+            {"sku": ["At most 64 characters, no NUL characters."]}, code="invalid"
+        )
     incoming = ProductInSerializer(data=request.data)
     incoming.is_valid(raise_exception=True)
+    if unstorable(incoming.validated_data.get("attributes")):
+        raise ValidationError(
+            {"attributes": ["Cannot contain NUL or unpaired surrogate characters."]},
+            code="invalid",
+        )
     result = upsert_products(rows=[{**incoming.validated_data, "sku": sku}])
     if result.invalid:
-        raise ValidationError(result.errors[0])
+        raise ValidationError(result.errors[0], code="invalid")
     bump_catalog_version()
     created = result.statuses[0] == "created"
     return Response(
@@ -232,6 +259,7 @@ def _product(sku: str) -> Product:
     return product
 
 
+@extend_validation_errors(["not_a_list"], field_name="products", methods=["post"])
 @extend_schema(
     operation_id="products_bulk_upsert",
     request=ProductBulkInSerializer,
@@ -288,7 +316,7 @@ _COUNTS = (
 
 def _product_rows(data: Any) -> list[Any]:
     if not isinstance(data, dict) or not isinstance(data.get("products"), list):
-        raise ValidationError({"products": ["Expected a list of products."]})
+        raise ValidationError({"products": ["Expected a list of products."]}, code="not_a_list")
     rows = data["products"]
     limit = settings.SHELFWISE_MAX_BATCH
     if len(rows) > limit:
@@ -308,8 +336,8 @@ def _row_errors(row: Any) -> dict[str, list[str]]:
     for name, value in row.items():
         if name not in ProductBulkRowSerializer._declared_fields:
             errors.setdefault(name, []).append("Unknown field.")
-        elif isinstance(value, str) and NUL in value:
-            errors.setdefault(name, []).append("Cannot contain NUL characters.")
+        elif unstorable(value):
+            errors.setdefault(name, []).append("Cannot contain NUL or unpaired surrogates.")
         elif isinstance(value, (dict, list)) and name != "attributes":
             errors.setdefault(name, []).append("Must be a single value.")
     return errors

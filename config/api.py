@@ -143,7 +143,25 @@ def api_not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonRespon
     )
 
 
+def unstorable(value: Any) -> bool:
+    """True when ``value`` holds text PostgreSQL cannot store: NUL or lone UTF-16 surrogates
+    (JSON allows both; the database would answer them with a 500), at any nesting depth."""
+    if isinstance(value, str):
+        if NUL in value:
+            return True
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return True
+        return False
+    if isinstance(value, dict):
+        return any(unstorable(k) or unstorable(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(unstorable(item) for item in value)
+    return False
+
+
 def reject_nul(*, value: str, what: str) -> None:
     """Raise 404 for a path key that cannot exist (NUL bytes would make PostgreSQL fail)."""
-    if NUL in value:
+    if unstorable(value):
         raise exceptions.NotFound(f"No {what} with this key.")

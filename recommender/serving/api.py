@@ -12,7 +12,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from config.api import NUL, QueryValidationErrorSerializer, reject_nul
+from config.api import QueryValidationErrorSerializer, reject_nul, unstorable
 from recommender.serving.products import ProductNotFound, bought_together, similar_products
 from recommender.serving.rules import InvalidRequest
 from recommender.serving.selectors import recommendations_for
@@ -110,7 +110,7 @@ _BAD_QUERY = OpenApiResponse(QueryValidationErrorSerializer, description="A para
 @api_view(["GET"])
 @permission_classes([IsAuthenticated])
 def shopper_recommendations(request: Request, external_id: str) -> Response:
-    if len(external_id) > 128 or NUL in external_id:
+    if len(external_id) > 128 or unstorable(external_id):
         raise ValidationError({"external_id": ["At most 128 characters, no NUL characters."]})
     query = _query(RecommendationsQuerySerializer, request)
     try:

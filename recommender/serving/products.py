@@ -25,7 +25,7 @@ from recommender.serving.model_cache import (
     popularity_model,
 )
 from recommender.serving.results import Recommendations
-from recommender.serving.rules import checked_k, eligible, varied
+from recommender.serving.rules import checked_k, eligible
 from recommender.serving.selectors import models_key, render, version_info
 from recommender.serving.slots import Pick
 from recommender.serving.trending import popular_rows
@@ -80,8 +80,8 @@ def _product_list(*, sku: str, k: int, now: datetime, kind: str) -> Recommendati
             if mask[pick.row] and pick.row not in seen:
                 seen.add(pick.row)
                 picks.append(pick)
-    rows = np.fromiter((p.row for p in picks), dtype=np.int64, count=len(picks))
-    chosen = [picks[i] for i in varied(catalog, rows=rows, k=k)]
+    # No category cap here: on a product page "similar" is meant to stay close to the product.
+    chosen = picks[:k]
     result = Recommendations(
         slot=kind,
         items=render(chosen, catalog=catalog),

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.utils.timezone import localtime
+
 # What the shopper did, in the words of "because you … X".
 KIND_VERBS = {
     "view": "viewed",
@@ -60,7 +62,8 @@ def new_arrival(*, category: str | None) -> Reason:
 
 def promotion(*, discount_percent: float, ends_at: datetime) -> Reason:
     discount = f"{discount_percent:g}"
-    return Reason("promotion", f"{discount} % off until {ends_at:%-d %b}")
+    # Shown in the shop's time zone: a promotion ending at midnight local time ends "30 Nov".
+    return Reason("promotion", f"{discount} % off until {localtime(ends_at):%-d %b}")
 
 
 def points(*, points_price: int) -> Reason:

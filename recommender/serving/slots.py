@@ -73,9 +73,11 @@ def rank_slot(ctx: SlotContext, slot: str) -> list[Pick]:
     mask, stages, reason_for = _plan(ctx, slot)
     pool_size = ctx.k * POOL_FACTOR
     pool: list[Pick] = []
-    for stage in stages:
+    for number, stage in enumerate(stages):
         if len(pool) >= pool_size or not mask.any():
             break
+        if slot == "buy_again" and number > 0 and pool:
+            break  # repeat purchases only; the fallbacks are for shoppers who bought nothing
         for pick in stage(ctx, mask, pool_size - len(pool)):
             if mask[pick.row] and pick.row not in ctx._picked:
                 ctx._picked.add(pick.row)
@@ -130,9 +132,10 @@ def _plan(
         newest = order[base[order]][: max(NEW_ARRIVALS_MIN, ctx.k * 10)]
         mask = np.zeros(len(catalog), dtype=bool)
         mask[newest] = True
+        # Newest first: products added since training have no behaviour a model could use.
         return (
             mask,
-            [_personal, _newest],
+            [_newest],
             lambda row: reasons.new_arrival(
                 category=catalog.category_names.get(int(catalog.category[row]))
             ),

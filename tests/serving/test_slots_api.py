@@ -1,0 +1,223 @@
+"""Slots and business rules through the HTTP API: every rule shows in the very next response."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+
+from behavior.models import Event, EventKind, Shopper
+from catalog.models import Product, Promotion
+from tests.serving.conftest import PER_GROUP
+
+pytestmark = pytest.mark.django_db
+
+
+def _get(api, shopper: str = "s-0", **params) -> dict:
+    response = api.get(f"/api/v1/shoppers/{shopper}/recommendations", params)
+    assert response.status_code == 200, response.content
+    return response.json()
+
+
+def _skus(body: dict) -> list[str]:
+    return [r["product"]["sku"] for r in body["results"]]
+
+
+def test_without_a_trained_model_the_slot_falls_back_to_popularity(api, shop):
+    body = _get(api, k=5)
+
+    assert body["count"] == 5
+    assert body["model_version"] is None
+    assert all(
+        r["source"].startswith("fallback") or "trending" in r["source"] for r in body["results"]
+    )
+
+
+def test_an_unknown_shopper_gets_trending_in_the_country_given(api, trained_shop):
+    body = _get(api, "stranger", k=5, country="Germany")
+
+    assert body["shopper"] == {"external_id": "stranger", "known": False}
+    assert body["results"][0]["reason"] == {
+        "code": "trending_in_country",
+        "text": "trending in Germany",
+    }
+
+
+def test_a_slot_is_never_empty_while_eligible_products_exist(api, trained_shop):
+    Product.objects.exclude(sku="GAR-9").update(is_active=False)
+
+    body = _get(api, k=10)
+
+    assert _skus(body) == ["GAR-9"]
+
+
+def test_a_stock_change_through_the_api_takes_effect_in_the_next_response(api, trained_shop):
+    before = _get(api, slot="trending", k=5)
+    top = before["results"][0]["product"]
+
+    api.put(
+        f"/api/v1/products/{top['sku']}",
+        {"title": top["title"], "price": "10.00", "stock": 0},
+        format="json",
+    )
+    after = _get(api, slot="trending", k=5)
+
+    assert top["sku"] not in _skus(after)
+
+
+def test_a_price_change_shows_in_the_next_response(api, trained_shop):
+    before = _get(api, slot="trending", k=5)
+    top = before["results"][0]["product"]
+
+    api.put(
+        f"/api/v1/products/{top['sku']}", {"title": top["title"], "price": "3.33"}, format="json"
+    )
+    after = _get(api, slot="trending", k=5)
+
+    assert after["results"][0]["product"]["price"] == "3.33"
+
+
+def test_a_product_deactivated_in_the_admin_is_gone_once_the_catalog_is_checked(
+    api, trained_shop, settings
+):
+    settings.SHELFWISE_CATALOG_CHECK_SECONDS = 0  # production checks at most once a second
+    top = _get(api, slot="trending", k=5)["results"][0]["product"]["sku"]
+
+    product = Product.objects.get(sku=top)
+    product.is_active = False
+    product.save()  # as the admin does: no API call, no version bump, updated_at moves
+
+    assert top not in _skus(_get(api, slot="trending", k=5))
+
+
+def test_points_slot_follows_the_points_balance_at_once(api, trained_shop):
+    api.put("/api/v1/shoppers/s-0", {"points_balance": 1200}, format="json")
+    poor = _get(api, slot="points", k=10)
+
+    api.put("/api/v1/shoppers/s-0", {"points_balance": 5000}, format="json")
+    rich = _get(api, slot="points", k=10)
+
+    prices = [r["product"]["points_price"] for r in poor["results"]]
+    assert prices and max(prices) <= 1200
+    assert max(r["product"]["points_price"] for r in rich["results"]) > 1200
+    assert poor["results"][0]["reason"]["code"] == "points"
+    assert "redeem it with" in poor["results"][0]["reason"]["text"]
+
+
+def test_promotions_slot_covers_whole_categories_with_the_discount_in_the_reason(api, trained_shop):
+    garden = trained_shop["categories"][2]
+    promotion = Promotion.objects.create(
+        name="Garden days",
+        discount_percent=Decimal("20"),
+        starts_at=timezone.now() - timedelta(days=1),
+        ends_at=datetime(timezone.now().year + 1, 11, 30, 12, tzinfo=UTC),
+    )
+
+    promotion.categories.add(garden)
+    body = _get(api, slot="promotions", k=5)
+
+    assert body["count"] == 5
+    assert all(sku.startswith("GAR") for sku in _skus(body))
+    assert body["results"][0]["reason"]["text"] == "20 % off until 30 Nov"
+
+
+def test_an_ended_promotion_no_longer_fills_the_promotions_slot(api, trained_shop):
+    promotion = Promotion.objects.create(
+        name="Over",
+        discount_percent=Decimal("10"),
+        starts_at=timezone.now() - timedelta(days=3),
+        ends_at=timezone.now() - timedelta(days=1),
+    )
+    promotion.products.add(trained_shop["products"][0])
+
+    assert _get(api, slot="promotions")["count"] == 0
+
+
+def test_purchased_products_are_excluded_except_in_buy_again(api, trained_shop):
+    shopper = Shopper.objects.get(external_id="s-4")
+    bought = set(
+        Event.objects.filter(shopper=shopper, kind=EventKind.PURCHASE).values_list(
+            "product__sku", flat=True
+        )
+    )
+
+    for_you = _get(api, "s-4", k=20)
+    again = _get(api, "s-4", slot="buy_again", k=20)
+
+    assert bought and not bought & set(_skus(for_you))
+    assert 0 < len(bought) <= 20 and set(_skus(again)) == bought
+    assert again["results"][0]["reason"]["code"] == "buy_again"
+
+
+def test_new_arrivals_are_the_newest_products(api, trained_shop):
+    Product.objects.create(
+        sku="NEW-1", title="Fresh", price=Decimal("1"), category=trained_shop["categories"][0]
+    )
+
+    body = _get(api, slot="new_arrivals", k=3)
+
+    assert _skus(body)[0] == "NEW-1"
+    assert body["results"][0]["reason"]["code"] == "new_arrival"
+
+
+def test_no_category_fills_more_than_the_diversity_share(api, trained_shop, settings):
+    settings.SHELFWISE_DIVERSITY_MAX_SHARE = 0.4
+
+    body = _get(api, "s-1", k=10)
+
+    categories = [r["product"]["category"] for r in body["results"]]
+    assert max(categories.count(c) for c in set(categories)) <= 4
+
+
+@pytest.mark.parametrize("params", [{"k": 101}, {"k": 0}, {"slot": "nope"}, {"k": "ten"}])
+def test_bad_parameters_are_a_400_naming_the_field(api, shop, params):
+    response = api.get("/api/v1/shoppers/s-0/recommendations", params)
+
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["attr"] == next(iter(params))
+
+
+def test_similar_products_come_from_the_same_taste_group(api, trained_shop):
+    response = api.get("/api/v1/products/MUG-0/similar", {"k": 5})
+
+    body = response.json()
+    assert body["count"] == 5 and body["product"] == "MUG-0"
+    assert sum(sku.startswith("MUG") for sku in _skus(body)) >= 4
+    assert "MUG-0" not in _skus(body)
+
+
+def test_bought_together_counts_shared_orders(api, trained_shop):
+    mug, plate = trained_shop["products"][0], trained_shop["products"][PER_GROUP]
+    shopper = trained_shop["shoppers"][0]
+    Event.objects.bulk_create(
+        Event(
+            event_id=f"bt-{n}-{p.pk}",
+            shopper=shopper,
+            product=p,
+            kind=EventKind.PURCHASE,
+            order_id=f"together-{n}",
+            occurred_at=timezone.now(),
+        )
+        for n in range(30)
+        for p in (mug, plate)
+    )
+
+    body = api.get(f"/api/v1/products/{mug.sku}/bought-together", {"k": 3}).json()
+
+    assert body["results"][0]["product"]["sku"] == plate.sku
+    assert body["results"][0]["reason"]["code"] == "bought_together"
+
+
+def test_unknown_product_similar_is_a_json_404(api, shop):
+    response = api.get("/api/v1/products/NOPE/similar")
+
+    assert response.status_code == 404
+    assert response.json()["type"] == "client_error"
+
+
+def test_recommendations_need_authentication():
+    from rest_framework.test import APIClient
+
+    assert APIClient().get("/api/v1/shoppers/s-0/recommendations").status_code == 401
