@@ -213,11 +213,15 @@ def start_worker(live_broker, worker_media_root, tmp_path) -> Iterator[Callable]
 
 
 def purge_broker() -> None:
-    """Drop queued messages left by an earlier test (the broker DB is the tests' own)."""
+    """Drop queued and unacked task messages left by an earlier test.
+
+    Only kombu's own keys: the Redis database may be shared with other processes' data.
+    """
     import redis
     from django.conf import settings
 
-    redis.Redis.from_url(settings.CELERY_BROKER_URL).flushdb()
+    client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    client.delete("train", "default", "unacked", "unacked_index", "unacked_mutex")
 
 
 def wait_until(predicate: Callable[[], bool], *, timeout: float, step: float = 0.1) -> None:
