@@ -248,17 +248,24 @@ def reset_demo_data() -> dict[str, int]:
         demo_categories = Category.objects.filter(slug__startswith=CATEGORY_PREFIX)
         deleted["categories"] = demo_categories.filter(parent__isnull=False).delete()[0]
         deleted["categories"] += demo_categories.delete()[0]
-        # Points the demo put on imported data (the Online Retail file has none of its own).
-        dressed = Product.objects.filter(attributes__demo_points=True)
+        # Points and sold-out stock the demo put on imported data (the Online Retail file has
+        # neither of its own).
+        dressed = list(
+            Product.objects.filter(Q(attributes__demo_points=True) | Q(attributes__demo_stock=True))
+        )
         for product in dressed:
-            product.attributes.pop("demo_points", None)
-        Product.objects.bulk_update(list(dressed), ["attributes"], batch_size=500)
-        dressed.update(points_price=None)
+            if product.attributes.pop("demo_points", False):
+                product.points_price = None
+            if product.attributes.pop("demo_stock", False):
+                product.stock = None
+        Product.objects.bulk_update(
+            dressed, ["attributes", "points_price", "stock"], batch_size=500
+        )
     return deleted
 
 
 def dress_imported_shop(*, seed: int, now: datetime) -> dict[str, int]:
-    """Add seeded demo promotions and loyalty points to an imported shop that has none."""
+    """Add seeded demo promotions, loyalty points and sold-out stock to an imported shop."""
     rng = np.random.default_rng(seed)
     with transaction.atomic():
         products = list(Product.objects.filter(price__gt=0).order_by("pk"))
@@ -277,12 +284,21 @@ def dress_imported_shop(*, seed: int, now: datetime) -> dict[str, int]:
                 promotion.categories.set([categories[int(rng.integers(len(categories)))]])
             picks = rng.choice(len(products), size=min(25, len(products)), replace=False)
             promotion.products.add(*(products[p] for p in sorted(picks)))
-        # A fifth of the products become redeemable at 100 points per pound, rounded to 10.
+        # A fifth become redeemable at 100 points per pound (rounded to 10), and one in twenty
+        # sold out when the file tracks no stock, so the points and in-stock rules both show.
         redeemable = [p for p in products if rng.random() < 0.2]
         for product in redeemable:
             product.points_price = max(10, round(float(product.price) * 10) * 10)
             product.attributes = {**product.attributes, "demo_points": True}
-        Product.objects.bulk_update(redeemable, ["points_price", "attributes"], batch_size=500)
+        sold_out = [p for p in products if rng.random() < 0.05 and p.stock is None]
+        for product in sold_out:
+            product.stock = 0
+            product.attributes = {**product.attributes, "demo_stock": True}
+        Product.objects.bulk_update(
+            {p.pk: p for p in redeemable + sold_out}.values(),
+            ["points_price", "stock", "attributes"],
+            batch_size=500,
+        )
         shoppers = list(Shopper.objects.order_by("pk"))
         for shopper in shoppers:
             holds_points = rng.random() > 0.33
@@ -291,6 +307,7 @@ def dress_imported_shop(*, seed: int, now: datetime) -> dict[str, int]:
     return {
         "promotions": len(DEMO_PROMOTIONS),
         "redeemable products": len(redeemable),
+        "sold-out products": len(sold_out),
         "shoppers": len(shoppers),
     }
 

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from collections import defaultdict
 from datetime import UTC, datetime
+from decimal import Decimal
 from io import StringIO
 
 import pytest
@@ -15,10 +16,11 @@ from django.core.management import CommandError, call_command
 
 from behavior.models import Event, Shopper
 from catalog.models import Product, Promotion
+from shop import services
 from shop.selectors import shop_fingerprint
 from shop.synthetic import plan_shop
 from tests.conftest import REPO_ROOT
-from tests.factories import ProductFactory
+from tests.factories import EventFactory, ProductFactory, ShopperFactory
 
 NOW = "2026-11-01T12:00:00+00:00"
 # Nothing listens on port 1: a demo --check that touched the configured database would fail.
@@ -144,3 +146,26 @@ def test_the_demo_refuses_to_run_with_debug_off_unless_forced(settings):
         call_command("demo", "--no-serve", "--scale", "0.05")
 
     assert not Product.objects.exists()
+
+
+@pytest.mark.django_db
+def test_dressing_an_imported_shop_is_marked_and_reset_takes_it_back():
+    products = [ProductFactory(price=Decimal("4.50"), stock=None) for _ in range(60)]
+    shopper = ShopperFactory()
+    EventFactory(shopper=shopper, product=products[0], event_id="online-retail-1")
+    now = datetime(2026, 11, 1, 12, tzinfo=UTC)
+
+    services.dress_imported_shop(seed=4, now=now)
+    dressed_promotions = Promotion.objects.filter(name__startswith="[demo] ").count()
+    redeemable = Product.objects.filter(points_price__isnull=False).count()
+    sold_out = Product.objects.filter(stock=0).count()
+    services.reset_demo_data()
+
+    assert dressed_promotions == 7
+    assert redeemable > 0
+    assert sold_out > 0
+    assert not Promotion.objects.exists()
+    assert not Product.objects.filter(points_price__isnull=False).exists()
+    assert not Product.objects.filter(stock=0).exists()
+    assert all(p.attributes == {} for p in Product.objects.all())
+    assert Event.objects.filter(event_id="online-retail-1").exists()

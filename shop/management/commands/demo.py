@@ -136,8 +136,8 @@ class Command(BaseCommand):
             raise CommandError(str(error)) from error
         return True, [
             f"Imported {path}.",
-            "Demo data added (the file has none): promotions named '[demo] …', points prices "
-            f"and balances ({_join(added)}), seeded with {options['seed']}.",
+            "Demo data added (the file has none): promotions named '[demo] …', points prices, "
+            f"balances and sold-out stock ({_join(added)}), seeded with {options['seed']}.",
         ]
 
     def _summary(self, *, now: datetime, notes: list[str], seconds: float) -> None:
