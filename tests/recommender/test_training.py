@@ -239,3 +239,24 @@ def test_the_champion_is_scored_on_the_new_holdout_through_its_own_item_index(sh
     assert new.metrics["champion_version"] == champion.pk
     assert 0 < new.metrics["champion_ndcg@10"] <= 1
     assert np.isfinite(new.metrics["ndcg@10"])
+
+
+def test_the_scheduled_tasks_start_runs_and_skip_while_one_is_active(
+    shop, settings, django_capture_on_commit_callbacks
+):
+    from recommender.tasks import nightly_retrain_task, refresh_trending_task
+
+    settings.SHELFWISE_TRAINING_ALGORITHMS = ["scripted", "popularity", "not_deployed_here"]
+    settings.SHELFWISE_TRENDING_ALGORITHMS = ["scripted"]
+
+    with django_capture_on_commit_callbacks(execute=True):
+        nightly_id = nightly_retrain_task.delay().get()
+    with django_capture_on_commit_callbacks(execute=True):
+        trending_id = refresh_trending_task.delay().get()
+
+    nightly = TrainingRun.objects.get(pk=nightly_id)
+    assert (nightly.status, nightly.triggered_by) == ("succeeded", "schedule")
+    assert nightly.algorithms == ["scripted", "popularity"]
+    assert TrainingRun.objects.get(pk=trending_id).algorithms == ["scripted"]
+    TrainingRun.objects.create(algorithms=["scripted"], lock_key="scripted", triggered_by="api")
+    assert refresh_trending_task.delay().get() is None
