@@ -302,6 +302,11 @@ SHELFWISE_HEARTBEAT_SECONDS = env.float("SHELFWISE_HEARTBEAT_SECONDS", default=1
 # A running run silent for this long lost its worker; the reconciler re-queues it.
 SHELFWISE_HEARTBEAT_TIMEOUT_SECONDS = env.float("SHELFWISE_HEARTBEAT_TIMEOUT_SECONDS", default=120.0)
 SHELFWISE_TRAINING_MAX_ATTEMPTS = env.int("SHELFWISE_TRAINING_MAX_ATTEMPTS", default=3)
+# A queued run no worker claimed by then lost its message (the broker would have redelivered an
+# unacked one by now); the reconciler fails it so it stops blocking new triggers.
+SHELFWISE_QUEUED_TIMEOUT_SECONDS = env.int(
+    "SHELFWISE_QUEUED_TIMEOUT_SECONDS", default=TRAINING_HARD_TIME_LIMIT + 20 * 60
+)
 
 # --- Serving (recommender.serving) ----------------------------------------------------------------
 # The model behind "for you": "auto" serves the personalised champion with the best offline

@@ -111,6 +111,9 @@ def start_training(
             triggered_by=triggered_by,
             requested_by=user if user is not None and user.is_authenticated else None,
             stage="queued",
+            # "Last sign of life" of a queued run is when it was queued: the reconciler
+            # expires runs no worker ever picked up (see reconcile_stale_runs).
+            heartbeat_at=timezone.now(),
         )
         if enqueue:
             transaction.on_commit(lambda: enqueue_run(run_id=run.pk))
@@ -461,9 +464,12 @@ def _record_versions(
 def reconcile_stale_runs(*, now: datetime, heartbeat_timeout: timedelta | None = None) -> dict:
     """Recover running runs whose heartbeat went stale: re-queue the same run while it has
     attempts left, otherwise fail it. A run whose lock is still held has a live (if silent)
-    worker and is left to its time limit. Returns {"requeued": [...], "failed": [...]}."""
+    worker and is left to its time limit. Queued runs no worker picked up within
+    SHELFWISE_QUEUED_TIMEOUT_SECONDS are failed, so a lost message cannot block every later
+    trigger. Returns {"requeued": [...], "failed": [...], "expired": [...]}."""
     timeout = heartbeat_timeout or timedelta(seconds=settings.SHELFWISE_HEARTBEAT_TIMEOUT_SECONDS)
-    outcome: dict[str, list[int]] = {"requeued": [], "failed": []}
+    outcome: dict[str, list[int]] = {"requeued": [], "failed": [], "expired": []}
+    outcome["expired"] = _expire_unclaimed(now=now)
     for stale in TrainingRun.objects.stale(now=now, heartbeat_timeout=timeout):
         if uses_advisory_locks() and algorithms_locked_elsewhere(stale.algorithms):
             continue
@@ -480,6 +486,7 @@ def reconcile_stale_runs(*, now: datetime, heartbeat_timeout: timedelta | None =
             if run.attempts < settings.SHELFWISE_TRAINING_MAX_ATTEMPTS:
                 run.status, run.progress = TrainingRun.Status.QUEUED, 0
                 run.stage, run.error = "re-queued after a lost worker", note
+                run.heartbeat_at = now
                 run.save()
                 transaction.on_commit(lambda run_id=run.pk: enqueue_run(run_id=run_id))
                 outcome["requeued"].append(run.pk)
@@ -490,3 +497,21 @@ def reconcile_stale_runs(*, now: datetime, heartbeat_timeout: timedelta | None =
                 run.save()
                 outcome["failed"].append(run.pk)
     return outcome
+
+
+def _expire_unclaimed(*, now: datetime) -> list[int]:
+    limit = timedelta(seconds=settings.SHELFWISE_QUEUED_TIMEOUT_SECONDS)
+    unclaimed = TrainingRun.objects.filter(
+        status=TrainingRun.Status.QUEUED, heartbeat_at__lt=now - limit
+    )
+    expired = list(unclaimed.values_list("pk", flat=True))
+    unclaimed.filter(pk__in=expired).update(
+        status=TrainingRun.Status.FAILED,
+        stage="failed",
+        finished_at=now,
+        error=(
+            f"No worker picked this run up within {limit}; is a worker consuming the "
+            "'train' queue? Trigger a new run once it is."
+        ),
+    )
+    return expired

@@ -36,7 +36,7 @@ def test_sigkill_of_the_whole_worker_leaves_the_champion_and_the_reconciler_reco
     assert refreshed(run).status == TrainingRun.Status.RUNNING
     assert champion_version(algorithm="scripted") == champion
     outcome = reconcile_stale_runs(now=timezone.now(), heartbeat_timeout=timedelta(seconds=1))
-    assert outcome == {"requeued": [run.pk], "failed": []}
+    assert outcome == {"requeued": [run.pk], "failed": [], "expired": []}
     assert refreshed(run).status == TrainingRun.Status.QUEUED
     start_worker()
     run = finished(run)

@@ -198,7 +198,7 @@ def test_the_reconciler_requeues_a_silent_run_then_gives_up_after_three_attempts
         outcome = reconcile_stale_runs(now=timezone.now())
 
     run.refresh_from_db()
-    assert outcome == {"requeued": [run.pk], "failed": []} and len(requeue) == 1
+    assert outcome == {"requeued": [run.pk], "failed": [], "expired": []} and len(requeue) == 1
     assert run.status == TrainingRun.Status.QUEUED and "worker lost" in run.error
     stale = TrainingRun.objects.filter(pk=run.pk)
     stale.update(status="running", attempts=3, heartbeat_at=long_ago)
@@ -206,7 +206,7 @@ def test_the_reconciler_requeues_a_silent_run_then_gives_up_after_three_attempts
     outcome = reconcile_stale_runs(now=timezone.now())
 
     run.refresh_from_db()
-    assert outcome == {"requeued": [], "failed": [run.pk]}
+    assert outcome == {"requeued": [], "failed": [run.pk], "expired": []}
     assert run.status == TrainingRun.Status.FAILED and "Gave up after 3 attempts" in run.error
 
 
@@ -260,3 +260,18 @@ def test_the_scheduled_tasks_start_runs_and_skip_while_one_is_active(
     assert TrainingRun.objects.get(pk=trending_id).algorithms == ["scripted"]
     TrainingRun.objects.create(algorithms=["scripted"], lock_key="scripted", triggered_by="api")
     assert refresh_trending_task.delay().get() is None
+
+
+def test_the_reconciler_expires_a_queued_run_no_worker_ever_picked_up(settings):
+    settings.SHELFWISE_QUEUED_TIMEOUT_SECONDS = 3600
+    lost = start_training(triggered_by="api", algorithms=["scripted"], enqueue=False)
+    TrainingRun.objects.filter(pk=lost.pk).update(heartbeat_at=timezone.now() - timedelta(hours=2))
+    waiting = start_training(triggered_by="api", algorithms=["popularity"], enqueue=False)
+
+    outcome = reconcile_stale_runs(now=timezone.now())
+
+    assert outcome["expired"] == [lost.pk]
+    lost.refresh_from_db()
+    assert lost.status == TrainingRun.Status.FAILED and "No worker picked" in lost.error
+    assert TrainingRun.objects.get(pk=waiting.pk).status == TrainingRun.Status.QUEUED
+    assert start_training(triggered_by="api", algorithms=["scripted"], enqueue=False)
