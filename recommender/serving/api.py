@@ -13,6 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from config.api import QueryValidationErrorSerializer, reject_nul, unstorable
+from recommender.impressions import record_impressions
 from recommender.serving.products import ProductNotFound, bought_together, similar_products
 from recommender.serving.rules import InvalidRequest
 from recommender.serving.selectors import recommendations_for
@@ -123,6 +124,8 @@ def shopper_recommendations(request: Request, external_id: str) -> Response:
         )
     except InvalidRequest as exc:
         raise ValidationError({exc.field: [str(exc)]}) from exc
+    # One pipelined Redis call: feeds the dashboard's reach and "recommended in the last day".
+    record_impressions(product_ids=[i.product.id for i in result.items], now=timezone.now())
     return Response(result.as_dict())
 
 
@@ -163,6 +166,7 @@ def _product_list(request: Request, sku: str, selector) -> Response:
         result = selector(sku=sku, k=query["k"], now=timezone.now())
     except ProductNotFound as exc:
         raise NotFound(f"No product with sku {sku!r}.") from exc
+    record_impressions(product_ids=[i.product.id for i in result.items], now=timezone.now())
     return Response(result.as_dict())
 
 

@@ -1,0 +1,57 @@
+"""The impression log the API writes and the dashboard reads."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from recommender.impressions import impressions_last_day, impressions_of, record_impressions
+
+
+def test_each_recommendations_response_counts_one_impression_per_product_shown(shop, staff_user):
+    api = APIClient()
+    api.force_authenticate(staff_user)
+
+    body = api.get("/api/v1/shoppers/s-1/recommendations", {"k": 4}).json()
+    api.get("/api/v1/shoppers/s-1/recommendations", {"k": 4})
+
+    shown = {item["product"]["sku"] for item in body["results"]}
+    counts = impressions_last_day(now=timezone.now())
+    by_sku = {p.sku: counts.get(p.pk, 0) for p in shop["products"]}
+    assert {sku for sku, n in by_sku.items() if n} == shown
+    assert all(by_sku[sku] == 2 for sku in shown)
+
+
+def test_a_product_page_list_counts_as_impressions_too(shop, staff_user):
+    api = APIClient()
+    api.force_authenticate(staff_user)
+
+    body = api.get("/api/v1/products/MUG-1/similar", {"k": 3}).json()
+
+    pk = next(p.pk for p in shop["products"] if p.sku == body["results"][0]["product"]["sku"])
+    assert impressions_of(product_id=pk, now=timezone.now()) == 1
+
+
+def test_impressions_older_than_a_day_are_not_counted(db):
+    now = timezone.now()
+
+    record_impressions(product_ids=[7], now=now - timedelta(hours=25))
+    record_impressions(product_ids=[7, 7], now=now - timedelta(hours=23))
+
+    assert impressions_last_day(now=now) == {7: 2}
+    assert impressions_of(product_id=7, now=now) == 2
+
+
+def test_with_redis_unreachable_impressions_are_dropped_and_read_as_zero(db, settings):
+    # Changing CACHES resets Django's cache handler; the settings fixture restores it after.
+    settings.CACHES = {
+        "default": {**settings.CACHES["default"], "LOCATION": "redis://127.0.0.1:1/0"}
+    }
+    now = timezone.now()
+
+    record_impressions(product_ids=[1, 2], now=now)
+
+    assert impressions_last_day(now=now) == {}
+    assert impressions_of(product_id=1, now=now) == 0
