@@ -188,12 +188,8 @@ def _locked_elsewhere(run: TrainingRun) -> TrainingRun:
         # Our own earlier delivery is still training it (e.g. a broker redelivery): leave it.
         logger.info("training run %s is being trained by another live worker", run.pk)
         return run
-    holder = (
-        TrainingRun.objects.filter(status=TrainingRun.Status.RUNNING)
-        .exclude(pk=run.pk)
-        .order_by("started_at")
-        .first()
-    )
+    running = TrainingRun.objects.filter(status=TrainingRun.Status.RUNNING).exclude(pk=run.pk)
+    holder = next((r for r in running if set(r.algorithms) & set(run.algorithms)), None)
     holder_text = f"run #{holder.pk}" if holder else "another run"
     _finish_failed(
         run.pk,
@@ -225,13 +221,13 @@ def _start_attempt(run: TrainingRun) -> TrainingRun:
                 log.append(f"attempt {run.attempts}: worker lost, taken over at {now:%H:%M:%S}")
             if run.attempts >= settings.SHELFWISE_TRAINING_MAX_ATTEMPTS:
                 return _give_up(run, log=log, now=now)
-            # Any other row still "running" for these algorithms lost its worker too (its lock
-            # died with it): fail it so the one-running constraint admits this run.
-            for stale in (
-                TrainingRun.objects.select_for_update()
-                .filter(status=TrainingRun.Status.RUNNING, lock_key=run.lock_key)
-                .exclude(pk=run.pk)
-            ):
+            # With the advisory locks held, any other row still "running" for these algorithms
+            # lost its worker (its lock died with it): fail it so the one-running constraint
+            # admits this run. Without them (SQLite) the constraint decides, below.
+            others = TrainingRun.objects.select_for_update().filter(
+                status=TrainingRun.Status.RUNNING, lock_key=run.lock_key
+            )
+            for stale in others.exclude(pk=run.pk) if uses_advisory_locks() else []:
                 stale.status, stale.finished_at = TrainingRun.Status.FAILED, now
                 stale.error = f"Worker lost; superseded by run #{run.pk}."
                 stale.save(update_fields=["status", "finished_at", "error"])
