@@ -217,7 +217,7 @@ def cold_start(request: HttpRequest) -> HttpResponse:
     now = timezone.now()
     countries = [
         (country, selectors.cold_start_preview(now=now, k=PREVIEW_K, country=country))
-        for country in selectors.top_countries(limit=6)
+        for country in selectors.top_countries(limit=5)
     ]
     interests = [
         (

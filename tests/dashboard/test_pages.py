@@ -196,7 +196,7 @@ def test_the_cold_start_page_shows_lists_per_country_and_interest_and_newest_pro
     assert mugs.items[0].product.category == "Mugs"
     assert mugs.items[0].reason.text == "popular in Mugs, which you follow"
     assert len(response.context["newest"]) == 8
-    assert "New in France" in response.content.decode()
+    assert "New shopper in France" in response.content.decode()
 
 
 def test_the_models_page_shows_runs_versions_champions_and_metrics_history(
