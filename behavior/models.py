@@ -69,16 +69,20 @@ class Event(models.Model):
 
     event_id = models.CharField(
         max_length=128,
-        unique=True,
         help_text="The client's id for this event; a resent event with the same id is ignored.",
     )
-    shopper = models.ForeignKey(Shopper, on_delete=models.CASCADE, related_name="events")
+    # No single-column FK indexes: the (shopper, occurred_at) and (product, occurred_at) indexes
+    # lead with these columns, and every extra index costs the bulk import on each row.
+    shopper = models.ForeignKey(
+        Shopper, on_delete=models.CASCADE, related_name="events", db_index=False
+    )
     product = models.ForeignKey(
         Product,
         null=True,
         blank=True,
         on_delete=models.CASCADE,
         related_name="events",
+        db_index=False,
         help_text="Empty only for searches.",
     )
     kind = models.CharField(max_length=16, choices=EventKind.choices)
@@ -87,7 +91,7 @@ class Event(models.Model):
     )
     query = models.CharField(max_length=255, blank=True, help_text="Search text, for searches.")
     session_id = models.CharField(max_length=128, blank=True)
-    order_id = models.CharField(max_length=128, blank=True, db_index=True)
+    order_id = models.CharField(max_length=128, blank=True)
     occurred_at = models.DateTimeField()
     received_at = models.DateTimeField(auto_now_add=True)
 
@@ -99,8 +103,12 @@ class Event(models.Model):
             models.Index(fields=["shopper", "occurred_at"], name="event_shopper_time"),
             models.Index(fields=["product", "occurred_at"], name="event_product_time"),
             models.Index(fields=["occurred_at"], name="event_time"),
+            models.Index(fields=["order_id"], name="event_order"),
         ]
         constraints = [
+            # A constraint rather than unique=True: the same guarantee (and ON CONFLICT target)
+            # without the varchar_pattern_ops index Django adds for LIKE lookups.
+            models.UniqueConstraint(fields=["event_id"], name="event_id_unique"),
             models.CheckConstraint(condition=Q(kind__in=EventKind.values), name="event_kind_known"),
             models.CheckConstraint(
                 condition=~Q(kind=EventKind.RATING)
