@@ -308,12 +308,14 @@ def train_models(*, run: TrainingRun, progress: RunProgress) -> list[ModelVersio
     _record_data(run, events_window=(events.window_start, events.window_end), data=data)
     fitted, skipped = [], {}
     for index, algorithm in enumerate(run.algorithms):
-        limit = getattr(ALGORITHMS[algorithm], "max_items", None)
+        # Instantiated first: an item limit (EASE's max_items) may be a hyper-parameter.
+        model = ALGORITHMS[algorithm](**run.params.get(algorithm, {}))
+        limit = getattr(model, "max_items", None)
         if limit is not None and len(data.items) > limit:
             # e.g. EASE inverts an items×items matrix: past its limit it would not fit in memory.
             skipped[algorithm] = f"{len(data.items):,} products exceed its limit of {limit:,}"
             continue
-        fitted.append(_fit_and_evaluate(run, data=data, index=index, progress=progress))
+        fitted.append(_fit_and_evaluate(run, model, data=data, index=index, progress=progress))
     if skipped:
         run.stats = {**TrainingRun.objects.get(pk=run.pk).stats, "skipped": skipped}
         TrainingRun.objects.filter(pk=run.pk).update(stats=run.stats)
@@ -353,7 +355,7 @@ def _record_data(run: TrainingRun, *, events_window: tuple, data: TrainingData) 
 
 
 def _fit_and_evaluate(
-    run: TrainingRun, *, data: TrainingData, index: int, progress: RunProgress
+    run: TrainingRun, model: Recommender, *, data: TrainingData, index: int, progress: RunProgress
 ) -> Fitted:
     algorithm = run.algorithms[index]
     total = len(run.algorithms)
@@ -366,7 +368,6 @@ def _fit_and_evaluate(
         algorithm, settings.SHELFWISE_HALF_LIFE_DAYS
     )
     train = data.train_with_half_life(half_life)
-    model = ALGORITHMS[algorithm](**params)
     model.fit(train)
     timings = {"fit": time.perf_counter() - mark}
     progress(base + share * 0.7, f"evaluating {algorithm} {index + 1}/{total}")

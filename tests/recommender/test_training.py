@@ -275,3 +275,18 @@ def test_the_reconciler_expires_a_queued_run_no_worker_ever_picked_up(settings):
     assert lost.status == TrainingRun.Status.FAILED and "No worker picked" in lost.error
     assert TrainingRun.objects.get(pk=waiting.pk).status == TrainingRun.Status.QUEUED
     assert start_training(triggered_by="api", algorithms=["scripted"], enqueue=False)
+
+
+def test_an_algorithm_over_its_item_limit_is_skipped_and_the_others_still_train(shop):
+    run = start_training(
+        triggered_by="command",
+        algorithms=["ease", "popularity"],
+        params={"ease": {"max_items": 10}},
+        enqueue=False,
+    )
+
+    run = run_training(run_id=run.pk)
+
+    assert run.status == TrainingRun.Status.SUCCEEDED, run.error
+    assert "limit of 10" in run.stats["skipped"]["ease"]
+    assert [v.algorithm for v in run.versions.all()] == ["popularity"]
