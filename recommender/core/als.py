@@ -30,6 +30,7 @@ from recommender.core.base import (
     check_finite,
     check_ids,
     check_user_items,
+    item_rows,
 )
 from recommender.core.ranking import top_k
 
@@ -309,10 +310,7 @@ class ALS(Recommender):
         self._require_fitted()
         item_ids = check_ids(item_ids, upper=self.n_items, name="item_ids")
         scores = self.normalized_item_factors[item_ids] @ self.normalized_item_factors.T
-        itself = sp.csr_matrix(
-            (np.ones(item_ids.size, dtype=FLOAT), (np.arange(item_ids.size), item_ids)),
-            shape=scores.shape,
-        )
+        itself = item_rows(item_ids, self.n_items)
         return top_k(scores, n, exclude=itself)
 
     def explain(self, item_id: int, item_ids: Any, weights: Any = None) -> tuple[int, float]:

@@ -74,6 +74,18 @@ def check_weights(weights: Any, *, length: int) -> np.ndarray:
     return array
 
 
+def item_rows(item_ids: np.ndarray, n_items: int) -> sp.csr_matrix:
+    """One CSR row per item id with a single 1 at that item, shape (len(item_ids), n_items).
+
+    The "shopper who touched only this item" used by ``similar_items``, and the mask that keeps an
+    item out of its own neighbour list.
+    """
+    return sp.csr_matrix(
+        (np.ones(item_ids.size, dtype=FLOAT), (np.arange(item_ids.size), item_ids)),
+        shape=(item_ids.size, n_items),
+    )
+
+
 def check_finite(name: str, array: np.ndarray) -> None:
     """Raise ``FitError`` when a learned array holds NaN or infinity."""
     if not np.all(np.isfinite(array)):

@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 import numpy as np
 import scipy.sparse as sp
 
-from recommender.core.base import FLOAT, Recommender, check_ids, check_user_items
+from recommender.core.base import Recommender, check_ids, check_user_items, item_rows
 from recommender.core.knn import ItemKNN
 from recommender.core.popularity import Popularity
 from recommender.core.ranking import Normalization, blend, top_k
@@ -111,10 +111,7 @@ class Blend(Recommender):
         """
         self._require_fitted()
         item_ids = check_ids(item_ids, upper=self.n_items, name="item_ids")
-        rows = sp.csr_matrix(
-            (np.ones(item_ids.size, dtype=FLOAT), (np.arange(item_ids.size), item_ids)),
-            shape=(item_ids.size, self.n_items),
-        )
+        rows = item_rows(item_ids, self.n_items)
         return top_k(self.score_from_rows(rows), n, exclude=rows)
 
     def explain(self, item_id: int, item_ids: Any, weights: Any = None) -> tuple[int, float]:

@@ -23,6 +23,7 @@ from recommender.core.base import (
     check_finite,
     check_ids,
     check_user_items,
+    item_rows,
 )
 from recommender.core.ranking import top_k
 
@@ -141,10 +142,7 @@ class EASE(Recommender):
         self._require_fitted()
         item_ids = check_ids(item_ids, upper=self.n_items, name="item_ids")
         scores = np.asarray(self.item_weights[item_ids], dtype=FLOAT)
-        itself = sp.csr_matrix(
-            (np.ones(item_ids.size, dtype=FLOAT), (np.arange(item_ids.size), item_ids)),
-            shape=scores.shape,
-        )
+        itself = item_rows(item_ids, self.n_items)
         return top_k(scores, n, exclude=itself)
 
     @classmethod

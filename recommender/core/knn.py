@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 import numpy as np
 import scipy.sparse as sp
 
-from recommender.core.base import FLOAT, Recommender, check_ids, check_user_items
+from recommender.core.base import FLOAT, Recommender, check_ids, check_user_items, item_rows
 from recommender.core.ranking import top_k
 
 ITEM_SIMILARITIES = ("cosine", "jaccard")
@@ -339,10 +339,7 @@ class UserKNN(Recommender):
         """
         self._require_fitted()
         item_ids = check_ids(item_ids, upper=self.n_items, name="item_ids")
-        rows = sp.csr_matrix(
-            (np.ones(item_ids.size, dtype=FLOAT), (np.arange(item_ids.size), item_ids)),
-            shape=(item_ids.size, self.n_items),
-        )
+        rows = item_rows(item_ids, self.n_items)
         scores = self._score(rows, None)
         scores[scores <= 0] = -np.inf
         return top_k(scores, n, exclude=rows)

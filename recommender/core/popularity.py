@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 import numpy as np
 import scipy.sparse as sp
 
-from recommender.core.base import FLOAT, Recommender, check_ids, check_user_items
+from recommender.core.base import FLOAT, Recommender, check_ids, check_user_items, item_rows
 from recommender.core.ranking import top_k
 
 # Segments are ranked a few at a time so the dense (segments, n_items) block stays small.
@@ -62,10 +62,7 @@ class Popularity(Recommender):
         self._require_fitted()
         item_ids = check_ids(item_ids, upper=self.n_items, name="item_ids")
         scores = np.broadcast_to(self.item_scores, (item_ids.size, self.n_items))
-        itself = sp.csr_matrix(
-            (np.ones(item_ids.size, dtype=FLOAT), (np.arange(item_ids.size), item_ids)),
-            shape=scores.shape,
-        )
+        itself = item_rows(item_ids, self.n_items)
         return top_k(scores, n, exclude=itself)
 
     def explain(self, item_id: int, item_ids: Any, weights: Any = None) -> tuple[int, float]:
