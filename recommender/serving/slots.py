@@ -238,18 +238,46 @@ def _explain(ctx: SlotContext, picks: list[Pick]) -> None:
     """Name the shopper's product that contributed most to each personal pick."""
     served = ctx.personal
     assert served is not None
+    if not picks:
+        return
     item_rows, row_items = served.catalog_maps(ctx.catalog)
     items = row_items[ctx.profile.rows]
     known = items >= 0
-    for pick in picks:
-        item, _share = served.model.explain(
-            int(row_items[pick.row]), items[known], ctx.profile.weights[known]
-        )
-        if item >= 0:
-            pick.because_row = int(item_rows[item])
+    items, weights = items[known], ctx.profile.weights[known]
+    targets = row_items[np.array([p.row for p in picks], dtype=np.int64)]
+    contributions = _contributions(served.model, items, weights, targets)
+    for pick, column in zip(picks, contributions.T, strict=True):
+        best = int(np.argmax(column)) if column.size else -1
+        if best >= 0 and column[best] > 0:
+            pick.because_row = int(item_rows[items[best]])
             pick.because_kind = ctx.profile.kinds.get(pick.because_row, "view")
         else:
             pick.reason = reasons.personal()
+
+
+def _contributions(
+    model: object, items: np.ndarray, weights: np.ndarray, targets: np.ndarray
+) -> np.ndarray:
+    """weight × similarity of each shopper item (rows) to each pick (columns), in one product.
+
+    The attribution of ``Recommender.explain`` for item-based scores, batched: calling
+    ``explain`` per pick cost about 1 ms each for ALS (a k×k factorisation per call), a third of
+    the request budget. For ALS the cosine of item factors stands in for the exact fold-in
+    decomposition; it names the same item in the common case and only chooses the sentence.
+    """
+    factors = getattr(model, "normalized_item_factors", None)
+    if factors is not None:
+        similarity = np.asarray(factors)[items] @ np.asarray(factors)[targets].T
+    elif getattr(model, "similarity", None) is not None and hasattr(model.similarity, "tocsr"):
+        similarity = model.similarity[items][:, targets].toarray()
+    else:
+        similarity = np.zeros((items.size, targets.size), dtype=np.float32)
+        for column, target in enumerate(targets.tolist()):
+            best, share = model.explain(target, items, weights)
+            if best >= 0:
+                similarity[np.flatnonzero(items == best)[:1], column] = share
+        return similarity
+    return weights[:, None] * similarity
 
 
 def _best_promotion(promotions: list[PromotionInfo]) -> dict[int, PromotionInfo]:
