@@ -17,7 +17,7 @@ KIND_VERBS = {
 }
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Reason:
     code: str
     text: str

