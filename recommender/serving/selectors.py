@@ -115,12 +115,15 @@ def purchase_history(
         .order_by()
         .values_list("product_id", "times", "last")
     )
-    history = {}
-    for pk, times, last in rows:
-        row = int(catalog.rows_of(np.array([pk]))[0])
-        if row >= 0:
-            history[row] = (times, last)
-    return history
+    rows = list(rows)
+    # One vectorised lookup: per-product rows_of calls cost ~0.05 ms each, 65 ms for a
+    # wholesale shopper with 1,300 distinct purchases (Online Retail 17841), per slot.
+    catalog_rows = catalog.rows_of(np.array([pk for pk, _t, _l in rows], dtype=np.int64))
+    return {
+        int(row): (times, last)
+        for row, (_pk, times, last) in zip(catalog_rows.tolist(), rows, strict=True)
+        if row >= 0
+    }
 
 
 def render(picks: list[Pick], *, catalog: CatalogSnapshot) -> list[Recommendation]:
