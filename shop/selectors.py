@@ -132,3 +132,37 @@ def shop_fingerprint() -> str:
         for row in rows.iterator(chunk_size=5_000):
             digest.update(repr(row).encode())
     return digest.hexdigest()[:16]
+
+
+def slot_problems(*, now: datetime) -> list[str]:
+    """Every slot asked for a regular and a brand-new shopper: what raised or came back empty."""
+    try:
+        from recommender.serving.selectors import recommendations_for
+        from recommender.serving.slots import SLOTS
+    except ImportError:  # serving is not built yet: nothing to ask
+        return []
+    cheapest = (
+        Product.objects.available()
+        .filter(points_price__isnull=False)
+        .aggregate(m=Min("points_price"))["m"]
+    )
+    regular = (
+        Shopper.objects.filter(events__kind=EventKind.PURCHASE, points_balance__gte=cheapest or 0)
+        .order_by("external_id")
+        .first()
+    )
+    askers = [("a brand-new shopper", "demo-never-seen-shopper", {"points", "buy_again"})]
+    if regular is not None:
+        askers.insert(0, (f"shopper {regular.external_id}", regular, set()))
+    problems = []
+    for label, shopper, may_be_empty in askers:
+        for slot in SLOTS:
+            try:
+                result = recommendations_for(shopper=shopper, slot=slot, k=10, now=now)
+            # Any error is a finding: it is reported, and the check then exits non-zero.
+            except Exception as error:
+                problems.append(f"slot {slot} for {label} raised {type(error).__name__}: {error}")
+                continue
+            if not result.items and slot not in may_be_empty:
+                problems.append(f"slot {slot} is empty for {label}")
+    return problems

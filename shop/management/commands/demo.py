@@ -150,6 +150,7 @@ class Command(BaseCommand):
     def _verify(self, *, now: datetime, synthetic: bool, scale: float, run) -> None:
         self.stdout.write(f"Fingerprint: {selectors.shop_fingerprint()}")
         problems = selectors.shop_problems(now=now, synthetic=synthetic, scale=scale)
+        problems += selectors.slot_problems(now=now)
         if run is not None and run.status != "succeeded":
             reason = (run.error or "no error recorded").splitlines()[0]
             problems.append(f"training run #{run.pk} {run.status}: {reason}")
