@@ -254,10 +254,7 @@ class ALS(Recommender):
         k = self.factors
         if rows.shape[0] == 1:
             # The request-time case: plain BLAS on the shopper's items, no block bookkeeping.
-            Yu = Y.take(rows.indices, axis=0)
-            Cm1 = FLOAT(self.alpha) * rows.data
-            A = self.YtY_reg + Yu.T @ (Cm1[:, None] * Yu)
-            return np.linalg.solve(A, Yu.T @ (1 + Cm1))[None, :].astype(FLOAT)
+            return self._fold_in_one(rows.indices, rows.data)[None, :]
         X = np.zeros((rows.shape[0], k), dtype=FLOAT)
         for lo, hi in zip(*_pairs(row_blocks(rows.indptr, FOLD_IN_NNZ, BLOCK_ROWS)), strict=True):
             a, b = rows.indptr[lo], rows.indptr[hi]
@@ -274,6 +271,21 @@ class ALS(Recommender):
             rhs = segment @ (Yg * (1 + Cm1)[:, None])
             X[lo:hi] = np.linalg.solve(A, rhs[:, :, None])[:, :, 0]
         return X
+
+    def _fold_in_one(self, item_ids: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        """x_u of shape (factors,) for one shopper's distinct items and their weights."""
+        Yu = np.asarray(self.item_factors).take(item_ids, axis=0)
+        # A = YtY + λI + Yuᵀ (Cu − I) Yu,   b = Yuᵀ Cu p(u)
+        Cm1 = FLOAT(self.alpha) * np.asarray(weights, dtype=FLOAT)
+        A = self.YtY_reg + Yu.T @ (Cm1[:, None] * Yu)
+        return np.linalg.solve(A, Yu.T @ (1 + Cm1)).astype(FLOAT, copy=False)
+
+    def score_items(self, item_ids: Any, weights: Any = None) -> np.ndarray:
+        """x_u·y_i for one shopper, shape (n_items,): a k×k fold-in solve and one gemv."""
+        self._require_fitted()
+        item_ids, weights = self.request_pairs(item_ids, weights)
+        with request_time_blas(1):
+            return np.asarray(self.item_factors) @ self._fold_in_one(item_ids, weights)
 
     def score_from_rows(self, rows: sp.csr_matrix) -> np.ndarray:
         """Scores x_u·y_i, shape (n_rows, n_items), from freshly folded-in user vectors."""

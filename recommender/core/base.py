@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 import numpy as np
 import scipy.sparse as sp
 
-from recommender.core.ranking import top_k
+from recommender.core.ranking import top_k, top_k_row
 
 FLOAT = np.float32
 
@@ -84,6 +84,26 @@ def item_rows(item_ids: np.ndarray, n_items: int) -> sp.csr_matrix:
         (np.ones(item_ids.size, dtype=FLOAT), (np.arange(item_ids.size), item_ids)),
         shape=(item_ids.size, n_items),
     )
+
+
+def sparse_rows_sum(matrix: sp.csr_matrix, item_ids: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Σ_j w_j · matrix[j] as a dense float32 vector of shape (matrix.shape[1],).
+
+    The request-time ``r @ S`` of a neighbourhood model without building ``r``: the stored
+    entries of the selected rows are gathered with one index computation (no loop over the
+    shopper's items) and summed by ``np.bincount``.
+    """
+    starts = matrix.indptr[item_ids]
+    counts = matrix.indptr[item_ids + 1] - starts
+    # position of every stored entry of the selected rows, rows back to back
+    offsets = np.repeat(starts - (np.cumsum(counts) - counts), counts)
+    position = np.arange(offsets.size) + offsets
+    scores = np.bincount(
+        matrix.indices[position],
+        weights=matrix.data[position] * np.repeat(weights, counts),
+        minlength=matrix.shape[1],
+    )
+    return scores.astype(FLOAT)
 
 
 def check_finite(name: str, array: np.ndarray) -> None:
@@ -210,24 +230,38 @@ class Recommender:
         ids, scores : arrays of shape (n,).
         """
         self._require_fitted()
-        row = self.items_to_row(item_ids, weights)
-        scores = self.score_from_rows(row)
+        scores = self.score_items(item_ids, weights)
         exclude_ids = (
             None if exclude is None else check_ids(exclude, upper=self.n_items, name="exclude")
         )
-        mask = None
-        if exclude_ids is not None and exclude_ids.size:
-            mask = sp.csr_matrix(
-                (
-                    np.ones(exclude_ids.size, dtype=FLOAT),
-                    (np.zeros(exclude_ids.size, dtype=np.int64), exclude_ids),
-                ),
-                shape=(1, self.n_items),
-            )
-        ids, top_scores = top_k(
-            scores, n, exclude=mask, candidates=_candidates(candidates, self.n_items)
+        return top_k_row(
+            scores, n, exclude=exclude_ids, candidates=_candidates(candidates, self.n_items)
         )
-        return ids[0], top_scores[0]
+
+    def score_items(self, item_ids: Any, weights: Any = None) -> np.ndarray:
+        """Scores of shape (n_items,) for one shopper given by (item, weight) pairs.
+
+        Equal to ``score_from_rows(items_to_row(item_ids, weights))[0]``, which is what this
+        default does; models override it with a dense path that skips building a scipy row
+        (about 40 % of a request's time at 50k items).
+        """
+        return self.score_from_rows(self.items_to_row(item_ids, weights))[0]
+
+    def request_pairs(self, item_ids: Any, weights: Any = None) -> tuple[np.ndarray, np.ndarray]:
+        """Validated (item, weight) pairs with repeated items summed, items ascending.
+
+        The dense counterpart of ``items_to_row``: same checks (ids in range, finite and
+        non-negative weights, one weight per id), same sums, no sparse matrix.
+        """
+        item_ids = check_ids(item_ids, upper=self.n_items, name="item_ids")
+        weights = check_weights(weights, length=item_ids.size)
+        if weights.size and weights.min() < 0:
+            raise ValueError("user_items weights must be non-negative")
+        if item_ids.size > 1:
+            item_ids, position = np.unique(item_ids, return_inverse=True)
+            weights = np.bincount(position, weights=weights, minlength=item_ids.size)
+            weights = weights.astype(FLOAT)
+        return item_ids, weights
 
     def items_to_row(self, item_ids: Any, weights: Any = None) -> sp.csr_matrix:
         """One (1, n_items) CSR row from (item, weight) pairs; repeated items add up."""

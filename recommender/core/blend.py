@@ -12,10 +12,10 @@ from typing import Any, ClassVar
 import numpy as np
 import scipy.sparse as sp
 
-from recommender.core.base import Recommender, check_ids, check_user_items, item_rows
+from recommender.core.base import FLOAT, Recommender, check_ids, check_user_items, item_rows
 from recommender.core.knn import ItemKNN
 from recommender.core.popularity import Popularity
-from recommender.core.ranking import Normalization, blend, top_k
+from recommender.core.ranking import Normalization, blend, normalize_scores, top_k
 
 
 class Blend(Recommender):
@@ -95,12 +95,43 @@ class Blend(Recommender):
         """Blended scores of shape (n_rows, n_items)."""
         self._require_fitted()
         rows = check_user_items(rows, n_items=self.n_items)
-        parts = [c.score_from_rows(rows) for c in self.components]
-        return blend(parts, self.weights, method=self.normalization)
+        active = self._active()
+        parts = [c.score_from_rows(rows) for _, c in active]
+        return blend(parts, [w for w, _ in active], method=self.normalization)
 
     def score_users(self, user_ids: np.ndarray, user_items: sp.csr_matrix) -> np.ndarray:
-        parts = [c.score_users(user_ids, user_items) for c in self.components]
-        return blend(parts, self.weights, method=self.normalization)
+        active = self._active()
+        parts = [c.score_users(user_ids, user_items) for _, c in active]
+        return blend(parts, [w for w, _ in active], method=self.normalization)
+
+    def score_items(self, item_ids: Any, weights: Any = None) -> np.ndarray:
+        """Blended scores of shape (n_items,) for one shopper: each component's dense
+        single-row path, min-max (or rank) normalised and added in place."""
+        self._require_fitted()
+        # Validate once here so a bad request fails before any component works on it.
+        self.request_pairs(item_ids, weights)
+        total = np.zeros(self.n_items, dtype=FLOAT)
+        for weight, component in self._active():
+            scores = component.score_items(item_ids, weights)
+            if self.normalization == "minmax":
+                normalised = _minmax_row(scores)
+            else:
+                normalised = normalize_scores(scores, self.normalization)
+            # 0 x -inf would be NaN: an item any component marks ineligible stays ineligible.
+            ineligible = ~np.isfinite(normalised)
+            if ineligible.any():
+                normalised[ineligible] = 0.0
+                total += FLOAT(weight) * normalised
+                total[ineligible] = -np.inf
+            else:
+                total += FLOAT(weight) * normalised
+        return total
+
+    def _active(self) -> list[tuple[float, Recommender]]:
+        """(weight, component) pairs with a non-zero weight: a zero-weight component cannot
+        change a score, so it is not evaluated at all. Never empty (all-zero keeps the first)."""
+        active = [(w, c) for w, c in zip(self.weights, self.components, strict=True) if w > 0]
+        return active or [(self.weights[0], self.components[0])]
 
     def similar_items(self, item_ids: Any, n: int = 10) -> tuple[np.ndarray, np.ndarray]:
         """What the blend recommends to a shopper who touched only that item, item excluded.
@@ -160,3 +191,20 @@ class Blend(Recommender):
             own = {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}
             components.append(ALGORITHMS[algorithm]._from_meta(dict(component_meta), own))
         return cls(components, weights=meta["weights"], normalization=meta["normalization"])
+
+
+def _minmax_row(scores: np.ndarray) -> np.ndarray:
+    """(s - min) / (max - min) of one finite-or--inf score vector, float32; constant gives 0.
+
+    ``normalize_scores`` for one row with the common all-finite case taking two reductions
+    and one fused pass instead of masked copies.
+    """
+    scores = np.asarray(scores, dtype=FLOAT)
+    if not np.isfinite(scores).all():
+        return normalize_scores(scores, "minmax")
+    low, high = scores.min(), scores.max()
+    if high <= low:
+        return np.zeros_like(scores)
+    out = scores - low
+    out *= FLOAT(1.0 / (high - low))
+    return out

@@ -22,7 +22,13 @@ from typing import Any, ClassVar
 import numpy as np
 import scipy.sparse as sp
 
-from recommender.core.base import FLOAT, Recommender, check_ids, check_user_items
+from recommender.core.base import (
+    FLOAT,
+    Recommender,
+    check_ids,
+    check_user_items,
+    sparse_rows_sum,
+)
 from recommender.core.ranking import top_k
 
 # English function words: they say nothing about a product.
@@ -308,6 +314,12 @@ class ContentModel(Recommender):
         self._require_fitted()
         rows = check_user_items(rows, n_items=self.n_items)
         return np.asarray((rows @ self.similarity).toarray(), dtype=FLOAT)
+
+    def score_items(self, item_ids: Any, weights: Any = None) -> np.ndarray:
+        """r @ S for one shopper, shape (n_items,), summed straight from the rows of S."""
+        self._require_fitted()
+        item_ids, weights = self.request_pairs(item_ids, weights)
+        return sparse_rows_sum(self.similarity, item_ids, weights)
 
     def query_vector(self, text: str) -> np.ndarray:
         """Cosine between a search query's tf-idf vector and each item's text.

@@ -125,6 +125,14 @@ class EASE(Recommender):
         rows = check_user_items(rows, n_items=self.n_items)
         return np.asarray(rows @ self.item_weights, dtype=FLOAT)
 
+    def score_items(self, item_ids: Any, weights: Any = None) -> np.ndarray:
+        """x_u·B for one shopper, shape (n_items,): a weighted sum of the rows of B they touched."""
+        self._require_fitted()
+        item_ids, weights = self.request_pairs(item_ids, weights)
+        if item_ids.size == 0:
+            return np.zeros(self.n_items, dtype=FLOAT)
+        return np.asarray(weights @ self.item_weights[item_ids], dtype=FLOAT)
+
     def item_similarity(self, item_id: int, other_ids: np.ndarray) -> np.ndarray:
         """B[j, item_id] for each j in ``other_ids``: how much j predicts ``item_id``, so
         ``explain`` picks argmax_j w_j·B[j, target]."""

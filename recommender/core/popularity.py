@@ -52,6 +52,13 @@ class Popularity(Recommender):
         rows = check_user_items(rows, n_items=self.n_items)
         return np.broadcast_to(self.item_scores, (rows.shape[0], self.n_items)).copy()
 
+    def score_items(self, item_ids: Any, weights: Any = None) -> np.ndarray:
+        """The item scores, shape (n_items,), whatever the shopper touched (pairs are still
+        validated so bad input fails the same way as on the batch path)."""
+        self._require_fitted()
+        self.request_pairs(item_ids, weights)
+        return self.item_scores.astype(FLOAT, copy=True)
+
     def similar_items(self, item_ids: Any, n: int = 10) -> tuple[np.ndarray, np.ndarray]:
         """No notion of similarity: the most popular other items for each query item.
 

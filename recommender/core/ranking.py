@@ -89,6 +89,61 @@ def top_k(
     return ids, top_scores.astype(np.float32)
 
 
+def top_k_row(
+    scores: np.ndarray,
+    n: int,
+    *,
+    exclude: np.ndarray | None = None,
+    candidates: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Best ``n`` entries of one shopper's 1-D ``scores``: the request-time ``top_k``.
+
+    Same result as ``top_k`` on a single row (best first, ties by lower index, -1 / -inf
+    padding), without its 2-D bookkeeping: exclusion is a direct index assignment and the
+    partition runs on a 1-D array, so the cost is one O(n_items) pass plus a sort of ``n``.
+
+    Parameters
+    ----------
+    scores : array, shape (n_items,)
+        Not modified.
+    n : int
+    exclude : int array, optional
+        Item indices never returned (the shopper's own items).
+    candidates : int array, optional
+        Only these item indices may be returned; duplicates are ignored.
+
+    Returns
+    -------
+    ids : int64 array, shape (n,); top_scores : float32 array, shape (n,)
+    """
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    # Work on negated scores so argpartition's ascending order is best first; +inf = ineligible.
+    negated = np.negative(np.asarray(scores, dtype=np.float32).ravel())
+    negated[~np.isfinite(negated)] = np.inf
+    if exclude is not None and len(exclude):
+        negated[exclude] = np.inf
+    column_of = None
+    if candidates is not None:
+        column_of = np.unique(np.asarray(candidates, dtype=np.int64))
+        negated = negated[column_of]
+    width = negated.size
+    take = min(n, width)
+    ids = np.full(n, -1, dtype=np.int64)
+    top_scores = np.full(n, -np.inf, dtype=np.float32)
+    if take == 0:
+        return ids, top_scores
+    part = np.argpartition(negated, take - 1)[:take] if take < width else np.arange(width)
+    part_scores = negated[part]
+    order = np.lexsort((part, part_scores))  # score descending, then lower index
+    part, part_scores = part[order], part_scores[order]
+    valid = np.isfinite(part_scores)
+    part = part if column_of is None else column_of[part]
+    ids[:take] = np.where(valid, part, -1)
+    top_scores[:take] = np.where(valid, -part_scores, -np.inf)
+    return ids, top_scores
+
+
 def _ranked(ids: Any, scores: Any) -> tuple[np.ndarray, np.ndarray]:
     """Valid (id >= 0, finite score) entries of a 1-D list, best first, ties in list order."""
     ids = np.asarray(ids, dtype=np.int64).ravel()

@@ -19,6 +19,7 @@ import pytest
 import scipy.sparse as sp
 
 from recommender.core import ALGORITHMS
+from recommender.core.ranking import top_k
 
 N_USERS, N_ITEMS = 10, 8
 CLUSTER_A, CLUSTER_B = {0, 1, 2, 3}, {4, 5, 6, 7}
@@ -130,6 +131,26 @@ def test_it_scores_a_shopper_unseen_at_training_from_recent_items(personalized):
 
     assert ids.shape == scores.shape == (2,)
     assert set(ids.tolist()) == {0, 3}
+
+
+def test_the_dense_request_path_scores_like_the_sparse_row_path(model):
+    items, weights = [1, 2, 6, 2], [4.0, 1.0, 0.5, 2.0]  # item 2 twice: its weights add up
+
+    dense = model.score_items(items, weights)
+
+    sparse = model.score_from_rows(model.items_to_row(items, weights))[0]
+    assert dense.shape == (N_ITEMS,) and dense.dtype == np.float32
+    np.testing.assert_allclose(dense, sparse, rtol=1e-5, atol=1e-6)
+
+
+def test_the_request_path_ranks_like_top_k_over_the_sparse_row(model):
+    items, weights = [1, 6], [5.0, 2.0]
+    row = model.items_to_row(items, weights)
+    expected, _ = top_k(model.score_from_rows(row), 4, exclude=row, candidates=np.arange(1, 8))
+
+    ids, _ = model.recommend_from_items(items, weights, n=4, exclude=items, candidates=range(1, 8))
+
+    assert ids.tolist() == expected[0].tolist()
 
 
 def test_it_scores_a_shopper_added_to_the_matrix_after_training(personalized):

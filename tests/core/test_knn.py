@@ -76,6 +76,43 @@ def test_it_applies_bm25_weighting_like_the_reference_formula():
     np.testing.assert_allclose(model.similarity.toarray(), np.nan_to_num(expected), atol=1e-5)
 
 
+def test_bm25_dot_similarity_is_the_unnormalised_product_of_bm25_columns():
+    X = random_matrix()
+    A = X.toarray().astype(np.float64)
+    n_items = A.shape[1]
+    idf = np.maximum(np.log(n_items) - np.log1p((A > 0).sum(axis=1)), 0)
+    length = A.sum(axis=0)
+    norm = 0.25 + 0.75 * length / length.mean()
+    W = np.where(A > 0, A * 2.2 / (1.2 * norm[None, :] + A) * idf[:, None], 0)
+    expected = W.T @ W
+    np.fill_diagonal(expected, 0)
+
+    model = ItemKNN(similarity="dot", weighting="bm25", k_neighbors=40).fit(X)
+
+    assert expected.max() > 1.5  # raw dot products, not cosines in [0, 1]
+    np.testing.assert_allclose(model.similarity.toarray(), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_dot_similarity_stays_exact_for_rows_on_very_different_scales():
+    # Products range from 1e6 (items 0, 1) down to 9e-6 (items 2, 3): one scale shared by all
+    # rows would round the small ones to zero.
+    X = sp.csr_matrix(
+        np.array([[1000, 1000, 0, 0], [0, 0, 0.003, 0.002], [0, 1, 0.001, 0.003]], np.float32)
+    )
+    expected = X.toarray().astype(np.float64).T @ X.toarray().astype(np.float64)
+    np.fill_diagonal(expected, 0)
+
+    model = ItemKNN(similarity="dot", k_neighbors=3).fit(X)
+
+    np.testing.assert_allclose(model.similarity.toarray(), expected, rtol=1e-5)
+    assert model.similarity[2].toarray().ravel()[3] == pytest.approx(9e-6, rel=1e-5)
+
+
+def test_dot_similarity_refuses_a_shrinkage():
+    with pytest.raises(ValueError, match="shrinkage"):
+        ItemKNN(similarity="dot", shrinkage=5.0)
+
+
 def test_it_ranks_entries_per_row_and_skips_the_given_column():
     rows = np.array([0, 0, 0, 0, 1, 1])
     cols = np.array([3, 1, 2, 0, 2, 0])

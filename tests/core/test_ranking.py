@@ -7,7 +7,7 @@ import scipy.sparse as sp
 from recommender.core.blend import Blend
 from recommender.core.knn import ItemKNN
 from recommender.core.popularity import Popularity
-from recommender.core.ranking import blend, diversify, mmr, normalize_scores, top_k
+from recommender.core.ranking import blend, diversify, mmr, normalize_scores, top_k, top_k_row
 
 
 def test_top_k_excludes_masked_items_and_pads_when_too_few_are_eligible():
@@ -18,6 +18,35 @@ def test_top_k_excludes_masked_items_and_pads_when_too_few_are_eligible():
 
     assert ids.tolist() == [[2, -1, -1, -1]]
     assert top[0, 0] == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_the_single_row_top_k_agrees_with_top_k_on_that_row(seed):
+    rng = np.random.default_rng(seed)
+    scores = rng.random(500).astype(np.float32)
+    scores[rng.choice(500, 20, replace=False)] = -np.inf
+    scores[rng.choice(500, 5, replace=False)] = np.nan
+    seen = rng.choice(500, 30, replace=False)
+    candidates = rng.choice(500, 200, replace=False)
+    mask = sp.csr_matrix((np.ones(30), (np.zeros(30, int), seen)), shape=(1, 500))
+
+    for allowed in (None, candidates):
+        ids, top = top_k_row(scores, 15, exclude=seen, candidates=allowed)
+
+        expected_ids, expected_top = top_k(scores[None, :], 15, exclude=mask, candidates=allowed)
+        assert ids.tolist() == expected_ids[0].tolist()
+        np.testing.assert_array_equal(top, expected_top[0])
+
+
+def test_the_single_row_top_k_pads_breaks_ties_by_index_and_leaves_scores_alone():
+    scores = np.array([0.5, 0.9, 0.5, -np.inf], dtype=np.float32)
+    before = scores.copy()
+
+    ids, top = top_k_row(scores, 5, exclude=np.array([1]))
+
+    assert ids.tolist() == [0, 2, -1, -1, -1]
+    assert top.tolist() == [0.5, 0.5, -np.inf, -np.inf, -np.inf]
+    np.testing.assert_array_equal(scores, before)
 
 
 def test_diversify_caps_each_category_and_keeps_score_order():
@@ -123,6 +152,38 @@ def test_the_blend_model_adds_popularity_to_item_neighbours():
     )
     np.testing.assert_allclose(scores, expected)
     assert model.params["components"] == ["popularity", "item_knn"]
+
+
+def test_the_blend_request_path_min_max_scales_each_component_and_adds_them():
+    X = sp.csr_matrix(np.array([[1, 1, 0, 0], [1, 1, 0, 0], [0, 0, 1, 1], [0, 1, 1, 1]], float))
+    model = Blend([Popularity(), ItemKNN(k_neighbors=3)], weights=[0.5, 1.0]).fit(X)
+
+    scores = model.score_items([1, 2], [1.0, 3.0])
+
+    parts = [c.score_items([1, 2], [1.0, 3.0]) for c in model.components]
+    minmax = [(p - p.min()) / (p.max() - p.min()) for p in parts]
+    np.testing.assert_allclose(scores, 0.5 * minmax[0] + minmax[1], rtol=1e-6)
+
+
+class Unscorable(Popularity):
+    """A component that fails if it is ever asked for scores."""
+
+    def score_items(self, item_ids, weights=None):
+        raise AssertionError("a zero-weight component was scored")
+
+    def score_from_rows(self, rows):
+        raise AssertionError("a zero-weight component was scored")
+
+
+def test_the_blend_never_scores_a_component_whose_weight_is_zero():
+    X = sp.csr_matrix(np.array([[1, 1, 0, 0], [0, 0, 1, 1], [0, 1, 1, 1]], float))
+    model = Blend([Unscorable(), ItemKNN(k_neighbors=3)], weights=[0.0, 1.0]).fit(X)
+
+    ids, _ = model.recommend_from_items([0], n=2, exclude=[0])
+    batch = model.score_from_rows(X[[0]])
+
+    assert ids[0] == 1
+    assert batch.shape == (1, 4)
 
 
 def test_the_blend_model_refuses_components_fitted_on_different_catalogues():
