@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Count, Max
+from django.core.cache import cache
+from django.db.models import Count, Max, Q
 from django.db.models.functions import TruncDate
 
 from behavior.models import Event, EventKind, Shopper
@@ -24,6 +25,7 @@ CHART_DAYS = 30
 FUNNEL_KINDS = (EventKind.VIEW, EventKind.ADD_TO_CART, EventKind.PURCHASE)
 TRAINING_STALE_AFTER = timedelta(hours=48)
 INGESTION_STALE_AFTER = timedelta(hours=6)
+CHART_CACHE_SECONDS = 60
 
 
 @dataclass(frozen=True)
@@ -42,7 +44,16 @@ def overview(*, now: datetime) -> dict:
     anchor = now if latest is None or latest >= now - timedelta(days=CHART_DAYS) else latest
     since = (anchor - timedelta(days=CHART_DAYS - 1)).replace(hour=0, minute=0, second=0)
     window = Event.objects.between(start=since, end=anchor + timedelta(seconds=1))
-    by_kind = dict(window.values_list("kind").annotate(n=Count("id")).order_by())
+    # The chart scans a month of events (40-120 ms on Online Retail's busiest month): a minute
+    # old is fresh enough for it, and the funnel is summed from the same counts.
+    chart = cache.get_or_set(
+        f"dashboard:events-chart:{since:%Y%m%d}",
+        lambda: events_per_day(queryset=window, since=since, days=CHART_DAYS),
+        CHART_CACHE_SECONDS,
+    )
+    by_kind = {
+        kind: sum(d["data"]) for kind, d in zip(chart["kinds"], chart["datasets"], strict=True)
+    }
     impressions = impressions_last_day(now=now)
     available = Product.objects.available().count()
     reached = len(impressions)
@@ -62,7 +73,7 @@ def overview(*, now: datetime) -> dict:
             "share": reached / available if available else 0.0,
             "impressions": sum(impressions.values()),
         },
-        "chart": events_per_day(queryset=window, since=since, days=CHART_DAYS),
+        "chart": chart,
         "champions": list(ModelVersion.objects.champions().select_related("run")),
         "last_run": TrainingRun.objects.order_by("-created_at", "-id").first(),
         "alerts": alerts(now=now, impressions=impressions),
@@ -89,12 +100,13 @@ def events_per_day(*, queryset, since: datetime, days: int) -> dict:
     series: dict[str, dict] = {kind: {} for kind in EventKind.values}
     for day, kind, n in counts:
         series.setdefault(kind, {})[day] = n
+    kinds = [kind for kind in EventKind.values if series[kind]]
     return {
         "labels": [d.isoformat() for d in labels],
+        "kinds": kinds,
         "datasets": [
             {"label": EventKind(kind).label, "data": [series[kind].get(d, 0) for d in labels]}
-            for kind in EventKind.values
-            if series[kind]
+            for kind in kinds
         ],
     }
 
@@ -115,12 +127,12 @@ def alerts(*, now: datetime, impressions: dict[int, int]) -> list[Alert]:
     if received is None or received < now - INGESTION_STALE_AFTER:
         when = f"the last arrived {received:%-d %b %Y %H:%M}" if received else "none ever arrived"
         found.append(Alert("warn", "Event ingestion stalled", f"No events in 6 hours; {when}."))
-    shown = list(impressions)
-    unavailable = list(
-        Product.objects.filter(pk__in=shown)
-        .exclude(pk__in=Product.objects.available().filter(pk__in=shown))
-        .values_list("sku", flat=True)[:10]
-    )
+    # Unavailable products are few: read them all (one small query) and intersect in Python,
+    # rather than sending every recommended pk to the database (150 ms for 3,600 of them).
+    unavailable_rows = Product.objects.filter(Q(is_active=False) | Q(stock__lte=0))
+    unavailable = sorted(
+        sku for pk, sku in unavailable_rows.values_list("pk", "sku") if pk in impressions
+    )[:10]
     if unavailable:
         found.append(
             Alert(

@@ -27,7 +27,6 @@ from recommender.models import ModelVersion, TrainingRun
 from recommender.selectors import champion_version, model_versions, training_runs
 from recommender.serving.products import bought_together, similar_products
 from recommender.serving.selectors import recommendations_for
-from recommender.serving.slots import SLOTS
 from recommender.training.promotion import PromotionError, promote_version, rollback
 from recommender.training.services import (
     BrokerUnavailable,
@@ -41,6 +40,8 @@ PRODUCT_K = 8
 PREVIEW_K = 5
 TRAIN_PERMISSION = "recommender.add_trainingrun"
 PROMOTE_PERMISSION = "recommender.change_modelversion"
+# The slots a merchandiser places for a known shopper (new arrivals shows on the cold-start page).
+SHOPPER_SLOTS = ("for_you", "promotions", "points", "trending", "buy_again")
 SLOT_TITLES = {
     "for_you": "For you",
     "promotions": "Promotions",
@@ -129,7 +130,7 @@ def _shopper_context(shopper) -> dict:
             SLOT_TITLES[slot],
             recommendations_for(shopper=shopper, slot=slot, k=SLOT_K, now=now),
         )
-        for slot in SLOTS
+        for slot in SHOPPER_SLOTS
     ]
     return {
         "shopper": shopper,
