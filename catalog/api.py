@@ -28,7 +28,6 @@ from config.api import (
     reject_nul,
     unstorable,
 )
-from recommender.serving.catalog_state import bump_catalog_version
 
 # Fields every upserted row must carry: a product cannot be created without them, and PUT
 # describes the whole product.
@@ -244,7 +243,6 @@ def product_detail(request: Request, sku: str) -> Response:
     result = upsert_products(rows=[{**incoming.validated_data, "sku": sku}])
     if result.invalid:
         raise ValidationError(result.errors[0], code="invalid")
-    bump_catalog_version()
     created = result.statuses[0] == "created"
     return Response(
         ProductOutSerializer(_product(sku)).data,
@@ -290,8 +288,6 @@ def products_bulk_upsert(request: Request) -> Response:
         statuses[index] = result.statuses[position]
         if position in result.errors:
             errors[index] = result.errors[position]
-    if result.created or result.updated:
-        bump_catalog_version()
     results = [
         {
             "index": i,

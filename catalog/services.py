@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from catalog.models import Category, Product
+from catalog.versioning import bump_catalog_version
 
 CATEGORY_SEPARATOR = "/"
 TRUE_WORDS = {"1", "true", "t", "yes", "y", "on"}
@@ -152,6 +153,8 @@ def upsert_products(*, rows: Sequence[Mapping[str, Any]], dry_run: bool = False)
     if to_update:
         names = {name.removesuffix("_id") for name in changed_fields}
         Product.objects.bulk_update(to_update, [*sorted(names), "updated_at"], batch_size=2000)
+    if to_create or to_update:
+        bump_catalog_version()
     return UpsertResult(statuses=statuses, errors=errors)
 
 

@@ -4,8 +4,8 @@ Eligibility (active, in stock, points price, category, promotion membership) is 
 request, so it must not cost a query per product. Each web process keeps the whole catalog as
 arrays (about 40 bytes per product) and rebuilds them when the catalog changes:
 
-- API writes call ``bump_catalog_version()``: a counter in the cache, read on every request, so
-  a stock, price or activity change made through the API shows in the very next response;
+- catalog services call ``catalog.versioning.bump_catalog_version()``: a counter in the cache,
+  read on every request, so a stock, price or activity change shows in the very next response;
 - changes made elsewhere (admin, CSV imports, shell) are caught by a fingerprint query
   (count and ``Max(updated_at)`` of products, a digest of promotions and the category tree),
   run at most every ``SHELFWISE_CATALOG_CHECK_SECONDS``. No signals: domain flow stays explicit.
@@ -22,28 +22,16 @@ from datetime import datetime
 
 import numpy as np
 from django.conf import settings
-from django.core.cache import cache
-from django.db import connection
+from django.db import models
+from django.db.models import Count, F, Max, Sum
+from django.db.models.functions import Coalesce
 
 from catalog.models import Category, Product, Promotion
+from catalog.versioning import catalog_version
 
 logger = logging.getLogger(__name__)
 
-VERSION_KEY = "serving:catalog-version"
 _NO_CATEGORY = -1
-
-
-def bump_catalog_version() -> None:
-    """Make every process rebuild its catalog snapshot before its next response.
-
-    Never raises: with the cache down, the fingerprint check still notices within a second.
-    """
-    try:
-        cache.incr(VERSION_KEY)
-    except ValueError:  # the key does not exist yet (or expired)
-        cache.set(VERSION_KEY, int(time.time() * 1000), timeout=None)
-    except Exception:  # a cache outage must not fail the write that called us
-        logger.warning("Cache unavailable: catalog version not bumped", exc_info=True)
 
 
 @dataclass(frozen=True)
@@ -150,31 +138,40 @@ def forget_catalog() -> None:
 
 def _bumped_version() -> str:
     try:
-        return str(cache.get(VERSION_KEY) or 0)
+        return catalog_version()
     except Exception:  # the fingerprint still catches changes
         return "0"
 
 
-_FINGERPRINT_SQL = f"""
-SELECT
-  (SELECT count(*) || ':' || coalesce(max(updated_at)::text, '') FROM {Product._meta.db_table}),
-  (SELECT md5(coalesce(string_agg(
-      concat_ws(',', id, is_active, starts_at, ends_at, discount_percent, priority), ';'
-      ORDER BY id), '')) FROM {Promotion._meta.db_table}),
-  (SELECT count(*) || ':' || coalesce(sum(id * 7 + product_id), 0)
-      FROM {Promotion.products.through._meta.db_table}),
-  (SELECT count(*) || ':' || coalesce(sum(id * 7 + category_id), 0)
-      FROM {Promotion.categories.through._meta.db_table}),
-  (SELECT count(*) || ':' || coalesce(sum(id * 7 + coalesce(parent_id, 0)), 0)
-      FROM {Category._meta.db_table})
-"""
-
-
 def _fingerprint() -> str:
-    with connection.cursor() as cursor:
-        cursor.execute(_FINGERPRINT_SQL)
-        parts = cursor.fetchone()
-    return hashlib.blake2b("|".join(map(str, parts)).encode(), digest_size=8).hexdigest()
+    """A digest that moves whenever products, promotions or the category tree change.
+
+    Portable ORM aggregates (the embedded demo runs on SQLite): five indexed aggregates, run at
+    most once per check interval. Promotions are few, so their rows are hashed whole.
+    """
+    products = Product.objects.aggregate(n=Count("id"), latest=Max("updated_at"))
+    promotions = list(
+        Promotion.objects.order_by("id").values_list(
+            "id", "is_active", "starts_at", "ends_at", "discount_percent", "priority"
+        )
+    )
+    parts = [
+        products["n"],
+        products["latest"],
+        promotions,
+        _membership(Promotion.products.through, "product_id"),
+        _membership(Promotion.categories.through, "category_id"),
+        _membership(Category, "parent_id"),
+    ]
+    return hashlib.blake2b(repr(parts).encode(), digest_size=8).hexdigest()
+
+
+def _membership(model: type[models.Model], column: str) -> tuple[int, int]:
+    """Row count and a position-weighted checksum of one foreign-key column."""
+    totals = model.objects.aggregate(
+        n=Count("id"), checksum=Coalesce(Sum(F("id") * 7 + Coalesce(F(column), 0)), 0)
+    )
+    return totals["n"], totals["checksum"]
 
 
 def _build(version: str) -> CatalogSnapshot:

@@ -10,6 +10,7 @@ from django.core.management import CommandError, call_command
 
 from catalog.models import Category, Product
 from catalog.services import upsert_products
+from catalog.versioning import catalog_version
 
 pytestmark = pytest.mark.django_db
 
@@ -131,3 +132,19 @@ def test_a_sku_repeated_within_one_batch_is_rejected_after_the_first():
 
     assert result.statuses == ["created", "invalid"]
     assert Product.objects.get(sku="A").title == "A"
+
+
+@pytest.mark.django_db
+def test_an_upsert_that_changes_a_product_moves_the_catalog_version_on_commit(
+    django_capture_on_commit_callbacks,
+):
+    before = catalog_version()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        upsert_products(rows=[{"sku": "V-1", "title": "Versioned mug", "price": "4.00"}])
+    after_change = catalog_version()
+    with django_capture_on_commit_callbacks(execute=True):
+        upsert_products(rows=[{"sku": "V-1", "title": "Versioned mug", "price": "4.00"}])
+
+    assert after_change != before
+    assert catalog_version() == after_change  # an unchanged row is not a catalog change
