@@ -276,7 +276,8 @@ SHELFWISE_ARTIFACT_DIR = "models"
 # in recommender.core.ALGORITHMS (unknown ones are reported, not silently skipped).
 SHELFWISE_TRAINING_ALGORITHMS = env.list(
     "SHELFWISE_TRAINING_ALGORITHMS",
-    default=["popularity", "trending", "item_knn", "als", "ease"],
+    # "content" is the catalog's feature index (search, new products), trained in every run.
+    default=["popularity", "trending", "item_knn", "als", "ease", "content"],
 )
 # The hourly refresh retrains only the cheap models whose output moves within hours.
 SHELFWISE_TRENDING_ALGORITHMS = env.list("SHELFWISE_TRENDING_ALGORITHMS", default=["trending"])
@@ -287,6 +288,7 @@ SHELFWISE_ALGORITHM_PARAMS: dict[str, dict] = {
     "item_knn": {},
     "als": {"factors": 64, "iterations": 15, "regularization": 0.1, "alpha": 10.0},
     "ease": {},
+    "content": {},
 }
 # Algorithms whose matrix decays faster than SHELFWISE_HALF_LIFE_DAYS: "trending" means lately.
 SHELFWISE_ALGORITHM_HALF_LIFE_DAYS: dict[str, float] = {"trending": 7.0}

@@ -6,6 +6,7 @@ Layout of one version, under ``models/<algorithm>/<version uuid>/``::
     model/<array>.npy   learned arrays, one .npy each (CSR matrices as four arrays); no pickle
     items.npy           product pks in item-index order (``IdIndex``): column k is items[k]
     users.npy           shopper pks in user-index order: row u is users[u]
+    support.npy         optional: distinct training shoppers per item (item-index order)
     manifest.json       written last: format, algorithm, uuid and every file with its size
 
 On a local filesystem the directory is assembled under a temporary name beside its final place
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
 
 FORMAT = 1
 MANIFEST = "manifest.json"
+SUPPORT = "support.npy"
 
 
 class ArtifactError(RuntimeError):
@@ -48,18 +50,35 @@ def artifact_path(*, algorithm: str, key: uuid_lib.UUID) -> str:
 
 
 def write_artifact(
-    *, model: Recommender, items: IdIndex, users: IdIndex, algorithm: str, key: uuid_lib.UUID
+    *,
+    model: Recommender,
+    items: IdIndex,
+    users: IdIndex,
+    algorithm: str,
+    key: uuid_lib.UUID,
+    support: np.ndarray | None = None,
 ) -> str:
     """Write ``model`` and its id indexes to a new immutable location; returns its storage path.
 
-    The path is only returned once every file is complete.
+    The path is only returned once every file is complete. ``support`` (distinct shoppers per
+    item, in ``items`` order) is saved beside them when given.
     """
+    if support is not None and np.shape(support) != (len(items),):
+        raise ArtifactError(f"support has shape {np.shape(support)} for {len(items)} items")
     name = artifact_path(algorithm=algorithm, key=key)
     if default_storage.exists(f"{name}/{MANIFEST}"):
         raise ArtifactError(f"artifact {name} already exists; artifacts are never overwritten")
     with tempfile.TemporaryDirectory(prefix="shelfwise-artifact-") as scratch:
         local = Path(scratch) / "artifact"
-        _write_local(local, model=model, items=items, users=users, algorithm=algorithm, key=key)
+        _write_local(
+            local,
+            model=model,
+            items=items,
+            users=users,
+            algorithm=algorithm,
+            key=key,
+            support=support,
+        )
         if isinstance(default_storage, FileSystemStorage):
             _publish_on_filesystem(local, name)
         else:
@@ -75,11 +94,14 @@ def _write_local(
     users: IdIndex,
     algorithm: str,
     key: uuid_lib.UUID,
+    support: np.ndarray | None,
 ) -> None:
     root.mkdir(parents=True)
     model.save_dir(root / "model")
     items.save(root / "items.npy")
     users.save(root / "users.npy")
+    if support is not None:
+        np.save(root / SUPPORT, np.asarray(support, dtype=np.int64), allow_pickle=False)
     files = {
         str(path.relative_to(root)): path.stat().st_size
         for path in sorted(root.rglob("*"))
@@ -125,6 +147,19 @@ def load_model(version: ModelVersion) -> tuple[Recommender, IdIndex, IdIndex]:
     process shares one copy through the page cache. Raises ``ArtifactError`` when incomplete.
     """
     return load_artifact(version.artifact, algorithm=version.algorithm)
+
+
+def load_support(name: str) -> np.ndarray | None:
+    """Distinct training shoppers per item of the artifact at ``name``, or None when it was
+    written without them (artifacts older than this file)."""
+    root = _local_root(name)
+    manifest = json.loads((root / MANIFEST).read_text())
+    if SUPPORT not in manifest.get("files", {}):
+        return None
+    try:
+        return np.load(root / SUPPORT, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise ArtifactError(f"artifact {name!r} has an unreadable {SUPPORT}: {exc}") from exc
 
 
 def load_artifact(name: str, *, algorithm: str) -> tuple[Recommender, IdIndex, IdIndex]:

@@ -132,3 +132,24 @@ def rollback(*, algorithm: str, user: AbstractBaseUser | None) -> ModelVersion:
         previous.reason = f"Restored by rollback from v{current.pk} by {who}."
         previous.save()
         return previous
+
+
+def decide_feature_index(
+    *, ndcg: float, champion: ChampionScore, n_items: int
+) -> tuple[bool, str]:
+    """(True, reason): a successfully trained feature index always replaces its champion.
+
+    A content model is not a ranking competitor: serving uses it to score search queries,
+    to find neighbours of products with little history and to place new arrivals. Holding it
+    back on behavioural NDCG would leave every product added since the champion was trained
+    without content neighbours and out of search. Its NDCG is still recorded, for information.
+    """
+    versus = (
+        ""
+        if champion.ndcg is None
+        else f" (champion v{champion.version_id} {champion.ndcg:.4f} on the same holdout)"
+    )
+    return True, (
+        f"Promoted: content index of {n_items:,} catalog products replaces the previous one; "
+        f"NDCG@10 {ndcg:.4f}{versus} is recorded for information, not a promotion bar."
+    )

@@ -14,6 +14,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+import numpy as np
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
@@ -21,7 +22,9 @@ from django.utils import timezone
 
 from recommender.artifacts import ArtifactError, delete_artifact, load_model, write_artifact
 from recommender.core import ALGORITHMS, Recommender
+from recommender.core.matrix import IdIndex
 from recommender.models import ModelVersion, TrainingRun
+from recommender.training.content import catalog_features, item_support, reindex_columns
 from recommender.training.dataset import TrainingData, build_training_data, load_events
 from recommender.training.evaluation import holdout_metrics
 from recommender.training.locking import (
@@ -31,7 +34,7 @@ from recommender.training.locking import (
     uses_advisory_locks,
 )
 from recommender.training.progress import ProgressCallback, RunProgress, heartbeat
-from recommender.training.promotion import ChampionScore, crown, decide
+from recommender.training.promotion import ChampionScore, crown, decide, decide_feature_index
 
 logger = logging.getLogger(__name__)
 
@@ -275,8 +278,14 @@ class Fitted:
     params: dict
     metrics: dict
     champion: ChampionScore
+    # The model's item index: the run's matrix items, or the catalog for feature models.
+    items: IdIndex
     artifact: str = ""
     timings: dict = field(default_factory=dict)
+
+    @property
+    def is_feature_index(self) -> bool:
+        return bool(getattr(self.model, "needs_item_features", False))
 
 
 def train_models(*, run: TrainingRun, progress: RunProgress) -> list[ModelVersion]:
@@ -325,10 +334,11 @@ def train_models(*, run: TrainingRun, progress: RunProgress) -> list[ModelVersio
         for item in fitted:
             item.artifact = write_artifact(
                 model=item.model,
-                items=data.items,
+                items=item.items,
                 users=data.users,
                 algorithm=item.algorithm,
                 key=uuid.uuid4(),
+                support=item_support(data.train, source=data.items, target=item.items),
             )
         timings["save_artifacts"] = time.perf_counter() - mark
         progress(96, "promoting")
@@ -368,20 +378,37 @@ def _fit_and_evaluate(
         algorithm, settings.SHELFWISE_HALF_LIFE_DAYS
     )
     train = data.train_with_half_life(half_life)
-    model.fit(train)
+    model_items = data.items
+    extra: dict = {}
+    if getattr(model, "needs_item_features", False):
+        # A feature index covers the catalog, products without events included (new arrivals).
+        features = catalog_features(training_items=data.items)
+        model_items = features.items
+        train = reindex_columns(train, source=data.items, target=model_items)
+        model.fit(train, **features.arrays())
+        extra = {
+            "catalog_items": len(model_items),
+            "items_without_events": int(len(model_items) - np.count_nonzero(train.getnnz(0))),
+        }
+    else:
+        model.fit(train)
     timings = {"fit": time.perf_counter() - mark}
     progress(base + share * 0.7, f"evaluating {algorithm} {index + 1}/{total}")
     mark = time.perf_counter()
     k = settings.SHELFWISE_EVAL_K
     metrics = holdout_metrics(
-        model, model_items=data.items, items=data.items, train=data.train, test=data.test, k=k
+        model, model_items=model_items, items=data.items, train=data.train, test=data.test, k=k
     )
     timings["evaluate"] = time.perf_counter() - mark
     mark = time.perf_counter()
     champion = _score_champion(algorithm, data=data, k=k)
     timings["evaluate_champion"] = time.perf_counter() - mark
-    metrics = {**metrics, **{f"{name}_seconds": round(v, 3) for name, v in timings.items()}}
-    return Fitted(algorithm, model, params, metrics, champion, timings=timings)
+    metrics = {
+        **metrics,
+        **extra,
+        **{f"{name}_seconds": round(v, 3) for name, v in timings.items()},
+    }
+    return Fitted(algorithm, model, params, metrics, champion, model_items, timings=timings)
 
 
 def _score_champion(algorithm: str, *, data: TrainingData, k: int) -> ChampionScore:
@@ -421,7 +448,7 @@ def _record_versions(
                     "champion_version": item.champion.version_id,
                 },
                 n_users=len(data.users),
-                n_items=len(data.items),
+                n_items=len(item.items),
             )
             current = (
                 ModelVersion.objects.select_for_update()
@@ -435,12 +462,19 @@ def _record_versions(
                 )
                 version.save(update_fields=["reason"])
             else:
-                promote, reason = decide(
-                    ndcg=item.metrics[f"ndcg@{k}"],
-                    champion=item.champion,
-                    tolerance=settings.SHELFWISE_PROMOTION_TOLERANCE,
-                    has_holdout=has_holdout,
-                )
+                if item.is_feature_index:
+                    promote, reason = decide_feature_index(
+                        ndcg=item.metrics[f"ndcg@{k}"],
+                        champion=item.champion,
+                        n_items=len(item.items),
+                    )
+                else:
+                    promote, reason = decide(
+                        ndcg=item.metrics[f"ndcg@{k}"],
+                        champion=item.champion,
+                        tolerance=settings.SHELFWISE_PROMOTION_TOLERANCE,
+                        has_holdout=has_holdout,
+                    )
                 if promote:
                     crown(version=version, user=None, reason=reason)
                 else:
