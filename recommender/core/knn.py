@@ -174,6 +174,7 @@ class ItemKNN(Recommender):
                 k=self.k_neighbors,
                 counts=counts,
                 skip_cols=np.arange(start, stop),
+                by_column=True,
             )
             return r + start, c, v
 
@@ -181,8 +182,12 @@ class ItemKNN(Recommender):
         with ThreadPoolExecutor(max_workers=self.num_threads) as pool:
             parts = list(pool.map(build, spans))
         rows, cols, vals = (np.concatenate([p[k] for p in parts]) for k in range(3))
-        similarity = sp.csr_matrix((vals, (rows, cols)), shape=(n_items, n_items), dtype=FLOAT)
-        similarity.sort_indices()
+        # Blocks come in item order and each is grouped by row with ascending columns, so the
+        # CSR arrays are assembled directly: no COO conversion or index sort over n_items x k.
+        indptr = np.zeros(n_items + 1, dtype=np.int64)
+        np.cumsum(np.bincount(rows, minlength=n_items), out=indptr[1:])
+        similarity = sp.csr_matrix((vals, cols, indptr), shape=(n_items, n_items), dtype=FLOAT)
+        similarity.has_sorted_indices = True
         self.similarity = similarity
         self.n_users, self.n_items = n_users, n_items
         return self
@@ -461,6 +466,7 @@ def _top_per_row(
     k: int,
     counts: np.ndarray | None = None,
     skip_cols: np.ndarray | None = None,
+    by_column: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Keep the ``k`` largest values per row of a COO triplet of non-negative values.
 
@@ -478,10 +484,13 @@ def _top_per_row(
         Entries per row when already known (a CSR ``indptr`` diff).
     skip_cols : int array, shape (n_rows,), optional
         A column to drop from each row (the item itself, the user themself; -1 for none).
+    by_column : bool
+        Order each row's kept entries by column (CSR order) instead of best first.
 
     Returns
     -------
-    rows, cols (int64), values (float32) of the kept entries, grouped by row, best first.
+    rows, cols (int64), values (float32) of the kept entries, grouped by row (ascending),
+    best first or by column.
     """
     if counts is None:
         counts = np.bincount(rows, minlength=n_rows)
@@ -516,4 +525,13 @@ def _top_per_row(
         rank = np.arange(top_rows.size) - (np.cumsum(left) - left)[top_rows]
         keep = rank < k
         top_rows, top_cols, top_vals = top_rows[keep], top_cols[keep], top_vals[keep]
+    if by_column:
+        # One more sort of the kept entries only: row | col | value bits, unpacked after.
+        key = top_vals.view(np.int32).astype(np.int64)
+        key |= top_cols << 31
+        key |= top_rows.astype(np.int64) << (31 + bits_col)
+        key.sort()
+        top_rows = key >> (31 + bits_col)
+        top_cols = (key >> 31) & ((1 << bits_col) - 1)
+        top_vals = (key & 0x7FFFFFFF).astype(np.int32).view(FLOAT)
     return top_rows, top_cols, top_vals
