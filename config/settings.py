@@ -264,14 +264,16 @@ SHELFWISE_EVENT_WEIGHTS = {
     "rating": env.float("SHELFWISE_WEIGHT_RATING", default=2.0),
 }
 SHELFWISE_HALF_LIFE_DAYS = env.float("SHELFWISE_HALF_LIFE_DAYS", default=90.0)
-SHELFWISE_TRAINING_WINDOW_DAYS = env.int("SHELFWISE_TRAINING_WINDOW_DAYS", default=730)
+# Days of history before the newest event that training reads; 0 = all of it (the default: the
+# half-life decay already down-weights old events). Bound it once the events table outgrows memory.
+SHELFWISE_TRAINING_WINDOW_DAYS = env.int("SHELFWISE_TRAINING_WINDOW_DAYS", default=0)
 SHELFWISE_DEFAULT_K = env.int("SHELFWISE_DEFAULT_K", default=10)
 SHELFWISE_MAX_K = 100
 SHELFWISE_PROMOTION_TOLERANCE = env.float("SHELFWISE_PROMOTION_TOLERANCE", default=0.02)
 SHELFWISE_RECENT_EVENTS = env.int("SHELFWISE_RECENT_EVENTS", default=50)
 SHELFWISE_ARTIFACT_DIR = "models"
 
-# --- Training pipeline (recommender.training) ------------------------------------------------------
+# --- Training pipeline (recommender.training) ----------------------------------------------
 # Trained by the nightly run and by a trigger that names no algorithms; names must be registered
 # in recommender.core.ALGORITHMS (unknown ones are reported, not silently skipped).
 SHELFWISE_TRAINING_ALGORITHMS = env.list(
@@ -302,7 +304,9 @@ SHELFWISE_VALUE_TRANSFORM = env.str("SHELFWISE_VALUE_TRANSFORM", default="log1p"
 SHELFWISE_TRAINING_BLAS_THREADS = env.int("SHELFWISE_TRAINING_BLAS_THREADS", default=2)
 SHELFWISE_HEARTBEAT_SECONDS = env.float("SHELFWISE_HEARTBEAT_SECONDS", default=10.0)
 # A running run silent for this long lost its worker; the reconciler re-queues it.
-SHELFWISE_HEARTBEAT_TIMEOUT_SECONDS = env.float("SHELFWISE_HEARTBEAT_TIMEOUT_SECONDS", default=120.0)
+SHELFWISE_HEARTBEAT_TIMEOUT_SECONDS = env.float(
+    "SHELFWISE_HEARTBEAT_TIMEOUT_SECONDS", default=120.0
+)
 SHELFWISE_TRAINING_MAX_ATTEMPTS = env.int("SHELFWISE_TRAINING_MAX_ATTEMPTS", default=3)
 # A queued run no worker claimed by then lost its message (the broker would have redelivered an
 # unacked one by now); the reconciler fails it so it stops blocking new triggers.

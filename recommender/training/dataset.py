@@ -62,7 +62,8 @@ class EventArrays:
 
 
 def load_events(*, window_days: int, on_chunk=None) -> EventArrays:
-    """Every product event in the ``window_days`` before the newest one, as numpy arrays.
+    """Every product event in the ``window_days`` before the newest one (all of them when
+    ``window_days`` is 0), as numpy arrays.
 
     No model instances are built. On PostgreSQL each chunk of ids is one ``array_agg`` row that
     psycopg decodes in C: 396k Online Retail events took 0.5 s of CPU this way against 4.9 s
@@ -73,7 +74,12 @@ def load_events(*, window_days: int, on_chunk=None) -> EventArrays:
     newest = events.aggregate(newest=Max("occurred_at"))["newest"]
     if newest is None:
         raise TrainingDataError("There are no shopper events with a product yet: nothing to train.")
-    start = newest - timedelta(days=window_days)
+    if window_days > 0:
+        start = newest - timedelta(days=window_days)
+    else:
+        # Unbounded: time decay already makes old events count little, and a lone fresh event
+        # after a long quiet spell (a demo click on 2011 data) cannot push all history out.
+        start = events.aggregate(oldest=Min("occurred_at"))["oldest"]
     window = events.filter(occurred_at__gte=start, occurred_at__lte=newest)
     if connection.vendor == "postgresql":
         parts = _load_aggregated(window, on_chunk)

@@ -167,6 +167,24 @@ def test_the_window_is_anchored_on_the_newest_event_not_on_the_clock(shop, setti
     assert run.window_end == newest and run.n_events == inside < 1500
 
 
+def test_by_default_one_fresh_event_after_a_long_gap_keeps_all_history_in_training(shop, settings):
+    settings.SHELFWISE_TRAINING_WINDOW_DAYS = 0
+    history = Event.objects.filter(product__isnull=False).count()
+    old = Event.objects.order_by("occurred_at").first()
+    Event.objects.create(
+        event_id="fresh-click",
+        shopper=old.shopper,
+        product=old.product,
+        kind=old.kind,
+        occurred_at=old.occurred_at + timedelta(days=5000),
+    )
+
+    run = train()
+
+    assert run.status == TrainingRun.Status.SUCCEEDED
+    assert run.n_events == history + 1
+
+
 def test_a_run_whose_algorithm_is_locked_by_another_session_does_not_train(shop):
     run = start_training(
         triggered_by=TrainingRun.Trigger.API, algorithms=["scripted"], enqueue=False
