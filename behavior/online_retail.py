@@ -19,29 +19,37 @@ Rules (documented for merchandisers in behavior/ingest_formats.md):
   ``oretail:<invoice>:<sku>:<n>`` (n-th such line of the invoice), so re-importing adds nothing.
 
 The file is streamed once and every line checked before anything is written (a damaged file
-stores nothing); the purchases are kept as small tuples (~60 MB for this file), products and
+stores nothing); the purchases are kept as small tuples (~70 MB for this file), products and
 shoppers upserted, then events stored in batches of ``batch_size``, one transaction each.
+On PostgreSQL the batches are written by ``writers`` threads, each on its own connection, fed
+through a bounded queue while the calling thread builds the next batches: the server's work
+(indexes, constraints) then runs on both cores. A failed batch stops the import with
+``EventBatchError``; it leaves nothing of itself, and the batches committed before it stay
+(the next run skips them). Inside a caller's transaction the batches are written in-line,
+because another connection could not see that transaction's products and shoppers.
 """
 
 from __future__ import annotations
 
 import csv
+import queue
 import re
+import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
-from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
-from django.db import transaction
+from django.db import DatabaseError, connection, connections, transaction
 from tqdm import tqdm
 
 from behavior.models import EventKind
 from behavior.selectors import product_ids_for_skus
-from behavior.services import EventRow, store_events, upsert_shoppers
+from behavior.services import EventRow, refresh_event_statistics, store_events, upsert_shoppers
 from catalog.categorize import categorize
 from catalog.importing import BadLines, ByteProgress, ImportFileError, csv_header, open_text
 from catalog.services import upsert_products
@@ -59,6 +67,8 @@ COLUMNS = (
 PRODUCT_CODE = re.compile(r"\d{5}[A-Z]{0,2}")
 LONDON = ZoneInfo("Europe/London")
 CENT = Decimal("0.01")
+BATCH_SIZE = 20_000
+WRITERS = 2
 
 NON_PRODUCT = "non-product code (postage, fees, adjustments, vouchers)"
 CANCELLATION = "cancellation invoice (C…)"
@@ -66,6 +76,15 @@ NO_QUANTITY = "quantity 0 or below"
 NO_PRICE = "unit price 0 or below"
 NO_CUSTOMER = "no CustomerID (cannot be attributed to a shopper)"
 PURCHASE = str(EventKind.PURCHASE)
+
+# One purchase line: (event id, customer, sku, quantity, invoice, occurred_at). A plain tuple,
+# with the repeated strings and datetimes shared between lines, keeps 396k of them near 70 MB.
+_Purchase = tuple[str, str, str, float, str, datetime]
+
+
+class EventBatchError(Exception):
+    """A batch of events could not be stored: nothing of it is, the batches committed before
+    it stay, and running the import again skips what is stored."""
 
 
 @dataclass
@@ -80,58 +99,48 @@ class OnlineRetailReport:
     shoppers_created: int = 0
     batches: int = 0
     seconds: float = 0.0
+    phases: dict[str, float] = field(default_factory=dict)  # seconds per step, for benches
     skipped: Counter = field(default_factory=Counter)
     bad: BadLines = field(default_factory=BadLines)
 
 
-class _Purchase(NamedTuple):
-    """One purchase line; repeated strings are shared between lines to keep memory small."""
-
-    invoice: str
-    sku: str
-    quantity: int
-    occurred_at: datetime
-    customer: str
-
-
-class _Tally:
-    """Counts of values, remembering when each was last seen (ties go to the latest)."""
-
-    __slots__ = ("seen",)
-
-    def __init__(self) -> None:
-        self.seen: dict = {}
-
-    def add(self, value, line: int) -> None:
-        count = self.seen.get(value, (0, 0))[0]
-        self.seen[value] = (count + 1, line)
-
-    def best(self):
-        return max(self.seen.items(), key=lambda item: item[1])[0] if self.seen else None
-
-
 @dataclass
 class _Scan:
-    titles: dict[str, _Tally] = field(default_factory=dict)
-    prices: dict[str, _Tally] = field(default_factory=dict)
+    # (sku, description, unit price) → [lines, last line]: one dict update per sale line;
+    # titles and prices are tallied from it afterwards (~30k keys against 400k lines).
+    sales: dict[tuple[str, str, str], list[int]] = field(default_factory=dict)
     countries: dict[str, str] = field(default_factory=dict)
     purchases: list[_Purchase] = field(default_factory=list)
 
 
 def import_online_retail(
-    *, path: Path | str, batch_size: int = 20_000, progress: bool = True
+    *,
+    path: Path | str,
+    batch_size: int = BATCH_SIZE,
+    writers: int = WRITERS,
+    progress: bool = True,
 ) -> OnlineRetailReport:
     """Import products, shoppers and purchase events from the file; re-running adds nothing.
 
     Raises ``ImportFileError`` before writing anything when the file is missing, damaged or
-    has other columns. Each event batch is one transaction: an interruption loses no stored
-    batch and leaves no half-written one.
+    has other columns, and ``EventBatchError`` when a batch of events fails: each batch is one
+    transaction, so an interruption loses no committed batch and leaves no half-written one.
     """
     started = time.perf_counter()
     report = OnlineRetailReport()
     scan = _read(path, report, progress)
+    report.phases["read"] = time.perf_counter() - started
     sku_ids, shopper_ids = _write_catalog(scan, report)
-    _store_purchases(scan.purchases, sku_ids, shopper_ids, batch_size, report, progress)
+    report.phases["catalog"] = time.perf_counter() - started - report.phases["read"]
+    _store_purchases(
+        scan.purchases,
+        sku_ids,
+        shopper_ids,
+        batch_size=batch_size,
+        writers=writers,
+        report=report,
+        progress=progress,
+    )
     report.seconds = time.perf_counter() - started
     return report
 
@@ -139,49 +148,75 @@ def import_online_retail(
 def _read(path: Path | str, report: OnlineRetailReport, progress: bool) -> _Scan:
     """Stream and classify every line (see the module docstring); keep only purchases."""
     scan = _Scan()
+    sales, countries, purchases, skipped = scan.sales, scan.countries, scan.purchases, Counter()
     # Caches: 4k codes, 23k timestamps, 26k invoices, 4k customers across 541k lines. Parsing
     # each once and sharing the objects makes the read ~2× faster and the purchases list small.
     skus: dict[str, str | None] = {}
     dates: dict[str, datetime] = {}
     invoices: dict[str, str] = {}
     customers: dict[str, str] = {}
+    occurrences: dict[tuple[str, str], int] = {}
+    lines = 0
     with open_text(path) as (text, raw, size):
         reader = csv.reader(text)
         if tuple(csv_header(reader, path=path, allowed=COLUMNS, required=COLUMNS)) != COLUMNS:
             raise ImportFileError(f"{path}: expected the columns in order {','.join(COLUMNS)}.")
         bar = ByteProgress(raw, total=size, desc="read", enabled=progress)
+        # One flat loop, no helper calls per line: this loop is most of the import's client
+        # CPU (5.3 s → 3.6 s when the per-line helpers and NamedTuples went).
         for cells in reader:
-            report.lines += 1
-            if report.lines % 10_000 == 0:
+            lines += 1
+            if not lines % 10_000:
                 bar.update()
-            if len(cells) != len(COLUMNS):
+            try:
+                invoice, code, description, quantity, date, price, customer, country = cells
+            except ValueError:
                 report.bad.add(reader.line_num, f"expected 8 fields, found {len(cells)}")
                 continue
-            invoice, code, description, quantity, date, price, customer, country = cells
             sku = skus.get(code, "")
             if sku == "":
                 sku = skus[code] = _sku(code)
             try:
-                reason = _skip_reason(sku, invoice, quantity, price)
-                at = dates.get(date) or dates.setdefault(date, _local_time(date))
+                if sku is None:
+                    reason = NON_PRODUCT
+                elif invoice.startswith("C"):
+                    reason = CANCELLATION
+                elif (count := int(quantity)) <= 0:
+                    reason = NO_QUANTITY
+                elif float(price) <= 0:
+                    reason = NO_PRICE
+                else:
+                    reason = ""
+                at = dates.get(date)
+                if at is None:
+                    at = dates[date] = _local_time(date)
             except ValueError as exc:
                 report.bad.add(reader.line_num, f"unreadable value ({exc})")
                 continue
             if reason:
-                report.skipped[reason] += 1
+                skipped[reason] += 1
                 continue
             assert sku is not None
-            _tally_product(scan, sku, description, price, reader.line_num)
+            sale = (sku, description, price)
+            if tally := sales.get(sale):
+                tally[0] += 1
+                tally[1] = lines
+            else:
+                sales[sale] = [1, lines]
             if not customer:
-                report.skipped[NO_CUSTOMER] += 1
+                skipped[NO_CUSTOMER] += 1
                 continue
-            customer = customers.get(customer) or customers.setdefault(
-                customer, customer.removesuffix(".0")
-            )
-            scan.countries[customer] = country.strip()
+            shopper = customers.get(customer)
+            if shopper is None:
+                shopper = customers[customer] = customer.removesuffix(".0")
+            countries[shopper] = country.strip()
             invoice = invoices.setdefault(invoice, invoice)
-            scan.purchases.append(_Purchase(invoice, sku, int(quantity), at, customer))
+            line_key = (invoice, sku)
+            nth = occurrences[line_key] = occurrences.get(line_key, 0) + 1
+            purchases.append((f"oretail:{invoice}:{sku}:{nth}", shopper, sku, count, invoice, at))
         bar.close()
+    report.lines = lines
+    report.skipped.update(skipped)
     return scan
 
 
@@ -190,36 +225,36 @@ def _sku(code: str) -> str | None:
     return sku if PRODUCT_CODE.fullmatch(sku) else None
 
 
-def _skip_reason(sku: str | None, invoice: str, quantity: str, price: str) -> str | None:
-    if sku is None:
-        return NON_PRODUCT
-    if invoice.startswith("C"):
-        return CANCELLATION
-    if int(quantity) <= 0:
-        return NO_QUANTITY
-    if float(price) <= 0:
-        return NO_PRICE
-    return None
-
-
 def _local_time(text: str) -> datetime:
     return datetime.fromisoformat(text).replace(tzinfo=LONDON)
 
 
-def _tally_product(scan: _Scan, sku: str, description: str, price: str, line: int) -> None:
-    if sku not in scan.titles:
-        scan.titles[sku], scan.prices[sku] = _Tally(), _Tally()
-    if description := description.strip():
-        scan.titles[sku].add(description, line)
-    scan.prices[sku].add(price, line)
+def _best(tallies: dict[str, list[int]]) -> str | None:
+    """The most common value; ties go to the one seen last."""
+    return max(tallies.items(), key=lambda item: item[1])[0] if tallies else None
+
+
+def _products(sales: dict[tuple[str, str, str], list[int]]) -> dict[str, tuple[str, str]]:
+    """sku → (most common description, most common unit price), skus in first-sale order."""
+    titles: dict[str, dict[str, list[int]]] = {}
+    prices: dict[str, dict[str, list[int]]] = {}
+    for (sku, description, price), (count, last) in sales.items():
+        for tallies, value in ((prices, price), (titles, description.strip())):
+            per_sku = tallies.setdefault(sku, {})
+            if not value:
+                continue  # a blank description is no title
+            tally = per_sku.setdefault(value, [0, 0])
+            tally[0] += count
+            tally[1] = max(tally[1], last)
+    return {sku: (_best(titles[sku]) or "", _best(prices[sku]) or "") for sku in prices}
 
 
 @transaction.atomic
 def _write_catalog(scan: _Scan, report: OnlineRetailReport):
     rows = []
-    for sku, tally in scan.titles.items():
-        description = tally.best() or ""
-        price = Decimal(scan.prices[sku].best()).quantize(CENT, rounding=ROUND_HALF_UP)
+    products = _products(scan.sales)
+    for sku, (description, unit_price) in products.items():
+        price = Decimal(unit_price).quantize(CENT, rounding=ROUND_HALF_UP)
         rows.append(
             {
                 "sku": sku,
@@ -235,40 +270,150 @@ def _write_catalog(scan: _Scan, report: OnlineRetailReport):
     report.products_created = result.created
     report.products_updated = result.updated
     report.products_unchanged = result.unchanged
-    sku_ids = product_ids_for_skus(skus=scan.titles)
+    sku_ids = product_ids_for_skus(skus=products)
     shopper_ids, report.shoppers_created = upsert_shoppers(countries=scan.countries)
     report.shoppers = len(shopper_ids)
     return sku_ids, shopper_ids
 
 
-def _store_purchases(purchases, sku_ids, shopper_ids, batch_size, report, progress) -> None:
-    occurrences: Counter = Counter()
+_Batch = tuple[int, list[EventRow]]
+
+
+def _store_purchases(
+    purchases: list[_Purchase],
+    sku_ids: dict[str, int],
+    shopper_ids: dict[str, int],
+    *,
+    batch_size: int,
+    writers: int,
+    report: OnlineRetailReport,
+    progress: bool,
+) -> None:
+    started = time.perf_counter()
     bar = tqdm(total=len(purchases), desc="store", unit=" events", disable=not progress)
-    for start in range(0, len(purchases), batch_size):
-        rows = []
-        for p in purchases[start : start + batch_size]:
-            key = f"{p.invoice}:{p.sku}"
-            occurrences[key] += 1
-            rows.append(
-                EventRow(
-                    f"oretail:{key}:{occurrences[key]}",
-                    shopper_ids[p.customer],
-                    sku_ids[p.sku],
-                    PURCHASE,
-                    float(p.quantity),
-                    "",
-                    "",
-                    p.invoice,
-                    p.occurred_at,
+    batches = _batches(purchases, sku_ids, shopper_ids, batch_size)
+    tally = _Tally(report, bar)
+    try:
+        if writers < 1 or connection.vendor != "postgresql" or connection.in_atomic_block:
+            for batch in batches:
+                tally.add(*batch, _store_batch(batch, report))
+        else:
+            _store_on_threads(batches, writers, report, tally)
+    finally:
+        bar.close()
+        report.phases["events"] = time.perf_counter() - started
+    if report.events_stored:
+        started = time.perf_counter()
+        # ANALYZE (~30k sampled rows): the first queries after an import (training reads all
+        # events) get plans for the new row counts instead of waiting for autovacuum.
+        refresh_event_statistics()
+        report.phases["statistics"] = time.perf_counter() - started
+
+
+def _batches(
+    purchases: list[_Purchase], sku_ids: dict[str, int], shopper_ids: dict[str, int], size: int
+) -> Iterator[_Batch]:
+    row = EventRow._make  # tuple.__new__: 0.9 s against 1.2 s CPU for EventRow(...) here
+    for number, start in enumerate(range(0, len(purchases), size), start=1):
+        yield (
+            number,
+            [
+                row(
+                    (
+                        event_id,
+                        shopper_ids[who],
+                        sku_ids[sku],
+                        PURCHASE,
+                        float(n),
+                        "",
+                        "",
+                        invoice,
+                        at,
+                    )
                 )
-            )
-        with transaction.atomic():
-            stored = store_events(rows=rows)
-        report.events_stored += len(stored)
-        report.duplicates += len(rows) - len(stored)
-        report.batches += 1
-        bar.update(len(rows))
-    bar.close()
+                for event_id, who, sku, n, invoice, at in purchases[start : start + size]
+            ],
+        )
+
+
+class _Tally:
+    """Adds each stored batch to the report and the progress bar (from any writer thread)."""
+
+    def __init__(self, report: OnlineRetailReport, bar: tqdm) -> None:
+        self._report, self._bar, self._lock = report, bar, threading.Lock()
+
+    def add(self, number: int, rows: list[EventRow], stored: int) -> None:
+        with self._lock:
+            self._report.events_stored += stored
+            self._report.duplicates += len(rows) - stored
+            self._report.batches += 1
+            self._bar.update(len(rows))
+
+
+def _store_batch(batch: _Batch, report: OnlineRetailReport) -> int:
+    """Store one batch in one transaction; a database error names the batch and what to do."""
+    number, rows = batch
+    try:
+        # Not durable: the import is idempotent, so a crash losing the last commits costs a
+        # rerun, never a wrong row.
+        return len(store_events(rows=rows, durable=False))
+    except DatabaseError as exc:
+        raise EventBatchError(
+            f"Storing event batch {number} ({rows[0].event_id} … {rows[-1].event_id}) failed,"
+            f" so none of its {len(rows):,} events were stored; {report.events_stored:,} events"
+            f" from other batches are. Fix the cause and run the import again (stored events"
+            f" are skipped). The database said: {str(exc).strip()}"
+        ) from exc
+
+
+def _store_on_threads(
+    batches: Iterator[_Batch], writers: int, report: OnlineRetailReport, tally: _Tally
+) -> None:
+    """Build batches here while ``writers`` threads store them, each on its own connection."""
+    # Bounded: at most one built batch waits per writer, so memory stays flat.
+    work: queue.Queue[_Batch | None] = queue.Queue(maxsize=writers)
+    stop = threading.Event()
+    failures: list[BaseException] = []
+
+    def write() -> None:
+        try:
+            while (batch := work.get()) is not None:
+                if stop.is_set():
+                    continue  # drain without writing once a batch failed
+                try:
+                    tally.add(*batch, _store_batch(batch, report))
+                except BaseException as exc:
+                    failures.append(exc)
+                    stop.set()
+        finally:
+            connections.close_all()  # this thread's connections only
+
+    threads = [
+        threading.Thread(target=write, name=f"event-writer-{n}", daemon=True)
+        for n in range(writers)
+    ]
+    for thread in threads:
+        thread.start()
+    try:
+        for batch in batches:
+            while not stop.is_set():
+                try:
+                    work.put(batch, timeout=0.1)
+                    break
+                except queue.Full:
+                    continue
+            if stop.is_set():
+                break
+    except BaseException:
+        stop.set()  # interrupted here (Ctrl-C): writers finish their batch, store no more
+        raise
+    finally:
+        for _ in threads:
+            work.put(None)
+        for thread in threads:
+            thread.join()
+    if failures:
+        raise failures[0]
 
 
 _WORD = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)?")

@@ -124,22 +124,34 @@ def ingest_events(
     return IngestResult(statuses=statuses, errors=errors, shoppers_created=created)
 
 
-def store_events(*, rows: Sequence[EventRow]) -> set[str]:
+def store_events(*, rows: Sequence[EventRow], durable: bool = True) -> set[str]:
     """Insert the rows whose ``event_id`` is new; return the event ids actually inserted.
 
     Rows must have distinct event ids. Runs in the caller's transaction (or its own), and
-    schedules the real-time cache update for after the commit.
+    schedules the real-time cache update for after the commit. ``durable=False`` (rerunnable
+    bulk imports only) lets that transaction commit without waiting for its WAL flush: a
+    server crash may then lose the last commits, never corrupt or half-write one.
     """
     if not rows:
         return set()
     with transaction.atomic():
         if connection.vendor == "postgresql":
+            if not durable:
+                with connection.cursor() as cursor:
+                    cursor.execute("SET LOCAL synchronous_commit = off")
             stored = _copy_insert(rows)
         else:
             stored = _bulk_create_insert(rows)
         new_rows = [row for row in rows if row.event_id in stored]
         transaction.on_commit(lambda: realtime.record_events(events=new_rows))
     return stored
+
+
+def refresh_event_statistics() -> None:
+    """The planner's statistics on events are current (after a bulk import; PostgreSQL only)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(f"ANALYZE {Event._meta.db_table}")
 
 
 def upsert_shoppers(*, countries: Mapping[str, str]) -> tuple[dict[str, int], int]:
@@ -187,6 +199,9 @@ def _row(clean: _Clean, shopper_ids: dict[str, int], product_ids: dict[str, int]
 
 
 _COLUMNS = ", ".join(EventRow._fields)  # the COPY column order is the tuple order
+_COPY_TYPES = [
+    "varchar", "int8", "int8", "varchar", "float8", "varchar", "varchar", "varchar", "timestamptz"
+]  # fmt: skip
 
 
 def _copy_insert(rows: Sequence[EventRow]) -> set[str]:
@@ -203,7 +218,12 @@ def _copy_insert(rows: Sequence[EventRow]) -> set[str]:
             " value double precision, query varchar(255), session_id varchar(128),"
             " order_id varchar(128), occurred_at timestamptz) ON COMMIT DROP"
         )
-        with cursor.copy(f"COPY shelfwise_ingest ({_COLUMNS}) FROM STDIN") as copy:
+        # Binary COPY with declared types: on the 396,337 Online Retail events, 0.7 s client
+        # CPU against 2.0 s for text write_row (which picks a dumper per value), and 0.5 s
+        # against 0.7 s on the server (bench/import_online_retail.py notes).
+        copy_sql = f"COPY shelfwise_ingest ({_COLUMNS}) FROM STDIN (FORMAT BINARY)"
+        with cursor.copy(copy_sql) as copy:
+            copy.set_types(_COPY_TYPES)
             for row in rows:
                 copy.write_row(row)
         cursor.execute(

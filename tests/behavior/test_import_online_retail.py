@@ -18,6 +18,7 @@ from behavior.online_retail import (
     NO_PRICE,
     NO_QUANTITY,
     NON_PRODUCT,
+    EventBatchError,
     import_online_retail,
     title_case,
 )
@@ -55,6 +56,7 @@ def run(path, **kwargs):
 
 
 @pytest.mark.slow
+@pytest.mark.django_db(transaction=True)  # committed catalog, so the writer threads run
 def test_the_full_file_imports_with_exact_counts_and_a_second_run_adds_nothing():
     # Expected figures, derived once from the file with a plain csv loop (see the report of
     # issue 2): the README's recommender filter (CustomerID present, invoice not C, Quantity > 0,
@@ -191,3 +193,72 @@ def test_a_batch_that_fails_leaves_earlier_batches_stored_and_nothing_of_itself(
 
 def test_title_case_keeps_apostrophes_and_hyphens_readable():
     assert title_case("CHILD'S  T-LIGHT HOLDER ") == "Child's T-Light Holder"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_writer_threads_store_every_batch_once_and_a_rerun_adds_nothing(tmp_path):
+    path = write(tmp_path, LINES)
+
+    first = run(path, batch_size=2, writers=2)
+    second = run(path, batch_size=2, writers=2)
+
+    assert (first.events_stored, first.duplicates, first.batches) == (5, 0, 3)
+    assert (second.events_stored, second.duplicates, second.batches) == (0, 5, 3)
+    assert Event.objects.count() == 5
+    assert Event.objects.get(event_id="oretail:536373:71053:2").value == 6.0
+
+
+@pytest.fixture
+def refuse_order_536366():
+    """A constraint that fails one batch; committed (transactional test), so dropped after."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "ALTER TABLE behavior_event ADD CONSTRAINT test_no_536366 CHECK (order_id <> '536366')"
+        )
+    yield
+    with connection.cursor() as cursor:
+        cursor.execute("ALTER TABLE behavior_event DROP CONSTRAINT test_no_536366")
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("refuse_order_536366")
+def test_a_database_error_in_a_writer_stops_the_import_with_no_partial_batch(tmp_path):
+    path = write(tmp_path, LINES)
+
+    with pytest.raises(EventBatchError) as raised:
+        run(path, batch_size=2, writers=2)
+
+    # Batches of two: [536365 ×2], [536366, 536373#1] (refused), [536373#2].
+    message = str(raised.value)
+    assert "batch 2 (oretail:536366:85123A:1 … oretail:536373:71053:1) failed" in message
+    assert "run the import again" in message
+    assert "test_no_536366" in message
+    stored = set(Event.objects.values_list("event_id", flat=True))
+    assert {"oretail:536365:85123A:1", "oretail:536365:71053:1"} <= stored
+    assert not stored & {"oretail:536366:85123A:1", "oretail:536373:71053:1"}
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("refuse_order_536366")
+def test_the_command_exits_non_zero_with_the_failed_batch_named(tmp_path):
+    path = write(tmp_path, LINES)
+
+    with pytest.raises(CommandError, match=r"Storing event batch 2 .* failed"):
+        call_command(
+            "import_online_retail",
+            str(path),
+            "--no-progress",
+            "--batch-size",
+            "2",
+            "--writers",
+            "2",
+        )
+
+    assert not Event.objects.filter(order_id="536366").exists()
+
+
+def test_the_command_refuses_a_negative_writer_count(tmp_path):
+    with pytest.raises(CommandError, match="--writers must be 0 or more"):
+        call_command("import_online_retail", str(write(tmp_path, LINES)), "--writers", "-1")
+
+    assert Event.objects.count() == 0

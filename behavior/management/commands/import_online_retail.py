@@ -3,7 +3,7 @@ purchases (rules in behavior/online_retail.py and behavior/ingest_formats.md).""
 
 from django.core.management.base import BaseCommand, CommandError
 
-from behavior.online_retail import import_online_retail
+from behavior.online_retail import BATCH_SIZE, WRITERS, EventBatchError, import_online_retail
 from catalog.importing import ImportFileError, bad_lines_summary
 
 
@@ -16,20 +16,31 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("path")
         parser.add_argument(
-            "--batch-size", type=int, default=20_000, help="Events per transaction."
+            "--batch-size", type=int, default=BATCH_SIZE, help="Events per transaction."
+        )
+        parser.add_argument(
+            "--writers",
+            type=int,
+            default=WRITERS,
+            help="Threads storing batches on PostgreSQL (0: store them in this thread).",
         )
         parser.add_argument("--no-progress", action="store_true")
 
-    def handle(self, *args, path, batch_size, no_progress, **options):
+    def handle(self, *args, path, batch_size, writers, no_progress, **options):
         if batch_size < 1:
             raise CommandError("--batch-size must be at least 1.")
+        if writers < 0:
+            raise CommandError("--writers must be 0 or more.")
         try:
-            r = import_online_retail(path=path, batch_size=batch_size, progress=not no_progress)
-        except ImportFileError as exc:
+            r = import_online_retail(
+                path=path, batch_size=batch_size, writers=writers, progress=not no_progress
+            )
+        except (ImportFileError, EventBatchError) as exc:
             raise CommandError(str(exc)) from exc
         rate = r.lines / r.seconds if r.seconds else 0
+        phases = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in r.phases.items())
         out = [
-            f"{r.lines:,} lines read in {r.seconds:.1f} s ({rate:,.0f} lines/s).",
+            f"{r.lines:,} lines read in {r.seconds:.1f} s ({rate:,.0f} lines/s: {phases}).",
             f"Products: {r.products_created:,} created, {r.products_updated:,} updated, "
             f"{r.products_unchanged:,} unchanged.",
             f"Shoppers: {r.shoppers:,} ({r.shoppers_created:,} new).",
