@@ -59,6 +59,8 @@ class CatalogSnapshot:
     category_parent: dict[int, int | None]
     promotions: list[PromotionInfo]
     _descendants: dict[int, np.ndarray] = field(default_factory=dict)
+    # Product cards read under this snapshot (results.product_cards): they live and die with it.
+    card_memo: dict = field(default_factory=dict)
 
     def __len__(self) -> int:
         return int(self.pks.size)
@@ -111,9 +113,13 @@ class _State:
     checked_at: float = 0.0
 
 
-def current_catalog() -> CatalogSnapshot:
-    """This process's catalog snapshot, rebuilt first if the catalog changed since."""
-    bumped = _bumped_version()
+def current_catalog(*, bumped: str | None = None) -> CatalogSnapshot:
+    """This process's catalog snapshot, rebuilt first if the catalog changed since.
+
+    ``bumped`` is the catalog version counter when the caller already read it (serving reads
+    it in the same Redis round trip as the shopper's events); otherwise it is read here.
+    """
+    bumped = _bumped_version() if bumped is None else bumped
     state = _State
     now = time.monotonic()
     snapshot = state.snapshot
@@ -208,10 +214,13 @@ def _build(version: str) -> CatalogSnapshot:
 
 
 def _promotions(snapshot: CatalogSnapshot) -> list[PromotionInfo]:
-    """Switched-on promotions that have not ended, with the catalog rows each one covers."""
-    from django.utils import timezone
+    """Switched-on promotions with the catalog rows each one covers.
 
-    live = Promotion.objects.filter(is_active=True, ends_at__gt=timezone.now())
+    Ended ones too: the window is checked at request time against the request's ``now``
+    (``active_promotions``), so the snapshot never depends on the clock at build time and a
+    preview "as of" another moment (the demo check, a merchandiser's what-if) sees the same data.
+    """
+    live = Promotion.objects.filter(is_active=True)
     products: dict[int, list[int]] = {}
     for promotion_id, product_id in Promotion.products.through.objects.filter(
         promotion__in=live
