@@ -21,6 +21,7 @@ import json
 import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from django.conf import settings
@@ -52,6 +53,34 @@ redis.call('EXPIRE', KEYS[1], ARGV[2])
 return 1
 """
 
+# Extend the shoppers' existing lists, trim them and bump their versions, all in one command
+# (KEYS: list then version key per shopper; ARGV: list length limit, version ttl, then per
+# shopper its event count n and n encoded events, oldest first). Pipelining the four commands
+# per shopper instead cost 300 ms of a 500-event batch's 520 ms, packing 1,800 commands.
+_RECORD = """
+local limit, ttl, at = tonumber(ARGV[1]), ARGV[2], 3
+for i = 1, #KEYS, 2 do
+  local n = tonumber(ARGV[at])
+  if n > 0 and redis.call('LPUSHX', KEYS[i], unpack(ARGV, at + 1, at + n)) > 0 then
+    redis.call('LTRIM', KEYS[i], 0, limit - 1)
+  end
+  at = at + n + 1
+  redis.call('INCR', KEYS[i + 1])
+  redis.call('EXPIRE', KEYS[i + 1], ttl)
+end
+return #KEYS / 2
+"""
+SHOPPERS_PER_CALL = 500  # bounds how long one script holds Redis during a bulk import
+
+
+@dataclass
+class ShopperState:
+    """What serving reads from Redis for one request, fetched in one round trip."""
+
+    version: int
+    events: list[RecentEvent]
+    extra: list[Any]  # the values of the requested cache entries, None where absent
+
 
 class _StoredEvent(Protocol):
     shopper_id: int
@@ -79,16 +108,21 @@ def record_events(*, events: Sequence[_StoredEvent]) -> None:
             return
         limit = settings.SHELFWISE_RECENT_EVENTS
         cached = _cached_lists(client, by_shopper) if len(events) > BULK else set(by_shopper)
+        script = client.register_script(_RECORD)
         pipe = client.pipeline(transaction=False)
-        for shopper_id, shopper_events in by_shopper.items():
-            if shopper_id in cached:
-                # Oldest first, so LPUSHX leaves the newest at the head.
-                shopper_events.sort(key=lambda e: e.occurred_at)
-                key = _list_key(shopper_id)
-                pipe.lpushx(key, *(_encode(e) for e in shopper_events[-limit:]))
-                pipe.ltrim(key, 0, limit - 1)
-            pipe.incr(_version_key(shopper_id))
-            pipe.expire(_version_key(shopper_id), VERSION_TTL)
+        shoppers = list(by_shopper)
+        for start in range(0, len(shoppers), SHOPPERS_PER_CALL):
+            keys: list[str] = []
+            args: list[Any] = [limit, VERSION_TTL]
+            for shopper_id in shoppers[start : start + SHOPPERS_PER_CALL]:
+                keys += [_list_key(shopper_id), _version_key(shopper_id)]
+                if shopper_id in cached:
+                    # Oldest first, so LPUSHX leaves the newest at the head.
+                    latest = sorted(by_shopper[shopper_id], key=lambda e: e.occurred_at)[-limit:]
+                    args += [len(latest), *map(_encode, latest)]
+                else:
+                    args.append(0)
+            script(keys=keys, args=args, client=pipe)
         pipe.execute()
     except (RedisError, OSError):
         logger.warning(
@@ -108,26 +142,64 @@ def _cached_lists(client: Redis, by_shopper: dict[int, list[_StoredEvent]]) -> s
 
 def recent_events_for(*, shopper_id: int) -> list[RecentEvent]:
     """The shopper's latest events, newest first: from Redis, else from PostgreSQL."""
-    limit = settings.SHELFWISE_RECENT_EVENTS
-    try:
-        client = _redis()
-        if client is None:
-            return _recent_from_cache(shopper_id, limit)
-        key, version_key = _list_key(shopper_id), _version_key(shopper_id)
-        cached = client.lrange(key, 0, limit - 1)
-        if cached:
-            return _newest_first(_decode(item) for item in cached)
-        seen = client.get(version_key) or b"0"
-    except (RedisError, OSError):
-        logger.warning("Redis unavailable: reading recent events from PostgreSQL", exc_info=True)
-        return recent_events_from_db(shopper_id=shopper_id, limit=limit)
+    return shopper_state(shopper_id=shopper_id).events
+
+
+def _rebuild(client: Redis, *, shopper_id: int, seen: bytes, limit: int) -> list[RecentEvent]:
+    """The latest events from PostgreSQL, cached as the shopper's list unless the version moved
+    since ``seen`` was read (a concurrent event would otherwise be missing from the list)."""
     events = recent_events_from_db(shopper_id=shopper_id, limit=limit)
     if events:
+        key, version_key = _list_key(shopper_id), _version_key(shopper_id)
         try:
             client.eval(_REBUILD, 2, key, version_key, seen, LIST_TTL, *map(_encode, events))
         except (RedisError, OSError):
             logger.warning("Redis unavailable: recent events not cached", exc_info=True)
     return events
+
+
+def shopper_state(*, shopper_id: int | None, extra: Sequence[str] = ()) -> ShopperState:
+    """The shopper's event version and latest events (newest first) and the cache entries named
+    in ``extra``, in one Redis round trip. Never raises: with Redis down, events come from
+    PostgreSQL, the version is 0 and every extra entry is None.
+    """
+    limit = settings.SHELFWISE_RECENT_EVENTS
+    try:
+        client = _redis()
+        if client is None:
+            return _state_from_cache(shopper_id, extra, limit)
+        pipe = client.pipeline(transaction=False)
+        if shopper_id is not None:
+            pipe.get(_version_key(shopper_id))
+            pipe.lrange(_list_key(shopper_id), 0, limit - 1)
+        for name in extra:
+            pipe.get(cache.make_key(name))
+        replies = pipe.execute()
+    except (RedisError, OSError):
+        logger.warning("Redis unavailable: reading recent events from PostgreSQL", exc_info=True)
+        events = (
+            [] if shopper_id is None else recent_events_from_db(shopper_id=shopper_id, limit=limit)
+        )
+        return ShopperState(version=0, events=events, extra=[None] * len(extra))
+    if shopper_id is None:
+        return ShopperState(version=0, events=[], extra=[_entry(raw) for raw in replies])
+    seen, cached = replies[0] or b"0", replies[1]
+    if cached:
+        events = _newest_first(_decode_all(cached))
+    else:
+        events = _rebuild(client, shopper_id=shopper_id, seen=seen, limit=limit)
+    return ShopperState(version=int(seen), events=events, extra=[_entry(r) for r in replies[2:]])
+
+
+def _entry(raw: bytes | None) -> Any:
+    """A cache entry read through the raw client, decoded as django-redis stored it."""
+    if raw is None:
+        return None
+    try:
+        return cache.client.decode(raw)
+    except Exception:  # an unreadable entry is a miss, never a failed request
+        logger.warning("Unreadable cache entry ignored", exc_info=True)
+        return None
 
 
 def shopper_event_version(*, shopper_id: int) -> int:
@@ -178,6 +250,14 @@ def _decode(item: bytes | str) -> RecentEvent:
     return RecentEvent(product_id=product_id, kind=kind, value=value, occurred_at=at, query=query)
 
 
+def _decode_all(items: list[bytes]) -> list[RecentEvent]:
+    # One JSON document for the whole list: a json.loads per event cost ~50 % more.
+    return [
+        RecentEvent(product_id=p, kind=k, value=v, occurred_at=at, query=q)
+        for p, k, v, at, q in json.loads(b"[" + b",".join(items) + b"]")
+    ]
+
+
 def _newest_first(events: Iterable[RecentEvent]) -> list[RecentEvent]:
     # Events can arrive out of order (mobile clients retry late); sort by when they happened.
     return sorted(events, key=lambda e: e.occurred_at, reverse=True)
@@ -195,6 +275,15 @@ def _record_in_cache(by_shopper: dict[int, list[_StoredEvent]]) -> None:
             cache.incr(_version_name(shopper_id))
         except ValueError:
             cache.set(_version_name(shopper_id), 1, VERSION_TTL)
+
+
+def _state_from_cache(shopper_id: int | None, extra: Sequence[str], limit: int) -> ShopperState:
+    found = cache.get_many(list(extra)) if extra else {}
+    values = [found.get(name) for name in extra]
+    if shopper_id is None:
+        return ShopperState(version=0, events=[], extra=values)
+    version = int(cache.get(_version_name(shopper_id), 0))
+    return ShopperState(version=version, events=_recent_from_cache(shopper_id, limit), extra=values)
 
 
 def _recent_from_cache(shopper_id: int, limit: int) -> list[RecentEvent]:

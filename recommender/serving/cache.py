@@ -6,6 +6,10 @@ makes a new key, so a click, a stock or price change, a promotion or a new point
 never answered from a stale entry; old entries simply expire. With Redis down, reads miss and
 writes are dropped (django-redis ``IGNORE_EXCEPTIONS``; other errors are caught here), so the
 response is computed, not failed.
+
+A shopper's response is read in the same Redis round trip as their events, before the event
+and catalog versions are known: so it is stored under a name that holds only the request
+(``slot_entry_name``), with the digest of everything else beside it (``fresh_entry``).
 """
 
 from __future__ import annotations
@@ -21,8 +25,23 @@ logger = logging.getLogger(__name__)
 
 
 def response_key(*parts: Any) -> str:
-    digest = hashlib.blake2b(repr(parts).encode(), digest_size=16).hexdigest()
-    return f"serving:response:{digest}"
+    return f"serving:response:{_digest(parts)}"
+
+
+def slot_entry_name(*request: Any) -> str:
+    """Where a shopper's response to this request (slot, k, shopper, country) is kept."""
+    return f"serving:slot:{_digest(request)}"
+
+
+def fresh_entry(entry: Any, digest: str) -> Any | None:
+    """The cached value of a ``(digest, value)`` entry if it was stored for ``digest``."""
+    if isinstance(entry, tuple) and len(entry) == 2 and entry[0] == digest:
+        return entry[1]
+    return None
+
+
+def digest_of(*parts: Any) -> str:
+    return _digest(parts)
 
 
 def cached_response(key: str) -> Any | None:
@@ -38,3 +57,25 @@ def store_response(key: str, value: Any) -> None:
         cache.set(key, value, settings.SHELFWISE_RESPONSE_CACHE_SECONDS)
     except Exception:
         logger.warning("Response cache unwritable", exc_info=True)
+
+
+def store_entries(entries: dict[str, tuple[Any, int]]) -> None:
+    """Write several ``name: (value, seconds)`` entries in one round trip; never raises."""
+    if not entries:
+        return
+    try:
+        client = getattr(cache, "client", None)
+        if client is None or not hasattr(client, "encode"):  # not django-redis (embedded demo)
+            for name, (value, seconds) in entries.items():
+                cache.set(name, value, seconds)
+            return
+        pipe = client.get_client(write=True).pipeline(transaction=False)
+        for name, (value, seconds) in entries.items():
+            pipe.set(cache.make_key(name), client.encode(value), ex=seconds)
+        pipe.execute()
+    except Exception:
+        logger.warning("Response cache unwritable", exc_info=True)
+
+
+def _digest(parts: Any) -> str:
+    return hashlib.blake2b(repr(parts).encode(), digest_size=16).hexdigest()

@@ -95,9 +95,36 @@ class Recommendations:
         return replace(self, cached=True)
 
 
-def product_cards(pks: Iterable[int]) -> dict[int, ProductCard]:
+CARDS_KEPT = 20_000  # ~10 MB of cards per memo at most; beyond, the memo starts over
+
+
+def product_cards(
+    pks: Iterable[int], *, memo: dict[int, ProductCard | None] | None = None
+) -> dict[int, ProductCard]:
+    """Cards for these products, read right now, or through ``memo`` when given.
+
+    Serving passes its catalog snapshot's memo: the cards are then exactly as fresh as the
+    snapshot that chose the products, since every price, stock or activity change makes a new
+    snapshot (services bump the catalog version, the fingerprint catches the admin), and only
+    cards not seen under this snapshot are read (one query, most requests none).
+    """
+    pks = list(pks)
+    if memo is None:
+        return _read_cards(pks)
+    if len(memo) > CARDS_KEPT:
+        memo.clear()
+    missing = [pk for pk in pks if pk not in memo]
+    if missing:
+        found = _read_cards(missing)
+        memo.update({pk: found.get(pk) for pk in missing})
+    return {pk: card for pk in pks if (card := memo.get(pk)) is not None}
+
+
+def _read_cards(pks: list[int]) -> dict[int, ProductCard]:
     """Cards for these products in one query (prices and stock as they are right now)."""
-    rows = Product.objects.filter(pk__in=list(pks)).values_list(
+    if not pks:
+        return {}
+    rows = Product.objects.filter(pk__in=pks).values_list(
         "id",
         "sku",
         "title",

@@ -159,11 +159,12 @@ def _personal(ctx: SlotContext, mask: np.ndarray, n: int) -> Iterator[Pick]:
         return
     allowed = item_rows >= 0
     allowed[allowed] = mask[item_rows[allowed]]
-    candidates = np.flatnonzero(allowed)
-    if not candidates.size:
+    if not allowed.any():
         return
+    # The complement as ``exclude``, not the allowed items as ``candidates``: the same top n,
+    # but candidates go through np.unique (~0.75 ms for 3,300 items, a quarter of a request).
     ids, scores = served.model.recommend_from_items(
-        items[known], ctx.profile.weights[known], n=n, candidates=candidates
+        items[known], ctx.profile.weights[known], n=n, exclude=np.flatnonzero(~allowed)
     )
     for item, score in zip(ids.tolist(), scores.tolist(), strict=True):
         if item >= 0 and score > 0:
