@@ -322,6 +322,9 @@ SHELFWISE_SERVING_MODEL = env.str("SHELFWISE_SERVING_MODEL", default="auto")
 SHELFWISE_REALTIME_HALF_LIFE_HOURS = env.float("SHELFWISE_REALTIME_HALF_LIFE_HOURS", default=72.0)
 # At most this share of one response may come from one category (0 < share <= 1).
 SHELFWISE_DIVERSITY_MAX_SHARE = env.float("SHELFWISE_DIVERSITY_MAX_SHARE", default=0.5)
+# Similar items: behavioural neighbours weigh n / (n + this) against content neighbours for a
+# product n distinct shoppers touched, so a product with little history leans on its description.
+SHELFWISE_SIMILAR_CONTENT_PRIOR = env.float("SHELFWISE_SIMILAR_CONTENT_PRIOR", default=10.0)
 SHELFWISE_RESPONSE_CACHE_SECONDS = env.int("SHELFWISE_RESPONSE_CACHE_SECONDS", default=300)
 # How often a web process asks whether the champion or the catalog changed (one cheap query).
 SHELFWISE_MODEL_CHECK_SECONDS = env.float("SHELFWISE_MODEL_CHECK_SECONDS", default=2.0)

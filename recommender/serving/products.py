@@ -1,16 +1,23 @@
 """Product-page lists: similar items and items bought together.
 
-Similar: the item-kNN champion's neighbours (behaviour), then products of the same category
-ranked by popularity (the content-like signal we have for products with little history), then
-global popularity. Bought together: co-occurrence within the same order or session, counted
-lazily with one query per product and cached.
+Similar: the item-kNN champion's neighbours (behaviour) blended with the content index's
+(description, category, brand, price), weighted toward content for products with little
+history: behaviour weighs ``n / (n + SHELFWISE_SIMILAR_CONTENT_PRIOR)`` for a product ``n``
+distinct shoppers touched in training. A product added since training has no content vector
+yet: its title and description are scored as a search query, with its category counted too.
+Then products of the same category ranked by popularity, then global popularity, so the list
+is never empty. Bought together: co-occurrence within the same order or session, counted lazily
+with one query per product and cached.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
+from django.conf import settings
 from django.db import connection
 
 from behavior.models import Event
@@ -21,6 +28,7 @@ from recommender.serving.catalog_state import CatalogSnapshot, current_catalog
 from recommender.serving.model_cache import (
     ServingModel,
     champion_models,
+    content_model,
     personal_model,
     popularity_model,
 )
@@ -31,6 +39,8 @@ from recommender.serving.slots import Pick
 from recommender.serving.trending import popular_rows
 
 POOL_FACTOR = 3
+# Text cosine from which a content neighbour's reason says "similar description".
+SIMILAR_TEXT_COSINE = 0.1
 BASKETS_SCANNED = 2000  # the product's latest orders/sessions counted; older ones add little
 
 
@@ -51,10 +61,10 @@ def bought_together(*, sku: str, k: int, now: datetime) -> Recommendations:
 
 def _product_list(*, sku: str, k: int, now: datetime, kind: str) -> Recommendations:
     k = checked_k(k)
-    found = Product.objects.filter(sku=sku).values_list("id", "title").first()
+    found = Product.objects.filter(sku=sku).values_list("id", "title", "description").first()
     if found is None:
         raise ProductNotFound(sku)
-    pk, title = found
+    pk, title, description = found
     catalog = current_catalog()
     models = champion_models()
     behavioural = models.get("item_knn") or personal_model(models)
@@ -66,8 +76,9 @@ def _product_list(*, sku: str, k: int, now: datetime, kind: str) -> Recommendati
     mask = eligible(catalog, excluded_rows=np.array([row]))
     picks: list[Pick] = []
     seen: set[int] = set()
+    product = _Product(row=row, title=title, description=description)
     stages = [
-        _neighbours(catalog, behavioural, row, title, k * POOL_FACTOR),
+        _neighbours(catalog, behavioural, content_model(models), product, k * POOL_FACTOR),
         _same_category(catalog, popularity_model(models), row, title),
         _popular(catalog, popularity_model(models)),
     ]
@@ -93,20 +104,115 @@ def _product_list(*, sku: str, k: int, now: datetime, kind: str) -> Recommendati
     return result
 
 
+@dataclass(frozen=True)
+class _Product:
+    row: int  # catalog row
+    title: str
+    description: str
+
+
 def _neighbours(
-    catalog: CatalogSnapshot, served: ServingModel | None, row: int, title: str, n: int
-):
-    if served is None or row < 0:
+    catalog: CatalogSnapshot,
+    behavioural: ServingModel | None,
+    content: ServingModel | None,
+    product: _Product,
+    n: int,
+) -> Iterator[Pick]:
+    """Behavioural and content neighbours of ``product`` blended in catalog-row space, each
+    max-scaled, behaviour weighted by the product's history; the larger share names the reason."""
+    if product.row < 0:
         return
+    from_behaviour, history = _behavioural_neighbours(catalog, behavioural, product.row, n)
+    from_content, text_match = _content_neighbours(catalog, content, product, n)
+    prior = settings.SHELFWISE_SIMILAR_CONTENT_PRIOR
+    if not from_content or not from_behaviour:
+        behaviour_weight = 1.0 if from_behaviour else 0.0
+    else:
+        behaviour_weight = history / (history + prior)
+    scores: dict[int, list[float]] = {}
+    for weight, found, slot in (
+        (behaviour_weight, from_behaviour, 0),
+        (1.0 - behaviour_weight, from_content, 1),
+    ):
+        top = max(found.values(), default=0.0)
+        for row, score in found.items():
+            scores.setdefault(row, [0.0, 0.0])[slot] = weight * score / top
+    category = int(catalog.category[product.row])
+    ranked = sorted(scores.items(), key=lambda item: (-sum(item[1]), item[0]))
+    for row, (behaviour, similar) in ranked:
+        if behaviour + similar <= 0:
+            continue
+        if behaviour >= similar:
+            source, reason = behavioural.source, reasons.similar_to(title=product.title)
+        else:
+            same = category >= 0 and int(catalog.category[row]) == category
+            source = content.source
+            reason = reasons.similar_content(
+                title=product.title,
+                same_category=same,
+                similar_text=bool(text_match[row] >= SIMILAR_TEXT_COSINE),
+            )
+        yield Pick(row, behaviour + similar, source, reason)
+
+
+def _behavioural_neighbours(
+    catalog: CatalogSnapshot, served: ServingModel | None, row: int, n: int
+) -> tuple[dict[int, float], float]:
+    """(catalog row → similarity, distinct training shoppers of the product)."""
+    if served is None:
+        return {}, 0.0
     item_rows, row_items = served.catalog_maps(catalog)
     item = int(row_items[row])
     if item < 0:
-        return
+        return {}, 0.0
     ids, scores = served.model.similar_items([item], n=n)
-    reason = reasons.similar_to(title=title)
-    for neighbour, score in zip(ids[0].tolist(), scores[0].tolist(), strict=True):
-        if neighbour >= 0 and score > 0:
-            yield Pick(int(item_rows[neighbour]), float(score), served.source, reason)
+    found = {
+        int(item_rows[i]): float(s)
+        for i, s in zip(ids[0].tolist(), scores[0].tolist(), strict=True)
+        if i >= 0 and s > 0 and item_rows[i] >= 0
+    }
+    # Without recorded support (older artifacts) behaviour and content weigh the same.
+    prior = settings.SHELFWISE_SIMILAR_CONTENT_PRIOR
+    history = float(served.support[item]) if served.support is not None else prior
+    return found, history
+
+
+def _content_neighbours(
+    catalog: CatalogSnapshot, content: ServingModel | None, product: _Product, n: int
+) -> tuple[dict[int, float], np.ndarray]:
+    """(catalog row → content cosine, text cosine per catalog row): the index's stored top
+    neighbours, or for a product added since it was trained, its text scored like a query plus
+    a same-category share. The text cosines only choose the reason's words."""
+    if content is None:
+        return {}, np.zeros(len(catalog), dtype=np.float32)
+    item_rows, row_items = content.catalog_maps(catalog)
+    item = int(row_items[product.row])
+    by_item = content.search.scores(f"{product.title} {product.title} {product.description}")
+    known = item_rows >= 0
+    text_match = np.zeros(len(catalog), dtype=np.float32)
+    text_match[item_rows[known]] = by_item[known]
+    if item >= 0:
+        # The stored top neighbours: a slice of one CSR row, no similarity computed here.
+        similarity = content.model.similarity
+        start, stop = similarity.indptr[item], similarity.indptr[item + 1]
+        rows, scores = item_rows[similarity.indices[start:stop]], similarity.data[start:stop]
+    else:
+        scores = text_match.copy()
+        category = int(catalog.category[product.row])
+        if category >= 0:
+            # Weighted like the index's blocks: its cosine is their weighted mean.
+            text_weight = float(getattr(content.model, "text_weight", 1.0))
+            category_weight = float(getattr(content.model, "category_weight", 0.5))
+            same = catalog.category == category
+            scores = (text_weight * scores + category_weight * same) / (
+                text_weight + category_weight
+            )
+        scores[product.row] = 0
+        rows = np.arange(len(catalog), dtype=np.int64)
+    keep = (rows >= 0) & (scores > 0)
+    rows, scores = rows[keep], np.asarray(scores, dtype=np.float32)[keep]
+    order = np.argsort(-scores, kind="stable")[:n]
+    return dict(zip(rows[order].tolist(), scores[order].tolist(), strict=True)), text_match
 
 
 def _same_category(catalog: CatalogSnapshot, popular: ServingModel | None, row: int, title: str):
@@ -114,7 +220,7 @@ def _same_category(catalog: CatalogSnapshot, popular: ServingModel | None, row: 
         return
     category = int(catalog.category[row])
     parent = catalog.category_parent.get(category)
-    reason = reasons.similar_content(title=title)
+    reason = reasons.similar_content(title=title, same_category=True)
     rows, scores, _source = popular_rows(catalog=catalog, model=popular)
     for scope in (category, parent):
         if scope is None:

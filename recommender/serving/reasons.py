@@ -32,7 +32,7 @@ def because(*, kind: str, title: str) -> Reason:
 
 
 def because_searched(*, query: str) -> Reason:
-    return Reason("because_you_searched", f'because you searched for "{query}"')
+    return Reason("search", f'because you searched for "{query}"')
 
 
 def personal() -> Reason:
@@ -76,11 +76,21 @@ def buy_again(*, times: int, last: datetime) -> Reason:
 
 
 def similar_to(*, title: str) -> Reason:
-    return Reason("similar", f"similar to {title}")
+    """A behavioural neighbour: the same shoppers chose both."""
+    return Reason("similar", f"chosen by the same shoppers as {title}")
 
 
-def similar_content(*, title: str) -> Reason:
-    return Reason("similar_content", f"like {title} in kind")
+def similar_content(*, title: str, same_category: bool, similar_text: bool = False) -> Reason:
+    """A content neighbour: close in description, category, brand or price (says which)."""
+    if same_category and similar_text:
+        text = f"same category as {title}, similar description"
+    elif similar_text:
+        text = f"similar description to {title}"
+    elif same_category:
+        text = f"same category as {title}"
+    else:
+        text = f"similar brand and price to {title}"
+    return Reason("similar_content", text)
 
 
 def bought_together(*, title: str, baskets: int) -> Reason:

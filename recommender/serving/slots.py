@@ -5,6 +5,10 @@ their segment → their declared interests → global popularity → newest prod
 eligible rows not yet picked until it holds a pool of ``3 k``; diversity then picks ``k``.
 So a slot is never empty while an eligible product exists, and each item says which stage
 (``source``) put it there. All arrays are indexed by catalog row (see ``catalog_state``).
+
+Search queries count through the content index: each of the shopper's recent queries scores
+the catalog by text cosine, and that score joins the behavioural model's in catalog-row space
+(so products without events can be found), each source weighted by its events' weights.
 """
 
 from __future__ import annotations
@@ -15,9 +19,10 @@ from datetime import datetime
 
 import numpy as np
 
+from recommender.core.ranking import top_k_row
 from recommender.serving import reasons
 from recommender.serving.catalog_state import CatalogSnapshot, PromotionInfo
-from recommender.serving.model_cache import ServingModel
+from recommender.serving.model_cache import ServingModel, champion_models, content_model
 from recommender.serving.realtime import Profile
 from recommender.serving.reasons import Reason
 from recommender.serving.rules import eligible, varied
@@ -62,7 +67,14 @@ class SlotContext:
     purchases: dict[int, tuple[int, datetime]]  # catalog row → (times bought, last time)
     now: datetime
     k: int
+    # The content index; None: the current champion's (looked up on first use).
+    content: ServingModel | None = None
     _picked: set[int] = field(default_factory=set)
+
+    def content_index(self) -> ServingModel | None:
+        if self.content is None:
+            self.content = content_model(champion_models())
+        return self.content
 
 
 Stage = Callable[[SlotContext, np.ndarray, int], Iterator[Pick]]
@@ -86,11 +98,21 @@ def rank_slot(ctx: SlotContext, slot: str) -> list[Pick]:
                     break
     rows = np.fromiter((p.row for p in pool), dtype=np.int64, count=len(pool))
     chosen = [pool[i] for i in varied(ctx.catalog, rows=rows, k=ctx.k)]
+    content = ctx.content
+    if content is not None and content is not ctx.personal:
+        # New arrivals found through the shopper's items name that item ("because you viewed").
+        unexplained = [p for p in chosen if p.reason is None and p.source == content.source]
+        _explain(ctx, unexplained, served=content, fallback=None)
     if reason_for is not None:
         for pick in chosen:
-            pick.reason = reason_for(pick.row)
+            if pick.because_row < 0:  # a pick tied to the shopper's own item keeps that reason
+                pick.reason = reason_for(pick.row)
     if ctx.personal is not None:
-        _explain(ctx, [p for p in chosen if p.reason is None and p.source == ctx.personal.source])
+        unexplained = [p for p in chosen if p.reason is None and p.source == ctx.personal.source]
+        _explain(ctx, unexplained, served=ctx.personal, fallback=reasons.personal())
+    for pick in chosen:
+        if pick.reason is None and pick.because_row < 0:
+            pick.reason = reasons.personal()
     return chosen
 
 
@@ -132,10 +154,12 @@ def _plan(
         newest = order[base[order]][: max(NEW_ARRIVALS_MIN, ctx.k * 10)]
         mask = np.zeros(len(catalog), dtype=bool)
         mask[newest] = True
-        # Newest first: products added since training have no behaviour a model could use.
+        # Products added since training have no behaviour a model could use: shoppers with
+        # history get them by content similarity to their recent items, everyone else newest
+        # first.
         return (
             mask,
-            [_newest],
+            [_new_for_you, _newest],
             lambda row: reasons.new_arrival(
                 category=catalog.category_names.get(int(catalog.category[row]))
             ),
@@ -148,7 +172,12 @@ def _plan(
 
 # -- stages ---------------------------------------------------------------------------------------
 def _personal(ctx: SlotContext, mask: np.ndarray, n: int) -> Iterator[Pick]:
-    """The champion model scored from the shopper's latest events (fold-in / kNN, no retrain)."""
+    """The champion model scored from the shopper's latest events (fold-in / kNN, no retrain),
+    with their search queries scored by the content index when they searched."""
+    content = ctx.content_index() if ctx.profile.queries else None
+    if content is not None:
+        yield from _blended(ctx, mask, n, item_model=ctx.personal, content=content)
+        return
     served = ctx.personal
     if served is None or not ctx.profile.rows.size:
         return
@@ -169,6 +198,116 @@ def _personal(ctx: SlotContext, mask: np.ndarray, n: int) -> Iterator[Pick]:
     for item, score in zip(ids.tolist(), scores.tolist(), strict=True):
         if item >= 0 and score > 0:
             yield Pick(row=int(item_rows[item]), score=float(score), source=served.source)
+
+
+def _new_for_you(ctx: SlotContext, mask: np.ndarray, n: int) -> Iterator[Pick]:
+    """New arrivals close in content to the shopper's recent items and searches."""
+    content = ctx.content_index() if ctx.profile else None
+    if content is not None:
+        yield from _blended(ctx, mask, n, item_model=content, content=content, unindexed=True)
+
+
+def _blended(
+    ctx: SlotContext,
+    mask: np.ndarray,
+    n: int,
+    *,
+    item_model: ServingModel | None,
+    content: ServingModel,
+    unindexed: bool = False,
+) -> Iterator[Pick]:
+    """Top ``n`` eligible rows by item-model scores of the shopper's products plus content
+    scores of their queries, each source max-scaled and weighted by its events' weights.
+
+    A pick led by a query says so ("because you searched for …"); one led by products is
+    explained later like any personal pick (its reason is left None). ``unindexed``: products
+    added since the content index was trained score by the shopper's share in their category.
+    """
+    catalog, profile = ctx.catalog, ctx.profile
+    total = np.zeros(len(catalog), dtype=np.float32)
+    weight_sum = 0.0
+    if item_model is not None and profile.rows.size:
+        item_rows, row_items = item_model.catalog_maps(catalog)
+        items = row_items[profile.rows]
+        known = items >= 0
+        if known.any():
+            weight = float(profile.weights[known].sum())
+            scores = item_model.model.score_items(items[known], profile.weights[known])
+            part = _scaled_rows(scores, item_rows, mask)
+            if unindexed:
+                part = _category_affinity(ctx, mask & (row_items < 0), content, part)
+            if part is not None:
+                total += weight * part
+                weight_sum += weight
+    from_items = total.copy()
+    search = np.zeros_like(total)
+    best_query = np.full(len(catalog), -1, dtype=np.int64)
+    best = np.zeros_like(total)
+    content_rows, _ = content.catalog_maps(catalog)
+    for number, (query, weight) in enumerate(profile.queries):
+        part = _scaled_rows(content.search.scores(query), content_rows, mask)
+        if part is None:
+            continue
+        part *= weight
+        better = part > best
+        best[better], best_query[better] = part[better], number
+        search += part
+        weight_sum += weight
+    total += search
+    if weight_sum <= 0:
+        return
+    total /= weight_sum
+    ids, scores = top_k_row(total, n, candidates=np.flatnonzero(mask & (total > 0)))
+    for row, score in zip(ids.tolist(), scores.tolist(), strict=True):
+        if row < 0 or score <= 0:
+            break
+        if search[row] > from_items[row]:
+            query = profile.queries[int(best_query[row])][0]
+            yield Pick(row, float(score), content.source, reasons.because_searched(query=query))
+        else:  # explained after the slot's choice, one batched product for all picks
+            yield Pick(row, float(score), (item_model or content).source)
+
+
+def _category_affinity(
+    ctx: SlotContext, rows: np.ndarray, content: ServingModel, part: np.ndarray | None
+) -> np.ndarray | None:
+    """``part`` with the ``rows`` mask filled by the shopper's weight share in each row's
+    category, scaled like the index's category block (its share of a full cosine)."""
+    catalog, profile = ctx.catalog, ctx.profile
+    if not rows.any():
+        return part
+    categories = catalog.category[profile.rows]
+    known = categories >= 0
+    if not known.any():
+        return part
+    labels, position = np.unique(categories[known], return_inverse=True)
+    share = np.bincount(position, weights=profile.weights[known]) / profile.weights.sum()
+    # Weighted like the index's blocks: a same-category product without shared words.
+    text_weight = float(getattr(content.model, "text_weight", 1.0))
+    category_weight = float(getattr(content.model, "category_weight", 0.5))
+    scale = category_weight / (text_weight + category_weight)
+    at = np.searchsorted(labels, catalog.category[rows])
+    at[at == labels.size] = 0
+    hit = labels[at] == catalog.category[rows]
+    filled = np.zeros(len(catalog), dtype=np.float32) if part is None else part
+    targets = np.flatnonzero(rows)
+    filled[targets[hit]] = scale * share[at[hit]]
+    return filled
+
+
+def _scaled_rows(scores: np.ndarray, item_rows: np.ndarray, mask: np.ndarray) -> np.ndarray | None:
+    """Model ``scores`` moved to catalog rows, masked, negative cut, divided by their maximum;
+    None when nothing eligible scores above zero."""
+    known = item_rows >= 0
+    rows = np.zeros(mask.size, dtype=np.float32)
+    rows[item_rows[known]] = np.asarray(scores, dtype=np.float32)[known]
+    rows[~mask] = 0
+    top = float(rows.max()) if rows.size else 0.0
+    if top <= 0:
+        return None
+    np.maximum(rows, 0, out=rows)
+    rows /= top
+    return rows
 
 
 def _country(ctx: SlotContext, mask: np.ndarray, n: int) -> Iterator[Pick]:
@@ -235,10 +374,11 @@ def _ranked(
 
 
 # -- reasons --------------------------------------------------------------------------------------
-def _explain(ctx: SlotContext, picks: list[Pick]) -> None:
-    """Name the shopper's product that contributed most to each personal pick."""
-    served = ctx.personal
-    assert served is not None
+def _explain(
+    ctx: SlotContext, picks: list[Pick], *, served: ServingModel, fallback: Reason | None
+) -> None:
+    """Name the shopper's product that contributed most to each pick of ``served``; picks it
+    cannot attribute get ``fallback`` (None: left for the slot's own reason)."""
     if not picks:
         return
     item_rows, row_items = served.catalog_maps(ctx.catalog)
@@ -246,14 +386,15 @@ def _explain(ctx: SlotContext, picks: list[Pick]) -> None:
     known = items >= 0
     items, weights = items[known], ctx.profile.weights[known]
     targets = row_items[np.array([p.row for p in picks], dtype=np.int64)]
-    contributions = _contributions(served.model, items, weights, targets)
+    contributions = _contributions(served.model, items, weights, np.maximum(targets, 0))
+    contributions[:, targets < 0] = 0  # products the model does not know: nothing to name
     for pick, column in zip(picks, contributions.T, strict=True):
         best = int(np.argmax(column)) if column.size else -1
         if best >= 0 and column[best] > 0:
             pick.because_row = int(item_rows[items[best]])
             pick.because_kind = ctx.profile.kinds.get(pick.because_row, "view")
         else:
-            pick.reason = reasons.personal()
+            pick.reason = fallback
 
 
 def _contributions(

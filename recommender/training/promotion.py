@@ -134,9 +134,7 @@ def rollback(*, algorithm: str, user: AbstractBaseUser | None) -> ModelVersion:
         return previous
 
 
-def decide_feature_index(
-    *, ndcg: float, champion: ChampionScore, n_items: int
-) -> tuple[bool, str]:
+def decide_feature_index(*, ndcg: float, champion: ChampionScore, n_items: int) -> tuple[bool, str]:
     """(True, reason): a successfully trained feature index always replaces its champion.
 
     A content model is not a ranking competitor: serving uses it to score search queries,
