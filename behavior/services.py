@@ -172,6 +172,8 @@ def upsert_shoppers(*, countries: Mapping[str, str]) -> tuple[dict[str, int], in
 
 
 def _shopper_ids(*, external_ids: set[str], create: bool) -> tuple[dict[str, int], int]:
+    if create and external_ids and connection.vendor == "postgresql":
+        return _upsert_shopper_ids(external_ids)
     found = shopper_ids_for_external_ids(external_ids=external_ids)
     missing = external_ids - found.keys()
     if not missing or not create:
@@ -182,6 +184,34 @@ def _shopper_ids(*, external_ids: set[str], create: bool) -> tuple[dict[str, int
     )
     found.update(shopper_ids_for_external_ids(external_ids=missing))
     return found, len(missing)
+
+
+def _upsert_shopper_ids(external_ids: set[str]) -> tuple[dict[str, int], int]:
+    """Every external id's shopper id, creating the missing ones, in one statement.
+
+    Replaces read, bulk insert and re-read (three statements with 500 bound parameters each,
+    ~30 % of a batch's client CPU). The final SELECT sees the snapshot from before the INSERT,
+    so new rows come from RETURNING; a shopper another batch created after that snapshot is in
+    neither and is read once more.
+    """
+    table = Shopper._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH wanted AS (SELECT DISTINCT unnest(%s::varchar[]) AS external_id),"
+            f" created AS (INSERT INTO {table}"
+            f" (external_id, country, segment, points_balance, created_at)"
+            f" SELECT external_id, '', '', 0, now() FROM wanted"
+            f" ON CONFLICT (external_id) DO NOTHING RETURNING external_id, id)"
+            f" SELECT external_id, id, true FROM created UNION ALL"
+            f" SELECT s.external_id, s.id, false FROM {table} s JOIN wanted USING (external_id)",
+            [list(external_ids)],
+        )
+        rows = cursor.fetchall()
+    found = {external_id: pk for external_id, pk, _new in rows}
+    created = sum(1 for _e, _pk, new in rows if new)
+    if len(found) < len(external_ids):
+        found.update(shopper_ids_for_external_ids(external_ids=external_ids - found.keys()))
+    return found, created
 
 
 def _row(clean: _Clean, shopper_ids: dict[str, int], product_ids: dict[str, int]) -> EventRow:
@@ -281,7 +311,7 @@ def _clean_event(raw: Any, *, now: datetime) -> tuple[_Clean | None, Errors]:
         if not text[name] and name not in errors:
             fail(name, "This field is required.")
     kind = raw.get("kind")
-    if kind not in KINDS:
+    if not isinstance(kind, str) or kind not in KINDS:  # a JSON object is not even hashable
         fail("kind", f"Must be one of {', '.join(sorted(KINDS))}; got {kind!r}.")
     elif kind == EventKind.SEARCH:
         if not text["query"] and not text["product"] and "query" not in errors:
@@ -319,7 +349,18 @@ def _text(value: Any, name: str, limit: int, fail) -> str | None:
     if len(value) > limit:
         fail(name, f"At most {limit} characters.")
         return None
+    if "\x00" in value or (not value.isascii() and _unstorable(value)):
+        fail(name, "No NUL characters or lone surrogates: PostgreSQL cannot store them.")
+        return None
     return value
+
+
+def _unstorable(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # lone UTF-16 surrogates, which JSON allows
+        return True
+    return False
 
 
 def _value(raw: Any, kind: Any, fail) -> float:
