@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -23,6 +24,7 @@ from django.conf import settings
 
 from recommender.artifacts import ArtifactError, load_artifact, load_support
 from recommender.core import Recommender
+from recommender.core.base import sparse_rows_sum
 from recommender.core.content import terms
 from recommender.core.matrix import IdIndex
 from recommender.selectors import champion_versions
@@ -159,12 +161,14 @@ def _support(artifact: str) -> np.ndarray | None:
 
 
 class SearchIndex:
-    """Search queries scored against a content model's item texts in about 0.1 ms.
+    """Search queries scored against a content model's item texts in well under a millisecond.
 
     ``ContentModel.query_vector`` gives the same cosines, but slices columns out of a
     row-major matrix, which scans every stored entry: 5-8 ms per query at 20k products of
     ~45 terms each (measured with bench-style synthetic texts), over the whole request budget.
-    Here the text block is kept column-major, so a query reads only its own terms' columns.
+    Here the text block is kept transposed (terms × items, row-major), so a query reads only
+    its own terms' rows: 0.65 → 0.2 ms per query on Online Retail's 3,791 products (loaded
+    2-core machine, 2,000 timed calls). Costs one more copy of the text block per process.
     """
 
     def __init__(self, model: Recommender) -> None:
@@ -177,21 +181,28 @@ class SearchIndex:
         text = sp.csr_matrix(model.item_vectors, dtype=np.float32)[:, : self.vocabulary.size]
         norms = np.sqrt(np.asarray(text.multiply(text).sum(axis=1)).ravel())
         scale = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
-        self.text = sp.csc_matrix(sp.diags(scale.astype(np.float32)) @ text, dtype=np.float32)
+        unit = sp.diags(scale.astype(np.float32)) @ text
+        self.terms_items = sp.csr_matrix(unit.T, dtype=np.float32)  # row t: term t's items
 
     def scores(self, text: str) -> np.ndarray:
         """Cosine of the query's tf-idf vector with each item's text, shape (n_items,)."""
-        out = np.zeros(self.n_items, dtype=np.float32)
-        query_terms = np.array(terms(text, self.bigrams), dtype=str)
-        if query_terms.size == 0 or self.vocabulary.size == 0:
-            return out
+        query_terms = terms(text, self.bigrams)
+        if not query_terms or self.vocabulary.size == 0:
+            return np.zeros(self.n_items, dtype=np.float32)
         position = np.searchsorted(self.vocabulary, query_terms)
         position[position == self.vocabulary.size] = 0
-        known = self.vocabulary[position] == query_terms
-        if not known.any():
-            return out
-        term_ids, counts = np.unique(position[known], return_counts=True)
+        # A query has a handful of terms: counting them in Python beats np.unique (~60 µs).
+        counts = Counter(
+            int(p)
+            for p, term in zip(position.tolist(), query_terms, strict=True)
+            if self.vocabulary[p] == term
+        )
+        if not counts:
+            return np.zeros(self.n_items, dtype=np.float32)
+        term_ids = np.fromiter(counts, dtype=np.int64, count=len(counts))
         # q_t = (1 + log count_t)·idf_t, then unit length (as at fit time)
-        q = (1 + np.log(counts)) * self.idf[term_ids]
+        q = (1 + np.log(np.fromiter(counts.values(), np.float64))) * self.idf[term_ids]
         q /= np.linalg.norm(q)
-        return np.asarray(self.text[:, term_ids] @ q.astype(np.float32), dtype=np.float32)
+        # Σ_t q_t · (row t of the terms × items matrix), read straight from its CSR arrays:
+        # scipy's column slicing of the items × terms matrix cost ~0.3 ms of checks alone.
+        return sparse_rows_sum(self.terms_items, term_ids, q.astype(np.float32))

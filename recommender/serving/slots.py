@@ -257,7 +257,9 @@ def _blended(
     if weight_sum <= 0:
         return
     total /= weight_sum
-    ids, scores = top_k_row(total, n, candidates=np.flatnonzero(mask & (total > 0)))
+    # Ineligible rows at -inf rather than eligible ones as ``candidates`` (np.unique: ~0.3 ms).
+    ranked = np.where(mask & (total > 0), total, -np.inf).astype(np.float32)
+    ids, scores = top_k_row(ranked, n)
     for row, score in zip(ids.tolist(), scores.tolist(), strict=True):
         if row < 0 or score <= 0:
             break
