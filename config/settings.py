@@ -287,13 +287,22 @@ SHELFWISE_TRENDING_ALGORITHMS = env.list("SHELFWISE_TRENDING_ALGORITHMS", defaul
 SHELFWISE_ALGORITHM_PARAMS: dict[str, dict] = {
     "popularity": {},
     "trending": {"per_user_cap": 1.0},
-    "item_knn": {},
+    # BM25 then dot product (implicit's BM25Recommender); tuned on Online Retail validation
+    # (bench/quality.py TUNED, both splits). BM25 saturates weights, so it suits weighted events.
+    "item_knn": {
+        "similarity": "dot",
+        "weighting": "bm25",
+        "k_neighbors": 300,
+        "bm25_k1": 1.2,
+        "bm25_b": 0.5,
+    },
     "als": {"factors": 64, "iterations": 15, "regularization": 0.1, "alpha": 10.0},
     "ease": {},
     "content": {},
 }
 # Algorithms whose matrix decays faster than SHELFWISE_HALF_LIFE_DAYS: "trending" means lately.
-SHELFWISE_ALGORITHM_HALF_LIFE_DAYS: dict[str, float] = {"trending": 7.0}
+# item_knn decays slower: 180 days beat no decay in the Online Retail validation grid.
+SHELFWISE_ALGORITHM_HALF_LIFE_DAYS: dict[str, float] = {"trending": 7.0, "item_knn": 180.0}
 # The last share of the window's time is held out to evaluate each new version (and its champion).
 SHELFWISE_HOLDOUT_FRACTION = env.float("SHELFWISE_HOLDOUT_FRACTION", default=0.1)
 SHELFWISE_EVAL_K = 10
