@@ -18,6 +18,7 @@ from import_export.results import Result
 
 from catalog.models import Category, Product, Promotion
 from catalog.resources import ProductResource
+from catalog.services import end_promotions, set_products_active, set_promotions_active
 
 admin.site.site_header = "Shelfwise"
 admin.site.site_title = "Shelfwise"
@@ -228,10 +229,7 @@ class ProductAdmin(ImportExportModelAdmin):
         self, request: HttpRequest, queryset: QuerySet[Product], *, active: bool
     ) -> None:
         selected = queryset.count()
-        # update() skips auto_now, so updated_at is set explicitly: exports and syncs rely on it.
-        changed = queryset.exclude(is_active=active).update(
-            is_active=active, updated_at=timezone.now()
-        )
+        changed = set_products_active(products=queryset, active=active)
         verb = "Activated" if active else "Deactivated"
         state = "active" if active else "inactive"
         self.message_user(
@@ -341,12 +339,9 @@ class PromotionAdmin(admin.ModelAdmin):
     @admin.action(description="End now (active promotions only)", permissions=["change"])
     def end_now(self, request: HttpRequest, queryset: QuerySet[Promotion]) -> None:
         now = timezone.now()
-        # Strictly started: ending a promotion that starts this very instant would give it an
-        # empty window, which the promotion_ends_after_start constraint rejects.
-        running = queryset.filter(starts_at__lt=now, ends_at__gt=now)
         not_started = list(queryset.filter(starts_at__gte=now).values_list("name", flat=True))
         already_over = queryset.filter(ends_at__lte=now).count()
-        ended = running.update(ends_at=now)
+        ended = end_promotions(promotions=queryset, now=now)
         if ended:
             self.message_user(request, f"Ended {ended} promotion(s) as of now.", messages.SUCCESS)
         if not_started:
@@ -363,10 +358,10 @@ class PromotionAdmin(admin.ModelAdmin):
 
     @admin.action(description="Pause selected promotions", permissions=["change"])
     def pause(self, request: HttpRequest, queryset: QuerySet[Promotion]) -> None:
-        changed = queryset.filter(is_active=True).update(is_active=False)
+        changed = set_promotions_active(promotions=queryset, active=False)
         self.message_user(request, f"Paused {changed} promotion(s).", messages.SUCCESS)
 
     @admin.action(description="Resume selected promotions", permissions=["change"])
     def resume(self, request: HttpRequest, queryset: QuerySet[Promotion]) -> None:
-        changed = queryset.filter(is_active=False).update(is_active=True)
+        changed = set_promotions_active(promotions=queryset, active=True)
         self.message_user(request, f"Resumed {changed} promotion(s).", messages.SUCCESS)

@@ -167,6 +167,7 @@ class Promotion(models.Model):
         help_text="Every product in these categories (and their sub-categories) is included.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
 
     objects = PromotionQuerySet.as_manager()
 

@@ -5,14 +5,16 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.text import slugify
 
-from catalog.models import Category, Product
+from catalog.models import Category, Product, Promotion
 from catalog.versioning import bump_catalog_version
 
 CATEGORY_SEPARATOR = "/"
@@ -272,3 +274,36 @@ def _clean_attributes(raw: Any, values: dict[str, Any], fail) -> None:
 def categories_for_paths(*, paths: Iterable[tuple[str, ...]]) -> dict[tuple[str, ...], Category]:
     """Each distinct path's category, creating missing nodes (one lookup per distinct path)."""
     return {path: ensure_category_path(names=path) for path in set(paths)}
+
+
+def set_products_active(*, products: QuerySet[Product], active: bool) -> int:
+    """Switch products on or off; returns how many changed. Serving sees it in its next response."""
+    # update() skips auto_now, so updated_at is set explicitly: exports and syncs rely on it.
+    changed = products.exclude(is_active=active).update(is_active=active, updated_at=timezone.now())
+    if changed:
+        bump_catalog_version()
+    return changed
+
+
+def set_promotions_active(*, promotions: QuerySet[Promotion], active: bool) -> int:
+    """Pause or resume promotions; returns how many changed."""
+    changed = promotions.exclude(is_active=active).update(
+        is_active=active, updated_at=timezone.now()
+    )
+    if changed:
+        bump_catalog_version()
+    return changed
+
+
+def end_promotions(*, promotions: QuerySet[Promotion], now: datetime) -> int:
+    """End running promotions at ``now``; returns how many ended.
+
+    Only strictly started ones: ending a promotion that starts this very instant would give it an
+    empty window, which the promotion_ends_after_start constraint rejects.
+    """
+    ended = promotions.filter(starts_at__lt=now, ends_at__gt=now).update(
+        ends_at=now, updated_at=now
+    )
+    if ended:
+        bump_catalog_version()
+    return ended

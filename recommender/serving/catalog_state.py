@@ -22,9 +22,7 @@ from datetime import datetime
 
 import numpy as np
 from django.conf import settings
-from django.db import models
-from django.db.models import Count, F, Max, Sum
-from django.db.models.functions import Coalesce
+from django.db import connection
 
 from catalog.models import Category, Product, Promotion
 from catalog.versioning import catalog_version
@@ -149,35 +147,39 @@ def _bumped_version() -> str:
         return "0"
 
 
-def _fingerprint() -> str:
-    """A digest that moves whenever products, promotions or the category tree change.
+def _fingerprint_sql() -> str:
+    """One query, plain SQL that PostgreSQL and SQLite (the embedded demo) both run.
 
-    Portable ORM aggregates (the embedded demo runs on SQLite): five indexed aggregates, run at
-    most once per check interval. Promotions are few, so their rows are hashed whole.
+    Products and promotions carry ``updated_at`` (every catalog service sets it, ``update()``
+    included); memberships and the category tree have none, so a count and an id-weighted
+    checksum of their foreign keys stand in.
     """
-    products = Product.objects.aggregate(n=Count("id"), latest=Max("updated_at"))
-    promotions = list(
-        Promotion.objects.order_by("id").values_list(
-            "id", "is_active", "starts_at", "ends_at", "discount_percent", "priority"
-        )
-    )
-    parts = [
-        products["n"],
-        products["latest"],
-        promotions,
-        _membership(Promotion.products.through, "product_id"),
-        _membership(Promotion.categories.through, "category_id"),
-        _membership(Category, "parent_id"),
-    ]
+    tables = {
+        "product": Product._meta.db_table,
+        "promotion": Promotion._meta.db_table,
+        "promoted_products": Promotion.products.through._meta.db_table,
+        "promoted_categories": Promotion.categories.through._meta.db_table,
+        "category": Category._meta.db_table,
+    }
+    return """
+SELECT
+  (SELECT count(*) FROM {product}), (SELECT max(updated_at) FROM {product}),
+  (SELECT count(*) FROM {promotion}), (SELECT max(updated_at) FROM {promotion}),
+  (SELECT count(*) FROM {promoted_products}),
+  (SELECT coalesce(sum(id * 7 + product_id), 0) FROM {promoted_products}),
+  (SELECT count(*) FROM {promoted_categories}),
+  (SELECT coalesce(sum(id * 7 + category_id), 0) FROM {promoted_categories}),
+  (SELECT count(*) FROM {category}),
+  (SELECT coalesce(sum(id * 7 + coalesce(parent_id, 0)), 0) FROM {category})
+""".format(**tables)
+
+
+def _fingerprint() -> str:
+    """A digest that moves whenever products, promotions or the category tree change."""
+    with connection.cursor() as cursor:
+        cursor.execute(_fingerprint_sql())
+        parts = cursor.fetchone()
     return hashlib.blake2b(repr(parts).encode(), digest_size=8).hexdigest()
-
-
-def _membership(model: type[models.Model], column: str) -> tuple[int, int]:
-    """Row count and a position-weighted checksum of one foreign-key column."""
-    totals = model.objects.aggregate(
-        n=Count("id"), checksum=Coalesce(Sum(F("id") * 7 + Coalesce(F(column), 0)), 0)
-    )
-    return totals["n"], totals["checksum"]
 
 
 def _build(version: str) -> CatalogSnapshot:
