@@ -15,7 +15,10 @@ How a run goes, and why
    → NDCG@10/recall/MAP/coverage on the holdout → the serving champion scored on the *same*
    holdout through its own item index → artifacts written (``recommender.artifacts``) → one
    transaction creates every version, promotes those within tolerance and marks the run
-   succeeded. Any failure before that commit leaves no version and no champion change.
+   succeeded. The content model is fitted on the whole active catalog (``training.content``),
+   not on the matrix's items, and is always promoted: it is a feature index for search and
+   cold products, not a ranking competitor (``promotion.decide_feature_index``). Any failure
+   before that commit leaves no version and no champion change.
 
 The served artifact is the model fitted on the training part, not refitted on all data. A
 refit would serve the freshest item structure, but then neither the number recorded for the
