@@ -1,0 +1,92 @@
+"""What one recommendations request costs in queries, and token authentication's answers.
+
+Query counts are behaviour here, not timing: the serving layer promises one query for the
+shopper (interests joined) and the token lookup, with cards read once per catalog snapshot and
+the purchase history once per event version.
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth import get_user_model
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from recommender.serving.selectors import recommendations_for
+
+pytestmark = pytest.mark.django_db
+
+
+def _get(api, shopper: str = "s-0", **params):
+    return api.get(f"/api/v1/shoppers/{shopper}/recommendations", params)
+
+
+def test_a_repeated_request_costs_two_queries_the_token_and_the_shopper(
+    api, trained_shop, settings, django_assert_max_num_queries
+):
+    settings.SHELFWISE_RESPONSE_CACHE_SECONDS = 0  # computed every time
+    settings.SHELFWISE_MODEL_CHECK_SECONDS = 60
+    settings.SHELFWISE_CATALOG_CHECK_SECONDS = 60
+    assert _get(api, k=10).status_code == 200  # loads models and catalog, reads history and cards
+
+    with django_assert_max_num_queries(2):
+        second = _get(api, k=10)
+
+    assert second.status_code == 200
+    assert second.json()["count"] == 10
+    assert second.json()["cached"] is False
+
+
+def test_a_shopper_page_reads_the_purchase_history_once_for_all_its_slots(
+    trained_shop, settings, django_assert_max_num_queries
+):
+    settings.SHELFWISE_RESPONSE_CACHE_SECONDS = 0
+    settings.SHELFWISE_MODEL_CHECK_SECONDS = 60
+    settings.SHELFWISE_CATALOG_CHECK_SECONDS = 60
+    shopper = trained_shop["shoppers"][0]
+    now = trained_shop["products"][0].created_at
+    recommendations_for(shopper=shopper, slot="buy_again", k=5, now=now)
+
+    with django_assert_max_num_queries(20) as captured:
+        for slot in ("for_you", "trending", "new_arrivals", "points", "buy_again", "for_you"):
+            recommendations_for(shopper=shopper, slot=slot, k=5, now=now)
+
+    sqls = [q["sql"] for q in captured.captured_queries]
+    assert [sql for sql in sqls if '"times"' in sql] == []  # the purchase aggregate
+    assert len([sql for sql in sqls if "behavior_shopper_interests" in sql]) == 6
+
+
+def test_an_unknown_token_is_refused_with_401(db):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION="Token " + "0" * 40)
+
+    response = _get(client, "anyone")
+
+    assert response.status_code == 401
+
+
+def test_a_token_with_a_nul_character_is_refused_not_a_server_error(db):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION="Token abc\x00def")
+
+    response = _get(client, "anyone")
+
+    assert response.status_code == 401
+
+
+def test_the_token_of_a_deactivated_user_is_refused_at_once(api, shop):
+    assert _get(api, k=3).status_code == 200
+    user = get_user_model().objects.get(username="shop-backend")
+
+    user.is_active = False
+    user.save()
+
+    assert _get(api, k=3).status_code == 401
+
+
+def test_a_deleted_token_is_refused_at_once(api, shop):
+    assert _get(api, k=3).status_code == 200
+
+    Token.objects.all().delete()
+
+    assert _get(api, k=3).status_code == 401
