@@ -6,8 +6,8 @@ history: behaviour weighs ``n / (n + SHELFWISE_SIMILAR_CONTENT_PRIOR)`` for a pr
 distinct shoppers touched in training. A product added since training has no content vector
 yet: its title and description are scored as a search query, with its category counted too.
 Then products of the same category ranked by popularity, then global popularity, so the list
-is never empty. Bought together: co-occurrence within the same order or session, counted lazily
-with one query per product and cached.
+is never empty. Bought together: co-occurrence within the same order or session, counted per
+product with index-backed queries and cached (``bought_together``).
 """
 
 from __future__ import annotations
@@ -18,11 +18,10 @@ from datetime import datetime
 
 import numpy as np
 from django.conf import settings
-from django.db import connection
 
-from behavior.models import Event
 from catalog.models import Product
 from recommender.serving import reasons
+from recommender.serving.bought_together import co_occurrence_counts
 from recommender.serving.cache import cached_response, response_key, store_response
 from recommender.serving.catalog_state import CatalogSnapshot, current_catalog
 from recommender.serving.model_cache import (
@@ -41,7 +40,6 @@ from recommender.serving.trending import popular_rows
 POOL_FACTOR = 3
 # Text cosine from which a content neighbour's reason says "similar description".
 SIMILAR_TEXT_COSINE = 0.1
-BASKETS_SCANNED = 2000  # the product's latest orders/sessions counted; older ones add little
 
 
 class ProductNotFound(LookupError):
@@ -242,7 +240,7 @@ def _popular(catalog: CatalogSnapshot, popular: ServingModel | None):
 
 
 def _co_occurring(catalog: CatalogSnapshot, pk: int, title: str):
-    counts = _co_occurrence_counts(pk)
+    counts = co_occurrence_counts(product_id=pk)
     if not counts:
         return
     rows = catalog.rows_of(np.array([c[0] for c in counts], dtype=np.int64))
@@ -251,34 +249,3 @@ def _co_occurring(catalog: CatalogSnapshot, pk: int, title: str):
             reason = reasons.bought_together(title=title, baskets=baskets)
             yield Pick(r, float(baskets), "co_occurrence", reason)
 
-
-def _co_occurrence_counts(pk: int) -> list[tuple[int, int]]:
-    """(product pk, shared baskets) for products in the same orders or sessions as ``pk``.
-
-    A basket is an order id, else a session id, of one shopper; joining on the shopper uses the
-    (shopper, time) index, so no index on order or session id is needed.
-    """
-    key = f"serving:bought-together:{pk}"
-    cached = cached_response(key)
-    if cached is not None:
-        return cached
-    table = Event._meta.db_table
-    basket = "coalesce(nullif({0}.order_id, ''), nullif({0}.session_id, ''))"
-    sql = f"""
-        WITH mine AS (
-            SELECT DISTINCT shopper_id, {basket.format("e")} AS basket
-            FROM (SELECT * FROM {table} e WHERE e.product_id = %s
-                  ORDER BY e.occurred_at DESC LIMIT {BASKETS_SCANNED}) e
-            WHERE {basket.format("e")} IS NOT NULL
-        )
-        SELECT o.product_id, count(DISTINCT (o.shopper_id, {basket.format("o")})) AS baskets
-        FROM mine JOIN {table} o
-          ON o.shopper_id = mine.shopper_id AND {basket.format("o")} = mine.basket
-        WHERE o.product_id IS NOT NULL AND o.product_id <> %s
-        GROUP BY o.product_id ORDER BY baskets DESC, o.product_id LIMIT 200
-    """
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [pk, pk])
-        counts = [(int(p), int(n)) for p, n in cursor.fetchall()]
-    store_response(key, counts)
-    return counts
