@@ -376,6 +376,8 @@ class Row:
     realtime_ms: float | None
     params: dict[str, Any] = field(default_factory=dict)
     reference: bool = False
+    fit_cpu_seconds: float = 0.0
+    realtime_cpu_ms: float | None = None
 
 
 @dataclass(frozen=True)
@@ -498,24 +500,27 @@ class BlendRow:
         return self.blend.recommend_from_items(*args, **kwargs)
 
 
-def realtime_ms(model: Any, prepared: Prepared) -> float | None:
-    """Median ms of ``recommend_from_items`` for sampled test shoppers, own items excluded."""
+def realtime_ms(model: Any, prepared: Prepared) -> tuple[float, float] | None:
+    """Median wall and CPU ms of ``recommend_from_items`` for sampled test shoppers, own items
+    excluded. CPU is this thread's time: what the request costs even when a loaded machine
+    makes it wait for a core (for ``implicit`` it misses work done on its own threads)."""
     users = np.flatnonzero(np.diff(prepared.test.indptr) > 0)
     rng = np.random.default_rng(SEED)
     users = rng.choice(users, size=min(REALTIME_REQUESTS, users.size), replace=False)
     train = prepared.train
-    timings = []
+    timings, cpu = [], []
     try:
         # One BLAS thread, as a web worker serves a request.
         with threadpool_limits(1, "blas"):
             for user in users:
                 items = train.indices[train.indptr[user] : train.indptr[user + 1]]
-                start = time.perf_counter()
+                start, start_cpu = time.perf_counter(), time.thread_time()
                 model.recommend_from_items(items, n=K, exclude=items)
+                cpu.append(time.thread_time() - start_cpu)
                 timings.append(time.perf_counter() - start)
     except NotImplementedError:
         return None
-    return float(np.median(timings) * 1000)
+    return float(np.median(timings) * 1000), float(np.median(cpu) * 1000)
 
 
 def build(spec: Spec, params: dict[str, Any], ages: sp.csr_matrix, dataset: str, split: str) -> Any:
@@ -543,12 +548,20 @@ def run_row(
     spec: Spec, params: dict[str, Any], prepared: Prepared, dataset: str, split: str
 ) -> Row:
     model = build(spec, params, prepared.ages, dataset, split)
-    start = time.perf_counter()
+    start, start_cpu = time.perf_counter(), time.process_time()
     model.fit(prepared.train)
-    fit_seconds = time.perf_counter() - start
+    fit_seconds, fit_cpu = time.perf_counter() - start, time.process_time() - start_cpu
     metrics = evaluate(model, prepared.train, prepared.test, k=K)
+    realtime = realtime_ms(model, prepared)
     return Row(
-        spec.label, metrics, fit_seconds, realtime_ms(model, prepared), params, spec.reference
+        spec.label,
+        metrics,
+        fit_seconds,
+        None if realtime is None else realtime[0],
+        params,
+        spec.reference,
+        fit_cpu,
+        None if realtime is None else realtime[1],
     )
 
 
@@ -660,16 +673,19 @@ def print_table(dataset: str, split: str, prepared: Prepared, rows: list[Row]) -
         f"for {n_test:,} users ({matrices.n_cold_dropped:,} cold test pairs dropped)"
     )
     header = (
-        f"{'model':<20}{'NDCG@10':>9}{'Rec@10':>9}{'MAP@10':>9}{'cover':>8}{'fit s':>8}{'rt ms':>8}"
+        f"{'model':<20}{'NDCG@10':>9}{'Rec@10':>9}{'MAP@10':>9}{'cover':>8}{'fit s':>8}"
+        f"{'fit cpu':>8}{'rt ms':>8}{'rt cpu':>8}"
     )
     print(header)
     print("-" * len(header))
     for row in rows:
         rt = "n/a" if row.realtime_ms is None else f"{row.realtime_ms:.2f}"
+        rt_cpu = "n/a" if row.realtime_cpu_ms is None else f"{row.realtime_cpu_ms:.2f}"
         m = row.metrics
         print(
             f"{row.label:<20}{m[f'ndcg@{K}']:>9.4f}{m[f'recall@{K}']:>9.4f}{m[f'map@{K}']:>9.4f}"
-            f"{m['coverage']:>8.3f}{row.fit_seconds:>8.2f}{rt:>8}"
+            f"{m['coverage']:>8.3f}{row.fit_seconds:>8.2f}{row.fit_cpu_seconds:>8.2f}{rt:>8}"
+            f"{rt_cpu:>8}"
         )
 
 
@@ -684,7 +700,10 @@ def target_line(dataset: str, split: str, rows: list[Row]) -> str:
     for name, value in ANCHORS.get((dataset, split), {}).items():
         if value > anchor:
             anchor_name, anchor = f"reference {name}", value
-    best = max(ours, key=lambda r: r.metrics[key])
+    # Our best row among those whose coverage is no lower than the best implicit row's (the
+    # target asks for both); the best row outright when none is.
+    covering = [r for r in ours if r.metrics["coverage"] >= best_ref.metrics["coverage"]]
+    best = max(covering or ours, key=lambda r: r.metrics[key])
     need = TARGET_RATIO * anchor
     ok_ndcg = best.metrics[key] >= need
     ok_cover = best.metrics["coverage"] >= best_ref.metrics["coverage"]
