@@ -257,7 +257,8 @@ class Recommender:
         weights = check_weights(weights, length=item_ids.size)
         if weights.size and weights.min() < 0:
             raise ValueError("user_items weights must be non-negative")
-        if item_ids.size > 1:
+        # A history read from a CSR row is already strictly ascending: skip the sort.
+        if item_ids.size > 1 and not (item_ids[1:] > item_ids[:-1]).all():
             item_ids, position = np.unique(item_ids, return_inverse=True)
             weights = np.bincount(position, weights=weights, minlength=item_ids.size)
             weights = weights.astype(FLOAT)

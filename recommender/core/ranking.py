@@ -120,7 +120,6 @@ def top_k_row(
         raise ValueError(f"n must be >= 1, got {n}")
     # Work on negated scores so argpartition's ascending order is best first; +inf = ineligible.
     negated = np.negative(np.asarray(scores, dtype=np.float32).ravel())
-    negated[~np.isfinite(negated)] = np.inf
     if exclude is not None and len(exclude):
         negated[exclude] = np.inf
     column_of = None
@@ -135,6 +134,12 @@ def top_k_row(
         return ids, top_scores
     part = np.argpartition(negated, take - 1)[:take] if take < width else np.arange(width)
     part_scores = negated[part]
+    if np.isnan(part_scores).any() or np.isneginf(part_scores).any():
+        # Rare (a NaN or +inf score was picked): mark every non-finite score ineligible and
+        # partition again. Skipping this O(n_items) pass otherwise keeps the common case lean.
+        negated[~np.isfinite(negated)] = np.inf
+        part = np.argpartition(negated, take - 1)[:take] if take < width else np.arange(width)
+        part_scores = negated[part]
     order = np.lexsort((part, part_scores))  # score descending, then lower index
     part, part_scores = part[order], part_scores[order]
     valid = np.isfinite(part_scores)

@@ -26,6 +26,7 @@ def test_the_single_row_top_k_agrees_with_top_k_on_that_row(seed):
     scores = rng.random(500).astype(np.float32)
     scores[rng.choice(500, 20, replace=False)] = -np.inf
     scores[rng.choice(500, 5, replace=False)] = np.nan
+    scores[rng.choice(500, 3, replace=False)] = np.inf
     seen = rng.choice(500, 30, replace=False)
     candidates = rng.choice(500, 200, replace=False)
     mask = sp.csr_matrix((np.ones(30), (np.zeros(30, int), seen)), shape=(1, 500))
