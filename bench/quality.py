@@ -272,56 +272,96 @@ SPECS: list[Spec] = [
     ),
 ]
 
-# Chosen by ``--tune`` (validation carved from training, NDCG@10), 2026-11-27. Paste its output
-# here. Rows missing for a dataset/split (the tuning run was cut short on a loaded machine) fall
-# back to DEFAULTS / the class defaults.
-_KNN_BM25 = {"k_neighbors": 100, "bm25_k1": 0.3, "bm25_b": 0.75}
+# Chosen by ``--tune`` (validation carved from training, NDCG@10 with coverage no lower than
+# the best implicit row's), pasted from its output. Rows missing for a dataset/split fall back
+# to DEFAULTS / the class defaults.
 TUNED: dict[str, dict[str, dict[str, dict[str, Any]]]] = {
     "online_retail": {
         "per_user": {
             "trending": {"half_life_days": 90.0},
-            "item-kNN cosine": {"k_neighbors": 20, "shrinkage": 10.0},
-            "item-kNN bm25": {**_KNN_BM25, "half_life_days": 90.0},
-            "user-kNN": {"k_neighbors": 100},
-            "ALS": {"factors": 128, "regularization": 10.0, "alpha": 1.0},
+            "item-kNN cosine": {"k_neighbors": 20, "shrinkage": 10.0, "score_half_life_days": 30.0},
+            "item-kNN bm25": {
+                "k_neighbors": 300,
+                "bm25_k1": 1.2,
+                "bm25_b": 0.5,
+                "half_life_days": 180.0,
+                "score_half_life_days": 30.0,
+            },
+            "user-kNN": {"k_neighbors": 100, "score_half_life_days": 30.0},
+            "ALS": {"factors": 128, "regularization": 30.0, "alpha": 2.0, "half_life_days": None},
+            "EASE": {"regularization": 100.0, "half_life_days": None, "score_half_life_days": 90.0},
+            "blend": {"weights": [1.0, 0.5, 0.25, 0.0], "normalization": "minmax"},
             "implicit ALS": {"factors": 128, "regularization": 0.1, "alpha": 5.0},
+            "implicit BPR": {"factors": 128, "learning_rate": 0.05, "regularization": 0.01},
+            "implicit Cosine": {"K": 20},
+            "implicit BM25": {"K": 200, "K1": 3.0, "B": 0.5},
         },
         "global": {
+            "implicit ALS": {"factors": 128, "regularization": 1.0, "alpha": 1.0},
+            "implicit BPR": {"factors": 128, "learning_rate": 0.01, "regularization": 0.01},
+            "implicit Cosine": {"K": 20},
+            "implicit BM25": {"K": 50, "K1": 1.2, "B": 0.5},
             "trending": {"half_life_days": 7.0},
-            "item-kNN cosine": {"k_neighbors": 20, "shrinkage": 10.0},
-            "item-kNN bm25": {**_KNN_BM25, "bm25_k1": 1.2, "half_life_days": 90.0},
-            "user-kNN": {"k_neighbors": 50},
-            "ALS": {"factors": 128, "regularization": 30.0, "alpha": 1.0},
+            "item-kNN cosine": {"k_neighbors": 20, "shrinkage": 10.0, "score_half_life_days": 30.0},
+            "item-kNN bm25": {
+                "k_neighbors": 300,
+                "bm25_k1": 3.0,
+                "bm25_b": 0.5,
+                "half_life_days": 180.0,
+                "score_half_life_days": 30.0,
+            },
+            "user-kNN": {"k_neighbors": 100, "score_half_life_days": 30.0},
+            "ALS": {"factors": 128, "regularization": 10.0, "alpha": 2.0, "half_life_days": 180.0},
+            "EASE": {
+                "regularization": 100.0,
+                "half_life_days": 180.0,
+                "score_half_life_days": 90.0,
+            },
+            "blend": {"weights": [0.25, 1.0, 0.5, 0.25], "normalization": "minmax"},
         },
     },
     "movielens_100k": {
         "per_user": {
-            "trending": {"half_life_days": 90.0},
-            "item-kNN cosine": {"k_neighbors": 100, "shrinkage": 0.0},
-            "item-kNN bm25": {**_KNN_BM25, "half_life_days": 90.0},
-            "user-kNN": {"k_neighbors": 50},
-            "ALS": {"factors": 128, "regularization": 10.0, "alpha": 0.5},
-            "EASE": {"regularization": 150.0, "half_life_days": None},
-            "blend": {"weights": [0.5, 1.0, 1.0, 0.0], "normalization": "rank"},
             "implicit ALS": {"factors": 128, "regularization": 1.0, "alpha": 20.0},
             "implicit BPR": {"factors": 128, "learning_rate": 0.01, "regularization": 0.01},
             "implicit Cosine": {"K": 100},
-            "implicit BM25": {"K": 100, "K1": 1.2, "B": 0.5},
+            "implicit BM25": {"K": 300, "K1": 3.0, "B": 0.5},
+            "trending": {"half_life_days": 90.0},
+            "item-kNN cosine": {"k_neighbors": 100, "shrinkage": 0.0, "score_half_life_days": 90.0},
+            "item-kNN bm25": {
+                "k_neighbors": 100,
+                "bm25_k1": 1.2,
+                "bm25_b": 0.5,
+                "half_life_days": None,
+                "score_half_life_days": 90.0,
+            },
+            "user-kNN": {"k_neighbors": 50, "score_half_life_days": 90.0},
+            "ALS": {"factors": 128, "regularization": 10.0, "alpha": 0.5, "half_life_days": 180.0},
+            "EASE": {"regularization": 100.0, "half_life_days": None, "score_half_life_days": 90.0},
+            "blend": {"weights": [0.0, 1.0, 1.0, 0.25], "normalization": "minmax"},
         },
         "global": {
+            "implicit ALS": {"factors": 128, "regularization": 1.0, "alpha": 20.0},
+            "implicit BPR": {"factors": 128, "learning_rate": 0.01, "regularization": 0.01},
+            "implicit Cosine": {"K": 50},
+            "implicit BM25": {"K": 200, "K1": 0.3, "B": 0.5},
             "trending": {"half_life_days": 7.0},
-            "item-kNN cosine": {"k_neighbors": 20, "shrinkage": 10.0},
-            "item-kNN bm25": {**_KNN_BM25, "half_life_days": 30.0},
-            "user-kNN": {"k_neighbors": 100},
-        },
-    },
-    "movielens_latest_small": {
-        "per_user": {
-            "trending": {"half_life_days": 90.0},
-            "item-kNN cosine": {"k_neighbors": 20, "shrinkage": 10.0},
-            "item-kNN bm25": {**_KNN_BM25, "half_life_days": None},
-            "user-kNN": {"k_neighbors": 50},
-            "ALS": {"factors": 128, "regularization": 10.0, "alpha": 0.5},
+            "item-kNN cosine": {"k_neighbors": 20, "shrinkage": 10.0, "score_half_life_days": 30.0},
+            "item-kNN bm25": {
+                "k_neighbors": 100,
+                "bm25_k1": 1.2,
+                "bm25_b": 0.5,
+                "half_life_days": 180.0,
+                "score_half_life_days": 30.0,
+            },
+            "user-kNN": {"k_neighbors": 100, "score_half_life_days": 30.0},
+            "ALS": {"factors": 128, "regularization": 30.0, "alpha": 2.0, "half_life_days": 180.0},
+            "EASE": {
+                "regularization": 800.0,
+                "half_life_days": 180.0,
+                "score_half_life_days": 30.0,
+            },
+            "blend": {"weights": [1.0, 0.0, 0.0, 0.0], "normalization": "minmax"},
         },
     },
 }
