@@ -28,4 +28,4 @@ RUN pip install --no-deps . \
 USER shelfwise
 EXPOSE 8000
 # docker-compose.yml names the command for each service; alone, the image serves the site.
-CMD ["gunicorn", "config.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "2"]
+CMD ["gunicorn", "--config=config/gunicorn.py", "config.wsgi:application"]

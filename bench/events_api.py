@@ -73,7 +73,7 @@ def main() -> int:
     rate = stored / elapsed
     p50, p99 = statistics.median(latencies), latencies[int(len(latencies) * 0.99) - 1]
     print(
-        f"{stored:,} events stored in {elapsed:.2f} s over HTTP (gunicorn 2 workers, "
+        f"{stored:,} events stored in {elapsed:.2f} s over HTTP (gunicorn 2 workers × 4 threads, "
         f"{args.clients} clients, batches of {BATCH}): {rate:,.0f} events/s; batch latency "
         f"p50 {p50:.0f} ms, p99 {p99:.0f} ms; load {os.getloadavg()[0]:.1f}"
     )

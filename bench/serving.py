@@ -52,7 +52,9 @@ def main() -> int:
     parser.add_argument("--shoppers", type=int, default=2000, help="distinct shoppers used")
     parser.add_argument("--compute-requests", type=int, default=500)
     parser.add_argument("--slot", default="for_you")
-    parser.add_argument("--threads", type=int, default=1, help="gunicorn threads per worker")
+    parser.add_argument(
+        "--threads", type=int, default=4, help="gunicorn threads per worker (config default 4)"
+    )
     args = parser.parse_args()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     import django
@@ -78,7 +80,8 @@ def main() -> int:
             results[name] = run = _wrk(script, args.duration, args.connections)
             used = _cpu(server.pids(), since=before)
         print(
-            f"{name:>4} (gunicorn 2 workers × {args.threads} thread, wrk {args.connections} conns, "
+            f"{name:>4} (gunicorn 2 workers × {args.threads} threads, "
+            f"wrk {args.connections} conns, "
             f"{args.duration}s, load {os.getloadavg()[0]:.1f}): p50 {run.p50:.1f} ms  "
             f"p99 {run.p99:.1f} ms  {run.rps:.0f} req/s  non-2xx {run.errors}"
         )
@@ -138,7 +141,7 @@ def _compute(shoppers: list[str], slot: str, *, timed: int) -> tuple[float, floa
 
 
 class _gunicorn:
-    def __init__(self, cache_seconds: str, *, threads: int = 1) -> None:
+    def __init__(self, cache_seconds: str, *, threads: int = 4) -> None:
         self.env = {
             **os.environ,
             "SHELFWISE_RESPONSE_CACHE_SECONDS": cache_seconds,
