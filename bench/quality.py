@@ -364,6 +364,50 @@ TUNED: dict[str, dict[str, dict[str, dict[str, Any]]]] = {
             "blend": {"weights": [1.0, 0.0, 0.0, 0.0], "normalization": "minmax"},
         },
     },
+    "movielens_latest_small": {
+        "per_user": {
+            "implicit ALS": {"factors": 128, "regularization": 1.0, "alpha": 1.0},
+            "implicit BPR": {"factors": 128, "learning_rate": 0.01, "regularization": 0.01},
+            "implicit Cosine": {"K": 200},
+            "implicit BM25": {"K": 50, "K1": 0.3, "B": 0.5},
+            "trending": {"half_life_days": 90.0},
+            "item-kNN cosine": {"k_neighbors": 100, "shrinkage": 0.0, "score_half_life_days": 90.0},
+            "item-kNN bm25": {
+                "k_neighbors": 100,
+                "bm25_k1": 1.2,
+                "bm25_b": 0.5,
+                "half_life_days": None,
+                "score_half_life_days": 90.0,
+            },
+            "user-kNN": {"k_neighbors": 50, "score_half_life_days": 90.0},
+            "ALS": {"factors": 128, "regularization": 3.0, "alpha": 0.5, "half_life_days": 180.0},
+            "EASE": {"regularization": 200.0, "half_life_days": None, "score_half_life_days": 90.0},
+            "blend": {"weights": [0.25, 1.0, 0.0, 0.0], "normalization": "minmax"},
+        },
+        "global": {
+            "implicit ALS": {"factors": 128, "regularization": 1.0, "alpha": 1.0},
+            "implicit BPR": {"factors": 128, "learning_rate": 0.01, "regularization": 0.01},
+            "implicit Cosine": {"K": 200},
+            "implicit BM25": {"K": 50, "K1": 1.2, "B": 0.75},
+            "trending": {"half_life_days": 90.0},
+            "item-kNN cosine": {
+                "k_neighbors": 100,
+                "shrinkage": 10.0,
+                "score_half_life_days": 30.0,
+            },
+            "item-kNN bm25": {
+                "k_neighbors": 300,
+                "bm25_k1": 3.0,
+                "bm25_b": 0.5,
+                "half_life_days": None,
+                "score_half_life_days": 90.0,
+            },
+            "user-kNN": {"k_neighbors": 200, "score_half_life_days": 30.0},
+            "ALS": {"factors": 128, "regularization": 3.0, "alpha": 2.0, "half_life_days": 180.0},
+            "EASE": {"regularization": 200.0, "half_life_days": None, "score_half_life_days": 90.0},
+            "blend": {"weights": [0.25, 1.0, 1.0, 0.5], "normalization": "minmax"},
+        },
+    },
 }
 
 DEFAULTS: dict[str, dict[str, Any]] = {
