@@ -17,6 +17,7 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
@@ -29,6 +30,7 @@ from recommender.core.base import (
     check_user_items,
     sparse_rows_sum,
 )
+from recommender.core.knn import _flop_blocks, _top_per_row
 from recommender.core.ranking import top_k
 
 # English function words: they say nothing about a product.
@@ -46,8 +48,19 @@ _TOKEN = re.compile(r"[^\W_]+")
 _TOKEN_OR_SEPARATOR = re.compile(r"[^\W_]+|\0")
 # Byte table keeping ASCII letters, digits and NUL and turning every other byte into a space.
 _ASCII_TOKEN_BYTES = bytes(b if chr(b).isalnum() or b == 0 else 32 for b in range(256))
-# Dense rows per block while ranking neighbours: block × n_items float32 stays ~16 MB.
+# Dense rows per block where a row is computed in full: block × n_items float32 stays ~16 MB.
 _BLOCK_CELLS = 4_000_000
+# The sparse product covers the rarer text columns, Σ df² <= this × n_items multiply-adds; the
+# most widespread columns (low idf) are bounded instead (see ContentModel._neighbours).
+_RARE_FLOPS_PER_ITEM = 2_000
+# Attribute lists over shared labels hold this many × k items (see _attribute_lists).
+_LABEL_LIST_FACTOR = 4
+# Pairs expanded at once while ranking attribute lists.
+_LIST_PAIRS = 4_000_000
+# Band of an item without a known price.
+_NO_BAND = np.iinfo(np.int64).min
+# Cosine of two price-band vectors [.5, 1, .5]/‖·‖ whose bands are 0, 1, 2, >= 3 apart.
+_BAND_COSINE = np.array([1.0, 2.0 / 3.0, 1.0 / 6.0, 0.0])
 
 
 def tokenize(text: str) -> list[str]:
@@ -208,16 +221,25 @@ class ContentModel(Recommender):
             text_block = sp.csr_matrix((n_items, 0), dtype=FLOAT)
         # The text block always comes first: query_vector scores against its columns.
         blocks.append(_normalize_rows(text_block) * np.sqrt(self.text_weight))
+        # Attribute blocks are also kept as codes: the neighbour search scores them
+        # analytically (w·[same label], w·P(band gap)) instead of through the sparse product.
+        attributes = _Attributes(labels=[], weights=[], bands=None, price_weight=0.0)
         for labels, weight, name in (
             (item_categories, self.category_weight, "item_categories"),
             (item_brands, self.brand_weight, "item_brands"),
         ):
             if labels is not None:
-                onehot = _one_hot(_check_length(name, labels, n_items))
-                blocks.append(onehot * np.sqrt(weight))
+                codes = _label_codes(_check_length(name, labels, n_items))
+                blocks.append(_one_hot_codes(codes) * np.sqrt(weight))
+                if weight > 0:
+                    attributes.labels.append(codes)
+                    attributes.weights.append(weight)
         if item_prices is not None:
             prices = np.asarray(_check_length("item_prices", item_prices, n_items), np.float64)
-            blocks.append(self._price_bands(prices) * np.sqrt(self.price_weight))
+            bands = self._band_codes(prices)
+            blocks.append(self._price_bands(bands) * np.sqrt(self.price_weight))
+            if self.price_weight > 0:
+                attributes.bands, attributes.price_weight = bands, self.price_weight
         if item_features is not None:
             features = sp.csr_matrix(item_features, dtype=FLOAT)
             if features.shape[0] != n_items:
@@ -225,10 +247,20 @@ class ContentModel(Recommender):
             if features.nnz and (features.data.min() < 0 or not np.isfinite(features.data).all()):
                 raise ValueError("item_features must be finite and non-negative")
             blocks.append(_normalize_rows(features) * np.sqrt(self.feature_weight))
-        vectors = _normalize_rows(sp.hstack(blocks, format="csr", dtype=FLOAT))
+        raw = sp.hstack(blocks, format="csr", dtype=FLOAT)
+        vectors = _normalize_rows(raw)
+        # Columns scored by sparse product: the text block and the feature block.
+        widths = np.array([block.shape[1] for block in blocks])
+        edges = np.concatenate([[0], np.cumsum(widths)])
+        sparse_columns = np.arange(edges[1])
+        if item_features is not None:
+            sparse_columns = np.concatenate([sparse_columns, np.arange(edges[-2], edges[-1])])
         self.item_vectors = vectors
         self.vocabulary, self.idf = vocabulary, idf
-        self.similarity = self._neighbours(vectors)
+        # a_i = 1 / ‖unnormalised v_i‖ (0 for an item without any feature)
+        norms = _row_norms(raw)
+        scale = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
+        self.similarity = self._neighbours(vectors, sparse_columns, attributes, scale)
         self.n_users, self.n_items = n_users, n_items
         self._after_load()
         return self
@@ -279,47 +311,122 @@ class ContentModel(Recommender):
         counts.data = (1 + np.log(counts.data)) * idf[counts.indices]
         return counts.tocsr(), vocabulary, idf
 
-    def _price_bands(self, prices: np.ndarray) -> sp.csr_matrix:
-        """One-hot log-price band, with half weight on both neighbouring bands, L2-normalised."""
+    def _band_codes(self, prices: np.ndarray) -> np.ndarray:
+        """Log-price band per item, ``_NO_BAND`` when the price is unknown (NaN or <= 0)."""
         known = np.isfinite(prices) & (prices > 0)
-        items = np.flatnonzero(known)
+        bands = np.full(prices.size, _NO_BAND, dtype=np.int64)
         # band = floor(log(price) / log(ratio))
-        band = np.floor(np.log(prices[known]) / np.log(self.price_band_ratio)).astype(np.int64)
+        bands[known] = np.floor(np.log(prices[known]) / np.log(self.price_band_ratio))
+        return bands
+
+    def _price_bands(self, bands: np.ndarray) -> sp.csr_matrix:
+        """One-hot log-price band, with half weight on both neighbouring bands, L2-normalised."""
+        items = np.flatnonzero(bands != _NO_BAND)
+        band = bands[items]
         spread = np.concatenate([band - 1, band, band + 1])
         columns, column_ids = np.unique(spread, return_inverse=True)
         weights = np.repeat(np.array([0.5, 1.0, 0.5], dtype=FLOAT), band.size)
-        bands = sp.csr_matrix(
-            (weights, (np.tile(items, 3), column_ids)), shape=(prices.size, columns.size)
+        matrix = sp.csr_matrix(
+            (weights, (np.tile(items, 3), column_ids.ravel())), shape=(bands.size, columns.size)
         )
-        return _normalize_rows(bands)
+        return _normalize_rows(matrix)
 
-    def _neighbours(self, vectors: sp.csr_matrix) -> sp.csr_matrix:
-        """Top ``n_neighbors`` cosines per item (positive only, never the item itself)."""
+    def _neighbours(
+        self,
+        vectors: sp.csr_matrix,
+        sparse_columns: np.ndarray,
+        attributes: _Attributes,
+        scale: np.ndarray,
+    ) -> sp.csr_matrix:
+        """Top ``n_neighbors`` cosines per item (positive only, never the item itself).
+
+        The cosine of unit vectors v_i = a_i·[x̃_i, attribute blocks] splits as
+
+            s_ij = x_i·x_j + a_i a_j g_ij,    g_ij = Σ_L w_L [L_i = L_j] + w_price P(|Δband|)
+
+        with x_i = a_i x̃_i the text and feature columns, a_i = 1 / ‖unnormalised v_i‖ and
+        P = 1, 2/3, 1/6, 0 for band gaps 0, 1, 2, >= 3. Nothing n × n is formed:
+
+        * x_i·x_j over the *rare* columns (all but the most widespread ones, chosen so that
+          Σ df² stays within ``_RARE_FLOPS_PER_ITEM`` × n_items) comes from a blocked sparse
+          product, blocks sized by work as in ItemKNN;
+        * attribute candidates come from short lists (``_attribute_lists``): for each set S of
+          labels, the k + 1 best items sharing S with the item by a_j (w_S + w_price P);
+        * the common columns are bounded by Cauchy-Schwarz, x^C_i·x^C_j <= ‖x^C_i‖ ‖x^C_j‖, and
+          computed exactly only for the pairs that could still reach the top k.
+
+        An item whose k-th candidate cannot be proved above every non-candidate (see
+        ``bound``) has its row computed densely, as before, so the result is exact either way.
+        """
         n_items = vectors.shape[0]
-        vectors_t = vectors.T.tocsr()
-        step = max(1, _BLOCK_CELLS // max(n_items, 1))
-        k = min(self.n_neighbors, max(n_items - 1, 1))
-        rows, cols, vals = [], [], []
-        for start in range(0, n_items, step):
-            stop = min(start + step, n_items)
-            cosine = (vectors[start:stop] @ vectors_t).toarray()
-            cosine[cosine <= 0] = -np.inf
-            itself = sp.csr_matrix(
-                (np.ones(stop - start), (np.arange(stop - start), np.arange(start, stop))),
-                shape=cosine.shape,
+        k = min(self.n_neighbors, n_items - 1)
+        if k < 1:
+            return sp.csr_matrix((n_items, n_items), dtype=FLOAT)
+        X = vectors[:, sparse_columns].tocsr()
+        a = scale
+        rare, common = _split_by_spread(X, _RARE_FLOPS_PER_ITEM * n_items)
+        X_rare, X_common = X[:, rare].tocsr(), X[:, common].tocsr()
+        # ‖x^C_i‖, and the most any other item's common part can add: ‖x^C_i‖ · max_j ‖x^C_j‖
+        common_norm = _row_norms(X_common)
+        lists = _attribute_lists(attributes, a, k)
+        tail = np.zeros(n_items)
+        for found in lists:
+            has = found.query >= 0
+            tail[has] = np.maximum(tail[has], found.tail[found.query[has]])
+        # Every pair outside the candidates scores at most this (no rare column in common,
+        # and below the tail of the attribute list of its own label set).
+        bound = common_norm * (common_norm.max(initial=0.0)) + a * tail
+        X_rare_t = X_rare.T.tocsr()
+        parts, dense_rows = [], []
+        for start, stop in itertools.pairwise(_flop_blocks(X_rare_t, n_items).tolist()):
+            rows, cols, rare_dot = _candidates(X_rare, X_rare_t, lists, start, stop)
+            # lower bound of s_ij without the common columns: x^R_i·x^R_j + a_i a_j g_ij
+            i = rows + start
+            low = rare_dot + a[i] * a[cols] * attributes.score(i, cols)
+            r, _, v = _top_per_row(rows, cols, low, n_rows=stop - start, n_cols=n_items, k=k)
+            kth = np.zeros(stop - start)
+            full = np.flatnonzero(np.bincount(r, minlength=stop - start) == k)
+            kth[full] = v[np.searchsorted(r, full) + k - 1]
+            # Proved: nothing outside the candidates reaches the k-th candidate's lower bound
+            # (or nothing outside scores above 0 at all). Slack covers float32 rounding.
+            proved = (bound[start:stop] * (1 + 1e-5) + 1e-7 < kth) | (bound[start:stop] == 0)
+            dense_rows.append(start + np.flatnonzero(~proved))
+            high = low + common_norm[i] * common_norm[cols]
+            alive = proved[rows] & (high * (1 + 1e-5) + 1e-7 >= kth[rows])
+            rows, cols, low = rows[alive], cols[alive], low[alive]
+            exact = low + _pair_dots(X_common, rows + start, cols)
+            r, c, v = _top_per_row(
+                rows, cols, exact, n_rows=stop - start, n_cols=n_items, k=k, by_column=True
             )
-            ids, scores = top_k(cosine, k, exclude=itself)
-            kept = ids >= 0
-            rows.append(np.nonzero(kept)[0] + start)
-            cols.append(ids[kept])
-            vals.append(scores[kept])
+            parts.append((r + start, c, v))
+        parts.append(self._dense_neighbours(vectors, np.concatenate(dense_rows), k))
+        rows, cols, vals = (np.concatenate([p[j] for p in parts]) for j in range(3))
         similarity = sp.csr_matrix(
-            (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-            shape=(n_items, n_items),
-            dtype=FLOAT,
+            (vals.astype(FLOAT), (rows, cols)), shape=(n_items, n_items), dtype=FLOAT
         )
         similarity.sort_indices()
         return similarity
+
+    @staticmethod
+    def _dense_neighbours(
+        vectors: sp.csr_matrix, items: np.ndarray, k: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Top-k cosines of ``items`` from their full rows of V Vᵀ (the fallback)."""
+        n_items = vectors.shape[0]
+        vectors_t = vectors.T.tocsr()
+        step = max(1, _BLOCK_CELLS // max(n_items, 1))
+        rows, cols, vals = [np.empty(0, np.int64)], [np.empty(0, np.int64)], [np.empty(0, FLOAT)]
+        for start in range(0, items.size, step):
+            chunk = items[start : start + step]
+            cosine = (vectors[chunk] @ vectors_t).toarray()
+            cosine[cosine <= 0] = -np.inf
+            cosine[np.arange(chunk.size), chunk] = -np.inf
+            ids, scores = top_k(cosine, k)
+            kept = ids >= 0
+            rows.append(chunk[np.nonzero(kept)[0]])
+            cols.append(ids[kept])
+            vals.append(scores[kept])
+        return np.concatenate(rows), np.concatenate(cols), np.concatenate(vals)
 
     def _after_load(self) -> None:
         self.similarity = sp.csr_matrix(self.similarity, dtype=FLOAT)
@@ -445,15 +552,232 @@ def _check_length(name: str, values: Sequence[Any] | np.ndarray, n_items: int) -
     return values
 
 
-def _one_hot(labels: Sequence[Any]) -> sp.csr_matrix:
-    """One column per distinct label; None, NaN and "" give an empty row."""
+def _label_codes(labels: Sequence[Any]) -> np.ndarray:
+    """Dense code per distinct label (sorted as strings); None, NaN and "" give -1."""
     text = np.array(["" if label is None else str(label) for label in labels], dtype=str)
     known = (text != "") & (text != "nan")
-    columns, column_ids = np.unique(text[known], return_inverse=True)
-    items = np.flatnonzero(known)
+    codes = np.full(text.size, -1, dtype=np.int64)
+    codes[known] = np.unique(text[known], return_inverse=True)[1].ravel()
+    return codes
+
+
+def _one_hot_codes(codes: np.ndarray) -> sp.csr_matrix:
+    """One column per label code; -1 gives an empty row."""
+    items = np.flatnonzero(codes >= 0)
     return sp.csr_matrix(
-        (np.ones(items.size, dtype=FLOAT), (items, column_ids)), shape=(text.size, columns.size)
+        (np.ones(items.size, dtype=FLOAT), (items, codes[items])),
+        shape=(codes.size, int(codes.max(initial=-1)) + 1),
     )
+
+
+def _row_norms(matrix: sp.csr_matrix) -> np.ndarray:
+    """‖row‖₂ per row, float64."""
+    rows = np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr))
+    squares = np.bincount(
+        rows, weights=matrix.data.astype(np.float64) ** 2, minlength=matrix.shape[0]
+    )
+    return np.sqrt(squares)
+
+
+@dataclass
+class _Attributes:
+    """Label codes (-1 unknown) with their block weights, and price bands with theirs."""
+
+    labels: list[np.ndarray]
+    weights: list[float]
+    bands: np.ndarray | None
+    price_weight: float
+
+    def score(self, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+        """g_ij = Σ_L w_L [L_i = L_j known] + w_price P(|band_i - band_j|), float64."""
+        g = np.zeros(i.size)
+        for codes, weight in zip(self.labels, self.weights, strict=True):
+            g += weight * ((codes[i] == codes[j]) & (codes[i] >= 0))
+        if self.bands is not None:
+            g += self.price_weight * _band_cosine(self.bands[i], self.bands[j])
+        return g
+
+
+def _band_cosine(band: np.ndarray, other: np.ndarray) -> np.ndarray:
+    known = (band != _NO_BAND) & (other != _NO_BAND)
+    gap = np.minimum(np.abs(np.where(known, band - other, 3)), 3)
+    return _BAND_COSINE[gap]
+
+
+@dataclass
+class _AttributeList:
+    """For one label set S: each item's list (``query``, -1 none) of the best items sharing S
+    with it, lists stored CSR-like (``ptr``, ``items``), and ``tail``: the best value a
+    pool member outside the list has (0 when the list holds the whole pool)."""
+
+    query: np.ndarray
+    ptr: np.ndarray
+    items: np.ndarray
+    tail: np.ndarray
+
+
+def _attribute_lists(attributes: _Attributes, a: np.ndarray, k: int) -> list[_AttributeList]:
+    """Per label set S (every subset of the label blocks; the empty set when prices count), the
+    k + 1 best items by a_j (w_S + w_price P(band gap)) among those sharing S with the item.
+
+    Items with the same labels in S and the same band share one list. Why k + 1 suffice: a pair
+    (i, j) whose labels agree on exactly S, with no text in common, scores a_i a_j g_ij; if j is
+    not in i's list for S, the k + 1 listed items (k without i) each score at least as much as
+    j, and a higher-ranked tie, so j cannot be in i's top k. ``_neighbours`` adds the lists as
+    candidates and uses ``tail`` to bound the rest.
+    """
+    n = a.size
+    bands = attributes.bands
+    band = bands if bands is not None else np.full(n, _NO_BAND, dtype=np.int64)
+    band_values, band_id = np.unique(band, return_inverse=True)
+    band_id = band_id.ravel()
+    found = []
+    for mask in range(1 << len(attributes.labels)):
+        members = [b for b in range(len(attributes.labels)) if mask >> b & 1]
+        w_S = sum(attributes.weights[b] for b in members)
+        if members:
+            codes = np.stack([attributes.labels[b] for b in members], axis=1)
+            known = (codes >= 0).all(axis=1)
+            group = np.full(n, -1, dtype=np.int64)
+            if known.any():
+                group[known] = np.unique(codes[known], axis=0, return_inverse=True)[1].ravel()
+        elif bands is not None and attributes.price_weight > 0:
+            group = np.where(band != _NO_BAND, 0, -1)
+        else:
+            continue
+        has = np.flatnonzero(group >= 0)
+        if has.size == 0:
+            continue
+        # One list per (group, band) of the items that have the group.
+        key = group[has] * (band_values.size + 1) + band_id[has]
+        keys, inverse = np.unique(key, return_inverse=True)
+        query = np.full(n, -1, dtype=np.int64)
+        query[has] = inverse.ravel()
+        q_group = keys // (band_values.size + 1)
+        q_band = band_values[keys % (band_values.size + 1)]
+        if members:
+            # Pool: every member of the group, whatever its band.
+            order = has[np.argsort(group[has], kind="stable")]
+            group_ptr = np.concatenate([[0], np.cumsum(np.bincount(group[has]))])
+            lo, hi = group_ptr[q_group], group_ptr[q_group + 1]
+        else:
+            # Pool: items priced within two bands (the others score 0).
+            order = has[np.argsort(band[has], kind="stable")]
+            sorted_band = band[order]
+            lo = np.searchsorted(sorted_band, q_band - 2, side="left")
+            hi = np.searchsorted(sorted_band, q_band + 2, side="right")
+        # Longer lists for label sets: the tail, which bounds every pair left out, drops
+        # below the k-th neighbour of more items, fewer of which then need a full row.
+        size = max(k + 1, _LABEL_LIST_FACTOR * k) if members else k + 1
+        found.append(_rank_lists(query, order, lo, hi, q_band, w_S, attributes, a, size))
+    return found
+
+
+def _rank_lists(
+    query: np.ndarray,
+    order: np.ndarray,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    q_band: np.ndarray,
+    w_S: float,
+    attributes: _Attributes,
+    a: np.ndarray,
+    size: int,
+) -> _AttributeList:
+    """Best ``size`` of each list's pool ``order[lo:hi]`` by a_j (w_S + w_price P), and its tail."""
+    n = a.size
+    n_lists = lo.size
+    bits_col = max(int(n - 1).bit_length(), 1)
+    max_rows = max(1, min(4096, 2 ** max(32 - bits_col, 0)))
+    length = hi - lo
+    items, counts, tail = [], np.zeros(n_lists, dtype=np.int64), np.zeros(n_lists)
+    start = 0
+    while start < n_lists:
+        # As many lists as fit _LIST_PAIRS pairs (at least one) and the packed sort key.
+        reach = np.searchsorted(np.cumsum(length[start:]), _LIST_PAIRS, side="right")
+        stop = start + int(min(max(reach, 1), max_rows))
+        pool = length[start:stop]
+        rows = np.repeat(np.arange(stop - start), pool)
+        offset = np.cumsum(pool) - pool
+        cols = order[np.arange(pool.sum()) - np.repeat(offset - lo[start:stop], pool)]
+        value = w_S
+        if attributes.bands is not None:
+            price = _band_cosine(q_band[start:stop][rows], attributes.bands[cols])
+            value = w_S + attributes.price_weight * price
+        value = a[cols] * value
+        positive = value > 0
+        r, c, v = _top_per_row(
+            rows[positive],
+            cols[positive],
+            value[positive],
+            n_rows=stop - start,
+            n_cols=n,
+            k=size + 1,
+        )
+        per_list = np.bincount(r, minlength=stop - start)
+        rank = np.arange(r.size) - np.repeat(np.cumsum(per_list) - per_list, per_list)
+        listed = rank < size
+        items.append(c[listed])
+        counts[start:stop] = np.minimum(per_list, size)
+        tail[start + r[rank == size]] = v[rank == size]
+        start = stop
+    ptr = np.concatenate([[0], np.cumsum(counts)])
+    return _AttributeList(query=query, ptr=ptr, items=np.concatenate(items), tail=tail)
+
+
+def _split_by_spread(X: sp.csr_matrix, budget: float) -> tuple[np.ndarray, np.ndarray]:
+    """(rare, common) column indices: the common ones are the fewest most widespread columns
+    leaving Σ df² over the rare ones (the cost of their Gram matrix) within ``budget``."""
+    df = np.bincount(X.indices, minlength=X.shape[1]).astype(np.float64)
+    order = np.argsort(-df, kind="stable")
+    # left[p] = Σ df² over order[p:]
+    left = np.concatenate([np.cumsum((df[order] ** 2)[::-1])[::-1], [0.0]])
+    split = int(np.argmax(left <= budget))
+    return np.sort(order[split:]), np.sort(order[:split])
+
+
+def _candidates(
+    X_rare: sp.csr_matrix,
+    X_rare_t: sp.csr_matrix,
+    lists: list[_AttributeList],
+    start: int,
+    stop: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Candidate pairs (row in block, item) of items [start, stop), never the item itself:
+    every item sharing a rare column, with x^R_i·x^R_j, and the attribute-list members not
+    among them, with 0."""
+    n = X_rare.shape[0]
+    G = X_rare[start:stop] @ X_rare_t
+    G.sort_indices()
+    g_rows = np.repeat(np.arange(stop - start), np.diff(G.indptr))
+    g_keys = g_rows * n + G.indices
+    listed = [np.empty(0, dtype=np.int64)]
+    for found in lists:
+        query = found.query[start:stop]
+        rows = np.flatnonzero(query >= 0)
+        lo = found.ptr[query[rows]]
+        size = found.ptr[query[rows] + 1] - lo
+        offset = np.cumsum(size) - size
+        members = found.items[np.arange(size.sum()) - np.repeat(offset - lo, size)]
+        listed.append(np.repeat(rows, size) * n + members)
+    keys = np.sort(np.concatenate(listed))
+    keys = keys[np.concatenate([keys[:1] == keys[:1], keys[1:] != keys[:-1]])]
+    if g_keys.size:
+        at = np.minimum(np.searchsorted(g_keys, keys), g_keys.size - 1)
+        keys = keys[g_keys[at] != keys]
+    rows = np.concatenate([g_rows, keys // n])
+    cols = np.concatenate([G.indices.astype(np.int64), keys % n])
+    dots = np.concatenate([G.data.astype(np.float64), np.zeros(keys.size)])
+    other = cols != rows + start
+    return rows[other], cols[other], dots[other]
+
+
+def _pair_dots(X: sp.csr_matrix, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+    """x_i·x_j for each pair (i, j), float64."""
+    if X.shape[1] == 0 or X.nnz == 0 or i.size == 0:
+        return np.zeros(i.size)
+    products = X[i].multiply(X[j])
+    return np.asarray(products.sum(axis=1), dtype=np.float64).ravel()
 
 
 def _normalize_rows(matrix: sp.spmatrix) -> sp.csr_matrix:

@@ -168,3 +168,47 @@ def test_negative_weights_and_feature_values_are_value_errors(user_items):
         ContentModel(text_weight=-1.0)
     with pytest.raises(ValueError, match="non-negative"):
         ContentModel().fit(user_items, item_features=-np.ones((6, 2)))
+
+
+def _random_catalog(seed: int, n: int) -> dict:
+    rng = np.random.default_rng(seed)
+    words = rng.zipf(1.3, size=(n, 10)) % 40
+    lengths = rng.integers(0, 10, size=n)
+    texts = [" ".join(f"w{w}" for w in words[i, : lengths[i]]) for i in range(n)]
+    categories = np.array([f"c{c}" for c in rng.integers(0, 4, n)], dtype=object)
+    brands = np.array([f"b{b}" for b in rng.integers(0, 3, n)], dtype=object)
+    prices = np.exp(rng.normal(3.0, 1.0, size=n))
+    unknown = rng.random((3, n)) < 0.1
+    categories[unknown[0]], brands[unknown[1]], prices[unknown[2]] = None, None, np.nan
+    return {
+        "item_texts": texts,
+        "item_categories": categories.tolist(),
+        "item_brands": brands.tolist(),
+        "item_prices": prices,
+    }
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("rare_flops", [0, 3, 10_000])
+def test_the_neighbour_search_matches_a_brute_force_dense_ranking(seed, rare_flops, monkeypatch):
+    # rare_flops 0: every text column is bounded, none multiplied; 10_000: all multiplied.
+    monkeypatch.setattr("recommender.core.content._RARE_FLOPS_PER_ITEM", rare_flops)
+    n, k = 90, 6
+    model = ContentModel(n_neighbors=k).fit(
+        sp.csr_matrix((1, n), dtype=np.float32), **_random_catalog(seed, n)
+    )
+
+    cosine = (model.item_vectors @ model.item_vectors.T).toarray()
+    np.fill_diagonal(cosine, 0.0)
+    for item in range(n):
+        row = model.similarity[item]
+        positive = np.flatnonzero(cosine[item] > 0)
+        expected = positive[np.argsort(-cosine[item, positive], kind="stable")][:k]
+        assert row.nnz == expected.size
+        np.testing.assert_allclose(
+            np.sort(row.data), np.sort(cosine[item, expected]), rtol=1e-5, atol=1e-6
+        )
+        # Same items, except where a float tie with the k-th cosine decides.
+        kth = cosine[item, expected[-1]] if expected.size else 0.0
+        for other in set(row.indices.tolist()) ^ set(expected.tolist()):
+            assert abs(cosine[item, other] - kth) < 1e-6
