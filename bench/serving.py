@@ -148,7 +148,7 @@ class _gunicorn:
             "API_THROTTLE_USER": "10000000/min",
             "DJANGO_DEBUG": "false",
             "DJANGO_SECURE_SSL_REDIRECT": "false",
-            "LOG_LEVEL": "ERROR",  # not the probe's 404 warnings
+            "LOG_LEVEL": "WARNING",
             "WEB_BIND": f"127.0.0.1:{PORT}",
             "WEB_WORKERS": "2",
             "WEB_THREADS": str(threads),
