@@ -50,6 +50,8 @@ _TOKEN_OR_SEPARATOR = re.compile(r"[^\W_]+|\0")
 _ASCII_TOKEN_BYTES = bytes(b if chr(b).isalnum() or b == 0 else 32 for b in range(256))
 # Dense rows per block where a row is computed in full: block × n_items float32 stays ~16 MB.
 _BLOCK_CELLS = 4_000_000
+# Up to this many items every row is ranked densely: below ~10k products that is the faster way.
+_ALL_DENSE_ITEMS = 8_000
 # The sparse product covers the rarer text columns, Σ df² <= this × n_items multiply-adds; the
 # most widespread columns (low idf) are bounded instead (see ContentModel._neighbours).
 _RARE_FLOPS_PER_ITEM = 2_000
@@ -362,6 +364,9 @@ class ContentModel(Recommender):
         k = min(self.n_neighbors, n_items - 1)
         if k < 1:
             return sp.csr_matrix((n_items, n_items), dtype=FLOAT)
+        if n_items <= _ALL_DENSE_ITEMS:
+            rows, cols, vals = self._dense_neighbours(vectors, np.arange(n_items), k)
+            return _assemble(rows, cols, vals, n_items)
         X = vectors[:, sparse_columns].tocsr()
         a = scale
         rare, common = _split_by_spread(X, _RARE_FLOPS_PER_ITEM * n_items)
@@ -401,11 +406,7 @@ class ContentModel(Recommender):
             parts.append((r + start, c, v))
         parts.append(self._dense_neighbours(vectors, np.concatenate(dense_rows), k))
         rows, cols, vals = (np.concatenate([p[j] for p in parts]) for j in range(3))
-        similarity = sp.csr_matrix(
-            (vals.astype(FLOAT), (rows, cols)), shape=(n_items, n_items), dtype=FLOAT
-        )
-        similarity.sort_indices()
-        return similarity
+        return _assemble(rows, cols, vals, n_items)
 
     @staticmethod
     def _dense_neighbours(
@@ -770,6 +771,15 @@ def _candidates(
     dots = np.concatenate([G.data.astype(np.float64), np.zeros(keys.size)])
     other = cols != rows + start
     return rows[other], cols[other], dots[other]
+
+
+def _assemble(rows: np.ndarray, cols: np.ndarray, vals: np.ndarray, n_items: int) -> sp.csr_matrix:
+    """The (n_items, n_items) float32 CSR of the kept neighbours, indices sorted."""
+    similarity = sp.csr_matrix(
+        (vals.astype(FLOAT), (rows, cols)), shape=(n_items, n_items), dtype=FLOAT
+    )
+    similarity.sort_indices()
+    return similarity
 
 
 def _pair_dots(X: sp.csr_matrix, i: np.ndarray, j: np.ndarray) -> np.ndarray:

@@ -193,6 +193,7 @@ def _random_catalog(seed: int, n: int) -> dict:
 def test_the_neighbour_search_matches_a_brute_force_dense_ranking(seed, rare_flops, monkeypatch):
     # rare_flops 0: every text column is bounded, none multiplied; 10_000: all multiplied.
     monkeypatch.setattr("recommender.core.content._RARE_FLOPS_PER_ITEM", rare_flops)
+    monkeypatch.setattr("recommender.core.content._ALL_DENSE_ITEMS", 0)
     n, k = 90, 6
     model = ContentModel(n_neighbors=k).fit(
         sp.csr_matrix((1, n), dtype=np.float32), **_random_catalog(seed, n)
