@@ -291,7 +291,8 @@ SHELFWISE_ALGORITHM_PARAMS: dict[str, dict] = {
     "trending": {"per_user_cap": 1.0},
     # BM25 then dot product (implicit's BM25Recommender), tuned on Online Retail validation
     # (bench/quality.py TUNED: both splits chose k 300, b 0.5; k1 1.2 per-user, 3.0 global).
-    # BM25 saturates large event weights, so binary-data tuning carries over to weighted events.
+    # Tuned on binary purchases; BM25 saturates large event weights, so it should be less
+    # sensitive to the weight scale than ALS alpha or EASE lambda (not measured on weighted data).
     "item_knn": {
         "similarity": "dot",
         "weighting": "bm25",
