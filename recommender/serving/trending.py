@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from datetime import timedelta
+from urllib.parse import quote
 
 import numpy as np
 from django.conf import settings
@@ -58,7 +59,8 @@ def popular_rows(
 
 
 def _cached_ranking(*, country: str, segment: str) -> list[tuple[int, float]]:
-    key = f"serving:trending:{country}:{segment}"
+    # Quoted: country and segment names carry spaces, which are not portable in cache keys.
+    key = f"serving:trending:{quote(country)}:{quote(segment)}"
     memo = _memo.get(key)
     if memo is not None and time.monotonic() - memo[0] < MEMO_SECONDS:
         return memo[1]
