@@ -28,11 +28,9 @@ from recommender.core.base import (
     FLOAT,
     Recommender,
     check_finite,
-    check_ids,
     check_user_items,
-    item_rows,
 )
-from recommender.core.ranking import top_k
+from recommender.core.factors import ItemFactorCosine, unit_rows
 
 # Interactions per CG block: the gathered factors (BLOCK_NNZ × k float32, 2 MB at k=64) stay
 # in L2/L3. On 1M interactions 8k per block beat 4k and 32k, and was ~7× faster than one big gather.
@@ -60,7 +58,7 @@ def request_time_blas(n_rows: int) -> Iterator[None]:
         yield
 
 
-class ALS(Recommender):
+class ALS(ItemFactorCosine, Recommender):
     """Weighted matrix factorisation for implicit feedback, trained by alternating CG sweeps.
 
     Parameters
@@ -228,10 +226,7 @@ class ALS(Recommender):
         YtY_reg = Y.T.astype(np.float64) @ Y.astype(np.float64)
         YtY_reg[np.diag_indices_from(YtY_reg)] += self.regularization
         self.YtY_reg = YtY_reg.astype(FLOAT)
-        norms = np.linalg.norm(Y, axis=1, keepdims=True)
-        self.normalized_item_factors = np.divide(
-            Y, norms, out=np.zeros_like(Y, dtype=FLOAT), where=norms > 0
-        ).astype(FLOAT)
+        self.normalized_item_factors = unit_rows(Y)
 
     # -- scoring --------------------------------------------------------------
     def fold_in(self, rows: sp.csr_matrix) -> np.ndarray:
@@ -304,26 +299,6 @@ class ALS(Recommender):
             if not known.all():
                 X[~known] = self.fold_in(user_items[user_ids[~known]])
             return X @ np.asarray(self.item_factors).T
-
-    def item_similarity(self, item_id: int, other_ids: np.ndarray) -> np.ndarray:
-        """Cosine of item factors between ``item_id`` and each of ``other_ids``."""
-        self._require_fitted()
-        other_ids = check_ids(other_ids, upper=self.n_items, name="other_ids")
-        target = self.normalized_item_factors[int(item_id)]
-        return self.normalized_item_factors[other_ids] @ target
-
-    def similar_items(self, item_ids: Any, n: int = 10) -> tuple[np.ndarray, np.ndarray]:
-        """Top ``n`` items by factor cosine for each of ``item_ids``, excluding the item itself.
-
-        Returns
-        -------
-        ids, scores : arrays of shape (len(item_ids), n)
-        """
-        self._require_fitted()
-        item_ids = check_ids(item_ids, upper=self.n_items, name="item_ids")
-        scores = self.normalized_item_factors[item_ids] @ self.normalized_item_factors.T
-        itself = item_rows(item_ids, self.n_items)
-        return top_k(scores, n, exclude=itself)
 
     def explain(self, item_id: int, item_ids: Any, weights: Any = None) -> tuple[int, float]:
         """The shopper's item contributing most to ``item_id``'s fold-in score, and its share.

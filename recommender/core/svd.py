@@ -30,15 +30,14 @@ from recommender.core.base import (
     check_ids,
     check_user_items,
     check_weights,
-    item_rows,
 )
-from recommender.core.ranking import top_k
+from recommender.core.factors import ItemFactorCosine, unit_rows
 
 # Padded (rows × longest row) cells per exact fold-in block: the gathered features stay ~8 MB.
 BLOCK_CELLS = 65_536
 
 
-class SVD(Recommender):
+class SVD(ItemFactorCosine, Recommender):
     """Biased MF for explicit ratings (r > 0 stored in the CSR matrix; absent = unrated).
 
     Parameters
@@ -180,10 +179,7 @@ class SVD(Recommender):
 
     def _after_load(self) -> None:
         Q = np.asarray(self.item_factors)
-        norms = np.linalg.norm(Q, axis=1, keepdims=True)
-        self.normalized_item_factors = np.divide(
-            Q, norms, out=np.zeros_like(Q, dtype=FLOAT), where=norms > 0
-        ).astype(FLOAT)
+        self.normalized_item_factors = unit_rows(Q)
         self.item_features = self._features(Q)
 
     # -- prediction -----------------------------------------------------------
@@ -272,25 +268,6 @@ class SVD(Recommender):
         if weights is None:
             weights = np.full(np.atleast_1d(np.asarray(item_ids)).size, self.rating_stats[2])
         return super().items_to_row(item_ids, weights)
-
-    def item_similarity(self, item_id: int, other_ids: np.ndarray) -> np.ndarray:
-        """Cosine of item factors between ``item_id`` and each of ``other_ids``."""
-        self._require_fitted()
-        other_ids = check_ids(other_ids, upper=self.n_items, name="other_ids")
-        return self.normalized_item_factors[other_ids] @ self.normalized_item_factors[int(item_id)]
-
-    def similar_items(self, item_ids: Any, n: int = 10) -> tuple[np.ndarray, np.ndarray]:
-        """Top ``n`` items by factor cosine for each of ``item_ids``, excluding the item itself.
-
-        Returns
-        -------
-        ids, scores : arrays of shape (len(item_ids), n)
-        """
-        self._require_fitted()
-        item_ids = check_ids(item_ids, upper=self.n_items, name="item_ids")
-        scores = self.normalized_item_factors[item_ids] @ self.normalized_item_factors.T
-        itself = item_rows(item_ids, self.n_items)
-        return top_k(scores, n, exclude=itself)
 
     def explain(self, item_id: int, item_ids: Any, weights: Any = None) -> tuple[int, float]:
         """The rated item that raises ``item_id``'s fold-in prediction most, and its share.

@@ -248,4 +248,3 @@ def _co_occurring(catalog: CatalogSnapshot, pk: int, title: str):
         if r >= 0:
             reason = reasons.bought_together(title=title, baskets=baskets)
             yield Pick(r, float(baskets), "co_occurrence", reason)
-
