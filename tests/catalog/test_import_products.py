@@ -148,3 +148,11 @@ def test_an_upsert_that_changes_a_product_moves_the_catalog_version_on_commit(
 
     assert after_change != before
     assert catalog_version() == after_change  # an unchanged row is not a catalog change
+
+
+@pytest.mark.parametrize("command", ["import_products", "import_events"])
+def test_a_file_import_refuses_a_batch_size_below_one_before_reading_anything(command, tmp_path):
+    with pytest.raises(CommandError, match="--batch-size must be at least 1"):
+        call_command(command, str(tmp_path / "absent.csv"), "--batch-size", "0")
+
+    assert not Product.objects.exists()
