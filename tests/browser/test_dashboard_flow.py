@@ -16,10 +16,9 @@ import pytest
 from django.contrib.auth.models import Permission
 
 from recommender.models import TrainingRun
-from recommender.serving.catalog_state import forget_catalog
-from recommender.serving.model_cache import forget_models
-from recommender.serving.trending import forget_trending
-from tests.serving.conftest import build_shop, train
+
+# Fresh champions, catalog and media root per test, as in the serving tests (autouse).
+from tests.serving.conftest import _fresh_serving_state, build_shop, train  # noqa: F401
 
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
@@ -43,17 +42,13 @@ pytestmark = [
 
 
 @pytest.fixture
-def browser_page(settings, tmp_path) -> Iterator:
+def browser_page() -> Iterator:
     """A 1366×768 page in headless chromium, with console and page errors collected."""
     from playwright.sync_api import sync_playwright
 
     # Playwright's sync API runs an event loop in this thread; the test's own ORM calls are
     # still plain synchronous code.
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    settings.MEDIA_ROOT = str(tmp_path / "media")
-    settings.SHELFWISE_MODEL_CHECK_SECONDS = 0
-    for forget in (forget_models, forget_catalog, forget_trending):
-        forget()
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
@@ -68,8 +63,6 @@ def browser_page(settings, tmp_path) -> Iterator:
         yield page
         browser.close()
     os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-    for forget in (forget_models, forget_catalog, forget_trending):
-        forget()
 
 
 def _shot(page, step: str) -> None:

@@ -11,24 +11,10 @@ from django.utils import timezone
 
 from behavior.models import Shopper
 from catalog.models import Promotion
-from recommender.serving.catalog_state import forget_catalog
-from recommender.serving.model_cache import forget_models
-from recommender.serving.trending import forget_trending
-from tests.serving.conftest import build_shop, train
 
-
-@pytest.fixture(autouse=True)
-def _fresh_serving_state(settings, tmp_path):
-    """Each test loads champions and the catalog anew (they live in process memory)."""
-    settings.SHELFWISE_MODEL_CHECK_SECONDS = 0
-    settings.MEDIA_ROOT = str(tmp_path / "media")
-    forget_models()
-    forget_catalog()
-    forget_trending()
-    yield
-    forget_models()
-    forget_catalog()
-    forget_trending()
+# The serving layer keeps champions and the catalog in process memory: start every test afresh,
+# exactly as the serving tests do (importing the autouse fixture applies it here).
+from tests.serving.conftest import _fresh_serving_state, build_shop, train  # noqa: F401
 
 
 @pytest.fixture
