@@ -134,8 +134,10 @@ def shopper_recommendations(request: Request, external_id: str) -> Response:
     parameters=[KQuerySerializer],
     responses={200: ProductListBodySerializer, 400: _BAD_QUERY},
     description=(
-        "Products like this one: behavioural neighbours (item-kNN), completed by products of "
-        "the same category for products with little history. Only active, in-stock products."
+        "Products like this one: behavioural neighbours (item-kNN) blended with content "
+        "neighbours (title, description, category, brand, price band), leaning on content for "
+        "products few shoppers touched; each result's reason says which. Only active, in-stock "
+        "products."
     ),
 )
 @api_view(["GET"])
