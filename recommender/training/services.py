@@ -25,7 +25,12 @@ from recommender.core import ALGORITHMS, Recommender
 from recommender.core.matrix import IdIndex
 from recommender.models import ModelVersion, TrainingRun
 from recommender.training.content import catalog_features, item_support, reindex_columns
-from recommender.training.dataset import TrainingData, build_training_data, load_events
+from recommender.training.dataset import (
+    TrainingData,
+    TrainingDataError,
+    build_training_data,
+    load_events,
+)
 from recommender.training.evaluation import holdout_metrics
 from recommender.training.locking import (
     algorithm_locks,
@@ -179,7 +184,11 @@ def run_training(*, run_id: int, on_progress: ProgressCallback | None = None) ->
         except BaseException as exc:
             # BaseException: a soft time limit or a worker shutdown must still be recorded.
             _finish_failed(run.pk, error=_describe(exc))
-            logger.exception("training run %s failed", run_id)
+            if isinstance(exc, TrainingDataError):
+                # The data, not the code: the message is the whole story, a traceback is noise.
+                logger.warning("training run %s failed: %s", run_id, exc)
+            else:
+                logger.exception("training run %s failed", run_id)
             if not isinstance(exc, Exception):
                 raise
     run.refresh_from_db()
@@ -267,6 +276,8 @@ def _finish_failed(run_id: int, *, error: str) -> None:
 
 
 def _describe(exc: BaseException) -> str:
+    if isinstance(exc, TrainingDataError):
+        return f"{type(exc).__name__}: {exc}"
     lines = traceback.format_exception(exc)
     return f"{type(exc).__name__}: {exc}\n\n{''.join(lines[-6:])}"
 

@@ -41,6 +41,19 @@ def test_a_failed_run_exits_non_zero_with_the_error(shop, settings):
     assert TrainingRun.objects.get().status == TrainingRun.Status.FAILED
 
 
+def test_a_shop_without_events_exits_with_the_reason_and_no_traceback(settings, caplog):
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+
+    with pytest.raises(CommandError) as raised:
+        run_command("--algorithm", "popularity")
+
+    message = str(raised.value)
+    assert "TrainingDataError: There are no shopper events with a product yet" in message
+    assert "Traceback" not in message and "File " not in message
+    assert TrainingRun.objects.get().status == TrainingRun.Status.FAILED
+    assert not any(record.exc_info for record in caplog.records)
+
+
 def test_an_unknown_algorithm_exits_non_zero_and_stores_nothing():
     with pytest.raises(CommandError, match="Unknown algorithm"):
         run_command("--algorithm", "telepathy")
