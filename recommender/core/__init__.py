@@ -11,6 +11,7 @@ from recommender.core.content import ContentModel
 from recommender.core.ease import EASE
 from recommender.core.knn import ItemKNN, UserKNN
 from recommender.core.popularity import Popularity, Trending
+from recommender.core.rp3beta import RP3Beta
 from recommender.core.svd import SVD
 
 ALGORITHMS: dict[str, type[Recommender]] = {
@@ -21,6 +22,7 @@ ALGORITHMS: dict[str, type[Recommender]] = {
     "popularity": Popularity,
     "trending": Trending,
     "item_knn": ItemKNN,
+    "rp3beta": RP3Beta,
     "user_knn": UserKNN,
     "blend": Blend,
 }

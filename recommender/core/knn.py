@@ -10,6 +10,7 @@ matrix as its artifact and finds the shopper's neighbours at request time.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar
 
@@ -37,6 +38,9 @@ BLOCK_FLOPS = 1_000_000
 MAX_BLOCK_ROWS = 4096
 # Bits of the packed key left for (row-in-block, column) after the 31 bits of a float32 value.
 KEY_INDEX_BITS = 32
+
+# Block rows (global item ids), columns and products of the Gram block -> similarities.
+Entry = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 
 
 class ItemKNN(Recommender):
@@ -129,46 +133,19 @@ class ItemKNN(Recommender):
         """
         X = check_user_items(user_items)
         n_users, n_items = X.shape
-        jaccard = self.similarity_kind == "jaccard"
-        dot = self.similarity_kind == "dot"
-        if jaccard:
-            W = X.copy()
-            W.data[:] = 1.0
-            # |U_i| per item; the product below counts |U_i ∩ U_j|.
-            norms = np.bincount(W.indices, minlength=n_items).astype(FLOAT)
-        else:
-            W = _weighted(X, self.weighting, k1=self.bm25_k1, b=self.bm25_b)
-            # ‖x_i‖ = sqrt(Σ_u w_ui²)
-            norms = np.sqrt(np.bincount(W.indices, weights=W.data**2, minlength=n_items))
-            norms = norms.astype(FLOAT)
-        W.eliminate_zeros()
-        prenormalised = self.similarity_kind == "cosine" and self.shrinkage == 0
-        if prenormalised:
-            # Unit-length item columns make each Gram entry the cosine itself: no per-entry
-            # division over the tens of millions of co-occurrences.
-            W.data *= (1.0 / np.maximum(norms, 1e-12))[W.indices]
-        Wt = W.T.tocsr()
-        bounds = _flop_blocks(W, n_items)
-        shrink = self.shrinkage
+        left, right, entry = self._gram_factors(X)
+        bounds = _flop_blocks(right, n_items)
 
         def build(span: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             start, stop = span
-            # Block of the Gram matrix: G[i, j] = Σ_u w_ui w_uj for items i in [start, stop).
-            G = Wt[start:stop] @ W
+            # Block of the item-item product: G[i, j] = Σ_u left_iu right_uj, items i in the block.
+            G = left[start:stop] @ right
             counts = np.diff(G.indptr)
             rows = np.repeat(np.arange(stop - start), counts)
-            if prenormalised or dot:
-                s = G.data
-            elif jaccard:
-                # |i ∩ j| / (|i| + |j| - |i ∩ j| + shrink)
-                s = G.data / (norms[start + rows] + norms[G.indices] - G.data + shrink)
-            else:
-                # x_i·x_j / (‖x_i‖‖x_j‖ + shrink)
-                s = G.data / np.maximum(norms[start + rows] * norms[G.indices] + shrink, 1e-12)
             r, c, v = _top_per_row(
                 rows,
                 G.indices,
-                s,
+                entry(start + rows, G.indices, G.data),
                 n_rows=stop - start,
                 n_cols=n_items,
                 k=self.k_neighbors,
@@ -191,6 +168,43 @@ class ItemKNN(Recommender):
         self.similarity = similarity
         self.n_users, self.n_items = n_users, n_items
         return self
+
+    def _gram_factors(self, X: sp.csr_matrix) -> tuple[sp.csr_matrix, sp.csr_matrix, Entry]:
+        """(left, right, entry): s_ij = entry(i, j, Σ_u left_iu right_uj) before the top-k.
+
+        ``left`` has shape (n_items, n_users) and ``right`` (n_users, n_items), both CSR;
+        ``entry`` maps a block's item rows, item columns and products to similarities. Only
+        pairs that co-occur are ever computed, so every similarity here is 0 without overlap.
+        """
+        n_items = X.shape[1]
+        jaccard = self.similarity_kind == "jaccard"
+        if jaccard:
+            W = X.copy()
+            W.data[:] = 1.0
+            # |U_i| per item; the product counts |U_i ∩ U_j|.
+            norms = np.bincount(W.indices, minlength=n_items).astype(FLOAT)
+        else:
+            W = _weighted(X, self.weighting, k1=self.bm25_k1, b=self.bm25_b)
+            # ‖x_i‖ = sqrt(Σ_u w_ui²)
+            norms = np.sqrt(np.bincount(W.indices, weights=W.data**2, minlength=n_items))
+            norms = norms.astype(FLOAT)
+        W.eliminate_zeros()
+        shrink = self.shrinkage
+        if self.similarity_kind == "dot" or (self.similarity_kind == "cosine" and shrink == 0):
+            if self.similarity_kind == "cosine":
+                # Unit-length item columns make each product the cosine itself: no per-entry
+                # division over the tens of millions of co-occurrences.
+                W.data *= (1.0 / np.maximum(norms, 1e-12))[W.indices]
+            return W.T.tocsr(), W, _product
+
+        def entry(rows: np.ndarray, cols: np.ndarray, dots: np.ndarray) -> np.ndarray:
+            if jaccard:
+                # |i ∩ j| / (|i| + |j| - |i ∩ j| + shrink)
+                return dots / (norms[rows] + norms[cols] - dots + shrink)
+            # x_i·x_j / (‖x_i‖‖x_j‖ + shrink)
+            return dots / np.maximum(norms[rows] * norms[cols] + shrink, 1e-12)
+
+        return W.T.tocsr(), W, entry
 
     def score_from_rows(self, rows: sp.csr_matrix) -> np.ndarray:
         """Scores r @ S of shape (n_rows, n_items): each of the shopper's items votes for its
@@ -394,6 +408,11 @@ class UserKNN(Recommender):
         if contributions[best] <= 0 or total == 0:
             return -1, 0.0
         return int(row.indices[best]), float(contributions[best] / total)
+
+
+def _product(rows: np.ndarray, cols: np.ndarray, dots: np.ndarray) -> np.ndarray:
+    """The Gram product is already the similarity (pre-normalised cosine, dot, RP3beta)."""
+    return dots
 
 
 def _check_positive(**values: int) -> None:
