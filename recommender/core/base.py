@@ -298,6 +298,21 @@ class Recommender:
         """Similarity of ``item_id`` to each of ``other_ids`` (used by ``explain``)."""
         raise NotImplementedError(f"{self.name} does not define item similarity")
 
+    def item_similarities(self, item_ids: Any, target_ids: Any) -> np.ndarray:
+        """``item_similarity`` for many targets at once: shape (len(item_ids), len(target_ids)),
+        column t holding ``item_similarity(target_ids[t], item_ids)``.
+
+        Serving explains a whole response (ten picks) in one call; models override this with
+        one gather or one product where their similarity is a matrix.
+        """
+        self._require_fitted()
+        item_ids = check_ids(item_ids, upper=self.n_items, name="item_ids")
+        target_ids = check_ids(target_ids, upper=self.n_items, name="target_ids")
+        columns = [self.item_similarity(int(target), item_ids) for target in target_ids.tolist()]
+        if not columns:
+            return np.zeros((item_ids.size, 0), dtype=FLOAT)
+        return np.column_stack(columns).astype(FLOAT, copy=False)
+
     # -- persistence ----------------------------------------------------------
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write params and learned arrays to an ``.npz`` file (no pickle). Returns the path."""

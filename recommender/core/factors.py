@@ -32,6 +32,14 @@ class ItemFactorCosine:
         other_ids = check_ids(other_ids, upper=self.n_items, name="other_ids")
         return self.normalized_item_factors[other_ids] @ self.normalized_item_factors[int(item_id)]
 
+    def item_similarities(self, item_ids: Any, target_ids: Any) -> np.ndarray:
+        """Factor cosines of ``item_ids`` (rows) with ``target_ids`` (columns), one product."""
+        self._require_fitted()
+        item_ids = check_ids(item_ids, upper=self.n_items, name="item_ids")
+        target_ids = check_ids(target_ids, upper=self.n_items, name="target_ids")
+        unit = self.normalized_item_factors
+        return unit[item_ids] @ unit[target_ids].T
+
     def similar_items(self, item_ids: Any, n: int = 10) -> tuple[np.ndarray, np.ndarray]:
         """Top ``n`` items by factor cosine for each of ``item_ids``, excluding the item itself.
 

@@ -184,6 +184,24 @@ def test_explain_names_the_shoppers_item_behind_a_recommendation(model):
         assert (item, share) == (-1, 0.0)
 
 
+def test_batched_item_similarities_match_one_target_at_a_time(model):
+    items, targets = np.array([1, 5, 2]), np.array([0, 6, 3, 0])
+    try:
+        expected = np.column_stack([model.item_similarity(t, items) for t in targets])
+    except NotImplementedError:
+        with pytest.raises(NotImplementedError):
+            model.item_similarities(items, targets)
+        return
+
+    batched = model.item_similarities(items, targets)
+
+    assert batched.shape == (3, 4) and batched.dtype == np.float32
+    np.testing.assert_allclose(batched, expected, rtol=1e-5, atol=1e-6)
+    assert model.item_similarities(items, []).shape == (3, 0)
+    with pytest.raises(ValueError, match="target_ids"):
+        model.item_similarities(items, [model.n_items])
+
+
 def test_save_and_load_round_trip_without_pickle(model, tmp_path):
     X = matrix_for(model)
 
