@@ -7,8 +7,10 @@ the purchase history once per event version.
 
 from __future__ import annotations
 
+import psycopg
 import pytest
 from django.contrib.auth import get_user_model
+from django.db import close_old_connections, connection
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -90,3 +92,43 @@ def test_a_deleted_token_is_refused_at_once(api, shop):
     Token.objects.all().delete()
 
     assert _get(api, k=3).status_code == 401
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_token_query_is_the_health_check_and_a_dead_connection_is_replaced(
+    api, monkeypatch
+):
+    # Production settings: persistent connections with health checks.
+    monkeypatch.setitem(connection.settings_dict, "CONN_MAX_AGE", 600)
+    monkeypatch.setitem(connection.settings_dict, "CONN_HEALTH_CHECKS", True)
+    connection.close()
+    assert _between_requests_then_get(api).status_code == 200
+    checks = []
+    is_usable = connection.is_usable
+    monkeypatch.setattr(connection, "is_usable", lambda: checks.append(1) or is_usable())
+    backend = connection.connection.info.backend_pid
+
+    assert _between_requests_then_get(api).status_code == 200
+    assert connection.connection.info.backend_pid == backend  # kept between requests
+    assert checks == []  # no SELECT 1 before the token lookup
+
+    with psycopg.connect(_admin_url(), autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", [backend])
+
+    assert _between_requests_then_get(api).status_code == 200
+    assert connection.connection.info.backend_pid != backend
+
+
+def _between_requests_then_get(api):
+    # What a server runs at each request's start (the test client leaves it out): it marks a
+    # persistent connection as due for a health check.
+    close_old_connections()
+    return api.get("/api/v1/products")
+
+
+def _admin_url() -> str:
+    params = connection.settings_dict
+    return (
+        f"postgresql://{params['USER']}@{params['HOST']}:{params['PORT'] or 5432}/"
+        f"{params['NAME']}"
+    )
