@@ -304,10 +304,12 @@ def _kind_weights(kinds: Any, kind_weights: dict[str, float], n_events: int) -> 
     return weights
 
 
-def _transform_values(values: Any, transform: str, n_events: int) -> np.ndarray:
+def transform_values(values: Any, transform: str) -> np.ndarray:
+    """Event values under the matrix's ``value_transform``; NaN means "no value" and counts 1.
+
+    Public so the serving layer weighs a shopper's live events exactly as training did.
+    """
     values = np.atleast_1d(np.asarray(values, dtype=np.float64))
-    if values.shape != (n_events,):
-        raise ValueError(f"values must have shape ({n_events},), got {values.shape}")
     values = np.where(np.isnan(values), 1.0, values)
     if np.isinf(values).any() or (values < 0).any():
         raise ValueError("values must be finite and >= 0 (NaN means 'no value')")
@@ -318,6 +320,13 @@ def _transform_values(values: Any, transform: str, n_events: int) -> np.ndarray:
     if transform == "binary":
         return (values > 0).astype(np.float64)
     raise ValueError(f"value_transform must be 'none', 'log1p' or 'binary', got {transform!r}")
+
+
+def _transform_values(values: Any, transform: str, n_events: int) -> np.ndarray:
+    values = np.atleast_1d(np.asarray(values, dtype=np.float64))
+    if values.shape != (n_events,):
+        raise ValueError(f"values must have shape ({n_events},), got {values.shape}")
+    return transform_values(values, transform)
 
 
 def _seconds(times: Any) -> np.ndarray | float:

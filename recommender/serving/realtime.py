@@ -15,6 +15,7 @@ import numpy as np
 from django.conf import settings
 
 from behavior.selectors import RecentEvent
+from recommender.core.matrix import transform_values
 from recommender.serving.catalog_state import CatalogSnapshot
 
 SECONDS_PER_HOUR = 3600.0
@@ -49,19 +50,17 @@ def shopper_profile(*, events: Sequence[RecentEvent], catalog: CatalogSnapshot) 
         return Profile()
     kind_weights = settings.SHELFWISE_EVENT_WEIGHTS
     half_life = settings.SHELFWISE_REALTIME_HALF_LIFE_HOURS * SECONDS_PER_HOUR
-    newest = max(e.occurred_at for e in events)
-    weights = np.array(
-        [
-            kind_weights.get(e.kind, 0.0)
-            * _transform(e.value)
-            * 2.0 ** (-(newest - e.occurred_at) / half_life)
-            for e in events
-        ],
-        dtype=np.float64,
+    # Arrays, not a loop per event: a returning shopper brings dozens of events per request.
+    times = np.array([e.occurred_at for e in events], dtype=np.float64)
+    values = np.array([np.nan if e.value is None else e.value for e in events], dtype=np.float64)
+    weights = (
+        np.array([kind_weights.get(e.kind, 0.0) for e in events], dtype=np.float64)
+        * transform_values(values, settings.SHELFWISE_VALUE_TRANSFORM)
+        * np.exp2((times - times.max()) / half_life)
     )
     queries = _distinct_queries(
         (e.query, float(w))
-        for e, w in zip(events, weights, strict=True)
+        for e, w in zip(events, weights.tolist(), strict=True)
         if e.product_id is None and e.query and e.query.strip() and w > 0
     )
     pks = np.array([e.product_id or 0 for e in events], dtype=np.int64)
@@ -71,12 +70,22 @@ def shopper_profile(*, events: Sequence[RecentEvent], catalog: CatalogSnapshot) 
         return Profile(queries=queries)
     unique, inverse = np.unique(rows[keep], return_inverse=True)
     summed = np.bincount(inverse, weights=weights[keep]).astype(np.float32)
-    kinds: dict[int, str] = {}
-    for event, row in zip(events, rows, strict=True):
-        if row >= 0 and KIND_RANK.get(event.kind, 0) > KIND_RANK.get(kinds.get(int(row), ""), -1):
-            kinds[int(row)] = event.kind
     order = np.argsort(-summed, kind="stable")
-    return Profile(rows=unique[order], weights=summed[order], kinds=kinds, queries=queries)
+    return Profile(
+        rows=unique[order],
+        weights=summed[order],
+        kinds=_strongest_kinds(events, rows),
+        queries=queries,
+    )
+
+
+def _strongest_kinds(events: Sequence[RecentEvent], rows: np.ndarray) -> dict[int, str]:
+    """Catalog row → the strongest kind of event on it (the newest among equals)."""
+    known = np.flatnonzero(rows >= 0)
+    ranks = np.array([KIND_RANK.get(events[i].kind, 0) for i in known.tolist()], dtype=np.int64)
+    # Weakest first and, within a kind, oldest first: the last write per row wins.
+    order = known[np.lexsort((-known, ranks))] if known.size else known
+    return {int(rows[i]): events[i].kind for i in order.tolist()}
 
 
 def _distinct_queries(pairs) -> list[tuple[str, float]]:
@@ -89,14 +98,3 @@ def _distinct_queries(pairs) -> list[tuple[str, float]]:
         elif len(summed) < MAX_QUERIES:
             summed[key] = [query.strip(), weight]
     return [(query, float(weight)) for query, weight in summed.values()]
-
-
-def _transform(value: float) -> float:
-    # The training transform: quantities up to thousands must not drown every other signal.
-    value = max(float(value or 1.0), 0.0)
-    transform = settings.SHELFWISE_VALUE_TRANSFORM
-    if transform == "log1p":
-        return float(np.log1p(value))
-    if transform == "binary":
-        return 1.0 if value > 0 else 0.0
-    return value
