@@ -339,6 +339,9 @@ SHELFWISE_DIVERSITY_MAX_SHARE = env.float("SHELFWISE_DIVERSITY_MAX_SHARE", defau
 # product n distinct shoppers touched, so a product with little history leans on its description.
 SHELFWISE_SIMILAR_CONTENT_PRIOR = env.float("SHELFWISE_SIMILAR_CONTENT_PRIOR", default=10.0)
 SHELFWISE_RESPONSE_CACHE_SECONDS = env.int("SHELFWISE_RESPONSE_CACHE_SECONDS", default=300)
+# "Recommended in the last day" counters are written at most this often per web process (one
+# round trip per interval instead of one per response); 0 writes every response at once.
+SHELFWISE_IMPRESSIONS_FLUSH_SECONDS = env.float("SHELFWISE_IMPRESSIONS_FLUSH_SECONDS", default=1.0)
 # How often a web process asks whether the champion or the catalog changed (one cheap query).
 SHELFWISE_MODEL_CHECK_SECONDS = env.float("SHELFWISE_MODEL_CHECK_SECONDS", default=2.0)
 SHELFWISE_CATALOG_CHECK_SECONDS = env.float("SHELFWISE_CATALOG_CHECK_SECONDS", default=1.0)

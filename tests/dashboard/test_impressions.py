@@ -4,10 +4,17 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from django.core.cache import cache
 from django.utils import timezone
+from django_redis import get_redis_connection
 from rest_framework.test import APIClient
 
-from recommender.impressions import impressions_last_day, impressions_of, record_impressions
+from recommender.impressions import (
+    flush_impressions,
+    impressions_last_day,
+    impressions_of,
+    record_impressions,
+)
 
 
 def test_each_recommendations_response_counts_one_impression_per_product_shown(shop, staff_user):
@@ -55,3 +62,28 @@ def test_with_redis_unreachable_impressions_are_dropped_and_read_as_zero(db, set
 
     assert impressions_last_day(now=now) == {}
     assert impressions_of(product_id=1, now=now) == 0
+
+
+def test_counts_are_gathered_in_the_process_and_written_once_per_interval(db, settings):
+    settings.SHELFWISE_IMPRESSIONS_FLUSH_SECONDS = 3600
+    now = timezone.now()
+    client = get_redis_connection("default")
+    key = cache.make_key(f"impressions:{now:%Y%m%d%H}")
+
+    for _ in range(50):
+        record_impressions(product_ids=[3, 4, 3], now=now)
+
+    assert client.hgetall(key) == {}  # nothing written yet: no round trip per response
+    flush_impressions()
+    assert client.hgetall(key) == {b"3": b"100", b"4": b"50"}
+    assert 0 < client.ttl(key) <= 26 * 3600
+
+
+def test_counts_are_written_as_soon_as_the_interval_has_passed(db, settings):
+    settings.SHELFWISE_IMPRESSIONS_FLUSH_SECONDS = 0
+    now = timezone.now()
+
+    record_impressions(product_ids=[5], now=now)
+
+    stored = get_redis_connection("default").hgetall(cache.make_key(f"impressions:{now:%Y%m%d%H}"))
+    assert stored == {b"5": b"1"}
