@@ -26,6 +26,7 @@ from django.db import connection
 
 from catalog.models import Category, Product, Promotion
 from catalog.versioning import catalog_version
+from recommender.serving.results import CARDS_KEPT, product_cards
 
 logger = logging.getLogger(__name__)
 
@@ -211,6 +212,10 @@ def _build(version: str) -> CatalogSnapshot:
         promotions=[],
     )
     snapshot.promotions = _promotions(snapshot)
+    if n <= CARDS_KEPT:
+        # Every recommendable card in one query now, rather than a query in each of the first
+        # few hundred responses of every process (a tenth of their CPU while the memo fills).
+        snapshot.card_memo.update(product_cards(pks[snapshot.available].tolist()))
     logger.info("Catalog snapshot %s: %d products in %.0f ms", version, n, _ms(started))
     return snapshot
 

@@ -14,6 +14,7 @@ from django.db import close_old_connections, connection
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from recommender.serving.catalog_state import forget_catalog
 from recommender.serving.selectors import recommendations_for
 
 pytestmark = pytest.mark.django_db
@@ -37,6 +38,22 @@ def test_a_repeated_request_costs_two_queries_the_token_and_the_shopper(
     assert second.status_code == 200
     assert second.json()["count"] == 10
     assert second.json()["cached"] is False
+
+
+def test_cards_are_read_with_the_catalog_snapshot_not_by_responses(
+    api, trained_shop, settings, django_assert_max_num_queries
+):
+    settings.SHELFWISE_RESPONSE_CACHE_SECONDS = 0
+    settings.SHELFWISE_CATALOG_CHECK_SECONDS = 60
+    forget_catalog()
+    assert _get(api, "s-0", k=10).status_code == 200  # builds the snapshot
+
+    with django_assert_max_num_queries(200) as captured:
+        for number in range(1, 30):
+            assert _get(api, f"s-{number}", k=10).json()["count"] == 10
+
+    card_reads = [q["sql"] for q in captured.captured_queries if '"title"' in q["sql"]]
+    assert card_reads == []
 
 
 def test_a_shopper_page_reads_the_purchase_history_once_for_all_its_slots(
