@@ -149,6 +149,58 @@ def top_k_row(
     return ids, top_scores
 
 
+def head_tail(
+    head: np.ndarray,
+    tail: np.ndarray,
+    n: int,
+    n_head: int,
+    *,
+    exclude: sp.csr_matrix | None = None,
+    candidates: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The first ``n_head`` slots from ``head``'s ranking, the rest from ``tail``'s, no repeats.
+
+    A coverage re-rank: the top slots, which carry most of a list's value, stay with the most
+    accurate model and the lower ones go to a model that reaches further into the catalogue
+    (e.g. RP3beta with a popularity penalty), so different shoppers' lists overlap less. When
+    ``head`` has fewer than ``n_head`` eligible items, the tail fills the gap.
+
+    Parameters
+    ----------
+    head, tail : arrays, shape (n_rows, n_items) or (n_items,)
+        Scores of the two models (any scale: only their orders are used). Not modified.
+    n, n_head : int
+        List length and head slots, 0 <= n_head <= n.
+    exclude, candidates
+        As in ``top_k``, applied to both models.
+
+    Returns
+    -------
+    ids : int64 array, shape (n_rows, n); -1 where fewer than ``n`` items are eligible.
+    scores : float32 array, shape (n_rows, n)
+        Slot scores n, n-1, ..., 1 (the models' scales differ, so the position is the score);
+        -inf where ids is -1.
+    """
+    if not 0 <= n_head <= n:
+        raise ValueError(f"n_head must be in [0, n={n}], got {n_head}")
+    tail = np.array(np.atleast_2d(tail), dtype=np.float32)
+    n_rows = tail.shape[0]
+    head_ids = np.empty((n_rows, 0), dtype=np.int64)
+    if n_head:
+        head_ids = top_k(head, n_head, exclude=exclude, candidates=candidates)[0]
+        rows = np.repeat(np.arange(n_rows), n_head)
+        picked = head_ids.ravel() >= 0
+        # An item the head placed is not offered again by the tail.
+        tail[rows[picked], head_ids.ravel()[picked]] = -np.inf
+    tail_ids = top_k(tail, n, exclude=exclude, candidates=candidates)[0]
+    ids = np.hstack([head_ids, tail_ids])
+    # Valid ids first, each part in its own order: the tail backfills a short head.
+    order = np.argsort(ids < 0, axis=1, kind="stable")[:, :n]
+    ids = np.take_along_axis(ids, order, axis=1)
+    slots = np.broadcast_to(np.arange(n, 0, -1, dtype=np.float32), ids.shape)
+    return ids, np.where(ids >= 0, slots, np.float32(-np.inf)).astype(np.float32)
+
+
 def _ranked(ids: Any, scores: Any) -> tuple[np.ndarray, np.ndarray]:
     """Valid (id >= 0, finite score) entries of a 1-D list, best first, ties in list order."""
     ids = np.asarray(ids, dtype=np.int64).ravel()

@@ -7,7 +7,15 @@ import scipy.sparse as sp
 from recommender.core.blend import Blend
 from recommender.core.knn import ItemKNN
 from recommender.core.popularity import Popularity
-from recommender.core.ranking import blend, diversify, mmr, normalize_scores, top_k, top_k_row
+from recommender.core.ranking import (
+    blend,
+    diversify,
+    head_tail,
+    mmr,
+    normalize_scores,
+    top_k,
+    top_k_row,
+)
 
 
 def test_top_k_excludes_masked_items_and_pads_when_too_few_are_eligible():
@@ -193,3 +201,40 @@ def test_the_blend_model_refuses_components_fitted_on_different_catalogues():
 
     with pytest.raises(ValueError, match="disagree on the number of items"):
         Blend([small, large])
+
+
+def test_head_tail_fills_the_top_slots_from_the_head_and_the_rest_from_the_tail():
+    head = np.array([[9.0, 8.0, 7.0, 6.0, 0.0, 0.0]])
+    tail = np.array([[5.0, 0.0, 0.0, 1.0, 3.0, 2.0]])  # its best, item 0, is already placed
+
+    ids, scores = head_tail(head, tail, n=4, n_head=2)
+
+    assert ids.tolist() == [[0, 1, 4, 5]]
+    assert scores.tolist() == [[4.0, 3.0, 2.0, 1.0]]
+
+
+def test_head_tail_respects_exclusions_and_backfills_a_short_head_from_the_tail():
+    head = np.array([[1.0, -np.inf, -np.inf, -np.inf], [4.0, 3.0, 2.0, 1.0]])
+    tail = np.array([[0.0, 1.0, 2.0, 3.0], [0.0, 1.0, 2.0, 3.0]])
+    exclude = sp.csr_matrix(np.array([[0, 0, 0, 1], [1, 0, 0, 0]], dtype=np.float32))
+
+    ids, scores = head_tail(head, tail, n=4, n_head=2, exclude=exclude)
+
+    assert ids.tolist() == [[0, 2, 1, -1], [1, 2, 3, -1]]
+    assert scores[:, -1].tolist() == [-np.inf, -np.inf]
+
+
+@pytest.mark.parametrize("n_head", [0, 3])
+def test_head_tail_with_an_empty_or_full_head_is_top_k_of_one_model(n_head):
+    rng = np.random.default_rng(0)
+    head, tail = rng.random((3, 12)), rng.random((3, 12))
+    only = tail if n_head == 0 else head
+
+    ids, _ = head_tail(head, tail, n=3, n_head=n_head)
+
+    assert ids.tolist() == top_k(only, 3)[0].tolist()
+
+
+def test_head_tail_refuses_more_head_slots_than_the_list_has():
+    with pytest.raises(ValueError, match="n_head"):
+        head_tail(np.zeros(4), np.zeros(4), n=2, n_head=3)
