@@ -14,6 +14,7 @@ are saved with the model, so a shopper's search query can be vectorised after ``
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
 from collections.abc import Sequence
@@ -54,7 +55,10 @@ _BLOCK_CELLS = 4_000_000
 _ALL_DENSE_ITEMS = 8_000
 # The sparse product covers the rarer text columns, Σ df² <= this × n_items multiply-adds; the
 # most widespread columns (low idf) are bounded instead (see ContentModel._neighbours).
-_RARE_FLOPS_PER_ITEM = 2_000
+_RARE_FLOPS_PER_ITEM = 3_000
+# The label scored exactly within its groups (see ContentModel._neighbours) is the heaviest one
+# whose groups hold at most this many × n_items pairs.
+_SCOPE_PAIRS_PER_ITEM = 4_000
 # Attribute lists over shared labels hold this many × k items (see _attribute_lists).
 _LABEL_LIST_FACTOR = 4
 # Pairs expanded at once while ranking attribute lists.
@@ -349,16 +353,24 @@ class ContentModel(Recommender):
         with x_i = a_i x̃_i the text and feature columns, a_i = 1 / ‖unnormalised v_i‖ and
         P = 1, 2/3, 1/6, 0 for band gaps 0, 1, 2, >= 3. Nothing n × n is formed:
 
-        * x_i·x_j over the *rare* columns (all but the most widespread ones, chosen so that
-          Σ df² stays within ``_RARE_FLOPS_PER_ITEM`` × n_items) comes from a blocked sparse
-          product, blocks sized by work as in ItemKNN;
-        * attribute candidates come from short lists (``_attribute_lists``): for each set S of
-          labels, the k + 1 best items sharing S with the item by a_j (w_S + w_price P);
-        * the common columns are bounded by Cauchy-Schwarz, x^C_i·x^C_j <= ‖x^C_i‖ ‖x^C_j‖, and
-          computed exactly only for the pairs that could still reach the top k.
+        * the *scope*: every pair sharing the heaviest label (the category, by default) is
+          scored exactly, group by group (a sparse text product plus g_ij from the codes).
+          That is where most neighbours are, and the pairs closest to the k-th one: on the
+          synthetic 50k catalogue no bound separated them, so half the rows went dense;
+        * pairs sharing a *rare* text column (all but the most widespread ones, chosen so that
+          Σ df² stays within ``_RARE_FLOPS_PER_ITEM`` × n_items) come from a blocked sparse
+          product; each is bounded first (its rare dot product, the most g_ij can be outside
+          the scope, then g_ij itself and ‖x^C_i‖ ‖x^C_j‖ for the common columns) and scored
+          exactly only if it could reach the k-th exact score found so far;
+        * the other label sets S come from short lists (``_attribute_lists``) of the best
+          items sharing S; members whose labels agree with the item's on exactly S are bounded
+          the same way (a_i a_j g_ij + ‖x^C_i‖ ‖x^C_j‖: the ones with a rare column in common
+          are the pairs above) and scored exactly if they could reach the k-th;
+        * every other pair is bounded by Cauchy-Schwarz on the common columns plus the tail of
+          the attribute list of its own label set (see ``bound``).
 
-        An item whose k-th candidate cannot be proved above every non-candidate (see
-        ``bound``) has its row computed densely, as before, so the result is exact either way.
+        An item whose k-th neighbour cannot be proved above that bound has its row computed
+        densely, so the result is exact either way.
         """
         n_items = vectors.shape[0]
         k = min(self.n_neighbors, n_items - 1)
@@ -371,39 +383,144 @@ class ContentModel(Recommender):
         a = scale
         rare, common = _split_by_spread(X, _RARE_FLOPS_PER_ITEM * n_items)
         X_rare, X_common = X[:, rare].tocsr(), X[:, common].tocsr()
-        # ‖x^C_i‖, and the most any other item's common part can add: ‖x^C_i‖ · max_j ‖x^C_j‖
         common_norm = _row_norms(X_common)
-        lists = _attribute_lists(attributes, a, k)
+        scope = _scope_label(attributes, n_items)
+        lists = _attribute_lists(attributes, a, k, skip=scope)
         tail = np.zeros(n_items)
         for found in lists:
             has = found.query >= 0
             tail[has] = np.maximum(tail[has], found.tail[found.query[has]])
-        # Every pair outside the candidates scores at most this (no rare column in common,
-        # and below the tail of the attribute list of its own label set).
-        bound = common_norm * (common_norm.max(initial=0.0)) + a * tail
+        # Every pair outside the candidates scores at most this: no rare column in common, no
+        # scope label in common, and below the tail of the list of its own label set.
+        bound = common_norm * common_norm.max(initial=0.0) + a * tail
+        exact = _scope_pairs(X, attributes, a, k, scope)
+        # Most g_ij a pair outside the scope can get: every other label and the same band.
+        g_out = sum(w for b, w in enumerate(attributes.weights) if b != scope)
+        if attributes.bands is not None:
+            g_out += attributes.price_weight
+        price = attributes.price_weight if attributes.bands is not None else 0.0
+        common_max, a_max = common_norm.max(initial=0.0), a.max(initial=0.0)
+        scope_codes = attributes.labels[scope] if scope is not None else None
         X_rare_t = X_rare.T.tocsr()
         parts, dense_rows = [], []
         for start, stop in itertools.pairwise(_flop_blocks(X_rare_t, n_items).tolist()):
-            rows, cols, rare_dot = _candidates(X_rare, X_rare_t, lists, start, stop)
-            # lower bound of s_ij without the common columns: x^R_i·x^R_j + a_i a_j g_ij
-            i = rows + start
-            low = rare_dot + a[i] * a[cols] * attributes.score(i, cols)
-            r, _, v = _top_per_row(rows, cols, low, n_rows=stop - start, n_cols=n_items, k=k)
-            kth = np.zeros(stop - start)
-            full = np.flatnonzero(np.bincount(r, minlength=stop - start) == k)
-            kth[full] = v[np.searchsorted(r, full) + k - 1]
-            # Proved: nothing outside the candidates reaches the k-th candidate's lower bound
-            # (or nothing outside scores above 0 at all). Slack covers float32 rounding.
-            proved = (bound[start:stop] * (1 + 1e-5) + 1e-7 < kth) | (bound[start:stop] == 0)
-            dense_rows.append(start + np.flatnonzero(~proved))
-            high = low + common_norm[i] * common_norm[cols]
-            alive = proved[rows] & (high * (1 + 1e-5) + 1e-7 >= kth[rows])
-            rows, cols, low = rows[alive], cols[alive], low[alive]
-            exact = low + _pair_dots(X_common, rows + start, cols)
             r, c, v = _top_per_row(
-                rows, cols, exact, n_rows=stop - start, n_cols=n_items, k=k, by_column=True
+                *_block_entries(exact, start, stop), n_rows=stop - start, n_cols=n_items, k=k
             )
-            parts.append((r + start, c, v))
+            kth = _kth(r, v, stop - start, k)
+            G = X_rare[start:stop] @ X_rare_t
+            counts = np.diff(G.indptr)
+            short = kth == 0
+            if short.any():
+                # Fewer than k exact candidates (no scope label, small groups): the k-th best
+                # lower bound x^R_i·x^R_j + a_i a_j g_ij over the rare candidates stands in.
+                some = np.flatnonzero(np.repeat(short, counts))
+                rows = np.searchsorted(G.indptr, some, side="right") - 1
+                cols, i = G.indices[some].astype(np.int64), rows + start
+                low = G.data[some] + a[i] * a[cols] * attributes.score(i, cols)
+                low[cols == i] = 0
+                lr, _, lv = _top_per_row(rows, cols, low, n_rows=stop - start, n_cols=n_items, k=k)
+                kth = np.maximum(kth, _kth(lr, lv, stop - start, k))
+            # A first cut on the rare dot product, against the most the rest can add: the
+            # common columns and the price band at most, plus the labels the pair shares,
+            # looked up only where the band alone cannot rule the pair out. A hair looser
+            # than the exact test below, and rounded down to float32 (G's type) for the bulk.
+            target = (kth - 1e-7) / (1 + 1e-5) - common_norm[start:stop] * common_max - 1e-12
+            most_a = a[start:stop] * a_max
+            sure = np.nextafter((target - most_a * price).astype(FLOAT), FLOAT(-np.inf))
+            passed = G.data >= np.repeat(sure, counts)
+            row_of = np.repeat(np.arange(stop - start), counts)
+            if g_out > price:
+                least = np.nextafter((target - most_a * g_out).astype(FLOAT), FLOAT(-np.inf))
+                maybe = np.flatnonzero(~passed & (G.data >= np.repeat(least, counts)))
+                mrows, mcols = row_of[maybe], G.indices[maybe]
+                g = np.full(maybe.size, price)
+                for b, codes in enumerate(attributes.labels):
+                    if b != scope:
+                        mine = codes[start + mrows]
+                        g += attributes.weights[b] * ((codes[mcols] == mine) & (mine >= 0))
+                passed[maybe[G.data[maybe] >= target[mrows] - most_a[mrows] * g]] = True
+            some = np.flatnonzero(passed)
+            rows = row_of[some]
+            cols, rare_dot = G.indices[some].astype(np.int64), G.data[some].astype(np.float64)
+            i = rows + start
+            keep = cols != i
+            if scope_codes is not None:
+                # Scope pairs are already scored exactly.
+                keep &= (scope_codes[cols] != scope_codes[i]) | (scope_codes[i] < 0)
+            rows, cols, rare_dot, i = rows[keep], cols[keep], rare_dot[keep], i[keep]
+            # lower bound without the common columns: x^R_i·x^R_j + a_i a_j g_ij
+            low = rare_dot + a[i] * a[cols] * attributes.score(i, cols)
+            high = low + common_norm[i] * common_norm[cols]
+            keep = high * (1 + 1e-5) + 1e-7 >= kth[rows]
+            rows, cols, low = rows[keep], cols[keep], low[keep]
+            scores = low + _pair_dots(X_common, rows + start, cols)
+            # List members, bounded as if they had no rare column in common: those that do
+            # are among the pairs just scored, or below the k-th exact score already.
+            found = [np.concatenate([r, rows])]
+            found_cols, found_scores = [np.concatenate([c, cols])], [v, scores]
+            known = np.sort((rows + start) * n_items + cols)
+            for listed in lists:
+                w_S = sum(attributes.weights[b] for b in listed.labels)
+                if attributes.bands is not None:
+                    w_S += attributes.price_weight
+                most = a_max * w_S * a[start:stop] + common_norm[start:stop] * common_max
+                items = start + np.flatnonzero(most * (1 + 1e-5) + 1e-7 >= kth)
+                li, lj = _list_pairs(listed, attributes, items)
+                low = a[li] * a[lj] * attributes.score(li, lj)
+                keep = (low + common_norm[li] * common_norm[lj]) * (1 + 1e-5) + 1e-7 >= kth[
+                    li - start
+                ]
+                li, lj, low = li[keep], lj[keep], low[keep]
+                # Drop the pairs the rare product already gave (scored the same way).
+                new = li * n_items + lj
+                at = np.minimum(np.searchsorted(known, new), max(known.size - 1, 0))
+                fresh = known[at] != new if known.size else np.ones(new.size, dtype=bool)
+                li, lj, low = li[fresh], lj[fresh], low[fresh]
+                found.append(li - start)
+                found_cols.append(lj)
+                found_scores.append(low + _pair_dots(X, li, lj))
+            r, c, v = _top_per_row(
+                np.concatenate(found),
+                np.concatenate(found_cols),
+                np.concatenate([f.astype(np.float64) for f in found_scores]),
+                n_rows=stop - start,
+                n_cols=n_items,
+                k=k,
+            )
+            kth = _kth(r, v, stop - start, k)
+            # Proved: nothing outside the candidates reaches the k-th exact score (or nothing
+            # outside scores above 0 at all). Slack covers float32 rounding.
+            proved = (bound[start:stop] * (1 + 1e-5) + 1e-7 < kth) | (bound[start:stop] == 0)
+            late = np.flatnonzero(~proved & (kth > 0))
+            if late.size and lists:
+                # Unproved rows walk further down their pools, as far as a member could still
+                # reach the k-th score; the rest of each pool is then bounded by the next one.
+                rest, (wr, wc, ws) = _widen(
+                    lists,
+                    attributes,
+                    a,
+                    start + late,
+                    kth[late],
+                    common_norm,
+                    X_common,
+                    np.sort((r + start) * n_items + c),
+                    n_items,
+                )
+                r, c, v = _top_per_row(
+                    np.concatenate([r, wr - start]),
+                    np.concatenate([c, wc]),
+                    np.concatenate([v.astype(np.float64), ws]),
+                    n_rows=stop - start,
+                    n_cols=n_items,
+                    k=k,
+                )
+                kth = _kth(r, v, stop - start, k)
+                late_bound = common_norm[start + late] * common_max + a[start + late] * rest
+                proved[late] = late_bound * (1 + 1e-5) + 1e-7 < kth[late]
+            dense_rows.append(start + np.flatnonzero(~proved))
+            keep = proved[r]
+            parts.append((r[keep] + start, c[keep], v[keep]))
         parts.append(self._dense_neighbours(vectors, np.concatenate(dense_rows), k))
         rows, cols, vals = (np.concatenate([p[j] for p in parts]) for j in range(3))
         return _assemble(rows, cols, vals, n_items)
@@ -590,8 +707,9 @@ class _Attributes:
     price_weight: float
 
     def score(self, i: np.ndarray, j: np.ndarray) -> np.ndarray:
-        """g_ij = Σ_L w_L [L_i = L_j known] + w_price P(|band_i - band_j|), float64."""
-        g = np.zeros(i.size)
+        """g_ij = Σ_L w_L [L_i = L_j known] + w_price P(|band_i - band_j|), float64; ``i`` and
+        ``j`` broadcast."""
+        g = np.zeros(np.broadcast_shapes(np.shape(i), np.shape(j)))
         for codes, weight in zip(self.labels, self.weights, strict=True):
             g += weight * ((codes[i] == codes[j]) & (codes[i] >= 0))
         if self.bands is not None:
@@ -607,25 +725,43 @@ def _band_cosine(band: np.ndarray, other: np.ndarray) -> np.ndarray:
 
 @dataclass
 class _AttributeList:
-    """For one label set S: each item's list (``query``, -1 none) of the best items sharing S
-    with it, lists stored CSR-like (``ptr``, ``items``), and ``tail``: the best value a
-    pool member outside the list has (0 when the list holds the whole pool)."""
+    """For one label set S (``labels``: indices of its label blocks): each item's list
+    (``query``, -1 none) of the best items sharing S with it, lists stored CSR-like (``ptr``,
+    ``items``), and ``tail``: the best value a pool member outside the list has (0 when the
+    list holds the whole pool). ``pool_ptr``, ``pool_items``, ``pool_values``: the whole pool
+    of each list, best first, with values, for the rows that need more than the list."""
 
+    labels: tuple[int, ...]
     query: np.ndarray
     ptr: np.ndarray
     items: np.ndarray
     tail: np.ndarray
+    pool_ptr: np.ndarray
+    pool_items: np.ndarray
+    pool_values: np.ndarray
+
+    @functools.cached_property
+    def pool_keys(self) -> tuple[np.ndarray, float, float]:
+        """(keys, top, width): key (pool, top - value) sorts like the pools (best first), so
+        one searchsorted finds how far down its pool each row may go."""
+        top = max(float(self.pool_values.max(initial=0.0)), 1.0)
+        width = 2.0 * top + 2.0
+        segment = np.repeat(np.arange(self.pool_ptr.size - 1), np.diff(self.pool_ptr))
+        return segment * width + (top - self.pool_values), top, width
 
 
-def _attribute_lists(attributes: _Attributes, a: np.ndarray, k: int) -> list[_AttributeList]:
-    """Per label set S (every subset of the label blocks; the empty set when prices count), the
-    k + 1 best items by a_j (w_S + w_price P(band gap)) among those sharing S with the item.
+def _attribute_lists(
+    attributes: _Attributes, a: np.ndarray, k: int, skip: int | None = None
+) -> list[_AttributeList]:
+    """Per label set S (every subset of the label blocks without ``skip``; the empty set when
+    prices count), the k + 1 best items by a_j (w_S + w_price P(band gap)) among those sharing
+    S with the item.
 
     Items with the same labels in S and the same band share one list. Why k + 1 suffice: a pair
     (i, j) whose labels agree on exactly S, with no text in common, scores a_i a_j g_ij; if j is
     not in i's list for S, the k + 1 listed items (k without i) each score at least as much as
-    j, and a higher-ranked tie, so j cannot be in i's top k. ``_neighbours`` adds the lists as
-    candidates and uses ``tail`` to bound the rest.
+    j, and a higher-ranked tie, so j cannot be in i's top k. ``_neighbours`` scores the lists'
+    members exactly and uses ``tail`` to bound the rest.
     """
     n = a.size
     bands = attributes.bands
@@ -635,6 +771,8 @@ def _attribute_lists(attributes: _Attributes, a: np.ndarray, k: int) -> list[_At
     found = []
     for mask in range(1 << len(attributes.labels)):
         members = [b for b in range(len(attributes.labels)) if mask >> b & 1]
+        if skip in members:
+            continue
         w_S = sum(attributes.weights[b] for b in members)
         if members:
             codes = np.stack([attributes.labels[b] for b in members], axis=1)
@@ -670,7 +808,8 @@ def _attribute_lists(attributes: _Attributes, a: np.ndarray, k: int) -> list[_At
         # Longer lists for label sets: the tail, which bounds every pair left out, drops
         # below the k-th neighbour of more items, fewer of which then need a full row.
         size = max(k + 1, _LABEL_LIST_FACTOR * k) if members else k + 1
-        found.append(_rank_lists(query, order, lo, hi, q_band, w_S, attributes, a, size))
+        ranked = _rank_lists(query, order, lo, hi, q_band, w_S, attributes, a, size)
+        found.append(_AttributeList(tuple(members), *ranked))
     return found
 
 
@@ -684,14 +823,16 @@ def _rank_lists(
     attributes: _Attributes,
     a: np.ndarray,
     size: int,
-) -> _AttributeList:
-    """Best ``size`` of each list's pool ``order[lo:hi]`` by a_j (w_S + w_price P), and its tail."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Best ``size`` of each list's pool ``order[lo:hi]`` by a_j (w_S + w_price P), its tail
+    and the whole ranked pool: the fields of ``_AttributeList`` after ``labels``."""
     n = a.size
     n_lists = lo.size
     bits_col = max(int(n - 1).bit_length(), 1)
     max_rows = max(1, min(4096, 2 ** max(32 - bits_col, 0)))
     length = hi - lo
     items, counts, tail = [], np.zeros(n_lists, dtype=np.int64), np.zeros(n_lists)
+    pool_items, pool_values, pool_counts = [], [], np.zeros(n_lists, dtype=np.int64)
     start = 0
     while start < n_lists:
         # As many lists as fit _LIST_PAIRS pairs (at least one) and the packed sort key.
@@ -713,9 +854,12 @@ def _rank_lists(
             value[positive],
             n_rows=stop - start,
             n_cols=n,
-            k=size + 1,
+            k=max(int(pool.max(initial=0)), size + 1),
         )
         per_list = np.bincount(r, minlength=stop - start)
+        pool_items.append(c)
+        pool_values.append(v.astype(np.float64))
+        pool_counts[start:stop] = per_list
         rank = np.arange(r.size) - np.repeat(np.cumsum(per_list) - per_list, per_list)
         listed = rank < size
         items.append(c[listed])
@@ -723,7 +867,16 @@ def _rank_lists(
         tail[start + r[rank == size]] = v[rank == size]
         start = stop
     ptr = np.concatenate([[0], np.cumsum(counts)])
-    return _AttributeList(query=query, ptr=ptr, items=np.concatenate(items), tail=tail)
+    pool_ptr = np.concatenate([[0], np.cumsum(pool_counts)])
+    return (
+        query,
+        ptr,
+        np.concatenate(items),
+        tail,
+        pool_ptr,
+        np.concatenate(pool_items),
+        np.concatenate(pool_values),
+    )
 
 
 def _split_by_spread(X: sp.csr_matrix, budget: float) -> tuple[np.ndarray, np.ndarray]:
@@ -737,40 +890,170 @@ def _split_by_spread(X: sp.csr_matrix, budget: float) -> tuple[np.ndarray, np.nd
     return np.sort(order[split:]), np.sort(order[:split])
 
 
-def _candidates(
-    X_rare: sp.csr_matrix,
-    X_rare_t: sp.csr_matrix,
-    lists: list[_AttributeList],
-    start: int,
-    stop: int,
+def _scope_label(attributes: _Attributes, n: int) -> int | None:
+    """The heaviest label block whose groups hold at most ``_SCOPE_PAIRS_PER_ITEM`` × n pairs
+    (None when there is none)."""
+    best = None
+    for b, codes in enumerate(attributes.labels):
+        sizes = np.bincount(codes[codes >= 0]).astype(np.float64)
+        if (sizes**2).sum() > _SCOPE_PAIRS_PER_ITEM * n:
+            continue
+        if best is None or attributes.weights[b] > attributes.weights[best]:
+            best = b
+    return best
+
+
+def _scope_pairs(
+    X: sp.csr_matrix, attributes: _Attributes, a: np.ndarray, k: int, scope: int | None
+) -> sp.csr_matrix:
+    """Exact s_ij, the best k per item, among the items sharing its ``scope`` label."""
+    n = X.shape[0]
+    found: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    if scope is not None:
+        codes = attributes.labels[scope]
+        has = np.flatnonzero(codes >= 0)
+        order = has[np.argsort(codes[has], kind="stable")]
+        ptr = np.concatenate([[0], np.cumsum(np.bincount(codes[has]))])
+        for lo, hi in itertools.pairwise(ptr.tolist()):
+            if hi - lo > 1:
+                group = order[lo:hi]
+                found.append(_exact_block(X, attributes, a, group, group, k))
+    rows, cols, vals = (
+        np.concatenate([np.empty(0, dtype), *(f[j] for f in found)])
+        for j, dtype in enumerate((np.int64, np.int64, FLOAT))
+    )
+    return sp.csr_matrix((vals, (rows, cols)), shape=(n, n), dtype=FLOAT)
+
+
+def _exact_block(
+    X: sp.csr_matrix,
+    attributes: _Attributes,
+    a: np.ndarray,
+    queries: np.ndarray,
+    members: np.ndarray,
+    k: int,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Candidate pairs (row in block, item) of items [start, stop), never the item itself:
-    every item sharing a rare column, with x^R_i·x^R_j, and the attribute-list members not
-    among them, with 0."""
-    n = X_rare.shape[0]
-    G = X_rare[start:stop] @ X_rare_t
-    G.sort_indices()
-    g_rows = np.repeat(np.arange(stop - start), np.diff(G.indptr))
-    g_keys = g_rows * n + G.indices
-    listed = [np.empty(0, dtype=np.int64)]
-    for found in lists:
-        query = found.query[start:stop]
-        rows = np.flatnonzero(query >= 0)
-        lo = found.ptr[query[rows]]
-        size = found.ptr[query[rows] + 1] - lo
+    """Each query's best k positive s_ij over ``members`` (never itself), computed exactly:
+    x_i·x_j by a sparse product, a_i a_j g_ij from the codes."""
+    members_t = X[members].T.tocsr()
+    step = max(1, _BLOCK_CELLS // members.size)
+    take = min(k, members.size)
+    rows, cols, vals = [], [], []
+    for start in range(0, queries.size, step):
+        q = queries[start : start + step]
+        s = (X[q] @ members_t).toarray().astype(np.float64)
+        i, j = q[:, None], members[None, :]
+        s += a[i] * a[j] * attributes.score(i, j)
+        s[(i == j) | (s <= 0)] = -np.inf
+        ids, top = top_k(s, take)
+        kept = ids >= 0
+        rows.append(q[np.nonzero(kept)[0]])
+        cols.append(members[ids[kept]])
+        vals.append(top[kept])
+    return np.concatenate(rows), np.concatenate(cols), np.concatenate(vals)
+
+
+def _list_pairs(
+    listed: _AttributeList, attributes: _Attributes, items: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(item, member) for each of ``items`` and each member of its list whose labels agree
+    with the item's on exactly the list's label set, never the item itself. A pair agrees on
+    one set only, so no pair comes from two lists."""
+    query = listed.query[items]
+    items, query = items[query >= 0], query[query >= 0]
+    lo = listed.ptr[query]
+    size = listed.ptr[query + 1] - lo
+    offset = np.cumsum(size) - size
+    members = listed.items[np.arange(size.sum()) - np.repeat(offset - lo, size)]
+    i = np.repeat(items, size)
+    keep = members != i
+    for b, codes in enumerate(attributes.labels):
+        same = (codes[i] == codes[members]) & (codes[i] >= 0)
+        keep &= same == (b in listed.labels)
+    return i[keep], members[keep]
+
+
+def _widen(
+    lists: list[_AttributeList],
+    attributes: _Attributes,
+    a: np.ndarray,
+    items: np.ndarray,
+    kth: np.ndarray,
+    common_norm: np.ndarray,
+    X_common: sp.csr_matrix,
+    known: np.ndarray,
+    n: int,
+) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """For ``items`` with k-th exact score ``kth``: every pool member j (of each list's label
+    set S, labels agreeing on exactly S) whose value v_j = a_j (w_S + w_price P) could still
+    reach it, a_i v_j + ‖x^C_i‖ max‖x^C‖ >= kth, scored exactly unless already in ``known``
+    (sorted keys i·n + j); and per item the largest value left in any pool.
+
+    A member with a rare column in common is either among the known pairs or below the k-th
+    already (its bound included the rare dot product), so x^R_i·x^R_j is taken as 0.
+    """
+    common_max = common_norm.max(initial=0.0)
+    rest = np.zeros(items.size)
+    found_rows, found_cols, found_scores = [np.empty(0, np.int64)], [np.empty(0, np.int64)], []
+    found_scores.append(np.empty(0))
+    # reach_i: the smallest value that could still reach the k-th (rounded down)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        reach = ((kth - 1e-7) / (1 + 1e-5) - common_norm[items] * common_max) / a[items]
+    reach = np.nan_to_num(reach, nan=np.inf, posinf=np.inf, neginf=-np.inf)
+    for listed in lists:
+        query = listed.query[items]
+        has = np.flatnonzero(query >= 0)
+        if has.size == 0:
+            continue
+        q = query[has]
+        lo, hi = listed.pool_ptr[q], listed.pool_ptr[q + 1]
+        keys, top, width = listed.pool_keys
+        limit = np.clip(reach[has], -1.0, top)
+        end = np.clip(np.searchsorted(keys, q * width + (top - limit), side="right"), lo, hi)
+        following = np.where(end < hi, listed.pool_values[np.minimum(end, hi - 1)], 0.0)
+        rest[has] = np.maximum(rest[has], following)
+        size = end - lo
         offset = np.cumsum(size) - size
-        members = found.items[np.arange(size.sum()) - np.repeat(offset - lo, size)]
-        listed.append(np.repeat(rows, size) * n + members)
-    keys = np.sort(np.concatenate(listed))
-    keys = keys[np.concatenate([keys[:1] == keys[:1], keys[1:] != keys[:-1]])]
-    if g_keys.size:
-        at = np.minimum(np.searchsorted(g_keys, keys), g_keys.size - 1)
-        keys = keys[g_keys[at] != keys]
-    rows = np.concatenate([g_rows, keys // n])
-    cols = np.concatenate([G.indices.astype(np.int64), keys % n])
-    dots = np.concatenate([G.data.astype(np.float64), np.zeros(keys.size)])
-    other = cols != rows + start
-    return rows[other], cols[other], dots[other]
+        position = np.arange(size.sum()) - np.repeat(offset - lo, size)
+        i = np.repeat(items[has], size)
+        j = listed.pool_items[position]
+        keep = i != j
+        for b, codes in enumerate(attributes.labels):
+            same = (codes[i] == codes[j]) & (codes[i] >= 0)
+            keep &= same == (b in listed.labels)
+        i, j = i[keep], j[keep]
+        low = a[i] * a[j] * attributes.score(i, j)
+        row_kth = kth[np.searchsorted(items, i)]
+        keep = (low + common_norm[i] * common_norm[j]) * (1 + 1e-5) + 1e-7 >= row_kth
+        i, j, low = i[keep], j[keep], low[keep]
+        new = i * n + j
+        if known.size:
+            at = np.minimum(np.searchsorted(known, new), known.size - 1)
+            keep = known[at] != new
+            i, j, low = i[keep], j[keep], low[keep]
+        found_rows.append(i)
+        found_cols.append(j)
+        found_scores.append(low + _pair_dots(X_common, i, j))
+    rows, cols = np.concatenate(found_rows), np.concatenate(found_cols)
+    return rest, (rows, cols, np.concatenate(found_scores))
+
+
+def _block_entries(
+    matrix: sp.csr_matrix, start: int, stop: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(row - start, col, value) of the entries of rows [start, stop)."""
+    lo, hi = matrix.indptr[start], matrix.indptr[stop]
+    rows = np.repeat(np.arange(stop - start), np.diff(matrix.indptr[start : stop + 1]))
+    return rows, matrix.indices[lo:hi].astype(np.int64), matrix.data[lo:hi]
+
+
+def _kth(rows: np.ndarray, values: np.ndarray, n_rows: int, k: int) -> np.ndarray:
+    """k-th value of each row of best-first grouped entries; 0 for rows with fewer."""
+    counts = np.bincount(rows, minlength=n_rows)
+    kth = np.zeros(n_rows)
+    full = np.flatnonzero(counts >= k)
+    kth[full] = values[(np.cumsum(counts) - counts)[full] + k - 1]
+    return kth
 
 
 def _assemble(rows: np.ndarray, cols: np.ndarray, vals: np.ndarray, n_items: int) -> sp.csr_matrix:
