@@ -4,6 +4,8 @@ Run from the repository root::
 
     .venv/bin/python -m bench.content_speed                 # 5k, 20k and 50k products
     .venv/bin/python -m bench.content_speed --sizes 5k      # one size
+    .venv/bin/python -m bench.content_speed --sizes 200k    # a big shop (~1 min, ~1.5 GB)
+    .venv/bin/python -m bench.content_speed --module-file /tmp/old_content.py   # before/after
 
 Each size is fitted in its own subprocess, so the peak resident memory (``ru_maxrss``) reported
 is that fit's alone (the catalog itself is counted too). CPU seconds are the process's user +
@@ -29,7 +31,8 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-SIZES = {"5k": 5_000, "20k": 20_000, "50k": 50_000}
+SIZES = {"5k": 5_000, "20k": 20_000, "50k": 50_000, "100k": 100_000, "200k": 200_000}
+DEFAULT_SIZES = ["5k", "20k", "50k"]
 CATEGORIES = 200
 BRANDS = 100
 VOCABULARY = 30_000
@@ -100,6 +103,8 @@ def _model_class(module_file: str | None) -> Any:
     # Another implementation of the same class (e.g. an older revision, for a before/after).
     spec = importlib.util.spec_from_file_location("content_under_test", module_file)
     module = importlib.util.module_from_spec(spec)
+    # Registered before it runs: dataclasses look their module up in sys.modules.
+    sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     return module.ContentModel
 
@@ -131,7 +136,7 @@ def worker(label: str, module_file: str | None) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", nargs="+", default=list(SIZES), choices=list(SIZES))
+    parser.add_argument("--sizes", nargs="+", default=DEFAULT_SIZES, choices=list(SIZES))
     parser.add_argument("--module-file", help="fit this file's ContentModel instead")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds per size")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
