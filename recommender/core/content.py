@@ -806,7 +806,7 @@ def _attribute_lists(
             lo = np.searchsorted(sorted_band, q_band - 2, side="left")
             hi = np.searchsorted(sorted_band, q_band + 2, side="right")
         # Longer lists for label sets: the tail, which bounds every pair left out, drops
-        # below the k-th neighbour of more items, fewer of which then need a full row.
+        # below the k-th neighbour of more items, fewer of which then walk their pools further.
         size = max(k + 1, _LABEL_LIST_FACTOR * k) if members else k + 1
         ranked = _rank_lists(query, order, lo, hi, q_band, w_S, attributes, a, size)
         found.append(_AttributeList(tuple(members), *ranked))
