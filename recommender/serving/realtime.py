@@ -1,7 +1,8 @@
 """A shopper's interest right now, from their latest events: weighted products and search queries.
 
-Each event weighs ``kind weight × transform(value) × 2^(-age / half-life)``, with the kind weights
-and value transform used at training time, so serving and training agree on what a purchase is
+Each event weighs ``kind weight × transform(value) × 2^(-age / half-life)``
+(``recommender.core.matrix.live_event_weights``), with the kind weights and value transform
+used at training time, so serving and training agree on what a purchase is
 worth. Age is measured from the shopper's newest event, not the clock: what matters is the
 order of their own clicks (a shopper back after a month still has a "latest session").
 """
@@ -15,10 +16,9 @@ import numpy as np
 from django.conf import settings
 
 from behavior.selectors import RecentEvent
-from recommender.core.matrix import transform_values
+from recommender.core.matrix import live_event_weights
 from recommender.serving.catalog_state import CatalogSnapshot
 
-SECONDS_PER_HOUR = 3600.0
 # Distinct search queries scored per request (the newest, which also weigh most): each costs
 # about 0.2 ms against the content index.
 MAX_QUERIES = 5
@@ -48,15 +48,15 @@ def shopper_profile(*, events: Sequence[RecentEvent], catalog: CatalogSnapshot) 
     """The weighted products and queries of ``events`` (newest first, as behavior gives them)."""
     if not events:
         return Profile()
-    kind_weights = settings.SHELFWISE_EVENT_WEIGHTS
-    half_life = settings.SHELFWISE_REALTIME_HALF_LIFE_HOURS * SECONDS_PER_HOUR
     # Arrays, not a loop per event: a returning shopper brings dozens of events per request.
-    times = np.array([e.occurred_at for e in events], dtype=np.float64)
-    values = np.array([np.nan if e.value is None else e.value for e in events], dtype=np.float64)
-    weights = (
-        np.array([kind_weights.get(e.kind, 0.0) for e in events], dtype=np.float64)
-        * transform_values(values, settings.SHELFWISE_VALUE_TRANSFORM)
-        * np.exp2((times - times.max()) / half_life)
+    # The same function weighs the training holdout's rows, so offline quality is served quality.
+    weights = live_event_weights(
+        np.array([e.kind for e in events]),
+        np.array([np.nan if e.value is None else e.value for e in events], dtype=np.float64),
+        np.array([e.occurred_at for e in events], dtype=np.float64),
+        kind_weights=settings.SHELFWISE_EVENT_WEIGHTS,
+        value_transform=settings.SHELFWISE_VALUE_TRANSFORM,
+        half_life_hours=settings.SHELFWISE_REALTIME_HALF_LIFE_HOURS,
     )
     queries = _distinct_queries(
         (e.query, float(w))
