@@ -20,7 +20,12 @@ from django.db.models.functions import Cast, Extract
 
 from behavior.models import Event
 from recommender.core.evaluation import global_temporal_split
-from recommender.core.matrix import IdIndex, build_interaction_matrix
+from recommender.core.matrix import (
+    IdIndex,
+    build_interaction_matrix,
+    latest_per_user,
+    live_event_weights,
+)
 
 # Rows fetched per round trip (streamed fallback); big enough that per-chunk overhead vanishes,
 # small enough that the driver's row buffer stays a few MB.
@@ -165,6 +170,9 @@ class TrainingData:
     n_events: int
     n_cold_dropped: int
     stats: dict = field(default_factory=dict)
+    # What each shopper is scored from on the holdout: their latest training events weighed as
+    # serving weighs live events (``serving_rows``); ``train`` when no serving profile is given.
+    score_rows: sp.csr_matrix | None = None
     # The weighted training events, kept to rebuild ``train`` with another half-life.
     train_events: EventArrays | None = None
     matrix_options: dict = field(default_factory=dict)
@@ -188,8 +196,15 @@ def build_training_data(
     half_life_days: float | None,
     value_transform: str,
     holdout_fraction: float,
+    realtime_half_life_hours: float | None = None,
+    recent_events: int | None = None,
 ) -> TrainingData:
-    """Split ``events`` at the last ``holdout_fraction`` of time and build weighted matrices."""
+    """Split ``events`` at the last ``holdout_fraction`` of time and build weighted matrices.
+
+    With ``realtime_half_life_hours``, ``score_rows`` holds each shopper's latest
+    ``recent_events`` training events weighed as serving weighs them (``serving_rows``), so a
+    model is evaluated on the rows it will be scored from; without it, ``train`` as it is.
+    """
     if len(events) == 0:
         raise TrainingDataError("The training window holds no product events.")
     train_idx, test_idx = global_temporal_split(
@@ -225,9 +240,21 @@ def build_training_data(
     holdout_start = (
         datetime.fromtimestamp(float(test_events.times.min()), tz=UTC) if test_idx.size else None
     )
+    score_rows = train
+    if realtime_half_life_hours is not None:
+        score_rows = serving_rows(
+            train_events,
+            users=users,
+            items=items,
+            kind_weights=kind_weights,
+            value_transform=value_transform,
+            half_life_hours=realtime_half_life_hours,
+            limit=recent_events,
+        )
     return TrainingData(
         train=train,
         test=test,
+        score_rows=score_rows,
         users=users,
         items=items,
         holdout_start=holdout_start,
@@ -269,3 +296,46 @@ def _weighted(
         n_users=len(users),
         n_items=len(items),
     )
+
+
+def serving_rows(
+    events: EventArrays,
+    *,
+    users: IdIndex,
+    items: IdIndex,
+    kind_weights: dict[str, float],
+    value_transform: str,
+    half_life_hours: float,
+    limit: int | None,
+) -> sp.csr_matrix:
+    """Each shopper's row as a serving request would build it from these events.
+
+    The shopper's ``limit`` latest events (all when None), weighed by ``live_event_weights``:
+    kind × value transform × decay from the shopper's own newest event, the function serving's
+    profile calls, so offline scores are the scores shoppers get.
+    """
+    if limit is not None:
+        events = events.subset(latest_per_user(events.shoppers, events.times, limit))
+    weights = live_event_weights(
+        events.kinds,
+        events.values,
+        events.times,
+        kind_weights=kind_weights,
+        value_transform=value_transform,
+        half_life_hours=half_life_hours,
+        users=events.shoppers,
+    )
+    keep = weights > 0
+    rows = sp.csr_matrix(
+        (
+            weights[keep].astype(np.float32),
+            (
+                users.to_index(events.shoppers[keep], strict=True),
+                items.to_index(events.products[keep], strict=True),
+            ),
+        ),
+        shape=(len(users), len(items)),
+        dtype=np.float32,
+    )
+    rows.sum_duplicates()
+    return rows

@@ -1,8 +1,10 @@
 """Scoring a candidate and the serving champion on one holdout, the way serving scores them.
 
-Both are ranked from each shopper's interaction row (``score_from_rows``, the real-time path),
-so they are compared like for like even when the champion was trained on other shoppers and
-products: its item index is mapped onto this run's through the product pks.
+Both are ranked from each shopper's serving row (``TrainingData.score_rows``: their latest
+events weighed as a request weighs them) through ``score_from_rows``, the real-time path, with
+everything in their training row excluded, as serving excludes what a shopper bought. They are
+compared like for like even when the champion was trained on other shoppers and products: its
+item index is mapped onto this run's through the product pks.
 """
 
 from __future__ import annotations
@@ -22,8 +24,17 @@ class AlignedModel:
     """``recommend`` for ``model`` over ``items`` (this run's index), whatever index it was
     fitted on. Products the model never saw score -inf; history it does not know is ignored."""
 
-    def __init__(self, model: Recommender, *, model_items: IdIndex, items: IdIndex) -> None:
+    def __init__(
+        self,
+        model: Recommender,
+        *,
+        model_items: IdIndex,
+        items: IdIndex,
+        score_rows: sp.csr_matrix | None = None,
+    ) -> None:
         self.model = model
+        # Rows scored; None scores the ``user_items`` passed to ``recommend`` (also excluded).
+        self.score_rows = score_rows
         self.n_items = len(items)
         self.projection: sp.csr_matrix | None = None
         if model_items != items:
@@ -39,14 +50,16 @@ class AlignedModel:
     def recommend(
         self, user_ids: Any, user_items: sp.csr_matrix, n: int = 10, exclude_seen: bool = True
     ) -> tuple[np.ndarray, np.ndarray]:
-        rows = sp.csr_matrix(user_items[np.asarray(user_ids)], dtype=np.float32)
+        seen = sp.csr_matrix(user_items[np.asarray(user_ids)], dtype=np.float32)
+        source = user_items if self.score_rows is None else self.score_rows
+        rows = sp.csr_matrix(source[np.asarray(user_ids)], dtype=np.float32)
         if self.projection is None:
             scores = self.model.score_from_rows(rows)
         else:
             model_scores = self.model.score_from_rows(sp.csr_matrix(rows @ self.projection))
             scores = np.full((rows.shape[0], self.n_items), -np.inf, dtype=np.float32)
             scores[:, self.known] = np.asarray(model_scores)[:, self.columns]
-        return top_k(scores, n, exclude=rows if exclude_seen else None)
+        return top_k(scores, n, exclude=seen if exclude_seen else None)
 
 
 def holdout_metrics(
@@ -57,7 +70,11 @@ def holdout_metrics(
     train: sp.csr_matrix,
     test: sp.csr_matrix,
     k: int,
+    score_rows: sp.csr_matrix | None = None,
 ) -> dict[str, float]:
-    """NDCG@k, recall@k, MAP@k, precision, hit rate, coverage, novelty on the holdout."""
-    aligned = AlignedModel(model, model_items=model_items, items=items)
+    """NDCG@k, recall@k, MAP@k, precision, hit rate, coverage, novelty on the holdout.
+
+    Shoppers are scored from ``score_rows`` (``train`` when None); ``train`` is excluded.
+    """
+    aligned = AlignedModel(model, model_items=model_items, items=items, score_rows=score_rows)
     return evaluate(aligned, train, test, k=k, batch_size=512)

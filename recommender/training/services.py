@@ -323,6 +323,9 @@ def train_models(*, run: TrainingRun, progress: RunProgress) -> list[ModelVersio
         half_life_days=settings.SHELFWISE_HALF_LIFE_DAYS,
         value_transform=settings.SHELFWISE_VALUE_TRANSFORM,
         holdout_fraction=settings.SHELFWISE_HOLDOUT_FRACTION,
+        # The holdout scores each shopper from the rows serving would build for them.
+        realtime_half_life_hours=settings.SHELFWISE_REALTIME_HALF_LIFE_HOURS,
+        recent_events=settings.SHELFWISE_RECENT_EVENTS,
     )
     timings["build_matrix"] = time.perf_counter() - mark
     _record_data(run, events_window=(events.window_start, events.window_end), data=data)
@@ -408,7 +411,13 @@ def _fit_and_evaluate(
     mark = time.perf_counter()
     k = settings.SHELFWISE_EVAL_K
     metrics = holdout_metrics(
-        model, model_items=model_items, items=data.items, train=data.train, test=data.test, k=k
+        model,
+        model_items=model_items,
+        items=data.items,
+        train=data.train,
+        test=data.test,
+        k=k,
+        score_rows=data.score_rows,
     )
     timings["evaluate"] = time.perf_counter() - mark
     mark = time.perf_counter()
@@ -430,7 +439,13 @@ def _score_champion(algorithm: str, *, data: TrainingData, k: int) -> ChampionSc
     try:
         model, model_items, _ = load_model(champion)
         metrics = holdout_metrics(
-            model, model_items=model_items, items=data.items, train=data.train, test=data.test, k=k
+            model,
+            model_items=model_items,
+            items=data.items,
+            train=data.train,
+            test=data.test,
+            k=k,
+            score_rows=data.score_rows,
         )
     except (ArtifactError, ValueError) as exc:
         logger.warning("champion %s could not be scored: %s", champion.pk, exc)
