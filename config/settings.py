@@ -286,22 +286,31 @@ SHELFWISE_TRAINING_ALGORITHMS = env.list(
 # The hourly refresh retrains only the cheap models whose output moves within hours.
 SHELFWISE_TRENDING_ALGORITHMS = env.list("SHELFWISE_TRENDING_ALGORITHMS", default=["trending"])
 # Hyper-parameters per algorithm, passed to the core class as keyword arguments.
+# Tuned on this pipeline's weighted matrix (cells ~ 8 × log1p(quantity) ≈ 20, not 1 as in binary
+# data) on a validation slice cut before the holdout, each shopper scored from the rows serving
+# builds (latest 50 events, 72 h real-time half-life): `nice -n 10 .venv/bin/python -m
+# bench.pipeline_tuning` on Online Retail (bench/README.md, bench.pipeline_tuning). Validation
+# NDCG@10 old -> new below; trending scores 0.0651 there.
 SHELFWISE_ALGORITHM_PARAMS: dict[str, dict] = {
     "popularity": {},
     "trending": {"per_user_cap": 1.0},
-    # BM25 then dot product (implicit's BM25Recommender), tuned on Online Retail validation
-    # (bench/quality.py TUNED: both splits chose k 300, b 0.5; k1 1.2 per-user, 3.0 global).
-    # Tuned on binary purchases; BM25 saturates large event weights, so it should be less
-    # sensitive to the weight scale than ALS alpha or EASE lambda (not measured on weighted data).
+    # BM25 then dot product (implicit's BM25Recommender). k1 1.2, b 0.5 (tuned on binary
+    # purchases) 0.0592 -> k1 12, b 1 0.0686, coverage 0.10 -> 0.31: larger cells need a larger
+    # k1 before BM25 saturates. Flat around it (k1 6: 0.0683-0.0689 with b 0.75-1).
     "item_knn": {
         "similarity": "dot",
         "weighting": "bm25",
         "k_neighbors": 300,
-        "bm25_k1": 1.2,
-        "bm25_b": 0.5,
+        "bm25_k1": 12.0,
+        "bm25_b": 1.0,
     },
-    "als": {"factors": 64, "iterations": 15, "regularization": 0.1, "alpha": 10.0},
-    "ease": {},
+    # Confidence is 1 + alpha × cell: alpha 10 made it ~200 and scored 0.0498; alpha 0.25 0.0753
+    # (coverage 0.38 -> 0.26). Regularization 0.1 / 1 / 3 moved it < 0.001; 128 factors scored
+    # lower (0.0700).
+    "als": {"factors": 64, "iterations": 15, "regularization": 0.1, "alpha": 0.25},
+    # The Gram matrix grows with the square of the cells: lambda 500 (the class default, for
+    # binary data) 0.0493 -> 50,000 0.0657 (coverage 0.30 -> 0.25); 20,000 0.0624, 200,000 0.0652.
+    "ease": {"regularization": 50_000.0},
     "content": {},
 }
 # Algorithms whose matrix decays faster than SHELFWISE_HALF_LIFE_DAYS: "trending" means lately.
@@ -331,7 +340,14 @@ SHELFWISE_QUEUED_TIMEOUT_SECONDS = env.int(
 # The model behind "for you": "auto" serves the personalised champion with the best offline
 # NDCG; naming an algorithm ("als", "item_knn", "ease") pins it while it has a champion.
 SHELFWISE_SERVING_MODEL = env.str("SHELFWISE_SERVING_MODEL", default="auto")
-# Real-time scoring: an event this many hours old counts half (a session's clicks matter now).
+# Real-time scoring: an event this many hours older than the shopper's newest counts half (a
+# session's clicks matter now). The training holdout scores shoppers the same way
+# (live_event_weights). Measured, not changed: on Online Retail validation with the latest 50
+# events (bench.pipeline_tuning), 720 h beat 72 h for every tuned model (EASE 0.0657 -> 0.0691,
+# item-kNN 0.0686 -> 0.0713, ALS 0.0753 -> 0.0766; 24 h and 168 h scored like 72 h, 2160 h like
+# 720 h), but that data is purchases only, and at 720 h a search or a click no longer moves the
+# list of a shopper with purchase history (tests/serving/test_content_serving.py). A shop that
+# tracks purchases only can set 720.
 SHELFWISE_REALTIME_HALF_LIFE_HOURS = env.float("SHELFWISE_REALTIME_HALF_LIFE_HOURS", default=72.0)
 # At most this share of one response may come from one category (0 < share <= 1).
 SHELFWISE_DIVERSITY_MAX_SHARE = env.float("SHELFWISE_DIVERSITY_MAX_SHARE", default=0.5)
