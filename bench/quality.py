@@ -35,12 +35,13 @@ from recommender.core.evaluation import (
     catalog_coverage,
     evaluate,
     global_temporal_split,
+    hits_at_k,
     ndcg_at_k,
     per_user_temporal_split,
     split_matrices,
     validation_split,
 )
-from recommender.core.ranking import normalize_scores, top_k
+from recommender.core.ranking import head_tail, normalize_scores, top_k
 
 # implicit warns about BLAS threads at import and about COO input it converts itself.
 warnings.filterwarnings("ignore", module="implicit")
@@ -168,6 +169,7 @@ class Spec:
     reference: bool = False  # a row of the implicit library (the anchor side)
     needs: tuple[str, ...] = ()  # ALGORITHMS names that must be registered
     blend_of: tuple[str, ...] = ()  # labels of the members, for blends
+    head_tail_of: str | None = None  # label of the tail row, for HeadTailRow (head: grid)
 
 
 def _ours(name: str, **fixed: Any) -> Callable[[dict[str, Any]], Any]:
@@ -217,6 +219,19 @@ SPECS: list[Spec] = [
         needs=("item_knn",),
     ),
     Spec(
+        # Item-item random walks with a popularity penalty: beta trades hits for coverage.
+        "RP3beta",
+        _ours("rp3beta", num_threads=THREADS),
+        {
+            "alpha": [0.5, 0.75, 1.0],
+            "beta": [0.2, 0.4, 0.6],
+            "k_neighbors": [50, 200],
+            "normalize": [False, True],
+            "score_half_life_days": SCORE_HALF_LIVES,
+        },
+        needs=("rp3beta",),
+    ),
+    Spec(
         "user-kNN",
         _ours("user_knn"),
         {"k_neighbors": [50, 100, 200], "score_half_life_days": SCORE_HALF_LIVES},
@@ -249,7 +264,17 @@ SPECS: list[Spec] = [
         # Min-max only: it is what the request path computes cheaply (Blend.score_items).
         {"normalization": ["minmax"]},
         needs=("blend",),
-        blend_of=("EASE", "item-kNN bm25", "ALS", "user-kNN"),
+        blend_of=("EASE", "item-kNN bm25", "ALS", "user-kNN", "RP3beta"),
+    ),
+    Spec(
+        # The coverage re-rank (ranking.head_tail): the top slots from an accurate row (its
+        # best-NDCG grid point, coverage floor ignored), the rest from RP3beta as tuned (the
+        # floor usually makes it a long-tail model).
+        "head+RP3 tail",
+        lambda params: None,  # built by build() from "head", "head_params" and RP3beta's row
+        {"head": ["user-kNN", "EASE", "item-kNN bm25", "ALS"], "n_head": [1, 2, 3, 5, 7, 10]},
+        needs=("rp3beta",),
+        head_tail_of="RP3beta",
     ),
     Spec(
         "implicit ALS",
@@ -272,12 +297,16 @@ SPECS: list[Spec] = [
     ),
 ]
 
-# Chosen by ``--tune`` (validation carved from training, NDCG@10 with coverage no lower than
-# the best implicit row's), pasted from its output. Rows missing for a dataset/split fall back
-# to DEFAULTS / the class defaults.
+# Chosen by ``--tune`` (validation folds carved from training, best NDCG@10 with coverage no
+# lower than the floor of ``coverage_floors``), pasted from its output. Rows missing for a
+# dataset/split fall back to DEFAULTS / the class defaults.
 TUNED: dict[str, dict[str, dict[str, dict[str, Any]]]] = {
     "online_retail": {
         "per_user": {
+            "implicit ALS": {"factors": 128, "regularization": 0.1, "alpha": 5.0},
+            "implicit BPR": {"factors": 128, "learning_rate": 0.05, "regularization": 0.01},
+            "implicit Cosine": {"K": 20},
+            "implicit BM25": {"K": 200, "K1": 3.0, "B": 0.5},
             "trending": {"half_life_days": 90.0},
             "item-kNN cosine": {"k_neighbors": 20, "shrinkage": 10.0, "score_half_life_days": 30.0},
             "item-kNN bm25": {
@@ -287,14 +316,26 @@ TUNED: dict[str, dict[str, dict[str, dict[str, Any]]]] = {
                 "half_life_days": 180.0,
                 "score_half_life_days": 30.0,
             },
+            "RP3beta": {
+                "alpha": 0.5,
+                "beta": 0.6,
+                "k_neighbors": 200,
+                "normalize": False,
+                "score_half_life_days": 30.0,
+            },
             "user-kNN": {"k_neighbors": 100, "score_half_life_days": 30.0},
             "ALS": {"factors": 128, "regularization": 30.0, "alpha": 2.0, "half_life_days": None},
             "EASE": {"regularization": 100.0, "half_life_days": None, "score_half_life_days": 90.0},
-            "blend": {"weights": [1.0, 0.5, 0.25, 0.0], "normalization": "minmax"},
-            "implicit ALS": {"factors": 128, "regularization": 0.1, "alpha": 5.0},
-            "implicit BPR": {"factors": 128, "learning_rate": 0.05, "regularization": 0.01},
-            "implicit Cosine": {"K": 20},
-            "implicit BM25": {"K": 200, "K1": 3.0, "B": 0.5},
+            "blend": {"weights": [1.0, 0.5, 0.25, 0.0, 0.25], "normalization": "minmax"},
+            "head+RP3 tail": {
+                "head": "EASE",
+                "head_params": {
+                    "regularization": 100.0,
+                    "half_life_days": None,
+                    "score_half_life_days": 90.0,
+                },
+                "n_head": 10,
+            },
         },
         "global": {
             "implicit ALS": {"factors": 128, "regularization": 1.0, "alpha": 1.0},
@@ -310,6 +351,13 @@ TUNED: dict[str, dict[str, dict[str, dict[str, Any]]]] = {
                 "half_life_days": 180.0,
                 "score_half_life_days": 30.0,
             },
+            "RP3beta": {
+                "alpha": 0.5,
+                "beta": 0.6,
+                "k_neighbors": 200,
+                "normalize": False,
+                "score_half_life_days": 30.0,
+            },
             "user-kNN": {"k_neighbors": 100, "score_half_life_days": 30.0},
             "ALS": {"factors": 128, "regularization": 10.0, "alpha": 2.0, "half_life_days": 180.0},
             "EASE": {
@@ -317,7 +365,18 @@ TUNED: dict[str, dict[str, dict[str, dict[str, Any]]]] = {
                 "half_life_days": 180.0,
                 "score_half_life_days": 90.0,
             },
-            "blend": {"weights": [0.25, 1.0, 0.5, 0.25], "normalization": "minmax"},
+            "blend": {"weights": [0.25, 1.0, 0.5, 0.25, 0.0], "normalization": "minmax"},
+            "head+RP3 tail": {
+                "head": "item-kNN bm25",
+                "head_params": {
+                    "k_neighbors": 300,
+                    "bm25_k1": 1.2,
+                    "bm25_b": 0.5,
+                    "half_life_days": 180.0,
+                    "score_half_life_days": 90.0,
+                },
+                "n_head": 7,
+            },
         },
     },
     "movielens_100k": {
@@ -329,29 +388,53 @@ TUNED: dict[str, dict[str, dict[str, dict[str, Any]]]] = {
             "trending": {"half_life_days": 90.0},
             "item-kNN cosine": {"k_neighbors": 100, "shrinkage": 0.0, "score_half_life_days": 90.0},
             "item-kNN bm25": {
-                "k_neighbors": 100,
-                "bm25_k1": 1.2,
+                "k_neighbors": 300,
+                "bm25_k1": 3.0,
                 "bm25_b": 0.5,
                 "half_life_days": None,
+                "score_half_life_days": None,
+            },
+            "RP3beta": {
+                "alpha": 0.5,
+                "beta": 0.6,
+                "k_neighbors": 200,
+                "normalize": False,
                 "score_half_life_days": 90.0,
             },
             "user-kNN": {"k_neighbors": 50, "score_half_life_days": 90.0},
             "ALS": {"factors": 128, "regularization": 10.0, "alpha": 0.5, "half_life_days": 180.0},
             "EASE": {"regularization": 100.0, "half_life_days": None, "score_half_life_days": 90.0},
-            "blend": {"weights": [0.0, 1.0, 1.0, 0.25], "normalization": "minmax"},
+            "blend": {"weights": [0.0, 0.0, 1.0, 0.0, 1.0], "normalization": "minmax"},
+            "head+RP3 tail": {
+                "head": "ALS",
+                "head_params": {
+                    "factors": 128,
+                    "regularization": 10.0,
+                    "alpha": 0.5,
+                    "half_life_days": 180.0,
+                },
+                "n_head": 7,
+            },
         },
         "global": {
-            "implicit ALS": {"factors": 128, "regularization": 1.0, "alpha": 20.0},
+            "implicit ALS": {"factors": 128, "regularization": 1.0, "alpha": 1.0},
             "implicit BPR": {"factors": 128, "learning_rate": 0.01, "regularization": 0.01},
             "implicit Cosine": {"K": 50},
-            "implicit BM25": {"K": 200, "K1": 0.3, "B": 0.5},
+            "implicit BM25": {"K": 50, "K1": 0.3, "B": 0.5},
             "trending": {"half_life_days": 7.0},
-            "item-kNN cosine": {"k_neighbors": 20, "shrinkage": 10.0, "score_half_life_days": 30.0},
+            "item-kNN cosine": {"k_neighbors": 20, "shrinkage": 10.0, "score_half_life_days": None},
             "item-kNN bm25": {
-                "k_neighbors": 100,
+                "k_neighbors": 300,
                 "bm25_k1": 1.2,
                 "bm25_b": 0.5,
                 "half_life_days": 180.0,
+                "score_half_life_days": 30.0,
+            },
+            "RP3beta": {
+                "alpha": 1.0,
+                "beta": 0.2,
+                "k_neighbors": 50,
+                "normalize": False,
                 "score_half_life_days": 30.0,
             },
             "user-kNN": {"k_neighbors": 100, "score_half_life_days": 30.0},
@@ -361,7 +444,16 @@ TUNED: dict[str, dict[str, dict[str, dict[str, Any]]]] = {
                 "half_life_days": 180.0,
                 "score_half_life_days": 30.0,
             },
-            "blend": {"weights": [1.0, 0.0, 0.0, 0.0], "normalization": "minmax"},
+            "blend": {"weights": [1.0, 0.0, 0.0, 0.0, 0.0], "normalization": "minmax"},
+            "head+RP3 tail": {
+                "head": "EASE",
+                "head_params": {
+                    "regularization": 800.0,
+                    "half_life_days": 180.0,
+                    "score_half_life_days": 30.0,
+                },
+                "n_head": 10,
+            },
         },
     },
     "movielens_latest_small": {
@@ -379,33 +471,63 @@ TUNED: dict[str, dict[str, dict[str, dict[str, Any]]]] = {
                 "half_life_days": None,
                 "score_half_life_days": 90.0,
             },
+            "RP3beta": {
+                "alpha": 0.75,
+                "beta": 0.4,
+                "k_neighbors": 50,
+                "normalize": False,
+                "score_half_life_days": 90.0,
+            },
             "user-kNN": {"k_neighbors": 50, "score_half_life_days": 90.0},
             "ALS": {"factors": 128, "regularization": 3.0, "alpha": 0.5, "half_life_days": 180.0},
             "EASE": {"regularization": 200.0, "half_life_days": None, "score_half_life_days": 90.0},
-            "blend": {"weights": [0.25, 1.0, 0.0, 0.0], "normalization": "minmax"},
+            "blend": {"weights": [0.25, 0.5, 0.0, 0.0, 1.0], "normalization": "minmax"},
+            "head+RP3 tail": {
+                "head": "EASE",
+                "head_params": {
+                    "regularization": 200.0,
+                    "half_life_days": None,
+                    "score_half_life_days": 90.0,
+                },
+                "n_head": 5,
+            },
         },
         "global": {
             "implicit ALS": {"factors": 128, "regularization": 1.0, "alpha": 1.0},
             "implicit BPR": {"factors": 128, "learning_rate": 0.01, "regularization": 0.01},
-            "implicit Cosine": {"K": 200},
-            "implicit BM25": {"K": 50, "K1": 1.2, "B": 0.75},
+            "implicit Cosine": {"K": 100},
+            "implicit BM25": {"K": 300, "K1": 0.3, "B": 0.5},
             "trending": {"half_life_days": 90.0},
-            "item-kNN cosine": {
-                "k_neighbors": 100,
-                "shrinkage": 10.0,
-                "score_half_life_days": 30.0,
-            },
+            "item-kNN cosine": {"k_neighbors": 100, "shrinkage": 0.0, "score_half_life_days": 30.0},
             "item-kNN bm25": {
                 "k_neighbors": 300,
                 "bm25_k1": 3.0,
                 "bm25_b": 0.5,
                 "half_life_days": None,
-                "score_half_life_days": 90.0,
+                "score_half_life_days": 30.0,
             },
-            "user-kNN": {"k_neighbors": 200, "score_half_life_days": 30.0},
-            "ALS": {"factors": 128, "regularization": 3.0, "alpha": 2.0, "half_life_days": 180.0},
-            "EASE": {"regularization": 200.0, "half_life_days": None, "score_half_life_days": 90.0},
-            "blend": {"weights": [0.25, 1.0, 1.0, 0.5], "normalization": "minmax"},
+            "RP3beta": {
+                "alpha": 0.5,
+                "beta": 0.6,
+                "k_neighbors": 200,
+                "normalize": True,
+                "score_half_life_days": 30.0,
+            },
+            "user-kNN": {"k_neighbors": 50, "score_half_life_days": 30.0},
+            "ALS": {"factors": 128, "regularization": 3.0, "alpha": 1.0, "half_life_days": None},
+            "EASE": {"regularization": 200.0, "half_life_days": None, "score_half_life_days": 30.0},
+            "blend": {"weights": [0.25, 0.25, 1.0, 0.25, 0.5], "normalization": "minmax"},
+            "head+RP3 tail": {
+                "head": "item-kNN bm25",
+                "head_params": {
+                    "k_neighbors": 300,
+                    "bm25_k1": 1.2,
+                    "bm25_b": 0.5,
+                    "half_life_days": None,
+                    "score_half_life_days": 90.0,
+                },
+                "n_head": 3,
+            },
         },
     },
 }
@@ -431,7 +553,7 @@ def register_algorithms() -> None:
     listed in ``ALGORITHMS`` are added for this process only, under their ``name``."""
     from recommender.core.base import Recommender
 
-    for module_name in ("popularity", "knn", "als", "ease", "svd", "content"):
+    for module_name in ("popularity", "knn", "rp3beta", "als", "ease", "svd", "content"):
         try:
             module = importlib.import_module(f"recommender.core.{module_name}")
         except ModuleNotFoundError:
@@ -496,14 +618,38 @@ def make_split(data: Interactions, split: str) -> Prepared:
     return _prepare(data, *splitter(data.users, data.items, data.times, fraction))
 
 
-def make_validation(data: Interactions, split: str) -> Prepared:
-    """Validation carved from the training part only, by the same method as the test split."""
+# A validation fold with few shoppers makes tuning a lottery: the global split of ML
+# latest-small leaves 20 (its windows are mostly first-time raters, dropped as cold), and its
+# coverage tops out at 200 distinct items. Folds are added until this many shoppers are scored.
+MIN_VALIDATION_USERS = 100
+MAX_VALIDATION_FOLDS = 5
+
+
+def scored_users(prepared: Prepared) -> int:
+    """Shoppers ``evaluate`` scores: a held-out pair and at least one training row."""
+    return int(((np.diff(prepared.test.indptr) > 0) & (np.diff(prepared.train.indptr) > 0)).sum())
+
+
+def make_validations(data: Interactions, split: str) -> list[Prepared]:
+    """Validation folds carved from the training part only, by the same method as the test split.
+
+    The first fold holds out the latest ``fraction`` of training (globally or per user) and fits
+    on the rest. While the folds together score fewer than ``MIN_VALIDATION_USERS`` shoppers,
+    the next fold repeats the carve on the previous fold's fitting part (a rolling origin, one
+    window further back), up to ``MAX_VALIDATION_FOLDS``. Nothing at or after the test split's
+    cut is ever used.
+    """
     splitter, fraction = SPLITS[split]
-    train_idx, _ = splitter(data.users, data.items, data.times, fraction)
-    fit_idx, val_idx = validation_split(
-        data.users, data.items, data.times, train_idx, method=split, fraction=fraction
-    )
-    return _prepare(data, fit_idx, val_idx)
+    fit_idx, _ = splitter(data.users, data.items, data.times, fraction)
+    folds: list[Prepared] = []
+    scored = 0
+    while len(folds) < MAX_VALIDATION_FOLDS and scored < MIN_VALIDATION_USERS:
+        fit_idx, val_idx = validation_split(
+            data.users, data.items, data.times, fit_idx, method=split, fraction=fraction
+        )
+        folds.append(_prepare(data, fit_idx, val_idx))
+        scored += scored_users(folds[-1])
+    return folds
 
 
 class Decayed:
@@ -583,6 +729,43 @@ class BlendRow:
     def recommend_from_items(self, *args: Any, **kwargs: Any) -> tuple[np.ndarray, np.ndarray]:
         return self.blend.recommend_from_items(*args, **kwargs)
 
+    def score_users(self, user_ids: np.ndarray, user_items: sp.csr_matrix) -> np.ndarray:
+        return self.blend.score_users(user_ids, user_items)
+
+    def score_items(self, *args: Any, **kwargs: Any) -> np.ndarray:
+        return self.blend.score_items(*args, **kwargs)
+
+
+class HeadTailRow:
+    """``ranking.head_tail`` over two rows: ``n_head`` slots from ``head``, the rest from
+    ``tail``, both fitted on the same matrix, on the batch and the real-time path alike."""
+
+    def __init__(self, head: Any, tail: Any, n_head: int) -> None:
+        self.head, self.tail, self.n_head = head, tail, n_head
+
+    def fit(self, user_items: sp.csr_matrix) -> HeadTailRow:
+        self.head.fit(user_items)
+        self.tail.fit(user_items)
+        return self
+
+    def recommend(
+        self, user_ids: Any, user_items: sp.csr_matrix, n: int = 10, exclude_seen: bool = True
+    ) -> tuple[np.ndarray, np.ndarray]:
+        user_ids = np.asarray(user_ids, dtype=np.int64)
+        head = self.head.score_users(user_ids, user_items)
+        tail = self.tail.score_users(user_ids, user_items)
+        exclude = user_items[user_ids] if exclude_seen else None
+        return head_tail(head, tail, n, min(self.n_head, n), exclude=exclude)
+
+    def recommend_from_items(
+        self, item_ids: Any, weights: Any = None, n: int = 10, exclude: Any = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        head = self.head.score_items(item_ids, weights)
+        tail = self.tail.score_items(item_ids, weights)
+        mask = None if exclude is None else _one_row(exclude, None, head.size)
+        ids, scores = head_tail(head, tail, n, min(self.n_head, n), exclude=mask)
+        return ids[0], scores[0]
+
 
 def realtime_ms(model: Any, prepared: Prepared) -> tuple[float, float] | None:
     """Median wall and CPU ms of ``recommend_from_items`` for sampled test shoppers, own items
@@ -609,6 +792,16 @@ def realtime_ms(model: Any, prepared: Prepared) -> tuple[float, float] | None:
 
 def build(spec: Spec, params: dict[str, Any], ages: sp.csr_matrix, dataset: str, split: str) -> Any:
     """The model for ``spec`` with ``params``; ``half_life_days`` wraps it in ``Decayed``."""
+    if spec.head_tail_of:
+        by_label = {s.label: s for s in SPECS}
+        head_label = params.get("head", spec.grid["head"][0])
+        head_params = params.get("head_params", params_for(dataset, split, head_label))
+        head = build(by_label[head_label], head_params, ages, dataset, split)
+        tail_label = spec.head_tail_of
+        tail = build(
+            by_label[tail_label], params_for(dataset, split, tail_label), ages, dataset, split
+        )
+        return HeadTailRow(head, tail, int(params.get("n_head", K)))
     if spec.blend_of:
         by_label = {s.label: s for s in SPECS}
         labels = [label for label in spec.blend_of if available(by_label[label])]
@@ -661,26 +854,66 @@ class Tuned:
     coverage: float
 
 
-def choose(points: list[Tuned], min_coverage: float) -> tuple[Tuned, str]:
-    """The best-NDCG point whose coverage reaches ``min_coverage`` (the issue's target asks for
-    coverage no lower than the reference's); the best-NDCG point when none does."""
-    eligible = [p for p in points if p.coverage >= min_coverage]
-    if eligible:
-        return max(eligible, key=lambda p: p.ndcg), ""
-    note = f" (no grid point reaches coverage {min_coverage:.3f})"
+def choose(points: list[Tuned], floors: Sequence[float]) -> tuple[Tuned, str]:
+    """The best-NDCG point whose coverage reaches the first floor any point reaches (``floors``
+    descending: the issue's target asks for coverage no lower than the anchor's); the best-NDCG
+    point when none is reached."""
+    for rank, floor in enumerate(floors):
+        eligible = [p for p in points if p.coverage >= floor]
+        if eligible:
+            note = "" if rank == 0 else f" (coverage {floors[0]:.4f} not reached: {floor:.4f})"
+            return max(eligible, key=lambda p: p.ndcg), note
+    note = f" (no grid point reaches coverage {floors[-1]:.4f})" if floors else ""
     return max(points, key=lambda p: p.ndcg), note
 
 
+def pooled(folds: list[Prepared], per_fold: list[list[Tuned]]) -> list[Tuned]:
+    """One point per grid point over every fold: NDCG@10 averaged over all scored shoppers
+    (each fold weighted by its shoppers), coverage the mean of the folds' coverages."""
+    weights = np.array([scored_users(fold) for fold in folds], dtype=np.float64)
+    weights /= max(weights.sum(), 1.0)
+    return [
+        Tuned(
+            points[0].params,
+            float(sum(w * p.ndcg for w, p in zip(weights, points, strict=True))),
+            float(np.mean([p.coverage for p in points])),
+        )
+        for points in zip(*per_fold, strict=True)
+    ]
+
+
+# Each row's best-NDCG grid point of this tuning run, coverage floor ignored: the heads
+# ``head_tail_points`` tries. Filled by ``tune``; the chosen head's params go into TUNED.
+ACCURATE: dict[tuple[str, str, str], dict[str, Any]] = {}
+
+
 def tune(
-    spec: Spec, validation: Prepared, dataset: str, split: str, min_coverage: float = 0.0
+    spec: Spec, folds: list[Prepared], dataset: str, split: str, floors: Sequence[float] = ()
 ) -> Tuned:
-    """Grid search on the validation split: the best NDCG@10 with coverage >= ``min_coverage``.
+    """Grid search on the validation folds: the best NDCG@10 with coverage >= a floor
+    (see ``choose``)."""
+    if spec.blend_of:
+        points = pooled(folds, [blend_points(spec, f, dataset, split) for f in folds])
+    elif spec.head_tail_of:
+        points = pooled(folds, [head_tail_points(spec, f, dataset, split) for f in folds])
+    else:
+        points = pooled(folds, [grid_points(spec, f, dataset, split) for f in folds])
+    ACCURATE[(dataset, split, spec.label)] = choose(points, ())[0].params
+    best, note = choose(points, floors)
+    print(
+        f"    tuned {spec.label:<18} val NDCG@{K} {best.ndcg:.4f} cover {best.coverage:.3f}  "
+        f"{best.params}{note}",
+        flush=True,
+    )
+    return best
+
+
+def grid_points(spec: Spec, validation: Prepared, dataset: str, split: str) -> list[Tuned]:
+    """Validation NDCG@10 and coverage of every grid point, in grid order.
 
     Grid keys in ``SCORING_KEYS`` do not change the fitted model, so each fit is evaluated
     under every combination of them instead of being refitted.
     """
-    if spec.blend_of:
-        return tune_blend(spec, validation, dataset, split, min_coverage)
     # Start from the fixed defaults, not from a previous TUNED entry of a different grid.
     base = dict(DEFAULTS.get(spec.label, {}))
     points = []
@@ -701,21 +934,13 @@ def tune(
                 setattr(model, key, params[key])
             metrics = evaluate(model, validation.train, validation.test, k=K)
             points.append(Tuned(params, metrics[f"ndcg@{K}"], metrics["coverage"]))
-    best, note = choose(points, min_coverage)
-    print(
-        f"    tuned {spec.label:<18} val NDCG@{K} {best.ndcg:.4f} cover {best.coverage:.3f}  "
-        f"{best.params}{note}",
-        flush=True,
-    )
-    return best
+    return points
 
 
 BLEND_WEIGHTS = (0.0, 0.25, 0.5, 1.0)
 
 
-def tune_blend(
-    spec: Spec, validation: Prepared, dataset: str, split: str, min_coverage: float = 0.0
-) -> Tuned:
+def blend_points(spec: Spec, validation: Prepared, dataset: str, split: str) -> list[Tuned]:
     """Weights and normalisation over a small grid; members are fitted once and their
     normalised validation scores cached, so each grid point is one weighted sum and top-k."""
     train, test = validation.train, validation.test
@@ -738,14 +963,96 @@ def tune_blend(
                     catalog_coverage(ids, train.shape[1]),
                 )
             )
-    best, note = choose(points, min_coverage)
-    members = [type(m.model if isinstance(m, Decayed) else m).__name__ for m in row.members]
-    print(
-        f"    tuned {spec.label:<18} val NDCG@{K} {best.ndcg:.4f} cover {best.coverage:.3f}  "
-        f"{best.params} over {members}{note}",
-        flush=True,
-    )
-    return best
+    return points
+
+
+def head_tail_points(spec: Spec, validation: Prepared, dataset: str, split: str) -> list[Tuned]:
+    """Every (head, n_head) of the grid; each head row, at its most accurate grid point of this
+    run (``ACCURATE``), and the tail row are fitted and scored once."""
+    train, test = validation.train, validation.test
+    users = np.flatnonzero((np.diff(test.indptr) > 0) & (np.diff(train.indptr) > 0))
+    exclude, relevant = train[users], test[users]
+    points = []
+    tail = None
+    for label in spec.grid["head"]:
+        head_params = ACCURATE.get((dataset, split, label), params_for(dataset, split, label))
+        params = {"head": label, "head_params": head_params}
+        row = build(spec, params, validation.ages, dataset, split)
+        row.head.fit(train)
+        if tail is None:
+            row.tail.fit(train)
+            tail = np.asarray(row.tail.score_users(users, train), dtype=np.float32)
+        head = np.asarray(row.head.score_users(users, train), dtype=np.float32)
+        for n_head in spec.grid["n_head"]:
+            ids = head_tail(head, tail, K, min(n_head, K), exclude=exclude)[0]
+            points.append(
+                Tuned(
+                    {**params, "n_head": n_head},
+                    ndcg_at_k(ids, relevant),
+                    catalog_coverage(ids, train.shape[1]),
+                )
+            )
+    return points
+
+
+def per_user_ndcg(model: Any, validation: Prepared) -> np.ndarray:
+    """NDCG@10 of each scored validation shopper, shape (n_scored,), in user order."""
+    train, test = validation.train, validation.test
+    users = np.flatnonzero((np.diff(test.indptr) > 0) & (np.diff(train.indptr) > 0))
+    ids = model.recommend(users, train, n=K, exclude_seen=True)[0]
+    relevant = test[users]
+    hits = hits_at_k(ids, relevant).astype(np.float64)
+    # DCG discount 1 / log2(rank + 1); the ideal list has min(K, |relevant|) hits on top.
+    discounts = 1.0 / np.log2(np.arange(2, K + 2))
+    ideal = np.r_[0.0, np.cumsum(discounts)][np.minimum(np.diff(relevant.indptr), K)]
+    return hits @ discounts / ideal
+
+
+# A reference row within this many standard errors of the best one (paired over the same
+# validation shoppers) could be the best on the test split too, so it may be the anchor.
+ANCHOR_Z = 2.0
+
+
+def coverage_floors(
+    references: list[tuple[Spec, Tuned]], folds: list[Prepared], dataset: str, split: str
+) -> list[float]:
+    """Coverage floors for our rows, strictest first.
+
+    The target compares coverage with the anchor, the best ``implicit`` row on the test split.
+    On a small validation several rows are statistically tied for best, and which of them wins
+    on test is chance (ML latest-small global: BPR trails BM25 by 1.4 standard errors on
+    validation and leads it on test). So the first floor is the highest validation coverage
+    among the plausible anchors: rows whose mean NDCG@10 is within ``ANCHOR_Z`` paired standard
+    errors of the best's. Rows that cannot reach it fall back to the best row's coverage.
+    """
+    if not references:
+        return []
+    per_user = {
+        spec.label: np.concatenate(
+            [
+                per_user_ndcg(build(spec, chosen.params, f.ages, dataset, split).fit(f.train), f)
+                for f in folds
+            ]
+        )
+        for spec, chosen in references
+    }
+    best_label = max(per_user, key=lambda label: per_user[label].mean())
+    coverage = {spec.label: chosen.coverage for spec, chosen in references}
+    plausible = []
+    for label, values in per_user.items():
+        gap = per_user[best_label] - values
+        se = gap.std(ddof=1) / np.sqrt(gap.size) if gap.size > 1 else 0.0
+        if label == best_label or gap.mean() <= ANCHOR_Z * se:
+            plausible.append(label)
+        print(
+            f"    anchor? {label:<18} val NDCG@{K} {values.mean():.4f} cover "
+            f"{coverage[label]:.4f}  gap {gap.mean():.4f} = {gap.mean() / max(se, 1e-12):.1f} se",
+            flush=True,
+        )
+    floors = sorted({coverage[label] for label in plausible} | {coverage[best_label]})
+    floors = [f for f in floors[::-1] if f >= coverage[best_label]]
+    print(f"    coverage floors {[round(f, 4) for f in floors]} from {plausible}", flush=True)
+    return floors
 
 
 def print_table(dataset: str, split: str, prepared: Prepared, rows: list[Row]) -> None:
@@ -819,16 +1126,22 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"\n{data.describe()}")
         for split in args.splits:
             if args.tune:
-                validation = make_validation(data, split)
-                print(f"  tuning {dataset}/{split} on validation ({validation.test.nnz:,} pairs)")
-                # The references first: our rows must reach the coverage of the best of them.
-                floor = Tuned({}, -1.0, 0.0)
+                folds = make_validations(data, split)
+                print(
+                    f"  tuning {dataset}/{split} on {len(folds)} validation fold(s): "
+                    f"{sum(f.test.nnz for f in folds):,} pairs, "
+                    f"{sum(map(scored_users, folds)):,} shoppers"
+                )
+                # The references first: our rows must reach the coverage of the anchor.
+                references: list[tuple[Spec, Tuned]] = []
+                floors: list[float] | None = None
                 for spec in sorted(specs, key=lambda s: not s.reference):
                     if spec.grid or spec.blend_of:
-                        minimum = 0.0 if spec.reference else floor.coverage
-                        chosen = tune(spec, validation, dataset, split, minimum)
-                        if spec.reference and chosen.ndcg > floor.ndcg:
-                            floor = chosen
+                        if not spec.reference and floors is None:
+                            floors = coverage_floors(references, folds, dataset, split)
+                        chosen = tune(spec, folds, dataset, split, floors or ())
+                        if spec.reference:
+                            references.append((spec, chosen))
                         params = chosen.params
                         TUNED.setdefault(dataset, {}).setdefault(split, {})[spec.label] = params
                         tuned.setdefault(dataset, {}).setdefault(split, {})[spec.label] = params
