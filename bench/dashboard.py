@@ -42,8 +42,16 @@ def main() -> int:
     import django
 
     django.setup()
+    from django.conf import settings
     from django.test import Client
 
+    # The test client's host, and static URLs without a collectstatic manifest: neither is what
+    # is measured, and a production-like environment (DEBUG off) would refuse both.
+    settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
     pages = _prepare()
     client = Client()
     client.force_login(_bench_user())
