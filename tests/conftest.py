@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -33,3 +34,44 @@ def _clear_cache_between_tests(request):
     flush_impressions()  # counts an earlier test left pending in this process go before the clear
     cache.clear()
     yield
+
+
+_UNSET = object()
+
+
+@pytest.fixture
+def celery_conf() -> Iterator[Callable[..., None]]:
+    """Override Celery app settings for one test: ``celery_conf(task_always_eager=False)``.
+
+    The app reads Django's settings through (``config_from_object``) until a value is assigned
+    on ``app.conf``; an assignment then pins it for the rest of the session. ``monkeypatch``
+    restores by assigning the value it read at entry, which pins it too, so a later test that
+    changes ``settings.CELERY_...`` would be ignored. This removes the overrides afterwards.
+    """
+    from config.celery import app
+
+    saved: dict[str, object] = {}
+
+    def override(**values: object) -> None:
+        for key, value in values.items():
+            saved.setdefault(key, app.conf.changes.get(key, _UNSET))
+            app.conf[key] = value
+
+    yield override
+    for key, value in saved.items():
+        if value is _UNSET:
+            app.conf.changes.pop(key, None)
+        else:
+            app.conf.changes[key] = value
+
+
+@pytest.fixture
+def dead_broker(celery_conf, monkeypatch) -> None:
+    """The task queue "stops": the broker moves to a port nothing listens on (Redis is shared
+    by the whole session), and the app's cached connection pools are swapped out."""
+    from config.celery import app
+
+    dead = "redis://127.0.0.1:1/0"
+    celery_conf(task_always_eager=False, broker_url=dead, broker_write_url=dead)
+    monkeypatch.setattr(app, "_pool", None)
+    monkeypatch.setattr(app.amqp, "_producer_pool", None)

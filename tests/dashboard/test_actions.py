@@ -93,17 +93,8 @@ def test_retrain_now_runs_training_and_reports_the_outcome(trainer_client, shop)
 
 
 @pytest.mark.django_db(transaction=True)
-def test_retrain_now_says_so_when_the_task_queue_is_unreachable(trainer_client, monkeypatch):
-    from config.celery import app
-
-    # The broker "stops" by moving to a port nothing listens on (Redis is shared by the suite).
-    dead = "redis://127.0.0.1:1/0"
-    monkeypatch.setitem(app.conf, "task_always_eager", False)
-    monkeypatch.setitem(app.conf, "broker_url", dead)
-    monkeypatch.setitem(app.conf, "broker_write_url", dead)
-    monkeypatch.setattr(app, "_pool", None)
-    monkeypatch.setattr(app.amqp, "_producer_pool", None)
-
+@pytest.mark.usefixtures("dead_broker")
+def test_retrain_now_says_so_when_the_task_queue_is_unreachable(trainer_client):
     response = trainer_client.post("/models/retrain/", follow=True)
 
     assert response.status_code == 200

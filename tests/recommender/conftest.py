@@ -176,18 +176,14 @@ def shared_worker(django_db_setup, worker_media_root, tmp_path_factory) -> Itera
 
 
 @pytest.fixture
-def live_broker(transactional_db, settings, worker_media_root) -> Iterator[None]:
+def live_broker(transactional_db, settings, celery_conf, worker_media_root) -> Iterator[None]:
     """The test process publishes for real (not eagerly) to the workers' broker database, and
     writes artifacts where the workers do."""
-    from config.celery import app
-
     purge_broker()
     settings.MEDIA_ROOT = str(worker_media_root)
     settings.CELERY_TASK_ALWAYS_EAGER = False
-    eager = app.conf.task_always_eager
-    app.conf.task_always_eager = False
+    celery_conf(task_always_eager=False)
     yield
-    app.conf.task_always_eager = eager
     purge_broker()
 
 

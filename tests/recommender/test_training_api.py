@@ -167,21 +167,12 @@ def test_a_version_whose_artifact_vanished_cannot_be_promoted(staff_client, shop
 
 
 @pytest.mark.django_db(transaction=True)
-def test_with_the_broker_down_the_trigger_answers_503_and_records_the_run(staff_user, monkeypatch):
-    from config.celery import app
-
+@pytest.mark.usefixtures("dead_broker")
+def test_with_the_broker_down_the_trigger_answers_503_and_records_the_run(staff_user):
     # drf-standardized-errors reports 5xx to Django's got_request_exception (so outages are
     # logged); the test client would re-raise that instead of returning the response.
     client = APIClient(raise_request_exception=False)
     client.force_authenticate(staff_user)
-    # Redis is shared by the whole test session, so the broker "stops" by moving to a port
-    # nothing listens on; the app's cached connection pools are swapped out for the test.
-    dead = "redis://127.0.0.1:1/0"
-    monkeypatch.setitem(app.conf, "task_always_eager", False)
-    monkeypatch.setitem(app.conf, "broker_url", dead)
-    monkeypatch.setitem(app.conf, "broker_write_url", dead)
-    monkeypatch.setattr(app, "_pool", None)
-    monkeypatch.setattr(app.amqp, "_producer_pool", None)
 
     response = client.post("/api/v1/training-runs", {"algorithms": ["scripted"]}, format="json")
 
