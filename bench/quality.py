@@ -269,10 +269,14 @@ SPECS: list[Spec] = [
     Spec(
         # The coverage re-rank (ranking.head_tail): the top slots from an accurate row (its
         # best-NDCG grid point, coverage floor ignored), the rest from RP3beta as tuned (the
-        # floor usually makes it a long-tail model).
+        # floor usually makes it a long-tail model). The "blend" head is the accurate blend:
+        # its members at their best-NDCG points, its weights at their best NDCG over them.
         "head+RP3 tail",
         lambda params: None,  # built by build() from "head", "head_params" and RP3beta's row
-        {"head": ["user-kNN", "EASE", "item-kNN bm25", "ALS"], "n_head": [1, 2, 3, 5, 7, 10]},
+        {
+            "head": ["user-kNN", "EASE", "item-kNN bm25", "ALS", "blend"],
+            "n_head": [1, 2, 3, 5, 7, 10],
+        },
         needs=("rp3beta",),
         head_tail_of="RP3beta",
     ),
@@ -501,8 +505,8 @@ TUNED: dict[str, dict[str, dict[str, dict[str, Any]]]] = {
             "item-kNN cosine": {"k_neighbors": 100, "shrinkage": 0.0, "score_half_life_days": 30.0},
             "item-kNN bm25": {
                 "k_neighbors": 300,
-                "bm25_k1": 3.0,
-                "bm25_b": 0.5,
+                "bm25_k1": 1.2,
+                "bm25_b": 0.75,
                 "half_life_days": None,
                 "score_half_life_days": 30.0,
             },
@@ -518,15 +522,40 @@ TUNED: dict[str, dict[str, dict[str, dict[str, Any]]]] = {
             "EASE": {"regularization": 200.0, "half_life_days": None, "score_half_life_days": 30.0},
             "blend": {"weights": [0.25, 0.25, 1.0, 0.25, 0.5], "normalization": "minmax"},
             "head+RP3 tail": {
-                "head": "item-kNN bm25",
+                "head": "blend",
                 "head_params": {
-                    "k_neighbors": 300,
-                    "bm25_k1": 1.2,
-                    "bm25_b": 0.5,
-                    "half_life_days": None,
-                    "score_half_life_days": 90.0,
+                    "weights": [0.25, 0.5, 1.0, 0.5, 0.5],
+                    "normalization": "minmax",
+                    "members": {
+                        "EASE": {
+                            "regularization": 400.0,
+                            "half_life_days": None,
+                            "score_half_life_days": None,
+                        },
+                        "item-kNN bm25": {
+                            "k_neighbors": 300,
+                            "bm25_k1": 1.2,
+                            "bm25_b": 0.5,
+                            "half_life_days": None,
+                            "score_half_life_days": 90.0,
+                        },
+                        "ALS": {
+                            "factors": 128,
+                            "regularization": 10.0,
+                            "alpha": 0.5,
+                            "half_life_days": 180.0,
+                        },
+                        "user-kNN": {"k_neighbors": 50, "score_half_life_days": 90.0},
+                        "RP3beta": {
+                            "alpha": 0.75,
+                            "beta": 0.2,
+                            "k_neighbors": 50,
+                            "normalize": True,
+                            "score_half_life_days": 90.0,
+                        },
+                    },
                 },
-                "n_head": 3,
+                "n_head": 1,
             },
         },
     },
@@ -805,8 +834,16 @@ def build(spec: Spec, params: dict[str, Any], ages: sp.csr_matrix, dataset: str,
     if spec.blend_of:
         by_label = {s.label: s for s in SPECS}
         labels = [label for label in spec.blend_of if available(by_label[label])]
+        # "members" (the accurate blend, a head of head+RP3 tail) overrides the members' rows.
+        chosen = params.get("members", {})
         members = [
-            build(by_label[label], params_for(dataset, split, label), ages, dataset, split)
+            build(
+                by_label[label],
+                chosen.get(label, params_for(dataset, split, label)),
+                ages,
+                dataset,
+                split,
+            )
             for label in labels
         ]
         weights = params.get("weights", [1.0] * len(members))
@@ -895,7 +932,8 @@ def tune(
     if spec.blend_of:
         points = pooled(folds, [blend_points(spec, f, dataset, split) for f in folds])
     elif spec.head_tail_of:
-        points = pooled(folds, [head_tail_points(spec, f, dataset, split) for f in folds])
+        heads = head_candidates(spec, folds, dataset, split)
+        points = pooled(folds, [head_tail_points(spec, f, heads, dataset, split) for f in folds])
     else:
         points = pooled(folds, [grid_points(spec, f, dataset, split) for f in folds])
     ACCURATE[(dataset, split, spec.label)] = choose(points, ())[0].params
@@ -940,12 +978,20 @@ def grid_points(spec: Spec, validation: Prepared, dataset: str, split: str) -> l
 BLEND_WEIGHTS = (0.0, 0.25, 0.5, 1.0)
 
 
-def blend_points(spec: Spec, validation: Prepared, dataset: str, split: str) -> list[Tuned]:
+def blend_points(
+    spec: Spec,
+    validation: Prepared,
+    dataset: str,
+    split: str,
+    members: dict[str, dict[str, Any]] | None = None,
+) -> list[Tuned]:
     """Weights and normalisation over a small grid; members are fitted once and their
-    normalised validation scores cached, so each grid point is one weighted sum and top-k."""
+    normalised validation scores cached, so each grid point is one weighted sum and top-k.
+    ``members`` overrides the members' params (default: their rows as tuned)."""
     train, test = validation.train, validation.test
     users = np.flatnonzero((np.diff(test.indptr) > 0) & (np.diff(train.indptr) > 0))
-    row = build(spec, {}, validation.ages, dataset, split).fit(train)
+    extra = {"members": members} if members else {}
+    row = build(spec, extra, validation.ages, dataset, split).fit(train)
     raw = [np.asarray(m.score_users(users, train), dtype=np.float32) for m in row.members]
     exclude, relevant = train[users], test[users]
     points = []
@@ -966,17 +1012,54 @@ def blend_points(spec: Spec, validation: Prepared, dataset: str, split: str) -> 
     return points
 
 
-def head_tail_points(spec: Spec, validation: Prepared, dataset: str, split: str) -> list[Tuned]:
-    """Every (head, n_head) of the grid; each head row, at its most accurate grid point of this
-    run (``ACCURATE``), and the tail row are fitted and scored once."""
+def head_candidates(
+    spec: Spec, folds: list[Prepared], dataset: str, split: str
+) -> dict[str, dict[str, Any]]:
+    """Each head of the grid at its most accurate point of this run (``ACCURATE``, coverage
+    floor ignored). The blend's own tuning ran over its members as floored, so the accurate
+    blend is tuned here a second time: members at their ``ACCURATE`` points, weights at the
+    best pooled validation NDCG@10 over them (no floor)."""
+    by_label = {s.label: s for s in SPECS}
+    heads = {}
+    for label in spec.grid["head"]:
+        blend_spec = by_label[label]
+        if not blend_spec.blend_of:
+            heads[label] = ACCURATE.get((dataset, split, label), params_for(dataset, split, label))
+            continue
+        members = {
+            member: ACCURATE.get((dataset, split, member), params_for(dataset, split, member))
+            for member in blend_spec.blend_of
+            if available(by_label[member])
+        }
+        points = pooled(
+            folds, [blend_points(blend_spec, f, dataset, split, members) for f in folds]
+        )
+        best = choose(points, ())[0]
+        print(
+            f"    accurate blend head val NDCG@{K} {best.ndcg:.4f} cover {best.coverage:.3f}  "
+            f"{best.params}",
+            flush=True,
+        )
+        heads[label] = {**best.params, "members": members}
+    return heads
+
+
+def head_tail_points(
+    spec: Spec,
+    validation: Prepared,
+    heads: dict[str, dict[str, Any]],
+    dataset: str,
+    split: str,
+) -> list[Tuned]:
+    """Every (head, n_head) of the grid; each head row, at the params ``heads`` gives it
+    (``head_candidates``), and the tail row are fitted and scored once."""
     train, test = validation.train, validation.test
     users = np.flatnonzero((np.diff(test.indptr) > 0) & (np.diff(train.indptr) > 0))
     exclude, relevant = train[users], test[users]
     points = []
     tail = None
     for label in spec.grid["head"]:
-        head_params = ACCURATE.get((dataset, split, label), params_for(dataset, split, label))
-        params = {"head": label, "head_params": head_params}
+        params = {"head": label, "head_params": heads[label]}
         row = build(spec, params, validation.ages, dataset, split)
         row.head.fit(train)
         if tail is None:
