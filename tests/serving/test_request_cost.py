@@ -112,9 +112,7 @@ def test_a_deleted_token_is_refused_at_once(api, shop):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_token_query_is_the_health_check_and_a_dead_connection_is_replaced(
-    api, monkeypatch
-):
+def test_the_token_query_is_the_health_check_and_a_dead_connection_is_replaced(api, monkeypatch):
     # Production settings: persistent connections with health checks.
     monkeypatch.setitem(connection.settings_dict, "CONN_MAX_AGE", 600)
     monkeypatch.setitem(connection.settings_dict, "CONN_HEALTH_CHECKS", True)
@@ -146,6 +144,5 @@ def _between_requests_then_get(api):
 def _admin_url() -> str:
     params = connection.settings_dict
     return (
-        f"postgresql://{params['USER']}@{params['HOST']}:{params['PORT'] or 5432}/"
-        f"{params['NAME']}"
+        f"postgresql://{params['USER']}@{params['HOST']}:{params['PORT'] or 5432}/{params['NAME']}"
     )
