@@ -410,15 +410,7 @@ def _fit_and_evaluate(
     progress(base + share * 0.7, f"evaluating {algorithm} {index + 1}/{total}")
     mark = time.perf_counter()
     k = settings.SHELFWISE_EVAL_K
-    metrics = holdout_metrics(
-        model,
-        model_items=model_items,
-        items=data.items,
-        train=data.train,
-        test=data.test,
-        k=k,
-        score_rows=data.score_rows,
-    )
+    metrics = _holdout(model, model_items=model_items, data=data, k=k)
     timings["evaluate"] = time.perf_counter() - mark
     mark = time.perf_counter()
     champion = _score_champion(algorithm, data=data, k=k)
@@ -431,6 +423,21 @@ def _fit_and_evaluate(
     return Fitted(algorithm, model, params, metrics, champion, model_items, timings=timings)
 
 
+def _holdout(
+    model: Recommender, *, model_items: IdIndex, data: TrainingData, k: int
+) -> dict[str, float]:
+    """Metrics on this run's holdout, shoppers scored from the rows serving would build."""
+    return holdout_metrics(
+        model,
+        model_items=model_items,
+        items=data.items,
+        train=data.train,
+        test=data.test,
+        k=k,
+        score_rows=data.score_rows,
+    )
+
+
 def _score_champion(algorithm: str, *, data: TrainingData, k: int) -> ChampionScore:
     """The serving champion's NDCG@k on this run's holdout (mapped through product pks)."""
     champion = ModelVersion.objects.champions().filter(algorithm=algorithm).first()
@@ -438,15 +445,7 @@ def _score_champion(algorithm: str, *, data: TrainingData, k: int) -> ChampionSc
         return ChampionScore(None)
     try:
         model, model_items, _ = load_model(champion)
-        metrics = holdout_metrics(
-            model,
-            model_items=model_items,
-            items=data.items,
-            train=data.train,
-            test=data.test,
-            k=k,
-            score_rows=data.score_rows,
-        )
+        metrics = _holdout(model, model_items=model_items, data=data, k=k)
     except (ArtifactError, ValueError) as exc:
         logger.warning("champion %s could not be scored: %s", champion.pk, exc)
         return ChampionScore(champion.pk, None, str(exc)[:300])
