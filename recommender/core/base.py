@@ -308,10 +308,14 @@ class Recommender:
         self._require_fitted()
         item_ids = check_ids(item_ids, upper=self.n_items, name="item_ids")
         target_ids = check_ids(target_ids, upper=self.n_items, name="target_ids")
-        columns = [self.item_similarity(int(target), item_ids) for target in target_ids.tolist()]
-        if not columns:
+        if not target_ids.size:
             return np.zeros((item_ids.size, 0), dtype=FLOAT)
-        return np.column_stack(columns).astype(FLOAT, copy=False)
+        return np.asarray(self._similarity_block(item_ids, target_ids), dtype=FLOAT)
+
+    def _similarity_block(self, item_ids: np.ndarray, target_ids: np.ndarray) -> np.ndarray:
+        """``item_similarities`` for validated ids; override with one gather or product."""
+        columns = [self.item_similarity(int(target), item_ids) for target in target_ids.tolist()]
+        return np.column_stack(columns)
 
     # -- persistence ----------------------------------------------------------
     def save(self, path: str | os.PathLike[str]) -> Path:

@@ -140,12 +140,9 @@ class EASE(Recommender):
         other_ids = check_ids(other_ids, upper=self.n_items, name="other_ids")
         return np.asarray(self.item_weights[other_ids, int(item_id)], dtype=FLOAT)
 
-    def item_similarities(self, item_ids: Any, target_ids: Any) -> np.ndarray:
+    def _similarity_block(self, item_ids: np.ndarray, target_ids: np.ndarray) -> np.ndarray:
         """B[item_ids][:, target_ids] in one gather."""
-        self._require_fitted()
-        item_ids = check_ids(item_ids, upper=self.n_items, name="item_ids")
-        target_ids = check_ids(target_ids, upper=self.n_items, name="target_ids")
-        return np.asarray(self.item_weights[np.ix_(item_ids, target_ids)], dtype=FLOAT)
+        return self.item_weights[np.ix_(item_ids, target_ids)]
 
     def similar_items(self, item_ids: Any, n: int = 10) -> tuple[np.ndarray, np.ndarray]:
         """Top ``n`` items j by B[i, j]: what a shopper who touched only i is shown next.

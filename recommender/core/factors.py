@@ -32,11 +32,8 @@ class ItemFactorCosine:
         other_ids = check_ids(other_ids, upper=self.n_items, name="other_ids")
         return self.normalized_item_factors[other_ids] @ self.normalized_item_factors[int(item_id)]
 
-    def item_similarities(self, item_ids: Any, target_ids: Any) -> np.ndarray:
+    def _similarity_block(self, item_ids: np.ndarray, target_ids: np.ndarray) -> np.ndarray:
         """Factor cosines of ``item_ids`` (rows) with ``target_ids`` (columns), one product."""
-        self._require_fitted()
-        item_ids = check_ids(item_ids, upper=self.n_items, name="item_ids")
-        target_ids = check_ids(target_ids, upper=self.n_items, name="target_ids")
         unit = self.normalized_item_factors
         return unit[item_ids] @ unit[target_ids].T
 

@@ -242,11 +242,8 @@ class ItemKNN(Recommender):
         item_id = int(check_ids(item_id, upper=self.n_items, name="item_id")[0])
         return self.similarity[other_ids][:, [item_id]].toarray().ravel()
 
-    def item_similarities(self, item_ids: Any, target_ids: Any) -> np.ndarray:
+    def _similarity_block(self, item_ids: np.ndarray, target_ids: np.ndarray) -> np.ndarray:
         """S[item_ids][:, target_ids] as a dense block (a few rows, a few columns)."""
-        self._require_fitted()
-        item_ids = check_ids(item_ids, upper=self.n_items, name="item_ids")
-        target_ids = check_ids(target_ids, upper=self.n_items, name="target_ids")
         return self.similarity[item_ids][:, target_ids].toarray()
 
     def _after_load(self) -> None:
