@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from django.core.cache import cache
 from django.utils import timezone
@@ -87,3 +91,40 @@ def test_counts_are_written_as_soon_as_the_interval_has_passed(db, settings):
 
     stored = get_redis_connection("default").hgetall(cache.make_key(f"impressions:{now:%Y%m%d%H}"))
     assert stored == {b"5": b"1"}
+
+
+def test_a_read_in_the_same_process_sees_counts_not_yet_written(db, settings):
+    settings.SHELFWISE_IMPRESSIONS_FLUSH_SECONDS = 3600
+    now = timezone.now()
+
+    record_impressions(product_ids=[8, 8, 9], now=now)
+
+    assert impressions_last_day(now=now) == {8: 2, 9: 1}
+    record_impressions(product_ids=[8], now=now)
+    assert impressions_of(product_id=8, now=now) == 3
+
+
+def test_a_process_that_exits_normally_writes_its_pending_counts(db):
+    at = datetime(2026, 11, 27, 15, 30, tzinfo=UTC)
+    script = (
+        "import django; django.setup()\n"
+        "from datetime import UTC, datetime\n"
+        "from recommender.impressions import record_impressions\n"
+        "record_impressions(product_ids=[11, 11, 12], now=datetime(2026, 11, 27, 15, 30, "
+        "tzinfo=UTC))\n"
+    )
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings_test",
+        "SHELFWISE_IMPRESSIONS_FLUSH_SECONDS": "3600",  # only the exit can write them
+    }
+
+    subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=Path(__file__).resolve().parents[2],
+        env=env,
+        check=True,
+        timeout=60,
+    )
+
+    assert impressions_last_day(now=at) == {11: 2, 12: 1}
