@@ -56,6 +56,24 @@ def test_cards_are_read_with_the_catalog_snapshot_not_by_responses(
     assert card_reads == []
 
 
+def test_a_snapshot_holds_the_cards_of_recommendable_products_only_up_to_its_limit(
+    shop, monkeypatch
+):
+    from catalog.models import Product
+    from recommender.serving import catalog_state
+
+    Product.objects.filter(pk=shop["products"][0].pk).update(is_active=False)
+    forget_catalog()
+    snapshot = catalog_state.current_catalog()
+    assert not snapshot.available.all()
+    assert set(snapshot.card_memo) == {int(pk) for pk in snapshot.pks[snapshot.available]}
+
+    # A catalogue larger than the memo's limit is not read whole: cards come per response.
+    monkeypatch.setattr(catalog_state, "CARDS_KEPT", len(snapshot) - 1)
+    forget_catalog()
+    assert catalog_state.current_catalog().card_memo == {}
+
+
 def test_a_shopper_page_reads_the_purchase_history_once_for_all_its_slots(
     trained_shop, settings, django_assert_max_num_queries
 ):
