@@ -7,14 +7,17 @@ Each half-sweep solves, for every user u at once (then every item),
 by a few conjugate-gradient steps warm-started from the previous factors (Takács, Pilászy &
 Tikk 2011; the solver ``implicit`` uses). Instead of one C loop per user, the CG runs on a block
 of users as dense/sparse array operations: the item factors of the block's interactions are
-gathered once (``Yg``) and reused by every CG step, and a block is sized so ``Yg`` stays in
-cache. Blocks are spread over threads (numpy, scipy.sparse and BLAS release the GIL).
+gathered once (``Yg``) and reused by every CG step. Blocks are spread over threads (numpy,
+scipy.sparse and BLAS release the GIL); each thread gathers into scratch arrays it keeps for the
+whole fit (``_Scratch``), because fresh multi-megabyte arrays in two threads serialise on the
+kernel's page faults.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar
@@ -32,10 +35,16 @@ from recommender.core.base import (
 )
 from recommender.core.factors import ItemFactorCosine, unit_rows
 
-# Interactions per CG block: the gathered factors (BLOCK_NNZ × k float32, 2 MB at k=64) stay
-# in L2/L3. On 1M interactions 8k per block beat 4k and 32k, and was ~7× faster than one big gather.
+# Default block of ``row_blocks``: on 1M interactions 8k values per block beat 4k and 32k when
+# every block allocated its gathered factors (SVD still does), and was ~7× faster than one gather.
 BLOCK_NNZ = 8_192
 BLOCK_ROWS = 2_048
+# Block of an ALS sweep, whose gathers reuse per-thread scratch: the gathered factors (4 MB at
+# k=64) sit in L3. Timing the sweeps alone on bench.speed's 1M matrix with 2 threads, 16k/4096
+# took 0.24–0.26 s per iteration against 0.29–0.33 s for 8k/2048 and 0.41–0.56 s for 4k/1024.
+# Fewer, larger blocks also mean fewer Python-level calls competing for the GIL.
+SWEEP_BLOCK_NNZ = 16_384
+SWEEP_BLOCK_ROWS = 4_096
 # Interactions per fold-in block: the stacked outer products take BLOCK·k² floats (16 MB at k=64).
 FOLD_IN_NNZ = 1_024
 # Up to this many rows, scoring runs BLAS single-threaded. On a busy 2-core box a threaded
@@ -158,14 +167,15 @@ class ALS(ItemFactorCosine, Recommender):
         # Small uniform start, as in implicit: the first user half-sweep overwrites the scale.
         self.user_factors = rng.random((self.n_users, self.factors), dtype=FLOAT) * FLOAT(0.01)
         self.item_factors = rng.random((self.n_items, self.factors), dtype=FLOAT) * FLOAT(0.01)
-        user_blocks = row_blocks(Cui.indptr)
-        item_blocks = row_blocks(Ciu.indptr)
+        user_blocks = row_blocks(Cui.indptr, SWEEP_BLOCK_NNZ, SWEEP_BLOCK_ROWS)
+        item_blocks = row_blocks(Ciu.indptr, SWEEP_BLOCK_NNZ, SWEEP_BLOCK_ROWS)
         threads = self.num_threads or os.cpu_count() or 1
+        scratch = _Scratch(self.factors)
         # One BLAS thread per worker: the parallelism is across blocks, not inside a 64×64 gemm.
         with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(threads) as pool:
             for iteration in range(self.iterations):
-                self._sweep(Cui, self.user_factors, self.item_factors, user_blocks, pool)
-                self._sweep(Ciu, self.item_factors, self.user_factors, item_blocks, pool)
+                self._sweep(Cui, self.user_factors, self.item_factors, user_blocks, pool, scratch)
+                self._sweep(Ciu, self.item_factors, self.user_factors, item_blocks, pool, scratch)
                 check_finite("ALS user factors", self.user_factors)
                 check_finite("ALS item factors", self.item_factors)
                 if callback is not None:
@@ -180,6 +190,7 @@ class ALS(ItemFactorCosine, Recommender):
         Y: np.ndarray,
         blocks: np.ndarray,
         pool: ThreadPoolExecutor,
+        scratch: _Scratch,
     ) -> None:
         """Update every row of X in place given fixed Y (one half-sweep)."""
         # YtY + λI is shared by every row: one k×k gemm per half-sweep.
@@ -189,7 +200,9 @@ class ALS(ItemFactorCosine, Recommender):
         spans = list(zip(blocks[:-1].tolist(), blocks[1:].tolist(), strict=True))
 
         def solve(span: tuple[int, int]) -> None:
-            _cg_block(X, Y, YtY_reg, Cui.indptr, Cui.indices, confidence, *span, self.cg_steps)
+            _cg_block(
+                X, Y, YtY_reg, Cui.indptr, Cui.indices, confidence, *span, self.cg_steps, scratch
+            )
 
         for _ in pool.map(solve, spans):
             pass
@@ -360,6 +373,29 @@ def _safe_divide(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     return np.divide(num, den, out=np.zeros_like(num), where=den > 0)
 
 
+class _Scratch:
+    """Per-thread (block nnz × k) float32 arrays reused by every block of a fit.
+
+    Allocating them per block made two threads slower than one: every fresh multi-megabyte array
+    is new pages, and the page faults of both threads queue on the process's memory-map lock
+    (gathering 8k×64 floats into a new array ran at 0.1× speed on 2 threads, into a kept one at
+    1.9×).
+    """
+
+    def __init__(self, factors: int) -> None:
+        self.factors = factors
+        self._local = threading.local()
+
+    def arrays(self, nnz: int) -> tuple[np.ndarray, np.ndarray]:
+        """Two C-contiguous (nnz, factors) views owned by the calling thread."""
+        held = getattr(self._local, "arrays", None)
+        if held is None or held[0].shape[0] < nnz:
+            rows = max(nnz, SWEEP_BLOCK_NNZ)
+            held = tuple(np.empty((rows, self.factors), dtype=FLOAT) for _ in range(2))
+            self._local.arrays = held
+        return held[0][:nnz], held[1][:nnz]
+
+
 def _cg_block(
     X: np.ndarray,
     Y: np.ndarray,
@@ -370,34 +406,46 @@ def _cg_block(
     lo: int,
     hi: int,
     cg_steps: int,
+    scratch: _Scratch,
 ) -> None:
     """Conjugate-gradient update of rows ``lo:hi`` of X in place (all rows at once).
 
     ``confidence`` holds c_ui − 1 = alpha·r_ui for each stored value of the CSR matrix.
     """
     a, b = int(indptr[lo]), int(indptr[hi])
-    local_ptr = (indptr[lo : hi + 1] - a).astype(np.int64)
-    counts = np.diff(local_ptr)
-    Yg = Y.take(indices[a:b], axis=0)
+    local_ptr = indptr[lo : hi + 1] - a
+    # Yg[j]: the other side's factors for stored value j; spread[j]: its row's current vector.
+    Yg, spread = scratch.arrays(b - a)
+    np.take(Y, indices[a:b], axis=0, out=Yg, mode="clip")  # "clip": no bounds-check copy
+    owner = np.repeat(np.arange(hi - lo), np.diff(local_ptr))
     Cm1 = confidence[a:b]
-    # segment @ M sums the rows of M belonging to each user, weighted by segment.data.
-    segment = sp.csr_matrix((Cm1.copy(), np.arange(b - a), local_ptr), shape=(hi - lo, b - a))
-    x = X[lo:hi].copy()
+    # segment @ M sums the rows of M belonging to each row of the block, weighted by its data.
+    segment = sp.csr_matrix((Cm1, np.arange(b - a), local_ptr), shape=(hi - lo, b - a))
 
+    def add_weighted_sums(weights: np.ndarray, out: np.ndarray) -> None:
+        segment.data = weights
+        out += segment @ Yg
+
+    def per_value_dots(vectors: np.ndarray) -> np.ndarray:
+        np.take(vectors, owner, axis=0, out=spread, mode="clip")
+        return _rowdot(Yg, spread)
+
+    x = X[lo:hi].copy()
     # r = Yt Cu p(u) − (YtY + λI) x − Yt (Cu − I) Y x = Σ_i (c_ui − (c_ui − 1) y_i·x) y_i − ...
-    s = _rowdot(Yg, np.repeat(x, counts, axis=0))
-    segment.data = 1 + Cm1 - Cm1 * s
-    r = segment @ Yg - x @ YtY_reg
+    r = np.negative(x @ YtY_reg)
+    add_weighted_sums(1 + Cm1 - Cm1 * per_value_dots(x), r)
     p = r.copy()
+    Ap = np.empty_like(p)
     rs_old = _rowdot(r, r)
     for _ in range(cg_steps):
         # Ap = (YtY + λI) p + Yt (Cu − I) Y p
-        segment.data = Cm1 * _rowdot(Yg, np.repeat(p, counts, axis=0))
-        Ap = p @ YtY_reg + segment @ Yg
+        np.matmul(p, YtY_reg, out=Ap)
+        add_weighted_sums(Cm1 * per_value_dots(p), Ap)
         step = _safe_divide(rs_old, _rowdot(p, Ap))
         x += step[:, None] * p
         r -= step[:, None] * Ap
         rs_new = _rowdot(r, r)
-        p = r + _safe_divide(rs_new, rs_old)[:, None] * p
+        p *= _safe_divide(rs_new, rs_old)[:, None]
+        p += r
         rs_old = rs_new
     X[lo:hi] = x

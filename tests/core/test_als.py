@@ -223,3 +223,21 @@ def test_users_and_items_without_interactions_get_finite_factors():
 
     assert np.all(np.isfinite(model.user_factors))
     assert np.all(np.isfinite(model.item_factors))
+
+
+def test_small_blocks_on_two_threads_give_the_factors_of_one_block(monkeypatch):
+    # Many blocks per sweep, rows longer than a block (the per-thread scratch must grow) and two
+    # threads sharing the sweeps: each row's CG is independent of how rows are split.
+    matrix = two_clusters(n_users=60, n_items=30, seed=3)
+    one_block = ALS(factors=6, iterations=4, random_state=1, num_threads=1).fit(matrix)
+    monkeypatch.setattr("recommender.core.als.SWEEP_BLOCK_NNZ", 16)
+    monkeypatch.setattr("recommender.core.als.SWEEP_BLOCK_ROWS", 3)
+
+    many_blocks = ALS(factors=6, iterations=4, random_state=1, num_threads=2).fit(matrix)
+
+    np.testing.assert_allclose(
+        many_blocks.user_factors, one_block.user_factors, rtol=1e-4, atol=1e-6
+    )
+    np.testing.assert_allclose(
+        many_blocks.item_factors, one_block.item_factors, rtol=1e-4, atol=1e-6
+    )
