@@ -35,8 +35,9 @@ from recommender.core.evaluation import (
     catalog_coverage,
     evaluate,
     global_temporal_split,
-    hits_at_k,
     ndcg_at_k,
+    paired_bootstrap_ratio,
+    per_user_metrics,
     per_user_temporal_split,
     split_matrices,
     validation_split,
@@ -613,6 +614,8 @@ class Row:
     reference: bool = False
     fit_cpu_seconds: float = 0.0
     realtime_cpu_ms: float | None = None
+    # NDCG@10 of each scored test shopper, in user order: the same shoppers in every row.
+    per_user_ndcg: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -876,6 +879,7 @@ def run_row(
         spec.reference,
         fit_cpu,
         None if realtime is None else realtime[1],
+        per_user_ndcg(model, prepared),
     )
 
 
@@ -1078,17 +1082,12 @@ def head_tail_points(
     return points
 
 
-def per_user_ndcg(model: Any, validation: Prepared) -> np.ndarray:
-    """NDCG@10 of each scored validation shopper, shape (n_scored,), in user order."""
-    train, test = validation.train, validation.test
+def per_user_ndcg(model: Any, prepared: Prepared) -> np.ndarray:
+    """NDCG@10 of each scored shopper of a split or fold, shape (n_scored,), in user order."""
+    train, test = prepared.train, prepared.test
     users = np.flatnonzero((np.diff(test.indptr) > 0) & (np.diff(train.indptr) > 0))
     ids = model.recommend(users, train, n=K, exclude_seen=True)[0]
-    relevant = test[users]
-    hits = hits_at_k(ids, relevant).astype(np.float64)
-    # DCG discount 1 / log2(rank + 1); the ideal list has min(K, |relevant|) hits on top.
-    discounts = 1.0 / np.log2(np.arange(2, K + 2))
-    ideal = np.r_[0.0, np.cumsum(discounts)][np.minimum(np.diff(relevant.indptr), K)]
-    return hits @ discounts / ideal
+    return per_user_metrics(ids, test[users], K)["ndcg"]
 
 
 # A reference row within this many standard errors of the best one (paired over the same
@@ -1186,7 +1185,19 @@ def target_line(dataset: str, split: str, rows: list[Row]) -> str:
         f"TARGET {dataset}/{split}: {verdict} — best ours {best.label} NDCG@10 "
         f"{best.metrics[key]:.4f} vs {TARGET_RATIO}×{anchor:.4f} ({anchor_name}) = {need:.4f}; "
         f"coverage {best.metrics['coverage']:.3f} vs {best_ref.metrics['coverage']:.3f} "
-        f"({best_ref.label})"
+        f"({best_ref.label}){uncertainty(best, best_ref)}"
+    )
+
+
+def uncertainty(ours: Row, anchor: Row) -> str:
+    """How far chance alone moves the ratio of two rows' NDCG@10 on this split's shoppers: the
+    paired bootstrap interval of ``ours / anchor`` (``anchor`` is the best ``implicit`` row)."""
+    if ours.per_user_ndcg is None or anchor.per_user_ndcg is None:
+        return ""
+    ratio, low, high = paired_bootstrap_ratio(ours.per_user_ndcg, anchor.per_user_ndcg)
+    return (
+        f"; {ours.label}/{anchor.label} = {ratio:.2f}× (95 % paired bootstrap {low:.2f}–"
+        f"{high:.2f}× over {ours.per_user_ndcg.size} shoppers)"
     )
 
 

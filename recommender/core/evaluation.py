@@ -280,13 +280,68 @@ def _metrics_from_hits(hits: np.ndarray, n_relevant: np.ndarray) -> dict[str, np
 
 
 def _mean_metric(recommended: Any, relevant: sp.spmatrix, k: int | None, name: str) -> float:
+    values = per_user_metrics(recommended, relevant, k)[name]
+    return float(values.mean()) if values.size else 0.0
+
+
+def per_user_metrics(
+    recommended: Any, relevant: sp.spmatrix, k: int | None = None
+) -> dict[str, np.ndarray]:
+    """Each metric per user with relevant items, arrays of shape (n_scored,) in row order:
+    ``precision``, ``recall``, ``ndcg``, ``map``, ``hit_rate`` (the values the means average)."""
     recommended = np.atleast_2d(np.asarray(recommended, dtype=np.int64))
     if k is not None:
         recommended = recommended[:, :k]
     n_relevant = _n_relevant(relevant)
-    per_user = _metrics_from_hits(hits_at_k(recommended, relevant), n_relevant)[name]
+    per_user = _metrics_from_hits(hits_at_k(recommended, relevant), n_relevant)
     scored = n_relevant > 0
-    return float(per_user[scored].mean()) if scored.any() else 0.0
+    return {name: values[scored] for name, values in per_user.items()}
+
+
+def paired_bootstrap_ratio(
+    ours: Any,
+    theirs: Any,
+    *,
+    n_resamples: int = 10_000,
+    confidence: float = 0.95,
+    random_state: int | None = 0,
+) -> tuple[float, float, float]:
+    """mean(ours) / mean(theirs) and its percentile bootstrap interval, users resampled in pairs.
+
+    Both arrays hold one value per user (the same users in the same order), e.g. the per-user
+    NDCG of two models on one test split. A target stated as a ratio ("≥ 1.05 × the anchor")
+    can only be told apart from chance when the interval excludes it: on a split of a few dozen
+    users it spans tens of percent.
+
+    Returns
+    -------
+    (ratio, low, high) : the observed ratio and the interval's bounds; ``nan`` where the
+        denominator is 0.
+    """
+    ours = np.asarray(ours, dtype=np.float64)
+    theirs = np.asarray(theirs, dtype=np.float64)
+    if ours.ndim != 1 or ours.shape != theirs.shape:
+        raise ValueError(
+            f"ours and theirs must be 1-D with one value per user, got {ours.shape} and "
+            f"{theirs.shape}"
+        )
+    if ours.size == 0:
+        raise ValueError("no users to compare")
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"confidence must lie in (0, 1), got {confidence}")
+    if n_resamples < 1:
+        raise ValueError(f"n_resamples must be >= 1, got {n_resamples}")
+    rng = np.random.default_rng(random_state)
+    picks = rng.integers(0, ours.size, size=(n_resamples, ours.size))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        observed = ours.mean() / theirs.mean() if theirs.mean() else np.nan
+        ratios = ours[picks].mean(axis=1) / theirs[picks].mean(axis=1)
+    ratios = ratios[np.isfinite(ratios)]
+    if ratios.size == 0:
+        return float(observed), float("nan"), float("nan")
+    tail = (1.0 - confidence) / 2.0
+    low, high = np.quantile(ratios, [tail, 1.0 - tail])
+    return float(observed), float(low), float(high)
 
 
 def precision_at_k(recommended: Any, relevant: sp.spmatrix, k: int | None = None) -> float:

@@ -19,6 +19,8 @@ from recommender.core.evaluation import (
     map_at_k,
     ndcg_at_k,
     novelty,
+    paired_bootstrap_ratio,
+    per_user_metrics,
     per_user_temporal_split,
     precision_at_k,
     recall_at_k,
@@ -192,6 +194,73 @@ def test_ndcg_ideal_is_capped_at_k_when_more_items_are_relevant():
 
     assert ndcg_at_k(np.array([[0, 1]]), relevant) == pytest.approx(1.0)
     assert map_at_k(np.array([[0, 1]]), relevant) == pytest.approx(1.0)
+
+
+def test_per_user_metrics_give_one_value_per_user_with_test_items_in_row_order():
+    per_user = per_user_metrics(RECOMMENDED, RELEVANT)
+
+    ideal = 1 + 1 / LOG2_3
+    np.testing.assert_allclose(per_user["ndcg"], [(1 / LOG2_3) / ideal, 1.5 / ideal, 0.0])
+    np.testing.assert_allclose(per_user["hit_rate"], [1.0, 1.0, 0.0])
+    assert per_user["ndcg"].mean() == pytest.approx(ndcg_at_k(RECOMMENDED, RELEVANT))
+
+
+# -- comparing two models ---------------------------------------------------------------------
+
+
+def test_bootstrap_ratio_of_a_constant_multiple_is_exact():
+    theirs = np.random.default_rng(0).random(40)
+
+    ratio, low, high = paired_bootstrap_ratio(2 * theirs, theirs)
+
+    assert ratio == pytest.approx(2.0)
+    assert low == pytest.approx(2.0)
+    assert high == pytest.approx(2.0)
+
+
+def test_bootstrap_interval_holds_the_ratio_and_narrows_with_more_users():
+    rng = np.random.default_rng(1)
+    # Sparse per-user scores like NDCG on a small split: most users score 0.
+    theirs = rng.random(3_000) * (rng.random(3_000) < 0.3)
+    ours = 1.1 * theirs + 0.2 * rng.random(3_000) * (rng.random(3_000) < 0.3)
+
+    few = paired_bootstrap_ratio(ours[:30], theirs[:30])
+    many = paired_bootstrap_ratio(ours, theirs)
+
+    for ratio, low, high in (few, many):
+        assert low < ratio < high
+    assert few[2] - few[1] > 4 * (many[2] - many[1])
+    assert many[1] > 1.0  # 3,000 users tell a ~1.3× ratio from a tie
+
+
+def test_bootstrap_is_reproducible_with_a_seed():
+    rng = np.random.default_rng(2)
+    ours, theirs = rng.random(25), rng.random(25)
+
+    assert paired_bootstrap_ratio(ours, theirs, random_state=5) == paired_bootstrap_ratio(
+        ours, theirs, random_state=5
+    )
+
+
+@pytest.mark.parametrize(
+    ("ours", "theirs", "kwargs", "message"),
+    [
+        (np.ones(3), np.ones(4), {}, "one value per user"),
+        (np.ones((2, 2)), np.ones((2, 2)), {}, "1-D"),
+        (np.ones(0), np.ones(0), {}, "no users"),
+        (np.ones(3), np.ones(3), {"confidence": 1.0}, "confidence"),
+        (np.ones(3), np.ones(3), {"n_resamples": 0}, "n_resamples"),
+    ],
+)
+def test_bootstrap_rejects_bad_input(ours, theirs, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        paired_bootstrap_ratio(ours, theirs, **kwargs)
+
+
+def test_bootstrap_ratio_against_all_zero_scores_is_nan():
+    ratio, low, high = paired_bootstrap_ratio(np.ones(5), np.zeros(5))
+
+    assert math.isnan(ratio) and math.isnan(low) and math.isnan(high)
 
 
 # -- beyond accuracy --------------------------------------------------------------------------
