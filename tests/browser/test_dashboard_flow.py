@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import Permission
+from django.db import connections
 
 from recommender.models import TrainingRun
 
@@ -61,6 +62,11 @@ def browser_page() -> Iterator:
         )
         page.on("pageerror", lambda error: page.errors.append(str(error)))
         yield page
+        # Django keeps connections per context (asgiref.Local) and Playwright's sync API switches
+        # greenlets, each with its own context variables: the test's ORM calls inside this
+        # block open a connection pytest-django never closes, and an open session stops the
+        # test database from being dropped at the end of the run.
+        connections.close_all()
         browser.close()
     os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
 
