@@ -416,7 +416,8 @@ def _cg_block(
     local_ptr = indptr[lo : hi + 1] - a
     # Yg[j]: the other side's factors for stored value j; spread[j]: its row's current vector.
     Yg, spread = scratch.arrays(b - a)
-    np.take(Y, indices[a:b], axis=0, out=Yg, mode="clip")  # "clip": no bounds-check copy
+    # mode="clip": with ``out``, the default "raise" gathers into a temporary and copies it over.
+    np.take(Y, indices[a:b], axis=0, out=Yg, mode="clip")
     owner = np.repeat(np.arange(hi - lo), np.diff(local_ptr))
     Cm1 = confidence[a:b]
     # segment @ M sums the rows of M belonging to each row of the block, weighted by its data.
