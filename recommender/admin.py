@@ -102,7 +102,11 @@ class ModelVersionAdmin(ReadOnlyAdmin):
     def coverage(self, version: ModelVersion) -> str:
         return _metric(version.metrics.get("coverage"))
 
-    @admin.action(description="Promote the selected version (it serves from now on)")
+    # permissions=["change"]: without it Django offers and runs an action for anyone who may
+    # view the changelist; serving a different model needs what the dashboard requires.
+    @admin.action(
+        description="Promote the selected version (it serves from now on)", permissions=["change"]
+    )
     def promote(self, request: HttpRequest, queryset: QuerySet[ModelVersion]) -> None:
         if queryset.count() != 1:
             self.message_user(request, "Select exactly one version to promote.", messages.ERROR)
@@ -115,7 +119,8 @@ class ModelVersionAdmin(ReadOnlyAdmin):
         self.message_user(request, f"{version} now serves {version.algorithm}.", messages.SUCCESS)
 
     @admin.action(
-        description="Roll back the selected versions' algorithms to their previous champion"
+        description="Roll back the selected versions' algorithms to their previous champion",
+        permissions=["change"],
     )
     def roll_back(self, request: HttpRequest, queryset: QuerySet[ModelVersion]) -> None:
         for algorithm in sorted(set(queryset.values_list("algorithm", flat=True))):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.contrib.auth.models import Permission
 
 from recommender.models import ModelVersion
 from tests.recommender.test_training import train
@@ -42,6 +43,27 @@ def test_the_rollback_action_restores_the_previous_champion(admin_client_logged_
 
     assert f"restored {first}" in response.content.decode()
     assert ModelVersion.objects.champions().get() == first
+
+
+@pytest.mark.parametrize("action", ["promote", "roll_back"])
+def test_staff_who_may_only_view_versions_cannot_promote_or_roll_back(
+    client, django_user_model, shop, action
+):
+    ModelVersion.objects.get(run=train())
+    # promote: a candidate that did not win; roll_back: a champion with a predecessor.
+    selected = ModelVersion.objects.get(run=train(reverse=action == "promote"))
+    viewer = django_user_model.objects.create_user("viewer", password="pw", is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_modelversion"))
+    client.force_login(viewer)
+    before = dict(ModelVersion.objects.values_list("pk", "status"))
+
+    page = client.get(CHANGELIST)
+    response = client.post(CHANGELIST, {"action": action, "_selected_action": [selected.pk]})
+
+    assert page.status_code == 200
+    assert f'value="{action}"' not in page.content.decode()
+    assert response.status_code in (200, 302)
+    assert dict(ModelVersion.objects.values_list("pk", "status")) == before
 
 
 def test_runs_and_versions_cannot_be_edited_or_deleted_by_hand(admin_client_logged_in, shop):
