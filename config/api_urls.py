@@ -9,23 +9,26 @@ from recommender.serving import api as serving_api
 
 app_name = "api"
 
+# Shopper ids and SKUs are the shop's own keys and may hold "/" ("TSHIRT/XL"; a client sends it
+# as %2F or as is), so they use the path converter. A route with a suffix comes before its bare
+# twin, which would swallow it: ".../X/similar" is the similar items of X.
 urlpatterns: list = [
     path("events", behavior_api.events_create, name="events"),
-    path("shoppers/<str:external_id>", behavior_api.shopper_upsert, name="shopper"),
-    path("products", catalog_api.ProductList.as_view(), name="products"),
-    path("products/bulk", catalog_api.products_bulk_upsert, name="products-bulk"),
-    path("products/<str:sku>", catalog_api.product_detail, name="product"),
     path(
-        "shoppers/<str:external_id>/recommendations",
+        "shoppers/<path:external_id>/recommendations",
         serving_api.shopper_recommendations,
         name="recommendations",
     ),
-    path("products/<str:sku>/similar", serving_api.product_similar, name="similar"),
+    path("shoppers/<path:external_id>", behavior_api.shopper_upsert, name="shopper"),
+    path("products", catalog_api.ProductList.as_view(), name="products"),
+    path("products/bulk", catalog_api.products_bulk_upsert, name="products-bulk"),
+    path("products/<path:sku>/similar", serving_api.product_similar, name="similar"),
     path(
-        "products/<str:sku>/bought-together",
+        "products/<path:sku>/bought-together",
         serving_api.product_bought_together,
         name="bought-together",
     ),
+    path("products/<path:sku>", catalog_api.product_detail, name="product"),
     path("training-runs", training_api.TrainingRuns.as_view(), name="training-runs"),
     path("training-runs/<int:run_id>", training_api.training_run_detail, name="training-run"),
     path("model-versions", training_api.ModelVersions.as_view(), name="model-versions"),

@@ -5,11 +5,13 @@ from django.urls import path
 
 from recommender import views
 
+# Shopper ids and SKUs are the shop's own keys and may hold "/" ("TSHIRT/XL"), so they use the
+# path converter; a route with a suffix comes before its bare twin, which would swallow it.
 urlpatterns = [
     path("", views.overview, name="overview"),
-    path("shoppers/<str:external_id>/", views.shopper_detail, name="shopper-detail"),
-    path("shoppers/<str:external_id>/simulate/", views.simulate_event, name="shopper-simulate"),
-    path("products/<str:sku>/", views.product_detail, name="product-detail"),
+    path("shoppers/<path:external_id>/simulate/", views.simulate_event, name="shopper-simulate"),
+    path("shoppers/<path:external_id>/", views.shopper_detail, name="shopper-detail"),
+    path("products/<path:sku>/", views.product_detail, name="product-detail"),
     path("promotions/", views.promotions, name="promotions"),
     path("cold-start/", views.cold_start, name="cold-start"),
     path("models/", views.models, name="models"),

@@ -18,6 +18,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from behavior import dashboard_selectors as shopper_selectors
 from behavior.services import STORED, ingest_events
 from catalog import dashboard_selectors as catalog_selectors
+from config.api import unstorable
 from config.dashboard import page_of, query_without_page, require_permission, staff_page
 from recommender import dashboard_selectors as selectors
 from recommender.diffing import compare_lists
@@ -116,6 +117,8 @@ def simulate_event(request: HttpRequest, external_id: str) -> HttpResponse:
 
 
 def _shopper_or_404(external_id: str):
+    if unstorable(external_id):  # no stored key holds NUL; PostgreSQL would refuse the query
+        raise Http404("No such shopper.")
     shopper = shopper_selectors.shopper_with_interests(external_id=external_id)
     if shopper is None:
         raise Http404(f"No shopper {external_id!r}.")
@@ -161,6 +164,8 @@ def _suggested_skus(shopper, *, slots=None) -> list[tuple[str, str]]:
 @staff_page
 @require_GET
 def product_detail(request: HttpRequest, sku: str) -> HttpResponse:
+    if unstorable(sku):  # no stored key holds NUL; PostgreSQL would refuse the query
+        raise Http404("No such product.")
     product = catalog_selectors.product_by_sku(sku=sku)
     if product is None:
         raise Http404(f"No product {sku!r}.")
