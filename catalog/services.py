@@ -36,6 +36,10 @@ PRODUCT_FIELDS = (
 )
 
 
+class CategoryPathError(ValueError):
+    """A category value that names no category that could be stored (e.g. "/")."""
+
+
 @dataclass
 class UpsertResult:
     """What ``upsert_products`` did with each input row, by position."""
@@ -68,9 +72,9 @@ def ensure_category_path(*, names: Sequence[str]) -> Category:
 
     A node is found by name (case-insensitive) under its parent; a new node's slug is the
     slugified path ("home-kitchen-mugs"), so equal names under different parents never collide.
+    Raises ``CategoryPathError`` for a path no category could have, before creating anything.
     """
-    if not names:
-        raise ValueError("A category path needs at least one name.")
+    _check_category_names(names)
     parent: Category | None = None
     for depth, name in enumerate(names):
         node = Category.objects.filter(parent=parent, name__iexact=name).first()
@@ -80,6 +84,16 @@ def ensure_category_path(*, names: Sequence[str]) -> Category:
         parent = node
     assert parent is not None
     return parent
+
+
+def _check_category_names(names: Sequence[str]) -> None:
+    # Checked before anything is created, so a bad path never leaves its first levels behind.
+    if not names:
+        raise CategoryPathError(
+            "A category path needs at least one name, e.g. Home/Kitchen, or a slug."
+        )
+    if any(not name.strip() for name in names):
+        raise CategoryPathError("A category name cannot be blank.")
 
 
 def _unique_slug(base: str) -> str:
@@ -133,7 +147,12 @@ def upsert_products(*, rows: Sequence[Mapping[str, Any]], dry_run: bool = False)
             # Compare and write the id: reading product.category would cost a query per row.
             label = values.pop("category")
             if label and label not in categories:
-                categories[label] = resolve_category(value=label)
+                try:
+                    categories[label] = resolve_category(value=label)
+                except CategoryPathError as exc:
+                    # Only the service can tell (a slug may exist), so the row fails here.
+                    errors[index] = {"category": [str(exc)]}
+                    continue
             values["category_id"] = categories[label].pk if label else None
         product = existing.get(sku)
         if product is None:

@@ -139,3 +139,27 @@ def test_a_dashboard_user_without_staff_rights_cannot_change_products(client, dj
     )
 
     assert response.status_code == 403
+
+
+def test_put_with_a_category_that_names_no_category_is_a_400_naming_the_field(shop_client):
+    response = shop_client.put(
+        "/api/v1/products/MUG-3", {"title": "Mug", "price": "1.00", "category": "/"}, format="json"
+    )
+
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["attr"] == "category"
+    assert not Product.objects.filter(sku="MUG-3").exists()
+
+
+def test_bulk_upsert_reports_a_category_that_names_no_category_on_its_row(shop_client):
+    rows = [
+        {"sku": "GOOD", "title": "Good", "price": "1.00", "category": "Home/Kitchen"},
+        {"sku": "BAD", "title": "Bad", "price": "1.00", "category": "/"},
+    ]
+
+    response = shop_client.post("/api/v1/products/bulk", {"products": rows}, format="json")
+
+    assert response.status_code == 200
+    assert [r["status"] for r in response.json()["results"]] == ["created", "invalid"]
+    assert list(response.json()["results"][1]["errors"]) == ["category"]
+    assert list(Product.objects.values_list("sku", flat=True)) == ["GOOD"]

@@ -156,3 +156,37 @@ def test_a_file_import_refuses_a_batch_size_below_one_before_reading_anything(co
         call_command(command, str(tmp_path / "absent.csv"), "--batch-size", "0")
 
     assert not Product.objects.exists()
+
+
+def rejected(path) -> str:
+    """The command's stderr, after checking that it failed as a bad-lines import does."""
+    err = StringIO()
+    with pytest.raises(CommandError, match="lines were rejected"):
+        call_command("import_products", str(path), "--no-progress", stdout=StringIO(), stderr=err)
+    return err.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("category", "reason"),
+    [
+        ("/", "A category path needs at least one name"),
+        (" / ", "A category path needs at least one name"),
+        ("//", "A category path needs at least one name"),
+        ("-", "A category name cannot be blank"),  # a slug whose name would be blank
+    ],
+)
+def test_a_category_without_a_name_is_a_bad_line_and_the_good_lines_are_stored(
+    tmp_path, category, reason
+):
+    path = write(
+        tmp_path,
+        "REV-B-8,Good Line,1.00,Home/Kitchen",
+        f"REV-B-9,Bad Line,1.00,{category}",
+        header="sku,title,price,category",
+    )
+
+    report = rejected(path)
+
+    assert f"line 3: category: {reason}" in report
+    assert list(Product.objects.values_list("sku", flat=True)) == ["REV-B-8"]
+    assert sorted(Category.objects.values_list("name", flat=True)) == ["Home", "Kitchen"]
