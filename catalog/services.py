@@ -80,7 +80,7 @@ def ensure_category_path(*, names: Sequence[str]) -> Category:
         node = Category.objects.filter(parent=parent, name__iexact=name).first()
         if node is None:
             slug = _unique_slug(slugify("-".join(names[: depth + 1]))[:140] or "category")
-            node = Category.objects.create(name=name[:120], slug=slug, parent=parent)
+            node = Category.objects.create(name=name, slug=slug, parent=parent)
         parent = node
     assert parent is not None
     return parent
@@ -94,6 +94,15 @@ def _check_category_names(names: Sequence[str]) -> None:
         )
     if any(not name.strip() for name in names):
         raise CategoryPathError("A category name cannot be blank.")
+    # Refused rather than cut: a cut name never matches its own cell again, so every re-run of
+    # the same file created another category (slug ...-2, -3) and moved the product to it.
+    limit = Category._meta.get_field("name").max_length
+    longest = max(names, key=len)
+    if len(longest) > limit:
+        raise CategoryPathError(
+            f"A category name has at most {limit} characters; {longest[:20]!r}... has "
+            f"{len(longest)}."
+        )
 
 
 def _unique_slug(base: str) -> str:

@@ -190,3 +190,28 @@ def test_a_category_without_a_name_is_a_bad_line_and_the_good_lines_are_stored(
     assert f"line 3: category: {reason}" in report
     assert list(Product.objects.values_list("sku", flat=True)) == ["REV-B-8"]
     assert sorted(Category.objects.values_list("name", flat=True)) == ["Home", "Kitchen"]
+
+
+@pytest.mark.parametrize("category", ["Rev B/" + "L" * 121, "l" * 121])
+def test_a_category_name_over_120_characters_is_refused_and_every_run_stores_nothing(
+    tmp_path, category
+):
+    path = write(tmp_path, f"REV-B-3,T,1.00,{category}", header="sku,title,price,category")
+
+    first, second = rejected(path), rejected(path)
+
+    assert "line 2: category: A category name has at most 120 characters" in first
+    assert second == first
+    assert not Product.objects.exists()
+    assert not Category.objects.exists()
+
+
+def test_a_category_name_of_exactly_120_characters_is_stored_once(tmp_path):
+    path = write(tmp_path, "REV-B-3,T,1.00,Rev B/" + "L" * 120, header="sku,title,price,category")
+
+    run(path)
+    out, _ = run(path)
+
+    assert "0 created, 0 updated, 1 unchanged" in out
+    assert Product.objects.get().category.name == "L" * 120
+    assert Category.objects.count() == 2
