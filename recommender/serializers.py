@@ -5,8 +5,8 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from recommender.core import ALGORITHMS
 from recommender.models import ModelVersion, TrainingRun
+from recommender.training.services import UnknownAlgorithm, resolve_algorithms
 
 
 class TrainingRunInSerializer(serializers.Serializer):
@@ -19,13 +19,10 @@ class TrainingRunInSerializer(serializers.Serializer):
     )
 
     def validate_algorithms(self, value: list[str]) -> list[str]:
-        unknown = sorted(set(value) - set(ALGORITHMS))
-        if unknown:
-            raise serializers.ValidationError(
-                f"Unknown algorithm(s): {', '.join(unknown)}. "
-                f"Choose from: {', '.join(sorted(ALGORITHMS))}."
-            )
-        return list(dict.fromkeys(value))
+        try:
+            return resolve_algorithms(value)
+        except UnknownAlgorithm as exc:
+            raise serializers.ValidationError(str(exc)) from exc
 
 
 class TrainingRunSerializer(serializers.ModelSerializer):

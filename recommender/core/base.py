@@ -134,6 +134,9 @@ class Recommender:
     personalized: ClassVar[bool] = True
     needs_item_features: ClassVar[bool] = False
     explicit_ratings: ClassVar[bool] = False
+    # True for a model made of other fitted models (``Blend``): it is assembled from them, not
+    # fitted from a matrix and its own params, so it cannot be trained by name on its own.
+    composite: ClassVar[bool] = False
 
     n_users: int = 0
     n_items: int = 0

@@ -38,6 +38,7 @@ class Blend(Recommender):
     """
 
     name: ClassVar[str] = "blend"
+    composite: ClassVar[bool] = True
 
     def __init__(
         self,

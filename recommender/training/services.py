@@ -61,28 +61,39 @@ class BrokerUnavailable(Exception):
 
 
 class UnknownAlgorithm(ValueError):
-    """An algorithm name that is not registered in ``recommender.core.ALGORITHMS``."""
+    """An algorithm name that is not registered in ``recommender.core.ALGORITHMS``, or one that
+    cannot be trained on its own (a composite such as ``blend``)."""
+
+
+def trainable_algorithms() -> list[str]:
+    """Registered algorithms a run can fit from the interaction matrix and their params alone."""
+    return sorted(name for name, cls in ALGORITHMS.items() if not cls.composite)
 
 
 def resolve_algorithms(algorithms: list[str] | None) -> list[str]:
     """The requested algorithms, deduplicated in order, or the configured defaults.
 
-    Unknown requested names raise ``UnknownAlgorithm``; defaults that this deployment does not
-    register are skipped with a warning, so a settings list written ahead of the code still runs.
+    Unknown or composite requested names raise ``UnknownAlgorithm``; defaults that this
+    deployment does not register are skipped with a warning, so a settings list written ahead
+    of the code still runs.
     """
+    trainable = trainable_algorithms()
     if algorithms:
         names = list(dict.fromkeys(algorithms))
+        composite = [name for name in names if name in ALGORITHMS and name not in trainable]
         unknown = [name for name in names if name not in ALGORITHMS]
-        if unknown:
-            raise UnknownAlgorithm(
-                f"Unknown algorithm(s) {', '.join(unknown)}; "
-                f"choose from {', '.join(sorted(ALGORITHMS))}."
-            )
+        if composite or unknown:
+            problems = [f"Unknown algorithm(s): {', '.join(unknown)}."] if unknown else []
+            if composite:
+                problems.append(
+                    f"Not trainable on its own (combines trained models): {', '.join(composite)}."
+                )
+            raise UnknownAlgorithm(" ".join([*problems, f"Choose from: {', '.join(trainable)}."]))
         return names
-    names = [name for name in settings.SHELFWISE_TRAINING_ALGORITHMS if name in ALGORITHMS]
+    names = [name for name in settings.SHELFWISE_TRAINING_ALGORITHMS if name in trainable]
     missing = set(settings.SHELFWISE_TRAINING_ALGORITHMS) - set(names)
     if missing:
-        logger.warning("configured algorithms not registered, skipped: %s", sorted(missing))
+        logger.warning("configured algorithms not trainable here, skipped: %s", sorted(missing))
     if not names:
         raise UnknownAlgorithm("None of SHELFWISE_TRAINING_ALGORITHMS is registered.")
     return names

@@ -61,6 +61,13 @@ def test_an_unknown_algorithm_exits_non_zero_and_stores_nothing():
     assert not TrainingRun.objects.exists()
 
 
+def test_a_blend_on_its_own_exits_non_zero_and_stores_nothing():
+    with pytest.raises(CommandError, match="Not trainable on its own"):
+        run_command("--algorithm", "blend")
+
+    assert not TrainingRun.objects.exists()
+
+
 def test_a_run_already_active_is_named_instead_of_starting_another(shop):
     active = TrainingRun.objects.create(
         algorithms=["scripted"], lock_key="scripted", triggered_by="schedule", status="running"

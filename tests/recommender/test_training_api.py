@@ -65,6 +65,21 @@ def test_unknown_algorithms_answer_400_naming_the_field(staff_client):
 
 
 @pytest.mark.django_db
+def test_a_blend_cannot_be_requested_on_its_own(staff_client):
+    # A blend is assembled from trained models; a run for it would fail with everything in it.
+    response = staff_client.post(
+        "/api/v1/training-runs", {"algorithms": ["popularity", "blend"]}, format="json"
+    )
+
+    assert response.status_code == 400
+    error = response.json()["errors"][0]
+    assert error["attr"] == "algorithms"
+    assert "Not trainable on its own (combines trained models): blend." in error["detail"]
+    assert "Choose from:" in error["detail"] and ", blend" not in error["detail"]
+    assert not TrainingRun.objects.exists()
+
+
+@pytest.mark.django_db
 def test_a_second_trigger_answers_409_with_the_active_run(staff_client):
     first = staff_client.post("/api/v1/training-runs", {"algorithms": ["scripted"]}, format="json")
 
