@@ -130,6 +130,8 @@ def test_reset_deletes_demo_rows_only():
     [
         (["--scale", "0"], "--scale must be above 0"),
         (["--now", "yesterday-ish"], "not an ISO date"),
+        (["--now", "2024-02-30T00:00"], r"not an ISO date .*day is out of range"),
+        (["--now", "0001-01-01T00:00+01:00"], r"not an ISO date .*out of range"),
         (["--online-retail", "/nonexistent/online_retail.csv"], "no such file"),
     ],
 )

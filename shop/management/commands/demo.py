@@ -182,12 +182,18 @@ class Command(BaseCommand):
 def _parse_now(value: str | None) -> datetime:
     if not value:
         return timezone.now().replace(microsecond=0)
-    parsed = parse_datetime(value)
+    try:
+        parsed = parse_datetime(value)
+    except ValueError as exc:  # well-formed but impossible, e.g. February 30th
+        raise CommandError(f"--now: not an ISO date and time: {value!r} ({exc})") from exc
     if parsed is None:
         raise CommandError(f"--now: not an ISO date and time: {value!r}")
     if timezone.is_naive(parsed):
         parsed = timezone.make_aware(parsed, UTC)
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError as exc:  # year 1 or 9999 shifted past the calendar's ends
+        raise CommandError(f"--now: not an ISO date and time: {value!r} ({exc})") from exc
 
 
 def _describe_run(run, *, skipped: bool) -> str:
