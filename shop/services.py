@@ -59,14 +59,22 @@ def build_demo_shop(
 
 def _create_categories() -> dict[str, Category]:
     """Departments and their subcategories, keyed by name."""
+    # ignore_conflicts: a reset keeps a demo category the shop's own rows still use, and the
+    # rebuilt shop reuses it by slug instead of failing on the unique slug.
     departments = Category.objects.bulk_create(
-        Category(name=d, slug=f"{CATEGORY_PREFIX}{slugify(d)}") for d in CATALOG_TREE
+        (Category(name=d, slug=f"{CATEGORY_PREFIX}{slugify(d)}") for d in CATALOG_TREE),
+        ignore_conflicts=True,
     )
     by_name = {c.name: Category.objects.get(slug=c.slug) for c in departments}
     Category.objects.bulk_create(
-        Category(name=sub, slug=f"{CATEGORY_PREFIX}{slugify(d)}-{slugify(sub)}", parent=by_name[d])
-        for d, subs in CATALOG_TREE.items()
-        for sub in subs
+        (
+            Category(
+                name=sub, slug=f"{CATEGORY_PREFIX}{slugify(d)}-{slugify(sub)}", parent=by_name[d]
+            )
+            for d, subs in CATALOG_TREE.items()
+            for sub in subs
+        ),
+        ignore_conflicts=True,
     )
     for c in Category.objects.filter(slug__startswith=CATEGORY_PREFIX, parent__isnull=False):
         by_name[c.name] = c
@@ -245,9 +253,7 @@ def reset_demo_data() -> dict[str, int]:
             "shoppers": Shopper.objects.filter(external_id__startswith=SHOPPER_PREFIX).delete()[0],
             "products": Product.objects.filter(sku__startswith=SKU_PREFIX).delete()[0],
         }
-        demo_categories = Category.objects.filter(slug__startswith=CATEGORY_PREFIX)
-        deleted["categories"] = demo_categories.filter(parent__isnull=False).delete()[0]
-        deleted["categories"] += demo_categories.delete()[0]
+        deleted["categories"] = _delete_unused_demo_categories()
         # Points and sold-out stock the demo put on imported data (the Online Retail file has
         # neither of its own).
         dressed = list(
@@ -261,6 +267,28 @@ def reset_demo_data() -> dict[str, int]:
         Product.objects.bulk_update(
             dressed, ["attributes", "points_price", "stock"], batch_size=500
         )
+    return deleted
+
+
+def _delete_unused_demo_categories() -> int:
+    """Delete demo categories nothing of the shop's own uses, leaves first; returns how many.
+
+    The shop's own rows may sit in a demo category (an import of ``Garden/Gnomes`` files Gnomes
+    under the demo's Garden): a real subcategory would block the delete (``parent`` is
+    PROTECT), and deleting under a real product, promotion or shopper interest would silently
+    strip it, so such a demo category stays. The demo rows that used it are gone by now.
+    """
+    unused = Category.objects.filter(
+        slug__startswith=CATEGORY_PREFIX,
+        children__isnull=True,
+        products__isnull=True,
+        promotions__isnull=True,
+        interested_shoppers__isnull=True,
+    )
+    deleted = 0
+    # Each pass removes the current leaves, which may free their parents for the next one.
+    while ids := list(unused.values_list("pk", flat=True).distinct()):
+        deleted += Category.objects.filter(pk__in=ids).delete()[0]
     return deleted
 
 

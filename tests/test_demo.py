@@ -15,7 +15,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from behavior.models import Event, Shopper
-from catalog.models import Product, Promotion
+from catalog.models import Category, Product, Promotion
 from shop import services
 from shop.selectors import shop_fingerprint
 from shop.synthetic import plan_shop
@@ -122,6 +122,38 @@ def test_reset_deletes_demo_rows_only():
 
     assert Product.objects.filter(pk=own.pk, title="The shop's own product").exists()
     assert Product.objects.exclude(sku__startswith="DEMO-").count() == 1
+
+
+@pytest.mark.django_db
+def test_reset_keeps_the_shops_own_subcategory_under_a_demo_category_and_rebuilds(tmp_path):
+    options = ["--no-serve", "--no-train", "--force", "--scale", "0.05", "--now", NOW]
+    call_command("demo", *options, stdout=StringIO())
+    gnomes = tmp_path / "gnomes.csv"
+    gnomes.write_text("sku,title,price,category\nREV-B-5,Gnome,5.00,Garden/Gnomes\n")
+    call_command("import_products", str(gnomes), "--no-progress", stdout=StringIO())
+    own = ProductFactory(sku="SHOP-2", category=Category.objects.get(slug="demo-garden-plants"))
+
+    call_command("demo", "--reset", *options, stdout=StringIO())
+
+    gnome = Product.objects.get(sku="REV-B-5")
+    assert (gnome.category.name, gnome.category.parent.slug) == ("Gnomes", "demo-garden")
+    assert Product.objects.get(pk=own.pk).category.slug == "demo-garden-plants"
+    assert Category.objects.filter(slug__startswith="demo-").count() == 43
+    assert Product.objects.filter(sku__startswith="DEMO-").count() == 100
+
+
+@pytest.mark.django_db
+def test_reset_deletes_the_demo_categories_nothing_of_the_shop_uses():
+    options = ["--no-serve", "--no-train", "--force", "--scale", "0.05", "--now", NOW]
+    call_command("demo", *options, stdout=StringIO())
+    garden = Category.objects.get(slug="demo-garden")
+    real = Category.objects.create(name="Gnomes", slug="gnomes", parent=garden)
+
+    deleted = services.reset_demo_data()
+
+    assert set(Category.objects.values_list("slug", flat=True)) == {"demo-garden", "gnomes"}
+    assert deleted["categories"] == 42
+    assert Category.objects.get(pk=real.pk).parent == garden
 
 
 @pytest.mark.django_db
