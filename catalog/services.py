@@ -16,11 +16,14 @@ from django.utils.text import slugify
 
 from catalog.models import Category, Product, Promotion
 from catalog.versioning import bump_catalog_version
+from config.api import unstorable
 
 CATEGORY_SEPARATOR = "/"
 TRUE_WORDS = {"1", "true", "t", "yes", "y", "on"}
 FALSE_WORDS = {"0", "false", "f", "no", "n", "off"}
 MAX_PRICE = Decimal("9999999999.99")  # max_digits=12, decimal_places=2
+# The wording ingest_events uses for the same rule, so both imports read alike.
+UNSTORABLE_TEXT = "No NUL characters or lone surrogates: PostgreSQL cannot store them."
 # Columns a product row may carry; absent keys leave an existing product's value unchanged.
 PRODUCT_FIELDS = (
     "title",
@@ -196,8 +199,14 @@ def _clean_product(row: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, li
     def fail(name: str, message: str) -> None:
         errors.setdefault(name, []).append(message)
 
+    # PostgreSQL answers NUL or a lone surrogate (in text or jsonb) with a DataError that aborts
+    # the whole batch; such a value fails only its own field and is checked no further.
+    refused = [name for name, raw in row.items() if unstorable(raw)]
+    for name in refused:
+        fail(name, UNSTORABLE_TEXT)
+    row = {name: raw for name, raw in row.items() if name not in refused}
     sku = _text(row.get("sku"))
-    if not sku:
+    if not sku and "sku" not in errors:
         fail("sku", "This field is required.")
     elif len(sku) > 64:
         fail("sku", "At most 64 characters.")
@@ -295,6 +304,8 @@ def _clean_attributes(raw: Any, values: dict[str, Any], fail) -> None:
         raw = {}
     if not isinstance(raw, dict):
         fail("attributes", 'Must be a JSON object, e.g. {"colour": "red"}.')
+    elif unstorable(raw):  # a CSV cell spells NUL as the JSON escape \u0000
+        fail("attributes", UNSTORABLE_TEXT)
     else:
         values["attributes"] = raw
 

@@ -215,3 +215,39 @@ def test_a_category_name_of_exactly_120_characters_is_stored_once(tmp_path):
     assert "0 created, 0 updated, 1 unchanged" in out
     assert Product.objects.get().category.name == "L" * 120
     assert Category.objects.count() == 2
+
+
+@pytest.mark.parametrize(
+    ("field", "line"),
+    [
+        ("sku", "NUL\x00-1,Mug,,,,1.00,GBP,,,,"),
+        ("title", "NUL-1,Nul\x00Thing,,,,1.00,GBP,,,,"),
+        ("description", "NUL-1,Mug,a\x00b,,,1.00,GBP,,,,"),
+        ("category", "NUL-1,Mug,,Home/Ki\x00tchen,,1.00,GBP,,,,"),
+        ("brand", "NUL-1,Mug,,,Ac\x00me,1.00,GBP,,,,"),
+        ("attributes", 'NUL-1,Mug,,,,1.00,GBP,,,,"{""colour"": ""b\\u0000lue""}"'),
+    ],
+)
+def test_a_nul_character_is_a_bad_line_naming_its_field_and_the_good_lines_are_stored(
+    tmp_path, field, line
+):
+    path = write(tmp_path, MUG, line, LAMP)
+
+    report = rejected(path)
+
+    assert f"line 3: {field}: No NUL characters or lone surrogates" in report
+    assert set(Product.objects.values_list("sku", flat=True)) == {"MUG-1", "LAMP-1"}
+
+
+def test_upsert_refuses_a_lone_surrogate_by_field_and_stores_the_other_rows():
+    result = upsert_products(
+        rows=[
+            {"sku": "S-1", "title": "Mug \ud83d", "price": 1},
+            {"sku": "S-2", "title": "Ok", "price": 1},
+        ]
+    )
+
+    assert result.statuses == ["invalid", "created"]
+    assert result.errors == {
+        0: {"title": ["No NUL characters or lone surrogates: PostgreSQL cannot store them."]}
+    }
