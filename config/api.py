@@ -9,7 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from drf_standardized_errors.handler import exception_handler as standardized_exception_handler
 from drf_standardized_errors.openapi_serializers import (
     ClientErrorEnum,
     ValidationErrorResponseSerializer,
@@ -30,6 +34,16 @@ class PayloadTooLarge(exceptions.APIException):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
     default_detail = "The request carries more items than one call accepts."
     default_code = "too_large"
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Any:
+    """drf-standardized-errors' handler, plus a body over ``DATA_UPLOAD_MAX_MEMORY_SIZE`` as a
+    JSON 413 (Django alone would answer its HTML 400 page)."""
+    if isinstance(exc, RequestDataTooBig):
+        exc = PayloadTooLarge(
+            f"The request body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE:,} bytes."
+        )
+    return standardized_exception_handler(exc, context)
 
 
 class Error413Serializer(serializers.Serializer):
@@ -130,6 +144,9 @@ class IsStaff(BasePermission):
         return bool(request.user and request.user.is_authenticated and request.user.is_staff)
 
 
+# Exempt: it changes nothing, and a POST from a shop back-end (no CSRF token) to a mistyped path
+# must get this 404, not the CSRF middleware's HTML 403.
+@csrf_exempt
 def api_not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
     """Unknown paths under /api/ answer JSON in the one error shape, never Django's HTML page."""
     return JsonResponse(

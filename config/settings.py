@@ -193,7 +193,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_SCHEMA_CLASS": "drf_standardized_errors.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "drf_standardized_errors.handler.exception_handler",
+    "EXCEPTION_HANDLER": "config.api.exception_handler",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_THROTTLE_CLASSES": [
         # One INCR round trip per request instead of DRF's read + rewrite of a request log.
@@ -366,3 +366,7 @@ SHELFWISE_TRENDING_DAYS = env.int("SHELFWISE_TRENDING_DAYS", default=30)
 SHELFWISE_TRENDING_CACHE_SECONDS = env.int("SHELFWISE_TRENDING_CACHE_SECONDS", default=300)
 # Items per write call (events, products); larger batches answer 413.
 SHELFWISE_MAX_BATCH = 1000
+# Largest request body Django reads (its default is 2.5 MB). A full batch of 1,000 events with
+# every text field at its limit is about 5 MB once non-ASCII is JSON-escaped, and products carry
+# free-text descriptions; a larger body answers a JSON 413 (config.api.exception_handler).
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("SHELFWISE_MAX_REQUEST_BYTES", default=32 * 1024 * 1024)
