@@ -1,9 +1,10 @@
 """Plumbing shared by the file importers (products, events, Online Retail).
 
 Files are streamed, never read whole: plain or gzip (detected by its magic bytes, not the
-name), UTF-8, with a progress bar that advances by bytes of the file on disk, so it is right
-for compressed files too. Problems with the file as a whole raise ``ImportFileError`` (the
-commands turn it into a non-zero exit); problems with one line are collected as ``BadLines``.
+name), UTF-8 (a leading byte order mark is dropped), with a progress bar that advances by bytes
+of the file on disk, so it is right for compressed files too. Problems with the file as a whole
+raise ``ImportFileError`` (the commands turn it into a non-zero exit); problems with one line
+are collected as ``BadLines``.
 """
 
 from __future__ import annotations
@@ -78,7 +79,9 @@ def open_text(path: Path | str) -> Iterator[tuple[IO[str], IO[bytes], int]]:
         size = path.stat().st_size
         binary: IO[bytes] = gzip.GzipFile(fileobj=raw) if raw.read(2) == GZIP_MAGIC else raw
         raw.seek(0)
-        text = io.TextIOWrapper(binary, encoding="utf-8", newline="")
+        # utf-8-sig drops the byte order mark Excel's "CSV UTF-8" writes, which would otherwise
+        # stick to the first column name; a file without one reads exactly as with utf-8.
+        text = io.TextIOWrapper(binary, encoding="utf-8-sig", newline="")
         try:
             yield text, raw, size
         except (EOFError, gzip.BadGzipFile, zlib.error) as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 from decimal import Decimal
 from io import StringIO
 
@@ -251,3 +252,16 @@ def test_upsert_refuses_a_lone_surrogate_by_field_and_stores_the_other_rows():
     assert result.errors == {
         0: {"title": ["No NUL characters or lone surrogates: PostgreSQL cannot store them."]}
     }
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_a_utf8_file_with_a_byte_order_mark_is_read_like_one_without(tmp_path, compress):
+    # Excel's "CSV UTF-8" starts the file with a BOM, which used to glue itself to "sku".
+    content = "\ufeffsku,title,price\nREV-B-6,Bom,1.00\n".encode()
+    path = tmp_path / "products.csv"
+    path.write_bytes(gzip.compress(content) if compress else content)
+
+    out, _ = run(path)
+
+    assert "1 lines: 1 created" in out
+    assert Product.objects.get().sku == "REV-B-6"
