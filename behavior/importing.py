@@ -67,25 +67,27 @@ def import_events_file(
 
 def _events(text: IO[str], *, path: Path | str, report: EventsImportReport) -> Iterator:
     """(line number, event mapping) for each usable line; unusable ones go to ``report.bad``."""
+    # The format is told by the first character that is not blank; the blank lines read on the
+    # way are counted so the numbers reported stay those of the file.
+    offset = 0
     first = text.read(1)
     while first and first.isspace():
+        if first == "\n":
+            offset += 1
         first = text.read(1)
     if not first:
         raise ImportFileError(f"{path} is empty.")
+    lines = _prepend(first, text)
     if first == "{":
         report.format = "jsonl"
-        yield from _json_lines(first, text, report)
+        yield from _json_lines(lines, offset, report)
     else:
         report.format = "csv"
-        yield from _csv_lines(first, text, path, report)
+        yield from _csv_lines(lines, offset, path, report)
 
 
-def _json_lines(first: str, text: IO[str], report: EventsImportReport) -> Iterator:
-    lines = iter(text)
-    line_no = 0
-    for line_no, line in enumerate(lines, start=1):
-        if line_no == 1:
-            line = first + line
+def _json_lines(lines: Iterator[str], offset: int, report: EventsImportReport) -> Iterator:
+    for line_no, line in enumerate(lines, start=offset + 1):
         if not line.strip():
             continue
         report.lines += 1
@@ -100,21 +102,23 @@ def _json_lines(first: str, text: IO[str], report: EventsImportReport) -> Iterat
         yield line_no, event
 
 
-def _csv_lines(first: str, text: IO[str], path, report: EventsImportReport) -> Iterator:
-    reader = csv.reader(_prepend(first, text))
+def _csv_lines(lines: Iterator[str], offset: int, path, report: EventsImportReport) -> Iterator:
+    reader = csv.reader(lines)
     header = csv_header(reader, path=path, allowed=EVENT_COLUMNS, required=REQUIRED_EVENT_COLUMNS)
     for cells in reader:
         if not cells:
             continue
         report.lines += 1
+        line_no = offset + reader.line_num
         if len(cells) != len(header):
-            report.bad.add(reader.line_num, f"expected {len(header)} fields, found {len(cells)}")
+            report.bad.add(line_no, f"expected {len(header)} fields, found {len(cells)}")
             continue
         # An empty CSV cell means "not given", like a missing key in JSON.
-        yield reader.line_num, {k: v for k, v in zip(header, cells, strict=True) if v != ""}
+        yield line_no, {k: v for k, v in zip(header, cells, strict=True) if v != ""}
 
 
 def _prepend(first: str, text: IO[str]) -> Iterator[str]:
+    """The file's lines again, with the character already read put back on the first one."""
     lines = iter(text)
     yield first + next(lines, "")
     yield from lines
