@@ -136,6 +136,8 @@ def import_products_file(
         bar = ByteProgress(raw, total=size, desc="products", enabled=progress)
         batch: list[tuple[int, dict[str, str]]] = []
         for cells in reader:
+            if not cells:  # a blank line (often the last) carries nothing, as in import_events
+                continue
             report.lines += 1
             if len(cells) != len(header):
                 report.bad.add(

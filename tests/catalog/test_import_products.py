@@ -265,3 +265,23 @@ def test_a_utf8_file_with_a_byte_order_mark_is_read_like_one_without(tmp_path, c
 
     assert "1 lines: 1 created" in out
     assert Product.objects.get().sku == "REV-B-6"
+
+
+def test_blank_lines_are_skipped_and_the_next_line_keeps_its_number(tmp_path):
+    path = tmp_path / "products.csv"
+    path.write_text("sku,title,price\nX-1,T,1\n\nX-2,T,-1\n\n\n", encoding="utf-8")
+
+    report = rejected(path)
+
+    assert "1 bad lines" in report
+    assert "line 4: price: Must be between 0 and" in report
+    assert list(Product.objects.values_list("sku", flat=True)) == ["X-1"]
+
+
+def test_a_trailing_blank_line_is_not_a_bad_line(tmp_path):
+    path = tmp_path / "products.csv"
+    path.write_text("sku,title,price\nX-1,T,1\n\n", encoding="utf-8")
+
+    out, _ = run(path)
+
+    assert "1 lines: 1 created" in out
