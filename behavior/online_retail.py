@@ -3,7 +3,8 @@
 Rules (documented for merchandisers in behavior/ingest_formats.md):
 
 - A line is classified in this order; the first matching reason skips it:
-  unreadable (bad line) → non-product stock code → cancellation (invoice ``C…``) →
+  unreadable (bad line: field count, a NUL character, a number or date that does not parse)
+  → non-product stock code → cancellation (invoice ``C…``) →
   quantity ≤ 0 → unit price ≤ 0 → no CustomerID. Everything left is a purchase event.
 - Product codes are five digits plus up to two letters (``85123A``); codes are upper-cased,
   because the file spells some of them both ways (``84968f``/``84968F``, 112 such pairs)
@@ -75,6 +76,7 @@ CANCELLATION = "cancellation invoice (C…)"
 NO_QUANTITY = "quantity 0 or below"
 NO_PRICE = "unit price 0 or below"
 NO_CUSTOMER = "no CustomerID (cannot be attributed to a shopper)"
+NUL_CELL = "contains a NUL character, which the database cannot store"
 PURCHASE = str(EventKind.PURCHASE)
 
 # One purchase line: (event id, customer, sku, quantity, invoice, occurred_at). A plain tuple,
@@ -172,6 +174,13 @@ def _read(path: Path | str, report: OnlineRetailReport, progress: bool) -> _Scan
                 invoice, code, description, quantity, date, price, customer, country = cells
             except ValueError:
                 report.bad.add(reader.line_num, f"expected 8 fields, found {len(cells)}")
+                continue
+            # PostgreSQL text cannot hold NUL, and Python's csv reads it since 3.11: one such
+            # cell used to fail the whole catalog transaction. One join covers all cells
+            # (measured: ~0.1 s more CPU on the full file's 1.9 s read).
+            if "\x00" in "".join(cells):
+                column = COLUMNS[next(i for i, cell in enumerate(cells) if "\x00" in cell)]
+                report.bad.add_errors(reader.line_num, {column: [NUL_CELL]})
                 continue
             sku = skus.get(code, "")
             if sku == "":

@@ -173,6 +173,35 @@ def test_bad_lines_are_reported_with_line_numbers_and_the_good_ones_imported(tmp
     assert Event.objects.count() == 2
 
 
+def test_a_nul_character_makes_its_line_bad_and_the_rest_is_imported(tmp_path):
+    lines = [
+        *LINES[:2],
+        "536380,22000,NUL\x00 LANTERN,6,2011-06-03 08:00:00,3.39,17850.0,United Kingdom",
+        "536381,71053,WHITE METAL LANTERN,6,2011-06-03 08:00:00,3.39,178\x0050.0,United Kingdom",
+        "C536382,71053,WHITE METAL LANTERN,-1,2011-06-03 08:00:00,3.39,17850.0,Fr\x00ance",
+    ]
+    out, err = StringIO(), StringIO()
+
+    with pytest.raises(CommandError, match="3 lines could not be read"):
+        call_command(
+            "import_online_retail",
+            str(write(tmp_path, lines)),
+            "--no-progress",
+            stdout=out,
+            stderr=err,
+        )
+
+    assert "line 4: Description: contains a NUL character" in err.getvalue()
+    assert "line 5: CustomerID: contains a NUL character" in err.getvalue()
+    assert "line 6: Country: contains a NUL character" in err.getvalue()
+    assert set(Event.objects.values_list("event_id", flat=True)) == {
+        "oretail:536365:85123A:1",
+        "oretail:536365:71053:1",
+    }
+    assert not Product.objects.filter(sku="22000").exists()
+    assert set(Shopper.objects.values_list("external_id", flat=True)) == {"17850"}
+
+
 def test_a_batch_that_fails_leaves_earlier_batches_stored_and_nothing_of_itself(tmp_path):
     with connection.cursor() as cursor:
         cursor.execute(
