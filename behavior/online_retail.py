@@ -3,9 +3,10 @@
 Rules (documented for merchandisers in behavior/ingest_formats.md):
 
 - A line is classified in this order; the first matching reason skips it:
-  unreadable (bad line: field count, a NUL character, a number or date that does not parse)
-  → non-product stock code → cancellation (invoice ``C…``) →
-  quantity ≤ 0 → unit price ≤ 0 → no CustomerID. Everything left is a purchase event.
+  unreadable (bad line: field count, a NUL character, a number or date that does not parse,
+  a unit price that is NaN, infinite or above the catalog's price ceiling) → non-product stock
+  code → cancellation (invoice ``C…``) → quantity ≤ 0 → unit price ≤ 0 → no CustomerID.
+  Everything left is a purchase event.
 - Product codes are five digits plus up to two letters (``85123A``); codes are upper-cased,
   because the file spells some of them both ways (``84968f``/``84968F``, 112 such pairs)
   for one product. Anything else is a service, fee or adjustment (``POST``, ``DOT``, ``M``,
@@ -41,7 +42,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -53,7 +54,7 @@ from behavior.selectors import product_ids_for_skus
 from behavior.services import EventRow, refresh_event_statistics, store_events, upsert_shoppers
 from catalog.categorize import categorize
 from catalog.importing import BadLines, ByteProgress, ImportFileError, csv_header, open_text
-from catalog.services import upsert_products
+from catalog.services import MAX_PRICE, upsert_products
 
 COLUMNS = (
     "InvoiceNo",
@@ -68,7 +69,12 @@ COLUMNS = (
 PRODUCT_CODE = re.compile(r"\d{5}[A-Z]{0,2}")
 LONDON = ZoneInfo("Europe/London")
 CENT = Decimal("0.01")
+# A unit price rounds to a cent above MAX_PRICE from here on (ROUND_HALF_UP, as _write_catalog).
+PRICE_CEILING = MAX_PRICE + CENT / 2
+# Below this a float price is certainly storable; at or above it the exact Decimal check runs.
+_SAFE_PRICE = float(MAX_PRICE) - 1.0
 BATCH_SIZE = 20_000
+TITLE_LENGTH = 255  # Product.title's max_length
 WRITERS = 2
 
 NON_PRODUCT = "non-product code (postage, fees, adjustments, vouchers)"
@@ -82,6 +88,14 @@ PURCHASE = str(EventKind.PURCHASE)
 # One purchase line: (event id, customer, sku, quantity, invoice, occurred_at). A plain tuple,
 # with the repeated strings and datetimes shared between lines, keeps 396k of them near 70 MB.
 _Purchase = tuple[str, str, str, float, str, datetime]
+
+
+class _BadCell(ValueError):
+    """One cell makes its line unusable: reported as a bad line naming the column."""
+
+    def __init__(self, column: str, message: str) -> None:
+        super().__init__(message)
+        self.column = column
 
 
 class EventBatchError(Exception):
@@ -192,15 +206,20 @@ def _read(path: Path | str, report: OnlineRetailReport, progress: bool) -> _Scan
                     reason = CANCELLATION
                 elif (count := int(quantity)) <= 0:
                     reason = NO_QUANTITY
-                elif float(price) <= 0:
-                    reason = NO_PRICE
+                # NaN fails both comparisons (``nan <= 0`` is False, so it used to pass).
+                elif not 0 < float(price) < _SAFE_PRICE:
+                    reason = _price_reason(price)
                 else:
                     reason = ""
                 at = dates.get(date)
                 if at is None:
                     at = dates[date] = _local_time(date)
+            except _BadCell as exc:
+                report.bad.add_errors(reader.line_num, {exc.column: [str(exc)]})
+                continue
             except ValueError as exc:
-                report.bad.add(reader.line_num, f"unreadable value ({exc})")
+                column = _unreadable_column(sku, invoice, quantity, price)
+                report.bad.add_errors(reader.line_num, {column: [f"unreadable value ({exc})"]})
                 continue
             if reason:
                 skipped[reason] += 1
@@ -227,6 +246,38 @@ def _read(path: Path | str, report: OnlineRetailReport, progress: bool) -> _Scan
     report.lines = lines
     report.skipped.update(skipped)
     return scan
+
+
+def _price_reason(text: str) -> str:
+    """The rare path of the price check: NO_PRICE for 0 or below, "" for a storable price;
+    raises ``_BadCell`` for NaN, an infinity or a price the catalog cannot hold."""
+    try:
+        price = Decimal(text)  # exact, where the float compared above may have rounded
+    except InvalidOperation as exc:
+        raise _BadCell("UnitPrice", f"unreadable value ({text!r})") from exc
+    if not price.is_finite():
+        raise _BadCell("UnitPrice", f"not a finite number ({text.strip()!r})")
+    if price <= 0:
+        return NO_PRICE
+    if price >= PRICE_CEILING:
+        raise _BadCell("UnitPrice", f"above the highest price a product can have, {MAX_PRICE}")
+    return ""
+
+
+def _unreadable_column(sku: str | None, invoice: str, quantity: str, price: str) -> str:
+    """Which column the classification failed to parse, by parsing again in the same order
+    (only for bad lines, so the hot loop carries no bookkeeping)."""
+    if sku is not None and not invoice.startswith("C"):
+        try:
+            if int(quantity) > 0:
+                float(price)
+        except ValueError:
+            try:
+                int(quantity)
+            except ValueError:
+                return "Quantity"
+            return "UnitPrice"
+    return "InvoiceDate"
 
 
 def _sku(code: str) -> str | None:
@@ -267,15 +318,21 @@ def _write_catalog(scan: _Scan, report: OnlineRetailReport):
         rows.append(
             {
                 "sku": sku,
-                "title": title_case(description) or sku,
+                # A derived display title: cut to the column's 255 rather than refuse the
+                # product (the file's longest description is 35 characters).
+                "title": title_case(description)[:TITLE_LENGTH] or sku,
                 "price": price,
                 "currency": "GBP",
                 "category": "/".join(categorize(description)),
             }
         )
     result = upsert_products(rows=rows)
-    if result.errors:  # the rules above only build valid rows; a failure here is a bug
-        raise ImportFileError(f"Products rejected: {dict(list(result.errors.items())[:5])}")
+    if result.errors:  # _read's line checks leave only valid rows; a failure here is a bug
+        rejected = "; ".join(
+            f"{rows[index]['sku']}: " + "; ".join(f"{k}: {' '.join(v)}" for k, v in errors.items())
+            for index, errors in list(result.errors.items())[:5]
+        )
+        raise ImportFileError(f"Products rejected by the catalog, nothing stored: {rejected}")
     report.products_created = result.created
     report.products_updated = result.updated
     report.products_unchanged = result.unchanged

@@ -167,7 +167,7 @@ def test_bad_lines_are_reported_with_line_numbers_and_the_good_ones_imported(tmp
     with pytest.raises(CommandError, match="2 lines could not be read"):
         call_command("import_online_retail", str(path), "--no-progress", stdout=out, stderr=err)
 
-    assert "line 4: unreadable value" in err.getvalue()
+    assert "line 4: Quantity: unreadable value" in err.getvalue()
     assert "line 5: expected 8 fields, found 1" in err.getvalue()
     assert "Purchase events: 2 stored" in out.getvalue()
     assert Event.objects.count() == 2
@@ -200,6 +200,57 @@ def test_a_nul_character_makes_its_line_bad_and_the_rest_is_imported(tmp_path):
     }
     assert not Product.objects.filter(sku="22000").exists()
     assert set(Shopper.objects.values_list("external_id", flat=True)) == {"17850"}
+
+
+def test_a_price_that_is_nan_infinite_or_too_large_is_a_bad_line_with_its_number(tmp_path):
+    def line(invoice, code, price, quantity="6"):
+        return f"{invoice},{code},LANTERN,{quantity},2011-06-03 08:00:00,{price},17850.0,UK"
+
+    lines = [
+        LINES[0],
+        line("536380", "22001", "nan"),
+        line("536381", "22002", "inf"),
+        line("536382", "22003", "-Infinity"),
+        line("536383", "22004", "1e11"),
+        line("536384", "22005", "9999999999.995"),  # rounds to a cent above the ceiling
+        line("536385", "22006", "9999999999.994"),  # rounds to the ceiling itself
+        line("536386", "22007", "-2.50"),  # documented: unit price 0 or below, skipped
+        line("536387", "22008", "nan", quantity="-3"),  # documented: quantity 0 or below
+    ]
+    out, err = StringIO(), StringIO()
+
+    with pytest.raises(CommandError, match="5 lines could not be read"):
+        call_command(
+            "import_online_retail",
+            str(write(tmp_path, lines)),
+            "--no-progress",
+            stdout=out,
+            stderr=err,
+        )
+
+    assert "line 3: UnitPrice: not a finite number ('nan')" in err.getvalue()
+    assert "line 4: UnitPrice: not a finite number ('inf')" in err.getvalue()
+    assert "line 5: UnitPrice: not a finite number ('-Infinity')" in err.getvalue()
+    assert "line 6: UnitPrice: above the highest price" in err.getvalue()
+    assert "line 7: UnitPrice: above the highest price" in err.getvalue()
+    assert "Products rejected" not in err.getvalue()
+    assert set(Product.objects.values_list("sku", "price")) == {
+        ("85123A", Decimal("2.55")),
+        ("22006", Decimal("9999999999.99")),
+    }
+    assert Event.objects.count() == 2
+    assert "1  unit price 0 or below" in out.getvalue()
+    assert "1  quantity 0 or below" in out.getvalue()
+
+
+def test_a_description_longer_than_a_title_is_cut_to_one_not_refused(tmp_path):
+    long = "LANTERN " * 40  # 320 characters; a title holds 255
+    lines = [LINES[0], f"536380,22000,{long},6,2011-06-03 08:00:00,3.39,17850.0,United Kingdom"]
+
+    report = run(write(tmp_path, lines))
+
+    assert (report.bad.count, report.events_stored) == (0, 2)
+    assert Product.objects.get(sku="22000").title == ("Lantern " * 40)[:255].strip()
 
 
 def test_a_batch_that_fails_leaves_earlier_batches_stored_and_nothing_of_itself(tmp_path):
