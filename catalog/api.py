@@ -229,9 +229,12 @@ def product_detail(request: Request, sku: str) -> Response:
     if request.method == "GET":
         reject_nul(value=sku, what="product")
         return Response(ProductOutSerializer(_product(sku)).data)
-    if len(sku) > 64 or unstorable(sku):
+    if len(sku) > 64 or unstorable(sku) or sku != sku.strip():
+        # Surrounding spaces: the service strips them, so the product would be stored under
+        # another key than the URL names.
         raise ValidationError(
-            {"sku": ["At most 64 characters, no NUL characters."]}, code="invalid"
+            {"sku": ["At most 64 characters, no NUL characters, no surrounding spaces."]},
+            code="invalid",
         )
     incoming = ProductInSerializer(data=request.data)
     incoming.is_valid(raise_exception=True)
@@ -291,7 +294,8 @@ def products_bulk_upsert(request: Request) -> Response:
     results = [
         {
             "index": i,
-            "sku": row.get("sku")
+            # The key as stored: the service strips surrounding spaces.
+            "sku": row["sku"].strip()
             if isinstance(row, dict) and isinstance(row.get("sku"), str)
             else None,
             "status": s,

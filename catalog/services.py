@@ -224,8 +224,10 @@ def _clean_product(row: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, li
     if "price" in row:
         _clean_price(row["price"], values, fail)
     if "currency" in row:
-        currency = _text(row["currency"]).upper() or "GBP"
-        if len(currency) != 3 or not currency.isalpha():
+        # Checked before upper(): "ßa".upper() is "SSA"; and other scripts' letters are alpha.
+        given = _text(row["currency"])
+        currency = given.upper() or "GBP"
+        if given and (len(given) != 3 or not (given.isascii() and given.isalpha())):
             fail("currency", "A three-letter ISO 4217 code, e.g. GBP.")
         values["currency"] = currency
     for name, minimum in (("stock", 0), ("points_price", 1)):
@@ -290,15 +292,23 @@ def _clean_bool(raw: Any, values: dict[str, Any], fail) -> None:
         fail("is_active", f"Expected true or false, got {raw!r}.")
 
 
+def _refuse_constant(name: str) -> None:
+    # Python's json reads NaN and Infinity; PostgreSQL's jsonb refuses them (a 500 on save).
+    raise ValueError(f"{name} is not a JSON value.")
+
+
 def _clean_attributes(raw: Any, values: dict[str, Any], fail) -> None:
     if isinstance(raw, str):
         if not raw.strip():
             values["attributes"] = {}
             return
         try:
-            raw = json.loads(raw)
+            raw = json.loads(raw, parse_constant=_refuse_constant)
         except json.JSONDecodeError as exc:
             fail("attributes", f"Not valid JSON: {exc.msg} at character {exc.pos}.")
+            return
+        except ValueError as exc:
+            fail("attributes", f"Not valid JSON: {exc}")
             return
     if raw is None:
         raw = {}

@@ -163,3 +163,50 @@ def test_bulk_upsert_reports_a_category_that_names_no_category_on_its_row(shop_c
     assert [r["status"] for r in response.json()["results"]] == ["created", "invalid"]
     assert list(response.json()["results"][1]["errors"]) == ["category"]
     assert list(Product.objects.values_list("sku", flat=True)) == ["GOOD"]
+
+
+def test_put_to_a_sku_with_surrounding_spaces_is_a_400_and_stores_nothing(shop_client):
+    # The service strips keys: storing "R5" for a PUT to "R5 " would answer 404 for what it made.
+    response = shop_client.put("/api/v1/products/R5%20", {"title": "x", "price": "1"}, "json")
+
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["attr"] == "sku"
+    assert not Product.objects.exists()
+
+
+def test_bulk_results_name_each_product_by_the_sku_it_is_stored_under(shop_client):
+    rows = [{"sku": "  PADDED ", "title": "t", "price": "1"}]
+
+    response = shop_client.post("/api/v1/products/bulk", {"products": rows}, format="json")
+
+    assert response.json()["results"][0] == {"index": 0, "sku": "PADDED", "status": "created"}
+    assert shop_client.get("/api/v1/products/PADDED").status_code == 200
+
+
+@pytest.mark.parametrize("attributes", ['{"a": NaN}', '{"a": Infinity}', '{"a": -Infinity}'])
+def test_bulk_attributes_with_non_json_numbers_fail_their_row_only(shop_client, attributes):
+    rows = [
+        {"sku": "GOOD", "title": "t", "price": "1"},
+        {"sku": "NAN", "title": "t", "price": "1", "attributes": attributes},
+    ]
+
+    response = shop_client.post("/api/v1/products/bulk", {"products": rows}, format="json")
+
+    assert response.status_code == 200
+    assert [r["status"] for r in response.json()["results"]] == ["created", "invalid"]
+    assert "attributes" in response.json()["results"][1]["errors"]
+    assert list(Product.objects.values_list("sku", flat=True)) == ["GOOD"]
+
+
+def test_bulk_currency_must_be_three_ascii_letters_as_on_put(shop_client):
+    rows = [{"sku": "EUR-ISH", "title": "t", "price": "1", "currency": "ßa"}]
+
+    bulk = shop_client.post("/api/v1/products/bulk", {"products": rows}, format="json")
+    put = shop_client.put(
+        "/api/v1/products/EUR-ISH", {"title": "t", "price": "1", "currency": "ßa"}, "json"
+    )
+
+    assert bulk.json()["results"][0]["status"] == "invalid"
+    assert "currency" in bulk.json()["results"][0]["errors"]
+    assert put.status_code == 400
+    assert not Product.objects.exists()
