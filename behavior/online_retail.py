@@ -4,9 +4,9 @@ Rules (documented for merchandisers in behavior/ingest_formats.md):
 
 - A line is classified in this order; the first matching reason skips it:
   unreadable (bad line: field count, a NUL character, a number or date that does not parse,
-  a unit price that is NaN, infinite or above the catalog's price ceiling) → non-product stock
-  code → cancellation (invoice ``C…``) → quantity ≤ 0 → unit price ≤ 0 → no CustomerID.
-  Everything left is a purchase event.
+  a quantity too large for a float, a unit price that is NaN, infinite or above the catalog's
+  price ceiling) → non-product stock code → cancellation (invoice ``C…``) → quantity ≤ 0 →
+  unit price ≤ 0 → no CustomerID. Everything left is a purchase event.
 - Product codes are five digits plus up to two letters (``85123A``); codes are upper-cased,
   because the file spells some of them both ways (``84968f``/``84968F``, 112 such pairs)
   for one product. Anything else is a service, fee or adjustment (``POST``, ``DOT``, ``M``,
@@ -36,6 +36,7 @@ from __future__ import annotations
 import csv
 import queue
 import re
+import sys
 import threading
 import time
 from collections import Counter
@@ -73,6 +74,8 @@ CENT = Decimal("0.01")
 PRICE_CEILING = MAX_PRICE + CENT / 2
 # Below this a float price is certainly storable; at or above it the exact Decimal check runs.
 _SAFE_PRICE = float(MAX_PRICE) - 1.0
+# An event's value is a float: a larger quantity (int() reads any length) cannot become one.
+MAX_QUANTITY = sys.float_info.max
 BATCH_SIZE = 20_000
 TITLE_LENGTH = 255  # Product.title's max_length
 WRITERS = 2
@@ -206,6 +209,11 @@ def _read(path: Path | str, report: OnlineRetailReport, progress: bool) -> _Scan
                     reason = CANCELLATION
                 elif (count := int(quantity)) <= 0:
                     reason = NO_QUANTITY
+                elif count > MAX_QUANTITY:  # exact: Python compares int and float losslessly
+                    raise _BadCell(
+                        "Quantity",
+                        f"above the largest quantity an event can hold, {MAX_QUANTITY:.3g}",
+                    )
                 # NaN fails both comparisons (``nan <= 0`` is False, so it used to pass).
                 elif not 0 < float(price) < _SAFE_PRICE:
                     reason = _price_reason(price)

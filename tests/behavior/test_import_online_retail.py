@@ -243,6 +243,38 @@ def test_a_price_that_is_nan_infinite_or_too_large_is_a_bad_line_with_its_number
     assert "1  quantity 0 or below" in out.getvalue()
 
 
+def test_a_quantity_too_large_for_an_event_value_is_a_bad_line_naming_quantity(tmp_path):
+    def line(invoice, code, quantity, price="3.39"):
+        return f"{invoice},{code},LANTERN,{quantity},2011-06-03 08:00:00,{price},17850.0,UK"
+
+    lines = [
+        LINES[0],
+        line("536380", "22001", "1" + "0" * 309),  # 1e309: past the largest float
+        line("536381", "22002", "9" * 400),
+        line("536382", "22003", "6", price="1" + "0" * 400),
+        line("536383", "22000", "1" + "0" * 308),  # 1e308: a float, stored as given
+    ]
+    out, err = StringIO(), StringIO()
+
+    with pytest.raises(CommandError, match="3 lines could not be read"):
+        call_command(
+            "import_online_retail",
+            str(write(tmp_path, lines)),
+            "--no-progress",
+            stdout=out,
+            stderr=err,
+        )
+
+    assert "line 3: Quantity: above the largest quantity an event can hold" in err.getvalue()
+    assert "line 4: Quantity: above the largest quantity an event can hold" in err.getvalue()
+    assert "line 5: UnitPrice: above the highest price" in err.getvalue()
+    assert set(Event.objects.values_list("event_id", "value")) == {
+        ("oretail:536365:85123A:1", 6.0),
+        ("oretail:536383:22000:1", 1e308),
+    }
+    assert not Product.objects.filter(sku__in=["22001", "22002", "22003"]).exists()
+
+
 def test_a_description_longer_than_a_title_is_cut_to_one_not_refused(tmp_path):
     long = "LANTERN " * 40  # 320 characters; a title holds 255
     lines = [LINES[0], f"536380,22000,{long},6,2011-06-03 08:00:00,3.39,17850.0,United Kingdom"]
