@@ -6,7 +6,8 @@ Rules (documented for merchandisers in behavior/ingest_formats.md):
   unreadable (bad line: field count, a NUL character, a number or date that does not parse,
   a quantity too large for a float, a unit price that is NaN, infinite or above the catalog's
   price ceiling) → non-product stock code → cancellation (invoice ``C…``) → quantity ≤ 0 →
-  unit price ≤ 0 → no CustomerID. Everything left is a purchase event.
+  unit price ≤ 0 → no CustomerID. Everything left is a purchase event, unless its CustomerID
+  is longer than a shopper id can be: then it is a bad line too.
 - Product codes are five digits plus up to two letters (``85123A``); codes are upper-cased,
   because the file spells some of them both ways (``84968f``/``84968F``, 112 such pairs)
   for one product. Anything else is a service, fee or adjustment (``POST``, ``DOT``, ``M``,
@@ -52,7 +53,13 @@ from tqdm import tqdm
 
 from behavior.models import EventKind
 from behavior.selectors import product_ids_for_skus
-from behavior.services import EventRow, refresh_event_statistics, store_events, upsert_shoppers
+from behavior.services import (
+    TEXT_LIMITS,
+    EventRow,
+    refresh_event_statistics,
+    store_events,
+    upsert_shoppers,
+)
 from catalog.categorize import categorize
 from catalog.importing import BadLines, ByteProgress, ImportFileError, csv_header, open_text
 from catalog.services import MAX_PRICE, upsert_products
@@ -76,6 +83,7 @@ PRICE_CEILING = MAX_PRICE + CENT / 2
 _SAFE_PRICE = float(MAX_PRICE) - 1.0
 # An event's value is a float: a larger quantity (int() reads any length) cannot become one.
 MAX_QUANTITY = sys.float_info.max
+SHOPPER_LENGTH = TEXT_LIMITS["shopper"]  # the limit ingest_events applies to a shopper id
 BATCH_SIZE = 20_000
 TITLE_LENGTH = 255  # Product.title's max_length
 WRITERS = 2
@@ -233,23 +241,32 @@ def _read(path: Path | str, report: OnlineRetailReport, progress: bool) -> _Scan
                 skipped[reason] += 1
                 continue
             assert sku is not None
+            if customer:
+                shopper = customers.get(customer)
+                if shopper is None:
+                    shopper = customers[customer] = customer.removesuffix(".0")
+                invoice = invoices.setdefault(invoice, invoice)
+                line_key = (invoice, sku)
+                # Counted before the checks below: a bad line keeps its n, so once it is fixed
+                # a rerun stores it as n instead of the next good line's copy under a new id.
+                nth = occurrences[line_key] = occurrences.get(line_key, 0) + 1
+                # Checked before the product tally, so a bad line adds nothing to its product;
+                # written, it failed the shoppers' upsert and with it the whole import.
+                if len(shopper) > SHOPPER_LENGTH:
+                    report.bad.add_errors(reader.line_num, {"CustomerID": [_too_long(shopper)]})
+                    continue
+                countries[shopper] = country.strip()
+                purchases.append(
+                    (f"oretail:{invoice}:{sku}:{nth}", shopper, sku, count, invoice, at)
+                )
+            else:
+                skipped[NO_CUSTOMER] += 1
             sale = (sku, description, price)
             if tally := sales.get(sale):
                 tally[0] += 1
                 tally[1] = lines
             else:
                 sales[sale] = [1, lines]
-            if not customer:
-                skipped[NO_CUSTOMER] += 1
-                continue
-            shopper = customers.get(customer)
-            if shopper is None:
-                shopper = customers[customer] = customer.removesuffix(".0")
-            countries[shopper] = country.strip()
-            invoice = invoices.setdefault(invoice, invoice)
-            line_key = (invoice, sku)
-            nth = occurrences[line_key] = occurrences.get(line_key, 0) + 1
-            purchases.append((f"oretail:{invoice}:{sku}:{nth}", shopper, sku, count, invoice, at))
         bar.close()
     report.lines = lines
     report.skipped.update(skipped)
@@ -270,6 +287,10 @@ def _price_reason(text: str) -> str:
     if price >= PRICE_CEILING:
         raise _BadCell("UnitPrice", f"above the highest price a product can have, {MAX_PRICE}")
     return ""
+
+
+def _too_long(shopper: str) -> str:
+    return f"longer than a shopper id can be ({len(shopper)} characters; at most {SHOPPER_LENGTH})"
 
 
 def _unreadable_column(sku: str | None, invoice: str, quantity: str, price: str) -> str:

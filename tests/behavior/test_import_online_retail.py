@@ -243,6 +243,40 @@ def test_a_price_that_is_nan_infinite_or_too_large_is_a_bad_line_with_its_number
     assert "1  quantity 0 or below" in out.getvalue()
 
 
+def test_a_customer_id_longer_than_a_shopper_id_is_a_bad_line_and_the_rest_imports(tmp_path):
+    too_long, longest = "1" * 129, "2" * 128
+    lines = [
+        LINES[0],
+        f"536365,71053,WHITE METAL LANTERN,6,2010-12-01 08:26:00,3.39,{too_long},United Kingdom",
+        LINES[1],  # the second 71053 line of invoice 536365, after the bad one
+        f"536380,22001,LANTERN,6,2011-06-03 08:00:00,3.39,{too_long}.0,United Kingdom",
+        f"536381,22000,LANTERN,6,2011-06-03 08:00:00,3.39,{longest}.0,United Kingdom",
+    ]
+    out, err = StringIO(), StringIO()
+
+    with pytest.raises(CommandError, match="2 lines could not be read"):
+        call_command(
+            "import_online_retail",
+            str(write(tmp_path, lines)),
+            "--no-progress",
+            stdout=out,
+            stderr=err,
+        )
+
+    assert "line 3: CustomerID: longer than a shopper id can be (129 characters" in err.getvalue()
+    assert "line 5: CustomerID: longer than a shopper id can be (129 characters" in err.getvalue()
+    assert "Purchase events: 3 stored" in out.getvalue()
+    # The bad line keeps its place in the invoice, so fixing it and importing again gives it
+    # the id :1 instead of storing the good line a second time under :1.
+    assert set(Event.objects.values_list("event_id", flat=True)) == {
+        "oretail:536365:85123A:1",
+        "oretail:536365:71053:2",
+        "oretail:536381:22000:1",
+    }
+    assert set(Shopper.objects.values_list("external_id", flat=True)) == {"17850", longest}
+    assert not Product.objects.filter(sku="22001").exists()
+
+
 def test_a_quantity_too_large_for_an_event_value_is_a_bad_line_naming_quantity(tmp_path):
     def line(invoice, code, quantity, price="3.39"):
         return f"{invoice},{code},LANTERN,{quantity},2011-06-03 08:00:00,{price},17850.0,UK"
