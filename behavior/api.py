@@ -41,7 +41,8 @@ class EventInSerializer(serializers.Serializer):
     session_id = serializers.CharField(max_length=128, required=False, allow_blank=True)
     order_id = serializers.CharField(max_length=128, required=False, allow_blank=True)
     occurred_at = serializers.DateTimeField(
-        required=False, help_text="ISO 8601 with a time zone; defaults to now."
+        required=False,
+        help_text="ISO 8601 with a time zone, from 1970 to a day ahead; defaults to now.",
     )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -62,6 +62,10 @@ class EventQuerySet(models.QuerySet):
 
 
 RATING_MIN, RATING_MAX = 1, 5
+# The earliest event time ingestion accepts: PostgreSQL keeps dates BC that Python cannot read
+# back (an event at 0001-01-01T00:30+01:00 is 1 BC in UTC and broke serving and every training
+# run), and nothing a shop tracks happened before the Unix epoch.
+EARLIEST_EVENT_TIME = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class Event(models.Model):

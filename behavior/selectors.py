@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from django.db import connection
 
-from behavior.models import Event, Shopper
+from behavior.models import EARLIEST_EVENT_TIME, Event, Shopper
 from catalog.models import Product
 
 # PostgreSQL allows 65,535 bind parameters per statement and older SQLite 32,766: look up in
@@ -29,7 +29,9 @@ class RecentEvent:
 def recent_events_from_db(*, shopper_id: int, limit: int) -> list[RecentEvent]:
     """The shopper's ``limit`` latest events from PostgreSQL, newest first."""
     rows = (
-        Event.objects.filter(shopper_id=shopper_id)
+        # Rows before the ingestion floor (stored by older versions) may be years BC, which
+        # Python cannot read back: skipping them keeps the shopper servable.
+        Event.objects.filter(shopper_id=shopper_id, occurred_at__gte=EARLIEST_EVENT_TIME)
         .order_by("-occurred_at", "-id")
         .values_list("product_id", "kind", "value", "occurred_at", "query")[:limit]
     )

@@ -18,7 +18,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from behavior import realtime
-from behavior.models import RATING_MAX, RATING_MIN, Event, EventKind, Shopper
+from behavior.models import EARLIEST_EVENT_TIME, RATING_MAX, RATING_MIN, Event, EventKind, Shopper
 from behavior.selectors import product_ids_for_skus, shopper_ids_for_external_ids
 
 STORED, DUPLICATE, INVALID = "stored", "duplicate", "invalid"
@@ -397,6 +397,8 @@ def _occurred_at(raw: Any, now: datetime, fail) -> datetime:
     if raw.tzinfo is None or raw.utcoffset() is None:
         fail("occurred_at", "Needs a time zone, e.g. 2024-05-01T12:00:00Z or +01:00.")
         return now
-    if raw > now + MAX_FUTURE:
+    if raw < EARLIEST_EVENT_TIME:
+        fail("occurred_at", f"Is before {EARLIEST_EVENT_TIME.isoformat()}, the earliest accepted.")
+    elif raw > now + MAX_FUTURE:
         fail("occurred_at", "Is more than a day in the future.")
     return raw

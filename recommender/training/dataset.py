@@ -18,7 +18,7 @@ from django.db import connection
 from django.db.models import Count, FloatField, Max, Min
 from django.db.models.functions import Cast, Extract
 
-from behavior.models import Event
+from behavior.models import EARLIEST_EVENT_TIME, Event
 from recommender.core.evaluation import global_temporal_split
 from recommender.core.matrix import (
     IdIndex,
@@ -75,7 +75,11 @@ def load_events(*, window_days: int, on_chunk=None) -> EventArrays:
     streaming ``values_list`` tuples (the fallback, for SQLite). ``on_chunk(n_loaded, n_total)``
     is called after each chunk for progress reporting.
     """
-    events = Event.objects.filter(product__isnull=False).order_by()
+    # Rows before the ingestion floor were stored by older versions (a year-1 event read back as
+    # 1 BC cannot be loaded at all); skipped, not deleted, so one of them cannot fail every run.
+    events = Event.objects.filter(
+        product__isnull=False, occurred_at__gte=EARLIEST_EVENT_TIME
+    ).order_by()
     newest = events.aggregate(newest=Max("occurred_at"))["newest"]
     if newest is None:
         raise TrainingDataError("There are no shopper events with a product yet: nothing to train.")

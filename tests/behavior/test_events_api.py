@@ -137,3 +137,29 @@ def test_unknown_api_paths_answer_json_404(shop_client):
     assert response.status_code == 404
     assert response["Content-Type"] == "application/json"
     assert response.json()["errors"][0]["code"] == "not_found"
+
+
+def test_an_event_dated_year_one_is_invalid_and_its_shopper_still_gets_recommendations(
+    shop_client,
+):
+    product = ProductFactory()
+    batch = [
+        _event(1, product.sku, occurred_at="0001-01-01T00:30:00+01:00"),
+        _event(2, product.sku),
+    ]
+
+    response = shop_client.post(URL, {"events": batch}, format="json")
+    recommendations = shop_client.get("/api/v1/shoppers/alice/recommendations")
+
+    assert response.json()["results"] == [
+        {
+            "index": 0,
+            "status": "invalid",
+            "errors": {
+                "occurred_at": ["Is before 1970-01-01T00:00:00+00:00, the earliest accepted."]
+            },
+        },
+        {"index": 1, "status": "stored"},
+    ]
+    assert list(Event.objects.values_list("event_id", flat=True)) == ["e-2"]
+    assert recommendations.status_code == 200

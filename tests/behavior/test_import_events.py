@@ -102,6 +102,21 @@ def test_bad_lines_are_reported_by_line_number_and_the_command_fails(tmp_path):
     assert set(Event.objects.values_list("event_id", flat=True)) == {"e1", "e6"}
 
 
+def test_an_event_dated_before_1970_is_a_bad_line_and_the_good_lines_are_imported(tmp_path):
+    path = jsonl(
+        tmp_path,
+        line(ev("e1")),
+        line(ev("bc", occurred_at="0001-01-01T00:30:00+01:00")),
+        line(ev("e3")),
+    )
+
+    with pytest.raises(CommandError, match="1 lines were rejected"):
+        call_command("import_events", str(path), "--no-progress", stderr=(err := StringIO()))
+
+    assert "line 2: occurred_at: Is before 1970-01-01T00:00:00+00:00" in err.getvalue()
+    assert set(Event.objects.values_list("event_id", flat=True)) == {"e1", "e3"}
+
+
 def test_a_dry_run_reports_what_would_happen_and_stores_nothing(tmp_path):
     path = jsonl(tmp_path, line(ev("e1")), line(ev("e1")), line(ev("e2")))
 

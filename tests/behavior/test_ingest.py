@@ -128,6 +128,22 @@ def test_a_time_more_than_a_day_ahead_is_rejected_but_an_aware_datetime_object_i
     assert result.errors[0] == {"occurred_at": ["Is more than a day in the future."]}
 
 
+def test_a_time_before_1970_is_rejected_so_no_year_bc_reaches_the_database(product):
+    batch = [
+        event("year-one", occurred_at="0001-01-01T00:30:00+01:00"),  # 1 BC in UTC
+        event("just-before", occurred_at="1970-01-01T00:30:00+01:00"),  # 1969-12-31T23:30Z
+        event("as-object", occurred_at=datetime(1969, 12, 31, 23, 59, tzinfo=UTC)),
+        event("the-floor", occurred_at="1970-01-01T00:00:00Z"),
+    ]
+
+    result = ingest_events(events=batch)
+
+    assert result.statuses == ["invalid", "invalid", "invalid", "stored"]
+    reason = "Is before 1970-01-01T00:00:00+00:00, the earliest accepted."
+    assert [result.errors[i] for i in range(3)] == [{"occurred_at": [reason]}] * 3
+    assert list(Event.objects.values_list("event_id", flat=True)) == ["the-floor"]
+
+
 def test_unknown_shoppers_are_invalid_when_creating_them_is_not_allowed(product):
     ShopperFactory(external_id="known")
     batch = [event("e1", shopper="known"), event("e2", shopper="stranger")]

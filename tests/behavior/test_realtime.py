@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.conf import settings
+from django.db import connection
 from django.test import override_settings
 from django_redis import get_redis_connection
 
@@ -96,6 +97,23 @@ def test_the_cached_list_keeps_only_the_configured_number_of_events(
     assert [e.product_id for e in recent] == [products[s].pk for s in ("D", "C", "B")]
     key = f"shelfwise-test:1:recent-events:{shopper_id()}"
     assert get_redis_connection("default").llen(key) == 3
+
+
+def test_an_event_stored_as_a_year_bc_by_an_older_version_is_left_out_of_the_recent_list(
+    products, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        ingest_events(events=views("A", "B"))
+    with connection.cursor() as cursor:
+        # What ingestion stored for 0001-01-01T00:30+01:00 before it refused times before 1970.
+        cursor.execute(
+            "UPDATE behavior_event SET occurred_at = '0001-12-31 23:30:00+00 BC'"
+            " WHERE event_id = 'cust-1-0'"
+        )
+
+    recent = recent_events_for(shopper_id=shopper_id())
+
+    assert [e.product_id for e in recent] == [products["B"].pk]
 
 
 def test_a_duplicate_resend_does_not_bump_the_version(products, django_capture_on_commit_callbacks):

@@ -185,6 +185,24 @@ def test_by_default_one_fresh_event_after_a_long_gap_keeps_all_history_in_traini
     assert run.n_events == history + 1
 
 
+def test_an_event_stored_as_a_year_bc_by_an_older_version_is_skipped_not_fatal(shop, settings):
+    settings.SHELFWISE_TRAINING_WINDOW_DAYS = 0
+    history = Event.objects.filter(product__isnull=False).count()
+    bad = Event.objects.filter(product__isnull=False).first()
+    with connection.cursor() as cursor:
+        # What ingestion stored for 0001-01-01T00:30+01:00 before it refused times before 1970.
+        cursor.execute(
+            "UPDATE behavior_event SET occurred_at = '0001-12-31 23:30:00+00 BC' WHERE id = %s",
+            [bad.pk],
+        )
+
+    run = train()
+
+    assert run.status == TrainingRun.Status.SUCCEEDED, run.error
+    assert run.n_events == history - 1
+    assert Event.objects.filter(pk=bad.pk).exists()
+
+
 def test_a_run_whose_algorithm_is_locked_by_another_session_does_not_train(shop):
     run = start_training(
         triggered_by=TrainingRun.Trigger.API, algorithms=["scripted"], enqueue=False
