@@ -7,7 +7,8 @@ Rules (documented for merchandisers in behavior/ingest_formats.md):
   a quantity too large for a float, a unit price that is NaN, infinite or above the catalog's
   price ceiling) → non-product stock code → cancellation (invoice ``C…``) → quantity ≤ 0 →
   unit price ≤ 0 → no CustomerID. Everything left is a purchase event, unless its CustomerID
-  is longer than a shopper id can be: then it is a bad line too.
+  is longer than a shopper id can be or its InvoiceNo makes the event id longer than an event
+  id can be: then it is a bad line too.
 - Product codes are five digits plus up to two letters (``85123A``); codes are upper-cased,
   because the file spells some of them both ways (``84968f``/``84968F``, 112 such pairs)
   for one product. Anything else is a service, fee or adjustment (``POST``, ``DOT``, ``M``,
@@ -83,7 +84,8 @@ PRICE_CEILING = MAX_PRICE + CENT / 2
 _SAFE_PRICE = float(MAX_PRICE) - 1.0
 # An event's value is a float: a larger quantity (int() reads any length) cannot become one.
 MAX_QUANTITY = sys.float_info.max
-SHOPPER_LENGTH = TEXT_LIMITS["shopper"]  # the limit ingest_events applies to a shopper id
+SHOPPER_LENGTH = TEXT_LIMITS["shopper"]  # the limits ingest_events applies to a shopper id
+EVENT_ID_LENGTH = TEXT_LIMITS["event_id"]  # and an event id (order_id = InvoiceNo is shorter)
 BATCH_SIZE = 20_000
 TITLE_LENGTH = 255  # Product.title's max_length
 WRITERS = 2
@@ -250,15 +252,15 @@ def _read(path: Path | str, report: OnlineRetailReport, progress: bool) -> _Scan
                 # Counted before the checks below: a bad line keeps its n, so once it is fixed
                 # a rerun stores it as n instead of the next good line's copy under a new id.
                 nth = occurrences[line_key] = occurrences.get(line_key, 0) + 1
+                event_id = f"oretail:{invoice}:{sku}:{nth}"
                 # Checked before the product tally, so a bad line adds nothing to its product;
-                # written, it failed the shoppers' upsert and with it the whole import.
-                if len(shopper) > SHOPPER_LENGTH:
-                    report.bad.add_errors(reader.line_num, {"CustomerID": [_too_long(shopper)]})
+                # written, a long CustomerID failed the shoppers' upsert and with it the whole
+                # import, a long event id its whole batch, naming no line.
+                if len(shopper) > SHOPPER_LENGTH or len(event_id) > EVENT_ID_LENGTH:
+                    report.bad.add_errors(reader.line_num, _too_long(shopper, event_id))
                     continue
                 countries[shopper] = country.strip()
-                purchases.append(
-                    (f"oretail:{invoice}:{sku}:{nth}", shopper, sku, count, invoice, at)
-                )
+                purchases.append((event_id, shopper, sku, count, invoice, at))
             else:
                 skipped[NO_CUSTOMER] += 1
             sale = (sku, description, price)
@@ -289,8 +291,19 @@ def _price_reason(text: str) -> str:
     return ""
 
 
-def _too_long(shopper: str) -> str:
-    return f"longer than a shopper id can be ({len(shopper)} characters; at most {SHOPPER_LENGTH})"
+def _too_long(shopper: str, event_id: str) -> dict[str, list[str]]:
+    """The errors of a purchase line whose shopper id or event id the database cannot hold."""
+    errors = {}
+    if len(shopper) > SHOPPER_LENGTH:
+        errors["CustomerID"] = [
+            f"longer than a shopper id can be ({len(shopper)} characters; at most {SHOPPER_LENGTH})"
+        ]
+    if len(event_id) > EVENT_ID_LENGTH:
+        errors["InvoiceNo"] = [
+            f"too long for its event id ({event_id[:24]}… would be {len(event_id)} characters;"
+            f" at most {EVENT_ID_LENGTH})"
+        ]
+    return errors
 
 
 def _unreadable_column(sku: str | None, invoice: str, quantity: str, price: str) -> str:

@@ -277,6 +277,33 @@ def test_a_customer_id_longer_than_a_shopper_id_is_a_bad_line_and_the_rest_impor
     assert not Product.objects.filter(sku="22001").exists()
 
 
+def test_an_invoice_too_long_for_its_event_id_is_a_bad_line_and_the_rest_imports(tmp_path):
+    def line(invoice, code):
+        return f"{invoice},{code},LANTERN,6,2011-06-03 08:00:00,3.39,17850.0,United Kingdom"
+
+    longest, too_long = "9" * 112, "8" * 113  # "oretail:" + invoice + ":22000:1": 128, 129
+    lines = [LINES[0], line(too_long, "22001"), line(longest, "22000")]
+    out, err = StringIO(), StringIO()
+
+    with pytest.raises(CommandError, match="1 lines could not be read"):
+        call_command(
+            "import_online_retail",
+            str(write(tmp_path, lines)),
+            "--no-progress",
+            stdout=out,
+            stderr=err,
+        )
+
+    assert "line 3: InvoiceNo: too long for its event id (oretail:888" in err.getvalue()
+    assert "129 characters; at most 128" in err.getvalue()
+    assert set(Event.objects.values_list("event_id", flat=True)) == {
+        "oretail:536365:85123A:1",
+        f"oretail:{longest}:22000:1",
+    }
+    assert Event.objects.get(order_id=longest).product.sku == "22000"
+    assert not Product.objects.filter(sku="22001").exists()
+
+
 def test_a_quantity_too_large_for_an_event_value_is_a_bad_line_naming_quantity(tmp_path):
     def line(invoice, code, quantity, price="3.39"):
         return f"{invoice},{code},LANTERN,{quantity},2011-06-03 08:00:00,{price},17850.0,UK"
