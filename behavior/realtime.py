@@ -1,14 +1,20 @@
 """Per-shopper real-time state in Redis: the latest events and an event version counter.
 
 Serving reads a shopper's latest events on every request, so they live in Redis as a capped
-list (newest first, ``SHELFWISE_RECENT_EVENTS`` long). PostgreSQL stays the source of truth:
+sorted set scored by ``occurred_at`` (the ``SHELFWISE_RECENT_EVENTS`` newest events, whatever
+order they arrive in: a back-dated batch sinks below the real recent ones and is trimmed,
+where pushing onto a list's head once evicted them). PostgreSQL stays the source of truth:
 
-- Writers (after commit) only *extend* a list that already exists (LPUSHX). A missing list is
-  rebuilt by the next reader from PostgreSQL, so Redis never holds a partial history.
+- Writers (after commit) only *extend* a set that already exists (ZADD under EXISTS). A missing
+  set is rebuilt by the next reader from PostgreSQL, so Redis never holds a partial history.
+  Members carry the event id, so an event both rebuilt and recorded is held once.
 - The rebuild is skipped when the shopper's version moved while the reader was querying
   PostgreSQL (a Lua check-and-set), so a concurrent event cannot be lost from the list.
 - Every stored event INCRs the shopper's version; the serving layer puts it into its cache
   keys, so a new event invalidates that shopper's cached recommendations at once.
+- The set's key name differs from the list's that came before (``recent-events:``): during a
+  rolling deploy old processes keep their lists and new ones their sets, never a WRONGTYPE; old
+  lists expire after ``LIST_TTL``.
 
 Redis down never raises (django-redis IGNORE_EXCEPTIONS semantics): reads fall back to
 PostgreSQL, writes are logged and dropped. Without django-redis (the embedded demo's
@@ -43,28 +49,30 @@ VERSION_TTL = 30 * 24 * 3600
 # a first import of 400k events would otherwise JSON-encode them all for lists that are absent.
 BULK = 1000
 
-# Rebuild the list only if nobody bumped the version since the reader looked (KEYS: list,
-# version; ARGV: version seen, ttl, items...).
+# Rebuild the set only if nobody bumped the version since the reader looked (KEYS: set,
+# version; ARGV: version seen, ttl, then score and member per event).
 _REBUILD = """
 if (redis.call('GET', KEYS[2]) or '0') ~= ARGV[1] then return 0 end
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('RPUSH', KEYS[1], unpack(ARGV, 3))
+redis.call('ZADD', KEYS[1], unpack(ARGV, 3))
 redis.call('EXPIRE', KEYS[1], ARGV[2])
 return 1
 """
 
-# Extend the shoppers' existing lists, trim them and bump their versions, all in one command
-# (KEYS: list then version key per shopper; ARGV: list length limit, version ttl, then per
-# shopper its event count n and n encoded events, oldest first). Pipelining the four commands
-# per shopper instead cost 300 ms of a 500-event batch's 520 ms, packing 1,800 commands.
+# Add to the shoppers' existing sets, keep the newest ``limit`` and bump their versions, all
+# in one command (KEYS: set then version key per shopper; ARGV: set size limit, version ttl,
+# then per shopper its event count n and n score/member pairs). One script, not a pipeline:
+# pipelining the commands per shopper cost 300 ms of a 500-event batch's 520 ms, packing
+# 1,800 commands, and the EXISTS check must be atomic with the ZADD that would create the set.
 _RECORD = """
 local limit, ttl, at = tonumber(ARGV[1]), ARGV[2], 3
 for i = 1, #KEYS, 2 do
   local n = tonumber(ARGV[at])
-  if n > 0 and redis.call('LPUSHX', KEYS[i], unpack(ARGV, at + 1, at + n)) > 0 then
-    redis.call('LTRIM', KEYS[i], 0, limit - 1)
+  if n > 0 and redis.call('EXISTS', KEYS[i]) == 1 then
+    redis.call('ZADD', KEYS[i], unpack(ARGV, at + 1, at + 2 * n))
+    redis.call('ZREMRANGEBYRANK', KEYS[i], 0, -limit - 1)
   end
-  at = at + n + 1
+  at = at + 2 * n + 1
   redis.call('INCR', KEYS[i + 1])
   redis.call('EXPIRE', KEYS[i + 1], ttl)
 end
@@ -83,6 +91,7 @@ class ShopperState:
 
 
 class _StoredEvent(Protocol):
+    event_id: str
     shopper_id: int
     product_id: int | None
     kind: str
@@ -92,7 +101,7 @@ class _StoredEvent(Protocol):
 
 
 def record_events(*, events: Sequence[_StoredEvent]) -> None:
-    """Push committed events onto their shoppers' lists and bump their versions (one round trip).
+    """Add committed events to their shoppers' sets and bump their versions (one round trip).
 
     Never raises: with Redis unreachable the events are still safe in PostgreSQL.
     """
@@ -120,9 +129,11 @@ def record_events(*, events: Sequence[_StoredEvent]) -> None:
             for shopper_id in shoppers[start : start + SHOPPERS_PER_CALL]:
                 keys += [make_key(_list_name(shopper_id)), make_key(_version_name(shopper_id))]
                 if shopper_id in cached:
-                    # Oldest first, so LPUSHX leaves the newest at the head.
+                    # Only the batch's newest ``limit`` can be among the shopper's newest.
                     latest = sorted(by_shopper[shopper_id], key=lambda e: e.occurred_at)[-limit:]
-                    args += [len(latest), *map(_encode, latest)]
+                    args.append(len(latest))
+                    for event in latest:
+                        args += _scored(event)
                 else:
                     args.append(0)
             script(keys=keys, args=args, client=pipe)
@@ -136,7 +147,7 @@ def record_events(*, events: Sequence[_StoredEvent]) -> None:
 
 
 def _cached_lists(client: Redis, by_shopper: dict[int, list[_StoredEvent]]) -> set[int]:
-    """The shoppers whose list exists (one extra round trip saves encoding a bulk import)."""
+    """The shoppers whose set exists (one extra round trip saves encoding a bulk import)."""
     pipe = client.pipeline(transaction=False)
     for shopper_id in by_shopper:
         pipe.exists(_list_key(shopper_id))
@@ -154,8 +165,9 @@ def _rebuild(client: Redis, *, shopper_id: int, seen: bytes, limit: int) -> list
     events = recent_events_from_db(shopper_id=shopper_id, limit=limit)
     if events:
         key, version_key = _list_key(shopper_id), _version_key(shopper_id)
+        scored = [part for event in events for part in _scored(event)]
         try:
-            client.eval(_REBUILD, 2, key, version_key, seen, LIST_TTL, *map(_encode, events))
+            client.eval(_REBUILD, 2, key, version_key, seen, LIST_TTL, *scored)
         except (RedisError, OSError):
             logger.warning("Redis unavailable: recent events not cached", exc_info=True)
     return events
@@ -174,7 +186,7 @@ def shopper_state(*, shopper_id: int | None, extra: Sequence[str] = ()) -> Shopp
         pipe = client.pipeline(transaction=False)
         if shopper_id is not None:
             pipe.get(_version_key(shopper_id))
-            pipe.lrange(_list_key(shopper_id), 0, limit - 1)
+            pipe.zrevrange(_list_key(shopper_id), 0, limit - 1)
         for name in extra:
             pipe.get(cache.make_key(name))
         replies = pipe.execute()
@@ -225,7 +237,8 @@ def _redis() -> Redis | None:
 
 
 def _list_name(shopper_id: int) -> str:
-    return f"recent-events:{shopper_id}"
+    # Not "recent-events:", the list format before sorted sets (see the module docstring).
+    return f"recent-events-by-time:{shopper_id}"
 
 
 def _version_name(shopper_id: int) -> str:
@@ -244,22 +257,38 @@ def _version_key(shopper_id: int) -> str:
 _ENCODER = json.JSONEncoder(separators=(",", ":"))
 
 
-def _encode(event: _StoredEvent | RecentEvent) -> str:
+def _scored(event: _StoredEvent | RecentEvent) -> tuple[str, str]:
+    """The event's score (Unix seconds, as ``repr`` so Redis parses the same double) and member."""
     at = event.occurred_at
     at = at if isinstance(at, float) else at.timestamp()
-    return _ENCODER.encode([event.product_id, event.kind, event.value, at, event.query])
+    return repr(at), _encode(event, at)
+
+
+def _encode(event: _StoredEvent | RecentEvent, at: float) -> str:
+    # The event id keeps members distinct: equal events (Online Retail repeats invoice lines)
+    # stay separate, as in PostgreSQL, and one event rebuilt and recorded is one member.
+    return _ENCODER.encode(
+        [event.product_id, event.kind, event.value, at, event.query, event.event_id]
+    )
 
 
 def _decode(item: bytes | str) -> RecentEvent:
-    product_id, kind, value, at, query = json.loads(item)
-    return RecentEvent(product_id=product_id, kind=kind, value=value, occurred_at=at, query=query)
+    product_id, kind, value, at, query, event_id = json.loads(item)
+    return RecentEvent(
+        product_id=product_id,
+        kind=kind,
+        value=value,
+        occurred_at=at,
+        query=query,
+        event_id=event_id,
+    )
 
 
 def _decode_all(items: list[bytes]) -> list[RecentEvent]:
-    # One JSON document for the whole list: a json.loads per event cost ~50 % more.
+    # One JSON document for the whole set: a json.loads per event cost ~50 % more.
     return [
-        RecentEvent(product_id=p, kind=k, value=v, occurred_at=at, query=q)
-        for p, k, v, at, q in json.loads(b"[" + b",".join(items) + b"]")
+        RecentEvent(product_id=p, kind=k, value=v, occurred_at=at, query=q, event_id=e)
+        for p, k, v, at, q, e in json.loads(b"[" + b",".join(items) + b"]")
     ]
 
 
@@ -274,8 +303,10 @@ def _record_in_cache(by_shopper: dict[int, list[_StoredEvent]]) -> None:
         name = _list_name(shopper_id)
         current = cache.get(name)
         if current is not None:
-            fresh = [_encode(e) for e in sorted(shopper_events, key=lambda e: e.occurred_at)]
-            cache.set(name, (fresh[::-1] + current)[:limit], LIST_TTL)
+            # Merged by time like the Redis set, so back-dated events cannot evict newer ones.
+            merged = {member: score for score, member in [*current, *map(_scored, shopper_events)]}
+            newest = sorted(merged.items(), key=lambda item: float(item[1]), reverse=True)
+            cache.set(name, [(score, member) for member, score in newest[:limit]], LIST_TTL)
         try:
             cache.incr(_version_name(shopper_id))
         except ValueError:
@@ -294,8 +325,8 @@ def _state_from_cache(shopper_id: int | None, extra: Sequence[str], limit: int) 
 def _recent_from_cache(shopper_id: int, limit: int) -> list[RecentEvent]:
     cached = cache.get(_list_name(shopper_id))
     if cached:
-        return _newest_first(_decode(item) for item in cached)
+        return _newest_first(_decode(member) for _score, member in cached)
     events = recent_events_from_db(shopper_id=shopper_id, limit=limit)
     if events:
-        cache.add(_list_name(shopper_id), [_encode(e) for e in events], LIST_TTL)
+        cache.add(_list_name(shopper_id), [_scored(e) for e in events], LIST_TTL)
     return events

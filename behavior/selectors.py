@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.db import connection
 
@@ -24,6 +24,8 @@ class RecentEvent:
     value: float
     occurred_at: float  # Unix seconds
     query: str = ""
+    # Identifies the event in the real-time cache; not part of what serving compares.
+    event_id: str = field(default="", compare=False)
 
 
 def recent_events_from_db(*, shopper_id: int, limit: int) -> list[RecentEvent]:
@@ -33,11 +35,11 @@ def recent_events_from_db(*, shopper_id: int, limit: int) -> list[RecentEvent]:
         # Python cannot read back: skipping them keeps the shopper servable.
         Event.objects.filter(shopper_id=shopper_id, occurred_at__gte=EARLIEST_EVENT_TIME)
         .order_by("-occurred_at", "-id")
-        .values_list("product_id", "kind", "value", "occurred_at", "query")[:limit]
+        .values_list("product_id", "kind", "value", "occurred_at", "query", "event_id")[:limit]
     )
     return [
-        RecentEvent(product_id=p, kind=k, value=v, occurred_at=at.timestamp(), query=q)
-        for p, k, v, at, q in rows
+        RecentEvent(product_id=p, kind=k, value=v, occurred_at=at.timestamp(), query=q, event_id=e)
+        for p, k, v, at, q, e in rows
     ]
 
 
