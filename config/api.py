@@ -13,7 +13,7 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
-from drf_standardized_errors.handler import exception_handler as standardized_exception_handler
+from drf_standardized_errors.handler import ExceptionHandler as StandardizedExceptionHandler
 from drf_standardized_errors.openapi_serializers import (
     ClientErrorEnum,
     ValidationErrorResponseSerializer,
@@ -36,14 +36,16 @@ class PayloadTooLarge(exceptions.APIException):
     default_code = "too_large"
 
 
-def exception_handler(exc: Exception, context: dict[str, Any]) -> Any:
-    """drf-standardized-errors' handler, plus a body over ``DATA_UPLOAD_MAX_MEMORY_SIZE`` as a
-    JSON 413 (Django alone would answer its HTML 400 page)."""
-    if isinstance(exc, RequestDataTooBig):
-        exc = PayloadTooLarge(
-            f"The request body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE:,} bytes."
-        )
-    return standardized_exception_handler(exc, context)
+class ExceptionHandler(StandardizedExceptionHandler):
+    """drf-standardized-errors' handler (``DRF_STANDARDIZED_ERRORS``), plus a body over
+    ``DATA_UPLOAD_MAX_MEMORY_SIZE`` as a JSON 413: Django alone answers its HTML 400 page."""
+
+    def convert_known_exceptions(self, exc: Exception) -> Exception:
+        if isinstance(exc, RequestDataTooBig):
+            return PayloadTooLarge(
+                f"The request body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE:,} bytes."
+            )
+        return super().convert_known_exceptions(exc)
 
 
 class Error413Serializer(serializers.Serializer):
