@@ -13,9 +13,9 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.text import slugify
 
-from behavior.models import Event, Shopper
+from behavior.models import EARLIEST_EVENT_TIME, Event, Shopper
 from catalog.models import Category, Product, Promotion
-from shop.synthetic import CATALOG_TREE, ShopPlan, plan_shop
+from shop.synthetic import CATALOG_TREE, HISTORY_DAYS, ShopPlan, plan_shop
 
 # Markers that tell demo rows apart from a shop's own data (reset deletes only these).
 SKU_PREFIX, SHOPPER_PREFIX, EVENT_PREFIX = "DEMO-", "demo-shopper-", "demo-"
@@ -41,12 +41,32 @@ DEMO_PROMOTIONS = (
     ("Spring Beauty", 20, -60, 30, ("Beauty",), ()),
     ("Fashion Clearance", 40, -19, 14, ("Fashion",), ()),
 )
+# The demo's timeline around ``now``: events from midnight HISTORY_DAYS before it (none may be
+# older than ingestion accepts: training skips them, so the shop would train on nothing), and
+# promotions ending up to DEMO_FUTURE after it (the paused one at +12), inside the calendar.
+DEMO_FUTURE = timedelta(
+    days=max(12, *(start + days for _n, _d, start, days, *_ in DEMO_PROMOTIONS))
+)
+EARLIEST_DEMO_NOW = EARLIEST_EVENT_TIME + timedelta(days=HISTORY_DAYS)
+LATEST_DEMO_NOW = datetime(9999, 12, 31, tzinfo=UTC) - DEMO_FUTURE
+
+
+def check_demo_time(*, now: datetime) -> None:
+    """Raise ``ValueError`` unless the whole demo timeline around ``now`` can be built."""
+    if not EARLIEST_DEMO_NOW <= now <= LATEST_DEMO_NOW:
+        raise ValueError(
+            f"the demo shop has {HISTORY_DAYS} days of events before it (none before "
+            f"{EARLIEST_EVENT_TIME:%Y-%m-%d}, the earliest an event can be) and promotions up to "
+            f"{DEMO_FUTURE.days} days after it, so it must be from {EARLIEST_DEMO_NOW.isoformat()}"
+            f" to {LATEST_DEMO_NOW.isoformat()}"
+        )
 
 
 def build_demo_shop(
     *, seed: int, now: datetime, scale: float = 1.0, progress: Progress = _no_progress
 ) -> ShopPlan:
     """Store a whole synthetic shop for ``seed`` in one transaction: all of it or nothing."""
+    check_demo_time(now=now)
     plan = plan_shop(seed=seed, now=now, scale=scale)
     with transaction.atomic():
         categories = _create_categories()
@@ -294,6 +314,7 @@ def _delete_unused_demo_categories() -> int:
 
 def dress_imported_shop(*, seed: int, now: datetime) -> dict[str, int]:
     """Add seeded demo promotions, loyalty points and sold-out stock to an imported shop."""
+    check_demo_time(now=now)
     rng = np.random.default_rng(seed)
     with transaction.atomic():
         products = list(Product.objects.filter(price__gt=0).order_by("pk"))

@@ -164,6 +164,9 @@ def test_reset_deletes_the_demo_categories_nothing_of_the_shop_uses():
         (["--now", "yesterday-ish"], "not an ISO date"),
         (["--now", "2024-02-30T00:00"], r"not an ISO date .*day is out of range"),
         (["--now", "0001-01-01T00:00+01:00"], r"not an ISO date .*out of range"),
+        (["--now", "0001-01-05T00:00Z"], r"--now 0001-01-05T00:00Z: .* from 1970-04-01T00:00"),
+        (["--now", "1970-03-31T23:59Z"], r"90 days of events before it \(none before 1970-01-01"),
+        (["--now", "9999-12-06T00:01Z"], r"promotions up to 25 days after it, .* 9999-12-06T00:00"),
         (["--online-retail", "/nonexistent/online_retail.csv"], "no such file"),
     ],
 )
@@ -172,6 +175,29 @@ def test_bad_options_stop_with_a_clear_message_and_store_nothing(option, message
         call_command("demo", "--no-serve", "--force", *option)
 
     assert not Product.objects.exists()
+
+
+@pytest.mark.parametrize("now", ["0001-01-05T00:00Z", "2024-02-30T00:00", "9999-12-30T00:00Z"])
+def test_the_check_refuses_a_time_the_demo_cannot_be_built_around_before_building(now):
+    result = _demo_check("--no-train", "--scale", "0.05", "--now", now)
+
+    assert result.returncode == 1
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert result.stderr.startswith("CommandError: --now"), result.stderr
+    assert "Checking the demo" not in result.stdout  # no child started, nothing built
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("now", ["1970-04-01T00:00Z", "9999-12-06T00:00Z"])
+def test_the_demo_builds_trains_and_verifies_at_the_ends_of_the_times_it_accepts(now):
+    out = StringIO()
+
+    call_command(
+        "demo", "--no-serve", "--verify", "--force", "--scale", "0.05", "--now", now, stdout=out
+    )
+
+    assert "Verified: every slot has something to show." in out.getvalue()
+    assert not Event.objects.filter(occurred_at__lt=datetime(1970, 1, 1, tzinfo=UTC)).exists()
 
 
 @pytest.mark.django_db

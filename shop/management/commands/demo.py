@@ -191,9 +191,16 @@ def _parse_now(value: str | None) -> datetime:
     if timezone.is_naive(parsed):
         parsed = timezone.make_aware(parsed, UTC)
     try:
-        return parsed.astimezone(UTC)
+        parsed = parsed.astimezone(UTC)
     except OverflowError as exc:  # year 1 or 9999 shifted past the calendar's ends
         raise CommandError(f"--now: not an ISO date and time: {value!r} ({exc})") from exc
+    # Here, before --check starts its child or --online-retail imports: a time the shop cannot
+    # be built around (0001-01-05 overflowed 90 days back) stops with nothing stored.
+    try:
+        services.check_demo_time(now=parsed)
+    except ValueError as exc:
+        raise CommandError(f"--now {value}: {exc}.") from exc
+    return parsed
 
 
 def _describe_run(run, *, skipped: bool) -> str:
