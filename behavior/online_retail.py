@@ -49,6 +49,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import psycopg
 from django.db import DatabaseError, connection, connections, transaction
 from tqdm import tqdm
 
@@ -465,7 +466,9 @@ def _store_batch(batch: _Batch, report: OnlineRetailReport) -> int:
         # Not durable: the import is idempotent, so a crash losing the last commits costs a
         # rerun, never a wrong row.
         return len(store_events(rows=rows, durable=False))
-    except DatabaseError as exc:
+    # psycopg's own errors too: Django wraps execute(), not the COPY that store_events streams
+    # through the driver's cursor, so a value the COPY table refuses arrives unwrapped.
+    except (DatabaseError, psycopg.Error) as exc:
         raise EventBatchError(
             f"Storing event batch {number} ({rows[0].event_id} … {rows[-1].event_id}) failed,"
             f" so none of its {len(rows):,} events were stored; {report.events_stored:,} events"

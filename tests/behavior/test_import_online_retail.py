@@ -19,9 +19,12 @@ from behavior.online_retail import (
     NO_QUANTITY,
     NON_PRODUCT,
     EventBatchError,
+    OnlineRetailReport,
+    _store_batch,
     import_online_retail,
     title_case,
 )
+from behavior.services import EventRow
 from catalog.importing import ImportFileError
 from catalog.models import Category, Product
 from tests.conftest import ONLINE_RETAIL_CSV
@@ -362,6 +365,35 @@ def test_a_batch_that_fails_leaves_earlier_batches_stored_and_nothing_of_itself(
         "oretail:536365:85123A:1",
         "oretail:536365:71053:1",
     }
+
+
+def test_a_copy_error_raised_by_the_driver_fails_its_batch_with_the_batch_named(tmp_path):
+    run(write(tmp_path, LINES[:1]))
+    stored = Event.objects.get()
+    # Past the 128 characters of the COPY table's event_id: psycopg raises during COPY itself,
+    # outside Django's error wrapping, which used to escape as a bare traceback.
+    rows = [
+        EventRow(
+            "x" * 129,
+            stored.shopper_id,
+            stored.product_id,
+            "purchase",
+            1.0,
+            "",
+            "",
+            "536399",
+            stored.occurred_at,
+        )
+    ]
+
+    with pytest.raises(EventBatchError) as raised:
+        _store_batch((7, rows), OnlineRetailReport(events_stored=1))
+
+    message = str(raised.value)
+    assert message.startswith(f"Storing event batch 7 ({'x' * 129} … {'x' * 129}) failed")
+    assert "1 events from other batches are" in message
+    assert "value too long for type character varying(128)" in message
+    assert list(Event.objects.values_list("event_id", flat=True)) == ["oretail:536365:85123A:1"]
 
 
 def test_title_case_keeps_apostrophes_and_hyphens_readable():
