@@ -4,11 +4,12 @@ Rules (documented for merchandisers in behavior/ingest_formats.md):
 
 - A line is classified in this order; the first matching reason skips it:
   unreadable (bad line: field count, a NUL character, a number or date that does not parse,
-  a quantity too large for a float, a unit price that is NaN, infinite or above the catalog's
-  price ceiling) → non-product stock code → cancellation (invoice ``C…``) → quantity ≤ 0 →
-  unit price ≤ 0 → no CustomerID. Everything left is a purchase event, unless its CustomerID
-  is longer than a shopper id can be or its InvoiceNo makes the event id longer than an event
-  id can be: then it is a bad line too.
+  a date before 1970 or more than a day after the import's clock (the bounds of every event
+  path), a quantity too large for a float, a unit price that is NaN, infinite or above the
+  catalog's price ceiling) → non-product stock code → cancellation (invoice ``C…``) →
+  quantity ≤ 0 → unit price ≤ 0 → no CustomerID. Everything left is a purchase event, unless
+  its CustomerID is longer than a shopper id can be or its InvoiceNo makes the event id longer
+  than an event id can be: then it is a bad line too.
 - Product codes are five digits plus up to two letters (``85123A``); codes are upper-cased,
   because the file spells some of them both ways (``84968f``/``84968F``, 112 such pairs)
   for one product. Anything else is a service, fee or adjustment (``POST``, ``DOT``, ``M``,
@@ -44,18 +45,20 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import psycopg
 from django.db import DatabaseError, connection, connections, transaction
+from django.utils import timezone
 from tqdm import tqdm
 
-from behavior.models import EventKind
+from behavior.models import EARLIEST_EVENT_TIME, EventKind
 from behavior.selectors import product_ids_for_skus
 from behavior.services import (
+    MAX_FUTURE,
     TEXT_LIMITS,
     EventRow,
     refresh_event_statistics,
@@ -149,16 +152,18 @@ def import_online_retail(
     batch_size: int = BATCH_SIZE,
     writers: int = WRITERS,
     progress: bool = True,
+    now: datetime | None = None,
 ) -> OnlineRetailReport:
     """Import products, shoppers and purchase events from the file; re-running adds nothing.
 
     Raises ``ImportFileError`` before writing anything when the file is missing, damaged or
     has other columns, and ``EventBatchError`` when a batch of events fails: each batch is one
     transaction, so an interruption loses no committed batch and leaves no half-written one.
+    ``now`` (default: the clock) is what an InvoiceDate may be at most a day after.
     """
     started = time.perf_counter()
     report = OnlineRetailReport()
-    scan = _read(path, report, progress)
+    scan = _read(path, report, progress, latest=(now or timezone.now()) + MAX_FUTURE)
     report.phases["read"] = time.perf_counter() - started
     sku_ids, shopper_ids = _write_catalog(scan, report)
     report.phases["catalog"] = time.perf_counter() - started - report.phases["read"]
@@ -175,7 +180,7 @@ def import_online_retail(
     return report
 
 
-def _read(path: Path | str, report: OnlineRetailReport, progress: bool) -> _Scan:
+def _read(path: Path | str, report: OnlineRetailReport, progress: bool, latest: datetime) -> _Scan:
     """Stream and classify every line (see the module docstring); keep only purchases."""
     scan = _Scan()
     sales, countries, purchases, skipped = scan.sales, scan.countries, scan.purchases, Counter()
@@ -232,7 +237,7 @@ def _read(path: Path | str, report: OnlineRetailReport, progress: bool) -> _Scan
                     reason = ""
                 at = dates.get(date)
                 if at is None:
-                    at = dates[date] = _local_time(date)
+                    at = dates[date] = _local_time(date, latest)
             except _BadCell as exc:
                 report.bad.add_errors(reader.line_num, {exc.column: [str(exc)]})
                 continue
@@ -328,8 +333,24 @@ def _sku(code: str) -> str | None:
     return sku if PRODUCT_CODE.fullmatch(sku) else None
 
 
-def _local_time(text: str) -> datetime:
-    return datetime.fromisoformat(text).replace(tzinfo=LONDON)
+def _local_time(text: str, latest: datetime) -> datetime:
+    """An InvoiceDate as London time, within the bounds every other event path applies:
+    raises ``_BadCell`` for one training would skip (before 1970) or the API would refuse."""
+    at = datetime.fromisoformat(text).replace(tzinfo=LONDON)
+    # Compared as instants: London kept UTC+1 through 1968-71, so 1970-01-01 00:30 is too early.
+    if at < EARLIEST_EVENT_TIME:
+        raise _BadCell(
+            "InvoiceDate",
+            f"before {EARLIEST_EVENT_TIME.isoformat()}, the earliest an event can be"
+            f" ({text.strip()} London time)",
+        )
+    if at > latest:
+        raise _BadCell(
+            "InvoiceDate",
+            f"more than a day in the future (after {latest.astimezone(UTC):%Y-%m-%d %H:%M:%S}"
+            " UTC by the import's clock), which the events API refuses too",
+        )
+    return at
 
 
 def _best(tallies: dict[str, list[int]]) -> str | None:

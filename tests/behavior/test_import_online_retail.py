@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import gzip
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from io import StringIO
 
@@ -11,7 +11,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
 
-from behavior.models import Event, Shopper
+from behavior.models import EARLIEST_EVENT_TIME, Event, Shopper
 from behavior.online_retail import (
     CANCELLATION,
     NO_CUSTOMER,
@@ -24,7 +24,7 @@ from behavior.online_retail import (
     import_online_retail,
     title_case,
 )
-from behavior.services import EventRow
+from behavior.services import MAX_FUTURE, EventRow
 from catalog.importing import ImportFileError
 from catalog.models import Category, Product
 from tests.conftest import ONLINE_RETAIL_CSV
@@ -337,6 +337,57 @@ def test_a_quantity_too_large_for_an_event_value_is_a_bad_line_naming_quantity(t
         ("oretail:536383:22000:1", 1e308),
     }
     assert not Product.objects.filter(sku__in=["22001", "22002", "22003"]).exists()
+
+
+def test_an_invoice_date_before_1970_or_over_a_day_ahead_is_a_bad_line_naming_it(tmp_path):
+    def line(invoice, code, date):
+        return f"{invoice},{code},LANTERN,6,{date},3.39,17850.0,United Kingdom"
+
+    now = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)  # November: London time is UTC
+    latest = now + MAX_FUTURE
+    lines = [
+        LINES[0],
+        line("536380", "22001", "1969-12-31 23:59:59"),
+        # London kept BST through the winters of 1968-71: this is 1969-12-31 23:59:59 UTC.
+        line("536381", "22002", "1970-01-01 00:59:59"),
+        line("536382", "22003", f"{latest + timedelta(seconds=1):%Y-%m-%d %H:%M:%S}"),
+        line("536383", "22004", "9999-12-31 23:59:59"),
+        line("536384", "22000", "1970-01-01 01:00:00"),  # the epoch itself
+        line("536385", "22000", f"{latest:%Y-%m-%d %H:%M:%S}"),  # exactly a day ahead
+    ]
+
+    report = run(write(tmp_path, lines), now=now)
+
+    shown = dict(report.bad.shown)
+    assert report.bad.count == 4
+    for number in (3, 4):
+        assert shown[number].startswith("InvoiceDate: before 1970-01-01T00:00:00+00:00")
+    for number in (5, 6):
+        assert shown[number].startswith("InvoiceDate: more than a day in the future")
+    assert set(Event.objects.values_list("event_id", "occurred_at")) == {
+        ("oretail:536365:85123A:1", datetime(2010, 12, 1, 8, 26, tzinfo=UTC)),
+        ("oretail:536384:22000:1", EARLIEST_EVENT_TIME),
+        ("oretail:536385:22000:1", latest),
+    }
+    assert not Product.objects.filter(sku__in=["22001", "22002", "22003", "22004"]).exists()
+
+
+def test_the_command_exits_non_zero_naming_a_line_dated_before_1970(tmp_path):
+    lines = [LINES[0], "536380,22000,LANTERN,6,1969-07-20 20:17:00,3.39,17850.0,United Kingdom"]
+    out, err = StringIO(), StringIO()
+
+    with pytest.raises(CommandError, match="1 lines could not be read"):
+        call_command(
+            "import_online_retail",
+            str(write(tmp_path, lines)),
+            "--no-progress",
+            stdout=out,
+            stderr=err,
+        )
+
+    assert "line 3: InvoiceDate: before 1970-01-01T00:00:00+00:00" in err.getvalue()
+    assert "Purchase events: 1 stored" in out.getvalue()
+    assert list(Event.objects.values_list("event_id", flat=True)) == ["oretail:536365:85123A:1"]
 
 
 def test_a_description_longer_than_a_title_is_cut_to_one_not_refused(tmp_path):
