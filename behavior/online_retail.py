@@ -8,8 +8,8 @@ Rules (documented for merchandisers in behavior/ingest_formats.md):
   path), a quantity too large for a float, a unit price that is NaN, infinite or above the
   catalog's price ceiling) → non-product stock code → cancellation (invoice ``C…``) →
   quantity ≤ 0 → unit price ≤ 0 → no CustomerID. Everything left is a purchase event, unless
-  its CustomerID is longer than a shopper id can be or its InvoiceNo makes the event id longer
-  than an event id can be: then it is a bad line too.
+  its CustomerID is longer than a shopper id can be or is nothing but ``.0``, or its InvoiceNo
+  makes the event id longer than an event id can be: then it is a bad line too.
 - Product codes are five digits plus up to two letters (``85123A``); codes are upper-cased,
   because the file spells some of them both ways (``84968f``/``84968F``, 112 such pairs)
   for one product. Anything else is a service, fee or adjustment (``POST``, ``DOT``, ``M``,
@@ -261,9 +261,10 @@ def _read(path: Path | str, report: OnlineRetailReport, progress: bool, latest: 
                 event_id = f"oretail:{invoice}:{sku}:{nth}"
                 # Checked before the product tally, so a bad line adds nothing to its product;
                 # written, a long CustomerID failed the shoppers' upsert and with it the whole
-                # import, a long event id its whole batch, naming no line.
-                if len(shopper) > SHOPPER_LENGTH or len(event_id) > EVENT_ID_LENGTH:
-                    report.bad.add_errors(reader.line_num, _too_long(shopper, event_id))
+                # import, a long event id its whole batch, naming no line, and a CustomerID of
+                # ".0" made a shopper with an empty id.
+                if not shopper or len(shopper) > SHOPPER_LENGTH or len(event_id) > EVENT_ID_LENGTH:
+                    report.bad.add_errors(reader.line_num, _id_errors(shopper, event_id))
                     continue
                 countries[shopper] = country.strip()
                 purchases.append((event_id, shopper, sku, count, invoice, at))
@@ -297,10 +298,14 @@ def _price_reason(text: str) -> str:
     return ""
 
 
-def _too_long(shopper: str, event_id: str) -> dict[str, list[str]]:
-    """The errors of a purchase line whose shopper id or event id the database cannot hold."""
+def _id_errors(shopper: str, event_id: str) -> dict[str, list[str]]:
+    """The errors of a purchase line whose shopper id or event id cannot be stored."""
     errors = {}
-    if len(shopper) > SHOPPER_LENGTH:
+    # A present CustomerID that normalises to nothing is damaged, not rule 6's missing one:
+    # reported, so it is fixed rather than counted as an anonymous sale.
+    if not shopper:
+        errors["CustomerID"] = ["no shopper id left once its '.0' is removed"]
+    elif len(shopper) > SHOPPER_LENGTH:
         errors["CustomerID"] = [
             f"longer than a shopper id can be ({len(shopper)} characters; at most {SHOPPER_LENGTH})"
         ]

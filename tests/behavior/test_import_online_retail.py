@@ -390,6 +390,31 @@ def test_the_command_exits_non_zero_naming_a_line_dated_before_1970(tmp_path):
     assert list(Event.objects.values_list("event_id", flat=True)) == ["oretail:536365:85123A:1"]
 
 
+def test_a_customer_id_of_only_dot_zero_is_a_bad_line_not_an_empty_shopper(tmp_path):
+    def line(invoice, customer):
+        return f"{invoice},22000,LANTERN,6,2011-06-03 08:00:00,3.39,{customer},United Kingdom"
+
+    lines = [LINES[0], line("536380", ".0"), line("536381", "0.0")]
+    out, err = StringIO(), StringIO()
+
+    with pytest.raises(CommandError, match="1 lines could not be read"):
+        call_command(
+            "import_online_retail",
+            str(write(tmp_path, lines)),
+            "--no-progress",
+            stdout=out,
+            stderr=err,
+        )
+
+    assert "line 3: CustomerID: no shopper id left once its '.0' is removed" in err.getvalue()
+    # "0.0" is customer 0: an id like any other, as the events API would take "0".
+    assert set(Shopper.objects.values_list("external_id", flat=True)) == {"17850", "0"}
+    assert set(Event.objects.values_list("event_id", flat=True)) == {
+        "oretail:536365:85123A:1",
+        "oretail:536381:22000:1",
+    }
+
+
 def test_a_description_longer_than_a_title_is_cut_to_one_not_refused(tmp_path):
     long = "LANTERN " * 40  # 320 characters; a title holds 255
     lines = [LINES[0], f"536380,22000,{long},6,2011-06-03 08:00:00,3.39,17850.0,United Kingdom"]
