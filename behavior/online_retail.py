@@ -207,6 +207,7 @@ def _read(path: Path | str, report: OnlineRetailReport, progress: bool, latest: 
                 invoice, code, description, quantity, date, price, customer, country = cells
             except ValueError:
                 report.bad.add(reader.line_num, f"expected 8 fields, found {len(cells)}")
+                _hold_place(occurrences, cells)
                 continue
             # PostgreSQL text cannot hold NUL, and Python's csv reads it since 3.11: one such
             # cell used to fail the whole catalog transaction. One join covers all cells
@@ -214,6 +215,7 @@ def _read(path: Path | str, report: OnlineRetailReport, progress: bool, latest: 
             if "\x00" in "".join(cells):
                 column = COLUMNS[next(i for i, cell in enumerate(cells) if "\x00" in cell)]
                 report.bad.add_errors(reader.line_num, {column: [NUL_CELL]})
+                _hold_place(occurrences, cells)
                 continue
             sku = skus.get(code, "")
             if sku == "":
@@ -240,10 +242,12 @@ def _read(path: Path | str, report: OnlineRetailReport, progress: bool, latest: 
                     at = dates[date] = _local_time(date, latest)
             except _BadCell as exc:
                 report.bad.add_errors(reader.line_num, {exc.column: [str(exc)]})
+                _hold_place(occurrences, cells)
                 continue
             except ValueError as exc:
                 column = _unreadable_column(sku, invoice, quantity, price)
                 report.bad.add_errors(reader.line_num, {column: [f"unreadable value ({exc})"]})
+                _hold_place(occurrences, cells)
                 continue
             if reason:
                 skipped[reason] += 1
@@ -256,7 +260,8 @@ def _read(path: Path | str, report: OnlineRetailReport, progress: bool, latest: 
                 invoice = invoices.setdefault(invoice, invoice)
                 line_key = (invoice, sku)
                 # Counted before the checks below: a bad line keeps its n, so once it is fixed
-                # a rerun stores it as n instead of the next good line's copy under a new id.
+                # a rerun stores it as n instead of the next good line's copy under a new id
+                # (bad lines found earlier keep theirs through _hold_place).
                 nth = occurrences[line_key] = occurrences.get(line_key, 0) + 1
                 event_id = f"oretail:{invoice}:{sku}:{nth}"
                 # Checked before the product tally, so a bad line adds nothing to its product;
@@ -280,6 +285,38 @@ def _read(path: Path | str, report: OnlineRetailReport, progress: bool, latest: 
     report.lines = lines
     report.skipped.update(skipped)
     return scan
+
+
+def _hold_place(occurrences: dict[tuple[str, str], int], cells: list[str]) -> None:
+    """Count a bad line found before its customer is read in its invoice's numbering, as the
+    CustomerID and InvoiceNo checks do, when its readable cells say it would be a purchase.
+
+    Skipped, the next line of that invoice and product took its n, and once the line was fixed
+    a re-import gave it that n and the next line n + 1: one purchase stored twice. A guess is
+    needed, since the fixed line is not known; a wrong one costs that same duplicate.
+    """
+    # A NUL is a stray byte: the fix most likely deletes it, so the key is read without it.
+    cells = [cell.replace("\x00", "") for cell in cells]
+    if len(cells) < 2:
+        return
+    # With the wrong field count only the first two cells are trusted: a stray comma or a cut
+    # is far likelier in the free-text description, or after it, than before it.
+    invoice, sku = cells[0], _sku(cells[1])
+    if sku is None or invoice.startswith("C"):
+        return
+    if len(cells) == len(COLUMNS):
+        quantity, price, customer = cells[3], cells[5], cells[6]
+        if not customer or _not_positive(quantity) or _not_positive(price):
+            return  # fixed as it reads, rules 4-6 skip it: no event, no place
+    occurrences[invoice, sku] = occurrences.get((invoice, sku), 0) + 1
+
+
+def _not_positive(text: str) -> bool:
+    """A number that reads as 0 or below; an unreadable one may be fixed to anything."""
+    try:
+        return float(text) <= 0
+    except ValueError:
+        return False
 
 
 def _price_reason(text: str) -> str:

@@ -415,6 +415,88 @@ def test_a_customer_id_of_only_dot_zero_is_a_bad_line_not_an_empty_shopper(tmp_p
     }
 
 
+def _lantern(quantity, *, invoice="536390", code="22000", date="2011-06-03 08:00:00"):
+    return f"{invoice},{code},LANTERN,{quantity},{date},3.39,17850.0,United Kingdom"
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        _lantern(2).replace("LANTERN", "LANT\x00ERN"),
+        _lantern(2, invoice="5363\x0090"),
+        _lantern(2, code="2200\x000"),
+        _lantern("two"),
+        _lantern(2).replace("3.39", "3.3.9"),
+        _lantern(2).replace("3.39", "nan"),
+        _lantern(2).replace("3.39", "1e11"),
+        _lantern("9" * 400),
+        _lantern(2, date="2011-06-31 08:00:00"),
+        _lantern(2, date="1911-06-03 08:00:00"),
+        _lantern(2).replace("17850.0", ".0"),
+        _lantern(2).replace("17850.0", "1" * 129),
+        _lantern(2).replace("LANTERN", "WHITE, LANTERN"),  # an unquoted comma: 9 fields
+    ],
+    ids=[
+        "nul-description",
+        "nul-invoice",
+        "nul-code",
+        "quantity",
+        "price",
+        "nan-price",
+        "price-too-high",
+        "quantity-too-large",
+        "date",
+        "date-before-1970",
+        "customer-dot-zero",
+        "customer-too-long",
+        "field-count",
+    ],
+)
+def test_a_bad_line_fixed_and_imported_again_gets_its_own_id_and_nothing_is_stored_twice(
+    tmp_path, bad
+):
+    # Three lines of one invoice and product, told apart by their quantities 1, 2, 3.
+    first = run(write(tmp_path, [_lantern(1), bad, _lantern(3)], name="bad.csv.gz"))
+
+    fixed = run(write(tmp_path, [_lantern(1), _lantern(2), _lantern(3)], name="fixed.csv.gz"))
+
+    assert (first.bad.count, first.events_stored) == (1, 2)
+    assert (fixed.bad.count, fixed.events_stored, fixed.duplicates) == (0, 1, 2)
+    assert Event.objects.filter(order_id="536390").count() == 3
+    assert sorted(Event.objects.values_list("event_id", "value")) == [
+        ("oretail:536390:22000:1", 1.0),
+        ("oretail:536390:22000:2", 2.0),
+        ("oretail:536390:22000:3", 3.0),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("bad", "fixed"),
+    [
+        (_lantern(0, date="2011-06-31 08:00:00"), _lantern(0)),
+        (
+            _lantern(2).replace("3.39", "-1").replace("LANTERN", "LANT\x00ERN"),
+            _lantern(2).replace("3.39", "-1"),
+        ),
+        (
+            _lantern(2, date="2011-06-31 08:00:00").replace("17850.0", ""),
+            _lantern(2).replace("17850.0", ""),
+        ),
+    ],
+    ids=["quantity-zero", "price-below-zero", "no-customer"],
+)
+def test_a_bad_line_that_fixed_is_skipped_takes_no_place_in_its_invoice(tmp_path, bad, fixed):
+    first = run(write(tmp_path, [_lantern(1), bad, _lantern(3)], name="bad.csv.gz"))
+
+    again = run(write(tmp_path, [_lantern(1), fixed, _lantern(3)], name="fixed.csv.gz"))
+
+    assert (first.bad.count, again.bad.count, again.events_stored) == (1, 0, 0)
+    assert sorted(Event.objects.values_list("event_id", "value")) == [
+        ("oretail:536390:22000:1", 1.0),
+        ("oretail:536390:22000:2", 3.0),
+    ]
+
+
 def test_a_description_longer_than_a_title_is_cut_to_one_not_refused(tmp_path):
     long = "LANTERN " * 40  # 320 characters; a title holds 255
     lines = [LINES[0], f"536380,22000,{long},6,2011-06-03 08:00:00,3.39,17850.0,United Kingdom"]
