@@ -203,6 +203,8 @@ def _read(path: Path | str, report: OnlineRetailReport, progress: bool, latest: 
             lines += 1
             if not lines % 10_000:
                 bar.update()
+            if not cells:  # a blank line, skipped as every import skips them
+                continue
             try:
                 invoice, code, description, quantity, date, price, customer, country = cells
             except ValueError:
@@ -253,6 +255,9 @@ def _read(path: Path | str, report: OnlineRetailReport, progress: bool, latest: 
                 skipped[reason] += 1
                 continue
             assert sku is not None
+            # Spaces around a key would make another shopper or invoice (" 17850.0" is 17850);
+            # a blank CustomerID is a missing one. Stripped here, on sale lines only.
+            invoice, customer = invoice.strip(), customer.strip()
             if customer:
                 shopper = customers.get(customer)
                 if shopper is None:
@@ -301,11 +306,11 @@ def _hold_place(occurrences: dict[tuple[str, str], int], cells: list[str]) -> No
         return
     # With the wrong field count only the first two cells are trusted: a stray comma or a cut
     # is far likelier in the free-text description, or after it, than before it.
-    invoice, sku = cells[0], _sku(cells[1])
+    invoice, sku = cells[0].strip(), _sku(cells[1])
     if sku is None or invoice.startswith("C"):
         return
     if len(cells) == len(COLUMNS):
-        quantity, price, customer = cells[3], cells[5], cells[6]
+        quantity, price, customer = cells[3], cells[5], cells[6].strip()
         if not customer or _not_positive(quantity) or _not_positive(price):
             return  # fixed as it reads, rules 4-6 skip it: no event, no place
     occurrences[invoice, sku] = occurrences.get((invoice, sku), 0) + 1

@@ -625,3 +625,21 @@ def test_the_command_refuses_a_negative_writer_count(tmp_path):
         call_command("import_online_retail", str(write(tmp_path, LINES)), "--writers", "-1")
 
     assert Event.objects.count() == 0
+
+
+def test_blank_lines_are_skipped_and_spaces_around_keys_do_not_make_new_shoppers(tmp_path):
+    def line(invoice, customer):
+        return f"{invoice},22000,LANTERN,6,2011-06-03 08:00:00,3.39,{customer},United Kingdom"
+
+    lines = [LINES[0], "", line(" 536380 ", " 17850.0 "), "", line("536381", "   ")]
+    out = StringIO()
+
+    call_command("import_online_retail", str(write(tmp_path, lines)), "--no-progress", stdout=out)
+
+    assert list(Shopper.objects.values_list("external_id", flat=True)) == ["17850"]
+    assert set(Event.objects.values_list("event_id", flat=True)) == {
+        "oretail:536365:85123A:1",
+        "oretail:536380:22000:1",
+    }
+    # The blank CustomerID is rule 6's missing one: the line still counts for its product.
+    assert "no CustomerID" in out.getvalue() and "could not be read" not in out.getvalue()
