@@ -59,7 +59,9 @@ def top_k(
         cols = exclude.indices.astype(np.int64)
         if column_of is not None:
             position = np.searchsorted(column_of, cols)
-            position[position == column_of.size] = 0
+            # Past the last candidate (every column, when there are none) is no candidate.
+            inside = position < column_of.size
+            rows, cols, position = rows[inside], cols[inside], position[inside]
             hit = column_of[position] == cols
             rows, cols = rows[hit], position[hit]
         work[rows, cols] = -np.inf

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+from recommender.core import ALGORITHMS
 from recommender.core.blend import Blend
 from recommender.core.knn import ItemKNN
 from recommender.core.popularity import Popularity
@@ -16,6 +17,7 @@ from recommender.core.ranking import (
     top_k,
     top_k_row,
 )
+from tests.core.test_contract import USER_ITEMS, item_features
 
 
 def test_top_k_excludes_masked_items_and_pads_when_too_few_are_eligible():
@@ -26,6 +28,31 @@ def test_top_k_excludes_masked_items_and_pads_when_too_few_are_eligible():
 
     assert ids.tolist() == [[2, -1, -1, -1]]
     assert top[0, 0] == pytest.approx(0.5)
+
+
+def test_top_k_with_no_candidates_pads_every_row_even_when_items_are_excluded():
+    scores = np.array([[0.1, 0.9, 0.5], [0.3, 0.2, 0.1]], dtype=np.float32)
+    seen = sp.csr_matrix(np.array([[0, 1, 0], [1, 0, 1]]))
+
+    ids, top = top_k(scores, 2, exclude=seen, candidates=np.array([], dtype=np.int64))
+
+    assert ids.tolist() == [[-1, -1], [-1, -1]]
+    assert top.tolist() == [[-np.inf, -np.inf], [-np.inf, -np.inf]]
+
+
+@pytest.mark.parametrize("name", sorted(ALGORITHMS))
+def test_every_algorithm_recommends_nothing_from_an_empty_candidate_set(name):
+    cls = ALGORITHMS[name]
+    fixtures = {"item_features": item_features()} if cls.needs_item_features else {}
+    model = cls.for_contract_test(USER_ITEMS.copy(), **fixtures)
+
+    ids, top = model.recommend([0, 6], USER_ITEMS, n=3, candidates=[])
+    live_ids, live_top = model.recommend_from_items([1], n=3, candidates=[])
+
+    assert ids.tolist() == [[-1, -1, -1], [-1, -1, -1]]
+    assert np.isneginf(top).all()
+    assert live_ids.tolist() == [-1, -1, -1]
+    assert np.isneginf(live_top).all()
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
