@@ -17,6 +17,7 @@ from rest_framework.response import Response
 from config.api import IsStaff, StrictLimitOffsetPagination
 from recommender import selectors
 from recommender.models import ModelVersion, TrainingRun
+from recommender.permissions import CanPromote, CanTrain
 from recommender.serializers import (
     ModelVersionSerializer,
     RollbackInSerializer,
@@ -126,7 +127,7 @@ def _create_run(request: Request) -> Response:
 class TrainingRuns(generics.ListAPIView):
     """GET: runs newest first with their progress. POST: start a run."""
 
-    permission_classes = [IsStaff]
+    permission_classes = [CanTrain]
     pagination_class = StrictLimitOffsetPagination
     serializer_class = TrainingRunSerializer
 
@@ -196,7 +197,7 @@ class ModelVersions(generics.ListAPIView):
     description="Make this version serve for its algorithm; the current champion is retired.",
 )
 @api_view(["POST"])
-@permission_classes([IsStaff])
+@permission_classes([CanPromote])
 def model_version_promote(request: Request, version_id: int) -> Response:
     version = get_object_or_404(ModelVersion, pk=version_id)
     try:
@@ -213,7 +214,7 @@ def model_version_promote(request: Request, version_id: int) -> Response:
     description="Restore the champion the current one replaced; answers with the restored one.",
 )
 @api_view(["POST"])
-@permission_classes([IsStaff])
+@permission_classes([CanPromote])
 def model_versions_rollback(request: Request) -> Response:
     incoming = RollbackInSerializer(data=request.data)
     incoming.is_valid(raise_exception=True)

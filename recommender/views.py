@@ -25,6 +25,7 @@ from recommender.diffing import compare_lists
 from recommender.forms import CompareForm, ShopperPickForm, SimulateEventForm
 from recommender.impressions import impressions_of
 from recommender.models import ModelVersion, TrainingRun
+from recommender.permissions import PROMOTE_PERMISSION, TRAIN_PERMISSION
 from recommender.selectors import champion_version, model_versions, training_runs
 from recommender.serving.products import bought_together, similar_products
 from recommender.serving.selectors import recommendations_for
@@ -39,8 +40,6 @@ from recommender.training.services import (
 SLOT_K = 6
 PRODUCT_K = 8
 PREVIEW_K = 5
-TRAIN_PERMISSION = "recommender.add_trainingrun"
-PROMOTE_PERMISSION = "recommender.change_modelversion"
 # The slots a merchandiser places for a known shopper (new arrivals shows on the cold-start page).
 SHOPPER_SLOTS = ("for_you", "promotions", "points", "trending", "buy_again")
 SLOT_TITLES = {

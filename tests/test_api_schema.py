@@ -31,6 +31,7 @@ schema = schema.exclude(path_regex=r"^/api/v1/(training-runs|model-versions)")
 def token(django_db_setup, django_db_blocker):
     """A committed shop, model and staff token (the app answers on its own connection)."""
     from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Permission
     from rest_framework.authtoken.models import Token
 
     from behavior.models import Event, Shopper
@@ -42,6 +43,9 @@ def token(django_db_setup, django_db_blocker):
         build_shop(n_shoppers=30, n_events=600)
         train("item_knn", "popularity")
         user = get_user_model().objects.create_user(username="schema-staff", is_staff=True)
+        user.user_permissions.add(
+            *Permission.objects.filter(codename__in=["add_trainingrun", "change_modelversion"])
+        )
         key = Token.objects.create(user=user).key
         yield key
         Event.objects.all().delete()

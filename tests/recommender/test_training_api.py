@@ -1,9 +1,10 @@
 """The training endpoints: trigger (202/400/409/503), list and show runs, versions, promote,
-roll back; staff only."""
+roll back; staff only, and changing what serves needs the dashboard's permissions too."""
 
 from __future__ import annotations
 
 import pytest
+from django.contrib.auth.models import Permission
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -14,9 +15,18 @@ pytestmark = [pytest.mark.usefixtures("media_root", "scripted_algorithm")]
 
 
 @pytest.fixture
-def staff_client(staff_user) -> APIClient:
+def trainer(staff_user):
+    """A staff member allowed to retrain, promote and roll back (as on the dashboard)."""
+    staff_user.user_permissions.add(
+        *Permission.objects.filter(codename__in=["add_trainingrun", "change_modelversion"])
+    )
+    return staff_user
+
+
+@pytest.fixture
+def staff_client(trainer) -> APIClient:
     client = APIClient()
-    client.force_authenticate(staff_user)
+    client.force_authenticate(trainer)
     return client
 
 
@@ -42,9 +52,9 @@ def test_a_staff_trigger_answers_202_with_the_run_and_where_to_poll(staff_client
 
 
 @pytest.mark.django_db
-def test_a_staff_token_may_trigger_and_an_empty_body_trains_the_defaults(staff_user):
+def test_a_staff_token_may_trigger_and_an_empty_body_trains_the_defaults(trainer):
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=staff_user).key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=trainer).key}")
 
     response = client.post("/api/v1/training-runs", format="json")
 
@@ -108,6 +118,31 @@ def test_only_staff_may_trigger_or_read_training(who, django_user_model):
     expected = 401 if who == "anonymous" else 403
     assert [r.status_code for r in responses] == [expected] * 3
     assert not TrainingRun.objects.exists()
+
+
+@pytest.mark.django_db
+def test_staff_without_the_permissions_may_read_but_not_train_promote_or_roll_back(
+    staff_user, shop
+):
+    trained()  # the champion a rollback would restore
+    second = trained(reverse=True)
+    client = APIClient()
+    client.force_authenticate(staff_user)  # staff, but neither permission
+    before = dict(ModelVersion.objects.values_list("pk", "status"))
+    runs_before = TrainingRun.objects.count()
+
+    writes = [
+        client.post("/api/v1/training-runs", {"algorithms": ["scripted"]}, format="json"),
+        client.post(f"/api/v1/model-versions/{second.pk}/promote"),
+        client.post("/api/v1/model-versions/rollback", {"algorithm": "scripted"}, format="json"),
+    ]
+    reads = [client.get("/api/v1/training-runs"), client.get("/api/v1/model-versions")]
+
+    assert [r.status_code for r in writes] == [403, 403, 403]
+    assert "permission" in writes[0].json()["errors"][0]["detail"]
+    assert [r.status_code for r in reads] == [200, 200]
+    assert dict(ModelVersion.objects.values_list("pk", "status")) == before
+    assert TrainingRun.objects.count() == runs_before
 
 
 @pytest.mark.django_db
@@ -183,11 +218,11 @@ def test_a_version_whose_artifact_vanished_cannot_be_promoted(staff_client, shop
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.usefixtures("dead_broker")
-def test_with_the_broker_down_the_trigger_answers_503_and_records_the_run(staff_user):
+def test_with_the_broker_down_the_trigger_answers_503_and_records_the_run(trainer):
     # drf-standardized-errors reports 5xx to Django's got_request_exception (so outages are
     # logged); the test client would re-raise that instead of returning the response.
     client = APIClient(raise_request_exception=False)
-    client.force_authenticate(staff_user)
+    client.force_authenticate(trainer)
 
     response = client.post("/api/v1/training-runs", {"algorithms": ["scripted"]}, format="json")
 
