@@ -55,8 +55,11 @@ def top_k(
         exclude = sp.csr_matrix(exclude)
         if exclude.shape != (n_rows, n_items):
             raise ValueError(f"exclude has shape {exclude.shape}, scores have {(n_rows, n_items)}")
-        rows = np.repeat(np.arange(n_rows), np.diff(exclude.indptr))
-        cols = exclude.indices.astype(np.int64)
+        # A stored 0 is no interaction: mask it out of the index lists, O(nnz of the exclusion
+        # rows), rather than copy the matrix and eliminate_zeros() on every request.
+        stored = exclude.data != 0
+        rows = np.repeat(np.arange(n_rows), np.diff(exclude.indptr))[stored]
+        cols = exclude.indices[stored].astype(np.int64)
         if column_of is not None:
             position = np.searchsorted(column_of, cols)
             # Past the last candidate (every column, when there are none) is no candidate.

@@ -55,6 +55,33 @@ def test_every_algorithm_recommends_nothing_from_an_empty_candidate_set(name):
     assert np.isneginf(live_top).all()
 
 
+def test_top_k_excludes_stored_non_zero_entries_but_not_stored_zeros():
+    scores = np.array([[0.9, 0.8, 0.7], [0.9, 0.8, 0.7]], dtype=np.float32)
+    # Row 0 stores item 0 as 1 and item 1 as an explicit 0; row 1 stores item 2 as 0 only.
+    seen = sp.csr_matrix(
+        (np.array([1, 0, 0], np.float32), np.array([0, 1, 2]), np.array([0, 2, 3])),
+        shape=(2, 3),
+    )
+
+    ids, _ = top_k(scores, 3, exclude=seen)
+    candidate_ids, _ = top_k(scores, 3, exclude=seen, candidates=np.array([1, 2]))
+
+    assert ids.tolist() == [[1, 2, -1], [0, 1, 2]]
+    assert candidate_ids.tolist() == [[1, 2, -1], [1, 2, -1]]
+    assert seen.nnz == 3  # the caller's matrix keeps its stored zeros
+
+
+def test_recommend_does_not_treat_a_stored_zero_as_an_item_the_shopper_has_seen():
+    model = Popularity().fit(sp.csr_matrix(np.array([[1, 1, 0], [1, 0, 0]], np.float32)))
+    current = sp.csr_matrix(
+        (np.array([1, 0], np.float32), np.array([0, 1]), np.array([0, 2, 2])), shape=(2, 3)
+    )
+
+    ids, _ = model.recommend([0], current, n=3)
+
+    assert ids.tolist() == [[1, 2, -1]]
+
+
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_the_single_row_top_k_agrees_with_top_k_on_that_row(seed):
     rng = np.random.default_rng(seed)
