@@ -141,6 +141,16 @@ def test_diversify_drops_padding_and_does_not_cap_uncategorised_items():
     assert out.tolist() == [2, 0, 1, -1]
 
 
+def test_diversify_caps_a_category_at_the_floor_of_its_share_despite_float_rounding():
+    # 0.29 * 100 is 28.999999999999996 in floating point; the cap is 29 slots.
+    ids = np.arange(400)
+    categories = ids // 100
+
+    out, _ = diversify(ids, -ids.astype(np.float32), categories, max_share=0.29, n=100)
+
+    assert np.bincount(categories[out]).tolist() == [29, 29, 29, 13]
+
+
 def test_mmr_skips_a_near_duplicate_of_an_item_already_picked():
     ids = np.array([0, 1, 2])
     scores = np.array([1.0, 0.95, 0.5])
