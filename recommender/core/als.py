@@ -159,8 +159,10 @@ class ALS(ItemFactorCosine, Recommender):
             When the factors become NaN or infinite (e.g. confidences overflow float32).
         """
         Cui = check_user_items(user_items)
-        Cui.sum_duplicates()
-        Cui.eliminate_zeros()
+        if Cui.nnz and not Cui.data.all():
+            # eliminate_zeros compacts the arrays in place, and they may be the caller's.
+            Cui = Cui.copy()
+            Cui.eliminate_zeros()
         self.n_users, self.n_items = Cui.shape
         Ciu = Cui.T.tocsr()
         rng = np.random.default_rng(self.random_state)
@@ -257,7 +259,6 @@ class ALS(ItemFactorCosine, Recommender):
         """
         self._require_fitted()
         rows = check_user_items(rows, n_items=self.n_items)
-        rows.sum_duplicates()
         Y = np.asarray(self.item_factors)
         k = self.factors
         if rows.shape[0] == 1:

@@ -27,7 +27,8 @@ class NotFittedError(RuntimeError):
 
 
 def check_user_items(user_items: Any, *, n_items: int | None = None) -> sp.csr_matrix:
-    """Return ``user_items`` as float32 CSR, or raise ``ValueError`` saying what is wrong."""
+    """Return ``user_items`` as float32 CSR with each (user, item) stored once (repeats summed),
+    or raise ``ValueError`` saying what is wrong. The caller's matrix is never modified."""
     if not sp.issparse(user_items):
         raise ValueError(
             f"user_items must be a scipy.sparse matrix of shape (n_users, n_items), "
@@ -40,6 +41,12 @@ def check_user_items(user_items: Any, *, n_items: int | None = None) -> sp.csr_m
             f"user_items has {user_items.shape[1]} item columns, the model was fitted on {n_items}"
         )
     matrix = sp.csr_matrix(user_items, dtype=FLOAT)
+    if not matrix.has_canonical_format:
+        # A repeated (user, item) entry counts twice in every sum over stored values (popularity
+        # counts, item norms), so it is summed here for every model; on a copy, because
+        # sum_duplicates sorts in place and the arrays may still be the caller's.
+        matrix = matrix.copy()
+        matrix.sum_duplicates()
     if matrix.nnz and not np.all(np.isfinite(matrix.data)):
         raise ValueError("user_items contains NaN or infinite weights")
     if matrix.nnz and matrix.data.min() < 0:

@@ -132,8 +132,10 @@ class SVD(ItemFactorCosine, Recommender):
             When biases or factors become NaN or infinite.
         """
         R = check_user_items(user_items)
-        R.sum_duplicates()
-        R.eliminate_zeros()
+        if R.nnz and not R.data.all():
+            # eliminate_zeros compacts the arrays in place, and they may be the caller's.
+            R = R.copy()
+            R.eliminate_zeros()
         if R.nnz == 0:
             raise ValueError("user_items holds no ratings")
         self.n_users, self.n_items = R.shape
@@ -226,8 +228,10 @@ class SVD(ItemFactorCosine, Recommender):
         """
         self._require_fitted()
         rows = check_user_items(rows, n_items=self.n_items)
-        rows.sum_duplicates()
-        rows.eliminate_zeros()
+        if rows.nnz and not rows.data.all():
+            # in place otherwise, on arrays that may be the caller's
+            rows = rows.copy()
+            rows.eliminate_zeros()
         targets = rows.data - self.global_mean - self.item_bias[rows.indices]
         return _ridge_rows(
             rows.indptr, rows.indices, targets, self.item_features, self._lambda_diag()

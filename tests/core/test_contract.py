@@ -248,3 +248,38 @@ def test_bad_input_raises_a_value_error_saying_what_is_wrong(model, call, messag
 
     with pytest.raises(ValueError, match=message):
         call(model, X)
+
+
+def repeated(matrix: sp.csr_matrix) -> sp.csr_matrix:
+    """The same matrix with every value stored as two halves, columns in descending order."""
+    counts = np.diff(matrix.indptr)
+    indptr = np.concatenate([[0], np.cumsum(2 * counts)])
+    indices, data = [], []
+    for user in range(matrix.shape[0]):
+        row = matrix[user]
+        indices.append(np.repeat(row.indices[::-1], 2))
+        data.append(np.repeat(row.data[::-1] / 2, 2))
+    return sp.csr_matrix(
+        (np.concatenate(data), np.concatenate(indices), indptr), shape=matrix.shape
+    )
+
+
+@pytest.mark.parametrize("name", sorted(ALGORITHMS))
+def test_a_repeated_entry_counts_as_its_sum_and_the_input_is_left_alone(name):
+    cls = ALGORITHMS[name]
+    fixtures = {"item_features": item_features()} if cls.needs_item_features else {}
+    X = RATINGS if cls.explicit_ratings else USER_ITEMS
+    doubled = repeated(X)
+    before = (doubled.data.copy(), doubled.indices.copy(), doubled.indptr.copy())
+
+    model = cls.for_contract_test(doubled, **fixtures)
+    expected = cls.for_contract_test(X.copy(), **fixtures)
+
+    users = np.arange(N_USERS)
+    np.testing.assert_allclose(
+        model.score_users(users, X), expected.score_users(users, X), rtol=1e-4, atol=1e-5
+    )
+    for array, original in zip(
+        (doubled.data, doubled.indices, doubled.indptr), before, strict=True
+    ):
+        np.testing.assert_array_equal(array, original)
