@@ -274,6 +274,7 @@ SHELFWISE_HALF_LIFE_DAYS = env.float("SHELFWISE_HALF_LIFE_DAYS", default=90.0)
 SHELFWISE_TRAINING_WINDOW_DAYS = env.int("SHELFWISE_TRAINING_WINDOW_DAYS", default=0)
 SHELFWISE_DEFAULT_K = env.int("SHELFWISE_DEFAULT_K", default=10)
 SHELFWISE_MAX_K = 100
+# A relative share: a new version serves when its NDCG is at least champion × (1 − tolerance).
 SHELFWISE_PROMOTION_TOLERANCE = env.float("SHELFWISE_PROMOTION_TOLERANCE", default=0.02)
 SHELFWISE_RECENT_EVENTS = env.int("SHELFWISE_RECENT_EVENTS", default=50)
 SHELFWISE_ARTIFACT_DIR = "models"
@@ -367,6 +368,9 @@ SHELFWISE_CATALOG_CHECK_SECONDS = env.float("SHELFWISE_CATALOG_CHECK_SECONDS", d
 # Trending = weighted events of the last N days before the newest event, cached this long.
 SHELFWISE_TRENDING_DAYS = env.int("SHELFWISE_TRENDING_DAYS", default=30)
 SHELFWISE_TRENDING_CACHE_SECONDS = env.int("SHELFWISE_TRENDING_CACHE_SECONDS", default=300)
+# New arrivals = eligible products created in the last N days before the request's clock; only
+# they are called "new". Fewer than k of them: the next newest fill in, labelled with their date.
+SHELFWISE_NEW_ARRIVALS_DAYS = env.int("SHELFWISE_NEW_ARRIVALS_DAYS", default=30)
 # Items per write call (events, products); larger batches answer 413.
 SHELFWISE_MAX_BATCH = 1000
 # Largest request body Django reads (its default is 2.5 MB). A full batch of 1,000 events with
