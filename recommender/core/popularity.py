@@ -145,7 +145,8 @@ def popular_by_user_segment(
     X = check_user_items(user_items).copy()  # the caller's matrix is not ours to change
     labels, codes = _codes(user_segments, X.shape[0], "user_segments")
     if per_user_cap is None:
-        X.data[:] = 1.0
+        # A stored 0 is no interaction: it must become 0, not a shopper, before eliminate_zeros.
+        X.data = (X.data > 0).astype(FLOAT)
     else:
         X.data = np.minimum(X.data, per_user_cap)
     X.eliminate_zeros()

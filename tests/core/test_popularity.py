@@ -61,6 +61,20 @@ def test_it_ranks_items_within_each_shopper_segment():
     assert scores[0, :2].tolist() == [2.0, 1.0]
 
 
+def test_a_stored_zero_is_not_a_shopper_of_that_item_in_its_segment():
+    # Shopper 0 (DE) stores item 0 as an explicit 0; shopper 1 (FR) touched items 0 and 1.
+    X = sp.csr_matrix(
+        (np.array([0, 1, 1], np.float32), np.array([0, 0, 1]), np.array([0, 1, 3])), shape=(2, 2)
+    )
+
+    labels, ids, scores = popular_by_user_segment(X, np.array(["DE", "FR"]), n=2)
+
+    assert labels.tolist() == ["DE", "FR"]
+    assert ids.tolist() == [[-1, -1], [0, 1]]
+    assert scores[1].tolist() == [1.0, 1.0]
+    assert X.data.tolist() == [0, 1, 1] and X.nnz == 3  # the caller's matrix is unchanged
+
+
 def test_it_ranks_items_within_each_category_by_a_global_score():
     scores = np.array([5.0, 1.0, 3.0, 4.0, np.nan, 2.0])
     categories = np.array([10, 20, 10, 20, 10, 30])
