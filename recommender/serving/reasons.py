@@ -56,8 +56,15 @@ def popular() -> Reason:
 
 
 def new_arrival(*, category: str | None) -> Reason:
+    """Only for a product inside the new-arrivals window (SHELFWISE_NEW_ARRIVALS_DAYS)."""
     where = f" in {category}" if category else ""
     return Reason("new_arrival", f"new{where}")
+
+
+def added_on(*, added: datetime, category: str | None) -> Reason:
+    """A newest-first pick older than the new-arrivals window: its date, never "new"."""
+    where = f" to {category}" if category else ""
+    return Reason("added_on", f"added{where} on {localtime(added):%-d %b %Y}")
 
 
 def promotion(*, discount_percent: float, ends_at: datetime) -> Reason:

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 import numpy as np
+from django.conf import settings
 
 from recommender.core import Recommender
 from recommender.core.ranking import top_k_row
@@ -31,7 +32,6 @@ from recommender.serving.trending import popular_rows, trending_rows
 
 SLOTS = ("for_you", "promotions", "points", "trending", "new_arrivals", "buy_again")
 POOL_FACTOR = 3
-NEW_ARRIVALS_MIN = 100  # the newest this many eligible products count as new arrivals
 
 
 @dataclass(frozen=True)
@@ -151,19 +151,16 @@ def _plan(
             lambda row: reasons.points(points_price=int(catalog.points_price[row])),
         )
     if slot == "new_arrivals":
-        order = np.argsort(-catalog.created_at, kind="stable")
-        newest = order[base[order]][: max(NEW_ARRIVALS_MIN, ctx.k * 10)]
-        mask = np.zeros(len(catalog), dtype=bool)
-        mask[newest] = True
-        # Products added since training have no behaviour a model could use: shoppers with
-        # history get them by content similarity to their recent items, everyone else newest
-        # first.
+        fresh = base & _fresh(ctx)
+        # New arrivals are products added inside the window, whatever their rank: they have no
+        # behaviour a model could use, so shoppers with history get them by content similarity
+        # to their recent items, everyone else newest first. The "newest N" regardless of age
+        # served 200-day-old products as "new"; older products now only fill a list the window
+        # cannot, dated rather than called new.
         return (
-            mask,
-            [_new_for_you, _newest],
-            lambda row: reasons.new_arrival(
-                category=catalog.category_names.get(int(catalog.category[row]))
-            ),
+            base,
+            [_within(fresh, _new_for_you), _within(fresh, _newest), _older_arrivals],
+            lambda row: _arrival_reason(ctx, row),
         )
     if slot == "buy_again":
         mask = eligible(catalog, excluded_rows=np.empty(0, dtype=np.int64))
@@ -350,8 +347,36 @@ def _newest(ctx: SlotContext, mask: np.ndarray, n: int) -> Iterator[Pick]:
     rows = np.flatnonzero(mask)
     rows = rows[np.argsort(-ctx.catalog.created_at[rows], kind="stable")][: n + len(ctx._picked)]
     for row in rows.tolist():
-        category = ctx.catalog.category_names.get(int(ctx.catalog.category[row]))
-        yield Pick(row, 0.0, "fallback:newest", reasons.new_arrival(category=category))
+        yield Pick(row, 0.0, "fallback:newest", _arrival_reason(ctx, row))
+
+
+def _older_arrivals(ctx: SlotContext, mask: np.ndarray, n: int) -> Iterator[Pick]:
+    """The newest products beyond the new-arrivals window, only while fewer than ``k`` new ones
+    were found (so the slot is never empty, and never pads a full list with old products)."""
+    if len(ctx._picked) < ctx.k:
+        yield from _newest(ctx, mask & ~_fresh(ctx), ctx.k - len(ctx._picked))
+
+
+def _within(fresh: np.ndarray, stage: Stage) -> Stage:
+    """``stage`` restricted to the ``fresh`` rows."""
+    return lambda ctx, mask, n: stage(ctx, mask & fresh, n)
+
+
+def _fresh(ctx: SlotContext) -> np.ndarray:
+    """Bool mask: created inside the new-arrivals window before the request's ``now`` (the clock
+    the demo and tests pin); a product created after ``now`` counts as new too."""
+    days = settings.SHELFWISE_NEW_ARRIVALS_DAYS
+    return ctx.catalog.created_at >= ctx.now.timestamp() - days * 86400.0
+
+
+def _arrival_reason(ctx: SlotContext, row: int) -> Reason:
+    """Inside the window "new in <category>"; beyond it the date it was added, never "new"."""
+    catalog = ctx.catalog
+    category = catalog.category_names.get(int(catalog.category[row]))
+    created = float(catalog.created_at[row])
+    if created >= ctx.now.timestamp() - settings.SHELFWISE_NEW_ARRIVALS_DAYS * 86400.0:
+        return reasons.new_arrival(category=category)
+    return reasons.added_on(added=datetime.fromtimestamp(created, tz=UTC), category=category)
 
 
 def _bought_before(ctx: SlotContext, mask: np.ndarray, n: int) -> Iterator[Pick]:

@@ -182,6 +182,21 @@ def test_new_arrivals_added_since_training_rank_by_the_shoppers_category(content
     assert gnome_item.reason.code == "new_arrival"
 
 
+def test_new_arrivals_rank_the_shoppers_taste_among_new_products_only(content_shop, settings):
+    settings.SHELFWISE_DIVERSITY_MAX_SHARE = 1.0
+    settings.SHELFWISE_NEW_ARRIVALS_DAYS = 30
+    garden, mugs = content_shop["categories"][2], content_shop["categories"][0]
+    now = timezone.now()
+    Product.objects.update(created_at=now - timedelta(days=200))
+    gnome = Product.objects.create(sku="GNOME", title="Gnome", price=1, category=garden)
+    cup = Product.objects.create(sku="CUP", title="Cup", price=1, category=mugs)
+
+    result = recommendations_for(shopper="s-2", slot="new_arrivals", k=2, now=now)
+
+    assert [i.product.sku for i in result.items] == [gnome.sku, cup.sku]
+    assert result.items[1].reason.code == "new_arrival"
+
+
 def test_the_search_index_scores_queries_like_the_content_model():
     texts = ["red wool scarf", "blue wool hat", "garden lantern solar", "lantern oil", ""]
     model = ContentModel().fit(sp.csr_matrix((1, len(texts))), item_texts=texts)

@@ -10,6 +10,8 @@ from django.utils import timezone
 
 from behavior.models import Event, EventKind, Shopper
 from catalog.models import Product, Promotion
+from recommender.serving.catalog_state import forget_catalog
+from recommender.serving.selectors import recommendations_for
 from tests.serving.conftest import PER_GROUP
 
 pytestmark = pytest.mark.django_db
@@ -169,6 +171,42 @@ def test_new_arrivals_are_the_newest_products(api, trained_shop):
 
     assert _skus(body)[0] == "NEW-1"
     assert body["results"][0]["reason"]["code"] == "new_arrival"
+
+
+def test_only_products_inside_the_window_are_new_arrivals_and_older_ones_fill_dated(
+    api, trained_shop, settings
+):
+    settings.SHELFWISE_NEW_ARRIVALS_DAYS = 30
+    settings.SHELFWISE_DIVERSITY_MAX_SHARE = 1.0
+    products = trained_shop["products"]
+    mug, plate, older_plate = products[0], products[PER_GROUP], products[PER_GROUP + 1]
+    now = timezone.now()
+    Product.objects.exclude(pk__in=[mug.pk, plate.pk]).update(created_at=now - timedelta(days=200))
+    Product.objects.filter(pk=older_plate.pk).update(created_at=now - timedelta(days=31))
+    forget_catalog()
+
+    body = _get(api, "nobody", slot="new_arrivals", k=5)
+
+    assert len(body["results"]) == 5
+    assert set(_skus(body)[:2]) == {mug.sku, plate.sku}
+    assert [r["reason"]["code"] for r in body["results"]] == ["new_arrival"] * 2 + ["added_on"] * 3
+    assert _skus(body)[2] == older_plate.sku
+    added = (now - timedelta(days=31)).strftime("%-d %b %Y")
+    assert body["results"][2]["reason"]["text"] == f"added to Plates on {added}"
+
+
+def test_new_arrivals_are_measured_against_the_clock_the_request_passes(trained_shop, settings):
+    settings.SHELFWISE_NEW_ARRIVALS_DAYS = 30
+    now = timezone.now()
+
+    today = recommendations_for(shopper="today", slot="new_arrivals", k=3, now=now)
+    # Another shopper: a cached response is reused for the same shopper whatever the clock.
+    later = recommendations_for(
+        shopper="later", slot="new_arrivals", k=3, now=now + timedelta(days=31)
+    )
+
+    assert [i.reason.code for i in today.items] == ["new_arrival"] * 3
+    assert [i.reason.code for i in later.items] == ["added_on"] * 3
 
 
 def test_no_category_fills_more_than_the_diversity_share(api, trained_shop, settings):
