@@ -314,7 +314,9 @@ class ALS(ItemFactorCosine, Recommender):
                 X[~known] = self.fold_in(user_items[user_ids[~known]])
             return X @ np.asarray(self.item_factors).T
 
-    def explain(self, item_id: int, item_ids: Any, weights: Any = None) -> tuple[int, float]:
+    def _explain(
+        self, item_id: int, item_ids: np.ndarray, weights: np.ndarray | None
+    ) -> tuple[int, float]:
         """The shopper's item contributing most to ``item_id``'s fold-in score, and its share.
 
         The fold-in score decomposes exactly over the shopper's items (Hu et al. 2008, §5):
@@ -326,7 +328,6 @@ class ALS(ItemFactorCosine, Recommender):
         (item, share) : the top contributor and its share of Σ|contributions|, or (-1, 0.0)
             when no item contributes positively.
         """
-        self._require_fitted()
         row = self.items_to_row(item_ids, weights)
         if row.nnz == 0:
             return -1, 0.0
@@ -335,7 +336,7 @@ class ALS(ItemFactorCosine, Recommender):
         # W_u^{-1} = YtY + λI + Σ_j (c_uj − 1) y_j y_jᵀ
         A = self.YtY_reg.astype(np.float64) + Yu.T @ (Cm1[:, None] * Yu)
         weighted_target = scipy.linalg.cho_solve(
-            scipy.linalg.cho_factor(A), np.asarray(self.item_factors[int(item_id)], np.float64)
+            scipy.linalg.cho_factor(A), np.asarray(self.item_factors[item_id], np.float64)
         )
         contributions = (1.0 + Cm1) * (Yu @ weighted_target)
         best = int(np.argmax(contributions))

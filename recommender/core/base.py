@@ -69,8 +69,23 @@ def check_ids(ids: Any, *, upper: int, name: str) -> np.ndarray:
     return array
 
 
-def check_weights(weights: Any, *, length: int) -> np.ndarray:
-    """Return ``weights`` as float32 of ``length`` (ones when None) or raise ``ValueError``."""
+def check_item_id(item_id: Any, *, upper: int, name: str = "item_id") -> int:
+    """Return one item index within ``[0, upper)`` as an int, or raise ``ValueError``.
+
+    ``int(item_id)`` alone lets -1 index the last item and a float slip through truncated.
+    """
+    array = np.asarray(item_id)
+    if array.ndim != 0 and array.size != 1:
+        raise ValueError(f"{name} must be a single integer index, got {array.size} values")
+    return int(check_ids(array.reshape(1), upper=upper, name=name)[0])
+
+
+def check_weights(weights: Any, *, length: int, non_negative: bool = False) -> np.ndarray:
+    """Return ``weights`` as float32 of ``length`` (ones when None) or raise ``ValueError``.
+
+    ``non_negative`` also refuses weights below 0: a shopper's (item, weight) pairs are event
+    weights, and a negative one makes fold-in systems indefinite (ALS's Cholesky fails).
+    """
     if weights is None:
         return np.ones(length, dtype=FLOAT)
     array = np.asarray(weights, dtype=FLOAT).ravel()
@@ -78,6 +93,8 @@ def check_weights(weights: Any, *, length: int) -> np.ndarray:
         raise ValueError(f"weights has {array.shape[0]} entries for {length} item ids")
     if not np.all(np.isfinite(array)):
         raise ValueError("weights must be finite")
+    if non_negative and array.size and array.min() < 0:
+        raise ValueError("user_items weights must be non-negative")
     return array
 
 
@@ -264,9 +281,7 @@ class Recommender:
         non-negative weights, one weight per id), same sums, no sparse matrix.
         """
         item_ids = check_ids(item_ids, upper=self.n_items, name="item_ids")
-        weights = check_weights(weights, length=item_ids.size)
-        if weights.size and weights.min() < 0:
-            raise ValueError("user_items weights must be non-negative")
+        weights = check_weights(weights, length=item_ids.size, non_negative=True)
         # A history read from a CSR row is already strictly ascending: skip the sort.
         if item_ids.size > 1 and not (item_ids[1:] > item_ids[:-1]).all():
             item_ids, position = np.unique(item_ids, return_inverse=True)
@@ -275,9 +290,12 @@ class Recommender:
         return item_ids, weights
 
     def items_to_row(self, item_ids: Any, weights: Any = None) -> sp.csr_matrix:
-        """One (1, n_items) CSR row from (item, weight) pairs; repeated items add up."""
+        """One (1, n_items) CSR row from (item, weight) pairs; repeated items add up.
+
+        Same checks as ``request_pairs``: ids in range, finite and non-negative weights.
+        """
         item_ids = check_ids(item_ids, upper=self.n_items, name="item_ids")
-        weights = check_weights(weights, length=item_ids.size)
+        weights = check_weights(weights, length=item_ids.size, non_negative=True)
         row = sp.csr_matrix(
             (weights, (np.zeros(item_ids.size, dtype=np.int64), item_ids)),
             shape=(1, self.n_items),
@@ -289,15 +307,27 @@ class Recommender:
     def explain(self, item_id: int, item_ids: Any, weights: Any = None) -> tuple[int, float]:
         """The shopper's item that contributed most to ``item_id``'s score, and its share in [0, 1].
 
-        The default uses item-item similarity; models override it where their score decomposes
-        differently. Returns (-1, 0.0) when nothing the shopper touched relates to the item.
+        Checks the request here, once for every model (``item_id`` and ``item_ids`` in range,
+        weights finite, non-negative, one per id), then asks ``_explain``. Returns (-1, 0.0)
+        when nothing the shopper touched relates to the item.
         """
         self._require_fitted()
+        target = check_item_id(item_id, upper=self.n_items)
         item_ids = check_ids(item_ids, upper=self.n_items, name="item_ids")
+        if weights is not None:
+            # None stays None: a model may read "no weights" its own way (SVD: liked items).
+            weights = check_weights(weights, length=item_ids.size, non_negative=True)
+        return self._explain(target, item_ids, weights)
+
+    def _explain(
+        self, item_id: int, item_ids: np.ndarray, weights: np.ndarray | None
+    ) -> tuple[int, float]:
+        """``explain`` for checked arguments. The default uses item-item similarity; models
+        override it where their score decomposes differently."""
         weights = check_weights(weights, length=item_ids.size)
         if item_ids.size == 0:
             return -1, 0.0
-        contributions = weights * self.item_similarity(int(item_id), item_ids)
+        contributions = weights * self.item_similarity(item_id, item_ids)
         total = float(np.abs(contributions).sum())
         best = int(np.argmax(contributions))
         if contributions[best] <= 0 or total == 0:

@@ -146,10 +146,11 @@ class Blend(Recommender):
         rows = item_rows(item_ids, self.n_items)
         return top_k(self.score_from_rows(rows), n, exclude=rows)
 
-    def explain(self, item_id: int, item_ids: Any, weights: Any = None) -> tuple[int, float]:
+    def _explain(
+        self, item_id: int, item_ids: np.ndarray, weights: np.ndarray | None
+    ) -> tuple[int, float]:
         """The explanation of the component with the largest weight x share; components that
         cannot explain are skipped."""
-        self._require_fitted()
         best, best_value = (-1, 0.0), 0.0
         for weight, component in zip(self.weights, self.components, strict=True):
             try:

@@ -22,6 +22,7 @@ from recommender.core.base import (
     Recommender,
     check_finite,
     check_ids,
+    check_item_id,
     check_user_items,
     item_rows,
 )
@@ -138,7 +139,8 @@ class EASE(Recommender):
         ``explain`` picks argmax_j w_j·B[j, target]."""
         self._require_fitted()
         other_ids = check_ids(other_ids, upper=self.n_items, name="other_ids")
-        return np.asarray(self.item_weights[other_ids, int(item_id)], dtype=FLOAT)
+        item_id = check_item_id(item_id, upper=self.n_items)
+        return np.asarray(self.item_weights[other_ids, item_id], dtype=FLOAT)
 
     def _similarity_block(self, item_ids: np.ndarray, target_ids: np.ndarray) -> np.ndarray:
         """B[item_ids][:, target_ids] in one gather."""

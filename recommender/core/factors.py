@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from recommender.core.base import FLOAT, check_ids, item_rows
+from recommender.core.base import FLOAT, check_ids, check_item_id, item_rows
 from recommender.core.ranking import top_k
 
 
@@ -30,7 +30,8 @@ class ItemFactorCosine:
         """Cosine of item factors between ``item_id`` and each of ``other_ids``."""
         self._require_fitted()
         other_ids = check_ids(other_ids, upper=self.n_items, name="other_ids")
-        return self.normalized_item_factors[other_ids] @ self.normalized_item_factors[int(item_id)]
+        item_id = check_item_id(item_id, upper=self.n_items)
+        return self.normalized_item_factors[other_ids] @ self.normalized_item_factors[item_id]
 
     def _similarity_block(self, item_ids: np.ndarray, target_ids: np.ndarray) -> np.ndarray:
         """Factor cosines of ``item_ids`` (rows) with ``target_ids`` (columns), one product."""

@@ -21,6 +21,7 @@ from recommender.core.base import (
     FLOAT,
     Recommender,
     check_ids,
+    check_item_id,
     check_user_items,
     item_rows,
     sparse_rows_sum,
@@ -239,7 +240,7 @@ class ItemKNN(Recommender):
         """S[j, item_id] for each j in ``other_ids``: how much j votes for ``item_id``."""
         self._require_fitted()
         other_ids = check_ids(other_ids, upper=self.n_items, name="other_ids")
-        item_id = int(check_ids(item_id, upper=self.n_items, name="item_id")[0])
+        item_id = check_item_id(item_id, upper=self.n_items)
         return self.similarity[other_ids][:, [item_id]].toarray().ravel()
 
     def _similarity_block(self, item_ids: np.ndarray, target_ids: np.ndarray) -> np.ndarray:
@@ -388,16 +389,16 @@ class UserKNN(Recommender):
         scores[scores <= 0] = -np.inf
         return top_k(scores, n, exclude=rows)
 
-    def explain(self, item_id: int, item_ids: Any, weights: Any = None) -> tuple[int, float]:
+    def _explain(
+        self, item_id: int, item_ids: np.ndarray, weights: np.ndarray | None
+    ) -> tuple[int, float]:
         """The shopper's item contributing most to ``item_id``'s score, and its share.
 
         With s_uv = Σ_j r_j x_vj / D_v (cosine), the score decomposes exactly over the
         shopper's items: contribution_j = r_j Σ_{v ∈ N(u)} x_vj x_vi / D_v. For Pearson the
         mean-centring term is left out, so shares are approximate.
         """
-        self._require_fitted()
         row = self.items_to_row(item_ids, weights)
-        item_id = int(check_ids(item_id, upper=self.n_items, name="item_id")[0])
         N = self.neighbours(row)
         if N.nnz == 0:
             return -1, 0.0

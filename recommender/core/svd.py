@@ -29,7 +29,6 @@ from recommender.core.base import (
     check_finite,
     check_ids,
     check_user_items,
-    check_weights,
 )
 from recommender.core.factors import ItemFactorCosine, unit_rows
 
@@ -273,7 +272,9 @@ class SVD(ItemFactorCosine, Recommender):
             weights = np.full(np.atleast_1d(np.asarray(item_ids)).size, self.rating_stats[2])
         return super().items_to_row(item_ids, weights)
 
-    def explain(self, item_id: int, item_ids: Any, weights: Any = None) -> tuple[int, float]:
+    def _explain(
+        self, item_id: int, item_ids: np.ndarray, weights: np.ndarray | None
+    ) -> tuple[int, float]:
         """The rated item that raises ``item_id``'s fold-in prediction most, and its share.
 
         The personal part of the prediction is linear in the shopper's residual ratings:
@@ -284,10 +285,6 @@ class SVD(ItemFactorCosine, Recommender):
         -------
         (item, share) : the top contributor and its share of Σ|contributions|, or (-1, 0.0).
         """
-        self._require_fitted()
-        item_ids = check_ids(item_ids, upper=self.n_items, name="item_ids")
-        if weights is not None:
-            check_weights(weights, length=item_ids.size)
         row = self.items_to_row(item_ids, weights)
         if row.nnz == 0:
             return -1, 0.0
@@ -295,7 +292,7 @@ class SVD(ItemFactorCosine, Recommender):
         targets = row.data - self.global_mean - self.item_bias[row.indices]
         # W^{-1} = Σ_j f_j f_jᵀ + n·diag(λ_b, λ, …, λ)
         A = F.T @ F + np.diag(self._lambda_diag().astype(np.float64) * row.nnz)
-        weighted_target = np.linalg.solve(A, self.item_features[int(item_id)].astype(np.float64))
+        weighted_target = np.linalg.solve(A, self.item_features[item_id].astype(np.float64))
         contributions = targets * (F @ weighted_target)
         best = int(np.argmax(contributions))
         total = float(np.abs(contributions).sum())

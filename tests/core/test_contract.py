@@ -283,3 +283,41 @@ def test_a_repeated_entry_counts_as_its_sum_and_the_input_is_left_alone(name):
         (doubled.data, doubled.indices, doubled.indptr), before, strict=True
     ):
         np.testing.assert_array_equal(array, original)
+
+
+@pytest.mark.parametrize(
+    ("item_id", "item_ids", "weights", "message"),
+    [
+        (-1, [1, 5], [5.0, 5.0], "item_id"),
+        (N_ITEMS, [1, 5], [5.0, 5.0], "item_id"),
+        (1.5, [1, 5], [5.0, 5.0], "item_id"),
+        ([0, 1], [1, 5], [5.0, 5.0], "item_id"),
+        (0, [N_ITEMS], None, "item_ids"),
+        (0, [1], [-5.0], "weights must be non-negative"),
+        (0, [1, 5], [5.0], "weights"),
+        (0, [1], [np.nan], "weights"),
+    ],
+)
+def test_explain_refuses_a_bad_request_with_a_value_error_naming_it(
+    personalized, item_id, item_ids, weights, message
+):
+    with pytest.raises(ValueError, match=message):
+        personalized.explain(item_id, item_ids, weights)
+
+
+def test_a_negative_weight_is_refused_on_the_sparse_row_path_as_on_the_dense_one(model):
+    with pytest.raises(ValueError, match="non-negative"):
+        model.items_to_row([1], [-1.0])
+    with pytest.raises(ValueError, match="non-negative"):
+        model.score_items([1], [-1.0])
+
+
+def test_item_similarity_refuses_an_item_id_out_of_range(model):
+    try:
+        model.item_similarity(0, np.array([1]))
+    except NotImplementedError:
+        pytest.skip(f"{model.name} defines no item similarity")
+
+    for item_id in (-1, N_ITEMS):
+        with pytest.raises(ValueError, match="item_id"):
+            model.item_similarity(item_id, np.array([1]))
