@@ -210,17 +210,22 @@ def build_interaction_matrix(
     n_events = users.shape[0]
     if items.shape[0] != n_events:
         raise ValueError(f"users has {n_events} events, items has {items.shape[0]}")
+    # Checked even without values: a typo in the setting must fail now, not on the day a
+    # value first arrives.
+    _check_transform(value_transform)
     weights = _kind_weights(kinds, kind_weights, n_events)
     if values is not None:
         weights *= _transform_values(values, value_transform, n_events)
     if half_life_days is not None:
-        if half_life_days <= 0:
+        # "not > 0" also refuses NaN, which would make every weight NaN and drop every event.
+        if not half_life_days > 0:
             raise ValueError(f"half_life_days must be positive, got {half_life_days}")
         if times is None or now is None:
             raise ValueError("half_life_days needs both times and now")
-        age_days = np.maximum(_seconds(now) - _seconds(times), 0.0) / SECONDS_PER_DAY
-        if age_days.shape != (n_events,):
-            raise ValueError(f"times must have shape ({n_events},), got {age_days.shape}")
+        now_seconds = _seconds(now)
+        if not np.isfinite(now_seconds):
+            raise ValueError(f"now must be a finite time, got {now!r}")
+        age_days = np.maximum(now_seconds - _event_seconds(times, n_events), 0.0) / SECONDS_PER_DAY
         # decay = 2^(-age / h): exactly 1/2 at one half-life.
         weights *= np.exp2(-age_days / half_life_days)
     if dedupe not in ("sum", "max"):
@@ -293,8 +298,7 @@ def _kind_weights(kinds: Any, kind_weights: dict[str, float], n_events: int) -> 
     known = np.zeros(n_events, dtype=bool)
     # One comparison pass per kind (a handful) is far cheaper than np.unique over 5M strings.
     for kind, weight in kind_weights.items():
-        if not np.isfinite(weight) or weight < 0:
-            raise ValueError(f"kind weight for {kind!r} must be finite and >= 0, got {weight}")
+        _check_kind_weight(kind, weight)
         hit = kinds == kind
         weights[hit] = weight
         known |= hit
@@ -304,11 +308,25 @@ def _kind_weights(kinds: Any, kind_weights: dict[str, float], n_events: int) -> 
     return weights
 
 
+def _check_kind_weight(kind: str, weight: float) -> None:
+    if not np.isfinite(weight) or weight < 0:
+        raise ValueError(f"kind weight for {kind!r} must be finite and >= 0, got {weight}")
+
+
+_TRANSFORMS = ("none", "log1p", "binary")
+
+
+def _check_transform(transform: str) -> None:
+    if transform not in _TRANSFORMS:
+        raise ValueError(f"value_transform must be 'none', 'log1p' or 'binary', got {transform!r}")
+
+
 def transform_values(values: Any, transform: str) -> np.ndarray:
     """Event values under the matrix's ``value_transform``; NaN means "no value" and counts 1.
 
     Public so the serving layer weighs a shopper's live events exactly as training did.
     """
+    _check_transform(transform)
     values = np.atleast_1d(np.asarray(values, dtype=np.float64))
     values = np.where(np.isnan(values), 1.0, values)
     if np.isinf(values).any() or (values < 0).any():
@@ -317,9 +335,7 @@ def transform_values(values: Any, transform: str) -> np.ndarray:
         return values
     if transform == "log1p":
         return np.log1p(values)
-    if transform == "binary":
-        return (values > 0).astype(np.float64)
-    raise ValueError(f"value_transform must be 'none', 'log1p' or 'binary', got {transform!r}")
+    return (values > 0).astype(np.float64)  # "binary", the one transform left
 
 
 SECONDS_PER_HOUR = 3_600.0
@@ -365,8 +381,11 @@ def live_event_weights(
     n = times.shape[0]
     if kinds.shape != (n,):
         raise ValueError(f"kinds must have shape ({n},), got {kinds.shape}")
+    # A NaN time would make the shopper's newest time NaN and so every one of their weights.
+    times = _event_seconds(times, n)
     weights = np.zeros(n, dtype=np.float64)
     for kind, weight in kind_weights.items():
+        _check_kind_weight(kind, weight)
         weights[kinds == kind] = weight
     weights *= _transform_values(values, value_transform, n)
     if n == 0:
@@ -411,13 +430,30 @@ def _transform_values(values: Any, transform: str, n_events: int) -> np.ndarray:
     return transform_values(values, transform)
 
 
+def _event_seconds(times: Any, n_events: int) -> np.ndarray:
+    """Event times as float64 seconds, shape (n_events,); ``ValueError`` naming the first
+    NaN / NaT / infinite one, since its weight would silently become NaN and the event vanish."""
+    seconds = np.atleast_1d(np.asarray(_seconds(times), dtype=np.float64))
+    if seconds.shape != (n_events,):
+        raise ValueError(f"times must have shape ({n_events},), got {seconds.shape}")
+    bad = np.flatnonzero(~np.isfinite(seconds))
+    if bad.size:
+        raise ValueError(
+            f"times must be finite: {bad.size} of {n_events} events have no usable time "
+            f"(NaN, NaT or infinite), the first at position {bad[0]}"
+        )
+    return seconds
+
+
 def _seconds(times: Any) -> np.ndarray | float:
     """Seconds since the epoch (float64) from floats, datetime64 arrays or a datetime."""
     if isinstance(times, datetime):
         return times.timestamp()
     array = np.asarray(times)
     if array.dtype.kind == "M":
-        return array.astype("datetime64[ms]").astype(np.int64) / 1000.0
+        # NaT would cast to the smallest int64 (a date 292 million years ago): make it NaN.
+        seconds = array.astype("datetime64[ms]").astype(np.int64) / 1000.0
+        return np.where(np.isnat(array), np.nan, seconds)
     if array.dtype.kind not in "iuf":
         raise ValueError(f"times must be seconds or datetime64, got dtype {array.dtype}")
     return array.astype(np.float64)

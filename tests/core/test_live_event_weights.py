@@ -66,6 +66,30 @@ def test_it_refuses_a_half_life_that_is_not_positive():
         )
 
 
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"times": np.array([0.0, np.nan])}, "times.*position 1"),
+        ({"times": np.array([np.inf, 0.0])}, "times.*position 0"),
+        ({"half_life_hours": float("nan")}, "half_life_hours"),
+        ({"value_transform": "sqrt"}, "value_transform.*sqrt"),
+        ({"kind_weights": {"view": float("nan")}}, "kind weight for 'view'"),
+        ({"kind_weights": {"view": -1.0}}, "kind weight for 'view'"),
+    ],
+)
+def test_it_refuses_input_that_would_turn_weights_into_nan(kwargs, message):
+    arguments = {
+        "times": np.zeros(2),
+        "kind_weights": WEIGHTS,
+        "value_transform": "none",
+        "half_life_hours": 24.0,
+    } | kwargs
+    times = arguments.pop("times")
+
+    with pytest.raises(ValueError, match=message):
+        live_event_weights(np.array(["view", "view"]), np.ones(2), times, **arguments)
+
+
 def test_latest_per_user_keeps_each_users_newest_events_in_input_order():
     users = np.array([1, 2, 1, 1, 2, 1])
     times = np.array([5.0, 1.0, 9.0, 7.0, 2.0, 9.0])

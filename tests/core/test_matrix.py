@@ -140,6 +140,22 @@ def test_it_drops_events_whose_weight_is_zero():
         ({"values": [1.0, -2.0]}, "values must be finite"),
         ({"half_life_days": 7.0}, "needs both times and now"),
         ({"dedupe": "last"}, "dedupe"),
+        ({"value_transform": "sqrt"}, "value_transform.*sqrt"),
+        ({"values": [1.0, 2.0], "value_transform": "sqrt"}, "value_transform.*sqrt"),
+        ({"half_life_days": float("nan"), "times": [0.0, 0.0], "now": DAY}, "half_life_days"),
+        ({"half_life_days": 7.0, "times": [0.0, 0.0], "now": float("nan")}, "now must be"),
+        ({"half_life_days": 7.0, "times": [0.0, 0.0], "now": np.datetime64("NaT")}, "now must"),
+        ({"half_life_days": 7.0, "times": [0.0, float("nan")], "now": DAY}, "times.*position 1"),
+        ({"half_life_days": 7.0, "times": [0.0, np.inf], "now": DAY}, "times.*position 1"),
+        (
+            {
+                "half_life_days": 7.0,
+                "times": np.array(["2026-01-01", "NaT"], dtype="datetime64[s]"),
+                "now": np.datetime64("2026-01-02"),
+            },
+            "times.*position 1",
+        ),
+        ({"half_life_days": 7.0, "times": [0.0], "now": DAY}, r"times must have shape \(2,\)"),
     ],
 )
 def test_it_rejects_bad_events_with_a_clear_message(kwargs, message):
