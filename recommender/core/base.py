@@ -370,8 +370,11 @@ class Recommender:
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], mmap_mode: str | None = None) -> Recommender:
-        """Rebuild a fitted model from ``save`` output; ``mmap_mode='r'`` memory-maps dense arrays
-        when they were saved as a directory of ``.npy`` files by ``save_dir``."""
+        """Rebuild a fitted model from ``save`` output, or from a ``save_dir`` directory, where
+        ``mmap_mode='r'`` memory-maps the dense arrays (an ``.npz`` is always read into memory:
+        its members are compressed-archive entries numpy cannot map)."""
+        if Path(path).is_dir():
+            return cls.load_dir(path, mmap_mode=mmap_mode)
         with np.load(path, allow_pickle=False) as data:
             meta = _load_json(bytes(data["__meta__"]).decode())
             arrays = _unflatten_sparse({key: data[key] for key in data.files if key != "__meta__"})

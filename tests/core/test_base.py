@@ -3,7 +3,7 @@
 import numpy as np
 import scipy.sparse as sp
 
-from recommender.core import ItemKNN, Popularity
+from recommender.core import EASE, ItemKNN, Popularity
 from recommender.core.base import check_user_items
 
 
@@ -38,3 +38,20 @@ def test_item_knn_cosine_never_exceeds_one_with_repeated_entries():
 
     assert ids.tolist() == [[0]]
     np.testing.assert_allclose(scores, [[1.0]], rtol=1e-6)
+
+
+def two_blocks() -> sp.csr_matrix:
+    return sp.csr_matrix(np.kron(np.eye(2), np.ones((5, 4))).astype(np.float32))
+
+
+def test_load_reads_a_save_dir_directory_and_memory_maps_it_when_asked(tmp_path):
+    model = EASE(regularization=1.0).fit(two_blocks())
+    directory = model.save_dir(tmp_path / "ease")
+
+    mapped = EASE.load(directory, mmap_mode="r")
+    in_memory = EASE.load(directory)
+
+    assert isinstance(mapped.item_weights, np.memmap)
+    assert not isinstance(in_memory.item_weights, np.memmap)
+    for loaded in (mapped, in_memory):
+        np.testing.assert_array_equal(loaded.item_weights, model.item_weights)
