@@ -225,6 +225,7 @@ def _lookup(sorted_ids: np.ndarray, values: np.ndarray) -> np.ndarray:
 def hits_at_k(recommended: Any, relevant: sp.spmatrix) -> np.ndarray:
     """Boolean (n_users, k): is ``recommended[u, j]`` among row ``u``'s relevant items.
 
+    An id a list repeats is a hit at its first position only, so no metric exceeds 1.
     One ``searchsorted`` over flattened (row, item) keys, so no Python loop over users.
     """
     recommended = np.atleast_2d(np.asarray(recommended, dtype=np.int64))
@@ -243,7 +244,14 @@ def hits_at_k(recommended: Any, relevant: sp.spmatrix) -> np.ndarray:
         return np.zeros(recommended.shape, dtype=bool)
     position = np.searchsorted(rel_keys, rec_keys)
     position[position == rel_keys.size] = 0
-    return (rel_keys[position] == rec_keys) & (recommended >= 0)
+    hits = (rel_keys[position] == rec_keys) & (recommended >= 0)
+    # Keys are unique per (row, item) and row-major, so np.unique's first index of each key is
+    # its first position in that row; a repeat would count twice (recall 2.0, NDCG above 1).
+    hit_at = np.flatnonzero(hits.ravel())
+    _, first = np.unique(rec_keys.ravel()[hit_at], return_index=True)
+    once = np.zeros(hits.size, dtype=bool)
+    once[hit_at[first]] = True
+    return once.reshape(hits.shape)
 
 
 def _n_relevant(relevant: sp.spmatrix) -> np.ndarray:
@@ -291,6 +299,9 @@ def per_user_metrics(
     ``precision``, ``recall``, ``ndcg``, ``map``, ``hit_rate`` (the values the means average)."""
     recommended = np.atleast_2d(np.asarray(recommended, dtype=np.int64))
     if k is not None:
+        # As evaluate(): a slice by k <= 0 would drop columns from the end or leave none (NaN).
+        if k < 1:
+            raise ValueError(f"k must be >= 1, got {k}")
         recommended = recommended[:, :k]
     n_relevant = _n_relevant(relevant)
     per_user = _metrics_from_hits(hits_at_k(recommended, relevant), n_relevant)

@@ -189,6 +189,30 @@ def test_metrics_truncate_lists_to_k():
     assert ndcg_at_k(RECOMMENDED, RELEVANT, k=1) == pytest.approx(1 / 3)
 
 
+@pytest.mark.parametrize("k", [0, -1])
+@pytest.mark.parametrize(
+    "metric", [precision_at_k, recall_at_k, ndcg_at_k, map_at_k, hit_rate_at_k, per_user_metrics]
+)
+def test_metrics_refuse_a_k_below_one(metric, k):
+    with pytest.raises(ValueError, match=f"k must be >= 1, got {k}"):
+        metric(RECOMMENDED, RELEVANT, k=k)
+
+
+def test_an_id_repeated_in_a_list_is_a_hit_at_its_first_position_only():
+    relevant = relevant_matrix([[0], [3, 5]])
+    recommended = np.array([[0, 0, 2], [9, 5, 5]])
+
+    hits = hits_at_k(recommended, relevant)
+
+    assert hits.tolist() == [[True, False, False], [False, True, False]]
+    assert recall_at_k(recommended, relevant) == pytest.approx((1 + 1 / 2) / 2)
+    assert ndcg_at_k(recommended, relevant) == pytest.approx(
+        (1 + (1 / LOG2_3) / (1 + 1 / LOG2_3)) / 2
+    )
+    assert precision_at_k(recommended, relevant) == pytest.approx((1 / 3 + 1 / 3) / 2)
+    assert map_at_k(recommended, relevant) == pytest.approx((1 + (1 / 2) / 2) / 2)
+
+
 def test_ndcg_ideal_is_capped_at_k_when_more_items_are_relevant():
     relevant = relevant_matrix([[0, 1, 2, 3]])
 
