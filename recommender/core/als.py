@@ -92,6 +92,10 @@ class ALS(ItemFactorCosine, Recommender):
 
     name: ClassVar[str] = "als"
     artifact_arrays: ClassVar[tuple[str, ...]] = ("user_factors", "item_factors")
+    artifact_shapes: ClassVar[dict[str, tuple[str | None, ...]]] = {
+        "user_factors": ("n_users", "factors"),
+        "item_factors": ("n_items", "factors"),
+    }
 
     def __init__(
         self,

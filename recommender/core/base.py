@@ -6,7 +6,10 @@ indices (see ``recommender.core.matrix.IdIndex`` for the mapping to external ids
 
 from __future__ import annotations
 
+import inspect
 import os
+import zipfile
+import zlib
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -149,6 +152,11 @@ class Recommender:
 
     name: ClassVar[str] = "base"
     artifact_arrays: ClassVar[tuple[str, ...]] = ()
+    # The shape of each learned array, axis by axis: the name of a model attribute giving its
+    # length ("n_users", "n_items", a param such as "factors") or None for any. ``load`` checks
+    # it, so a meta.json that disagrees with its arrays is refused instead of loading a model
+    # that fails or mis-scores at request time.
+    artifact_shapes: ClassVar[dict[str, tuple[str | None, ...]]] = {}
     # Read by the shared contract test (tests/core/test_contract.py):
     # ``personalized`` False means scores ignore the shopper (popularity), so the cluster and
     # explain checks do not apply; ``needs_item_features`` True means ``for_contract_test``
@@ -375,23 +383,68 @@ class Recommender:
         its members are compressed-archive entries numpy cannot map)."""
         if Path(path).is_dir():
             return cls.load_dir(path, mmap_mode=mmap_mode)
-        with np.load(path, allow_pickle=False) as data:
-            meta = _load_json(bytes(data["__meta__"]).decode())
-            arrays = _unflatten_sparse({key: data[key] for key in data.files if key != "__meta__"})
-        return cls._from_meta(meta, arrays)
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                meta = _load_json(bytes(data["__meta__"]).decode())
+                flat = {key: data[key] for key in data.files if key != "__meta__"}
+        except (EOFError, zipfile.BadZipFile, zlib.error, KeyError, ValueError) as exc:
+            # An empty or truncated file surfaces as EOFError/BadZipFile naming neither.
+            raise ValueError(f"model artifact {path} is not a readable archive: {exc!r}") from exc
+        return cls._checked_from_meta(meta, flat, source=path)
+
+    @classmethod
+    def _checked_from_meta(
+        cls, meta: Any, flat: dict[str, np.ndarray], *, source: str | os.PathLike[str]
+    ) -> Recommender:
+        """``_from_meta`` with any problem in the stored data reported as a ``ValueError``
+        naming ``source``: the artifact loaders catch ValueError, not TypeError or KeyError."""
+        try:
+            if not isinstance(meta, dict):
+                raise ValueError(f"metadata must be a JSON object, got {type(meta).__name__}")
+            return cls._from_meta(meta, _unflatten_sparse(flat))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ValueError(f"model artifact {source} is invalid: {exc}") from exc
 
     @classmethod
     def _from_meta(cls, meta: dict[str, Any], arrays: dict[str, Any]) -> Recommender:
-        algorithm = meta.pop("algorithm")
+        algorithm = meta.pop("algorithm", None)
         if algorithm != cls.name:
             raise ValueError(f"artifact holds a {algorithm!r} model, not {cls.name!r}")
-        n_users, n_items = meta.pop("n_users"), meta.pop("n_items")
-        model = cls(**meta)
+        n_users, n_items = meta.pop("n_users", None), meta.pop("n_items", None)
+        for key, value in (("n_users", n_users), ("n_items", n_items)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ValueError(f"metadata {key} must be a non-negative integer, got {value!r}")
+        unknown = _unknown_params(cls, meta)
+        if unknown:
+            raise ValueError(f"metadata has parameters {cls.name} does not take: {unknown}")
+        missing = [name for name in cls.artifact_arrays if name not in arrays]
+        if missing:
+            raise ValueError(f"arrays {missing} are missing")
+        try:
+            model = cls(**meta)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"parameters {meta} are not valid for {cls.name}: {exc}") from exc
         model.n_users, model.n_items = n_users, n_items
         for name in cls.artifact_arrays:
             setattr(model, name, arrays[name])
+        model._check_artifact_shapes()
         model._after_load()
         return model
+
+    def _check_artifact_shapes(self) -> None:
+        """Raise ``ValueError`` when a learned array's shape disagrees with ``artifact_shapes``."""
+        for name, axes in self.artifact_shapes.items():
+            shape = tuple(getattr(self, name).shape)
+            expected = tuple(None if axis is None else getattr(self, axis) for axis in axes)
+            fits = len(shape) == len(expected) and all(
+                want is None or got == want for got, want in zip(shape, expected, strict=True)
+            )
+            if not fits:
+                wanted = tuple("any" if want is None else want for want in expected)
+                raise ValueError(
+                    f"array {name!r} has shape {shape}, the metadata implies {wanted} "
+                    f"({', '.join(str(axis) for axis in axes)})"
+                )
 
     def save_dir(self, path: str | os.PathLike[str]) -> Path:
         """Write one ``.npy`` per dense array (plus sparse parts) into a directory, so a serving
@@ -409,11 +462,14 @@ class Recommender:
     def load_dir(cls, path: str | os.PathLike[str], mmap_mode: str | None = "r") -> Recommender:
         """Load ``save_dir`` output; dense arrays are memory-mapped read-only by default."""
         path = Path(path)
-        meta = _load_json((path / "meta.json").read_text())
-        flat = {
-            p.stem: np.load(p, mmap_mode=mmap_mode, allow_pickle=False) for p in path.glob("*.npy")
-        }
-        return cls._from_meta(meta, _unflatten_sparse(flat))
+        try:
+            meta = _load_json((path / "meta.json").read_text())
+        except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError both are
+            raise ValueError(
+                f"model artifact {path / 'meta.json'} is not valid JSON: {exc}"
+            ) from exc
+        flat = {p.stem: _load_npy(p, mmap_mode) for p in path.glob("*.npy")}
+        return cls._checked_from_meta(meta, flat, source=path)
 
     def _artifact(self) -> tuple[dict[str, Any], dict[str, Any]]:
         """(meta, arrays) that ``save``/``save_dir`` write and ``_from_meta`` reads back.
@@ -431,6 +487,21 @@ class Recommender:
 
     def _after_load(self) -> None:
         """Hook: rebuild caches derived from learned arrays (e.g. Gram matrices)."""
+
+
+def _unknown_params(cls: type, names: Any) -> list[str]:
+    """The names among ``names`` that ``cls(**params)`` does not take (none with ``**kwargs``)."""
+    parameters = inspect.signature(cls).parameters.values()
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
+        return []
+    return sorted(set(names) - {p.name for p in parameters})
+
+
+def _load_npy(path: Path, mmap_mode: str | None) -> np.ndarray:
+    try:
+        return np.load(path, mmap_mode=mmap_mode, allow_pickle=False)
+    except (EOFError, ValueError) as exc:
+        raise ValueError(f"model artifact {path} is not a readable .npy array: {exc!r}") from exc
 
 
 def _candidates(candidates: Any, n_items: int) -> np.ndarray | None:

@@ -120,6 +120,10 @@ class ContentModel(Recommender):
         "vocabulary",
         "idf",
     )
+    artifact_shapes: ClassVar[dict[str, tuple[str | None, ...]]] = {
+        "similarity": ("n_items", "n_items"),
+        "item_vectors": ("n_items", None),
+    }
 
     def __init__(
         self,

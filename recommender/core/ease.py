@@ -54,6 +54,9 @@ class EASE(Recommender):
 
     name: ClassVar[str] = "ease"
     artifact_arrays: ClassVar[tuple[str, ...]] = ("item_weights",)
+    artifact_shapes: ClassVar[dict[str, tuple[str | None, ...]]] = {
+        "item_weights": ("n_items", "n_items")
+    }
 
     def __init__(
         self,

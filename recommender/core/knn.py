@@ -77,6 +77,9 @@ class ItemKNN(Recommender):
 
     name: ClassVar[str] = "item_knn"
     artifact_arrays: ClassVar[tuple[str, ...]] = ("similarity",)
+    artifact_shapes: ClassVar[dict[str, tuple[str | None, ...]]] = {
+        "similarity": ("n_items", "n_items")
+    }
 
     def __init__(
         self,
@@ -275,6 +278,9 @@ class UserKNN(Recommender):
 
     name: ClassVar[str] = "user_knn"
     artifact_arrays: ClassVar[tuple[str, ...]] = ("user_items",)
+    artifact_shapes: ClassVar[dict[str, tuple[str | None, ...]]] = {
+        "user_items": ("n_users", "n_items")
+    }
 
     def __init__(
         self,

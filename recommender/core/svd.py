@@ -64,6 +64,13 @@ class SVD(ItemFactorCosine, Recommender):
         "item_bias",
         "rating_stats",
     )
+    artifact_shapes: ClassVar[dict[str, tuple[str | None, ...]]] = {
+        "user_factors": ("n_users", "factors"),
+        "item_factors": ("n_items", "factors"),
+        "user_bias": ("n_users",),
+        "item_bias": ("n_items",),
+        "rating_stats": (None,),
+    }
 
     def __init__(
         self,

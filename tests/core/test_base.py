@@ -1,9 +1,12 @@
 """The shared checks of ``recommender.core.base``: input validation every algorithm relies on."""
 
+import json
+
 import numpy as np
+import pytest
 import scipy.sparse as sp
 
-from recommender.core import EASE, ItemKNN, Popularity
+from recommender.core import ALS, EASE, ItemKNN, Popularity
 from recommender.core.base import check_user_items
 
 
@@ -55,3 +58,69 @@ def test_load_reads_a_save_dir_directory_and_memory_maps_it_when_asked(tmp_path)
     assert not isinstance(in_memory.item_weights, np.memmap)
     for loaded in (mapped, in_memory):
         np.testing.assert_array_equal(loaded.item_weights, model.item_weights)
+
+
+def tamper(directory, **changes) -> None:
+    meta = json.loads((directory / "meta.json").read_text())
+    (directory / "meta.json").write_text(json.dumps({**meta, **changes}))
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"n_items": 20}, r"'similarity' has shape \(8, 8\), the metadata implies \(20, 20\)"),
+        ({"zzz": 1}, r"parameters item_knn does not take: \['zzz'\]"),
+        ({"n_users": "ten"}, "n_users must be a non-negative integer"),
+        ({"k_neighbors": [5]}, "k_neighbors"),
+    ],
+)
+def test_a_tampered_meta_json_is_refused_naming_the_artifact_and_the_problem(
+    tmp_path, changes, message
+):
+    directory = ItemKNN(k_neighbors=5).fit(two_blocks()).save_dir(tmp_path / "knn")
+
+    tamper(directory, **changes)
+
+    with pytest.raises(ValueError, match=message) as raised:
+        ItemKNN.load_dir(directory)
+    assert str(directory) in str(raised.value)
+
+
+def test_metadata_disagreeing_with_factor_shapes_is_refused(tmp_path):
+    directory = ALS(factors=4, num_threads=1).fit(two_blocks()).save_dir(tmp_path / "als")
+
+    tamper(directory, n_users=3)
+
+    with pytest.raises(ValueError, match="'user_factors' has shape"):
+        ALS.load_dir(directory)
+
+
+def test_a_meta_json_that_is_not_json_is_refused_naming_the_file(tmp_path):
+    directory = EASE(regularization=1.0).fit(two_blocks()).save_dir(tmp_path / "ease")
+
+    (directory / "meta.json").write_text("{not json")
+
+    with pytest.raises(ValueError, match=r"meta\.json is not valid JSON"):
+        EASE.load_dir(directory)
+
+
+@pytest.mark.parametrize("keep", [0, 0.5])
+def test_an_empty_or_truncated_archive_is_refused_naming_the_file(tmp_path, keep):
+    path = EASE(regularization=1.0).fit(two_blocks()).save(tmp_path / "ease.npz")
+    content = path.read_bytes()
+
+    path.write_bytes(content[: int(len(content) * keep)])
+
+    with pytest.raises(ValueError, match="not a readable archive") as raised:
+        EASE.load(path)
+    assert str(path) in str(raised.value)
+
+
+def test_a_truncated_npy_in_a_directory_is_refused_naming_the_file(tmp_path):
+    directory = EASE(regularization=1.0).fit(two_blocks()).save_dir(tmp_path / "ease")
+    weights = directory / "item_weights.npy"
+
+    weights.write_bytes(weights.read_bytes()[:100])
+
+    with pytest.raises(ValueError, match=r"item_weights\.npy"):
+        EASE.load_dir(directory)
