@@ -1,14 +1,18 @@
 """Products bought or browsed together with a product: shared orders and sessions, counted
 lazily per product from index-backed queries and cached for an hour.
 
-A basket is an order (its order id), else a session of one shopper (shopper, session id). The
-product's latest ``BASKETS`` baskets are counted. The previous single query matched baskets on
-a combined order-or-session expression no index serves: a sequential scan of every event,
-~0.6 s for a popular Online Retail product (400k events) and growing with the table. Split,
-the order half uses the order-id index and the session half the (shopper, time) index: ~40-80
-ms for the same product. Counts move slowly with new baskets, so they are cached apart from
-responses (an hour). Precomputing them at training time would remove even the first request's
-cost; that belongs to the training pipeline.
+A basket is an order (the order id of a purchase), else a session of one shopper (shopper,
+session id). The product's latest ``BASKETS`` baskets are counted, orders and sessions apart:
+only a shared order is "bought together"; a session without an order is browsing (views,
+carts), so its count ranks below every co-purchase and its reason says "browsed".
+
+The previous single query matched baskets on a combined order-or-session expression no index
+serves: a sequential scan of every event, ~0.6 s for a popular Online Retail product (400k
+events) and growing with the table. Split, the order half uses the order-id index and the
+session half the (shopper, time) index: ~40-80 ms for the same product. Counts move slowly
+with new baskets, so they are cached apart from responses (an hour). Precomputing them at
+training time would remove even the first request's cost; that belongs to the training
+pipeline.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from collections import Counter
 
 from django.db import connection
 
-from behavior.models import Event
+from behavior.models import Event, EventKind
 from recommender.serving.cache import cached_response, store_entries
 
 BASKETS = 500  # the product's latest baskets; older ones rarely change the top of the list
@@ -26,35 +30,42 @@ TOP = 200
 COUNTS_SECONDS = 3600
 
 
-def co_occurrence_counts(*, product_id: int) -> list[tuple[int, int]]:
-    """(product pk, shared baskets) for products in the same orders or sessions as
-    ``product_id``, most baskets first (ties by pk), at most ``TOP``; the product itself never."""
-    key = f"serving:bought-together:v2:{product_id}"
+def co_occurrence_counts(*, product_id: int) -> list[tuple[int, int, int]]:
+    """(product pk, shared orders, shared order-less sessions) for products in the same orders
+    or sessions as ``product_id``: most shared orders first, then most sessions (ties by pk),
+    at most ``TOP``; the product itself never."""
+    # v3: orders and sessions apart (v2 cached their sum, which every reason called "bought").
+    key = f"serving:bought-together:v3:{product_id}"
     cached = cached_response(key)
     if isinstance(cached, list):
         return cached
     orders, sessions = _latest_baskets(product_id)
-    counts: Counter[int] = Counter()
-    if orders:
-        counts.update(dict(_order_counts(orders, product_id)))
-    if sessions:
-        counts.update(dict(_session_counts(sessions, product_id)))
-    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:TOP]
+    in_orders = Counter(dict(_order_counts(orders, product_id))) if orders else Counter()
+    in_sessions = Counter(dict(_session_counts(sessions, product_id))) if sessions else Counter()
+    # A shared order is a purchase of both; sessions mostly compare alternatives, so any
+    # co-purchase outranks any amount of co-browsing.
+    ranked = sorted(
+        ((pk, in_orders[pk], in_sessions[pk]) for pk in in_orders.keys() | in_sessions.keys()),
+        key=lambda item: (-item[1], -item[2], item[0]),
+    )[:TOP]
     store_entries({key: (ranked, COUNTS_SECONDS)})
     return ranked
 
 
 def _latest_baskets(product_id: int) -> tuple[list[str], list[tuple[int, str]]]:
-    """The order ids and (shopper, session) pairs of the product's latest baskets."""
+    """The order ids of the product's latest purchases and the (shopper, session) pairs of its
+    latest other events without an order id."""
     rows = (
         Event.objects.filter(product_id=product_id)
         .order_by("-occurred_at")
-        .values_list("shopper_id", "order_id", "session_id")[:EVENTS_SCANNED]
+        .values_list("shopper_id", "kind", "order_id", "session_id")[:EVENTS_SCANNED]
     )
     baskets: dict[tuple[int, str, str], None] = {}  # insertion-ordered: newest first
-    for shopper_id, order_id, session_id in rows:
-        if order_id:
+    for shopper_id, kind, order_id, session_id in rows:
+        if order_id and kind == EventKind.PURCHASE:
             baskets.setdefault((0, order_id, ""), None)
+        elif order_id:
+            continue  # an order id on a view or cart: not a purchase, not an order-less session
         elif session_id:
             baskets.setdefault((shopper_id, "", session_id), None)
         if len(baskets) >= BASKETS:
@@ -69,12 +80,12 @@ def _order_counts(orders: list[str], product_id: int) -> list[tuple[int, int]]:
         # DISTINCT first, then count: a hash aggregate instead of count(DISTINCT)'s sort.
         return _fetch(
             f"SELECT product_id, count(*) FROM (SELECT DISTINCT product_id, order_id"
-            f" FROM {Event._meta.db_table} WHERE order_id = ANY(%s) AND product_id IS NOT NULL"
-            f" AND product_id <> %s) baskets GROUP BY product_id",
-            [orders, product_id],
+            f" FROM {Event._meta.db_table} WHERE order_id = ANY(%s) AND kind = %s"
+            f" AND product_id IS NOT NULL AND product_id <> %s) baskets GROUP BY product_id",
+            [orders, EventKind.PURCHASE.value, product_id],
         )
     pairs = (
-        Event.objects.filter(order_id__in=orders, product_id__isnull=False)
+        Event.objects.filter(order_id__in=orders, kind=EventKind.PURCHASE, product_id__isnull=False)
         .exclude(product_id=product_id)
         .values_list("product_id", "order_id")
         .distinct()

@@ -6,8 +6,9 @@ history: behaviour weighs ``n / (n + SHELFWISE_SIMILAR_CONTENT_PRIOR)`` for a pr
 distinct shoppers touched in training. A product added since training has no content vector
 yet: its title and description are scored as a search query, with its category counted too.
 Then products of the same category ranked by popularity, then global popularity, so the list
-is never empty. Bought together: co-occurrence within the same order or session, counted per
-product with index-backed queries and cached (``bought_together``).
+is never empty. Bought together: products purchased in the same orders first, then products in
+the same order-less sessions (browsed together, each reason saying which), counted per product
+with index-backed queries and cached (``bought_together``).
 """
 
 from __future__ import annotations
@@ -244,7 +245,12 @@ def _co_occurring(catalog: CatalogSnapshot, pk: int, title: str):
     if not counts:
         return
     rows = catalog.rows_of(np.array([c[0] for c in counts], dtype=np.int64))
-    for r, (_, baskets) in zip(rows.tolist(), counts, strict=True):
-        if r >= 0:
-            reason = reasons.bought_together(title=title, baskets=baskets)
-            yield Pick(r, float(baskets), "co_occurrence", reason)
+    for r, (_, orders, sessions) in zip(rows.tolist(), counts, strict=True):
+        if r < 0:
+            continue
+        # The reason names what happened: a shared order, else only a shared session.
+        if orders:
+            reason = reasons.bought_together(title=title, orders=orders)
+        else:
+            reason = reasons.browsed_together(title=title, sessions=sessions)
+        yield Pick(r, float(orders or sessions), "co_occurrence", reason)

@@ -100,5 +100,13 @@ def similar_content(*, title: str, same_category: bool, similar_text: bool = Fal
     return Reason("similar_content", text)
 
 
-def bought_together(*, title: str, baskets: int) -> Reason:
-    return Reason("bought_together", f"bought with {title} in {baskets:,} orders or sessions")
+def bought_together(*, title: str, orders: int) -> Reason:
+    """Both products purchased in the same ``orders`` (shared order ids)."""
+    count = "1 order" if orders == 1 else f"{orders:,} orders"
+    return Reason("bought_together", f"bought with {title} in {count}")
+
+
+def browsed_together(*, title: str, sessions: int) -> Reason:
+    """Both products in the same shopper's ``sessions`` without an order: browsing, not buying."""
+    count = "1 session" if sessions == 1 else f"{sessions:,} sessions"
+    return Reason("browsed_together", f"browsed with {title} in {count}")

@@ -257,6 +257,65 @@ def test_bought_together_counts_shared_orders(api, trained_shop):
     assert body["results"][0]["reason"]["code"] == "bought_together"
 
 
+def test_bought_together_says_bought_only_for_shared_orders_and_ranks_them_first(api, trained_shop):
+    category = trained_shop["categories"][2]
+    lamp, shade, bulb = (
+        Product.objects.create(sku=sku, title=sku.title(), price=Decimal("5"), category=category)
+        for sku in ("LAMP", "SHADE", "BULB")
+    )
+    shopper = trained_shop["shoppers"][0]
+    now = timezone.now()
+    purchases = [
+        Event(
+            event_id=f"order-{n}-{p.sku}",
+            shopper=shopper,
+            product=p,
+            kind=EventKind.PURCHASE,
+            order_id=f"lamp-order-{n}",
+            session_id=f"order-session-{n}",
+            occurred_at=now,
+        )
+        for n in range(2)
+        for p in (lamp, shade)
+    ]
+    # Five sessions where the lamp was viewed and the bulb added to the cart, never bought.
+    browsing = [
+        Event(
+            event_id=f"browse-{n}-{p.sku}",
+            shopper=shopper,
+            product=p,
+            kind=kind,
+            session_id=f"browse-session-{n}",
+            occurred_at=now,
+        )
+        for n in range(5)
+        for p, kind in ((lamp, EventKind.VIEW), (bulb, EventKind.ADD_TO_CART))
+    ]
+    # An order id on a mere view does not make the cord bought with the lamp.
+    viewed_in_order = Event(
+        event_id="order-0-view-cord",
+        shopper=shopper,
+        product=Product.objects.create(sku="CORD", title="Cord", price=Decimal("2")),
+        kind=EventKind.VIEW,
+        order_id="lamp-order-0",
+        occurred_at=now,
+    )
+    Event.objects.bulk_create([*purchases, *browsing, viewed_in_order])
+
+    body = api.get("/api/v1/products/LAMP/bought-together", {"k": 3}).json()
+
+    assert _skus(body)[:2] == ["SHADE", "BULB"]
+    assert [r["reason"]["code"] for r in body["results"]].count("bought_together") == 1
+    assert body["results"][0]["reason"] == {
+        "code": "bought_together",
+        "text": "bought with Lamp in 2 orders",
+    }
+    assert body["results"][1]["reason"] == {
+        "code": "browsed_together",
+        "text": "browsed with Lamp in 5 sessions",
+    }
+
+
 def test_unknown_product_similar_is_a_json_404(api, shop):
     response = api.get("/api/v1/products/NOPE/similar")
 
