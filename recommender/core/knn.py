@@ -184,6 +184,8 @@ class ItemKNN(Recommender):
         jaccard = self.similarity_kind == "jaccard"
         if jaccard:
             W = X.copy()
+            # Stored zeros are no interaction: dropped before every value becomes a 1.
+            W.eliminate_zeros()
             W.data[:] = 1.0
             # |U_i| per item; the product counts |U_i ∩ U_j|.
             norms = np.bincount(W.indices, minlength=n_items).astype(FLOAT)

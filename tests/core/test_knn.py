@@ -179,3 +179,16 @@ def test_user_knn_explains_with_the_item_shared_with_its_neighbours():
 
     assert item == 0
     assert share > 0.5
+
+
+def test_jaccard_does_not_count_a_stored_zero_as_a_shopper_of_the_item():
+    # Shopper 0 stored a 0 for item 1 (no interaction): items 0 and 1 share no shopper.
+    matrix = sp.csr_matrix(
+        (np.array([1, 0, 1, 1], np.float32), np.array([0, 1, 0, 1]), np.array([0, 2, 3, 4])),
+        shape=(3, 2),
+    )
+
+    model = ItemKNN(similarity="jaccard").fit(matrix)
+
+    ids, _scores = model.similar_items([0], n=1)
+    assert ids[0, 0] == -1  # no neighbour at all, where it used to report 1/3
