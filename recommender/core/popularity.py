@@ -31,6 +31,7 @@ class Popularity(Recommender):
 
     name: ClassVar[str] = "popularity"
     artifact_arrays: ClassVar[tuple[str, ...]] = ("item_scores",)
+    artifact_shapes: ClassVar[dict[str, tuple[str | None, ...]]] = {"item_scores": ("n_items",)}
     personalized: ClassVar[bool] = False
 
     def __init__(self) -> None:
@@ -72,10 +73,11 @@ class Popularity(Recommender):
         itself = item_rows(item_ids, self.n_items)
         return top_k(scores, n, exclude=itself)
 
-    def explain(self, item_id: int, item_ids: Any, weights: Any = None) -> tuple[int, float]:
-        """Popularity ignores the shopper's items, so none of them explains a score."""
-        self._require_fitted()
-        check_ids(item_id, upper=self.n_items, name="item_id")
+    def _explain(
+        self, item_id: int, item_ids: np.ndarray, weights: np.ndarray | None
+    ) -> tuple[int, float]:
+        """Popularity ignores the shopper's items, so none of them explains a score (the base
+        ``explain`` has checked the request)."""
         return -1, 0.0
 
     def _after_load(self) -> None:

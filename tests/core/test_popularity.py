@@ -1,5 +1,7 @@
 """Popularity, trending and per-segment popularity."""
 
+import json
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -89,3 +91,25 @@ def test_it_ranks_items_within_each_category_by_a_global_score():
 def test_segment_labels_must_match_the_number_of_shoppers():
     with pytest.raises(ValueError, match=r"user_segments must have shape \(2,\)"):
         popular_by_user_segment(matrix([[1], [1]]), ["DE"])
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [((-1, [1]), "item_id"), ((0, [99]), "item_ids"), ((0, [1], [-2.0]), "non-negative")],
+)
+@pytest.mark.parametrize("cls", [Popularity, Trending])
+def test_explain_refuses_a_bad_request_like_every_other_model(cls, args, message):
+    model = cls().fit(sp.csr_matrix(np.kron(np.eye(2), np.ones((5, 4))).astype(np.float32)))
+
+    with pytest.raises(ValueError, match=message):
+        model.explain(*args)
+
+
+def test_a_saved_popularity_whose_metadata_disagrees_with_its_scores_is_refused(tmp_path):
+    model = Popularity().fit(sp.csr_matrix(np.eye(3, dtype=np.float32)))
+    saved = model.save_dir(tmp_path / "pop")
+    meta = json.loads((saved / "meta.json").read_text())
+    (saved / "meta.json").write_text(json.dumps({**meta, "n_items": 20}))
+
+    with pytest.raises(ValueError, match="item_scores"):
+        Popularity.load_dir(saved)
