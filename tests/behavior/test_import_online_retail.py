@@ -58,6 +58,21 @@ def run(path, **kwargs):
     return import_online_retail(path=path, progress=False, **kwargs)
 
 
+def import_with_bad_lines(tmp_path, lines, *, bad: int) -> tuple[str, str]:
+    """Run the command on ``lines``, which must stop it naming ``bad`` unreadable lines; its
+    stdout and stderr."""
+    out, err = StringIO(), StringIO()
+    with pytest.raises(CommandError, match=f"{bad} lines could not be read"):
+        call_command(
+            "import_online_retail",
+            str(write(tmp_path, lines)),
+            "--no-progress",
+            stdout=out,
+            stderr=err,
+        )
+    return out.getvalue(), err.getvalue()
+
+
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)  # committed catalog, so the writer threads run
 def test_the_full_file_imports_with_exact_counts_and_a_second_run_adds_nothing():
@@ -183,20 +198,11 @@ def test_a_nul_character_makes_its_line_bad_and_the_rest_is_imported(tmp_path):
         "536381,71053,WHITE METAL LANTERN,6,2011-06-03 08:00:00,3.39,178\x0050.0,United Kingdom",
         "C536382,71053,WHITE METAL LANTERN,-1,2011-06-03 08:00:00,3.39,17850.0,Fr\x00ance",
     ]
-    out, err = StringIO(), StringIO()
+    _out, err = import_with_bad_lines(tmp_path, lines, bad=3)
 
-    with pytest.raises(CommandError, match="3 lines could not be read"):
-        call_command(
-            "import_online_retail",
-            str(write(tmp_path, lines)),
-            "--no-progress",
-            stdout=out,
-            stderr=err,
-        )
-
-    assert "line 4: Description: contains a NUL character" in err.getvalue()
-    assert "line 5: CustomerID: contains a NUL character" in err.getvalue()
-    assert "line 6: Country: contains a NUL character" in err.getvalue()
+    assert "line 4: Description: contains a NUL character" in err
+    assert "line 5: CustomerID: contains a NUL character" in err
+    assert "line 6: Country: contains a NUL character" in err
     assert set(Event.objects.values_list("event_id", flat=True)) == {
         "oretail:536365:85123A:1",
         "oretail:536365:71053:1",
@@ -220,30 +226,21 @@ def test_a_price_that_is_nan_infinite_or_too_large_is_a_bad_line_with_its_number
         line("536386", "22007", "-2.50"),  # documented: unit price 0 or below, skipped
         line("536387", "22008", "nan", quantity="-3"),  # documented: quantity 0 or below
     ]
-    out, err = StringIO(), StringIO()
+    out, err = import_with_bad_lines(tmp_path, lines, bad=5)
 
-    with pytest.raises(CommandError, match="5 lines could not be read"):
-        call_command(
-            "import_online_retail",
-            str(write(tmp_path, lines)),
-            "--no-progress",
-            stdout=out,
-            stderr=err,
-        )
-
-    assert "line 3: UnitPrice: not a finite number ('nan')" in err.getvalue()
-    assert "line 4: UnitPrice: not a finite number ('inf')" in err.getvalue()
-    assert "line 5: UnitPrice: not a finite number ('-Infinity')" in err.getvalue()
-    assert "line 6: UnitPrice: above the highest price" in err.getvalue()
-    assert "line 7: UnitPrice: above the highest price" in err.getvalue()
-    assert "Products rejected" not in err.getvalue()
+    assert "line 3: UnitPrice: not a finite number ('nan')" in err
+    assert "line 4: UnitPrice: not a finite number ('inf')" in err
+    assert "line 5: UnitPrice: not a finite number ('-Infinity')" in err
+    assert "line 6: UnitPrice: above the highest price" in err
+    assert "line 7: UnitPrice: above the highest price" in err
+    assert "Products rejected" not in err
     assert set(Product.objects.values_list("sku", "price")) == {
         ("85123A", Decimal("2.55")),
         ("22006", Decimal("9999999999.99")),
     }
     assert Event.objects.count() == 2
-    assert "1  unit price 0 or below" in out.getvalue()
-    assert "1  quantity 0 or below" in out.getvalue()
+    assert "1  unit price 0 or below" in out
+    assert "1  quantity 0 or below" in out
 
 
 def test_a_customer_id_longer_than_a_shopper_id_is_a_bad_line_and_the_rest_imports(tmp_path):
@@ -255,20 +252,11 @@ def test_a_customer_id_longer_than_a_shopper_id_is_a_bad_line_and_the_rest_impor
         f"536380,22001,LANTERN,6,2011-06-03 08:00:00,3.39,{too_long}.0,United Kingdom",
         f"536381,22000,LANTERN,6,2011-06-03 08:00:00,3.39,{longest}.0,United Kingdom",
     ]
-    out, err = StringIO(), StringIO()
+    out, err = import_with_bad_lines(tmp_path, lines, bad=2)
 
-    with pytest.raises(CommandError, match="2 lines could not be read"):
-        call_command(
-            "import_online_retail",
-            str(write(tmp_path, lines)),
-            "--no-progress",
-            stdout=out,
-            stderr=err,
-        )
-
-    assert "line 3: CustomerID: longer than a shopper id can be (129 characters" in err.getvalue()
-    assert "line 5: CustomerID: longer than a shopper id can be (129 characters" in err.getvalue()
-    assert "Purchase events: 3 stored" in out.getvalue()
+    assert "line 3: CustomerID: longer than a shopper id can be (129 characters" in err
+    assert "line 5: CustomerID: longer than a shopper id can be (129 characters" in err
+    assert "Purchase events: 3 stored" in out
     # The bad line keeps its place in the invoice, so fixing it and importing again gives it
     # the id :1 instead of storing the good line a second time under :1.
     assert set(Event.objects.values_list("event_id", flat=True)) == {
@@ -286,19 +274,10 @@ def test_an_invoice_too_long_for_its_event_id_is_a_bad_line_and_the_rest_imports
 
     longest, too_long = "9" * 112, "8" * 113  # "oretail:" + invoice + ":22000:1": 128, 129
     lines = [LINES[0], line(too_long, "22001"), line(longest, "22000")]
-    out, err = StringIO(), StringIO()
+    _out, err = import_with_bad_lines(tmp_path, lines, bad=1)
 
-    with pytest.raises(CommandError, match="1 lines could not be read"):
-        call_command(
-            "import_online_retail",
-            str(write(tmp_path, lines)),
-            "--no-progress",
-            stdout=out,
-            stderr=err,
-        )
-
-    assert "line 3: InvoiceNo: too long for its event id (oretail:888" in err.getvalue()
-    assert "129 characters; at most 128" in err.getvalue()
+    assert "line 3: InvoiceNo: too long for its event id (oretail:888" in err
+    assert "129 characters; at most 128" in err
     assert set(Event.objects.values_list("event_id", flat=True)) == {
         "oretail:536365:85123A:1",
         f"oretail:{longest}:22000:1",
@@ -318,20 +297,11 @@ def test_a_quantity_too_large_for_an_event_value_is_a_bad_line_naming_quantity(t
         line("536382", "22003", "6", price="1" + "0" * 400),
         line("536383", "22000", "1" + "0" * 308),  # 1e308: a float, stored as given
     ]
-    out, err = StringIO(), StringIO()
+    _out, err = import_with_bad_lines(tmp_path, lines, bad=3)
 
-    with pytest.raises(CommandError, match="3 lines could not be read"):
-        call_command(
-            "import_online_retail",
-            str(write(tmp_path, lines)),
-            "--no-progress",
-            stdout=out,
-            stderr=err,
-        )
-
-    assert "line 3: Quantity: above the largest quantity an event can hold" in err.getvalue()
-    assert "line 4: Quantity: above the largest quantity an event can hold" in err.getvalue()
-    assert "line 5: UnitPrice: above the highest price" in err.getvalue()
+    assert "line 3: Quantity: above the largest quantity an event can hold" in err
+    assert "line 4: Quantity: above the largest quantity an event can hold" in err
+    assert "line 5: UnitPrice: above the highest price" in err
     assert set(Event.objects.values_list("event_id", "value")) == {
         ("oretail:536365:85123A:1", 6.0),
         ("oretail:536383:22000:1", 1e308),
@@ -374,19 +344,10 @@ def test_an_invoice_date_before_1970_or_over_a_day_ahead_is_a_bad_line_naming_it
 
 def test_the_command_exits_non_zero_naming_a_line_dated_before_1970(tmp_path):
     lines = [LINES[0], "536380,22000,LANTERN,6,1969-07-20 20:17:00,3.39,17850.0,United Kingdom"]
-    out, err = StringIO(), StringIO()
+    out, err = import_with_bad_lines(tmp_path, lines, bad=1)
 
-    with pytest.raises(CommandError, match="1 lines could not be read"):
-        call_command(
-            "import_online_retail",
-            str(write(tmp_path, lines)),
-            "--no-progress",
-            stdout=out,
-            stderr=err,
-        )
-
-    assert "line 3: InvoiceDate: before 1970-01-01T00:00:00+00:00" in err.getvalue()
-    assert "Purchase events: 1 stored" in out.getvalue()
+    assert "line 3: InvoiceDate: before 1970-01-01T00:00:00+00:00" in err
+    assert "Purchase events: 1 stored" in out
     assert list(Event.objects.values_list("event_id", flat=True)) == ["oretail:536365:85123A:1"]
 
 
@@ -395,18 +356,9 @@ def test_a_customer_id_of_only_dot_zero_is_a_bad_line_not_an_empty_shopper(tmp_p
         return f"{invoice},22000,LANTERN,6,2011-06-03 08:00:00,3.39,{customer},United Kingdom"
 
     lines = [LINES[0], line("536380", ".0"), line("536381", "0.0")]
-    out, err = StringIO(), StringIO()
+    _out, err = import_with_bad_lines(tmp_path, lines, bad=1)
 
-    with pytest.raises(CommandError, match="1 lines could not be read"):
-        call_command(
-            "import_online_retail",
-            str(write(tmp_path, lines)),
-            "--no-progress",
-            stdout=out,
-            stderr=err,
-        )
-
-    assert "line 3: CustomerID: no shopper id left once its '.0' is removed" in err.getvalue()
+    assert "line 3: CustomerID: no shopper id left once its '.0' is removed" in err
     # "0.0" is customer 0: an id like any other, as the events API would take "0".
     assert set(Shopper.objects.values_list("external_id", flat=True)) == {"17850", "0"}
     assert set(Event.objects.values_list("event_id", flat=True)) == {
