@@ -21,8 +21,8 @@ from config.api import (
     ErrorResponse413Serializer,
     IsShopBackendOrStaff,
     PayloadTooLarge,
-    unstorable,
 )
+from config.storable import unstorable
 
 
 class EventInSerializer(serializers.Serializer):

@@ -20,6 +20,7 @@ from django.utils import timezone
 from behavior import realtime
 from behavior.models import EARLIEST_EVENT_TIME, RATING_MAX, RATING_MIN, Event, EventKind, Shopper
 from behavior.selectors import product_ids_for_skus, shopper_ids_for_external_ids
+from config.storable import UNSTORABLE_TEXT, unstorable
 
 STORED, DUPLICATE, INVALID = "stored", "duplicate", "invalid"
 MAX_FUTURE = timedelta(days=1)  # client clocks drift; a day ahead is a bug, not drift
@@ -349,18 +350,10 @@ def _text(value: Any, name: str, limit: int, fail) -> str | None:
     if len(value) > limit:
         fail(name, f"At most {limit} characters.")
         return None
-    if "\x00" in value or (not value.isascii() and _unstorable(value)):
-        fail(name, "No NUL characters or lone surrogates: PostgreSQL cannot store them.")
+    if unstorable(value):
+        fail(name, UNSTORABLE_TEXT)
         return None
     return value
-
-
-def _unstorable(value: str) -> bool:
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:  # lone UTF-16 surrogates, which JSON allows
-        return True
-    return False
 
 
 def _value(raw: Any, kind: Any, fail) -> float:

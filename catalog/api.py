@@ -26,8 +26,8 @@ from config.api import (
     ReadsAuthenticatedWritesShop,
     StrictLimitOffsetPagination,
     reject_nul,
-    unstorable,
 )
+from config.storable import unstorable
 
 # Fields every upserted row must carry: a product cannot be created without them, and PUT
 # describes the whole product.

@@ -16,14 +16,13 @@ from django.utils.text import slugify
 
 from catalog.models import Category, Product, Promotion
 from catalog.versioning import bump_catalog_version
-from config.api import unstorable
+from config.storable import UNSTORABLE_TEXT, unstorable
 
 CATEGORY_SEPARATOR = "/"
 TRUE_WORDS = {"1", "true", "t", "yes", "y", "on"}
 FALSE_WORDS = {"0", "false", "f", "no", "n", "off"}
 MAX_PRICE = Decimal("9999999999.99")  # max_digits=12, decimal_places=2
 # The wording ingest_events uses for the same rule, so both imports read alike.
-UNSTORABLE_TEXT = "No NUL characters or lone surrogates: PostgreSQL cannot store them."
 # Columns a product row may carry; absent keys leave an existing product's value unchanged.
 PRODUCT_FIELDS = (
     "title",

@@ -24,10 +24,10 @@ from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.request import Request
 
+from config.storable import unstorable
+
 MAX_PAGE_SIZE = 100
 DEFAULT_PAGE_SIZE = 20
-# PostgreSQL text cannot hold NUL; a key containing one can never match a stored row.
-NUL = "\x00"
 
 
 class PayloadTooLarge(exceptions.APIException):
@@ -160,24 +160,6 @@ def api_not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonRespon
         },
         status=404,
     )
-
-
-def unstorable(value: Any) -> bool:
-    """True when ``value`` holds text PostgreSQL cannot store: NUL or lone UTF-16 surrogates
-    (JSON allows both; the database would answer them with a 500), at any nesting depth."""
-    if isinstance(value, str):
-        if NUL in value:
-            return True
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            return True
-        return False
-    if isinstance(value, dict):
-        return any(unstorable(k) or unstorable(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(unstorable(item) for item in value)
-    return False
 
 
 def reject_nul(*, value: str, what: str) -> None:

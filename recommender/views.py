@@ -18,8 +18,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from behavior import dashboard_selectors as shopper_selectors
 from behavior.services import STORED, ingest_events
 from catalog import dashboard_selectors as catalog_selectors
-from config.api import unstorable
 from config.dashboard import page_of, query_without_page, require_permission, staff_page
+from config.storable import unstorable
 from recommender import dashboard_selectors as selectors
 from recommender.diffing import compare_lists
 from recommender.forms import CompareForm, ShopperPickForm, SimulateEventForm

@@ -12,7 +12,8 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from config.api import QueryValidationErrorSerializer, reject_nul, unstorable
+from config.api import QueryValidationErrorSerializer, reject_nul
+from config.storable import unstorable
 from recommender.impressions import record_impressions
 from recommender.serving.products import ProductNotFound, bought_together, similar_products
 from recommender.serving.rules import InvalidRequest
