@@ -238,11 +238,7 @@ def product_detail(request: Request, sku: str) -> Response:
         )
     incoming = ProductInSerializer(data=request.data)
     incoming.is_valid(raise_exception=True)
-    if unstorable(incoming.validated_data.get("attributes")):
-        raise ValidationError(
-            {"attributes": ["Cannot contain NUL or unpaired surrogate characters."]},
-            code="invalid",
-        )
+    # Unstorable text in any field (attributes included) is the service's field error below.
     result = upsert_products(rows=[{**incoming.validated_data, "sku": sku}])
     if result.invalid:
         raise ValidationError(result.errors[0], code="invalid")
@@ -325,7 +321,8 @@ def _product_rows(data: Any) -> list[Any]:
 
 
 def _row_errors(row: Any) -> dict[str, list[str]]:
-    """Checks the service leaves to the caller: the row's shape, required fields, NUL bytes."""
+    """Checks the service leaves to the caller: the row's shape and required fields (it refuses
+    unstorable text itself, field by field)."""
     if not isinstance(row, dict):
         return {"non_field_errors": ["Each product must be a JSON object."]}
     errors = {
@@ -336,8 +333,6 @@ def _row_errors(row: Any) -> dict[str, list[str]]:
     for name, value in row.items():
         if name not in ProductBulkRowSerializer._declared_fields:
             errors.setdefault(name, []).append("Unknown field.")
-        elif unstorable(value):
-            errors.setdefault(name, []).append("Cannot contain NUL or unpaired surrogates.")
         elif isinstance(value, (dict, list)) and name != "attributes":
             errors.setdefault(name, []).append("Must be a single value.")
     return errors

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 
 import pytest
@@ -209,4 +210,38 @@ def test_bulk_currency_must_be_three_ascii_letters_as_on_put(shop_client):
     assert bulk.json()["results"][0]["status"] == "invalid"
     assert "currency" in bulk.json()["results"][0]["errors"]
     assert put.status_code == 400
+    assert not Product.objects.exists()
+
+
+def test_bulk_rows_with_unstorable_text_fail_that_field_and_the_others_are_stored(shop_client):
+    rows = [
+        {"sku": "GOOD", "title": "t", "price": "1"},
+        {"sku": "NUL", "title": "a\x00b", "price": "1"},
+        {"sku": "SURROGATE", "title": "t", "price": "1", "attributes": {"c": "\ud83d"}},
+        {"sku": "K\x00EY", "title": "t", "price": "1"},
+    ]
+
+    # json.dumps escapes the lone surrogate (\ud83d), as a client's JSON would carry it.
+    response = shop_client.post(
+        "/api/v1/products/bulk", json.dumps({"products": rows}), content_type="application/json"
+    )
+
+    results = response.json()["results"]
+    assert [r["status"] for r in results] == ["created", "invalid", "invalid", "invalid"]
+    assert "No NUL characters" in results[1]["errors"]["title"][0]
+    assert "No NUL characters" in results[3]["errors"]["sku"][0]
+    assert "No NUL characters" in results[2]["errors"]["attributes"][0]
+    assert list(Product.objects.values_list("sku", flat=True)) == ["GOOD"]
+
+
+def test_put_with_unstorable_attributes_is_a_400_naming_the_field(shop_client):
+    response = shop_client.put(
+        "/api/v1/products/P-1",
+        {"title": "t", "price": "1", "attributes": {"c": "a\x00b"}},
+        format="json",
+    )
+
+    assert response.status_code == 400
+    error = response.json()["errors"][0]
+    assert error["attr"] == "attributes" and "No NUL characters" in error["detail"]
     assert not Product.objects.exists()
