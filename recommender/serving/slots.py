@@ -365,8 +365,12 @@ def _within(fresh: np.ndarray, stage: Stage) -> Stage:
 def _fresh(ctx: SlotContext) -> np.ndarray:
     """Bool mask: created inside the new-arrivals window before the request's ``now`` (the clock
     the demo and tests pin); a product created after ``now`` counts as new too."""
-    days = settings.SHELFWISE_NEW_ARRIVALS_DAYS
-    return ctx.catalog.created_at >= ctx.now.timestamp() - days * 86400.0
+    return ctx.catalog.created_at >= _window_start(ctx)
+
+
+def _window_start(ctx: SlotContext) -> float:
+    """Unix seconds from which a product counts as a new arrival."""
+    return ctx.now.timestamp() - settings.SHELFWISE_NEW_ARRIVALS_DAYS * 86400.0
 
 
 def _arrival_reason(ctx: SlotContext, row: int) -> Reason:
@@ -374,7 +378,7 @@ def _arrival_reason(ctx: SlotContext, row: int) -> Reason:
     catalog = ctx.catalog
     category = catalog.category_names.get(int(catalog.category[row]))
     created = float(catalog.created_at[row])
-    if created >= ctx.now.timestamp() - settings.SHELFWISE_NEW_ARRIVALS_DAYS * 86400.0:
+    if created >= _window_start(ctx):
         return reasons.new_arrival(category=category)
     return reasons.added_on(added=datetime.fromtimestamp(created, tz=UTC), category=category)
 
