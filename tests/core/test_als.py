@@ -225,19 +225,37 @@ def test_users_and_items_without_interactions_get_finite_factors():
     assert np.all(np.isfinite(model.item_factors))
 
 
-def test_small_blocks_on_two_threads_give_the_factors_of_one_block(monkeypatch):
-    # Many blocks per sweep, rows longer than a block (the per-thread scratch must grow) and two
-    # threads sharing the sweeps: each row's CG is independent of how rows are split.
+def test_two_threads_give_exactly_the_factors_of_one_thread(monkeypatch):
+    # Many blocks per sweep and rows longer than a block (the per-thread scratch must grow):
+    # with the same blocks, how they are spread over threads changes no bit of the result.
     matrix = two_clusters(n_users=60, n_items=30, seed=3)
-    one_block = ALS(factors=6, iterations=4, random_state=1, num_threads=1).fit(matrix)
     monkeypatch.setattr("recommender.core.als.SWEEP_BLOCK_NNZ", 16)
     monkeypatch.setattr("recommender.core.als.SWEEP_BLOCK_ROWS", 3)
 
-    many_blocks = ALS(factors=6, iterations=4, random_state=1, num_threads=2).fit(matrix)
+    one_thread = ALS(factors=6, iterations=4, random_state=1, num_threads=1).fit(matrix)
+    two_threads = ALS(factors=6, iterations=4, random_state=1, num_threads=2).fit(matrix)
+
+    np.testing.assert_array_equal(two_threads.user_factors, one_thread.user_factors)
+    np.testing.assert_array_equal(two_threads.item_factors, one_thread.item_factors)
+
+
+def test_small_blocks_give_the_factors_of_one_block_when_each_row_solve_converges(monkeypatch):
+    # Each row's solve is independent of how rows are split into blocks. Compared where that
+    # solve is well defined: with 3 CG steps for 6 factors the truncated solve of this
+    # ill-conditioned matrix moves with float32 rounding (BLAS rounds a 1-row and a 60-row
+    # product differently), and 4 sweeps amplify 2e-6 into 0.4; with CG run past the factor
+    # count the rows converge and only rounding is left.
+    matrix = two_clusters(n_users=60, n_items=30, seed=3)
+    params = dict(factors=6, cg_steps=8, regularization=1.0, iterations=4, random_state=1)
+    one_block = ALS(**params, num_threads=1).fit(matrix)
+    monkeypatch.setattr("recommender.core.als.SWEEP_BLOCK_NNZ", 16)
+    monkeypatch.setattr("recommender.core.als.SWEEP_BLOCK_ROWS", 3)
+
+    many_blocks = ALS(**params, num_threads=2).fit(matrix)
 
     np.testing.assert_allclose(
-        many_blocks.user_factors, one_block.user_factors, rtol=1e-4, atol=1e-6
+        many_blocks.user_factors, one_block.user_factors, rtol=1e-3, atol=1e-4
     )
     np.testing.assert_allclose(
-        many_blocks.item_factors, one_block.item_factors, rtol=1e-4, atol=1e-6
+        many_blocks.item_factors, one_block.item_factors, rtol=1e-3, atol=1e-4
     )
