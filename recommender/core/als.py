@@ -15,17 +15,16 @@ kernel's page faults.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar
 
 import numpy as np
 import scipy.linalg
 import scipy.sparse as sp
-from threadpoolctl import ThreadpoolController, threadpool_limits
+from threadpoolctl import threadpool_limits
 
 from recommender.core.base import (
     FLOAT,
@@ -34,11 +33,14 @@ from recommender.core.base import (
     check_user_items,
 )
 from recommender.core.factors import ItemFactorCosine, unit_rows
+from recommender.core.kernels import (
+    BLOCK_ROWS,
+    request_time_blas,
+    row_blocks,
+    rowdot,
+    safe_divide,
+)
 
-# Default block of ``row_blocks``: on 1M interactions 8k values per block beat 4k and 32k when
-# every block allocated its gathered factors (SVD still does), and was ~7× faster than one gather.
-BLOCK_NNZ = 8_192
-BLOCK_ROWS = 2_048
 # Block of an ALS sweep, whose gathers reuse per-thread scratch: the gathered factors (4 MB at
 # k=64) sit in L3. Timing the sweeps alone on bench.speed's 1M matrix with 2 threads, 16k/4096
 # took 0.24–0.26 s per iteration against 0.29–0.33 s for 8k/2048 and 0.41–0.56 s for 4k/1024.
@@ -47,24 +49,6 @@ SWEEP_BLOCK_NNZ = 16_384
 SWEEP_BLOCK_ROWS = 4_096
 # Interactions per fold-in block: the stacked outer products take BLOCK·k² floats (16 MB at k=64).
 FOLD_IN_NNZ = 1_024
-# Up to this many rows, scoring runs BLAS single-threaded. On a busy 2-core box a threaded
-# (1×64)@(64×50k) product took 12–24 ms waiting for the second core, single-threaded 0.5–0.9 ms;
-# a request-time score is too small to split and the web server has its own workers.
-SERIAL_SCORING_ROWS = 32
-_blas_controller: ThreadpoolController | None = None
-
-
-@contextlib.contextmanager
-def request_time_blas(n_rows: int) -> Iterator[None]:
-    """Limit BLAS to one thread while scoring ``n_rows`` <= SERIAL_SCORING_ROWS rows."""
-    global _blas_controller
-    if n_rows > SERIAL_SCORING_ROWS:
-        yield
-        return
-    if _blas_controller is None:
-        _blas_controller = ThreadpoolController()
-    with _blas_controller.limit(limits=1, user_api="blas"):
-        yield
 
 
 class ALS(ItemFactorCosine, Recommender):
@@ -358,25 +342,8 @@ class ALS(ItemFactorCosine, Recommender):
         )
 
 
-def row_blocks(indptr: np.ndarray, nnz: int = BLOCK_NNZ, max_rows: int = BLOCK_ROWS) -> np.ndarray:
-    """Row boundaries splitting a CSR matrix into blocks of about ``nnz`` stored values and at
-    most ``max_rows`` rows (a row longer than ``nnz`` gets a block of its own)."""
-    n_rows = indptr.size - 1
-    by_nnz = np.searchsorted(indptr, np.arange(0, int(indptr[-1]), nnz), side="right") - 1
-    by_rows = np.arange(0, n_rows, max_rows)
-    return np.unique(np.concatenate([by_nnz, by_rows, [0, n_rows]]).astype(np.int64))
-
-
 def _pairs(bounds: np.ndarray) -> tuple[list[int], list[int]]:
     return bounds[:-1].tolist(), bounds[1:].tolist()
-
-
-def _rowdot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return np.einsum("ij,ij->i", a, b)
-
-
-def _safe_divide(num: np.ndarray, den: np.ndarray) -> np.ndarray:
-    return np.divide(num, den, out=np.zeros_like(num), where=den > 0)
 
 
 class _Scratch:
@@ -435,7 +402,7 @@ def _cg_block(
 
     def per_value_dots(vectors: np.ndarray) -> np.ndarray:
         np.take(vectors, owner, axis=0, out=spread, mode="clip")
-        return _rowdot(Yg, spread)
+        return rowdot(Yg, spread)
 
     x = X[lo:hi].copy()
     # r = Yt Cu p(u) − (YtY + λI) x − Yt (Cu − I) Y x = Σ_i (c_ui − (c_ui − 1) y_i·x) y_i − ...
@@ -443,16 +410,16 @@ def _cg_block(
     add_weighted_sums(1 + Cm1 - Cm1 * per_value_dots(x), r)
     p = r.copy()
     Ap = np.empty_like(p)
-    rs_old = _rowdot(r, r)
+    rs_old = rowdot(r, r)
     for _ in range(cg_steps):
         # Ap = (YtY + λI) p + Yt (Cu − I) Y p
         np.matmul(p, YtY_reg, out=Ap)
         add_weighted_sums(Cm1 * per_value_dots(p), Ap)
-        step = _safe_divide(rs_old, _rowdot(p, Ap))
+        step = safe_divide(rs_old, rowdot(p, Ap))
         x += step[:, None] * p
         r -= step[:, None] * Ap
-        rs_new = _rowdot(r, r)
-        p *= _safe_divide(rs_new, rs_old)[:, None]
+        rs_new = rowdot(r, r)
+        p *= safe_divide(rs_new, rs_old)[:, None]
         p += r
         rs_old = rs_new
     X[lo:hi] = x

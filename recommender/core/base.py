@@ -16,9 +16,8 @@ from typing import Any, ClassVar
 import numpy as np
 import scipy.sparse as sp
 
+from recommender.core.kernels import FLOAT
 from recommender.core.ranking import top_k, top_k_row
-
-FLOAT = np.float32
 
 
 class FitError(RuntimeError):

@@ -31,7 +31,7 @@ from recommender.core.base import (
     check_user_items,
     sparse_rows_sum,
 )
-from recommender.core.knn import _flop_blocks, _top_per_row
+from recommender.core.kernels import flop_blocks, top_per_row
 from recommender.core.ranking import top_k
 
 # English function words: they say nothing about a product.
@@ -407,8 +407,8 @@ class ContentModel(Recommender):
         scope_codes = attributes.labels[scope] if scope is not None else None
         X_rare_t = X_rare.T.tocsr()
         parts, dense_rows = [], []
-        for start, stop in itertools.pairwise(_flop_blocks(X_rare_t, n_items).tolist()):
-            r, c, v = _top_per_row(
+        for start, stop in itertools.pairwise(flop_blocks(X_rare_t, n_items).tolist()):
+            r, c, v = top_per_row(
                 *_block_entries(exact, start, stop), n_rows=stop - start, n_cols=n_items, k=k
             )
             kth = _kth(r, v, stop - start, k)
@@ -423,7 +423,7 @@ class ContentModel(Recommender):
                 cols, i = G.indices[some].astype(np.int64), rows + start
                 low = G.data[some] + a[i] * a[cols] * attributes.score(i, cols)
                 low[cols == i] = 0
-                lr, _, lv = _top_per_row(rows, cols, low, n_rows=stop - start, n_cols=n_items, k=k)
+                lr, _, lv = top_per_row(rows, cols, low, n_rows=stop - start, n_cols=n_items, k=k)
                 kth = np.maximum(kth, _kth(lr, lv, stop - start, k))
             # A first cut on the rare dot product, against the most the rest can add: the
             # common columns and the price band at most, plus the labels the pair shares,
@@ -484,7 +484,7 @@ class ContentModel(Recommender):
                 found.append(li - start)
                 found_cols.append(lj)
                 found_scores.append(low + _pair_dots(X, li, lj))
-            r, c, v = _top_per_row(
+            r, c, v = top_per_row(
                 np.concatenate(found),
                 np.concatenate(found_cols),
                 np.concatenate([f.astype(np.float64) for f in found_scores]),
@@ -511,7 +511,7 @@ class ContentModel(Recommender):
                     np.sort((r + start) * n_items + c),
                     n_items,
                 )
-                r, c, v = _top_per_row(
+                r, c, v = top_per_row(
                     np.concatenate([r, wr - start]),
                     np.concatenate([c, wc]),
                     np.concatenate([v.astype(np.float64), ws]),
@@ -852,7 +852,7 @@ def _rank_lists(
             value = w_S + attributes.price_weight * price
         value = a[cols] * value
         positive = value > 0
-        r, c, v = _top_per_row(
+        r, c, v = top_per_row(
             rows[positive],
             cols[positive],
             value[positive],

@@ -17,8 +17,7 @@ from typing import Any, Protocol
 import numpy as np
 import scipy.sparse as sp
 
-# Guards floor(fraction * n) against 0.29 * 100 == 28.999999999999996.
-_EPS = 1e-9
+from recommender.core.kernels import EPS
 
 
 class _Recommends(Protocol):
@@ -73,7 +72,7 @@ def global_temporal_split(
     users, items, times = _check_events(users, items, times)
     _check_fraction(test_fraction)
     n = times.size
-    n_test = int(np.floor(test_fraction * n + _EPS))
+    n_test = int(np.floor(test_fraction * n + EPS))
     if n_test == 0:
         return np.arange(n, dtype=np.int64), np.empty(0, dtype=np.int64)
     cutoff = np.sort(times, kind="stable")[n - n_test]
@@ -114,7 +113,7 @@ def per_user_temporal_split(
     counts = np.diff(np.r_[starts, n])
     rank = np.arange(n) - np.repeat(starts, counts)
     count = np.repeat(counts, counts)
-    n_test = np.floor(test_fraction * count + _EPS).astype(np.int64)
+    n_test = np.floor(test_fraction * count + EPS).astype(np.int64)
     is_test = np.empty(n, dtype=bool)
     is_test[order] = rank >= count - n_test
     return np.flatnonzero(~is_test).astype(np.int64), np.flatnonzero(is_test).astype(np.int64)

@@ -10,7 +10,7 @@ from typing import Any, Literal
 import numpy as np
 import scipy.sparse as sp
 
-from recommender.core.evaluation import _EPS
+from recommender.core.kernels import EPS
 
 
 def top_k(
@@ -261,7 +261,7 @@ def diversify(
     if ids.size and ids.max() >= categories.size:
         raise ValueError(f"item id {ids.max()} has no category ({categories.size} given)")
     cats = categories[ids]
-    cap = max(1, int(np.floor(max_share * n + _EPS)))  # 0.29 * 100 is 28.999999999999996
+    cap = max(1, int(np.floor(max_share * n + EPS)))  # 0.29 * 100 is 28.999999999999996
     # rank within category = how many better items share its category
     order = np.argsort(cats, kind="stable")
     sorted_cats = cats[order]

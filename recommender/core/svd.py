@@ -21,7 +21,6 @@ from typing import Any, ClassVar
 import numpy as np
 import scipy.sparse as sp
 
-from recommender.core.als import _rowdot, _safe_divide, request_time_blas, row_blocks
 from recommender.core.base import (
     FLOAT,
     FitError,
@@ -31,6 +30,7 @@ from recommender.core.base import (
     check_user_items,
 )
 from recommender.core.factors import ItemFactorCosine, unit_rows
+from recommender.core.kernels import request_time_blas, row_blocks, rowdot, safe_divide
 
 # Padded (rows × longest row) cells per exact fold-in block: the gathered features stay ~8 MB.
 BLOCK_CELLS = 65_536
@@ -347,19 +347,19 @@ def _cg_ridge_block(
     x = X[lo:hi].copy()
 
     # r = F_uᵀ t_u − F_uᵀ F_u x − Λ_u x = Σ_i (t_ui − f_i·x) f_i − Λ_u x
-    segment.data = targets[a:b] - _rowdot(Fg, np.repeat(x, counts, axis=0))
+    segment.data = targets[a:b] - rowdot(Fg, np.repeat(x, counts, axis=0))
     r = segment @ Fg - Lam * x
     p = r.copy()
-    rs_old = _rowdot(r, r)
+    rs_old = rowdot(r, r)
     for _ in range(cg_steps):
         # Ap = F_uᵀ F_u p + Λ_u p
-        segment.data = _rowdot(Fg, np.repeat(p, counts, axis=0))
+        segment.data = rowdot(Fg, np.repeat(p, counts, axis=0))
         Ap = segment @ Fg + Lam * p
-        step = _safe_divide(rs_old, _rowdot(p, Ap))
+        step = safe_divide(rs_old, rowdot(p, Ap))
         x += step[:, None] * p
         r -= step[:, None] * Ap
-        rs_new = _rowdot(r, r)
-        p = r + _safe_divide(rs_new, rs_old)[:, None] * p
+        rs_new = rowdot(r, r)
+        p = r + safe_divide(rs_new, rs_old)[:, None] * p
         rs_old = rs_new
     X[lo:hi] = x
 

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from recommender.core.knn import ItemKNN, UserKNN, _top_per_row
+from recommender.core.kernels import top_per_row
+from recommender.core.knn import ItemKNN, UserKNN
 
 
 def random_matrix(n_users=60, n_items=40, density=0.15, seed=0):
@@ -118,7 +119,7 @@ def test_it_ranks_entries_per_row_and_skips_the_given_column():
     cols = np.array([3, 1, 2, 0, 2, 0])
     values = np.array([0.9, 0.5, 0.9, 0.7, 0.1, 0.2])
 
-    r, c, v = _top_per_row(rows, cols, values, n_rows=2, n_cols=4, k=2, skip_cols=np.array([0, -1]))
+    r, c, v = top_per_row(rows, cols, values, n_rows=2, n_cols=4, k=2, skip_cols=np.array([0, -1]))
 
     assert r.tolist() == [0, 0, 1, 1]
     assert c.tolist() == [2, 3, 0, 2]
