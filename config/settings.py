@@ -323,6 +323,10 @@ SHELFWISE_ALGORITHM_HALF_LIFE_DAYS: dict[str, float] = {"trending": 7.0, "item_k
 # The last share of the window's time is held out to evaluate each new version (and its champion).
 SHELFWISE_HOLDOUT_FRACTION = env.float("SHELFWISE_HOLDOUT_FRACTION", default=0.1)
 SHELFWISE_EVAL_K = 10
+# Holdout shoppers scored per model: a seeded sample past this many, so evaluation stops growing
+# with the shop (scale 30 scored 150k shoppers x 60k products per model). Each version records
+# the interval the sample implies (ndcg@10_ci95).
+SHELFWISE_EVAL_MAX_SHOPPERS = env.int("SHELFWISE_EVAL_MAX_SHOPPERS", default=5_000)
 # Purchases carry quantities up to thousands (wholesale): log1p keeps one bulk order from
 # outweighing a shopper's whole history.
 SHELFWISE_VALUE_TRANSFORM = env.str("SHELFWISE_VALUE_TRANSFORM", default="log1p")

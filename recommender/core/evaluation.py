@@ -486,6 +486,8 @@ def evaluate(
     categories: Any = None,
     item_features: Any = None,
     include_cold_users: bool = False,
+    max_users: int | None = None,
+    random_state: int = 0,
 ) -> dict[str, float]:
     """Recommend top ``k`` (training items excluded) for every test user and score the lists.
 
@@ -504,13 +506,19 @@ def evaluate(
         Optional, for intra-list diversity (see ``intra_list_diversity``).
     include_cold_users : bool
         Also score test users with an empty training row (default: skip them).
+    max_users : int, optional
+        Score a sample of at most this many eligible users, drawn with ``random_state``: the
+        same test matrix gives the same sample, so models scored on it compare like for like,
+        and the cost stops growing with the shop. ``ndcg@k_ci95`` says what the sample costs.
 
     Returns
     -------
     dict
         ``precision@k``, ``recall@k``, ``ndcg@k``, ``map@k``, ``hit_rate@k`` (means over test
         users), ``coverage`` (share of the n_items catalogue recommended to anyone),
-        ``novelty`` (bits), ``diversity`` when categories/features are given, and ``n_users``.
+        ``novelty`` (bits), ``diversity`` when categories/features are given, ``n_users``
+        (scored), ``n_eligible_users`` and ``ndcg@k_ci95``, the half-width of NDCG's 95 %
+        normal interval over the scored users.
     """
     train = sp.csr_matrix(train)
     test = sp.csr_matrix(test)
@@ -523,6 +531,13 @@ def evaluate(
     if not include_cold_users:
         eligible &= np.diff(train.indptr) > 0
     users = np.flatnonzero(eligible)
+    n_eligible = users.size
+    if max_users is not None:
+        if max_users < 1:
+            raise ValueError(f"max_users must be >= 1, got {max_users}")
+        if users.size > max_users:
+            rng = np.random.default_rng(random_state)
+            users = np.sort(rng.choice(users, size=max_users, replace=False))
     recommended = np.full((users.size, k), -1, dtype=np.int64)
     for start in range(0, users.size, batch_size):
         batch = users[start : start + batch_size]
@@ -537,4 +552,9 @@ def evaluate(
             recommended, categories=categories, item_features=item_features
         )
     metrics["n_users"] = float(users.size)
+    metrics["n_eligible_users"] = float(n_eligible)
+    ndcg = per_user["ndcg"]
+    # 1.96 standard errors of the mean: the sample's (and the holdout's) own uncertainty.
+    spread = 1.96 * ndcg.std(ddof=1) / np.sqrt(ndcg.size) if ndcg.size > 1 else 0.0
+    metrics[f"ndcg@{k}_ci95"] = float(spread)
     return metrics

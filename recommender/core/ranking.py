@@ -96,6 +96,60 @@ def top_k(
     return ids, top_scores.astype(np.float32)
 
 
+def top_k_shared(
+    scores: np.ndarray, n: int, *, exclude: sp.csr_matrix
+) -> tuple[np.ndarray, np.ndarray]:
+    """``top_k`` for rows that share one score vector (a non-personalised model), each row
+    excluding its own items, without the dense (n_rows, n_items) block ``top_k`` would build.
+
+    The items are ranked once (score descending, lower index first); each row then takes the
+    first ``n`` of the ``n + its excluded count`` best that it has not excluded.
+
+    Parameters
+    ----------
+    scores : array, shape (n_items,)
+    n : int
+    exclude : csr_matrix, shape (n_rows, n_items)
+        Non-zero entries are never returned.
+
+    Returns
+    -------
+    ids : int64 array, shape (n_rows, n), -1 padded; top_scores : float32, -inf padded.
+    """
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    scores = np.asarray(scores, dtype=np.float32)
+    exclude = sp.csr_matrix(exclude)
+    n_rows, n_items = exclude.shape
+    if scores.shape != (n_items,):
+        raise ValueError(f"scores have shape {scores.shape}, expected ({n_items},)")
+    stored = exclude.data != 0
+    per_row = np.bincount(
+        np.repeat(np.arange(n_rows), np.diff(exclude.indptr))[stored], minlength=n_rows
+    )
+    finite = np.flatnonzero(np.isfinite(scores))
+    ranked = finite[np.lexsort((finite, -scores[finite]))]
+    head = ranked[: n + (int(per_row.max()) if n_rows else 0)]
+    # position of each item in the head, -1 outside it
+    position = np.full(n_items, -1, dtype=np.int64)
+    position[head] = np.arange(head.size)
+    blocked = np.zeros((n_rows, head.size), dtype=bool)
+    rows = np.repeat(np.arange(n_rows), np.diff(exclude.indptr))[stored]
+    at = position[exclude.indices[stored]]
+    blocked[rows[at >= 0], at[at >= 0]] = True
+    # False sorts first and the sort is stable: each row's unblocked items, best first.
+    picks = np.argsort(blocked, axis=1, kind="stable")[:, :n]
+    ids = head[picks] if head.size else np.zeros((n_rows, 0), dtype=np.int64)
+    ok = ~np.take_along_axis(blocked, picks, axis=1)
+    ids = np.where(ok, ids, -1).astype(np.int64)
+    top_scores = np.where(ok, scores[np.maximum(ids, 0)], -np.inf).astype(np.float32)
+    if ids.shape[1] < n:
+        pad = n - ids.shape[1]
+        ids = np.hstack([ids, np.full((n_rows, pad), -1, dtype=np.int64)])
+        top_scores = np.hstack([top_scores, np.full((n_rows, pad), -np.inf, dtype=np.float32)])
+    return ids, top_scores
+
+
 def top_k_row(
     scores: np.ndarray,
     n: int,

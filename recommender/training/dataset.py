@@ -7,8 +7,10 @@ day still trains on its last ``window_days`` of activity rather than on a shrink
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 from itertools import islice
 
 import numpy as np
@@ -180,6 +182,19 @@ class TrainingData:
     # The weighted training events, kept to rebuild ``train`` with another half-life.
     train_events: EventArrays | None = None
     matrix_options: dict = field(default_factory=dict)
+
+    @cached_property
+    def holdout_fingerprint(self) -> str:
+        """A digest of everything a holdout score depends on besides the model and k: two
+        runs with the same fingerprint score any model alike (a champion is scored once)."""
+        digest = hashlib.blake2b(digest_size=16)
+        digest.update(np.asarray(self.items.ids).tobytes())
+        score_rows = self.train if self.score_rows is None else self.score_rows
+        for matrix in (self.train, self.test, score_rows):
+            for part in (matrix.indptr, matrix.indices, matrix.data):
+                digest.update(np.ascontiguousarray(part).tobytes())
+            digest.update(repr(matrix.shape).encode())
+        return digest.hexdigest()
 
     def train_with_half_life(self, half_life_days: float | None) -> sp.csr_matrix:
         """``train`` re-weighted with another time decay (e.g. 7 days for trending)."""

@@ -17,7 +17,7 @@ import scipy.sparse as sp
 from recommender.core import Recommender
 from recommender.core.evaluation import evaluate
 from recommender.core.matrix import IdIndex
-from recommender.core.ranking import top_k
+from recommender.core.ranking import top_k, top_k_shared
 
 
 class AlignedModel:
@@ -33,6 +33,9 @@ class AlignedModel:
         score_rows: sp.csr_matrix | None = None,
     ) -> None:
         self.model = model
+        # One score vector for everyone (popularity, trending): ranked once, never a dense
+        # (shoppers x catalogue) block per batch.
+        self.shared_scores: np.ndarray | None = None
         # Rows scored; None scores the ``user_items`` passed to ``recommend`` (also excluded).
         self.score_rows = score_rows
         self.n_items = len(items)
@@ -46,11 +49,22 @@ class AlignedModel:
                 (np.ones(self.known.size, dtype=np.float32), (self.known, self.columns)),
                 shape=(self.n_items, len(model_items)),
             )
+        if not getattr(model, "personalized", True):
+            scores = np.asarray(model.score_from_rows(sp.csr_matrix((1, len(model_items))))[0])
+            if self.projection is None:
+                self.shared_scores = scores.astype(np.float32)
+            else:
+                self.shared_scores = np.full(self.n_items, -np.inf, dtype=np.float32)
+                self.shared_scores[self.known] = scores[self.columns]
 
     def recommend(
         self, user_ids: Any, user_items: sp.csr_matrix, n: int = 10, exclude_seen: bool = True
     ) -> tuple[np.ndarray, np.ndarray]:
         seen = sp.csr_matrix(user_items[np.asarray(user_ids)], dtype=np.float32)
+        if self.shared_scores is not None:
+            if exclude_seen:
+                return top_k_shared(self.shared_scores, n, exclude=seen)
+            return top_k_shared(self.shared_scores, n, exclude=sp.csr_matrix(seen.shape))
         source = user_items if self.score_rows is None else self.score_rows
         rows = sp.csr_matrix(source[np.asarray(user_ids)], dtype=np.float32)
         if self.projection is None:
@@ -71,10 +85,13 @@ def holdout_metrics(
     test: sp.csr_matrix,
     k: int,
     score_rows: sp.csr_matrix | None = None,
+    max_shoppers: int | None = None,
 ) -> dict[str, float]:
     """NDCG@k, recall@k, MAP@k, precision, hit rate, coverage, novelty on the holdout.
 
     Shoppers are scored from ``score_rows`` (``train`` when None); ``train`` is excluded.
+    Past ``max_shoppers`` a seeded sample of them is scored, the same for every model given
+    the same holdout, with the interval it implies (``ndcg@k_ci95``).
     """
     aligned = AlignedModel(model, model_items=model_items, items=items, score_rows=score_rows)
-    return evaluate(aligned, train, test, k=k, batch_size=512)
+    return evaluate(aligned, train, test, k=k, batch_size=512, max_users=max_shoppers)

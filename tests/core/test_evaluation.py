@@ -392,3 +392,27 @@ def test_evaluate_gives_the_same_answer_in_any_batch_size():
     assert one_by_one == whole
     # Lists [1, 2] and [0, 2] both straddle the two categories.
     assert whole["diversity"] == pytest.approx(1.0)
+
+
+def test_evaluate_scores_a_seeded_sample_of_at_most_max_users_with_its_interval():
+    train = sp.random(400, 30, density=0.2, random_state=1, format="csr")
+    test = sp.random(400, 30, density=0.1, random_state=2, format="csr")
+    model = FixedPreference(30)
+    everyone = evaluate(model, train, test, k=5)
+
+    sample = evaluate(model, train, test, k=5, max_users=100)
+    again = evaluate(model, train, test, k=5, max_users=100, batch_size=7)
+    other_seed = evaluate(model, train, test, k=5, max_users=100, random_state=1)
+
+    assert everyone["n_users"] == everyone["n_eligible_users"] > 300
+    assert (sample["n_users"], sample["n_eligible_users"]) == (100, everyone["n_users"])
+    assert again == sample  # the same sample, whatever the batches
+    assert other_seed["ndcg@5"] != sample["ndcg@5"]
+    # The sample's interval is wider than the whole population's, and covers its mean.
+    assert sample["ndcg@5_ci95"] > everyone["ndcg@5_ci95"] > 0
+    assert abs(sample["ndcg@5"] - everyone["ndcg@5"]) < sample["ndcg@5_ci95"]
+
+
+def test_evaluate_refuses_a_sample_of_no_users():
+    with pytest.raises(ValueError, match="max_users"):
+        evaluate(FixedPreference(4), TRAIN, TEST, k=2, max_users=0)

@@ -16,6 +16,7 @@ from recommender.core.ranking import (
     normalize_scores,
     top_k,
     top_k_row,
+    top_k_shared,
 )
 from tests.core.test_contract import USER_ITEMS, item_features
 
@@ -302,3 +303,29 @@ def test_head_tail_with_an_empty_or_full_head_is_top_k_of_one_model(n_head):
 def test_head_tail_refuses_more_head_slots_than_the_list_has():
     with pytest.raises(ValueError, match="n_head"):
         head_tail(np.zeros(4), np.zeros(4), n=2, n_head=3)
+
+
+def test_top_k_shared_ranks_like_top_k_on_a_broadcast_score_without_the_dense_block():
+    rng = np.random.default_rng(4)
+    for trial in range(50):
+        n_rows, n_items = int(rng.integers(1, 20)), int(rng.integers(1, 60))
+        scores = rng.permutation(n_items).astype(np.float32)  # no ties: one right answer
+        scores[rng.random(n_items) < 0.2] = -np.inf  # items the model cannot score
+        exclude = sp.random(n_rows, n_items, density=rng.random(), random_state=trial, format="csr")
+        n = int(rng.integers(1, 15))
+
+        shared = top_k_shared(scores, n, exclude=exclude)
+
+        dense = top_k(np.broadcast_to(scores, (n_rows, n_items)), n, exclude=exclude)
+        np.testing.assert_array_equal(shared[0], dense[0])
+        np.testing.assert_array_equal(shared[1], dense[1])
+
+
+def test_top_k_shared_breaks_ties_by_lower_index_and_pads_when_everything_is_excluded():
+    scores = np.array([1.0, 3.0, 3.0, 2.0], dtype=np.float32)
+    exclude = sp.csr_matrix(np.array([[0, 0, 0, 0], [0, 1, 0, 0], [1, 1, 1, 1]]))
+
+    ids, top = top_k_shared(scores, 3, exclude=exclude)
+
+    assert ids.tolist() == [[1, 2, 3], [2, 3, 0], [-1, -1, -1]]
+    assert top[2].tolist() == [-np.inf] * 3
