@@ -47,6 +47,7 @@ class ServingModel:
     support: np.ndarray | None = None
     search: SearchIndex | None = None  # feature-index (content) models only
     _rows: tuple[str, np.ndarray, np.ndarray] | None = field(default=None, repr=False)
+    _ranked: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def source(self) -> str:
@@ -60,6 +61,14 @@ class ServingModel:
     def is_feature_index(self) -> bool:
         """A catalog feature index (content): serves search and cold products, not "for you"."""
         return bool(getattr(self.model, "needs_item_features", False))
+
+    def ranked_items(self) -> np.ndarray:
+        """A non-personalised model's items, best first (ties: lower index), sorted once per
+        loaded version: a stable sort of 60k scores on every request cost ~2 ms at p99."""
+        if self._ranked is None:
+            scores = np.asarray(self.model.item_scores, dtype=np.float32)
+            self._ranked = np.argsort(-scores, kind="stable")
+        return self._ranked
 
     def catalog_maps(self, catalog: CatalogSnapshot) -> tuple[np.ndarray, np.ndarray]:
         """(catalog row of each model item or -1, model item of each catalog row or -1)."""

@@ -53,7 +53,7 @@ def popular_rows(
         return rows, scores, FALLBACK
     item_rows, _ = model.catalog_maps(catalog)
     scores = np.asarray(model.model.item_scores, dtype=np.float32)
-    order = np.argsort(-scores, kind="stable")[: TOP * 4]
+    order = model.ranked_items()[: TOP * 4]
     order = order[(item_rows[order] >= 0) & (scores[order] > 0)]
     return item_rows[order], scores[order], model.source
 
