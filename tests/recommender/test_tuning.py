@@ -1,0 +1,100 @@
+"""Per-shop tuning: a search on a validation window carved from the training events."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import numpy as np
+import pytest
+
+from recommender.training.dataset import EventArrays, TrainingData, build_training_data
+from recommender.training.tuning import Configuration, search_spaces, tune, validation_data
+from shop.synthetic import plan_shop
+
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+KIND_WEIGHTS = {"view": 1.0, "add_to_cart": 3.0, "purchase": 8.0, "rating": 2.0}
+SERVING_ROWS = {"realtime_half_life_hours": 72.0, "recent_events": 50}
+
+
+@pytest.fixture(scope="module")
+def demo_data() -> TrainingData:
+    """The demo generator's shop at 600 products: Zipf popularity inside planted tastes."""
+    events = plan_shop(seed=42, now=NOW, scale=0.3).events
+    product = np.array(events.product)
+    keep = product >= 0
+    times = np.array([at.timestamp() for at in events.occurred_at])[keep]
+    order = np.argsort(times, kind="stable")
+    arrays = EventArrays(
+        np.array(events.shopper)[keep][order] + 1,
+        product[keep][order] + 1,
+        np.array(events.kind)[keep][order],
+        np.array(events.value, dtype=float)[keep][order],
+        times[order],
+        NOW,
+        NOW,
+    )
+    return build_training_data(
+        arrays,
+        kind_weights=KIND_WEIGHTS,
+        half_life_days=90.0,
+        value_transform="log1p",
+        holdout_fraction=0.1,
+        **SERVING_ROWS,
+    )
+
+
+def test_the_validation_window_lies_before_the_holdout(demo_data):
+    validation = validation_data(demo_data, holdout_fraction=0.1, **SERVING_ROWS)
+
+    assert validation is not None
+    assert validation.holdout_start < demo_data.holdout_start
+    assert validation.n_events == demo_data.stats["train_events"]
+
+
+def test_tuning_beats_defaults_tuned_on_another_shop_and_records_every_trial(demo_data):
+    validation = validation_data(demo_data, holdout_fraction=0.1, **SERVING_ROWS)
+    # Online Retail's item-kNN defaults: BM25 with full length normalisation buries the head.
+    retail = Configuration(
+        {"similarity": "dot", "weighting": "bm25", "k_neighbors": 300, "bm25_k1": 12.0,
+         "bm25_b": 1.0},
+        180.0,
+    )  # fmt: skip
+
+    result = tune("item_knn", validation=validation, defaults=retail, budget_seconds=8, seed=1)
+
+    assert result.trials[0]["params"]["bm25_b"] == 1.0  # the defaults are tried first
+    assert result.default_score == pytest.approx(result.trials[0]["ndcg"], abs=1e-6)
+    assert result.score >= 2 * result.default_score
+    assert len(result.trials) >= 3
+    assert result.chosen.params["bm25_b"] < 1.0
+
+
+def test_with_no_budget_the_defaults_and_the_warm_start_are_tried_and_the_better_kept(demo_data):
+    validation = validation_data(demo_data, holdout_fraction=0.1, **SERVING_ROWS)
+    defaults = Configuration({"regularization": 5e5}, 90.0)
+    good = {"regularization": 3_000.0, "half_life_days": 90.0}
+
+    result = tune(
+        "ease", validation=validation, defaults=defaults, budget_seconds=0, warm_start=good
+    )
+
+    assert [t["params"]["regularization"] for t in result.trials] == [5e5, 3_000.0]
+    best = max(result.trials, key=lambda t: t["ndcg"])
+    assert result.chosen.params["regularization"] == best["params"]["regularization"]
+    assert result.score == pytest.approx(best["ndcg"], abs=1e-6)
+
+
+def test_every_searched_parameter_is_one_its_algorithm_accepts():
+    from inspect import signature
+
+    from recommender.core import ALGORITHMS
+
+    for algorithm, space in search_spaces().items():
+        accepted = set(signature(ALGORITHMS[algorithm].__init__).parameters)
+        assert set(space) - {"half_life_days"} <= accepted, algorithm
+
+
+def test_too_few_validation_shoppers_keep_the_defaults(demo_data):
+    tiny = validation_data(demo_data, holdout_fraction=0.0005, **SERVING_ROWS)
+
+    assert tiny is None
