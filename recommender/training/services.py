@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import numpy as np
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, InterfaceError, transaction
 from django.utils import timezone
 
 from recommender.artifacts import ArtifactError, delete_artifact, load_model, write_artifact
@@ -340,18 +341,9 @@ def train_models(*, run: TrainingRun, progress: RunProgress) -> list[ModelVersio
     )
     timings["build_matrix"] = time.perf_counter() - mark
     _record_data(run, events_window=(events.window_start, events.window_end), data=data)
-    fitted, skipped = [], {}
-    for index, algorithm in enumerate(run.algorithms):
-        # Instantiated first: an item limit (EASE's max_items) may be a hyper-parameter.
-        model = ALGORITHMS[algorithm](**run.params.get(algorithm, {}))
-        limit = getattr(model, "max_items", None)
-        if limit is not None and len(data.items) > limit:
-            # e.g. EASE inverts an items×items matrix: past its limit it would not fit in memory.
-            skipped[algorithm] = f"{len(data.items):,} products exceed its limit of {limit:,}"
-            continue
-        fitted.append(_fit_and_evaluate(run, model, data=data, index=index, progress=progress))
-    if skipped:
-        run.stats = {**TrainingRun.objects.get(pk=run.pk).stats, "skipped": skipped}
+    fitted, left_out = _fit_each(run, data=data, progress=progress)
+    if left_out:
+        run.stats = {**TrainingRun.objects.get(pk=run.pk).stats, **left_out}
         TrainingRun.objects.filter(pk=run.pk).update(stats=run.stats)
     progress(90, "saving artifacts")
     mark = time.perf_counter()
@@ -374,6 +366,51 @@ def train_models(*, run: TrainingRun, progress: RunProgress) -> list[ModelVersio
             if item.artifact:
                 delete_artifact(item.artifact)
         raise
+
+
+def _fit_each(
+    run: TrainingRun, *, data: TrainingData, progress: RunProgress
+) -> tuple[list[Fitted], dict[str, dict[str, str]]]:
+    """Fit and evaluate each algorithm; one that fails costs only itself.
+
+    Returns the fitted models and, under "skipped" and "failed", why the others have no
+    version. An algorithm whose fit raises is recorded with its cause and the next one fits;
+    at the run's soft time limit the one fitting is recorded as timed out and the rest are not
+    started, so the fitted ones are still saved before the hard limit. When nothing was fitted,
+    the first failure is raised and fails the run as before. A database error is the run's, not
+    the algorithm's, and is raised at once.
+    """
+    fitted: list[Fitted] = []
+    skipped: dict[str, str] = {}
+    failed: dict[str, str] = {}
+    first_failure: Exception | None = None
+    for index, algorithm in enumerate(run.algorithms):
+        try:
+            # Instantiated first: an item limit (EASE's max_items) may be a hyper-parameter.
+            model = ALGORITHMS[algorithm](**run.params.get(algorithm, {}))
+            limit = getattr(model, "max_items", None)
+            if limit is not None and len(data.items) > limit:
+                # e.g. EASE inverts an items×items matrix: past its limit it would not fit.
+                skipped[algorithm] = f"{len(data.items):,} products exceed its limit of {limit:,}"
+                continue
+            fitted.append(_fit_and_evaluate(run, model, data=data, index=index, progress=progress))
+        except (DatabaseError, InterfaceError):
+            raise
+        except SoftTimeLimitExceeded as exc:
+            first_failure = first_failure or exc
+            failed[algorithm] = "Timed out: the run reached its soft time limit while fitting it."
+            for later in run.algorithms[index + 1 :]:
+                failed[later] = f"Not started: the run reached its time limit during {algorithm}."
+            logger.error("training run %s: %s timed out", run.pk, algorithm)
+            break
+        except Exception as exc:
+            first_failure = first_failure or exc
+            failed[algorithm] = _describe(exc)[:4_000]
+            logger.exception("training run %s: %s failed; fitting the others", run.pk, algorithm)
+    if first_failure is not None and not fitted:
+        raise first_failure
+    outcome = {"skipped": skipped, "failed": failed}
+    return fitted, {key: value for key, value in outcome.items() if value}
 
 
 def _record_data(run: TrainingRun, *, events_window: tuple, data: TrainingData) -> None:

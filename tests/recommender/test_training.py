@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import signal
 from datetime import timedelta
 
 import numpy as np
 import psycopg
 import pytest
+from celery.exceptions import SoftTimeLimitExceeded
 from django.db import connection
 from django.utils import timezone
 
@@ -326,3 +328,51 @@ def test_an_algorithm_over_its_item_limit_is_skipped_and_the_others_still_train(
     assert run.status == TrainingRun.Status.SUCCEEDED, run.error
     assert "limit of 10" in run.stats["skipped"]["ease"]
     assert [v.algorithm for v in run.versions.all()] == ["popularity"]
+
+
+def test_a_fit_that_raises_fails_only_its_algorithm_and_the_others_are_versioned(shop):
+    run = start_training(
+        triggered_by=TrainingRun.Trigger.COMMAND,
+        algorithms=["popularity", "scripted", "item_knn"],
+        params={"scripted": {"fail": True}},
+        enqueue=False,
+    )
+
+    run = run_training(run_id=run.pk)
+
+    assert run.status == TrainingRun.Status.SUCCEEDED, run.error
+    assert run.stats["failed"]["scripted"].startswith("FitError: scripted failure")
+    assert sorted(v.algorithm for v in run.versions.all()) == ["item_knn", "popularity"]
+    for algorithm in ("item_knn", "popularity"):
+        model, items, _ = load_model(champion_version(algorithm=algorithm))
+        assert model.n_items == len(items) > 0
+    assert champion_version(algorithm="scripted") is None
+
+
+def test_the_soft_time_limit_fails_the_algorithm_fitting_and_keeps_those_already_fitted(shop):
+    run = start_training(
+        triggered_by=TrainingRun.Trigger.COMMAND,
+        algorithms=["popularity", "scripted", "item_knn"],
+        params={"scripted": {"sleep_seconds": 30}},
+        enqueue=False,
+    )
+
+    def soft_time_limit(signum, frame):  # what billiard's handler does at the soft limit
+        raise SoftTimeLimitExceeded()
+
+    def on_progress(percent: int, stage: str) -> None:
+        if stage.startswith("fitting scripted"):
+            signal.setitimer(signal.ITIMER_REAL, 0.5)
+
+    previous = signal.signal(signal.SIGALRM, soft_time_limit)
+    try:
+        run = run_training(run_id=run.pk, on_progress=on_progress)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+    assert run.status == TrainingRun.Status.SUCCEEDED, run.error
+    assert run.stats["failed"]["scripted"].startswith("Timed out")
+    assert run.stats["failed"]["item_knn"].startswith("Not started")
+    assert [v.algorithm for v in run.versions.all()] == ["popularity"]
+    assert champion_version(algorithm="popularity").run == run
