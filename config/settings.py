@@ -323,6 +323,13 @@ SHELFWISE_ALGORITHM_HALF_LIFE_DAYS: dict[str, float] = {"trending": 7.0, "item_k
 # The last share of the window's time is held out to evaluate each new version (and its champion).
 SHELFWISE_HOLDOUT_FRACTION = env.float("SHELFWISE_HOLDOUT_FRACTION", default=0.1)
 SHELFWISE_EVAL_K = 10
+# Seconds of hyper-parameter search per training run, shared by the tuned algorithms, on a
+# validation window carved before the holdout (recommender/training/tuning.py); 0 turns it off.
+# Warm-started from the last run's choice, so a nightly run improves on yesterday's.
+SHELFWISE_TUNING_BUDGET_SECONDS = env.float("SHELFWISE_TUNING_BUDGET_SECONDS", default=120.0)
+# Fit the chosen configuration again on the whole window (holdout included) before it serves:
+# otherwise the newest tenth of the window, the freshest behaviour, never reaches serving.
+SHELFWISE_REFIT_WHOLE_WINDOW = env.bool("SHELFWISE_REFIT_WHOLE_WINDOW", default=True)
 # Holdout shoppers scored per model: a seeded sample past this many, so evaluation stops growing
 # with the shop (scale 30 scored 150k shoppers x 60k products per model). Each version records
 # the interval the sample implies (ndcg@10_ci95).

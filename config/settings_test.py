@@ -13,6 +13,8 @@ os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
 os.environ.setdefault("CELERY_BROKER_URL", "redis://127.0.0.1:6379/14")
 os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "true")
 os.environ.setdefault("SHELFWISE_VAR_DIR", "/tmp/shelfwise-test-var")
+# Training runs in tests use the configured defaults; tuning has tests of its own that set it.
+os.environ.setdefault("SHELFWISE_TUNING_BUDGET_SECONDS", "0")
 
 from config.settings import *  # noqa: F403
 from config.settings import REST_FRAMEWORK

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import numpy as np
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 from django.db.models import Q
@@ -22,6 +23,8 @@ SKU_PREFIX, SHOPPER_PREFIX, EVENT_PREFIX = "DEMO-", "demo-shopper-", "demo-"
 CATEGORY_PREFIX, PROMOTION_PREFIX = "demo-", "[demo] "
 DEMO_USERNAME, DEMO_PASSWORD = "merchandiser", "shelfwise-demo"
 EVENT_BATCH = 5_000
+# Seconds of per-shop tuning when the demo trains (the nightly default is longer).
+DEMO_TUNING_SECONDS = 30.0
 
 Progress = Callable[[Iterable, str, int], Iterable]
 
@@ -380,5 +383,10 @@ def train_demo_models(*, retrain: bool) -> object | None:
         return done
     # Run it here rather than through the queue: the demo must show trained models when it
     # starts serving, with or without a Celery worker.
-    run = start_training(triggered_by=TrainingRun.Trigger.COMMAND, enqueue=False)
+    # A short search: the demo's shop is small, and whoever runs the demo is waiting.
+    run = start_training(
+        triggered_by=TrainingRun.Trigger.COMMAND,
+        enqueue=False,
+        tuning_budget_seconds=min(settings.SHELFWISE_TUNING_BUDGET_SECONDS, DEMO_TUNING_SECONDS),
+    )
     return run_training(run_id=run.pk)

@@ -1,46 +1,34 @@
 """Training services: trigger a run, execute it once, train and version models, reconcile.
 
 ``start_training`` records a queued run and enqueues it; ``run_training`` (what the Celery task
-calls) executes it under the per-algorithm lock, idempotently by run id; ``train_models`` is the
-pipeline itself; ``reconcile_stale_runs`` recovers runs whose worker died.
+calls) executes it under the per-algorithm lock, idempotently by run id, through the pipeline
+(``pipeline.train_models``); ``reconcile_stale_runs`` recovers runs whose worker died.
 """
 
 from __future__ import annotations
 
 import logging
-import time
-import traceback
 import uuid
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-import numpy as np
-from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import DatabaseError, IntegrityError, InterfaceError, transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from recommender.artifacts import ArtifactError, delete_artifact, load_model, write_artifact
-from recommender.core import ALGORITHMS, Recommender
-from recommender.core.matrix import IdIndex
-from recommender.models import ModelVersion, TrainingRun
-from recommender.training.content import catalog_features, item_support, reindex_columns
+from recommender.core import ALGORITHMS
+from recommender.models import TrainingRun
 from recommender.training.dataset import (
-    TrainingData,
     TrainingDataError,
-    build_training_data,
-    load_events,
 )
-from recommender.training.evaluation import holdout_metrics
 from recommender.training.locking import (
     algorithm_locks,
     algorithms_locked_elsewhere,
     serialize_triggers,
     uses_advisory_locks,
 )
+from recommender.training.pipeline import describe_failure, train_models
 from recommender.training.progress import ProgressCallback, RunProgress, heartbeat
-from recommender.training.promotion import ChampionScore, crown, decide, decide_feature_index
 
 logger = logging.getLogger(__name__)
 
@@ -107,6 +95,7 @@ def start_training(
     params: dict[str, dict] | None = None,
     user: AbstractBaseUser | None = None,
     enqueue: bool = True,
+    tuning_budget_seconds: float | None = None,
 ) -> TrainingRun:
     """Record a queued run and hand it to the ``train`` queue after commit.
 
@@ -134,6 +123,13 @@ def start_training(
             # "Last sign of life" of a queued run is when it was queued: the reconciler
             # expires runs no worker ever picked up (see reconcile_stale_runs).
             heartbeat_at=timezone.now(),
+            # Parameters the caller chose are kept as they are: tuning leaves them alone.
+            stats={
+                "pinned": sorted(name for name in (params or {}) if name in names),
+                "tuning_budget_seconds": settings.SHELFWISE_TUNING_BUDGET_SECONDS
+                if tuning_budget_seconds is None
+                else float(tuning_budget_seconds),
+            },
         )
         if enqueue:
             transaction.on_commit(lambda: enqueue_run(run_id=run.pk))
@@ -195,7 +191,7 @@ def run_training(*, run_id: int, on_progress: ProgressCallback | None = None) ->
                 train_models(run=run, progress=progress)
         except BaseException as exc:
             # BaseException: a soft time limit or a worker shutdown must still be recorded.
-            _finish_failed(run.pk, error=_describe(exc))
+            _finish_failed(run.pk, error=describe_failure(exc))
             if isinstance(exc, TrainingDataError):
                 # The data, not the code: the message is the whole story, a traceback is noise.
                 logger.warning("training run %s failed: %s", run_id, exc)
@@ -285,318 +281,6 @@ def _finish_failed(run_id: int, *, error: str) -> None:
         stage="failed",
         finished_at=timezone.now(),
     )
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, TrainingDataError):
-        return f"{type(exc).__name__}: {exc}"
-    lines = traceback.format_exception(exc)
-    return f"{type(exc).__name__}: {exc}\n\n{''.join(lines[-6:])}"
-
-
-@dataclass
-class Fitted:
-    algorithm: str
-    model: Recommender
-    params: dict
-    metrics: dict
-    champion: ChampionScore
-    # The model's item index: the run's matrix items, or the catalog for feature models.
-    items: IdIndex
-    artifact: str = ""
-    timings: dict = field(default_factory=dict)
-
-    @property
-    def is_feature_index(self) -> bool:
-        return bool(getattr(self.model, "needs_item_features", False))
-
-
-def train_models(*, run: TrainingRun, progress: RunProgress) -> list[ModelVersion]:
-    """Fit, evaluate, save and (if good enough) promote every algorithm of a running ``run``.
-
-    Versions, promotions and the run's success are committed in one transaction at the end, so
-    a run that fails at any step leaves no version and no champion change behind.
-    """
-    timings: dict[str, float] = {}
-    started = time.perf_counter()
-    progress(1, "loading events")
-    events = load_events(
-        window_days=settings.SHELFWISE_TRAINING_WINDOW_DAYS,
-        on_chunk=lambda done, total: progress(
-            1 + 14 * done / max(total, 1), f"loading events {done:,}/{total:,}"
-        ),
-    )
-    timings["load_events"] = time.perf_counter() - started
-    progress(15, "building matrix")
-    mark = time.perf_counter()
-    data = build_training_data(
-        events,
-        kind_weights=settings.SHELFWISE_EVENT_WEIGHTS,
-        half_life_days=settings.SHELFWISE_HALF_LIFE_DAYS,
-        value_transform=settings.SHELFWISE_VALUE_TRANSFORM,
-        holdout_fraction=settings.SHELFWISE_HOLDOUT_FRACTION,
-        # The holdout scores each shopper from the rows serving would build for them.
-        realtime_half_life_hours=settings.SHELFWISE_REALTIME_HALF_LIFE_HOURS,
-        recent_events=settings.SHELFWISE_RECENT_EVENTS,
-    )
-    timings["build_matrix"] = time.perf_counter() - mark
-    _record_data(run, events_window=(events.window_start, events.window_end), data=data)
-    fitted, left_out = _fit_each(run, data=data, progress=progress)
-    if left_out:
-        run.stats = {**TrainingRun.objects.get(pk=run.pk).stats, **left_out}
-        TrainingRun.objects.filter(pk=run.pk).update(stats=run.stats)
-    progress(90, "saving artifacts")
-    mark = time.perf_counter()
-    try:
-        for item in fitted:
-            item.artifact = write_artifact(
-                model=item.model,
-                items=item.items,
-                users=data.users,
-                algorithm=item.algorithm,
-                key=uuid.uuid4(),
-                support=item_support(data.train, source=data.items, target=item.items),
-            )
-        timings["save_artifacts"] = time.perf_counter() - mark
-        progress(96, "promoting")
-        timings["total"] = time.perf_counter() - started
-        return _record_versions(run, fitted=fitted, data=data, timings=timings)
-    except BaseException:
-        for item in fitted:  # nothing points at them: remove the leftovers
-            if item.artifact:
-                delete_artifact(item.artifact)
-        raise
-
-
-def _fit_each(
-    run: TrainingRun, *, data: TrainingData, progress: RunProgress
-) -> tuple[list[Fitted], dict[str, dict[str, str]]]:
-    """Fit and evaluate each algorithm; one that fails costs only itself.
-
-    Returns the fitted models and, under "skipped" and "failed", why the others have no
-    version. An algorithm whose fit raises is recorded with its cause and the next one fits;
-    at the run's soft time limit the one fitting is recorded as timed out and the rest are not
-    started, so the fitted ones are still saved before the hard limit. When nothing was fitted,
-    the first failure is raised and fails the run as before. A database error is the run's, not
-    the algorithm's, and is raised at once.
-    """
-    fitted: list[Fitted] = []
-    skipped: dict[str, str] = {}
-    failed: dict[str, str] = {}
-    first_failure: Exception | None = None
-    for index, algorithm in enumerate(run.algorithms):
-        try:
-            # Instantiated first: an item limit (EASE's max_items) may be a hyper-parameter.
-            model = ALGORITHMS[algorithm](**run.params.get(algorithm, {}))
-            limit = getattr(model, "max_items", None)
-            if limit is not None and len(data.items) > limit:
-                # e.g. EASE inverts an items×items matrix: past its limit it would not fit.
-                skipped[algorithm] = f"{len(data.items):,} products exceed its limit of {limit:,}"
-                continue
-            fitted.append(_fit_and_evaluate(run, model, data=data, index=index, progress=progress))
-        except (DatabaseError, InterfaceError):
-            raise
-        except SoftTimeLimitExceeded as exc:
-            first_failure = first_failure or exc
-            failed[algorithm] = "Timed out: the run reached its soft time limit while fitting it."
-            for later in run.algorithms[index + 1 :]:
-                failed[later] = f"Not started: the run reached its time limit during {algorithm}."
-            logger.error("training run %s: %s timed out", run.pk, algorithm)
-            break
-        except Exception as exc:
-            first_failure = first_failure or exc
-            failed[algorithm] = _describe(exc)[:4_000]
-            logger.exception("training run %s: %s failed; fitting the others", run.pk, algorithm)
-    if first_failure is not None and not fitted:
-        raise first_failure
-    outcome = {"skipped": skipped, "failed": failed}
-    return fitted, {key: value for key, value in outcome.items() if value}
-
-
-def _record_data(run: TrainingRun, *, events_window: tuple, data: TrainingData) -> None:
-    TrainingRun.objects.filter(pk=run.pk).update(
-        window_start=events_window[0],
-        window_end=events_window[1],
-        holdout_start=data.holdout_start,
-        n_events=data.n_events,
-        n_shoppers=data.stats["n_shoppers_in_window"],
-        n_products=data.stats["n_products_in_window"],
-        n_interactions=int(data.train.nnz),
-        stats={
-            **run.stats,
-            "data": data.stats,
-            "holdout_fingerprint": _fingerprint(data, k=settings.SHELFWISE_EVAL_K),
-        },
-    )
-
-
-def _fit_and_evaluate(
-    run: TrainingRun, model: Recommender, *, data: TrainingData, index: int, progress: RunProgress
-) -> Fitted:
-    algorithm = run.algorithms[index]
-    total = len(run.algorithms)
-    share = 75 / total
-    base = 15 + share * index
-    params = dict(run.params.get(algorithm, {}))
-    progress(base, f"fitting {algorithm} {index + 1}/{total}")
-    mark = time.perf_counter()
-    half_life = settings.SHELFWISE_ALGORITHM_HALF_LIFE_DAYS.get(
-        algorithm, settings.SHELFWISE_HALF_LIFE_DAYS
-    )
-    train = data.train_with_half_life(half_life)
-    model_items = data.items
-    extra: dict = {}
-    if getattr(model, "needs_item_features", False):
-        # A feature index covers the catalog, products without events included (new arrivals).
-        features = catalog_features(training_items=data.items)
-        model_items = features.items
-        train = reindex_columns(train, source=data.items, target=model_items)
-        model.fit(train, **features.arrays())
-        extra = {
-            "catalog_items": len(model_items),
-            "items_without_events": int(len(model_items) - np.count_nonzero(train.getnnz(0))),
-        }
-    else:
-        model.fit(train)
-    timings = {"fit": time.perf_counter() - mark}
-    progress(base + share * 0.7, f"evaluating {algorithm} {index + 1}/{total}")
-    mark = time.perf_counter()
-    k = settings.SHELFWISE_EVAL_K
-    metrics = _holdout(model, model_items=model_items, data=data, k=k)
-    timings["evaluate"] = time.perf_counter() - mark
-    mark = time.perf_counter()
-    champion = _score_champion(algorithm, data=data, k=k, fingerprint=_fingerprint(data, k=k))
-    timings["evaluate_champion"] = time.perf_counter() - mark
-    metrics = {
-        **metrics,
-        **extra,
-        **{f"{name}_seconds": round(v, 3) for name, v in timings.items()},
-    }
-    return Fitted(algorithm, model, params, metrics, champion, model_items, timings=timings)
-
-
-def _holdout(
-    model: Recommender, *, model_items: IdIndex, data: TrainingData, k: int
-) -> dict[str, float]:
-    """Metrics on this run's holdout, shoppers scored from the rows serving would build."""
-    return holdout_metrics(
-        model,
-        model_items=model_items,
-        items=data.items,
-        train=data.train,
-        test=data.test,
-        k=k,
-        score_rows=data.score_rows,
-        max_shoppers=settings.SHELFWISE_EVAL_MAX_SHOPPERS,
-    )
-
-
-def _fingerprint(data: TrainingData, *, k: int) -> str:
-    """What a holdout score depends on besides the model, the sample size included."""
-    return f"{data.holdout_fingerprint}/k={k}/n={settings.SHELFWISE_EVAL_MAX_SHOPPERS}"
-
-
-def _score_champion(
-    algorithm: str, *, data: TrainingData, k: int, fingerprint: str
-) -> ChampionScore:
-    """The serving champion's NDCG@k on this run's holdout (mapped through product pks).
-
-    Scored once per holdout: when the champion was evaluated on this very holdout (its own run,
-    or an earlier run on unchanged data), that score is reused instead of loading and scoring
-    it again (a second run on unchanged data at scale 30 spent 302 s re-scoring champions).
-    """
-    champion = ModelVersion.objects.champions().filter(algorithm=algorithm).first()
-    if champion is None:
-        return ChampionScore(None)
-    known = _known_score(champion, fingerprint=fingerprint, k=k)
-    if known is not None:
-        return ChampionScore(champion.pk, known)
-    try:
-        model, model_items, _ = load_model(champion)
-        metrics = _holdout(model, model_items=model_items, data=data, k=k)
-    except (ArtifactError, ValueError) as exc:
-        logger.warning("champion %s could not be scored: %s", champion.pk, exc)
-        return ChampionScore(champion.pk, None, str(exc)[:300])
-    return ChampionScore(champion.pk, metrics[f"ndcg@{k}"])
-
-
-def _known_score(champion: ModelVersion, *, fingerprint: str, k: int) -> float | None:
-    """The champion's NDCG@k on the holdout ``fingerprint`` names, if it was ever scored there:
-    in its own run, or as the champion of an earlier run on the same data."""
-    if champion.run is not None and champion.run.stats.get("holdout_fingerprint") == fingerprint:
-        return champion.metrics.get(f"ndcg@{k}")
-    earlier = ModelVersion.objects.filter(
-        run__stats__holdout_fingerprint=fingerprint, metrics__champion_version=champion.pk
-    ).order_by("-pk")
-    for metrics in earlier.values_list("metrics", flat=True)[:5]:
-        if metrics.get(f"champion_ndcg@{k}") is not None:
-            return metrics[f"champion_ndcg@{k}"]
-    return None
-
-
-def _record_versions(
-    run: TrainingRun, *, fitted: list[Fitted], data: TrainingData, timings: dict
-) -> list[ModelVersion]:
-    k = settings.SHELFWISE_EVAL_K
-    has_holdout = bool(data.test.nnz)
-    versions = []
-    with transaction.atomic():
-        # Lock in a fixed order so two transactions can never wait on each other.
-        for item in sorted(fitted, key=lambda f: f.algorithm):
-            version = ModelVersion.objects.create(
-                algorithm=item.algorithm,
-                run=run,
-                artifact=item.artifact,
-                uuid=uuid.UUID(item.artifact.rsplit("/", 1)[-1]),
-                params=item.params,
-                metrics={
-                    **item.metrics,
-                    "champion_ndcg@10": item.champion.ndcg,
-                    "champion_version": item.champion.version_id,
-                },
-                n_users=len(data.users),
-                n_items=len(item.items),
-            )
-            current = (
-                ModelVersion.objects.select_for_update()
-                .filter(algorithm=item.algorithm, status=ModelVersion.Status.CHAMPION)
-                .first()
-            )
-            if (current.pk if current else None) != item.champion.version_id:
-                version.reason = (
-                    "Not promoted: the champion changed while this run trained; compare and "
-                    "promote by hand."
-                )
-                version.save(update_fields=["reason"])
-            else:
-                if item.is_feature_index:
-                    promote, reason = decide_feature_index(
-                        ndcg=item.metrics[f"ndcg@{k}"],
-                        champion=item.champion,
-                        n_items=len(item.items),
-                    )
-                else:
-                    promote, reason = decide(
-                        ndcg=item.metrics[f"ndcg@{k}"],
-                        champion=item.champion,
-                        tolerance=settings.SHELFWISE_PROMOTION_TOLERANCE,
-                        has_holdout=has_holdout,
-                    )
-                if promote:
-                    crown(version=version, user=None, reason=reason)
-                else:
-                    version.reason = reason
-                    version.save(update_fields=["reason"])
-            versions.append(version)
-        TrainingRun.objects.filter(pk=run.pk).update(
-            status=TrainingRun.Status.SUCCEEDED,
-            progress=100,
-            stage="done",
-            finished_at=timezone.now(),
-            heartbeat_at=timezone.now(),
-            stats={**TrainingRun.objects.get(pk=run.pk).stats, "timings": timings},
-        )
-    return versions
 
 
 def reconcile_stale_runs(*, now: datetime, heartbeat_timeout: timedelta | None = None) -> dict:

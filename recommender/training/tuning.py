@@ -20,10 +20,14 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+from django.conf import settings
+from django.db import DatabaseError, InterfaceError
 
 from recommender.core import ALGORITHMS, FitError
+from recommender.models import TrainingRun
 from recommender.training.dataset import TrainingData, TrainingDataError, build_training_data
 from recommender.training.evaluation import holdout_metrics
+from recommender.training.progress import RunProgress
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +75,91 @@ class TuningResult:
             "seconds": round(self.seconds, 2),
             "note": self.note,
         }
+
+
+def tuned_configurations(
+    run: TrainingRun, *, data: TrainingData, progress: RunProgress
+) -> tuple[dict[str, Configuration], float]:
+    """Each algorithm's configuration for this run, and the share of progress tuning took.
+
+    Algorithms whose parameters the run was started with (``stats["pinned"]``) keep them; the
+    others with a search space are tuned within the run's budget (SHELFWISE_TUNING_BUDGET_SECONDS
+    unless the run was started with its own), shared among them,
+    starting from the configured defaults and the last successful run's choice. Every trial is
+    recorded under the run's ``stats["tuning"]``.
+    """
+    configurations = {
+        algorithm: Configuration(
+            dict(run.params.get(algorithm, {})),
+            settings.SHELFWISE_ALGORITHM_HALF_LIFE_DAYS.get(
+                algorithm, settings.SHELFWISE_HALF_LIFE_DAYS
+            ),
+        )
+        for algorithm in run.algorithms
+    }
+    budget = float(run.stats.get("tuning_budget_seconds", settings.SHELFWISE_TUNING_BUDGET_SECONDS))
+    spaces = search_spaces()
+    pinned = set(run.stats.get("pinned", []))
+    tunable = [a for a in run.algorithms if a in spaces and a not in pinned] if budget > 0 else []
+    if not tunable:
+        return configurations, 0.0
+    progress(15, "tuning: carving the validation window")
+    validation = validation_data(
+        data,
+        holdout_fraction=settings.SHELFWISE_HOLDOUT_FRACTION,
+        realtime_half_life_hours=settings.SHELFWISE_REALTIME_HALF_LIFE_HOURS,
+        recent_events=settings.SHELFWISE_RECENT_EVENTS,
+    )
+    records: dict[str, dict] = {}
+    if validation is None:
+        records = {"note": f"fewer than {MIN_VALIDATION_SHOPPERS} validation shoppers: defaults"}
+    else:
+        warm = _last_choices()
+        for index, algorithm in enumerate(tunable):
+            progress(15 + 25 * index / len(tunable), f"tuning {algorithm}")
+            limit = getattr(
+                ALGORITHMS[algorithm](**configurations[algorithm].params), "max_items", None
+            )
+            if limit is not None and len(validation.items) > limit:
+                records[algorithm] = {"note": f"not tuned: more than {limit:,} products"}
+                continue
+            try:
+                result = tune(
+                    algorithm,
+                    validation=validation,
+                    defaults=configurations[algorithm],
+                    budget_seconds=budget / len(tunable),
+                    warm_start=warm.get(algorithm),
+                    k=settings.SHELFWISE_EVAL_K,
+                    max_shoppers=settings.SHELFWISE_EVAL_MAX_SHOPPERS,
+                )
+            except (DatabaseError, InterfaceError):
+                raise
+            except Exception as exc:  # a broken search keeps the defaults, never the run down
+                logger.exception("tuning %s failed; keeping its defaults", algorithm)
+                records[algorithm] = {"note": f"tuning failed: {exc}"[:500]}
+                continue
+            configurations[algorithm] = result.chosen
+            records[algorithm] = result.as_record()
+    stats = TrainingRun.objects.get(pk=run.pk).stats
+    TrainingRun.objects.filter(pk=run.pk).update(stats={**stats, "tuning": records})
+    return configurations, 25.0
+
+
+def _last_choices() -> dict[str, dict[str, Any]]:
+    """The configurations the latest successful run chose, by algorithm (the warm start)."""
+    last = (
+        TrainingRun.objects.filter(status=TrainingRun.Status.SUCCEEDED, stats__has_key="tuning")
+        .order_by("-finished_at")
+        .values_list("stats", flat=True)
+        .first()
+    )
+    tuning = (last or {}).get("tuning", {})
+    return {
+        algorithm: record["chosen"]
+        for algorithm, record in tuning.items()
+        if isinstance(record, dict) and "chosen" in record
+    }
 
 
 def search_spaces(path: Path = SEARCH_SPACES_PATH) -> dict[str, dict[str, dict[str, Any]]]:

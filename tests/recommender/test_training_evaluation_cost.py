@@ -19,9 +19,12 @@ from recommender.training.services import run_training, start_training
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("media_root")]
 
 
-def train(*algorithms: str) -> TrainingRun:
+def train(algorithm: str, **params) -> TrainingRun:
     run = start_training(
-        triggered_by=TrainingRun.Trigger.COMMAND, algorithms=list(algorithms), enqueue=False
+        triggered_by=TrainingRun.Trigger.COMMAND,
+        algorithms=[algorithm],
+        params={algorithm: params} if params else None,
+        enqueue=False,
     )
     return run_training(run_id=run.pk)
 
@@ -37,25 +40,50 @@ def test_a_run_scores_at_most_the_configured_sample_of_holdout_shoppers(shop, se
     assert metrics["ndcg@10_ci95"] > 0
 
 
-def test_a_champion_is_not_scored_again_on_a_holdout_it_was_scored_on(shop):
-    first = train("popularity")
+def test_a_champion_configured_as_the_candidate_scores_what_the_candidate_scores(shop):
+    train("popularity")
     champion = champion_version(algorithm="popularity")
-    # Were the second run to load the champion again, it would find no artifact and record
-    # the champion as unscorable.
+    # Were the second run to load the champion's model, it would find no artifact.
     delete_artifact(champion.artifact)
 
     second = train("popularity")
 
-    assert second.status == TrainingRun.Status.SUCCEEDED, second.error
-    assert second.stats["holdout_fingerprint"] == first.stats["holdout_fingerprint"]
     newer = ModelVersion.objects.get(run=second, algorithm="popularity")
     assert newer.metrics["champion_version"] == champion.pk
+    assert newer.metrics["champion_ndcg@10"] == newer.metrics["ndcg@10"]
+
+
+def test_a_champion_configured_otherwise_is_fitted_on_this_runs_split_not_loaded(shop):
+    first = train("item_knn", k_neighbors=5)
+    champion = champion_version(algorithm="item_knn")
+    delete_artifact(champion.artifact)  # its saved model saw a different window: never used
+
+    second = train("item_knn", k_neighbors=50)
+
+    newer = ModelVersion.objects.get(run=second, algorithm="item_knn")
+    assert second.stats["holdout_fingerprint"] == first.stats["holdout_fingerprint"]
+    assert newer.metrics["champion_version"] == champion.pk
+    # The same configuration on the same split scores the same.
+    assert newer.metrics["champion_ndcg@10"] == pytest.approx(champion.metrics["ndcg@10"])
+
+
+def test_an_older_champion_is_not_scored_again_on_a_holdout_it_was_scored_on(shop):
+    first = train("popularity")
+    champion = champion_version(algorithm="popularity")
+    _forget_configuration(champion)
+    delete_artifact(champion.artifact)
+
+    second = train("popularity")
+
+    assert second.stats["holdout_fingerprint"] == first.stats["holdout_fingerprint"]
+    newer = ModelVersion.objects.get(run=second, algorithm="popularity")
     assert newer.metrics["champion_ndcg@10"] == champion.metrics["ndcg@10"]
 
 
-def test_a_champion_is_scored_again_when_the_holdout_changed(shop, settings):
+def test_an_older_champion_is_scored_again_from_its_model_when_the_holdout_changed(shop, settings):
     train("popularity")
     champion = champion_version(algorithm="popularity")
+    _forget_configuration(champion)
     delete_artifact(champion.artifact)
     settings.SHELFWISE_EVAL_MAX_SHOPPERS = 7  # another sample: another holdout
 
@@ -64,6 +92,12 @@ def test_a_champion_is_scored_again_when_the_holdout_changed(shop, settings):
     newer = ModelVersion.objects.get(run=second, algorithm="popularity")
     assert newer.metrics["champion_version"] == champion.pk
     assert newer.metrics["champion_ndcg@10"] is None  # it tried, and found no artifact
+
+
+def _forget_configuration(version: ModelVersion) -> None:
+    """Make ``version`` look like one saved before configurations were recorded."""
+    version.params = {k: v for k, v in version.params.items() if k != "half_life_days"}
+    version.save(update_fields=["params"])
 
 
 def test_a_non_personalised_model_ranks_holdout_shoppers_as_the_dense_path_does():

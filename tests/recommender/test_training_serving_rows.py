@@ -11,13 +11,14 @@ import scipy.sparse as sp
 from behavior.models import Event, EventKind, Shopper
 from behavior.selectors import recent_events_from_db
 from catalog.models import Category, Product
-from recommender.artifacts import load_model
 from recommender.core.matrix import IdIndex
 from recommender.models import ModelVersion, TrainingRun
 from recommender.serving.realtime import shopper_profile
 from recommender.training.dataset import build_training_data, load_events
 from recommender.training.evaluation import AlignedModel, holdout_metrics
+from recommender.training.fitting import fit_configuration
 from recommender.training.services import run_training, start_training
+from recommender.training.tuning import Configuration
 from tests.recommender.conftest import NEWEST_EVENT
 
 pytestmark = pytest.mark.django_db
@@ -152,7 +153,6 @@ def test_a_runs_recorded_ndcg_is_the_models_ndcg_from_serving_rows(shop, serving
 
     assert run.status == TrainingRun.Status.SUCCEEDED, run.error
     version = ModelVersion.objects.get(run=run)
-    model, items, _ = load_model(version)
     data = build_training_data(
         load_events(window_days=0),
         kind_weights=WEIGHTS,
@@ -161,6 +161,11 @@ def test_a_runs_recorded_ndcg_is_the_models_ndcg_from_serving_rows(shop, serving
         holdout_fraction=serving_settings.SHELFWISE_HOLDOUT_FRACTION,
         realtime_half_life_hours=48.0,
         recent_events=3,
+    )
+    # The saved model was fitted again on the whole window: its score is the configuration's
+    # fitted on the events before the holdout.
+    model, items, _ = fit_configuration(
+        "item_knn", Configuration.from_dict(version.params), data=data
     )
     expected = holdout_metrics(
         model,

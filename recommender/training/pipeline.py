@@ -1,0 +1,286 @@
+"""The training pipeline of one run: load events, tune, fit, evaluate, refit, save, promote.
+
+1. The window's events are split at the last SHELFWISE_HOLDOUT_FRACTION of time: the holdout
+   decides promotion and is never used to choose anything.
+2. Per-shop tuning (``tuning.tuned_configurations``) chooses each algorithm's configuration on a
+   validation window carved from the events before the holdout.
+3. Each algorithm is fitted with its configuration on the events before the holdout and scored
+   on it, beside the serving champion's configuration on the same split (``versions``).
+4. The configuration is fitted again on the whole window, so the newest weeks reach serving,
+   and that model is saved and versioned.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+import uuid
+from dataclasses import dataclass, field
+
+import numpy as np
+from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
+from django.db import DatabaseError, InterfaceError
+
+from recommender.artifacts import delete_artifact, write_artifact
+from recommender.core import ALGORITHMS, Recommender
+from recommender.core.matrix import IdIndex
+from recommender.models import ModelVersion, TrainingRun
+from recommender.training.content import item_support
+from recommender.training.dataset import (
+    EventArrays,
+    TrainingData,
+    TrainingDataError,
+    build_training_data,
+    load_events,
+)
+from recommender.training.fitting import fit_configuration
+from recommender.training.progress import RunProgress
+from recommender.training.promotion import ChampionScore
+from recommender.training.tuning import Configuration, tuned_configurations
+from recommender.training.versions import (
+    champion_score,
+    holdout_key,
+    record_versions,
+    score_on_holdout,
+)
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Fitted:
+    algorithm: str
+    model: Recommender
+    configuration: Configuration
+    metrics: dict
+    champion: ChampionScore
+    # The model's item index: the matrix's items, or the catalog for feature models.
+    items: IdIndex
+    users: IdIndex
+    # Distinct shoppers per item of ``items`` in the data the saved model was fitted on.
+    support: np.ndarray
+    artifact: str = ""
+    timings: dict = field(default_factory=dict)
+
+    @property
+    def is_feature_index(self) -> bool:
+        return bool(getattr(self.model, "needs_item_features", False))
+
+
+def describe_failure(exc: BaseException) -> str:
+    """The error as a run or an algorithm records it: the message, and for a bug the trace."""
+    if isinstance(exc, TrainingDataError):
+        return f"{type(exc).__name__}: {exc}"
+    lines = traceback.format_exception(exc)
+    return f"{type(exc).__name__}: {exc}\n\n{''.join(lines[-6:])}"
+
+
+def train_models(*, run: TrainingRun, progress: RunProgress) -> list[ModelVersion]:
+    """Tune, fit, evaluate, refit, save and (if good enough) promote every algorithm of a
+    running ``run``.
+
+    Versions, promotions and the run's success are committed in one transaction at the end, so
+    a run that fails at any step leaves no version and no champion change behind.
+    """
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    progress(1, "loading events")
+    events = load_events(
+        window_days=settings.SHELFWISE_TRAINING_WINDOW_DAYS,
+        on_chunk=lambda done, total: progress(
+            1 + 14 * done / max(total, 1), f"loading events {done:,}/{total:,}"
+        ),
+    )
+    timings["load_events"] = time.perf_counter() - started
+    progress(15, "building matrix")
+    mark = time.perf_counter()
+    data = _split(events, holdout_fraction=settings.SHELFWISE_HOLDOUT_FRACTION)
+    timings["build_matrix"] = time.perf_counter() - mark
+    _record_data(run, events=events, data=data)
+    mark = time.perf_counter()
+    configurations, tuning_share = tuned_configurations(run, data=data, progress=progress)
+    timings["tuning"] = time.perf_counter() - mark
+    # The newest weeks reach serving: the chosen configurations are fitted again on them too.
+    whole = None
+    if settings.SHELFWISE_REFIT_WHOLE_WINDOW and data.test.nnz:
+        whole = _split(events, holdout_fraction=0.0)
+    fitted, left_out = _fit_each(
+        run,
+        data=data,
+        whole=whole,
+        configurations=configurations,
+        progress=progress,
+        percent=(15 + tuning_share, 90),
+    )
+    if left_out:
+        run.stats = {**TrainingRun.objects.get(pk=run.pk).stats, **left_out}
+        TrainingRun.objects.filter(pk=run.pk).update(stats=run.stats)
+    progress(90, "saving artifacts")
+    mark = time.perf_counter()
+    try:
+        for item in fitted:
+            item.artifact = write_artifact(
+                model=item.model,
+                items=item.items,
+                users=item.users,
+                algorithm=item.algorithm,
+                key=uuid.uuid4(),
+                support=item.support,
+            )
+        timings["save_artifacts"] = time.perf_counter() - mark
+        progress(96, "promoting")
+        timings["total"] = time.perf_counter() - started
+        return record_versions(run, fitted=fitted, has_holdout=bool(data.test.nnz), timings=timings)
+    except BaseException:
+        for item in fitted:  # nothing points at them: remove the leftovers
+            if item.artifact:
+                delete_artifact(item.artifact)
+        raise
+
+
+def _split(events: EventArrays, *, holdout_fraction: float) -> TrainingData:
+    return build_training_data(
+        events,
+        kind_weights=settings.SHELFWISE_EVENT_WEIGHTS,
+        half_life_days=settings.SHELFWISE_HALF_LIFE_DAYS,
+        value_transform=settings.SHELFWISE_VALUE_TRANSFORM,
+        holdout_fraction=holdout_fraction,
+        # The holdout scores each shopper from the rows serving would build for them.
+        realtime_half_life_hours=settings.SHELFWISE_REALTIME_HALF_LIFE_HOURS
+        if holdout_fraction
+        else None,
+        recent_events=settings.SHELFWISE_RECENT_EVENTS,
+    )
+
+
+def _record_data(run: TrainingRun, *, events: EventArrays, data: TrainingData) -> None:
+    TrainingRun.objects.filter(pk=run.pk).update(
+        window_start=events.window_start,
+        window_end=events.window_end,
+        holdout_start=data.holdout_start,
+        n_events=data.n_events,
+        n_shoppers=data.stats["n_shoppers_in_window"],
+        n_products=data.stats["n_products_in_window"],
+        n_interactions=int(data.train.nnz),
+        stats={
+            **run.stats,
+            "data": data.stats,
+            "holdout_fingerprint": holdout_key(data),
+        },
+    )
+
+
+def _fit_each(
+    run: TrainingRun,
+    *,
+    data: TrainingData,
+    whole: TrainingData | None,
+    configurations: dict[str, Configuration],
+    progress: RunProgress,
+    percent: tuple[float, float],
+) -> tuple[list[Fitted], dict[str, dict[str, str]]]:
+    """Fit and evaluate each algorithm; one that fails costs only itself.
+
+    Returns the fitted models and, under "skipped" and "failed", why the others have no
+    version. An algorithm whose fit raises is recorded with its cause and the next one fits;
+    at the run's soft time limit the one fitting is recorded as timed out and the rest are not
+    started, so the fitted ones are still saved before the hard limit. When nothing was fitted,
+    the first failure is raised and fails the run as before. A database error is the run's, not
+    the algorithm's, and is raised at once.
+    """
+    fitted: list[Fitted] = []
+    skipped: dict[str, str] = {}
+    failed: dict[str, str] = {}
+    first_failure: Exception | None = None
+    start, share = percent[0], (percent[1] - percent[0]) / len(run.algorithms)
+    for index, algorithm in enumerate(run.algorithms):
+        try:
+            configuration = configurations[algorithm]
+            # Instantiated first: an item limit (EASE's max_items) may be a hyper-parameter.
+            limit = getattr(ALGORITHMS[algorithm](**configuration.params), "max_items", None)
+            if limit is not None and len(data.items) > limit:
+                # e.g. EASE inverts an items×items matrix: past its limit it would not fit.
+                skipped[algorithm] = f"{len(data.items):,} products exceed its limit of {limit:,}"
+                continue
+            fitted.append(
+                _fit_and_evaluate(
+                    algorithm,
+                    configuration,
+                    data=data,
+                    whole=whole,
+                    label=f"{algorithm} {index + 1}/{len(run.algorithms)}",
+                    progress=progress,
+                    percent=(start + share * index, share),
+                )
+            )
+        except (DatabaseError, InterfaceError):
+            raise
+        except SoftTimeLimitExceeded as exc:
+            first_failure = first_failure or exc
+            failed[algorithm] = "Timed out: the run reached its soft time limit while fitting it."
+            for later in run.algorithms[index + 1 :]:
+                failed[later] = f"Not started: the run reached its time limit during {algorithm}."
+            logger.error("training run %s: %s timed out", run.pk, algorithm)
+            break
+        except Exception as exc:
+            first_failure = first_failure or exc
+            failed[algorithm] = describe_failure(exc)[:4_000]
+            logger.exception("training run %s: %s failed; fitting the others", run.pk, algorithm)
+    if first_failure is not None and not fitted:
+        raise first_failure
+    outcome = {"skipped": skipped, "failed": failed}
+    return fitted, {key: value for key, value in outcome.items() if value}
+
+
+def _fit_and_evaluate(
+    algorithm: str,
+    configuration: Configuration,
+    *,
+    data: TrainingData,
+    whole: TrainingData | None,
+    label: str,
+    progress: RunProgress,
+    percent: tuple[float, float],
+) -> Fitted:
+    """Fit and score one algorithm; ``percent`` is (where its share of progress starts, its
+    size)."""
+    start, share = percent
+    progress(start, f"fitting {label}")
+    mark = time.perf_counter()
+    model, model_items, extra = fit_configuration(algorithm, configuration, data=data)
+    timings = {"fit": time.perf_counter() - mark}
+    progress(start + share * 0.5, f"evaluating {label}")
+    mark = time.perf_counter()
+    k = settings.SHELFWISE_EVAL_K
+    metrics = score_on_holdout(model, model_items=model_items, data=data)
+    timings["evaluate"] = time.perf_counter() - mark
+    mark = time.perf_counter()
+    champion = champion_score(
+        algorithm, data=data, candidate=configuration, candidate_ndcg=metrics[f"ndcg@{k}"]
+    )
+    timings["evaluate_champion"] = time.perf_counter() - mark
+    source = data
+    if whole is not None:
+        progress(start + share * 0.75, f"refitting {label} on the whole window")
+        mark = time.perf_counter()
+        model, model_items, extra = fit_configuration(algorithm, configuration, data=whole)
+        timings["refit"] = time.perf_counter() - mark
+        source = whole
+    metrics = {
+        **metrics,
+        **extra,
+        **{f"{name}_seconds": round(v, 3) for name, v in timings.items()},
+    }
+    return Fitted(
+        algorithm,
+        model,
+        configuration,
+        metrics,
+        champion,
+        items=model_items,
+        users=source.users,
+        support=item_support(source.train, source=source.items, target=model_items),
+        timings=timings,
+    )

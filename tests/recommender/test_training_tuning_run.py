@@ -1,0 +1,92 @@
+"""A training run tunes each algorithm on its validation window, then fits the choice again on
+the whole window before it serves."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from behavior.models import Event, EventKind, Shopper
+from recommender.artifacts import load_model
+from recommender.models import ModelVersion, TrainingRun
+from recommender.training.services import run_training, start_training
+from tests.recommender.conftest import NEWEST_EVENT
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("media_root")]
+
+
+def train(algorithms: list[str], params: dict | None = None) -> TrainingRun:
+    run = start_training(
+        triggered_by=TrainingRun.Trigger.COMMAND,
+        algorithms=algorithms,
+        params=params,
+        enqueue=False,
+    )
+    return run_training(run_id=run.pk)
+
+
+@pytest.fixture
+def newcomer(shop) -> Shopper:
+    """A shopper whose only event falls in the holdout."""
+    _shoppers, products = shop
+    shopper = Shopper.objects.create(external_id="arrived-last-week")
+    Event.objects.create(
+        shopper=shopper,
+        product=products[0],
+        kind=EventKind.PURCHASE,
+        occurred_at=NEWEST_EVENT - timedelta(hours=1),
+    )
+    return shopper
+
+
+def test_the_saved_model_knows_shoppers_seen_only_in_the_holdout(newcomer):
+    run = train(["item_knn"])
+
+    assert run.status == TrainingRun.Status.SUCCEEDED, run.error
+    version = ModelVersion.objects.get(run=run)
+    _model, _items, users = load_model(version)
+    assert newcomer.pk in set(users.ids)
+    assert version.n_users == len(users) == run.n_shoppers
+    assert version.metrics["refit_seconds"] >= 0
+
+
+def test_without_refit_the_saved_model_is_the_one_evaluated(newcomer, settings):
+    settings.SHELFWISE_REFIT_WHOLE_WINDOW = False
+
+    run = train(["item_knn"])
+
+    version = ModelVersion.objects.get(run=run)
+    _model, _items, users = load_model(version)
+    assert "refit_seconds" not in version.metrics
+    assert newcomer.pk not in set(users.ids)
+
+
+def test_a_run_with_a_budget_tunes_records_its_trials_and_versions_the_choice(shop, settings):
+    settings.SHELFWISE_TUNING_BUDGET_SECONDS = 6
+
+    run = train(["popularity", "item_knn"])
+
+    assert run.status == TrainingRun.Status.SUCCEEDED, run.error
+    record = run.stats["tuning"]["item_knn"]
+    assert len(record["trials"]) >= 2
+    assert record["validation_ndcg"] >= record["default_validation_ndcg"]
+    version = ModelVersion.objects.get(run=run, algorithm="item_knn")
+    assert version.params == record["chosen"]
+    assert "popularity" not in run.stats["tuning"]  # nothing to search
+
+
+def test_the_next_run_starts_from_the_last_choice_and_pinned_parameters_are_not_tuned(
+    shop, settings
+):
+    settings.SHELFWISE_TUNING_BUDGET_SECONDS = 4
+    first = train(["item_knn", "als"], params={"als": {"factors": 8, "iterations": 3}})
+    chosen = first.stats["tuning"]["item_knn"]["chosen"]
+
+    second = train(["item_knn"])
+
+    assert "als" not in first.stats["tuning"]
+    assert ModelVersion.objects.get(run=first, algorithm="als").params["factors"] == 8
+    trials = second.stats["tuning"]["item_knn"]["trials"]
+    tried = [{**chosen, **t["params"]} for t in trials[:2]]
+    assert chosen in tried
