@@ -14,7 +14,6 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-import numpy as np
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
@@ -24,14 +23,15 @@ from recommender.artifacts import ArtifactError, delete_artifact, load_model, wr
 from recommender.core import ALGORITHMS, Recommender
 from recommender.core.matrix import IdIndex
 from recommender.models import ModelVersion, TrainingRun
-from recommender.training.content import catalog_features, item_support, reindex_columns
-from recommender.training.dataset import (
-    TrainingData,
-    TrainingDataError,
-    build_training_data,
-    load_events,
-)
+from recommender.training.content import item_support
+from recommender.training.dataset import TrainingData, TrainingDataError, load_events
 from recommender.training.evaluation import holdout_metrics
+from recommender.training.fitting import (
+    configured_training_data,
+    fit_model,
+    new_model,
+    over_item_limit,
+)
 from recommender.training.locking import (
     algorithm_locks,
     algorithms_locked_elsewhere,
@@ -328,26 +328,15 @@ def train_models(*, run: TrainingRun, progress: RunProgress) -> list[ModelVersio
     timings["load_events"] = time.perf_counter() - started
     progress(15, "building matrix")
     mark = time.perf_counter()
-    data = build_training_data(
-        events,
-        kind_weights=settings.SHELFWISE_EVENT_WEIGHTS,
-        half_life_days=settings.SHELFWISE_HALF_LIFE_DAYS,
-        value_transform=settings.SHELFWISE_VALUE_TRANSFORM,
-        holdout_fraction=settings.SHELFWISE_HOLDOUT_FRACTION,
-        # The holdout scores each shopper from the rows serving would build for them.
-        realtime_half_life_hours=settings.SHELFWISE_REALTIME_HALF_LIFE_HOURS,
-        recent_events=settings.SHELFWISE_RECENT_EVENTS,
-    )
+    data = configured_training_data(events)
     timings["build_matrix"] = time.perf_counter() - mark
     _record_data(run, events_window=(events.window_start, events.window_end), data=data)
     fitted, skipped = [], {}
     for index, algorithm in enumerate(run.algorithms):
         # Instantiated first: an item limit (EASE's max_items) may be a hyper-parameter.
-        model = ALGORITHMS[algorithm](**run.params.get(algorithm, {}))
-        limit = getattr(model, "max_items", None)
-        if limit is not None and len(data.items) > limit:
-            # e.g. EASE inverts an items×items matrix: past its limit it would not fit in memory.
-            skipped[algorithm] = f"{len(data.items):,} products exceed its limit of {limit:,}"
+        model = new_model(algorithm, run.params.get(algorithm, {}))
+        if reason := over_item_limit(model, data):
+            skipped[algorithm] = reason
             continue
         fitted.append(_fit_and_evaluate(run, model, data=data, index=index, progress=progress))
     if skipped:
@@ -403,29 +392,12 @@ def _fit_and_evaluate(
     params = dict(run.params.get(algorithm, {}))
     progress(base, f"fitting {algorithm} {index + 1}/{total}")
     mark = time.perf_counter()
-    half_life = settings.SHELFWISE_ALGORITHM_HALF_LIFE_DAYS.get(
-        algorithm, settings.SHELFWISE_HALF_LIFE_DAYS
-    )
-    train = data.train_with_half_life(half_life)
-    model_items = data.items
-    extra: dict = {}
-    if getattr(model, "needs_item_features", False):
-        # A feature index covers the catalog, products without events included (new arrivals).
-        features = catalog_features(training_items=data.items)
-        model_items = features.items
-        train = reindex_columns(train, source=data.items, target=model_items)
-        model.fit(train, **features.arrays())
-        extra = {
-            "catalog_items": len(model_items),
-            "items_without_events": int(len(model_items) - np.count_nonzero(train.getnnz(0))),
-        }
-    else:
-        model.fit(train)
+    model_items, extra = fit_model(model, algorithm=algorithm, data=data)
     timings = {"fit": time.perf_counter() - mark}
     progress(base + share * 0.7, f"evaluating {algorithm} {index + 1}/{total}")
     mark = time.perf_counter()
     k = settings.SHELFWISE_EVAL_K
-    metrics = _holdout(model, model_items=model_items, data=data, k=k)
+    metrics = holdout(model, model_items=model_items, data=data, k=k)
     timings["evaluate"] = time.perf_counter() - mark
     mark = time.perf_counter()
     champion = _score_champion(algorithm, data=data, k=k, fingerprint=_fingerprint(data, k=k))
@@ -438,7 +410,7 @@ def _fit_and_evaluate(
     return Fitted(algorithm, model, params, metrics, champion, model_items, timings=timings)
 
 
-def _holdout(
+def holdout(
     model: Recommender, *, model_items: IdIndex, data: TrainingData, k: int
 ) -> dict[str, float]:
     """Metrics on this run's holdout, shoppers scored from the rows serving would build."""
@@ -476,7 +448,7 @@ def _score_champion(
         return ChampionScore(champion.pk, known)
     try:
         model, model_items, _ = load_model(champion)
-        metrics = _holdout(model, model_items=model_items, data=data, k=k)
+        metrics = holdout(model, model_items=model_items, data=data, k=k)
     except (ArtifactError, ValueError) as exc:
         logger.warning("champion %s could not be scored: %s", champion.pk, exc)
         return ChampionScore(champion.pk, None, str(exc)[:300])
