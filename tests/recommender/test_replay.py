@@ -144,3 +144,21 @@ def test_evaluate_at_a_cut_with_no_shopper_on_both_sides_exits_with_a_message():
 def test_evaluate_refuses_an_unreadable_cut():
     with pytest.raises(CommandError, match="not an ISO time"):
         call_command("evaluate", "--cut=yesterday")
+
+
+@pytest.mark.slow
+def test_on_online_retail_the_split_is_exactly_the_reference_global_split():
+    reference = _reference()
+    data_file = EVALUATE.parents[1] / "datasets" / "online_retail" / "online_retail.csv.gz"
+    call_command("import_online_retail", str(data_file), verbosity=0)
+    expected = reference.make_split(reference.load_online_retail(), "global")
+
+    data = replay_data(cut=None)
+
+    assert data.split.cut == expected.meta["params"]["cut_timestamp"]  # 2011-11-16 08:28
+    assert data.split.eval_users.size == expected.eval_users.size == 1098
+    assert list(data.external_ids[data.split.eval_users]) == list(
+        expected.user_ids[expected.eval_users]
+    )
+    assert list(data.skus) == list(expected.item_ids)
+    assert (data.split.test != expected.test[: data.split.test.shape[0]]).nnz == 0
