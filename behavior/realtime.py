@@ -28,6 +28,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 
 from django.conf import settings
@@ -173,16 +174,24 @@ def _rebuild(client: Redis, *, shopper_id: int, seen: bytes, limit: int) -> list
     return events
 
 
-def shopper_state(*, shopper_id: int | None, extra: Sequence[str] = ()) -> ShopperState:
+def shopper_state(
+    *, shopper_id: int | None, extra: Sequence[str] = (), before: datetime | None = None
+) -> ShopperState:
     """The shopper's event version and latest events (newest first) and the cache entries named
     in ``extra``, in one Redis round trip. Never raises: with Redis down, events come from
-    PostgreSQL, the version is 0 and every extra entry is None.
+    PostgreSQL, the version is 0 and every extra entry is None. With ``before`` (a replay at a
+    past clock) only events that occurred before it, which may cost a second round trip.
     """
     limit = settings.SHELFWISE_RECENT_EVENTS
     try:
         client = _redis()
         if client is None:
-            return _state_from_cache(shopper_id, extra, limit)
+            state = _state_from_cache(shopper_id, extra, limit)
+            if before is not None and shopper_id is not None:
+                state.events = recent_events_from_db(
+                    shopper_id=shopper_id, limit=limit, before=before
+                )
+            return state
         pipe = client.pipeline(transaction=False)
         if shopper_id is not None:
             pipe.get(_version_key(shopper_id))
@@ -193,17 +202,41 @@ def shopper_state(*, shopper_id: int | None, extra: Sequence[str] = ()) -> Shopp
     except (RedisError, OSError):
         logger.warning("Redis unavailable: reading recent events from PostgreSQL", exc_info=True)
         events = (
-            [] if shopper_id is None else recent_events_from_db(shopper_id=shopper_id, limit=limit)
+            []
+            if shopper_id is None
+            else recent_events_from_db(shopper_id=shopper_id, limit=limit, before=before)
         )
         return ShopperState(version=0, events=events, extra=[None] * len(extra))
     if shopper_id is None:
         return ShopperState(version=0, events=[], extra=[_entry(raw) for raw in replies])
     seen, cached = replies[0] or b"0", replies[1]
-    if cached:
+    if before is not None:
+        events = _events_before(client, shopper_id=shopper_id, before=before, limit=limit)
+    elif cached:
         events = _newest_first(_decode_all(cached))
     else:
         events = _rebuild(client, shopper_id=shopper_id, seen=seen, limit=limit)
     return ShopperState(version=int(seen), events=events, extra=[_entry(r) for r in replies[2:]])
+
+
+def _events_before(
+    client: Redis, *, shopper_id: int, before: datetime, limit: int
+) -> list[RecentEvent]:
+    """The ``limit`` latest events that occurred before ``before``: from the set when it holds
+    them all (it keeps the newest ``limit`` overall, so a full set may have trimmed older ones),
+    else from PostgreSQL; never cached, as the set holds the latest events, not a past clock's.
+    """
+    key = _list_key(shopper_id)
+    try:
+        pipe = client.pipeline(transaction=False)
+        pipe.zrevrangebyscore(key, f"({before.timestamp()!r}", "-inf", start=0, num=limit)
+        pipe.zcard(key)
+        members, size = pipe.execute()
+    except (RedisError, OSError):
+        members, size = [], 0
+    if size and (len(members) == limit or size < limit):
+        return _newest_first(_decode_all(members)) if members else []
+    return recent_events_from_db(shopper_id=shopper_id, limit=limit, before=before)
 
 
 def _entry(raw: bytes | None) -> Any:

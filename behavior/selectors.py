@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from django.db import connection
 
@@ -28,15 +29,19 @@ class RecentEvent:
     event_id: str = field(default="", compare=False)
 
 
-def recent_events_from_db(*, shopper_id: int, limit: int) -> list[RecentEvent]:
-    """The shopper's ``limit`` latest events from PostgreSQL, newest first."""
-    rows = (
-        # Rows before the ingestion floor (stored by older versions) may be years BC, which
-        # Python cannot read back: skipping them keeps the shopper servable.
-        Event.objects.filter(shopper_id=shopper_id, occurred_at__gte=EARLIEST_EVENT_TIME)
-        .order_by("-occurred_at", "-id")
-        .values_list("product_id", "kind", "value", "occurred_at", "query", "event_id")[:limit]
-    )
+def recent_events_from_db(
+    *, shopper_id: int, limit: int, before: datetime | None = None
+) -> list[RecentEvent]:
+    """The shopper's ``limit`` latest events from PostgreSQL, newest first; with ``before``,
+    only events that occurred before it (a replay at a past clock)."""
+    # Rows before the ingestion floor (stored by older versions) may be years BC, which
+    # Python cannot read back: skipping them keeps the shopper servable.
+    events = Event.objects.filter(shopper_id=shopper_id, occurred_at__gte=EARLIEST_EVENT_TIME)
+    if before is not None:
+        events = events.filter(occurred_at__lt=before)
+    rows = events.order_by("-occurred_at", "-id").values_list(
+        "product_id", "kind", "value", "occurred_at", "query", "event_id"
+    )[:limit]
     return [
         RecentEvent(product_id=p, kind=k, value=v, occurred_at=at.timestamp(), query=q, event_id=e)
         for p, k, v, at, q, e in rows

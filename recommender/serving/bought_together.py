@@ -18,11 +18,13 @@ pipeline.
 from __future__ import annotations
 
 from collections import Counter
+from datetime import datetime
 
 from django.db import connection
 
 from behavior.models import Event, EventKind
 from recommender.serving.cache import cached_response, store_entries
+from recommender.serving.clock import clock_part
 
 BASKETS = 500  # the product's latest baskets; older ones rarely change the top of the list
 EVENTS_SCANNED = 2000  # of the product's latest events, where those baskets are found
@@ -30,18 +32,23 @@ TOP = 200
 COUNTS_SECONDS = 3600
 
 
-def co_occurrence_counts(*, product_id: int) -> list[tuple[int, int, int]]:
+def co_occurrence_counts(
+    *, product_id: int, before: datetime | None = None
+) -> list[tuple[int, int, int]]:
     """(product pk, shared orders, shared order-less sessions) for products in the same orders
     or sessions as ``product_id``: most shared orders first, then most sessions (ties by pk),
-    at most ``TOP``; the product itself never."""
+    at most ``TOP``; the product itself never. With ``before`` (a past clock), from the events
+    that occurred before it."""
     # v3: orders and sessions apart (v2 cached their sum, which every reason called "bought").
-    key = f"serving:bought-together:v3:{product_id}"
+    key = f"serving:bought-together:v3:{product_id}{clock_part(before)}"
     cached = cached_response(key)
     if isinstance(cached, list):
         return cached
-    orders, sessions = _latest_baskets(product_id)
-    in_orders = Counter(dict(_order_counts(orders, product_id))) if orders else Counter()
-    in_sessions = Counter(dict(_session_counts(sessions, product_id))) if sessions else Counter()
+    orders, sessions = _latest_baskets(product_id, before)
+    in_orders = Counter(dict(_order_counts(orders, product_id, before))) if orders else Counter()
+    in_sessions = (
+        Counter(dict(_session_counts(sessions, product_id, before))) if sessions else Counter()
+    )
     # A shared order is a purchase of both; sessions mostly compare alternatives, so any
     # co-purchase outranks any amount of co-browsing.
     ranked = sorted(
@@ -52,14 +59,17 @@ def co_occurrence_counts(*, product_id: int) -> list[tuple[int, int, int]]:
     return ranked
 
 
-def _latest_baskets(product_id: int) -> tuple[list[str], list[tuple[int, str]]]:
+def _latest_baskets(
+    product_id: int, before: datetime | None
+) -> tuple[list[str], list[tuple[int, str]]]:
     """The order ids of the product's latest purchases and the (shopper, session) pairs of its
     latest other events without an order id."""
-    rows = (
-        Event.objects.filter(product_id=product_id)
-        .order_by("-occurred_at")
-        .values_list("shopper_id", "kind", "order_id", "session_id")[:EVENTS_SCANNED]
-    )
+    events = Event.objects.filter(product_id=product_id)
+    if before is not None:
+        events = events.filter(occurred_at__lt=before)
+    rows = events.order_by("-occurred_at").values_list(
+        "shopper_id", "kind", "order_id", "session_id"
+    )[:EVENTS_SCANNED]
     baskets: dict[tuple[int, str, str], None] = {}  # insertion-ordered: newest first
     for shopper_id, kind, order_id, session_id in rows:
         if order_id and kind == EventKind.PURCHASE:
@@ -75,17 +85,21 @@ def _latest_baskets(product_id: int) -> tuple[list[str], list[tuple[int, str]]]:
     return orders, sessions
 
 
-def _order_counts(orders: list[str], product_id: int) -> list[tuple[int, int]]:
+def _order_counts(
+    orders: list[str], product_id: int, before: datetime | None
+) -> list[tuple[int, int]]:
     if connection.vendor == "postgresql":
         # DISTINCT first, then count: a hash aggregate instead of count(DISTINCT)'s sort.
         return _fetch(
             f"SELECT product_id, count(*) FROM (SELECT DISTINCT product_id, order_id"
             f" FROM {Event._meta.db_table} WHERE order_id = ANY(%s) AND kind = %s"
-            f" AND product_id IS NOT NULL AND product_id <> %s) baskets GROUP BY product_id",
-            [orders, EventKind.PURCHASE.value, product_id],
+            f" AND product_id IS NOT NULL AND product_id <> %s{_before_sql('', before)})"
+            f" baskets GROUP BY product_id",
+            [orders, EventKind.PURCHASE.value, product_id, *_before_params(before)],
         )
     pairs = (
         Event.objects.filter(order_id__in=orders, kind=EventKind.PURCHASE, product_id__isnull=False)
+        .filter(**_before_filter(before))
         .exclude(product_id=product_id)
         .values_list("product_id", "order_id")
         .distinct()
@@ -93,7 +107,9 @@ def _order_counts(orders: list[str], product_id: int) -> list[tuple[int, int]]:
     return list(Counter(pk for pk, _order in pairs).items())
 
 
-def _session_counts(sessions: list[tuple[int, str]], product_id: int) -> list[tuple[int, int]]:
+def _session_counts(
+    sessions: list[tuple[int, str]], product_id: int, before: datetime | None
+) -> list[tuple[int, int]]:
     if connection.vendor == "postgresql":
         # One (shopper, time) index probe per basket, its shopper's events filtered by session.
         return _fetch(
@@ -101,8 +117,14 @@ def _session_counts(sessions: list[tuple[int, str]], product_id: int) -> list[tu
             f" o.session_id FROM unnest(%s::bigint[], %s::varchar[]) AS m(shopper_id, session_id)"
             f" JOIN {Event._meta.db_table} o ON o.shopper_id = m.shopper_id"
             f" AND o.session_id = m.session_id WHERE o.order_id = ''"
-            f" AND o.product_id IS NOT NULL AND o.product_id <> %s) baskets GROUP BY product_id",
-            [[s for s, _ in sessions], [session for _, session in sessions], product_id],
+            f" AND o.product_id IS NOT NULL AND o.product_id <> %s{_before_sql('o.', before)})"
+            f" baskets GROUP BY product_id",
+            [
+                [s for s, _ in sessions],
+                [session for _, session in sessions],
+                product_id,
+                *_before_params(before),
+            ],
         )
     wanted = set(sessions)
     rows = (
@@ -111,12 +133,25 @@ def _session_counts(sessions: list[tuple[int, str]], product_id: int) -> list[tu
             session_id__in={session for _, session in sessions},
             order_id="",
             product_id__isnull=False,
+            **_before_filter(before),
         )
         .exclude(product_id=product_id)
         .values_list("product_id", "shopper_id", "session_id")
         .distinct()
     )
     return list(Counter(pk for pk, s, session in rows if (s, session) in wanted).items())
+
+
+def _before_sql(alias: str, before: datetime | None) -> str:
+    return "" if before is None else f" AND {alias}occurred_at < %s"
+
+
+def _before_params(before: datetime | None) -> list[datetime]:
+    return [] if before is None else [before]
+
+
+def _before_filter(before: datetime | None) -> dict[str, datetime]:
+    return {} if before is None else {"occurred_at__lt": before}
 
 
 def _fetch(sql: str, params: list) -> list[tuple[int, int]]:

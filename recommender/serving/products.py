@@ -25,6 +25,7 @@ from recommender.serving import reasons
 from recommender.serving.bought_together import co_occurrence_counts
 from recommender.serving.cache import cached_response, response_key, store_response
 from recommender.serving.catalog_state import CatalogSnapshot, current_catalog
+from recommender.serving.clock import clock_part, replay_cutoff
 from recommender.serving.model_cache import (
     ServingModel,
     champion_models,
@@ -67,7 +68,8 @@ def _product_list(*, sku: str, k: int, now: datetime, kind: str) -> Recommendati
     catalog = current_catalog()
     models = champion_models()
     behavioural = models.get("item_knn") or personal_model(models)
-    key = response_key(kind, pk, k, catalog.version, models_key(models))
+    before = replay_cutoff(now)
+    key = response_key(kind, pk, k, catalog.version, models_key(models), clock_part(before))
     hit = cached_response(key)
     if hit is not None:
         return hit.from_cache()
@@ -79,10 +81,10 @@ def _product_list(*, sku: str, k: int, now: datetime, kind: str) -> Recommendati
     stages = [
         _neighbours(catalog, behavioural, content_model(models), product, k * POOL_FACTOR),
         _same_category(catalog, popularity_model(models), row, title),
-        _popular(catalog, popularity_model(models)),
+        _popular(catalog, popularity_model(models), before),
     ]
     if kind == "bought_together":
-        stages.insert(0, _co_occurring(catalog, pk, title))
+        stages.insert(0, _co_occurring(catalog, pk, title, before))
     for stage in stages:
         for pick in stage:
             if len(picks) >= k * POOL_FACTOR:
@@ -234,14 +236,14 @@ def _same_category(catalog: CatalogSnapshot, popular: ServingModel | None, row: 
             yield Pick(r, 0.0, "content:category", reason)
 
 
-def _popular(catalog: CatalogSnapshot, popular: ServingModel | None):
-    rows, scores, source = popular_rows(catalog=catalog, model=popular)
+def _popular(catalog: CatalogSnapshot, popular: ServingModel | None, before: datetime | None):
+    rows, scores, source = popular_rows(catalog=catalog, model=popular, before=before)
     for r, s in zip(rows.tolist(), scores.tolist(), strict=True):
         yield Pick(r, float(s), source, reasons.popular())
 
 
-def _co_occurring(catalog: CatalogSnapshot, pk: int, title: str):
-    counts = co_occurrence_counts(product_id=pk)
+def _co_occurring(catalog: CatalogSnapshot, pk: int, title: str, before: datetime | None):
+    counts = co_occurrence_counts(product_id=pk, before=before)
     if not counts:
         return
     rows = catalog.rows_of(np.array([c[0] for c in counts], dtype=np.int64))

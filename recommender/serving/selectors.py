@@ -23,6 +23,7 @@ from catalog.versioning import VERSION_KEY
 from recommender.serving import reasons
 from recommender.serving.cache import digest_of, fresh_entry, slot_entry_name, store_entries
 from recommender.serving.catalog_state import CatalogSnapshot, current_catalog
+from recommender.serving.clock import replay_cutoff
 from recommender.serving.model_cache import (
     ServingModel,
     champion_models,
@@ -40,24 +41,35 @@ PURCHASES_SECONDS = 3600
 
 
 def recommendations_for(
-    *, shopper: Shopper | str, slot: str, k: int, now: datetime, country: str = ""
+    *,
+    shopper: Shopper | str,
+    slot: str,
+    k: int,
+    now: datetime,
+    country: str = "",
+    models: dict[str, ServingModel] | None = None,
 ) -> Recommendations:
     """The slot's best ``k`` products for the shopper, reflecting every event stored before now.
 
     ``shopper`` is a Shopper or an external id; an unknown id gets the cold-start list (trending
     in ``country`` when given). Raises ``InvalidRequest`` for an unknown slot or k out of range.
+    A past ``now`` (``clock.replay_cutoff``) sees only events that occurred before it;
+    ``models`` (a replay's scratch models) replace the champions. Either bypasses the
+    response and purchase caches, so nothing computed here answers a live request.
     """
     if slot not in SLOTS:
         raise InvalidRequest("slot", f"Unknown slot {slot!r}; one of {', '.join(SLOTS)}.")
     k = checked_k(k)
     info = shopper_info(shopper=shopper, country=country)
-    response_seconds = settings.SHELFWISE_RESPONSE_CACHE_SECONDS
+    before = replay_cutoff(now)
+    replaying = before is not None or models is not None
+    response_seconds = 0 if replaying else settings.SHELFWISE_RESPONSE_CACHE_SECONDS
     entry_name = slot_entry_name(slot, k, info.pk, info.external_id, country)
     names = [VERSION_KEY, _purchases_name(info.pk)] + ([entry_name] if response_seconds else [])
-    state = shopper_state(shopper_id=info.pk, extra=names)
-    bumped, purchases_entry = state.extra[0], state.extra[1]
+    state = shopper_state(shopper_id=info.pk, extra=names, before=before)
+    bumped, purchases_entry = state.extra[0], None if replaying else state.extra[1]
     catalog = current_catalog(bumped=str(bumped or 0))
-    models = champion_models()
+    models = champion_models() if models is None else models
     personal, popular = personal_model(models), popularity_model(models)
     promotions = (
         tuple(p.id for p in catalog.active_promotions(now=now)) if slot == "promotions" else ()
@@ -78,7 +90,11 @@ def recommendations_for(
     if hit is not None:
         return hit.from_cache()
     purchases, purchases_entry = purchase_history(
-        shopper_id=info.pk, catalog=catalog, version=state.version, cached=purchases_entry
+        shopper_id=info.pk,
+        catalog=catalog,
+        version=state.version,
+        cached=purchases_entry,
+        before=before,
     )
     context = SlotContext(
         catalog=catalog,
@@ -89,6 +105,8 @@ def recommendations_for(
         purchases=purchases,
         now=now,
         k=k,
+        before=before,
+        models=models,
     )
     result = Recommendations(
         slot=slot,
@@ -100,7 +118,7 @@ def recommendations_for(
     writes = {}
     if response_seconds:
         writes[entry_name] = ((digest, result), response_seconds)
-    if purchases_entry is not None:
+    if purchases_entry is not None and not replaying:
         writes[_purchases_name(info.pk)] = (purchases_entry, PURCHASES_SECONDS)
     store_entries(writes)
     return result
@@ -178,21 +196,26 @@ def purchase_history(
     catalog: CatalogSnapshot,
     version: int = 0,
     cached: tuple | None = None,
+    before: datetime | None = None,
 ) -> tuple[PurchaseHistory, tuple | None]:
     """What the shopper bought, and the cache entry to store when ``cached`` was not current.
 
     ``cached`` is the entry stored for the shopper, used when it was computed at event
-    ``version``; entries are ``(version, pks, times, last)`` with arrays as bytes.
+    ``version``; entries are ``(version, pks, times, last)`` with arrays as bytes. With
+    ``before`` (a past clock) only purchases before it, never from or into the cache.
     """
     if shopper_id is None:
         return _history(np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0), catalog), None
-    if isinstance(cached, tuple) and len(cached) == 4 and cached[0] == version:
+    current = before is None and isinstance(cached, tuple) and len(cached) == 4
+    if current and cached[0] == version:
         _version, pks, times, last = cached
         arrays = np.frombuffer(pks, np.int64), np.frombuffer(times, np.int64)
         return _history(*arrays, np.frombuffer(last, np.float64), catalog), None
+    bought = Event.objects.filter(shopper_id=shopper_id, kind=EventKind.PURCHASE)
+    if before is not None:
+        bought = bought.filter(occurred_at__lt=before)
     rows = list(
-        Event.objects.filter(shopper_id=shopper_id, kind=EventKind.PURCHASE)
-        .exclude(product_id=None)
+        bought.exclude(product_id=None)
         .values("product_id")
         .annotate(times=Count("id"), last=Max("occurred_at"))
         .order_by()
@@ -202,7 +225,7 @@ def purchase_history(
     times = np.array([t for _pk, t, _l in rows], dtype=np.int64)
     last = np.array([at.timestamp() for _pk, _t, at in rows], dtype=np.float64)
     entry = (version, pks.tobytes(), times.tobytes(), last.tobytes())
-    return _history(pks, times, last, catalog), entry
+    return _history(pks, times, last, catalog), None if before is not None else entry
 
 
 def _history(

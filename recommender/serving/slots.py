@@ -70,11 +70,15 @@ class SlotContext:
     k: int
     # The content index; None: the current champion's (looked up on first use).
     content: ServingModel | None = None
+    # A past clock's cut-off (``clock.replay_cutoff``): reads stop before it. None: live.
+    before: datetime | None = None
+    # The models served (a replay's scratch models); None: the champions.
+    models: dict[str, ServingModel] | None = None
     _picked: set[int] = field(default_factory=set)
 
     def content_index(self) -> ServingModel | None:
         if self.content is None:
-            self.content = content_model(champion_models())
+            self.content = content_model(champion_models() if self.models is None else self.models)
         return self.content
 
 
@@ -312,14 +316,18 @@ def _scaled_rows(scores: np.ndarray, item_rows: np.ndarray, mask: np.ndarray) ->
 
 def _country(ctx: SlotContext, mask: np.ndarray, n: int) -> Iterator[Pick]:
     if ctx.shopper.country:
-        rows, scores = trending_rows(catalog=ctx.catalog, country=ctx.shopper.country)
+        rows, scores = trending_rows(
+            catalog=ctx.catalog, country=ctx.shopper.country, before=ctx.before
+        )
         reason = reasons.trending_in(country=ctx.shopper.country)
         yield from _ranked(rows, scores, mask, "trending:country", reason)
 
 
 def _segment(ctx: SlotContext, mask: np.ndarray, n: int) -> Iterator[Pick]:
     if ctx.shopper.segment:
-        rows, scores = trending_rows(catalog=ctx.catalog, segment=ctx.shopper.segment)
+        rows, scores = trending_rows(
+            catalog=ctx.catalog, segment=ctx.shopper.segment, before=ctx.before
+        )
         reason = reasons.popular_in_segment(segment=ctx.shopper.segment)
         yield from _ranked(rows, scores, mask, "trending:segment", reason)
 
@@ -327,7 +335,7 @@ def _segment(ctx: SlotContext, mask: np.ndarray, n: int) -> Iterator[Pick]:
 def _interests(ctx: SlotContext, mask: np.ndarray, n: int) -> Iterator[Pick]:
     if not ctx.shopper.interests:
         return
-    rows, scores, source = popular_rows(catalog=ctx.catalog, model=ctx.popular)
+    rows, scores, source = popular_rows(catalog=ctx.catalog, model=ctx.popular, before=ctx.before)
     followed = np.zeros(len(ctx.catalog), dtype=bool)
     followed[ctx.catalog.category_rows(set(ctx.shopper.interests))] = True
     keep = followed[rows]
@@ -339,7 +347,7 @@ def _interests(ctx: SlotContext, mask: np.ndarray, n: int) -> Iterator[Pick]:
 
 
 def _popular(ctx: SlotContext, mask: np.ndarray, n: int) -> Iterator[Pick]:
-    rows, scores, source = popular_rows(catalog=ctx.catalog, model=ctx.popular)
+    rows, scores, source = popular_rows(catalog=ctx.catalog, model=ctx.popular, before=ctx.before)
     yield from _ranked(rows, scores, mask, source, reasons.popular())
 
 
@@ -364,8 +372,12 @@ def _within(fresh: np.ndarray, stage: Stage) -> Stage:
 
 def _fresh(ctx: SlotContext) -> np.ndarray:
     """Bool mask: created inside the new-arrivals window before the request's ``now`` (the clock
-    the demo and tests pin); a product created after ``now`` counts as new too."""
-    return ctx.catalog.created_at >= _window_start(ctx)
+    the demo and tests pin); a product created after a live ``now`` counts as new too, after a
+    past clock's not (it did not exist yet)."""
+    fresh = ctx.catalog.created_at >= _window_start(ctx)
+    if ctx.before is not None:
+        fresh &= ctx.catalog.created_at < ctx.before.timestamp()
+    return fresh
 
 
 def _window_start(ctx: SlotContext) -> float:

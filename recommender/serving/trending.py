@@ -9,7 +9,7 @@ events (anchored on the newest event, like training), cached in the shared cache
 from __future__ import annotations
 
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from urllib.parse import quote
 
 import numpy as np
@@ -20,6 +20,7 @@ from django.db.models import Max
 
 from behavior.models import Event, Shopper
 from recommender.serving.catalog_state import CatalogSnapshot
+from recommender.serving.clock import clock_part
 from recommender.serving.model_cache import ServingModel
 
 TOP = 500  # ranked products kept per list: far more than any slot shows after filtering
@@ -30,11 +31,16 @@ _memo: dict[str, tuple[float, list[tuple[int, float]]]] = {}
 
 
 def trending_rows(
-    *, catalog: CatalogSnapshot, country: str = "", segment: str = ""
+    *,
+    catalog: CatalogSnapshot,
+    country: str = "",
+    segment: str = "",
+    before: datetime | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Catalog rows trending among shoppers of ``country``/``segment`` (all if both empty),
-    best first, with their scores (distinct shoppers, ties broken by event weight)."""
-    ranked = _cached_ranking(country=country, segment=segment)
+    best first, with their scores (distinct shoppers, ties broken by event weight); with
+    ``before`` (a past clock), from the events that occurred before it."""
+    ranked = _cached_ranking(country=country, segment=segment, before=before)
     if not ranked:
         return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
     pks = np.fromiter((pk for pk, _ in ranked), dtype=np.int64, count=len(ranked))
@@ -45,11 +51,11 @@ def trending_rows(
 
 
 def popular_rows(
-    *, catalog: CatalogSnapshot, model: ServingModel | None
+    *, catalog: CatalogSnapshot, model: ServingModel | None, before: datetime | None = None
 ) -> tuple[np.ndarray, np.ndarray, str]:
     """Global popularity: the trending/popularity champion, else events (source "fallback")."""
     if model is None:
-        rows, scores = trending_rows(catalog=catalog)
+        rows, scores = trending_rows(catalog=catalog, before=before)
         return rows, scores, FALLBACK
     item_rows, _ = model.catalog_maps(catalog)
     scores = np.asarray(model.model.item_scores, dtype=np.float32)
@@ -58,22 +64,25 @@ def popular_rows(
     return item_rows[order], scores[order], model.source
 
 
-def _cached_ranking(*, country: str, segment: str) -> list[tuple[int, float]]:
+def _cached_ranking(
+    *, country: str, segment: str, before: datetime | None
+) -> list[tuple[int, float]]:
     # Quoted: country and segment names carry spaces, which are not portable in cache keys.
-    key = f"serving:trending:{quote(country)}:{quote(segment)}"
+    key = f"serving:trending:{quote(country)}:{quote(segment)}{clock_part(before)}"
     memo = _memo.get(key)
     if memo is not None and time.monotonic() - memo[0] < MEMO_SECONDS:
         return memo[1]
     ranked = cache.get(key)
     if ranked is None:
-        ranked = _ranking(country=country, segment=segment)
+        ranked = _ranking(country=country, segment=segment, before=before)
         cache.set(key, ranked, settings.SHELFWISE_TRENDING_CACHE_SECONDS)
     _memo[key] = (time.monotonic(), ranked)
     return ranked
 
 
-def _ranking(*, country: str, segment: str) -> list[tuple[int, float]]:
-    newest = Event.objects.aggregate(newest=Max("occurred_at"))["newest"]
+def _ranking(*, country: str, segment: str, before: datetime | None) -> list[tuple[int, float]]:
+    events = Event.objects.all() if before is None else Event.objects.filter(occurred_at__lt=before)
+    newest = events.aggregate(newest=Max("occurred_at"))["newest"]
     if newest is None:
         return []
     since = newest - timedelta(days=settings.SHELFWISE_TRENDING_DAYS)
@@ -82,6 +91,9 @@ def _ranking(*, country: str, segment: str) -> list[tuple[int, float]]:
     params: list = [p for kind, weight in weights.items() for p in (kind, weight)]
     where = ["e.occurred_at >= %s", "e.product_id IS NOT NULL"]
     params.append(since)
+    if before is not None:
+        where.append("e.occurred_at < %s")
+        params.append(before)
     for column, value in (("country", country), ("segment", segment)):
         if value:
             where.append(f"s.{column} = %s")

@@ -68,9 +68,10 @@ class EventArrays:
         )
 
 
-def load_events(*, window_days: int, on_chunk=None) -> EventArrays:
+def load_events(*, window_days: int, on_chunk=None, until: datetime | None = None) -> EventArrays:
     """Every product event in the ``window_days`` before the newest one (all of them when
-    ``window_days`` is 0), as numpy arrays.
+    ``window_days`` is 0), as numpy arrays; with ``until``, only events that occurred before it
+    (a replay trains on the shop as it was then).
 
     No model instances are built. On PostgreSQL each chunk of ids is one ``array_agg`` row that
     psycopg decodes in C: 396k Online Retail events took 0.5 s of CPU this way against 4.9 s
@@ -82,6 +83,8 @@ def load_events(*, window_days: int, on_chunk=None) -> EventArrays:
     events = Event.objects.filter(
         product__isnull=False, occurred_at__gte=EARLIEST_EVENT_TIME
     ).order_by()
+    if until is not None:
+        events = events.filter(occurred_at__lt=until)
     newest = events.aggregate(newest=Max("occurred_at"))["newest"]
     if newest is None:
         raise TrainingDataError("There are no shopper events with a product yet: nothing to train.")

@@ -16,6 +16,7 @@ import logging
 import time
 import traceback
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -96,7 +97,7 @@ def train_models(*, run: TrainingRun, progress: RunProgress) -> list[ModelVersio
     timings["load_events"] = time.perf_counter() - started
     progress(15, "building matrix")
     mark = time.perf_counter()
-    data = _split(events, holdout_fraction=settings.SHELFWISE_HOLDOUT_FRACTION)
+    data = split_events(events, holdout_fraction=settings.SHELFWISE_HOLDOUT_FRACTION)
     timings["build_matrix"] = time.perf_counter() - mark
     _record_data(run, events=events, data=data)
     mark = time.perf_counter()
@@ -105,14 +106,15 @@ def train_models(*, run: TrainingRun, progress: RunProgress) -> list[ModelVersio
     # The newest weeks reach serving: the chosen configurations are fitted again on them too.
     whole = None
     if settings.SHELFWISE_REFIT_WHOLE_WINDOW and data.test.nnz:
-        whole = _split(events, holdout_fraction=0.0)
-    fitted, left_out = _fit_each(
-        run,
+        whole = split_events(events, holdout_fraction=0.0)
+    fitted, left_out = fit_algorithms(
+        run.algorithms,
+        configurations=configurations,
         data=data,
         whole=whole,
-        configurations=configurations,
         progress=progress,
         percent=(15 + tuning_share, 90),
+        log_label=f"training run {run.pk}",
     )
     if left_out:
         run.stats = {**TrainingRun.objects.get(pk=run.pk).stats, **left_out}
@@ -140,7 +142,7 @@ def train_models(*, run: TrainingRun, progress: RunProgress) -> list[ModelVersio
         raise
 
 
-def _split(events: EventArrays, *, holdout_fraction: float) -> TrainingData:
+def split_events(events: EventArrays, *, holdout_fraction: float) -> TrainingData:
     return build_training_data(
         events,
         kind_weights=settings.SHELFWISE_EVENT_WEIGHTS,
@@ -172,16 +174,20 @@ def _record_data(run: TrainingRun, *, events: EventArrays, data: TrainingData) -
     )
 
 
-def _fit_each(
-    run: TrainingRun,
+def fit_algorithms(
+    algorithms: list[str],
     *,
+    configurations: dict[str, Configuration],
     data: TrainingData,
     whole: TrainingData | None,
-    configurations: dict[str, Configuration],
-    progress: RunProgress,
+    progress: Callable[[float, str], None],
     percent: tuple[float, float],
+    log_label: str,
+    compare_champions: bool = True,
 ) -> tuple[list[Fitted], dict[str, dict[str, str]]]:
-    """Fit and evaluate each algorithm; one that fails costs only itself.
+    """Fit each algorithm on ``data``, score it on its holdout (beside its champion unless
+    ``compare_champions`` is off) and fit it again on ``whole`` when given; one that fails
+    costs only itself.
 
     Returns the fitted models and, under "skipped" and "failed", why the others have no
     version. An algorithm whose fit raises is recorded with its cause and the next one fits;
@@ -194,8 +200,8 @@ def _fit_each(
     skipped: dict[str, str] = {}
     failed: dict[str, str] = {}
     first_failure: Exception | None = None
-    start, share = percent[0], (percent[1] - percent[0]) / len(run.algorithms)
-    for index, algorithm in enumerate(run.algorithms):
+    start, share = percent[0], (percent[1] - percent[0]) / len(algorithms)
+    for index, algorithm in enumerate(algorithms):
         try:
             configuration = configurations[algorithm]
             # Instantiated first: an item limit (EASE's max_items) may be a hyper-parameter.
@@ -210,9 +216,10 @@ def _fit_each(
                     configuration,
                     data=data,
                     whole=whole,
-                    label=f"{algorithm} {index + 1}/{len(run.algorithms)}",
+                    label=f"{algorithm} {index + 1}/{len(algorithms)}",
                     progress=progress,
                     percent=(start + share * index, share),
+                    compare_champion=compare_champions,
                 )
             )
         except (DatabaseError, InterfaceError):
@@ -220,14 +227,14 @@ def _fit_each(
         except SoftTimeLimitExceeded as exc:
             first_failure = first_failure or exc
             failed[algorithm] = "Timed out: the run reached its soft time limit while fitting it."
-            for later in run.algorithms[index + 1 :]:
+            for later in algorithms[index + 1 :]:
                 failed[later] = f"Not started: the run reached its time limit during {algorithm}."
-            logger.error("training run %s: %s timed out", run.pk, algorithm)
+            logger.error("%s: %s timed out", log_label, algorithm)
             break
         except Exception as exc:
             first_failure = first_failure or exc
             failed[algorithm] = describe_failure(exc)[:4_000]
-            logger.exception("training run %s: %s failed; fitting the others", run.pk, algorithm)
+            logger.exception("%s: %s failed; fitting the others", log_label, algorithm)
     if first_failure is not None and not fitted:
         raise first_failure
     outcome = {"skipped": skipped, "failed": failed}
@@ -241,8 +248,9 @@ def _fit_and_evaluate(
     data: TrainingData,
     whole: TrainingData | None,
     label: str,
-    progress: RunProgress,
+    progress: Callable[[float, str], None],
     percent: tuple[float, float],
+    compare_champion: bool,
 ) -> Fitted:
     """Fit and score one algorithm; ``percent`` is (where its share of progress starts, its
     size)."""
@@ -257,8 +265,12 @@ def _fit_and_evaluate(
     metrics = score_on_holdout(model, model_items=model_items, data=data)
     timings["evaluate"] = time.perf_counter() - mark
     mark = time.perf_counter()
-    champion = champion_score(
-        algorithm, data=data, candidate=configuration, candidate_ndcg=metrics[f"ndcg@{k}"]
+    champion = (
+        champion_score(
+            algorithm, data=data, candidate=configuration, candidate_ndcg=metrics[f"ndcg@{k}"]
+        )
+        if compare_champion
+        else ChampionScore(None)
     )
     timings["evaluate_champion"] = time.perf_counter() - mark
     source = data

@@ -15,6 +15,7 @@ import logging
 import math
 import time
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,8 @@ logger = logging.getLogger(__name__)
 
 SEARCH_SPACES_PATH = Path(__file__).with_name("search_spaces.toml")
 HALF_LIFE = "half_life_days"  # not a model parameter: the decay of the matrix it is fitted on
+# Share of a run's progress bar the search takes.
+TUNING_PROGRESS = 25.0
 # Below this many validation shoppers a search chases noise: keep the defaults.
 MIN_VALIDATION_SHOPPERS = 30
 
@@ -80,29 +83,55 @@ class TuningResult:
 def tuned_configurations(
     run: TrainingRun, *, data: TrainingData, progress: RunProgress
 ) -> tuple[dict[str, Configuration], float]:
-    """Each algorithm's configuration for this run, and the share of progress tuning took.
+    """Each algorithm's configuration for ``run``, and the share of progress tuning took.
 
-    Algorithms whose parameters the run was started with (``stats["pinned"]``) keep them; the
-    others with a search space are tuned within the run's budget (SHELFWISE_TUNING_BUDGET_SECONDS
-    unless the run was started with its own), shared among them,
-    starting from the configured defaults and the last successful run's choice. Every trial is
-    recorded under the run's ``stats["tuning"]``.
+    Parameters the run was started with (``stats["pinned"]``) are kept; the run's budget is its
+    own or SHELFWISE_TUNING_BUDGET_SECONDS; the last successful run's choice is the warm start.
+    Every trial is recorded under the run's ``stats["tuning"]``.
     """
+    budget = float(run.stats.get("tuning_budget_seconds", settings.SHELFWISE_TUNING_BUDGET_SECONDS))
+    configurations, records = choose_configurations(
+        run.algorithms,
+        params=run.params,
+        pinned=set(run.stats.get("pinned", [])),
+        budget_seconds=budget,
+        data=data,
+        warm_start=last_choices() if budget > 0 else {},
+        progress=progress,
+    )
+    if not records:
+        return configurations, 0.0
+    stats = TrainingRun.objects.get(pk=run.pk).stats
+    TrainingRun.objects.filter(pk=run.pk).update(stats={**stats, "tuning": records})
+    return configurations, TUNING_PROGRESS
+
+
+def choose_configurations(
+    algorithms: list[str],
+    *,
+    params: dict[str, dict],
+    pinned: set[str],
+    budget_seconds: float,
+    data: TrainingData,
+    warm_start: dict[str, dict],
+    progress: Callable[[float, str], None],
+) -> tuple[dict[str, Configuration], dict[str, Any]]:
+    """(algorithm -> configuration, what tuning did): ``params`` with the configured half-lives,
+    then each algorithm with a search space and not ``pinned`` tuned on a validation window
+    carved from ``data``'s training events, ``budget_seconds`` shared among them (0: none)."""
     configurations = {
         algorithm: Configuration(
-            dict(run.params.get(algorithm, {})),
+            dict(params.get(algorithm, {})),
             settings.SHELFWISE_ALGORITHM_HALF_LIFE_DAYS.get(
                 algorithm, settings.SHELFWISE_HALF_LIFE_DAYS
             ),
         )
-        for algorithm in run.algorithms
+        for algorithm in algorithms
     }
-    budget = float(run.stats.get("tuning_budget_seconds", settings.SHELFWISE_TUNING_BUDGET_SECONDS))
     spaces = search_spaces()
-    pinned = set(run.stats.get("pinned", []))
-    tunable = [a for a in run.algorithms if a in spaces and a not in pinned] if budget > 0 else []
-    if not tunable:
-        return configurations, 0.0
+    tunable = [a for a in algorithms if a in spaces and a not in pinned]
+    if budget_seconds <= 0 or not tunable:
+        return configurations, {}
     progress(15, "tuning: carving the validation window")
     validation = validation_data(
         data,
@@ -110,43 +139,41 @@ def tuned_configurations(
         realtime_half_life_hours=settings.SHELFWISE_REALTIME_HALF_LIFE_HOURS,
         recent_events=settings.SHELFWISE_RECENT_EVENTS,
     )
-    records: dict[str, dict] = {}
     if validation is None:
-        records = {"note": f"fewer than {MIN_VALIDATION_SHOPPERS} validation shoppers: defaults"}
-    else:
-        warm = _last_choices()
-        for index, algorithm in enumerate(tunable):
-            progress(15 + 25 * index / len(tunable), f"tuning {algorithm}")
-            limit = getattr(
-                ALGORITHMS[algorithm](**configurations[algorithm].params), "max_items", None
+        return configurations, {
+            "note": f"fewer than {MIN_VALIDATION_SHOPPERS} validation shoppers: defaults kept"
+        }
+    records: dict[str, Any] = {}
+    for index, algorithm in enumerate(tunable):
+        progress(15 + TUNING_PROGRESS * index / len(tunable), f"tuning {algorithm}")
+        limit = getattr(
+            ALGORITHMS[algorithm](**configurations[algorithm].params), "max_items", None
+        )
+        if limit is not None and len(validation.items) > limit:
+            records[algorithm] = {"note": f"not tuned: more than {limit:,} products"}
+            continue
+        try:
+            result = tune(
+                algorithm,
+                validation=validation,
+                defaults=configurations[algorithm],
+                budget_seconds=budget_seconds / len(tunable),
+                warm_start=warm_start.get(algorithm),
+                k=settings.SHELFWISE_EVAL_K,
+                max_shoppers=settings.SHELFWISE_EVAL_MAX_SHOPPERS,
             )
-            if limit is not None and len(validation.items) > limit:
-                records[algorithm] = {"note": f"not tuned: more than {limit:,} products"}
-                continue
-            try:
-                result = tune(
-                    algorithm,
-                    validation=validation,
-                    defaults=configurations[algorithm],
-                    budget_seconds=budget / len(tunable),
-                    warm_start=warm.get(algorithm),
-                    k=settings.SHELFWISE_EVAL_K,
-                    max_shoppers=settings.SHELFWISE_EVAL_MAX_SHOPPERS,
-                )
-            except (DatabaseError, InterfaceError):
-                raise
-            except Exception as exc:  # a broken search keeps the defaults, never the run down
-                logger.exception("tuning %s failed; keeping its defaults", algorithm)
-                records[algorithm] = {"note": f"tuning failed: {exc}"[:500]}
-                continue
-            configurations[algorithm] = result.chosen
-            records[algorithm] = result.as_record()
-    stats = TrainingRun.objects.get(pk=run.pk).stats
-    TrainingRun.objects.filter(pk=run.pk).update(stats={**stats, "tuning": records})
-    return configurations, 25.0
+        except (DatabaseError, InterfaceError):
+            raise
+        except Exception as exc:  # a broken search keeps the defaults, never the run down
+            logger.exception("tuning %s failed; keeping its defaults", algorithm)
+            records[algorithm] = {"note": f"tuning failed: {exc}"[:500]}
+            continue
+        configurations[algorithm] = result.chosen
+        records[algorithm] = result.as_record()
+    return configurations, records
 
 
-def _last_choices() -> dict[str, dict[str, Any]]:
+def last_choices() -> dict[str, dict[str, Any]]:
     """The configurations the latest successful run chose, by algorithm (the warm start)."""
     last = (
         TrainingRun.objects.filter(status=TrainingRun.Status.SUCCEEDED, stats__has_key="tuning")

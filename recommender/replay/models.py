@@ -1,0 +1,110 @@
+"""Scratch models for a replay: fitted by the training pipeline's own code on the events before
+the cut, held in memory as serving models (no artifact, no ModelVersion, no champion change)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from datetime import datetime
+
+from django.conf import settings
+
+from recommender.serving.model_cache import SearchIndex, ServingModel
+from recommender.training.dataset import load_events
+from recommender.training.pipeline import fit_algorithms, split_events
+from recommender.training.services import resolve_algorithms
+from recommender.training.tuning import choose_configurations, search_spaces
+
+Track = Callable[..., Iterable]
+
+
+def fit_scratch_models(
+    *,
+    until: datetime,
+    algorithms: list[str] | None,
+    track: Track,
+    tuning_budget_seconds: float | None = None,
+) -> tuple[dict[str, ServingModel], dict]:
+    """Algorithm → its model fitted as a training run at ``until`` would fit it (window,
+    holdout, per-shop tuning, refit on the whole window), with the holdout NDCG "auto" serving
+    picks by; and facts. Tuning starts cold: a later run's choice would carry later data."""
+    events = load_events(window_days=settings.SHELFWISE_TRAINING_WINDOW_DAYS, until=until)
+    data = split_events(events, holdout_fraction=settings.SHELFWISE_HOLDOUT_FRACTION)
+    whole = None
+    if settings.SHELFWISE_REFIT_WHOLE_WINDOW and data.test.nnz:
+        whole = split_events(events, holdout_fraction=0.0)
+    names = resolve_algorithms(algorithms)
+    budget = (
+        settings.SHELFWISE_TUNING_BUDGET_SECONDS
+        if tuning_budget_seconds is None
+        else tuning_budget_seconds
+    )
+    tuned = [name for name in names if name in search_spaces()]
+    k = settings.SHELFWISE_EVAL_K
+    models: dict[str, ServingModel] = {}
+    facts: dict = {"training_events": len(events), "skipped": {}, "failed": {}, "models": {}}
+    for number, name in enumerate(track(names, desc="tune and fit", unit="model")):
+        started = time.perf_counter()
+        configurations, tuning = choose_configurations(
+            [name],
+            params={name: settings.SHELFWISE_ALGORITHM_PARAMS.get(name, {})},
+            pinned=set(),
+            budget_seconds=budget / max(len(tuned), 1),
+            data=data,
+            warm_start={},
+            progress=_quiet,
+        )
+        fitted, left_out = fit_algorithms(
+            [name],
+            configurations=configurations,
+            data=data,
+            whole=whole,
+            progress=_quiet,
+            percent=(0, 100),
+            log_label="replay",
+            compare_champions=False,
+        )
+        for kind, reasons in left_out.items():
+            facts[kind].update(reasons)
+        if not fitted:
+            continue
+        item = fitted[0]
+        served = ServingModel(
+            # Negative ids can never name a stored version (nor share a cache entry with one).
+            version_id=-(number + 1),
+            uuid=f"replay-{name}",
+            algorithm=name,
+            model=item.model,
+            items=item.items,
+            ndcg=item.metrics.get(f"ndcg@{k}"),
+            support=item.support,
+        )
+        if served.is_feature_index:
+            served.search = SearchIndex(item.model)
+        models[name] = served
+        facts["models"][name] = {
+            "holdout_ndcg@10": served.ndcg,
+            "configuration": item.configuration.as_dict(),
+            "tuning": tuning.get(name),
+            "seconds": round(time.perf_counter() - started, 1),
+        }
+    return models, facts
+
+
+def _quiet(_percent: float, _stage: str) -> None:
+    """Replays show progress per model (``track``), not per stage."""
+
+
+def is_personal(model: ServingModel) -> bool:
+    """A model that can serve "for you" on its own (not popularity, not the content index)."""
+    return model.personalized and not model.is_feature_index
+
+
+def serving_variants(models: dict[str, ServingModel]) -> dict[str, dict[str, ServingModel]]:
+    """ "auto" (every model, serving picks as configured) and each personal model forced."""
+    shared = {name: m for name, m in models.items() if not is_personal(m)}
+    variants = {"auto": models}
+    for name, model in models.items():
+        if is_personal(model):
+            variants[name] = {**shared, name: model}
+    return variants

@@ -1,0 +1,264 @@
+"""Replay the shop at a cut time and score the lists it serves (``manage.py evaluate``).
+
+1. Events (kinds that carry weight) → first-event pairs → the reference scorer's ``global``
+   split (``protocol``): the cut T, the training pairs, the test pairs, the scored shoppers.
+2. Models fitted on the events before T by the training pipeline's code (``models``), kept in
+   memory: the champions and the run/version tables are never touched.
+3. Every scored shopper served through ``recommendations_for(..., now=T, models=...)``, the
+   function the API calls, for "auto" and for each personal model forced.
+4. Lists scored like the reference (``scoring``) next to popularity and a tuned EASE fitted on
+   the same training pairs (``baselines``), with paired bootstrap intervals of the ratios.
+
+A second, repeat-inclusive target (every product a shopper purchased at or after T) scores
+``buy_again``, ``for_you`` and whole pages (every slot's list together).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import numpy as np
+import scipy.sparse as sp
+from django.conf import settings
+
+from behavior.models import EventKind, Shopper
+from catalog.models import Product
+from recommender.replay import baselines
+from recommender.replay.models import Track, fit_scratch_models, serving_variants
+from recommender.replay.protocol import Split, global_split
+from recommender.replay.scoring import ratio_interval, score_lists, score_pages
+from recommender.serving.clock import replay_cutoff
+from recommender.serving.model_cache import personal_model
+from recommender.serving.selectors import recommendations_for
+from recommender.serving.slots import SLOTS
+from recommender.training.dataset import TrainingDataError, load_events
+
+K = 10
+
+
+class ReplayError(ValueError):
+    """The shop cannot be replayed as asked (no events, no shopper to score at that cut)."""
+
+
+@dataclass(frozen=True)
+class ReplayData:
+    """The split and the ids its codes stand for (codes sort as the raw ids do)."""
+
+    split: Split
+    shopper_pks: np.ndarray
+    external_ids: np.ndarray
+    product_pks: np.ndarray
+    skus: np.ndarray
+    purchases_after: sp.csr_matrix  # the repeat-inclusive target
+
+
+@dataclass
+class ListScore:
+    name: str
+    target: str
+    metrics: dict
+    vs_popularity: dict | None = None
+    vs_ease: dict | None = None
+
+
+@dataclass
+class ReplayReport:
+    cut: datetime
+    facts: dict
+    scores: list[ListScore]
+    # List name → (external ids, skus per shopper), for ``write_lists`` and evaluate.py.
+    lists: dict[str, tuple[list[str], list[list[str]]]] = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return {
+            "cut": self.cut.isoformat(),
+            "facts": self.facts,
+            "scores": [vars(score) for score in self.scores],
+        }
+
+
+def _untracked(items: Iterable, **_options) -> Iterable:
+    return items
+
+
+def replay_shop(
+    *,
+    cut: datetime | None = None,
+    algorithms: list[str] | None = None,
+    max_shoppers: int | None = None,
+    seed: int = 0,
+    track: Track = _untracked,
+    tuning_budget_seconds: float | None = None,
+) -> ReplayReport:
+    """Replay at ``cut`` (default: the reference's global protocol) and score what is served.
+
+    Raises ``ReplayError`` when there are no events or no shopper to score at the cut.
+    """
+    data = replay_data(cut=cut)
+    split = data.split
+    at = datetime.fromtimestamp(split.cut, tz=UTC)
+    if replay_cutoff(at) is None:
+        raise ReplayError(f"The cut {at:%Y-%m-%d %H:%M} UTC is not in the past.")
+    users = _sample(split.eval_users, max_shoppers, seed)
+    repeat_users = np.flatnonzero(
+        (np.diff(split.train.indptr) > 0) & (np.diff(data.purchases_after.indptr) > 0)
+    )
+    repeat_users = _sample(repeat_users, max_shoppers, seed)
+    models, fitted = fit_scratch_models(
+        until=at, algorithms=algorithms, track=track, tuning_budget_seconds=tuning_budget_seconds
+    )
+    served = personal_model(models)
+    report = ReplayReport(cut=at, facts=_facts(data, users, repeat_users, fitted, seed), scores=[])
+    report.facts["auto_serves"] = served.algorithm if served is not None else None
+    popular = baselines.popularity(split, k=K)
+    ease = baselines.ease(split, k=K)
+    report.facts["ease"] = {"model": ease.name, **ease.params}
+    keep = np.isin(split.eval_users, users)
+    reference = {}
+    for baseline in (popular, ease):
+        metrics, per_user = score_lists(
+            baseline.recs[keep], users=users, relevant=split.test, exclude=split.train
+        )
+        reference[baseline.name] = per_user
+        report.scores.append(ListScore(f"baseline {baseline.name}", "new items", metrics))
+        report.lists[f"baseline_{baseline.name}"] = _named(data, users, baseline.recs[keep])
+    for variant, variant_models in serving_variants(models).items():
+        recs = _serve(data, users, "for_you", at, variant_models, track, f"for_you {variant}")
+        metrics, per_user = score_lists(recs, users=users, relevant=split.test, exclude=split.train)
+        score = ListScore(f"for_you served ({variant})", "new items", metrics)
+        score.vs_popularity = ratio_interval(per_user, reference["popularity"], seed=seed)
+        score.vs_ease = ratio_interval(per_user, reference[ease.name], seed=seed)
+        report.scores.append(score)
+        report.lists[f"for_you_{variant}"] = _named(data, users, recs)
+    report.scores += _repeat_scores(data, repeat_users, at, models, track)
+    return report
+
+
+def replay_data(*, cut: datetime | None) -> ReplayData:
+    """Every counted event's first (shopper, product) pair, split at ``cut`` or by protocol."""
+    try:
+        events = load_events(window_days=0)
+    except TrainingDataError as exc:
+        raise ReplayError(str(exc)) from exc
+    counted = [kind for kind, weight in settings.SHELFWISE_EVENT_WEIGHTS.items() if weight > 0]
+    events = events.subset(np.flatnonzero(np.isin(events.kinds, counted)))
+    if len(events) == 0:
+        raise ReplayError("No events of a kind that carries weight: nothing to replay.")
+    shopper_pks, external_ids, users = _coded(events.shoppers, Shopper, "external_id")
+    product_pks, skus, items = _coded(events.products, Product, "sku")
+    shape = {"n_users": shopper_pks.size, "n_items": product_pks.size}
+    try:
+        split = global_split(
+            users, items, events.times, cut=None if cut is None else cut.timestamp(), **shape
+        )
+    except ValueError as exc:
+        raise ReplayError(f"Cannot split the events: {exc}.") from exc
+    if split.eval_users.size == 0:
+        raise ReplayError(
+            "No shopper has events both before and after the cut: nothing to score "
+            f"(cut {datetime.fromtimestamp(split.cut, tz=UTC):%Y-%m-%d %H:%M} UTC)."
+        )
+    bought = (events.kinds == EventKind.PURCHASE) & (events.times >= split.cut)
+    after = sp.csr_matrix(
+        (np.ones(int(bought.sum()), np.float32), (users[bought], items[bought])),
+        shape=split.train.shape,
+    )
+    after.data[:] = 1.0
+    return ReplayData(split, shopper_pks, external_ids, product_pks, skus, after)
+
+
+def _coded(pks: np.ndarray, model, field_name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(pks, names) sorted by name, and each event's code: the reference codes ids by
+    ``np.unique`` of the raw strings, so ties in time break the same way here."""
+    unique, inverse = np.unique(pks, return_inverse=True)
+    name_of = dict(model.objects.filter(pk__in=unique.tolist()).values_list("pk", field_name))
+    names = np.array([name_of[pk] for pk in unique.tolist()])
+    order = np.argsort(names, kind="stable")
+    rank = np.empty_like(order)
+    rank[order] = np.arange(order.size)
+    return unique[order], names[order], rank[inverse]
+
+
+def _sample(users: np.ndarray, limit: int | None, seed: int) -> np.ndarray:
+    if limit is None or users.size <= limit:
+        return users
+    return np.sort(np.random.default_rng(seed).choice(users, size=limit, replace=False))
+
+
+def _serve(data, users, slot, at, models, track, desc) -> np.ndarray:
+    """Each user's served ``slot`` list as item codes (-1 for products without events)."""
+    code_of = {int(pk): code for code, pk in enumerate(data.product_pks.tolist())}
+    recs = np.full((users.size, K), -1, dtype=np.int64)
+    for row, user in enumerate(track(users.tolist(), desc=desc, unit="shopper")):
+        served = recommendations_for(
+            shopper=str(data.external_ids[user]), slot=slot, k=K, now=at, models=models
+        )
+        codes = [code_of.get(item.product.id, -1) for item in served.items[:K]]
+        recs[row, : len(codes)] = codes
+    return recs
+
+
+def _repeat_scores(data, users, at, models, track) -> list[ListScore]:
+    """buy_again, for_you and whole pages against every product purchased at or after T."""
+    target = data.purchases_after
+    by_slot = {slot: _serve(data, users, slot, at, models, track, slot) for slot in SLOTS}
+    scores = [
+        ListScore(
+            f"{slot} served (auto)", "purchases", score_lists(recs, users=users, relevant=target)[0]
+        )
+        for slot, recs in by_slot.items()
+        if slot in ("buy_again", "for_you")
+    ]
+    pages = [np.unique(np.concatenate([by_slot[s][n] for s in SLOTS])) for n in range(users.size)]
+    pages = [page[page >= 0] for page in pages]
+    scores.append(
+        ListScore(
+            "page served (auto)", "purchases", score_pages(pages, users=users, relevant=target)
+        )
+    )
+    return scores
+
+
+def _named(
+    data: ReplayData, users: np.ndarray, recs: np.ndarray
+) -> tuple[list[str], list[list[str]]]:
+    skus = [[str(data.skus[c]) for c in row if c >= 0] for row in recs.tolist()]
+    return [str(data.external_ids[u]) for u in users.tolist()], skus
+
+
+def _facts(data: ReplayData, users, repeat_users, fitted: dict, seed: int) -> dict:
+    split = data.split
+    return {
+        "protocol": "global (first event per pair; last 10 % of pairs by time, user, item)",
+        "n_pairs": split.n_pairs,
+        "n_train_pairs": split.n_train_pairs,
+        "n_test_pairs": split.n_pairs - split.n_train_pairs,
+        "n_eligible_shoppers": int(split.eval_users.size),
+        "n_scored_shoppers": int(users.size),
+        "n_cold_test_shoppers": split.n_cold_test_users,
+        "n_repeat_target_shoppers": int(repeat_users.size),
+        "n_items": int(data.product_pks.size),
+        "sample_seed": seed,
+        **fitted,
+    }
+
+
+def write_lists(report: ReplayReport, directory) -> list:
+    """One ``user,item,rank`` CSV per list (what ``evaluate.py score --recs`` reads)."""
+    import csv
+    from pathlib import Path
+
+    folder = Path(directory)
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, (shoppers, skus) in report.lists.items():
+        path = folder / f"{name}.csv"
+        with path.open("w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["user", "item", "rank"])
+            for shopper, items in zip(shoppers, skus, strict=True):
+                writer.writerows((shopper, sku, rank) for rank, sku in enumerate(items, 1))
+        written.append(path)
+    return written
