@@ -239,6 +239,10 @@ class ProductAdmin(ImportExportModelAdmin):
             messages.SUCCESS,
         )
 
+    # An import creates and updates products (by sku): both permissions, as the API asks.
+    def has_import_permission(self, request: HttpRequest) -> bool:
+        return self.has_add_permission(request) and self.has_change_permission(request)
+
     # django-import-export: the confirmed import is all-or-nothing, like its dry run.
     def get_import_data_kwargs(self, **kwargs: Any) -> dict[str, Any]:
         data_kwargs = super().get_import_data_kwargs(**kwargs)

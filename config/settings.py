@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "behavior",
     "recommender",
     "shop",
+    "accounts",
 ]
 
 MIDDLEWARE = [
@@ -235,6 +236,11 @@ SPECTACULAR_SETTINGS = {
         "drf_standardized_errors.openapi_hooks.postprocess_schema_enums",
     ],
 }
+
+# --- Admin CSV import/export (django-import-export) -----------------------------------------------
+# Without these any staff account may import or export any model it can reach in the admin.
+IMPORT_EXPORT_IMPORT_PERMISSION_CODE = "add"
+IMPORT_EXPORT_EXPORT_PERMISSION_CODE = "view"
 
 # --- Security (production values come from the environment) --------------------------------------
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

@@ -85,7 +85,9 @@ def test_a_merchandiser_sees_a_click_change_for_you_and_retrains_the_models(
         username="merch", password="browser-test-pass-1", is_staff=True
     )
     user.user_permissions.add(
-        *Permission.objects.filter(codename__in=["add_trainingrun", "change_modelversion"])
+        *Permission.objects.filter(
+            codename__in=["add_trainingrun", "change_modelversion", "add_event"]
+        )
     )
     page = browser_page
 
