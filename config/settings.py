@@ -261,6 +261,9 @@ SPECTACULAR_SETTINGS = {
 # Without these any staff account may import or export any model it can reach in the admin.
 IMPORT_EXPORT_IMPORT_PERMISSION_CODE = "add"
 IMPORT_EXPORT_EXPORT_PERMISSION_CODE = "view"
+# Off on purpose: import-export 4 only deletes a leading "=" (the value changes for good, and
+# + - @ stay live). ProductResource escapes every formula prefix with config.csv_safety instead.
+IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT = False
 
 # --- Security (production values come from the environment) --------------------------------------
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
