@@ -5,10 +5,15 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser.test_dashboard_flow import _shot, browser_page  # noqa: F401
+from tests.browser.test_dashboard_flow import CHROMIUM, _shot, browser_page  # noqa: F401
 from tests.factories import CategoryFactory, ProductFactory, PromotionFactory
 
-pytestmark = [pytest.mark.browser]
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        not CHROMIUM.exists(), reason="needs Debian's chromium (apt-get install chromium)"
+    ),
+]
 
 
 @pytest.mark.django_db(transaction=True)
