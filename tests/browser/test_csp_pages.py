@@ -18,7 +18,9 @@ pytestmark = [
 
 @pytest.mark.django_db(transaction=True)
 def test_the_admin_and_the_swagger_docs_work_without_csp_violations(
-    live_server, browser_page, django_user_model  # noqa: F811
+    live_server,
+    browser_page,  # noqa: F811
+    django_user_model,
 ):
     django_user_model.objects.create_superuser("admin", password="browser-admin-pass-1")
     ProductFactory(sku="MUG-1", category=CategoryFactory(slug="mugs"))

@@ -288,7 +288,7 @@ def test_a_trailing_blank_line_is_not_a_bad_line(tmp_path):
 
 
 def test_cells_escaped_by_the_admin_export_are_loaded_with_their_original_values(tmp_path):
-    escaped = "'-7,\"'=HYPERLINK(\"\"http://x\"\")\",,,'@acme,4.50,GBP,,true,,"
+    escaped = '\'-7,"\'=HYPERLINK(""http://x"")",,,\'@acme,4.50,GBP,,true,,'
 
     run(write(tmp_path, escaped))
 
