@@ -315,7 +315,12 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # django-axes announces its configuration at every start, commands included; lockouts
+        # and failed logins are still logged (axes.handlers, WARNING).
+        "axes.apps": {"level": "WARNING"},
+    },
 }
 
 # --- Recommender knobs (passed into recommender.core as arguments) --------------------------------
