@@ -15,11 +15,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from behavior.models import EventKind, Shopper
+from behavior.permissions import CanSendEvents, CanWriteShoppers
 from behavior.services import ingest_events
 from behavior.shopper_services import upsert_shopper
 from config.api import (
     ErrorResponse413Serializer,
-    IsShopBackendOrStaff,
     PayloadTooLarge,
 )
 from config.storable import unstorable
@@ -84,7 +84,7 @@ class EventBatchOutSerializer(serializers.Serializer):
     ),
 )
 @api_view(["POST"])
-@permission_classes([IsShopBackendOrStaff])
+@permission_classes([CanSendEvents])
 def events_create(request: Request) -> Response:
     # The service validates each event (NUL, lone surrogates and non-text kinds included) and
     # reports it by index; a per-event pre-scan here cost ~10 % of a 500-event request.
@@ -165,7 +165,7 @@ class ShopperOutSerializer(serializers.Serializer):
     ),
 )
 @api_view(["PUT"])
-@permission_classes([IsShopBackendOrStaff])
+@permission_classes([CanWriteShoppers])
 def shopper_upsert(request: Request, external_id: str) -> Response:
     if len(external_id) > 128 or unstorable(external_id):
         raise ValidationError(

@@ -18,12 +18,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from catalog.models import Category, Product, Promotion
+from catalog.permissions import CanWriteProducts
 from catalog.services import upsert_products
 from config.api import (
     ErrorResponse413Serializer,
-    IsShopBackendOrStaff,
     PayloadTooLarge,
-    ReadsAuthenticatedWritesShop,
     StrictLimitOffsetPagination,
     reject_nul,
 )
@@ -224,7 +223,7 @@ class ProductList(generics.ListAPIView):
     ),
 )
 @api_view(["GET", "PUT"])
-@permission_classes([ReadsAuthenticatedWritesShop])
+@permission_classes([CanWriteProducts])
 def product_detail(request: Request, sku: str) -> Response:
     if request.method == "GET":
         reject_nul(value=sku, what="product")
@@ -270,7 +269,7 @@ def _product(sku: str) -> Product:
     ),
 )
 @api_view(["POST"])
-@permission_classes([IsShopBackendOrStaff])
+@permission_classes([CanWriteProducts])
 def products_bulk_upsert(request: Request) -> Response:
     rows = _product_rows(request.data)
     statuses: list[str] = ["invalid"] * len(rows)

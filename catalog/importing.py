@@ -23,6 +23,7 @@ from django.db import transaction
 from tqdm import tqdm
 
 from catalog.services import PRODUCT_FIELDS, upsert_products
+from config.csv_safety import unescape_formula
 
 GZIP_MAGIC = b"\x1f\x8b"
 SHOWN_BAD_LINES = 20
@@ -144,7 +145,9 @@ def import_products_file(
                     reader.line_num, f"expected {len(header)} fields, found {len(cells)}"
                 )
                 continue
-            batch.append((reader.line_num, dict(zip(header, cells, strict=True))))
+            # An admin export escaped formula-like cells; load their values, not the escape.
+            values = (unescape_formula(cell) for cell in cells)
+            batch.append((reader.line_num, dict(zip(header, values, strict=True))))
             if len(batch) >= batch_size:
                 _upsert_batch(batch, report, dry_run)
                 batch = []

@@ -9,6 +9,8 @@ Rows are keyed by ``sku``: a known sku updates the product, an unknown one creat
 are read with the command's rules (catalog.services): empty currency is GBP, empty is_active
 is true, empty stock is "not tracked". ``category`` is a slug or a "Home/Kitchen/Mugs" path of an
 existing category: unlike the command, the admin reports an unknown one instead of creating it.
+Text cells that a spreadsheet would run as a formula are exported with a leading apostrophe, which
+an import drops again (config.csv_safety).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from import_export.instance_loaders import CachedInstanceLoader
 
 from catalog.models import Category, Product
 from catalog.services import CATEGORY_SEPARATOR, FALSE_WORDS, TRUE_WORDS
+from config.csv_safety import escape_formula, unescape_formula
 
 COLUMNS = (
     "sku",
@@ -196,7 +199,14 @@ class ProductResource(resources.ModelResource):
     def before_import(self, dataset: Any, **kwargs: Any) -> None:
         self._rows_by_sku: dict[str, int] = {}
 
+    def export_field(self, field: fields.Field, instance: Product, **kwargs: Any) -> Any:
+        value = super().export_field(field, instance, **kwargs)
+        return escape_formula(value) if isinstance(value, str) else value
+
     def before_import_row(self, row: Any, **kwargs: Any) -> None:
+        for column, value in row.items():
+            if isinstance(value, str):
+                row[column] = unescape_formula(value)
         # Two rows for one sku would make the second silently overwrite the first.
         sku = SkuWidget().clean(row.get("sku"))
         if not sku:

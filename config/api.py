@@ -19,7 +19,6 @@ from drf_standardized_errors.openapi_serializers import (
     ValidationErrorResponseSerializer,
 )
 from rest_framework import exceptions, serializers, status
-from rest_framework.authentication import TokenAuthentication
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.request import Request
@@ -110,31 +109,26 @@ class StrictLimitOffsetPagination(LimitOffsetPagination):
         return paginated
 
 
-class IsShopBackendOrStaff(BasePermission):
-    """Writes come from a shop back-end with an API token, or from a staff user's session.
+class WritesNeedPermissions(BasePermission):
+    """Any signed-in user reads; a write needs every Django permission in ``permissions``.
 
-    A dashboard user without staff rights may read recommendations but not change the catalog,
-    shoppers or events.
+    The model permissions the admin and the dashboard check too, so an API token may write
+    exactly what its user's groups allow (``manage.py create_api_client``); superusers hold all.
     """
 
-    message = "Writes need a shop back-end API token or a staff account."
+    permissions: tuple[str, ...] = ()
+    message = "This write needs a Django permission the account lacks."
 
     def has_permission(self, request: Request, view: Any) -> bool:
         user = request.user
         if not (user and user.is_authenticated):
             return False
-        return isinstance(request.successful_authenticator, TokenAuthentication) or bool(
-            user.is_staff
-        )
-
-
-class ReadsAuthenticatedWritesShop(IsShopBackendOrStaff):
-    """Any signed-in user reads; writes as ``IsShopBackendOrStaff``."""
-
-    def has_permission(self, request: Request, view: Any) -> bool:
         if request.method in SAFE_METHODS:
-            return bool(request.user and request.user.is_authenticated)
-        return super().has_permission(request, view)
+            return True
+        missing = [name for name in self.permissions if not user.has_perm(name)]
+        if missing:
+            self.message = f"This write needs the permission(s): {', '.join(missing)}."
+        return not missing
 
 
 class IsStaff(BasePermission):

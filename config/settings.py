@@ -5,9 +5,11 @@ cache and Celery tasks executed in-process, so `demo` works on any machine with 
 With them set it runs on PostgreSQL and Redis (cache + Celery broker) as in docker-compose.yml.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
+from csp.constants import NONE, SELF
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -43,10 +45,13 @@ INSTALLED_APPS = [
     "django_celery_results",
     "django_htmx",
     "import_export",
+    "axes",
+    "csp",
     "catalog",
     "behavior",
     "recommender",
     "shop",
+    "accounts",
 ]
 
 MIDDLEWARE = [
@@ -59,6 +64,9 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "csp.middleware.CSPMiddleware",
+    # Last: it answers a locked-out login with the lockout page (HTTP 429).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -155,6 +163,22 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Login lockout (django-axes): after SHELFWISE_LOGIN_FAILURE_LIMIT wrong passwords for one
+# username from one address, that pair is refused (HTTP 429, even with the right password) until
+# the cool-off has passed; other users and other addresses are not affected. Failures made while
+# locked out restart the cool-off. `manage.py axes_reset_username NAME` lifts a lockout.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("SHELFWISE_LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("SHELFWISE_LOGIN_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+# The address as the API's throttles read it, honouring API_NUM_PROXIES (django-ipware, axes'
+# own reader, is not installed: without it axes would see only REMOTE_ADDR, the proxy's).
+AXES_CLIENT_IP_CALLABLE = "config.client_ip.client_ip"
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
@@ -236,18 +260,53 @@ SPECTACULAR_SETTINGS = {
     ],
 }
 
+# --- Admin CSV import/export (django-import-export) -----------------------------------------------
+# Without these any staff account may import or export any model it can reach in the admin.
+IMPORT_EXPORT_IMPORT_PERMISSION_CODE = "add"
+IMPORT_EXPORT_EXPORT_PERMISSION_CODE = "view"
+# Off on purpose: import-export 4 only deletes a leading "=" (the value changes for good, and
+# + - @ stay live). ProductResource escapes every formula prefix with config.csv_safety instead.
+IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT = False
+
 # --- Security (production values come from the environment) --------------------------------------
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Trust X-Forwarded-Proto only behind a proxy that sets it: otherwise any client could claim
+# https by sending the header (docker-compose.yml runs behind one and says so).
+DJANGO_BEHIND_PROXY = env.bool("DJANGO_BEHIND_PROXY", default=False)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if DJANGO_BEHIND_PROXY else None
 SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=not DEBUG)
 SESSION_COOKIE_SECURE = env.bool("DJANGO_SESSION_COOKIE_SECURE", default=not DEBUG)
 CSRF_COOKIE_SECURE = env.bool("DJANGO_CSRF_COOKIE_SECURE", default=not DEBUG)
 SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
-SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
-SECURE_HSTS_PRELOAD = not DEBUG
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool(
+    "DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", default=not DEBUG
+)
+# Preload is a commitment browsers hard-code for months: opt in deliberately, never by default.
+SECURE_HSTS_PRELOAD = env.bool("DJANGO_SECURE_HSTS_PRELOAD", default=False)
+if not SECURE_HSTS_PRELOAD:
+    SILENCED_SYSTEM_CHECKS = ["security.W021"]  # "preload not set": off on purpose, see above
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 # Health probes answer plain HTTP from the orchestrator inside the network.
 SECURE_REDIRECT_EXEMPT = [r"^health/"]
+# Content-Security-Policy (django-csp): scripts and styles from our own origin only, no inline
+# script or style anywhere in templates/ (tests/test_security_headers.py scans them). data: images
+# are the favicon and Swagger UI's icons.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
+# The OpenAPI schema and Swagger UI need a login unless this is true (they map every endpoint).
+SHELFWISE_API_DOCS_PUBLIC = env.bool("SHELFWISE_API_DOCS_PUBLIC", default=False)
 
 # --- Logging -------------------------------------------------------------------------------------
 LOGGING = {
@@ -256,7 +315,12 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # django-axes announces its configuration at every start, commands included; lockouts
+        # and failed logins are still logged (axes.handlers, WARNING).
+        "axes.apps": {"level": "WARNING"},
+    },
 }
 
 # --- Recommender knobs (passed into recommender.core as arguments) --------------------------------

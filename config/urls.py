@@ -2,16 +2,16 @@
 
 from django.contrib import admin
 from django.urls import include, path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from config.api import api_not_found
+from config.api_docs import schema_view, swagger_view
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("config.api_urls")),
     path("accounts/", include("django.contrib.auth.urls")),
-    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/schema/", schema_view, name="api-schema"),
+    path("api/docs/", swagger_view, name="api-docs"),
     # Last: any other path under /api/ answers a JSON 404, never Django's HTML page.
     re_path(r"^api/", api_not_found),
     # The merchandiser dashboard: overview at the root, shoppers, products, promotions, models.

@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from behavior import dashboard_selectors as shopper_selectors
+from behavior.permissions import EVENT_PERMISSION
 from behavior.services import STORED, ingest_events
 from catalog import dashboard_selectors as catalog_selectors
 from config.dashboard import page_of, query_without_page, require_permission, staff_page
@@ -64,13 +65,15 @@ def overview(request: HttpRequest) -> HttpResponse:
 @require_GET
 def shopper_detail(request: HttpRequest, external_id: str) -> HttpResponse:
     shopper = _shopper_or_404(external_id)
-    return render(request, "recommender/shopper_detail.html", _shopper_context(shopper))
+    context = {**_shopper_context(shopper), "can_simulate": request.user.has_perm(EVENT_PERMISSION)}
+    return render(request, "recommender/shopper_detail.html", context)
 
 
 @staff_page
 @require_POST
 def simulate_event(request: HttpRequest, external_id: str) -> HttpResponse:
     """Store one event exactly as the events API does, and show "for you" before and after."""
+    require_permission(request, EVENT_PERMISSION)
     shopper = _shopper_or_404(external_id)
     form = SimulateEventForm(request.POST)
     result, after = None, None
@@ -101,6 +104,7 @@ def simulate_event(request: HttpRequest, external_id: str) -> HttpResponse:
     if request.htmx:
         context = {
             "shopper": shopper,
+            "can_simulate": True,
             "form": form,
             "simulation": result,
             "skus": _suggested_skus(shopper),
@@ -112,6 +116,7 @@ def simulate_event(request: HttpRequest, external_id: str) -> HttpResponse:
         }
         return render(request, "recommender/partials/simulate.html", context, status=status)
     context = {**_shopper_context(shopper), "form": form, "simulation": result}
+    context["can_simulate"] = True
     return render(request, "recommender/shopper_detail.html", context, status=status)
 
 

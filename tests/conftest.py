@@ -12,6 +12,23 @@ DATASETS = REPO_ROOT.parent / "shared" / "datasets"
 ONLINE_RETAIL_CSV = DATASETS / "online_retail" / "online_retail.csv.gz"
 
 
+def api_token(name: str = "shop-backend", *, role: str = "backend") -> str:
+    """A token of an API client made as ``manage.py create_api_client`` makes it (a backend
+    client holds exactly the "Shop back-end" group's write permissions)."""
+    from accounts.roles import create_api_client
+
+    return create_api_client(name=name, role=role).token
+
+
+def api_client(name: str = "shop-backend", *, role: str = "backend"):
+    """A DRF test client authenticated with ``api_token``."""
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {api_token(name, role=role)}")
+    return client
+
+
 @pytest.fixture
 def staff_user(django_user_model):
     return django_user_model.objects.create_user(

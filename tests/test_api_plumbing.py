@@ -6,11 +6,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.test import Client
-from rest_framework.authtoken.models import Token
 
 from catalog.models import Product
+from tests.conftest import api_token
 
 pytestmark = pytest.mark.django_db
 
@@ -18,9 +17,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def backend() -> Client:
     """A shop back-end: token auth, no CSRF cookie, and CSRF checks on as in production."""
-    user = get_user_model().objects.create_user(username="shop-backend")
-    token = Token.objects.create(user=user).key
-    return Client(enforce_csrf_checks=True, HTTP_AUTHORIZATION=f"Token {token}")
+    return Client(enforce_csrf_checks=True, HTTP_AUTHORIZATION=f"Token {api_token()}")
 
 
 @pytest.mark.parametrize("method", ["post", "put", "patch", "delete"])

@@ -34,6 +34,7 @@ def token(django_db_setup, django_db_blocker):
     from django.contrib.auth.models import Permission
     from rest_framework.authtoken.models import Token
 
+    from accounts.roles import BACKEND, ensure_role_groups
     from behavior.models import Event, Shopper
     from catalog.models import Category, Product, Promotion
     from recommender.models import ModelVersion, TrainingRun
@@ -46,6 +47,8 @@ def token(django_db_setup, django_db_blocker):
         user.user_permissions.add(
             *Permission.objects.filter(codename__in=["add_trainingrun", "change_modelversion"])
         )
+        # The shop back-end's writes, as a client made by create_api_client holds them.
+        user.groups.add(ensure_role_groups()[BACKEND])
         key = Token.objects.create(user=user).key
         yield key
         Event.objects.all().delete()

@@ -117,3 +117,11 @@ def test_the_image_is_python_311_slim_running_as_a_non_root_user():
     assert "collectstatic" in dockerfile
     user_lines = [line for line in dockerfile.splitlines() if line.startswith("USER ")]
     assert user_lines and user_lines[-1] != "USER root"
+
+
+def test_the_stack_declares_it_runs_behind_a_proxy(services):
+    env = services["web"]["environment"]
+
+    # The healthcheck and the proxy send X-Forwarded-Proto; without this it would be ignored.
+    assert env["DJANGO_BEHIND_PROXY"] == "true"
+    assert env["API_NUM_PROXIES"] == "${API_NUM_PROXIES:-1}"  # the proxy is one hop

@@ -1,5 +1,7 @@
-/* Shelfwise dashboard charts: each <canvas data-chart="…" data-source="id"> reads its data from
-   the json_script element with that id. No build step, no network: Chart.js is vendored. */
+/* Shelfwise dashboard behaviour, in a file because the Content-Security-Policy allows no inline
+   script or onclick="" handler. Charts: each <canvas data-chart="…" data-source="id"> reads its
+   data from the json_script element with that id (Chart.js is vendored, no network). A
+   <select data-autosubmit> submits its form when changed. */
 (function () {
   "use strict";
   var PALETTE = ["#2f6fed", "#12805c", "#b54708", "#c01048", "#7a5af8", "#0e9384", "#667085"];
@@ -46,6 +48,10 @@
     });
   }
 
+  document.addEventListener("change", function (event) {
+    var field = event.target;
+    if (field.matches("select[data-autosubmit]") && field.form) { field.form.requestSubmit(); }
+  });
   document.addEventListener("DOMContentLoaded", function () { draw(document); });
   document.addEventListener("htmx:afterSettle", function (event) { draw(event.target); });
 })();

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth import get_user_model
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from behavior.models import Event, Shopper
+from tests.conftest import api_client
 from tests.factories import CategoryFactory, ProductFactory, ShopperFactory
 
 pytestmark = pytest.mark.django_db
@@ -16,10 +15,7 @@ URL = "/api/v1/events"
 
 @pytest.fixture
 def shop_client() -> APIClient:
-    user = get_user_model().objects.create_user(username="shop-backend")
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
-    return client
+    return api_client()
 
 
 def _event(n: int, sku: str, **extra) -> dict:

@@ -85,7 +85,9 @@ def test_a_merchandiser_sees_a_click_change_for_you_and_retrains_the_models(
         username="merch", password="browser-test-pass-1", is_staff=True
     )
     user.user_permissions.add(
-        *Permission.objects.filter(codename__in=["add_trainingrun", "change_modelversion"])
+        *Permission.objects.filter(
+            codename__in=["add_trainingrun", "change_modelversion", "add_event"]
+        )
     )
     page = browser_page
 
@@ -133,6 +135,11 @@ def test_a_merchandiser_sees_a_click_change_for_you_and_retrains_the_models(
     # Models: retrain now; with eager tasks the run trains inside the POST.
     page.goto(f"{live_server.url}/models/")
     _shot(page, "08-models")
+    # Picking another metric reloads the chart (a data-autosubmit select: no inline handler).
+    other = page.locator("select[name=metric] option:not([selected])").first.get_attribute("value")
+    page.select_option("select[name=metric]", other)
+    page.wait_for_url(re.compile(r"/models/\?metric="))
+    assert page.locator("select[name=metric]").input_value() == other
     runs_before = TrainingRun.objects.count()
     page.click("text=Retrain now")
     page.wait_for_url(re.compile(r"/models/#run-\d+$"))

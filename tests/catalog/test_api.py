@@ -6,11 +6,10 @@ import json
 from decimal import Decimal
 
 import pytest
-from django.contrib.auth import get_user_model
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from catalog.models import Product
+from tests.conftest import api_client
 from tests.factories import CategoryFactory, ProductFactory, PromotionFactory
 
 pytestmark = pytest.mark.django_db
@@ -18,10 +17,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def shop_client() -> APIClient:
-    user = get_user_model().objects.create_user(username="shop-backend")
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
-    return client
+    return api_client()
 
 
 def _skus(response) -> list[str]:

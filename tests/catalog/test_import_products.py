@@ -285,3 +285,12 @@ def test_a_trailing_blank_line_is_not_a_bad_line(tmp_path):
     out, _ = run(path)
 
     assert "1 lines: 1 created" in out
+
+
+def test_cells_escaped_by_the_admin_export_are_loaded_with_their_original_values(tmp_path):
+    escaped = '\'-7,"\'=HYPERLINK(""http://x"")",,,\'@acme,4.50,GBP,,true,,'
+
+    run(write(tmp_path, escaped))
+
+    product = Product.objects.get()
+    assert (product.sku, product.title, product.brand) == ("-7", '=HYPERLINK("http://x")', "@acme")

@@ -51,6 +51,16 @@ def staff_client(client, staff_user):
 
 
 @pytest.fixture
+def simulating_client(client, staff_user):
+    """A staff member allowed to record events (simulate one on a shopper's page)."""
+    staff_user.user_permissions.add(
+        Permission.objects.get(content_type__app_label="behavior", codename="add_event")
+    )
+    client.force_login(staff_user)
+    return client
+
+
+@pytest.fixture
 def trainer_client(client, staff_user):
     """A staff member allowed to retrain, promote and roll back."""
     staff_user.user_permissions.add(

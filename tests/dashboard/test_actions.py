@@ -15,12 +15,12 @@ def _simulate(client, *, sku: str, kind: str = "view", htmx: bool = True):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_simulating_a_view_stores_the_event_and_changes_the_for_you_list(staff_client, shop):
+def test_simulating_a_view_stores_the_event_and_changes_the_for_you_list(simulating_client, shop):
     # Transactional: the shopper's real-time state (Redis) moves on commit, as in production.
-    before = staff_client.get("/shoppers/s-1/").context["slots"][0][2].items
+    before = simulating_client.get("/shoppers/s-1/").context["slots"][0][2].items
     first = before[0].product.sku
 
-    response = _simulate(staff_client, sku=first)
+    response = _simulate(simulating_client, sku=first)
 
     assert response.status_code == 200
     event = Event.objects.get(event_id__startswith="dashboard-")
@@ -37,10 +37,10 @@ def test_simulating_a_view_stores_the_event_and_changes_the_for_you_list(staff_c
 
 
 def test_simulating_without_htmx_renders_the_whole_shopper_page(
-    staff_client, shop, django_capture_on_commit_callbacks
+    simulating_client, shop, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True):
-        response = _simulate(staff_client, sku="GAR-2", kind="purchase", htmx=False)
+        response = _simulate(simulating_client, sku="GAR-2", kind="purchase", htmx=False)
 
     assert response.status_code == 200
     assert "<h1>Shopper s-1</h1>" in response.content.decode()
@@ -58,20 +58,20 @@ def test_simulating_without_htmx_renders_the_whole_shopper_page(
     ],
 )
 def test_a_bad_simulation_answers_400_with_the_reason_and_stores_nothing(
-    staff_client, shop, data, message
+    simulating_client, shop, data, message
 ):
     stored = Event.objects.count()
 
-    response = staff_client.post("/shoppers/s-1/simulate/", data, HTTP_HX_REQUEST="true")
+    response = simulating_client.post("/shoppers/s-1/simulate/", data, HTTP_HX_REQUEST="true")
 
     assert response.status_code == 400
     assert message in response.content.decode()
     assert Event.objects.count() == stored
 
 
-def test_a_simulation_without_a_csrf_token_is_refused(staff_user, shop):
+def test_a_simulation_without_a_csrf_token_is_refused(simulating_client, staff_user, shop):
     client = Client(enforce_csrf_checks=True)
-    client.force_login(staff_user)
+    client.force_login(staff_user)  # holds the permission: only the missing token refuses
     stored = Event.objects.count()
 
     response = client.post("/shoppers/s-1/simulate/", {"sku": "MUG-1", "kind": "view"})

@@ -7,8 +7,6 @@ from decimal import Decimal
 
 import numpy as np
 import pytest
-from django.contrib.auth import get_user_model
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from behavior.models import Event, EventKind, Shopper
@@ -17,6 +15,7 @@ from recommender.serving.catalog_state import forget_catalog
 from recommender.serving.model_cache import forget_models
 from recommender.serving.trending import forget_trending
 from recommender.training.services import run_training, start_training
+from tests.conftest import api_client
 
 NEWEST = datetime(2011, 12, 9, 12, 0, tzinfo=UTC)
 GROUPS = ("mugs", "plates", "garden")
@@ -39,10 +38,7 @@ def _fresh_serving_state(settings, tmp_path):
 
 @pytest.fixture
 def api() -> APIClient:
-    user = get_user_model().objects.create_user(username="shop-backend")
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
-    return client
+    return api_client()
 
 
 def build_shop(*, seed: int = 3, n_shoppers: int = 90, n_events: int = 2700) -> dict:

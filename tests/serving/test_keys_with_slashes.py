@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.urls import reverse
 
 from behavior.models import Event, EventKind, Shopper
@@ -35,6 +36,7 @@ def slashed(trained_shop) -> dict:
 
 @pytest.mark.django_db
 def test_dashboard_pages_open_and_link_keys_with_a_slash(client, staff_user, slashed):
+    staff_user.user_permissions.add(Permission.objects.get(codename="add_event"))  # simulates
     client.force_login(staff_user)
 
     product_page = client.get(reverse("product-detail", args=[SKU]))
@@ -87,6 +89,7 @@ def test_the_api_upserts_a_shopper_whose_id_holds_a_slash(api, slashed):
     [("get", "/shoppers/%00/"), ("get", "/products/%00/"), ("post", "/shoppers/a%00b/simulate/")],
 )
 def test_a_dashboard_key_holding_nul_is_a_404(client, staff_user, method, path):
+    staff_user.user_permissions.add(Permission.objects.get(codename="add_event"))  # simulates
     client.force_login(staff_user)
 
     assert getattr(client, method)(path).status_code == 404
