@@ -5,11 +5,12 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from config.api import StrictInputSerializer, StrictQuerySerializer
 from recommender.models import ModelVersion, TrainingRun
 from recommender.training.services import UnknownAlgorithm, resolve_algorithms
 
 
-class TrainingRunInSerializer(serializers.Serializer):
+class TrainingRunInSerializer(StrictInputSerializer):
     algorithms = serializers.ListField(
         child=serializers.CharField(max_length=64),
         required=False,
@@ -26,7 +27,9 @@ class TrainingRunInSerializer(serializers.Serializer):
 
 
 class TrainingRunSerializer(serializers.ModelSerializer):
-    requested_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    requested_by = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
     duration_seconds = serializers.SerializerMethodField()
     url = serializers.SerializerMethodField()
 
@@ -70,7 +73,9 @@ class TrainingRunSerializer(serializers.ModelSerializer):
 
 
 class ModelVersionSerializer(serializers.ModelSerializer):
-    promoted_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    promoted_by = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
 
     class Meta:
         model = ModelVersion
@@ -94,5 +99,14 @@ class ModelVersionSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class RollbackInSerializer(serializers.Serializer):
+class RollbackInSerializer(StrictInputSerializer):
     algorithm = serializers.CharField(max_length=64, help_text="The algorithm to roll back.")
+
+
+class ModelVersionsQuerySerializer(StrictQuerySerializer):
+    algorithm = serializers.CharField(
+        max_length=64, required=False, help_text="Only versions of this algorithm."
+    )
+    status = serializers.ChoiceField(
+        choices=ModelVersion.Status.choices, required=False, help_text="Only this status."
+    )
