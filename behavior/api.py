@@ -6,7 +6,12 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+)
 from drf_standardized_errors.openapi_validation_errors import extend_validation_errors
 from rest_framework import serializers, status
 from rest_framework.decorators import api_view, permission_classes
@@ -139,7 +144,11 @@ def _event_list(data: Any) -> list[Any]:
 
 
 @extend_schema_field(
-    {"type": "array", "items": {"type": "string", "maxLength": 140}, "maxItems": 100}
+    {
+        "type": "array",
+        "items": {"type": "string", "minLength": 1, "maxLength": 140},
+        "maxItems": 100,
+    }
 )
 class SlugListField(serializers.Field):
     """A list of category slugs; every error is reported on the list itself (``interests``),
@@ -179,6 +188,13 @@ class ShopperOutSerializer(serializers.Serializer):
 @extend_validation_errors(["invalid"], field_name="interests", methods=["put"])
 @extend_schema(
     operation_id="shoppers_upsert",
+    parameters=[
+        OpenApiParameter(
+            "external_id",
+            {"type": "string", "maxLength": 128, "pattern": r"^[^\x00]*[^\s\x00][^\x00]*$"},
+            OpenApiParameter.PATH,
+        )
+    ],
     request=ShopperInSerializer,
     responses={200: ShopperOutSerializer, 201: ShopperOutSerializer},
     description=(

@@ -9,7 +9,6 @@ import django_filters
 from django.conf import settings
 from django.db.models import Q, QuerySet
 from django.utils import timezone
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from drf_standardized_errors.openapi_validation_errors import extend_validation_errors
 from rest_framework import generics, serializers, status
@@ -39,6 +38,7 @@ from config.storable import unstorable
 # Fields every upserted row must carry: a product cannot be created without them, and PUT
 # describes the whole product.
 REQUIRED_FIELDS = ("title", "price")
+CATEGORY_PATTERN = r"^(?:\s*|(?=[\s\S]*[^/\s])[^/]{0,120}(?:/[^/]{0,120})*)$"
 # What PUT stores for an optional field it leaves out: PUT replaces the whole product.
 PUT_DEFAULTS: dict[str, Any] = {
     "description": "",
@@ -87,11 +87,16 @@ class ProductInSerializer(StrictInputSerializer):
         max_digits=12, decimal_places=2, min_value=0, coerce_to_string=True
     )
     description = serializers.CharField(required=False, allow_blank=True)
-    category = serializers.CharField(
+    category = serializers.RegexField(
+        # Blank (no category), or names of at most 120 characters separated by "/" with at
+        # least one that is not blank: what the product service can resolve.
+        CATEGORY_PATTERN,
         required=False,
         allow_blank=True,
         allow_null=True,
         max_length=500,
+        error_messages={"invalid": "A slug, or a path of names of at most 120 characters."},
+        trim_whitespace=False,  # checked as sent, as the schema states; the service trims
         help_text='A category slug or a path such as "Home/Kitchen/Mugs" (created if missing).',
     )
     brand = serializers.CharField(max_length=120, required=False, allow_blank=True)
@@ -177,8 +182,9 @@ class ProductFilter(django_filters.FilterSet):
         return queryset.filter(in_stock) if value else queryset.exclude(in_stock)
 
     def filter_promotion(self, queryset: QuerySet, name: str, value: Any) -> QuerySet:
-        if value != int(value) or abs(value) > 2**62:
-            return queryset.none()
+        if value != int(value) or not 1 <= value < 2**63:
+            # The schema says int64 id; beyond it is a client error, not "no products".
+            raise ValidationError({"promotion": ["A promotion id, a whole number ≥ 1."]})
         return queryset.filter(_in_promotions(Promotion.objects.filter(pk=int(value))))
 
     def filter_on_promotion(self, queryset: QuerySet, name: str, value: bool) -> QuerySet:
@@ -227,7 +233,7 @@ class ProductList(generics.ListAPIView):
             OpenApiParameter("on_promotion", bool, description="In a promotion active right now."),
             OpenApiParameter(
                 "promotion",
-                OpenApiTypes.INT64,
+                {"type": "integer", "format": "int64", "minimum": 1},
                 description="Promotion id: its products and categories.",
             ),
         ],
@@ -247,6 +253,14 @@ class ProductList(generics.ListAPIView):
 @extend_schema(
     methods=["PUT"],
     operation_id="products_upsert",
+    parameters=[
+        OpenApiParameter(
+            "sku",
+            # Python's \s: what str.strip() removes, so exactly the keys PUT refuses.
+            {"type": "string", "maxLength": 64, "pattern": r"^[^\s\x00](?:[^\x00]*[^\s\x00])?$"},
+            OpenApiParameter.PATH,
+        )
+    ],
     request=ProductInSerializer,
     responses={200: ProductOutSerializer, 201: ProductOutSerializer},
     description=(

@@ -163,7 +163,8 @@ class StrictInputSerializer(serializers.Serializer):
 
 class StrictQuerySerializer(serializers.Serializer):
     """Base of query-parameter serializers: a parameter left out takes its default, one given
-    empty (``?k=``) or more than once (``?k=5&k=9``) is a 400 naming it, never the default."""
+    empty (``?k=``) or more than once (``?k=5&k=9``) is a 400 naming it, never the default.
+    Only text that may be blank (``allow_blank``) may be given empty."""
 
     def to_internal_value(self, data: Any) -> Any:
         errors = {}
@@ -171,7 +172,7 @@ class StrictQuerySerializer(serializers.Serializer):
             values = data.getlist(name) if hasattr(data, "getlist") else [data.get(name)]
             if len(values) > 1:
                 errors[name] = ["Given more than once."]
-            elif values == [""]:
+            elif values == [""] and not getattr(self.fields[name], "allow_blank", False):
                 errors[name] = ["Given empty; leave the parameter out for the default."]
         if errors:
             raise exceptions.ValidationError(errors, code="invalid")

@@ -17,8 +17,19 @@ from rest_framework.settings import api_settings
 
 from config.api import UNKNOWN_FIELD, StrictInputSerializer, StrictLimitOffsetPagination
 
+NO_NUL = "^[^\\u0000]*$"
+
 
 class AutoSchema(StandardizedAutoSchema):
+    def _get_parameters(self) -> list[dict[str, Any]]:
+        parameters = super()._get_parameters()
+        for parameter in parameters:
+            described = parameter.get("schema", {})
+            if parameter["in"] == "query" and described.get("type") == "string":
+                # Text parameters refuse NUL (PostgreSQL cannot compare it): the schema says so.
+                described.setdefault("pattern", NO_NUL)
+        return parameters
+
     def _get_extra_validation_errors(self) -> dict[str, set[str]]:
         extra = dict(super()._get_extra_validation_errors())
         if self.method in ("PUT", "PATCH", "POST") and _is_strict(self.get_request_serializer()):
@@ -59,6 +70,10 @@ def _number_or_decimal_string(text: dict[str, Any], field: serializers.DecimalFi
         number["minimum"] = float(field.min_value)
     if field.max_digits is not None:
         number["maximum"] = float(10 ** (field.max_digits - field.decimal_places)) - 1
-    text = {**text, "type": "string"}
+    whole = field.max_digits - field.decimal_places
+    sign = "" if field.min_value is not None and field.min_value >= 0 else "-?"
+    # drf-spectacular's pattern lets "" through, which DRF refuses.
+    pattern = rf"^{sign}\d{{1,{whole}}}(?:\.\d{{1,{field.decimal_places}}})?$"
+    text = {**text, "type": "string", "pattern": pattern}
     described = {k: text.pop(k) for k in ("description", "nullable") if k in text}
     return {"oneOf": [number, text], **described}

@@ -125,6 +125,7 @@ def _create_run(request: Request) -> Response:
     )
 
 
+@extend_validation_errors(["invalid"], field_name="algorithms", methods=["post"])
 class TrainingRuns(generics.ListAPIView):
     """GET: runs newest first with their progress. POST: start a run."""
 

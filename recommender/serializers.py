@@ -7,14 +7,31 @@ from rest_framework import serializers
 
 from config.api import StrictInputSerializer, StrictQuerySerializer
 from recommender.models import ModelVersion, TrainingRun
-from recommender.training.services import UnknownAlgorithm, resolve_algorithms
+from recommender.training.services import (
+    UnknownAlgorithm,
+    resolve_algorithms,
+    trainable_algorithms,
+)
+
+
+class AlgorithmListField(serializers.ListField):
+    """Algorithm names; a bad item is reported on the list itself (``algorithms``), which is
+    what the schema documents (item positions are not enumerable there)."""
+
+    def run_child_validation(self, data: list) -> list:
+        try:
+            return super().run_child_validation(data)
+        except serializers.ValidationError as exc:
+            problems = [f"Item {i}: {' '.join(map(str, e))}" for i, e in exc.detail.items()]
+            raise serializers.ValidationError(problems[:10], code="invalid") from None
 
 
 class TrainingRunInSerializer(StrictInputSerializer):
-    algorithms = serializers.ListField(
-        child=serializers.CharField(max_length=64),
+    algorithms = AlgorithmListField(
+        child=serializers.ChoiceField(choices=trainable_algorithms()),
         required=False,
         allow_empty=False,
+        min_length=1,
         max_length=20,
         help_text="Algorithms to train; leave out to train the configured defaults.",
     )
