@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -26,9 +27,26 @@ class AlgorithmListField(serializers.ListField):
             raise serializers.ValidationError(problems[:10], code="invalid") from None
 
 
+class AlgorithmListFieldExtension(OpenApiSerializerFieldExtension):
+    """The schema names the algorithms this deployment can train (registered at run time, so
+    read when the schema is generated); the service validates with its own messages."""
+
+    target_class = AlgorithmListField
+
+    def map_serializer_field(self, auto_schema, direction):
+        field = self.target
+        return {
+            "type": "array",
+            "items": {"type": "string", "enum": trainable_algorithms()},
+            "minItems": 1,
+            "maxItems": field.max_length,
+            "description": field.help_text,
+        }
+
+
 class TrainingRunInSerializer(StrictInputSerializer):
     algorithms = AlgorithmListField(
-        child=serializers.ChoiceField(choices=trainable_algorithms()),
+        child=serializers.CharField(max_length=64),
         required=False,
         allow_empty=False,
         min_length=1,
