@@ -6,7 +6,12 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+)
 from drf_standardized_errors.openapi_validation_errors import extend_validation_errors
 from rest_framework import serializers, status
 from rest_framework.decorators import api_view, permission_classes
@@ -19,13 +24,18 @@ from behavior.permissions import CanSendEvents, CanWriteShoppers
 from behavior.services import ingest_events
 from behavior.shopper_services import upsert_shopper
 from config.api import (
+    UNKNOWN_FIELD,
     ErrorResponse413Serializer,
     PayloadTooLarge,
+    StrictInputSerializer,
+    clip_errors,
+    reject_unknown_item_fields,
+    unknown_fields_message,
 )
 from config.storable import unstorable
 
 
-class EventInSerializer(serializers.Serializer):
+class EventInSerializer(StrictInputSerializer):
     """One event as a shop back-end sends it (documentation; validated in bulk by the service)."""
 
     event_id = serializers.CharField(max_length=128, help_text="Your id; a resent id is ignored.")
@@ -46,7 +56,7 @@ class EventInSerializer(serializers.Serializer):
     )
 
 
-class EventBatchInSerializer(serializers.Serializer):
+class EventBatchInSerializer(StrictInputSerializer):
     events = EventInSerializer(many=True, max_length=settings.SHELFWISE_MAX_BATCH)
 
 
@@ -68,7 +78,9 @@ class EventBatchOutSerializer(serializers.Serializer):
     results = EventStatusSerializer(many=True)
 
 
-@extend_validation_errors(["required", "not_a_list"], field_name="events", methods=["post"])
+@extend_validation_errors(
+    ["required", "not_a_list", UNKNOWN_FIELD], field_name="events", methods=["post"]
+)
 @extend_schema(
     operation_id="events_create",
     request=EventBatchInSerializer,
@@ -80,7 +92,8 @@ class EventBatchOutSerializer(serializers.Serializer):
         "Store a batch of up to 1,000 events. Each event gets a status by index: `stored`, "
         "`duplicate` (its event_id was stored before; retrying a batch is safe) or `invalid` "
         "with field errors. Valid events are stored even when others are invalid; unknown "
-        "shoppers are created; an unknown product sku makes that event invalid."
+        "shoppers are created; an unknown product sku makes that event invalid. A field the "
+        "API does not know, in the body or in any event, refuses the whole batch (400)."
     ),
 )
 @api_view(["POST"])
@@ -88,9 +101,15 @@ class EventBatchOutSerializer(serializers.Serializer):
 def events_create(request: Request) -> Response:
     # The service validates each event (NUL, lone surrogates and non-text kinds included) and
     # reports it by index; a per-event pre-scan here cost ~10 % of a 500-event request.
-    result = ingest_events(events=_event_list(request.data))
+    events = _event_list(request.data)
+    reject_unknown_item_fields(items=events, allowed=_EVENT_FIELDS, name="events")
+    result = ingest_events(events=events)
     results = [
-        {"index": i, "status": s, **({"errors": result.errors[i]} if i in result.errors else {})}
+        {
+            "index": i,
+            "status": s,
+            **({"errors": clip_errors(result.errors[i])} if i in result.errors else {}),
+        }
         for i, s in enumerate(result.statuses)
     ]
     return Response(
@@ -104,9 +123,17 @@ def events_create(request: Request) -> Response:
     )
 
 
+_EVENT_FIELDS = frozenset(EventInSerializer().fields)
+
+
 def _event_list(data: Any) -> list[Any]:
     if not isinstance(data, dict) or "events" not in data:
         raise ValidationError({"events": ["This field is required."]}, code="required")
+    if set(data) != {"events"}:
+        raise ValidationError(
+            {"non_field_errors": [unknown_fields_message(set(data) - {"events"})]},
+            code=UNKNOWN_FIELD,
+        )
     events = data["events"]
     if not isinstance(events, list):
         raise ValidationError({"events": ["Expected a list of events."]}, code="not_a_list")
@@ -117,7 +144,11 @@ def _event_list(data: Any) -> list[Any]:
 
 
 @extend_schema_field(
-    {"type": "array", "items": {"type": "string", "maxLength": 140}, "maxItems": 100}
+    {
+        "type": "array",
+        "items": {"type": "string", "minLength": 1, "maxLength": 140},
+        "maxItems": 100,
+    }
 )
 class SlugListField(serializers.Field):
     """A list of category slugs; every error is reported on the list itself (``interests``),
@@ -134,7 +165,7 @@ class SlugListField(serializers.Field):
         return value
 
 
-class ShopperInSerializer(serializers.Serializer):
+class ShopperInSerializer(StrictInputSerializer):
     country = serializers.CharField(max_length=64, required=False, allow_blank=True)
     segment = serializers.CharField(max_length=64, required=False, allow_blank=True)
     points_balance = serializers.IntegerField(min_value=0, max_value=2_147_483_647, required=False)
@@ -157,6 +188,13 @@ class ShopperOutSerializer(serializers.Serializer):
 @extend_validation_errors(["invalid"], field_name="interests", methods=["put"])
 @extend_schema(
     operation_id="shoppers_upsert",
+    parameters=[
+        OpenApiParameter(
+            "external_id",
+            {"type": "string", "maxLength": 128, "pattern": r"^[^\x00]*[^\s\x00][^\x00]*$"},
+            OpenApiParameter.PATH,
+        )
+    ],
     request=ShopperInSerializer,
     responses={200: ShopperOutSerializer, 201: ShopperOutSerializer},
     description=(
@@ -167,9 +205,10 @@ class ShopperOutSerializer(serializers.Serializer):
 @api_view(["PUT"])
 @permission_classes([CanWriteShoppers])
 def shopper_upsert(request: Request, external_id: str) -> Response:
-    if len(external_id) > 128 or unstorable(external_id):
+    if len(external_id) > 128 or unstorable(external_id) or not external_id.strip():
         raise ValidationError(
-            {"external_id": ["At most 128 characters, no NUL characters."]}, code="invalid"
+            {"external_id": ["Not blank, at most 128 characters, no NUL characters."]},
+            code="invalid",
         )
     incoming = ShopperInSerializer(data=request.data)
     incoming.is_valid(raise_exception=True)

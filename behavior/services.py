@@ -316,7 +316,8 @@ def _clean_event(raw: Any, *, now: datetime) -> tuple[_Clean | None, Errors]:
     for name, limit in OPTIONAL_TEXT_LIMITS.items():
         text[name] = _text(raw.get(name), name, limit, fail) or ""
     for name in ("event_id", "shopper"):
-        if not text[name] and name not in errors:
+        # All spaces is as absent: the product service strips its keys the same way.
+        if not (text[name] or "").strip() and name not in errors:
             fail(name, "This field is required.")
     kind = raw.get("kind")
     if not isinstance(kind, str) or kind not in KINDS:  # a JSON object is not even hashable

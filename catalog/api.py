@@ -1,4 +1,5 @@
-"""REST endpoints that keep the catalog in sync: list and filter products, upsert by sku, bulk."""
+"""REST endpoints that keep the catalog in sync: list and filter products, replace (PUT) or
+partly update (PATCH) one by sku, bulk upsert."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import django_filters
 from django.conf import settings
 from django.db.models import Q, QuerySet
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from drf_standardized_errors.openapi_validation_errors import extend_validation_errors
 from rest_framework import generics, serializers, status
 from rest_framework.decorators import api_view, permission_classes
@@ -21,16 +22,33 @@ from catalog.models import Category, Product, Promotion
 from catalog.permissions import CanWriteProducts
 from catalog.services import upsert_products
 from config.api import (
+    UNKNOWN_FIELD,
     ErrorResponse413Serializer,
     PayloadTooLarge,
+    StrictInputSerializer,
     StrictLimitOffsetPagination,
+    clip_errors,
     reject_nul,
+    reject_unknown_item_fields,
+    unknown_fields_message,
 )
 from config.storable import unstorable
 
 # Fields every upserted row must carry: a product cannot be created without them, and PUT
 # describes the whole product.
 REQUIRED_FIELDS = ("title", "price")
+CATEGORY_PATTERN = r"^(?:\s*|(?=[\s\S]*[^/\s])[^/]{0,120}(?:/[^/]{0,120})*)$"
+# What PUT stores for an optional field it leaves out: PUT replaces the whole product.
+PUT_DEFAULTS: dict[str, Any] = {
+    "description": "",
+    "category": None,
+    "brand": "",
+    "currency": "GBP",
+    "stock": None,
+    "is_active": True,
+    "points_price": None,
+    "attributes": {},
+}
 
 
 class ProductOutSerializer(serializers.ModelSerializer):
@@ -59,20 +77,25 @@ class ProductOutSerializer(serializers.ModelSerializer):
         ]
 
 
-class ProductInSerializer(serializers.Serializer):
-    """A product as the shop describes it. Optional fields left out keep their current value
-    (or the default, for a new product)."""
+class ProductInSerializer(StrictInputSerializer):
+    """A product as the shop describes it. PUT replaces: an optional field left out takes its
+    default. PATCH changes only the fields it names."""
 
     title = serializers.CharField(max_length=255)
     price = serializers.DecimalField(
         max_digits=12, decimal_places=2, min_value=0, coerce_to_string=True
     )
     description = serializers.CharField(required=False, allow_blank=True)
-    category = serializers.CharField(
+    category = serializers.RegexField(
+        # Blank (no category), or names of at most 120 characters separated by "/" with at
+        # least one that is not blank: what the product service can resolve.
+        CATEGORY_PATTERN,
         required=False,
         allow_blank=True,
         allow_null=True,
         max_length=500,
+        error_messages={"invalid": "A slug, or a path of names of at most 120 characters."},
+        trim_whitespace=False,  # checked as sent, as the schema states; the service trims
         help_text='A category slug or a path such as "Home/Kitchen/Mugs" (created if missing).',
     )
     brand = serializers.CharField(max_length=120, required=False, allow_blank=True)
@@ -91,7 +114,7 @@ class ProductBulkRowSerializer(ProductInSerializer):
     sku = serializers.CharField(max_length=64)
 
 
-class ProductBulkInSerializer(serializers.Serializer):
+class ProductBulkInSerializer(StrictInputSerializer):
     products = ProductBulkRowSerializer(many=True, max_length=settings.SHELFWISE_MAX_BATCH)
 
 
@@ -158,8 +181,9 @@ class ProductFilter(django_filters.FilterSet):
         return queryset.filter(in_stock) if value else queryset.exclude(in_stock)
 
     def filter_promotion(self, queryset: QuerySet, name: str, value: Any) -> QuerySet:
-        if value != int(value) or abs(value) > 2**62:
-            return queryset.none()
+        if value != int(value) or not 1 <= value < 2**63:
+            # The schema says int64 id; beyond it is a client error, not "no products".
+            raise ValidationError({"promotion": ["A promotion id, a whole number ≥ 1."]})
         return queryset.filter(_in_promotions(Promotion.objects.filter(pk=int(value))))
 
     def filter_on_promotion(self, queryset: QuerySet, name: str, value: bool) -> QuerySet:
@@ -186,8 +210,6 @@ def _in_promotions(promotions: QuerySet) -> Q:
     return Q(promotions__in=ids) | Q(category_id__in=categories)
 
 
-@extend_validation_errors(["invalid"], field_name="limit", methods=["get"])
-@extend_validation_errors(["invalid"], field_name="offset", methods=["get"])
 class ProductList(generics.ListAPIView):
     """Products in sku order, filtered and paginated (limit ≤ 100; out of range is a 400)."""
 
@@ -199,13 +221,28 @@ class ProductList(generics.ListAPIView):
     def get_queryset(self) -> QuerySet[Product]:
         return Product.objects.select_related("category").order_by("sku").distinct()
 
-    @extend_schema(operation_id="products_list")
+    @extend_schema(
+        operation_id="products_list",
+        # django-filter's choice filters would be documented as a boolean with string values.
+        parameters=[
+            OpenApiParameter(
+                "is_active", bool, description="Inactive products are never recommended."
+            ),
+            OpenApiParameter("in_stock", bool, description="Stock not tracked or above zero."),
+            OpenApiParameter("on_promotion", bool, description="In a promotion active right now."),
+            OpenApiParameter(
+                "promotion",
+                {"type": "integer", "format": "int64", "minimum": 1},
+                description="Promotion id: its products and categories.",
+            ),
+        ],
+    )
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().get(request, *args, **kwargs)
 
 
 @extend_validation_errors(["invalid"], field_name="sku", methods=["put"])
-@extend_validation_errors(["invalid"], field_name="attributes", methods=["put"])
+@extend_validation_errors(["invalid"], field_name="attributes", methods=["put", "patch"])
 @extend_schema(
     methods=["GET"],
     operation_id="products_retrieve",
@@ -215,18 +252,45 @@ class ProductList(generics.ListAPIView):
 @extend_schema(
     methods=["PUT"],
     operation_id="products_upsert",
+    parameters=[
+        OpenApiParameter(
+            "sku",
+            # Python's \s: what str.strip() removes, so exactly the keys PUT refuses.
+            {"type": "string", "maxLength": 64, "pattern": r"^[^\s\x00](?:[^\x00]*[^\s\x00])?$"},
+            OpenApiParameter.PATH,
+        )
+    ],
     request=ProductInSerializer,
     responses={200: ProductOutSerializer, 201: ProductOutSerializer},
     description=(
-        "Create or update the product with this sku. A stock or price change, or a "
-        "deactivation, takes effect in the very next recommendation response."
+        "Create the product with this sku, or replace it: an optional field left out takes "
+        "its default (no description, category, brand, stock limit or points price; GBP; "
+        "active; no attributes). To change some fields only, use PATCH. A stock or price "
+        "change, or a deactivation, takes effect in the very next recommendation response."
     ),
 )
-@api_view(["GET", "PUT"])
+@extend_schema(
+    methods=["PATCH"],
+    operation_id="products_partial_update",
+    request=ProductInSerializer(partial=True),
+    responses={200: ProductOutSerializer},
+    description=(
+        'Change only the fields sent (e.g. `{"stock": 0}`); the others keep their value. '
+        "404 when the sku is unknown: PATCH never creates a product."
+    ),
+)
+@api_view(["GET", "PUT", "PATCH"])
 @permission_classes([CanWriteProducts])
 def product_detail(request: Request, sku: str) -> Response:
     if request.method == "GET":
         reject_nul(value=sku, what="product")
+        return Response(ProductOutSerializer(_product(sku)).data)
+    if request.method == "PATCH":
+        reject_nul(value=sku, what="product")
+        _product(sku)  # 404 before validating: PATCH never creates
+        incoming = ProductInSerializer(data=request.data, partial=True)
+        incoming.is_valid(raise_exception=True)
+        _write_product(sku, dict(incoming.validated_data))
         return Response(ProductOutSerializer(_product(sku)).data)
     if len(sku) > 64 or unstorable(sku) or sku != sku.strip():
         # Surrounding spaces: the service strips them, so the product would be stored under
@@ -237,15 +301,20 @@ def product_detail(request: Request, sku: str) -> Response:
         )
     incoming = ProductInSerializer(data=request.data)
     incoming.is_valid(raise_exception=True)
-    # Unstorable text in any field (attributes included) is the service's field error below.
-    result = upsert_products(rows=[{**incoming.validated_data, "sku": sku}])
-    if result.invalid:
-        raise ValidationError(result.errors[0], code="invalid")
-    created = result.statuses[0] == "created"
+    created = _write_product(sku, PUT_DEFAULTS | incoming.validated_data) == "created"
     return Response(
         ProductOutSerializer(_product(sku)).data,
         status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
     )
+
+
+def _write_product(sku: str, values: dict[str, Any]) -> str:
+    """Upsert one product; its status, or a 400 with the service's field errors."""
+    # Unstorable text in any field (attributes included) is the service's field error.
+    result = upsert_products(rows=[{**values, "sku": sku}])
+    if result.invalid:
+        raise ValidationError(clip_errors(result.errors[0]), code="invalid")
+    return result.statuses[0]
 
 
 def _product(sku: str) -> Product:
@@ -255,7 +324,7 @@ def _product(sku: str) -> Product:
     return product
 
 
-@extend_validation_errors(["not_a_list"], field_name="products", methods=["post"])
+@extend_validation_errors(["not_a_list", UNKNOWN_FIELD], field_name="products", methods=["post"])
 @extend_schema(
     operation_id="products_bulk_upsert",
     request=ProductBulkInSerializer,
@@ -272,6 +341,9 @@ def _product(sku: str) -> Product:
 @permission_classes([CanWriteProducts])
 def products_bulk_upsert(request: Request) -> Response:
     rows = _product_rows(request.data)
+    reject_unknown_item_fields(
+        items=rows, allowed=ProductBulkRowSerializer().fields, name="products"
+    )
     statuses: list[str] = ["invalid"] * len(rows)
     errors: dict[int, dict[str, list[str]]] = {}
     positions: list[int] = []
@@ -286,6 +358,7 @@ def products_bulk_upsert(request: Request) -> Response:
         statuses[index] = result.statuses[position]
         if position in result.errors:
             errors[index] = result.errors[position]
+    errors = {index: clip_errors(row_errors) for index, row_errors in errors.items()}
     results = [
         {
             "index": i,
@@ -312,6 +385,11 @@ _COUNTS = (
 def _product_rows(data: Any) -> list[Any]:
     if not isinstance(data, dict) or not isinstance(data.get("products"), list):
         raise ValidationError({"products": ["Expected a list of products."]}, code="not_a_list")
+    if set(data) != {"products"}:
+        raise ValidationError(
+            {"non_field_errors": [unknown_fields_message(set(data) - {"products"})]},
+            code=UNKNOWN_FIELD,
+        )
     rows = data["products"]
     limit = settings.SHELFWISE_MAX_BATCH
     if len(rows) > limit:
@@ -330,8 +408,6 @@ def _row_errors(row: Any) -> dict[str, list[str]]:
         if row.get(name) in (None, "")
     }
     for name, value in row.items():
-        if name not in ProductBulkRowSerializer._declared_fields:
-            errors.setdefault(name, []).append("Unknown field.")
-        elif isinstance(value, (dict, list)) and name != "attributes":
+        if isinstance(value, (dict, list)) and name != "attributes":
             errors.setdefault(name, []).append("Must be a single value.")
     return errors

@@ -1,9 +1,10 @@
 """The REST API under /api/v1/. Each app contributes its routes here."""
 
-from django.urls import path
+from django.urls import path, re_path
 
 from behavior import api as behavior_api
 from catalog import api as catalog_api
+from config.api import api_not_found
 from recommender import api as training_api
 from recommender.serving import api as serving_api
 
@@ -13,6 +14,9 @@ app_name = "api"
 # as %2F or as is), so they use the path converter. A route with a suffix comes before its bare
 # twin, which would swallow it: ".../X/similar" is the similar items of X.
 urlpatterns: list = [
+    # First: API paths never end in "/". Without this, ".../recommendations/" reached the
+    # shopper route (PUT only) and answered 405 to a GET; every such path is one JSON 404.
+    re_path(r"^.*/$", api_not_found, name="trailing-slash"),
     path("events", behavior_api.events_create, name="events"),
     path(
         "shoppers/<path:external_id>/recommendations",

@@ -3,23 +3,25 @@
 from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from drf_standardized_errors.openapi_serializers import (
     ClientErrorEnum,
     ServerErrorEnum,
     ValidationErrorResponseSerializer,
 )
+from drf_standardized_errors.openapi_validation_errors import extend_validation_errors
 from rest_framework import exceptions, generics, serializers, status
 from rest_framework.decorators import api_view, permission_classes
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from config.api import IsStaff, StrictLimitOffsetPagination
+from config.api import IsStaff, StrictLimitOffsetPagination, query_params
 from recommender import selectors
 from recommender.models import ModelVersion, TrainingRun
 from recommender.permissions import CanPromote, CanTrain
 from recommender.serializers import (
     ModelVersionSerializer,
+    ModelVersionsQuerySerializer,
     RollbackInSerializer,
     TrainingRunInSerializer,
     TrainingRunSerializer,
@@ -81,7 +83,6 @@ _CREATE_SCHEMA = extend_schema(
     request=TrainingRunInSerializer,
     responses={
         202: TrainingRunSerializer,
-        400: ValidationErrorResponseSerializer,
         409: OpenApiResponse(
             ErrorResponse409Serializer,
             description="A run for some of these algorithms is already queued or running; the "
@@ -100,7 +101,7 @@ _CREATE_SCHEMA = extend_schema(
 
 
 def _create_run(request: Request) -> Response:
-    incoming = TrainingRunInSerializer(data=request.data if request.data is not None else {})
+    incoming = TrainingRunInSerializer(data=request.data)
     incoming.is_valid(raise_exception=True)
     try:
         run = start_training(
@@ -124,6 +125,7 @@ def _create_run(request: Request) -> Response:
     )
 
 
+@extend_validation_errors(["invalid"], field_name="algorithms", methods=["post"])
 class TrainingRuns(generics.ListAPIView):
     """GET: runs newest first with their progress. POST: start a run."""
 
@@ -165,22 +167,14 @@ class ModelVersions(generics.ListAPIView):
     serializer_class = ModelVersionSerializer
 
     def get_queryset(self):
-        version_status = self.request.query_params.get("status") or None
-        if version_status and version_status not in ModelVersion.Status.values:
-            raise exceptions.ValidationError(
-                {"status": [f"Must be one of: {', '.join(ModelVersion.Status.values)}."]}
-            )
-        algorithm = self.request.query_params.get("algorithm") or None
-        return selectors.model_versions(algorithm=algorithm, status=version_status)
+        query = query_params(ModelVersionsQuerySerializer, self.request)
+        return selectors.model_versions(
+            algorithm=query.get("algorithm"), status=query.get("status")
+        )
 
     @extend_schema(
         operation_id="model_versions_list",
-        parameters=[
-            OpenApiParameter("algorithm", str, description="Only versions of this algorithm."),
-            OpenApiParameter(
-                "status", str, enum=ModelVersion.Status.values, description="Only this status."
-            ),
-        ],
+        parameters=[ModelVersionsQuerySerializer],
         responses={
             200: ModelVersionSerializer(many=True),
             400: ValidationErrorResponseSerializer,
@@ -190,10 +184,11 @@ class ModelVersions(generics.ListAPIView):
         return super().get(request, *args, **kwargs)
 
 
+@extend_validation_errors(["invalid"], field_name="non_field_errors", methods=["post"])
 @extend_schema(
     operation_id="model_versions_promote",
     request=None,
-    responses={200: ModelVersionSerializer, 400: ValidationErrorResponseSerializer},
+    responses={200: ModelVersionSerializer},
     description="Make this version serve for its algorithm; the current champion is retired.",
 )
 @api_view(["POST"])
@@ -210,7 +205,7 @@ def model_version_promote(request: Request, version_id: int) -> Response:
 @extend_schema(
     operation_id="model_versions_rollback",
     request=RollbackInSerializer,
-    responses={200: ModelVersionSerializer, 400: ValidationErrorResponseSerializer},
+    responses={200: ModelVersionSerializer},
     description="Restore the champion the current one replaced; answers with the restored one.",
 )
 @api_view(["POST"])

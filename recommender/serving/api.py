@@ -12,7 +12,12 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from config.api import QueryValidationErrorSerializer, reject_nul
+from config.api import (
+    QueryValidationErrorSerializer,
+    StrictQuerySerializer,
+    query_params,
+    reject_nul,
+)
 from config.storable import unstorable
 from recommender.impressions import record_impressions
 from recommender.serving.products import ProductNotFound, bought_together, similar_products
@@ -21,7 +26,7 @@ from recommender.serving.selectors import recommendations_for
 from recommender.serving.slots import SLOTS
 
 
-class KQuerySerializer(serializers.Serializer):
+class KQuerySerializer(StrictQuerySerializer):
     k = serializers.IntegerField(
         min_value=1,
         max_value=settings.SHELFWISE_MAX_K,
@@ -114,7 +119,7 @@ _BAD_QUERY = OpenApiResponse(QueryValidationErrorSerializer, description="A para
 def shopper_recommendations(request: Request, external_id: str) -> Response:
     if len(external_id) > 128 or unstorable(external_id):
         raise ValidationError({"external_id": ["At most 128 characters, no NUL characters."]})
-    query = _query(RecommendationsQuerySerializer, request)
+    query = query_params(RecommendationsQuerySerializer, request)
     try:
         result = recommendations_for(
             shopper=external_id,
@@ -164,16 +169,10 @@ def product_bought_together(request: Request, sku: str) -> Response:
 
 def _product_list(request: Request, sku: str, selector) -> Response:
     reject_nul(value=sku, what="product")
-    query = _query(KQuerySerializer, request)
+    query = query_params(KQuerySerializer, request)
     try:
         result = selector(sku=sku, k=query["k"], now=timezone.now())
     except ProductNotFound as exc:
         raise NotFound(f"No product with sku {sku!r}.") from exc
     record_impressions(product_ids=[i.product.id for i in result.items], now=timezone.now())
     return Response(result.as_dict())
-
-
-def _query(serializer_class: type[serializers.Serializer], request: Request) -> dict:
-    serializer = serializer_class(data=request.query_params)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data

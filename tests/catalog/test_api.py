@@ -70,15 +70,15 @@ def test_pagination_pages_through_products_in_sku_order(shop_client):
     assert _skus(response) == ["B", "C"]
 
 
-def test_put_creates_a_product_then_updates_its_price(shop_client):
+# PUT used to keep omitted optional fields; it now replaces (issue 11), so the price-only
+# update that keeps the stock is a PATCH.
+def test_put_creates_a_product_then_patch_updates_its_price(shop_client):
     created = shop_client.put(
         "/api/v1/products/MUG-1",
         {"title": "Blue Mug", "price": "9.50", "category": "Home/Kitchen", "stock": 4},
         format="json",
     )
-    updated = shop_client.put(
-        "/api/v1/products/MUG-1", {"title": "Blue Mug", "price": "7.25"}, format="json"
-    )
+    updated = shop_client.patch("/api/v1/products/MUG-1", {"price": "7.25"}, format="json")
 
     assert created.status_code == 201 and updated.status_code == 200
     product = Product.objects.get(sku="MUG-1")
@@ -241,3 +241,78 @@ def test_put_with_unstorable_attributes_is_a_400_naming_the_field(shop_client):
     error = response.json()["errors"][0]
     assert error["attr"] == "attributes" and "No NUL characters" in error["detail"]
     assert not Product.objects.exists()
+
+
+def test_patch_changes_only_the_stock_and_keeps_every_other_field(shop_client):
+    ProductFactory(sku="MUG-1", title="Blue Mug", brand="Lumo", stock=4, attributes={"c": "b"})
+
+    response = shop_client.patch("/api/v1/products/MUG-1", {"stock": 0}, format="json")
+
+    assert response.status_code == 200
+    assert response.json()["stock"] == 0 and response.json()["in_stock"] is False
+    product = Product.objects.get(sku="MUG-1")
+    assert (product.title, product.brand, product.attributes) == ("Blue Mug", "Lumo", {"c": "b"})
+
+
+def test_patch_of_an_unknown_sku_is_a_404_and_creates_nothing(shop_client):
+    response = shop_client.patch("/api/v1/products/NOPE", {"stock": 3}, format="json")
+
+    assert response.status_code == 404
+    assert not Product.objects.exists()
+
+
+def test_patch_with_a_bad_value_is_a_400_and_changes_nothing(shop_client):
+    ProductFactory(sku="MUG-1", stock=4)
+
+    response = shop_client.patch("/api/v1/products/MUG-1", {"stock": -1}, format="json")
+
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["attr"] == "stock"
+    assert Product.objects.get(sku="MUG-1").stock == 4
+
+
+def test_put_replaces_the_product_so_omitted_optional_fields_take_their_defaults(shop_client):
+    shop_client.put(
+        "/api/v1/products/MUG-1",
+        {
+            "title": "Blue Mug",
+            "price": "9.50",
+            "category": "Home/Kitchen",
+            "brand": "Lumo",
+            "stock": 4,
+            "currency": "EUR",
+            "is_active": False,
+            "points_price": 100,
+            "attributes": {"colour": "blue"},
+        },
+        format="json",
+    )
+
+    response = shop_client.put(
+        "/api/v1/products/MUG-1", {"title": "Blue Mug", "price": "7.25"}, format="json"
+    )
+
+    assert response.status_code == 200
+    product = Product.objects.get(sku="MUG-1")
+    assert product.price == Decimal("7.25")
+    assert (product.category, product.brand, product.stock, product.currency) == (
+        None,
+        "",
+        None,
+        "GBP",
+    )
+    assert (product.is_active, product.points_price, product.attributes) == (True, None, {})
+
+
+def test_the_schema_documents_patch_and_put_on_a_product(shop_client):
+    from drf_spectacular.generators import SchemaGenerator
+
+    operations = SchemaGenerator().get_schema(request=None, public=True)["paths"][
+        "/api/v1/products/{sku}"
+    ]
+
+    assert operations["patch"]["operationId"] == "products_partial_update"
+    assert "title" not in operations["patch"]["requestBody"]["content"]["application/json"][
+        "schema"
+    ].get("required", [])
+    assert "replace" in operations["put"]["description"]
