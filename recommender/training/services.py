@@ -17,10 +17,16 @@ from datetime import datetime, timedelta
 import numpy as np
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from recommender.artifacts import ArtifactError, delete_artifact, load_model, write_artifact
+from recommender.artifacts import (
+    ArtifactError,
+    artifact_path,
+    delete_artifact,
+    load_model,
+    write_artifact,
+)
 from recommender.core import ALGORITHMS, Recommender
 from recommender.core.matrix import IdIndex
 from recommender.models import ModelVersion, TrainingRun
@@ -42,6 +48,9 @@ from recommender.training.progress import ProgressCallback, RunProgress, heartbe
 from recommender.training.promotion import ChampionScore, crown, decide, decide_feature_index
 
 logger = logging.getLogger(__name__)
+
+# Run stats key: artifacts an attempt is writing, until a version records them or they are swept.
+UNRECORDED_ARTIFACTS = "unrecorded_artifacts"
 
 
 class TrainingAlreadyRunning(Exception):
@@ -278,6 +287,10 @@ def _give_up(run: TrainingRun, *, log: list[str], now: datetime) -> TrainingRun:
 
 
 def _finish_failed(run_id: int, *, error: str) -> None:
+    # The failure may be the connection itself (a killed backend, a failover): write it on a new
+    # one, or the run stays "running" until the reconciler notices its silence.
+    if not connection.in_atomic_block and not connection.is_usable():
+        connection.close()
     TrainingRun.objects.filter(pk=run_id).exclude(status__in=TrainingRun.FINISHED).update(
         status=TrainingRun.Status.FAILED,
         error=error[:10_000],
@@ -355,6 +368,10 @@ def train_models(*, run: TrainingRun, progress: RunProgress) -> list[ModelVersio
         TrainingRun.objects.filter(pk=run.pk).update(stats=run.stats)
     progress(90, "saving artifacts")
     mark = time.perf_counter()
+    keys = {item.algorithm: uuid.uuid4() for item in fitted}
+    # Noted before writing: an attempt killed from here on leaves folders no version points at,
+    # which the next success or the reconciler sweeps (sweep_unrecorded_artifacts).
+    _note_artifacts(run.pk, [artifact_path(algorithm=a, key=k) for a, k in keys.items()])
     try:
         for item in fitted:
             item.artifact = write_artifact(
@@ -362,18 +379,51 @@ def train_models(*, run: TrainingRun, progress: RunProgress) -> list[ModelVersio
                 items=item.items,
                 users=data.users,
                 algorithm=item.algorithm,
-                key=uuid.uuid4(),
+                key=keys[item.algorithm],
                 support=item_support(data.train, source=data.items, target=item.items),
             )
         timings["save_artifacts"] = time.perf_counter() - mark
         progress(96, "promoting")
         timings["total"] = time.perf_counter() - started
-        return _record_versions(run, fitted=fitted, data=data, timings=timings)
+        versions = _record_versions(run, fitted=fitted, data=data, timings=timings)
     except BaseException:
         for item in fitted:  # nothing points at them: remove the leftovers
             if item.artifact:
                 delete_artifact(item.artifact)
         raise
+    sweep_unrecorded_artifacts(run_id=run.pk)  # a killed earlier attempt's, if any
+    return versions
+
+
+def _note_artifacts(run_id: int, paths: list[str]) -> None:
+    stats = TrainingRun.objects.get(pk=run_id).stats
+    noted = [*stats.get(UNRECORDED_ARTIFACTS, []), *paths]
+    TrainingRun.objects.filter(pk=run_id).update(stats={**stats, UNRECORDED_ARTIFACTS: noted})
+
+
+def sweep_unrecorded_artifacts(*, run_id: int) -> list[str]:
+    """Delete the artifacts the run's attempts wrote that no version records; returns them.
+
+    Only for a run no live worker is writing: after its success, or once the reconciler found
+    its worker gone.
+    """
+    with transaction.atomic():
+        run = TrainingRun.objects.select_for_update().get(pk=run_id)
+        noted = run.stats.get(UNRECORDED_ARTIFACTS, [])
+        if not noted:
+            return []
+        recorded = set(
+            ModelVersion.objects.filter(artifact__in=noted).values_list("artifact", flat=True)
+        )
+        run.stats = {key: v for key, v in run.stats.items() if key != UNRECORDED_ARTIFACTS}
+        run.save(update_fields=["stats"])
+    leftovers = [path for path in noted if path not in recorded]
+    for path in leftovers:
+        try:
+            delete_artifact(path)
+        except OSError:  # storage trouble must not fail a run that succeeded
+            logger.warning("could not delete leftover artifact %s", path, exc_info=True)
+    return leftovers
 
 
 def _record_data(run: TrainingRun, *, events_window: tuple, data: TrainingData) -> None:
@@ -519,6 +569,7 @@ def _record_versions(
             versions.append(version)
         TrainingRun.objects.filter(pk=run.pk).update(
             status=TrainingRun.Status.SUCCEEDED,
+            error="",  # a lost earlier attempt's note is history now (kept in the attempt log)
             progress=100,
             stage="done",
             finished_at=timezone.now(),
@@ -544,6 +595,9 @@ def reconcile_stale_runs(*, now: datetime, heartbeat_timeout: timedelta | None =
             run = TrainingRun.objects.select_for_update().get(pk=stale.pk)
             if run.status != TrainingRun.Status.RUNNING or run.heartbeat_at >= now - timeout:
                 continue
+            # Its worker is gone and the run is not re-queued yet: what it wrote can go.
+            sweep_unrecorded_artifacts(run_id=run.pk)
+            run.refresh_from_db(fields=["stats"])
             note = (
                 f"attempt {run.attempts}: worker lost (no heartbeat since "
                 f"{run.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC, stage {run.stage!r})"
