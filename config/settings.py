@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "django_celery_results",
     "django_htmx",
     "import_export",
+    "health_check",
     "catalog",
     "behavior",
     "recommender",
@@ -260,6 +261,12 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 # Health probes answer plain HTTP from the orchestrator inside the network.
 SECURE_REDIRECT_EXEMPT = [r"^health/"]
+# /health/ tells anyone only "ok" or "unavailable"; a caller sending "Authorization: Bearer
+# <this token>" (or a logged-in staff member) gets every check's result. Empty: staff only.
+SHELFWISE_HEALTH_TOKEN = env.str("SHELFWISE_HEALTH_TOKEN", default="")
+# Beat counts as stalled when its newest periodic task was sent longer ago than this: the
+# reconciler goes every 5 minutes and the scheduler saves its send times every 3.
+SHELFWISE_BEAT_MAX_AGE_SECONDS = env.int("SHELFWISE_BEAT_MAX_AGE_SECONDS", default=10 * 60)
 
 # --- Logging -------------------------------------------------------------------------------------
 LOGGING = {

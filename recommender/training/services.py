@@ -370,7 +370,7 @@ def train_models(*, run: TrainingRun, progress: RunProgress) -> list[ModelVersio
     mark = time.perf_counter()
     keys = {item.algorithm: uuid.uuid4() for item in fitted}
     # Noted before writing: an attempt killed from here on leaves folders no version points at,
-    # which the next success or the reconciler sweeps (sweep_unrecorded_artifacts).
+    # which the run's next success or the reconciler deletes (sweep_unrecorded_artifacts).
     _note_artifacts(run.pk, [artifact_path(algorithm=a, key=k) for a, k in keys.items()])
     try:
         for item in fitted:
@@ -385,14 +385,12 @@ def train_models(*, run: TrainingRun, progress: RunProgress) -> list[ModelVersio
         timings["save_artifacts"] = time.perf_counter() - mark
         progress(96, "promoting")
         timings["total"] = time.perf_counter() - started
-        versions = _record_versions(run, fitted=fitted, data=data, timings=timings)
+        return _record_versions(run, fitted=fitted, data=data, timings=timings)
     except BaseException:
         for item in fitted:  # nothing points at them: remove the leftovers
             if item.artifact:
                 delete_artifact(item.artifact)
         raise
-    sweep_unrecorded_artifacts(run_id=run.pk)  # a killed earlier attempt's, if any
-    return versions
 
 
 def _note_artifacts(run_id: int, paths: list[str]) -> None:
@@ -404,8 +402,8 @@ def _note_artifacts(run_id: int, paths: list[str]) -> None:
 def sweep_unrecorded_artifacts(*, run_id: int) -> list[str]:
     """Delete the artifacts the run's attempts wrote that no version records; returns them.
 
-    Only for a run no live worker is writing: after its success, or once the reconciler found
-    its worker gone.
+    Only for a run no live worker is writing: the reconciler, once it found the worker gone
+    (a success drops the same leftovers in ``_record_versions``).
     """
     with transaction.atomic():
         run = TrainingRun.objects.select_for_update().get(pk=run_id)
@@ -418,12 +416,16 @@ def sweep_unrecorded_artifacts(*, run_id: int) -> list[str]:
         run.stats = {key: v for key, v in run.stats.items() if key != UNRECORDED_ARTIFACTS}
         run.save(update_fields=["stats"])
     leftovers = [path for path in noted if path not in recorded]
-    for path in leftovers:
+    _delete_artifacts(leftovers)
+    return leftovers
+
+
+def _delete_artifacts(paths: list[str]) -> None:
+    for path in paths:
         try:
             delete_artifact(path)
         except OSError:  # storage trouble must not fail a run that succeeded
             logger.warning("could not delete leftover artifact %s", path, exc_info=True)
-    return leftovers
 
 
 def _record_data(run: TrainingRun, *, events_window: tuple, data: TrainingData) -> None:
@@ -567,6 +569,11 @@ def _record_versions(
                     version.reason = reason
                     version.save(update_fields=["reason"])
             versions.append(version)
+        stats = TrainingRun.objects.get(pk=run.pk).stats
+        # What a killed earlier attempt wrote: nothing records it, it goes with this success.
+        written = {item.artifact for item in fitted}
+        leftovers = [p for p in stats.pop(UNRECORDED_ARTIFACTS, []) if p not in written]
+        transaction.on_commit(lambda: _delete_artifacts(leftovers))
         TrainingRun.objects.filter(pk=run.pk).update(
             status=TrainingRun.Status.SUCCEEDED,
             error="",  # a lost earlier attempt's note is history now (kept in the attempt log)
@@ -574,7 +581,7 @@ def _record_versions(
             stage="done",
             finished_at=timezone.now(),
             heartbeat_at=timezone.now(),
-            stats={**TrainingRun.objects.get(pk=run.pk).stats, "timings": timings},
+            stats={**stats, "timings": timings},
         )
     return versions
 
