@@ -127,6 +127,11 @@ CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "memory://
 # No broker configured: run tasks in-process so the embedded demo needs no worker.
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=not REDIS_URL)
 CELERY_TASK_EAGER_PROPAGATES = True
+# Embedded mode (no Redis, tasks in-process): a triggered training run trains on a background
+# thread, so "Retrain" answers at once and shows live progress instead of freezing the page.
+SHELFWISE_TRAIN_IN_BACKGROUND = env.bool(
+    "SHELFWISE_TRAIN_IN_BACKGROUND", default=CELERY_TASK_ALWAYS_EAGER and not REDIS_URL
+)
 CELERY_RESULT_BACKEND = "django-db"
 CELERY_RESULT_EXTENDED = True
 CELERY_TIMEZONE = "UTC"

@@ -159,8 +159,11 @@ def enqueue_run(*, run_id: int) -> bool:
     """
     from kombu.exceptions import OperationalError
 
-    from recommender.tasks import train_models_task
+    from recommender.tasks import train_in_background, train_models_task
 
+    if settings.SHELFWISE_TRAIN_IN_BACKGROUND:
+        train_in_background(run_id=run_id)
+        return True
     task_id = str(uuid.uuid4())
     try:
         train_models_task.apply_async(args=[run_id], task_id=task_id, retry=False)
