@@ -32,6 +32,14 @@ class Shopper(models.Model):
         help_text="Declared interests, used to recommend before the shopper has any history.",
     )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # Bumped in the transaction that stores the shopper's events (behavior.services), so it is
+    # never behind PostgreSQL: real-time caches are keyed by it and cannot outlive a missed write.
+    events_version = models.BigIntegerField(
+        default=0,
+        db_default=0,
+        editable=False,
+        help_text="Changes whenever the shopper's events change; used to keep caches current.",
+    )
 
     class Meta:
         ordering = ["external_id"]

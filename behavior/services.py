@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
 from django.db import connection, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from behavior import realtime
@@ -144,8 +145,34 @@ def store_events(*, rows: Sequence[EventRow], durable: bool = True) -> set[str]:
         else:
             stored = _bulk_create_insert(rows)
         new_rows = [row for row in rows if row.event_id in stored]
-        transaction.on_commit(lambda: realtime.record_events(events=new_rows))
+        # Last in the transaction: the shopper rows stay locked only until its commit.
+        versions = _bump_event_versions(shopper_ids={row.shopper_id for row in new_rows})
+        transaction.on_commit(lambda: realtime.record_events(events=new_rows, versions=versions))
     return stored
+
+
+def _bump_event_versions(*, shopper_ids: set[int]) -> dict[int, int]:
+    """Each shopper's new ``events_version``, bumped in the caller's transaction.
+
+    What real-time caches are keyed by (behavior.realtime): bumped with the events, it moves
+    even when the after-commit Redis update is lost.
+    """
+    if not shopper_ids:
+        return {}
+    if connection.vendor != "postgresql":
+        shoppers = Shopper.objects.filter(pk__in=shopper_ids)
+        shoppers.update(events_version=F("events_version") + 1)
+        return dict(shoppers.values_list("pk", "events_version"))
+    table = Shopper._meta.db_table
+    with connection.cursor() as cursor:
+        # Locked in id order: two batches sharing shoppers wait for each other, never deadlock.
+        cursor.execute(
+            f"UPDATE {table} s SET events_version = s.events_version + 1"
+            f" FROM (SELECT id FROM {table} WHERE id = ANY(%s) ORDER BY id FOR NO KEY UPDATE)"
+            " locked WHERE s.id = locked.id RETURNING s.id, s.events_version",
+            [sorted(shopper_ids)],
+        )
+        return dict(cursor.fetchall())
 
 
 def refresh_event_statistics() -> None:

@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "import_export",
     "axes",
     "csp",
+    "health_check",
     "catalog",
     "behavior",
     "recommender",
@@ -134,6 +135,11 @@ CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "memory://
 # No broker configured: run tasks in-process so the embedded demo needs no worker.
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=not REDIS_URL)
 CELERY_TASK_EAGER_PROPAGATES = True
+# Embedded mode (no Redis, tasks in-process): a triggered training run trains on a background
+# thread, so "Retrain" answers at once and shows live progress instead of freezing the page.
+SHELFWISE_TRAIN_IN_BACKGROUND = env.bool(
+    "SHELFWISE_TRAIN_IN_BACKGROUND", default=CELERY_TASK_ALWAYS_EAGER and not REDIS_URL
+)
 CELERY_RESULT_BACKEND = "django-db"
 CELERY_RESULT_EXTENDED = True
 CELERY_TIMEZONE = "UTC"
@@ -146,15 +152,27 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 TRAINING_SOFT_TIME_LIMIT = env.int("SHELFWISE_TRAINING_SOFT_TIME_LIMIT", default=45 * 60)
 TRAINING_HARD_TIME_LIMIT = env.int("SHELFWISE_TRAINING_HARD_TIME_LIMIT", default=50 * 60)
-# Above the longest hard limit, or Redis redelivers a training task while it still runs.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": TRAINING_HARD_TIME_LIMIT + 10 * 60}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    # Above the longest hard limit, or Redis redelivers a training task while it still runs.
+    "visibility_timeout": TRAINING_HARD_TIME_LIMIT + 10 * 60,
+    # A stalled broker (frozen, or gone without closing the TCP connection) otherwise hangs a
+    # publish forever: the "retrain" request waited until the client gave up. The read timeout
+    # stays above the workers' 1 s BRPOP, which the server holds open by design.
+    "socket_connect_timeout": env.float("CELERY_BROKER_CONNECT_TIMEOUT", default=1.0),
+    "socket_timeout": env.float("CELERY_BROKER_SOCKET_TIMEOUT", default=2.0),
+    # Publishing connects once, no reconnect loop: the trigger answers 503 and the run is
+    # recorded not_queued. (Workers ignore this: they follow BROKER_CONNECTION_MAX_RETRIES.)
+    "max_retries": 0,
+}
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {"recommender.tasks.train_*": {"queue": "train"}}
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# Workers (and beat) wait out a broker outage, retrying with back-off (2 s, 4 s, … every 30 s)
+# for as long as it lasts: with a retry limit they exited on the first outage and stayed dead.
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-# Fail fast when the broker is down so the "retrain now" request can answer 503 promptly.
+CELERY_BROKER_CONNECTION_RETRY = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
-CELERY_BROKER_CONNECTION_MAX_RETRIES = 0
 
 # --- Auth, i18n, static --------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
@@ -307,6 +325,12 @@ CONTENT_SECURITY_POLICY = {
 }
 # The OpenAPI schema and Swagger UI need a login unless this is true (they map every endpoint).
 SHELFWISE_API_DOCS_PUBLIC = env.bool("SHELFWISE_API_DOCS_PUBLIC", default=False)
+# /health/ tells anyone only "ok" or "unavailable"; a caller sending "Authorization: Bearer
+# <this token>" (or a logged-in staff member) gets every check's result. Empty: staff only.
+SHELFWISE_HEALTH_TOKEN = env.str("SHELFWISE_HEALTH_TOKEN", default="")
+# Beat counts as stalled when its newest periodic task was sent longer ago than this: the
+# reconciler goes every 5 minutes and the scheduler saves its send times every 3.
+SHELFWISE_BEAT_MAX_AGE_SECONDS = env.int("SHELFWISE_BEAT_MAX_AGE_SECONDS", default=10 * 60)
 
 # --- Logging -------------------------------------------------------------------------------------
 LOGGING = {

@@ -5,9 +5,12 @@ from django.urls import include, path, re_path
 
 from config.api import api_not_found
 from config.api_docs import schema_view, swagger_view
+from config.health import HealthView
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    # Readiness for load balancers; details for staff or SHELFWISE_HEALTH_TOKEN (config.health).
+    path("health/", HealthView.as_view(), name="health"),
     path("api/v1/", include("config.api_urls")),
     path("accounts/", include("django.contrib.auth.urls")),
     path("api/schema/", schema_view, name="api-schema"),

@@ -207,7 +207,10 @@ def _local_root(name: str) -> Path:
 def delete_artifact(name: str) -> None:
     """Remove an artifact nothing points at (a failed run's leftovers)."""
     if isinstance(default_storage, FileSystemStorage):
-        shutil.rmtree(default_storage.path(name), ignore_errors=True)
+        final = Path(default_storage.path(name))
+        # With the staging copy a writer killed mid-publish left beside it.
+        for path in [final, *final.parent.glob(f".tmp-{final.name}-*")]:
+            shutil.rmtree(path, ignore_errors=True)
         return
     directories, files = default_storage.listdir(name)
     for filename in files:

@@ -8,9 +8,11 @@ run id because of it: a redelivered message for a finished run does nothing.
 from __future__ import annotations
 
 import logging
+import threading
 
 from celery import shared_task
 from django.conf import settings
+from django.db import connection
 from django.utils import timezone
 from threadpoolctl import threadpool_limits
 
@@ -44,6 +46,26 @@ def train_models_task(run_id: int) -> str:
         return "missing"
     logger.info("training run %s: %s", run_id, run.status)
     return run.status
+
+
+def train_in_background(*, run_id: int) -> threading.Thread:
+    """Train run ``run_id`` on a daemon thread of this process (embedded mode, no worker).
+
+    Eager tasks would train inside the request that triggered them, freezing the page for the
+    whole fit; on a thread the request answers at once and the dashboard polls the progress as
+    it does with a worker. Daemon: stopping the dev server does not wait for a fit (the run
+    then stays running until the reconciler or a retrain takes it over).
+    """
+
+    def train() -> None:
+        try:
+            train_models_task.apply(args=[run_id], throw=False)
+        finally:
+            connection.close()  # this thread's own connection
+
+    thread = threading.Thread(target=train, name=f"training-run-{run_id}", daemon=True)
+    thread.start()
+    return thread
 
 
 def _start_scheduled(algorithms: list[str] | None) -> int | None:

@@ -92,3 +92,13 @@ def dead_broker(celery_conf, monkeypatch) -> None:
     celery_conf(task_always_eager=False, broker_url=dead, broker_write_url=dead)
     monkeypatch.setattr(app, "_pool", None)
     monkeypatch.setattr(app.amqp, "_producer_pool", None)
+
+
+@pytest.fixture
+def private_redis(tmp_path) -> Iterator:
+    """A redis-server of this test's own (tests/redis_server.py), stopped at teardown."""
+    from tests.redis_server import PrivateRedis
+
+    server = PrivateRedis(tmp_path)
+    yield server
+    server.stop()

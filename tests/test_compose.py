@@ -44,6 +44,27 @@ def test_database_redis_and_web_have_healthchecks(services):
     assert "redis-cli" in str(services["redis"]["healthcheck"]["test"])
 
 
+@pytest.mark.parametrize(("name", "queue"), [("worker", "default"), ("worker-train", "train")])
+def test_each_worker_is_healthy_only_while_it_answers_a_ping_by_its_own_name(services, name, queue):
+    check = services[name]["healthcheck"]
+    test = " ".join(check["test"])
+
+    assert f"--hostname={queue}@%h" in _command(services[name])
+    assert "inspect ping" in test and f"-d {queue}@$$HOSTNAME" in test
+    assert check["retries"] >= 1 and check["timeout"]
+
+
+def test_beat_is_healthy_only_while_it_sends_periodic_tasks(services):
+    check = services["beat"]["healthcheck"]
+
+    assert check["test"] == ["CMD", "python", "manage.py", "check_beat"]
+    assert check["start_period"] == "10m"  # one reconciler cycle plus the scheduler's save
+
+
+def test_web_is_healthy_through_the_health_endpoint(services):
+    assert "/health/" in " ".join(services["web"]["healthcheck"]["test"])
+
+
 @pytest.mark.parametrize("name", ["web", "worker", "worker-train", "beat"])
 def test_app_services_wait_for_healthy_services_and_a_finished_migration(services, name):
     depends = services[name]["depends_on"]

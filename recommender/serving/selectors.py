@@ -1,7 +1,7 @@
 """Recommendations for a shopper and a slot: read-only, computed per request, cached safely.
 
-A request costs one query for the shopper (with their interests), one Redis round trip for
-everything else it reads (event version, latest events, catalog version, purchase history,
+A request costs one query for the shopper (with their interests and event version), one Redis
+round trip for everything else it reads (latest events, catalog version, purchase history,
 cached response), and, on a cache miss, the cards of products this process has not seen yet.
 Purchase history is cached per (shopper, event version): a heavy shopper's aggregate costs
 40–80 ms, and the five slots of a shopper page would each pay it.
@@ -66,7 +66,11 @@ def recommendations_for(
     response_seconds = 0 if replaying else settings.SHELFWISE_RESPONSE_CACHE_SECONDS
     entry_name = slot_entry_name(slot, k, info.pk, info.external_id, country)
     names = [VERSION_KEY, _purchases_name(info.pk)] + ([entry_name] if response_seconds else [])
-    state = shopper_state(shopper_id=info.pk, extra=names, before=before)
+    # The events version comes from the shopper's row, not Redis: a stored event moves it even
+    # when the after-commit Redis update was lost, so no cache below can outlive it.
+    state = shopper_state(
+        shopper_id=info.pk, version=info.events_version, extra=names, before=before
+    )
     bumped, purchases_entry = state.extra[0], None if replaying else state.extra[1]
     catalog = current_catalog(bumped=str(bumped or 0))
     models = champion_models() if models is None else models
@@ -134,14 +138,15 @@ def shopper_info(*, shopper: Shopper | str, country: str = "") -> ShopperInfo:
     if not rows:
         external_id = shopper.external_id if by_id else shopper
         return ShopperInfo(pk=None, external_id=external_id, country=country)
-    pk, external_id, own_country, segment, points = rows[0][:5]
+    pk, external_id, own_country, segment, points, events_version = rows[0][:6]
     return ShopperInfo(
         pk=pk,
         external_id=external_id,
         country=own_country or country,
         segment=segment,
         points_balance=points,
-        interests=frozenset(row[5] for row in rows if row[5] is not None),
+        interests=frozenset(row[6] for row in rows if row[6] is not None),
+        events_version=events_version,
     )
 
 
@@ -152,7 +157,7 @@ def _shopper_sql() -> dict[str, str]:
     shopper_column = quote(through.get_field("shopper").column)
     category_column = quote(through.get_field("category").column)
     select = (
-        f"SELECT s.id, s.external_id, s.country, s.segment, s.points_balance,"
+        f"SELECT s.id, s.external_id, s.country, s.segment, s.points_balance, s.events_version,"
         f" i.{category_column} FROM {quote(Shopper._meta.db_table)} s"
         f" LEFT JOIN {quote(through.db_table)} i ON i.{shopper_column} = s.id WHERE s."
     )

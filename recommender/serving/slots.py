@@ -42,6 +42,8 @@ class ShopperInfo:
     segment: str = ""
     points_balance: int = 0
     interests: frozenset[int] = frozenset()
+    # Shopper.events_version: changes with every stored event (keys the shopper's caches).
+    events_version: int = 0
 
     @property
     def known(self) -> bool:

@@ -24,7 +24,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import DatabaseError, InterfaceError
 
-from recommender.artifacts import delete_artifact, write_artifact
+from recommender.artifacts import artifact_path, delete_artifact, write_artifact
 from recommender.core import ALGORITHMS, Recommender
 from recommender.core.matrix import IdIndex
 from recommender.models import ModelVersion, TrainingRun
@@ -37,6 +37,7 @@ from recommender.training.dataset import (
     load_events,
 )
 from recommender.training.fitting import fit_configuration
+from recommender.training.leftovers import note_artifacts
 from recommender.training.progress import RunProgress
 from recommender.training.promotion import ChampionScore
 from recommender.training.tuning import Configuration, tuned_configurations
@@ -121,6 +122,10 @@ def train_models(*, run: TrainingRun, progress: RunProgress) -> list[ModelVersio
         TrainingRun.objects.filter(pk=run.pk).update(stats=run.stats)
     progress(90, "saving artifacts")
     mark = time.perf_counter()
+    keys = {item.algorithm: uuid.uuid4() for item in fitted}
+    # Noted before writing: an attempt killed from here on leaves folders no version points at,
+    # which the run's next success or the reconciler deletes (leftovers).
+    note_artifacts(run.pk, [artifact_path(algorithm=a, key=k) for a, k in keys.items()])
     try:
         for item in fitted:
             item.artifact = write_artifact(
@@ -128,7 +133,7 @@ def train_models(*, run: TrainingRun, progress: RunProgress) -> list[ModelVersio
                 items=item.items,
                 users=item.users,
                 algorithm=item.algorithm,
-                key=uuid.uuid4(),
+                key=keys[item.algorithm],
                 support=item.support,
             )
         timings["save_artifacts"] = time.perf_counter() - mark

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from recommender.core import ALGORITHMS
@@ -21,6 +21,7 @@ from recommender.models import TrainingRun
 from recommender.training.dataset import (
     TrainingDataError,
 )
+from recommender.training.leftovers import sweep_unrecorded_artifacts
 from recommender.training.locking import (
     algorithm_locks,
     algorithms_locked_elsewhere,
@@ -147,8 +148,11 @@ def enqueue_run(*, run_id: int) -> bool:
     """
     from kombu.exceptions import OperationalError
 
-    from recommender.tasks import train_models_task
+    from recommender.tasks import train_in_background, train_models_task
 
+    if settings.SHELFWISE_TRAIN_IN_BACKGROUND:
+        train_in_background(run_id=run_id)
+        return True
     task_id = str(uuid.uuid4())
     try:
         train_models_task.apply_async(args=[run_id], task_id=task_id, retry=False)
@@ -275,6 +279,10 @@ def _give_up(run: TrainingRun, *, log: list[str], now: datetime) -> TrainingRun:
 
 
 def _finish_failed(run_id: int, *, error: str) -> None:
+    # The failure may be the connection itself (a killed backend, a failover): write it on a new
+    # one, or the run stays "running" until the reconciler notices its silence.
+    if not connection.in_atomic_block and not connection.is_usable():
+        connection.close()
     TrainingRun.objects.filter(pk=run_id).exclude(status__in=TrainingRun.FINISHED).update(
         status=TrainingRun.Status.FAILED,
         error=error[:10_000],
@@ -299,6 +307,9 @@ def reconcile_stale_runs(*, now: datetime, heartbeat_timeout: timedelta | None =
             run = TrainingRun.objects.select_for_update().get(pk=stale.pk)
             if run.status != TrainingRun.Status.RUNNING or run.heartbeat_at >= now - timeout:
                 continue
+            # Its worker is gone and the run is not re-queued yet: what it wrote can go.
+            sweep_unrecorded_artifacts(run_id=run.pk)
+            run.refresh_from_db(fields=["stats"])
             note = (
                 f"attempt {run.attempts}: worker lost (no heartbeat since "
                 f"{run.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC, stage {run.stage!r})"

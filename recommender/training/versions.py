@@ -23,6 +23,7 @@ from recommender.models import ModelVersion, TrainingRun
 from recommender.training.dataset import TrainingData
 from recommender.training.evaluation import holdout_metrics
 from recommender.training.fitting import fit_configuration
+from recommender.training.leftovers import UNRECORDED_ARTIFACTS, delete_artifacts
 from recommender.training.promotion import ChampionScore, crown, decide, decide_feature_index
 from recommender.training.tuning import HALF_LIFE, Configuration
 
@@ -149,12 +150,18 @@ def record_versions(
                     version.reason = reason
                     version.save(update_fields=["reason"])
             versions.append(version)
+        stats = TrainingRun.objects.get(pk=run.pk).stats
+        # What a killed earlier attempt wrote: nothing records it, it goes with this success.
+        written = {item.artifact for item in fitted}
+        leftovers = [p for p in stats.pop(UNRECORDED_ARTIFACTS, []) if p not in written]
+        transaction.on_commit(lambda: delete_artifacts(leftovers))
         TrainingRun.objects.filter(pk=run.pk).update(
             status=TrainingRun.Status.SUCCEEDED,
+            error="",  # a lost earlier attempt's note is history now (kept in the attempt log)
             progress=100,
             stage="done",
             finished_at=timezone.now(),
             heartbeat_at=timezone.now(),
-            stats={**TrainingRun.objects.get(pk=run.pk).stats, "timings": timings},
+            stats={**stats, "timings": timings},
         )
     return versions

@@ -14,7 +14,12 @@ from django.test import override_settings
 from django_redis import get_redis_connection
 
 from behavior.models import Event, Shopper
-from behavior.realtime import recent_events_for, record_events, shopper_event_version
+from behavior.realtime import (
+    recent_events_for,
+    record_events,
+    shopper_event_version,
+    shopper_state,
+)
 from behavior.selectors import recent_events_from_db
 from behavior.services import ingest_events
 from tests.factories import ProductFactory
@@ -53,7 +58,16 @@ def shopper_id(external_id: str = "cust-1") -> int:
 
 
 def set_key(shopper: int) -> str:
-    return f"shelfwise-test:1:recent-events-by-time:{shopper}"
+    """The shopper's set of recent events at their current events version."""
+    version = shopper_event_version(shopper_id=shopper)
+    return f"shelfwise-test:1:recent-events-at:{shopper}:{version}"
+
+
+def record(events: list[Event]) -> None:
+    """What the after-commit hook does for a batch that stored ``events`` (one shopper)."""
+    shopper = events[0].shopper_id
+    version = Shopper.objects.get(pk=shopper).events_version
+    record_events(events=events, versions={shopper: version})
 
 
 def test_recent_events_come_newest_first_and_are_then_served_from_redis(
@@ -148,13 +162,15 @@ def test_concurrent_writers_leave_the_newest_events_whatever_order_they_record_i
     recent_events_for(shopper_id=shopper_id())  # the cached list exists from here on
     # 8 writers with 9 events each, recording in an order unrelated to their events' times.
     batches = [views(*"BCD" * 3, first_id=10 * m) for m in random.Random(5).sample(range(1, 40), 8)]
+    stored, versions = [], []
     for batch in batches:
         ingest_events(events=batch)  # stored; outside a commit capture Redis is left to below
-    stored = [list(Event.objects.filter(event_id__in=[e["event_id"] for e in b])) for b in batches]
+        stored.append(list(Event.objects.filter(event_id__in=[e["event_id"] for e in batch])))
+        versions.append({shopper_id(): shopper_event_version(shopper_id=shopper_id())})
 
     # Each writer records its committed events as ingest_events does after its commit.
     with ThreadPoolExecutor(max_workers=len(stored)) as pool:
-        list(pool.map(lambda events: record_events(events=events), stored))
+        list(pool.map(lambda e, v: record_events(events=e, versions=v), stored, versions))
 
     recent = recent_events_for(shopper_id=shopper_id())
     assert recent == recent_events_from_db(shopper_id=shopper_id(), limit=10)
@@ -164,15 +180,18 @@ def test_concurrent_writers_leave_the_newest_events_whatever_order_they_record_i
 def test_an_event_both_rebuilt_from_postgresql_and_recorded_after_its_commit_is_held_once(
     products,
 ):
-    ingest_events(events=views("A", "B"))  # committed, its after-commit update not yet run
-    recent_events_for(shopper_id=shopper_id())  # a reader rebuilds the list, B included
+    ingest_events(events=views("A"))
+    ingest_events(events=views("B", first_id=1))  # committed, its after-commit update not yet run
+    # A reader that saw version 1 before B's commit rebuilds its set after it: B included.
+    shopper_state(shopper_id=shopper_id(), version=1)
 
-    record_events(events=list(Event.objects.filter(event_id="cust-1-1")))  # the late update
+    record(list(Event.objects.filter(event_id="cust-1-1")))  # the late update moves it to 2
 
     assert [e.product_id for e in recent_events_for(shopper_id=shopper_id())] == [
         products["B"].pk,
         products["A"].pk,
     ]
+    assert get_redis_connection("default").zcard(set_key(shopper_id())) == 2
 
 
 def test_a_list_in_the_format_before_sorted_sets_is_left_alone_during_a_rolling_deploy(
@@ -217,7 +236,7 @@ def test_with_redis_unreachable_ingestion_succeeds_and_reads_fall_back_to_postgr
 
     assert result.statuses == ["stored", "stored"]
     assert [e.product_id for e in recent] == [products["B"].pk, products["A"].pk]
-    assert version == 0
+    assert version == 1  # PostgreSQL's: it moved with the events, whatever Redis did
 
 
 @override_settings(CACHES={"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}})

@@ -82,13 +82,21 @@ def shop() -> tuple[list[Shopper], list[Product]]:
 class WorkerProcess:
     """A real ``celery worker`` subprocess on the test database and the test broker."""
 
-    def __init__(self, *, database_name: str, media_root: Path, log_path: Path) -> None:
+    def __init__(
+        self,
+        *,
+        database_name: str,
+        media_root: Path,
+        log_path: Path,
+        broker_url: str = "",
+        wait_ready: bool = True,
+    ) -> None:
         from django.conf import settings
 
         env = {
             **os.environ,
             "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{database_name}",
-            "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+            "CELERY_BROKER_URL": broker_url or settings.CELERY_BROKER_URL,
             "CELERY_TASK_ALWAYS_EAGER": "false",
             "SHELFWISE_MEDIA_ROOT": str(media_root),
             "SHELFWISE_HEARTBEAT_SECONDS": "0.5",
@@ -125,15 +133,17 @@ class WorkerProcess:
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group: killpg reaches the pool child too
         )
-        self._wait_for("ready.", timeout=30)
+        if wait_ready:
+            self.wait_for("ready.", timeout=30)
 
     def output(self) -> str:
         return self.log_path.read_text(errors="replace")
 
-    def _wait_for(self, text: str, *, timeout: float) -> None:
+    def wait_for(self, text: str, *, timeout: float, times: int = 1) -> None:
+        """Until ``text`` appears ``times`` times in the log; raises if the worker exits."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if text in self.output():
+            if self.output().count(text) >= times:
                 return
             if self.process.poll() is not None:
                 raise RuntimeError(f"worker exited early:\n{self.output()}")
