@@ -150,3 +150,31 @@ def test_a_champion_is_scored_again_on_each_later_run_that_compared_with_it(trai
     assert scores[own][1] == pytest.approx(popularity.metrics["ndcg@10_ci95"])
     assert scores["later/k=10/n=5000"] == (0.031, None, later_run.pk)
     assert np.isfinite(scores[own][0])
+
+
+def test_the_models_page_says_what_serves_for_you_and_its_ratio_to_best_sellers(
+    trained_shop, client, staff_user
+):
+    _set_ndcg("popularity", 0.02, ci95=0.002)
+    _set_ndcg("trending", 0.01)
+    _set_ndcg("item_knn", 0.054, ci95=0.004)
+    client.force_login(staff_user)
+
+    page = client.get("/models/").content.decode()
+
+    assert (
+        "For you:</strong> products bought together (item-kNN), 2.7x better than best-sellers "
+        "on the shoppers of the last 10% of activity (interval 2.4-3.1x)"
+    ) in page
+
+
+def test_the_models_page_says_best_sellers_serve_when_no_personalised_model_beat_them(
+    trained_shop, client, staff_user
+):
+    _set_ndcg("popularity", 0.0408)
+    _set_ndcg("item_knn", 0.0320)
+    client.force_login(staff_user)
+
+    page = client.get("/models/").content.decode()
+
+    assert "For you:</strong> best-sellers: no personalised model beat them" in page
