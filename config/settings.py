@@ -440,9 +440,13 @@ SHELFWISE_QUEUED_TIMEOUT_SECONDS = env.int(
 )
 
 # --- Serving (recommender.serving) ----------------------------------------------------------------
-# The model behind "for you": "auto" serves the personalised champion with the best offline
-# NDCG; naming an algorithm ("als", "item_knn", "ease") pins it while it has a champion.
+# The model behind "for you": "auto" serves the champion with the best NDCG on a shared
+# holdout, a personalised one only when it beats popularity/trending there by the promotion
+# tolerance (serving_choice); naming an algorithm ("als", "item_knn", "ease") pins it.
 SHELFWISE_SERVING_MODEL = env.str("SHELFWISE_SERVING_MODEL", default="auto")
+# "Because you bought X" only when X carries at least this share of the pick's score (among the
+# shopper's products); below it the pick says "picked for you from what you browsed".
+SHELFWISE_REASON_MIN_SHARE = env.float("SHELFWISE_REASON_MIN_SHARE", default=0.25)
 # Real-time scoring: an event this many hours older than the shopper's newest counts half (a
 # session's clicks matter now). The training holdout scores shoppers the same way
 # (live_event_weights). Measured, not changed: on Online Retail validation with the latest 50

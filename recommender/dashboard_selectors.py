@@ -15,7 +15,12 @@ from catalog.models import Category, Product
 from recommender.impressions import impressions_last_day
 from recommender.models import ModelVersion, TrainingRun
 from recommender.serving.catalog_state import current_catalog
-from recommender.serving.model_cache import champion_models, personal_model, popularity_model
+from recommender.serving.model_cache import (
+    champion_models,
+    personal_model,
+    popularity_model,
+    serving_choice,
+)
 from recommender.serving.realtime import shopper_profile
 from recommender.serving.results import Recommendations
 from recommender.serving.selectors import render, version_info
@@ -170,6 +175,49 @@ def cold_start_preview(
         model_version=version_info(personal),
         generated_at=now,
     )
+
+
+ALGORITHM_NAMES = {
+    "popularity": "best-sellers",
+    "trending": "trending products",
+    "item_knn": "products bought together (item-kNN)",
+    "als": "ALS",
+    "ease": "EASE",
+    "blend": "a blend of models",
+}
+
+
+def serving_summary() -> list[dict[str, str]]:
+    """Per slot, what serves and why, in a merchandiser's words ("For you: ALS, 2.7x better
+    than best-sellers on the shoppers of the last 10 % of activity (interval 2.4-3.2x)")."""
+    choice = serving_choice(champion_models())
+    recent = f"the shoppers of the last {settings.SHELFWISE_HOLDOUT_FRACTION:.0%} of activity"
+    served = choice.model
+    name = ALGORITHM_NAMES.get(served.algorithm, served.algorithm) if served else ""
+    if served is None:
+        for_you = "trending in the shopper's country, then best-sellers (no personalised model)"
+    elif choice.rule == "configured":
+        for_you = f"{name}, pinned by SHELFWISE_SERVING_MODEL"
+    elif choice.rule == "uncompared":
+        for_you = f"{name}; not yet compared with best-sellers on the same shoppers"
+    elif not served.personalized:
+        for_you = (
+            f"{name}: no personalised model beat them on {recent} (NDCG@10 {choice.score.ndcg:.4f})"
+        )
+    else:
+        baseline = ALGORITHM_NAMES.get(choice.baseline.algorithm, choice.baseline.algorithm)
+        interval = choice.ratio_interval
+        spread = f" (interval {interval[0]:.1f}-{interval[1]:.1f}x)" if interval else ""
+        ratio = f"{choice.ratio:.1f}x better than" if choice.ratio else "better than"
+        for_you = f"{name}, {ratio} {baseline} on {recent}{spread}; NDCG@10 {choice.score.ndcg:.4f}"
+    ranking = name if served is not None else "best-sellers"
+    return [
+        {"slot": "For you", "text": for_you},
+        {"slot": "Promotions and points", "text": f"eligible products ranked by {ranking}"},
+        {"slot": "Trending", "text": "trending in the shopper's country, then best-sellers"},
+        {"slot": "New arrivals", "text": "new products close to what the shopper looked at"},
+        {"slot": "Buy again", "text": "the shopper's own repeat purchases"},
+    ]
 
 
 def top_countries(*, limit: int) -> list[str]:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.conf import settings
+from django.db.models import Q, QuerySet
 
 from recommender.models import ModelVersion, TrainingRun
 
@@ -16,6 +17,39 @@ def champion_version(*, algorithm: str) -> ModelVersion | None:
 def champion_versions() -> QuerySet[ModelVersion]:
     """Every algorithm's serving version, by algorithm name."""
     return ModelVersion.objects.champions().select_related("run").order_by("algorithm")
+
+
+def holdout_scores(
+    *, version_ids: list[int]
+) -> dict[int, dict[str, tuple[float, float | None, int]]]:
+    """Version id → {holdout fingerprint: (NDCG@k, its ci95 or None, newest run id)}: where
+    each version was scored, in its own run and as the champion a later run compared with
+    (``champion_ndcg@k`` has no interval). One query."""
+    k = settings.SHELFWISE_EVAL_K
+    ids = set(version_ids)
+    rows = ModelVersion.objects.filter(
+        Q(pk__in=ids) | Q(metrics__champion_version__in=list(ids))
+    ).values_list("pk", "run_id", "run__stats__holdout_fingerprint", "metrics")
+    found: dict[int, dict[str, tuple[float, float | None, int]]] = {pk: {} for pk in ids}
+    for pk, run_id, fingerprint, metrics in rows:
+        metrics = metrics or {}
+        if not fingerprint or run_id is None:
+            continue
+        scored = []
+        if pk in ids and metrics.get(f"ndcg@{k}") is not None:
+            ci95 = metrics.get(f"ndcg@{k}_ci95")
+            scored.append((pk, float(metrics[f"ndcg@{k}"]), None if ci95 is None else float(ci95)))
+        champion = metrics.get("champion_version")
+        if champion in ids and champion != pk and metrics.get(f"champion_ndcg@{k}") is not None:
+            scored.append((champion, float(metrics[f"champion_ndcg@{k}"]), None))
+        for version, ndcg, ci95 in scored:
+            known = found[version].get(fingerprint)
+            # Its own run's score (with an interval) wins over a later run's repeat of it.
+            if known is None or (known[1] is None and ci95 is not None):
+                found[version][fingerprint] = (ndcg, ci95, max(run_id, known[2] if known else 0))
+            else:
+                found[version][fingerprint] = (known[0], known[1], max(run_id, known[2]))
+    return found
 
 
 def model_versions(

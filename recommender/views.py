@@ -268,6 +268,7 @@ def models(request: HttpRequest) -> HttpResponse:
         "metric": metric,
         "metric_choices": metric_choices,
         "history": selectors.metrics_history(metric=metric),
+        "serving_summary": selectors.serving_summary(),
         "can_train": request.user.has_perm(TRAIN_PERMISSION),
         "can_promote": request.user.has_perm(PROMOTE_PERMISSION),
     }

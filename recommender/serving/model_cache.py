@@ -13,6 +13,7 @@ of its item texts, so scoring a search query reads only the query terms' columns
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections import Counter
@@ -27,10 +28,20 @@ from recommender.core import Recommender
 from recommender.core.base import sparse_rows_sum
 from recommender.core.content import terms
 from recommender.core.matrix import IdIndex
-from recommender.selectors import champion_versions
+from recommender.selectors import champion_versions, holdout_scores
 from recommender.serving.catalog_state import CatalogSnapshot
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class HoldoutScore:
+    """A version's NDCG@k on one holdout (``ci95``: half-width of its 95 % interval, None when
+    only the point was recorded) and the newest run that scored it there."""
+
+    ndcg: float
+    ci95: float | None
+    run_id: int
 
 
 @dataclass
@@ -46,6 +57,9 @@ class ServingModel:
     # Distinct training shoppers per item (None: artifact written without it).
     support: np.ndarray | None = None
     search: SearchIndex | None = None  # feature-index (content) models only
+    # Holdout fingerprint → its score there (``holdout_scores``). None: scored once, on an
+    # unnamed holdout shared by every model alongside (a replay's scratch models).
+    scores: dict[str, HoldoutScore] | None = None
     _rows: tuple[str, np.ndarray, np.ndarray] | None = field(default=None, repr=False)
     _ranked: np.ndarray | None = field(default=None, repr=False)
 
@@ -56,6 +70,11 @@ class ServingModel:
     @property
     def personalized(self) -> bool:
         return bool(getattr(self.model, "personalized", True))
+
+    def holdout_scores(self) -> dict[str, HoldoutScore]:
+        if self.scores is not None:
+            return self.scores
+        return {} if self.ndcg is None else {"": HoldoutScore(self.ndcg, None, 0)}
 
     @property
     def is_feature_index(self) -> bool:
@@ -125,6 +144,14 @@ def champion_models() -> dict[str, ServingModel]:
                 served.search = SearchIndex(model)
             models[algorithm] = served
             logger.info("Serving %s v%s (%d items)", algorithm, version_id, len(items))
+        # Re-read on every check, not per loaded version: a later run that promotes nothing still
+        # scores the champions on its newer holdout (one query over the versions table).
+        scores = holdout_scores(version_ids=[m.version_id for m in models.values()])
+        for served in models.values():
+            served.scores = {
+                key: HoldoutScore(*value)
+                for key, value in scores.get(served.version_id, {}).items()
+            }
         state.models = models
         state.checked_at = time.monotonic()
         return models
@@ -137,16 +164,126 @@ def forget_models() -> None:
         _State.checked_at = float("-inf")
 
 
-def personal_model(models: dict[str, ServingModel]) -> ServingModel | None:
-    """The model behind "for you": the configured algorithm, else the best personalised NDCG
-    among behavioural models (the content index is blended in, not chosen on its own)."""
+@dataclass(frozen=True)
+class ServingChoice:
+    """What serves "for you" and the evidence: its score and the best non-personalised
+    champion's (``baseline``) on one holdout, or why there was no comparison."""
+
+    model: ServingModel | None
+    rule: str  # "configured", "compared", "uncompared" or "none"
+    score: HoldoutScore | None = None
+    baseline: ServingModel | None = None
+    baseline_score: HoldoutScore | None = None
+
+    @property
+    def ratio(self) -> float | None:
+        """The served model's NDCG over the best non-personalised one's (None: not compared)."""
+        if self.score is None or self.baseline_score is None or self.baseline_score.ndcg <= 0:
+            return None
+        return self.score.ndcg / self.baseline_score.ndcg
+
+    @property
+    def ratio_interval(self) -> tuple[float, float] | None:
+        """~95 % interval of ``ratio`` from both NDCGs' half-widths (delta method on the log
+        ratio). It treats the two as independent, though both were scored on the same
+        shoppers, so it is wider than the paired interval would be."""
+        ratio = self.ratio
+        if ratio is None or self.score.ci95 is None or self.baseline_score.ci95 is None:
+            return None
+        if self.score.ndcg <= 0:
+            return None
+        spread = math.hypot(
+            self.score.ci95 / self.score.ndcg, self.baseline_score.ci95 / self.baseline_score.ndcg
+        )
+        return ratio * math.exp(-spread), ratio * math.exp(spread)
+
+
+def serving_choice(models: dict[str, ServingModel]) -> ServingChoice:
+    """Which champion serves "for you" under ``SHELFWISE_SERVING_MODEL``, and why.
+
+    A named algorithm serves while it has a champion. ``auto`` compares every behavioural
+    champion, the non-personalised ones (popularity, trending) included, on one holdout:
+    NDCGs from different runs' holdouts are not comparable, so the holdout chosen is the one
+    on which a personalised and a non-personalised champion were both scored (a version is
+    scored in its own run, and again in every later run as that run's champion), then the one
+    scoring most champions, then the newest. Champions not scored on it do not compete. The
+    best personalised one there serves only if its NDCG beats the best non-personalised one's
+    by more than ``SHELFWISE_PROMOTION_TOLERANCE`` (relative), otherwise that one serves (the
+    interval is reported, not required: computed as unpaired it is conservative, and on a
+    small holdout it would hold back a model that won on the same shoppers). Without any
+    comparison the best personalised NDCG serves, as before; without a personalised champion
+    nothing does ("none": the slots' fallbacks serve the non-personalised rankings). The
+    content index is blended in, never chosen on its own.
+    """
     wanted = settings.SHELFWISE_SERVING_MODEL
     if wanted != "auto" and wanted in models:
-        return models[wanted]
-    personal = [m for m in models.values() if m.personalized and not m.is_feature_index]
+        return ServingChoice(models[wanted], "configured")
+    behavioural = [m for m in models.values() if not m.is_feature_index]
+    personal = [m for m in behavioural if m.personalized]
     if not personal:
+        return ServingChoice(None, "none")
+    holdout = _common_holdout(behavioural)
+    if holdout is None:
+        best = max(personal, key=lambda m: (m.ndcg if m.ndcg is not None else -1.0, m.version_id))
+        return ServingChoice(best, "uncompared", best.holdout_scores().get(_any(best)))
+
+    def on_holdout(candidates: list[ServingModel]) -> ServingModel:
+        scored = [m for m in candidates if holdout in m.holdout_scores()]
+        return max(scored, key=lambda m: (m.holdout_scores()[holdout].ndcg, m.version_id))
+
+    best = on_holdout(personal)
+    baseline = on_holdout([m for m in behavioural if not m.personalized])
+    score, baseline_score = best.holdout_scores()[holdout], baseline.holdout_scores()[holdout]
+    bar = baseline_score.ndcg * (1.0 + settings.SHELFWISE_PROMOTION_TOLERANCE)
+    if score.ndcg > bar:
+        return ServingChoice(best, "compared", score, baseline, baseline_score)
+    return ServingChoice(baseline, "compared", baseline_score, baseline, baseline_score)
+
+
+def personal_model(models: dict[str, ServingModel]) -> ServingModel | None:
+    """The model behind "for you" (``serving_choice``): a personalised champion, or the
+    non-personalised one (popularity, trending) that beat every personalised one."""
+    return serving_choice(models).model
+
+
+def neighbour_model(models: dict[str, ServingModel]) -> ServingModel | None:
+    """The behavioural model for "similar products": item-kNN, else the personalised model
+    serving "for you", else the personalised champion with the best NDCG (popularity has no
+    neighbours to give, even when it wins "for you")."""
+    served = models.get("item_knn") or personal_model(models)
+    if served is not None and served.personalized:
+        return served
+    personal = [m for m in models.values() if m.personalized and not m.is_feature_index]
+    return max(personal, key=lambda m: (m.ndcg or -1.0, m.version_id), default=None)
+
+
+def _common_holdout(models: list[ServingModel]) -> str | None:
+    """The holdout both a personalised and a non-personalised model were scored on, most
+    models scored, newest run; None when no such holdout exists."""
+    found: dict[str, list[ServingModel]] = {}
+    for served in models:
+        for key in served.holdout_scores():
+            found.setdefault(key, []).append(served)
+    paired = {
+        key: scored
+        for key, scored in found.items()
+        if any(m.personalized for m in scored) and not all(m.personalized for m in scored)
+    }
+    if not paired:
         return None
-    return max(personal, key=lambda m: (m.ndcg if m.ndcg is not None else -1.0, m.version_id))
+    return max(
+        paired,
+        key=lambda key: (
+            len(paired[key]),
+            max(m.holdout_scores()[key].run_id for m in paired[key]),
+        ),
+    )
+
+
+def _any(served: ServingModel) -> str:
+    """The holdout of a model's newest score ("" when it has none)."""
+    scores = served.holdout_scores()
+    return max(scores, key=lambda key: scores[key].run_id) if scores else ""
 
 
 def popularity_model(models: dict[str, ServingModel]) -> ServingModel | None:

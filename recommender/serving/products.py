@@ -30,7 +30,7 @@ from recommender.serving.model_cache import (
     ServingModel,
     champion_models,
     content_model,
-    personal_model,
+    neighbour_model,
     popularity_model,
 )
 from recommender.serving.results import Recommendations
@@ -67,7 +67,7 @@ def _product_list(*, sku: str, k: int, now: datetime, kind: str) -> Recommendati
     pk, title, description = found
     catalog = current_catalog()
     models = champion_models()
-    behavioural = models.get("item_knn") or personal_model(models)
+    behavioural = neighbour_model(models)
     before = replay_cutoff(now)
     key = response_key(kind, pk, k, catalog.version, models_key(models), clock_part(before))
     hit = cached_response(key)

@@ -36,6 +36,8 @@ def because_searched(*, query: str) -> Reason:
 
 
 def personal() -> Reason:
+    """A personalised pick no single product of the shopper's explains (none carries
+    ``SHELFWISE_REASON_MIN_SHARE`` of its score): true of every pick of a personalised model."""
     return Reason("personal", "picked for you from what you browsed")
 
 
@@ -53,6 +55,13 @@ def popular_in_interest(*, category: str) -> Reason:
 
 def popular() -> Reason:
     return Reason("popular", "popular right now")
+
+
+def best_sellers(algorithm: str) -> Reason:
+    """ "For you" served by a non-personalised champion (it beat the personalised ones)."""
+    if algorithm == "trending":
+        return Reason("popular", "popular right now")
+    return Reason("popular", "one of the shop's most popular products")
 
 
 def new_arrival(*, category: str | None) -> Reason:

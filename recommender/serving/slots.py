@@ -178,11 +178,20 @@ def _plan(
 def _personal(ctx: SlotContext, mask: np.ndarray, n: int) -> Iterator[Pick]:
     """The champion model scored from the shopper's latest events (fold-in / kNN, no retrain),
     with their search queries scored by the content index when they searched."""
-    content = ctx.content_index() if ctx.profile.queries else None
-    if content is not None:
-        yield from _blended(ctx, mask, n, item_model=ctx.personal, content=content)
-        return
     served = ctx.personal
+    content = ctx.content_index() if ctx.profile.queries else None
+    if served is not None and not served.personalized:
+        # Popularity or trending beat every personalised model on the holdout
+        # (``serving_choice``): their ranking, after what the shopper's searches find.
+        if content is not None:
+            yield from _blended(ctx, mask, n, item_model=None, content=content)
+        if ctx.profile:
+            rows, scores, source = popular_rows(catalog=ctx.catalog, model=served)
+            yield from _ranked(rows, scores, mask, source, reasons.best_sellers(served.algorithm))
+        return
+    if content is not None:
+        yield from _blended(ctx, mask, n, item_model=served, content=content)
+        return
     if served is None or not ctx.profile.rows.size:
         return
     item_rows, row_items = served.catalog_maps(ctx.catalog)
@@ -423,8 +432,10 @@ def _ranked(
 def _explain(
     ctx: SlotContext, picks: list[Pick], *, served: ServingModel, fallback: Reason | None
 ) -> None:
-    """Name the shopper's product that contributed most to each pick of ``served``; picks it
-    cannot attribute get ``fallback`` (None: left for the slot's own reason)."""
+    """Name the shopper's product that contributed most to each pick of ``served``, when it
+    carries at least ``SHELFWISE_REASON_MIN_SHARE`` of the pick's score; other picks get
+    ``fallback`` (None: left for the slot's own reason). One thriller among twenty items that
+    each add a little to a wok's score is not why the wok is there."""
     if not picks:
         return
     item_rows, row_items = served.catalog_maps(ctx.catalog)
@@ -432,38 +443,49 @@ def _explain(
     known = items >= 0
     items, weights = items[known], ctx.profile.weights[known]
     targets = row_items[np.array([p.row for p in picks], dtype=np.int64)]
-    contributions = _contributions(served.model, items, weights, np.maximum(targets, 0))
-    contributions[:, targets < 0] = 0  # products the model does not know: nothing to name
-    for pick, column in zip(picks, contributions.T, strict=True):
-        best = int(np.argmax(column)) if column.size else -1
-        if best >= 0 and column[best] > 0:
-            pick.because_row = int(item_rows[items[best]])
+    best, shares = _attribution(served.model, items, weights, np.maximum(targets, 0))
+    best[targets < 0] = -1  # products the model does not know: nothing to name
+    minimum = settings.SHELFWISE_REASON_MIN_SHARE
+    for pick, index, share in zip(picks, best.tolist(), shares.tolist(), strict=True):
+        if index >= 0 and share >= minimum:
+            pick.because_row = int(item_rows[items[index]])
             pick.because_kind = ctx.profile.kinds.get(pick.because_row, "view")
         else:
             pick.reason = fallback
 
 
-def _contributions(
+def _attribution(
     model: Recommender, items: np.ndarray, weights: np.ndarray, targets: np.ndarray
-) -> np.ndarray:
-    """weight × similarity of each shopper item (rows) to each pick (columns), in one call.
+) -> tuple[np.ndarray, np.ndarray]:
+    """For each pick (``targets``): the index in ``items`` contributing most to its score (-1:
+    none contributes) and that contribution's share of all of them (as ``explain`` defines it).
 
-    The attribution of ``Recommender.explain`` for item-based scores, batched: calling
-    ``explain`` per pick cost about 1 ms each for ALS (a k×k factorisation per call) and a
-    third of the request's Python time for EASE. For ALS the cosine of item factors stands in
-    for the exact fold-in decomposition; it names the same item in the common case and only
-    chooses the sentence. Models without an item similarity (a blend) explain pick by pick.
+    Contributions are weight × similarity of each shopper item to each pick, in one call: the
+    attribution of ``Recommender.explain`` for item-based scores, batched (calling ``explain``
+    per pick cost about 1 ms each for ALS, a k×k factorisation per call, and a third of the
+    request's Python time for EASE). For ALS the cosine of item factors stands in for the exact
+    fold-in decomposition; it names the same item in the common case and only chooses the
+    sentence. Models without an item similarity (a blend) explain pick by pick.
     """
+    best = np.full(targets.size, -1, dtype=np.int64)
+    shares = np.zeros(targets.size, dtype=np.float64)
+    if not items.size or not targets.size:
+        return best, shares
     try:
-        return weights[:, None] * model.item_similarities(items, targets)
+        contributions = weights[:, None] * model.item_similarities(items, targets)
     except NotImplementedError:
-        pass
-    similarity = np.zeros((items.size, targets.size), dtype=np.float32)
-    for column, target in enumerate(targets.tolist()):
-        best, share = model.explain(target, items, weights)
-        if best >= 0:
-            similarity[np.flatnonzero(items == best)[:1], column] = share
-    return similarity
+        for column, target in enumerate(targets.tolist()):
+            item, share = model.explain(target, items, weights)
+            if item >= 0:
+                best[column], shares[column] = int(np.flatnonzero(items == item)[0]), share
+        return best, shares
+    top = np.argmax(contributions, axis=0)
+    strongest = contributions[top, np.arange(targets.size)]
+    total = np.abs(contributions).sum(axis=0)
+    named = (strongest > 0) & (total > 0)
+    best[named] = top[named]
+    shares[named] = strongest[named] / total[named]
+    return best, shares
 
 
 def _best_promotion(promotions: list[PromotionInfo]) -> dict[int, PromotionInfo]:
