@@ -1,6 +1,8 @@
 """The baselines a replay compares the served lists with, fitted on the replay's training pairs:
 popularity, and a plain EASE with its regularisation tuned on a validation split carved from the
-training pairs (item-kNN past EASE's item limit)."""
+training pairs (item-kNN past EASE's item limit). For the repeat-inclusive target: the
+shopper's own most frequent purchases, then popularity; and the repeat scorer's parameters
+chosen on a validation window before the cut (``tune_repeat``)."""
 
 from __future__ import annotations
 
@@ -11,10 +13,16 @@ import scipy.sparse as sp
 
 from recommender.core import EASE, ItemKNN, Recommender
 from recommender.core.popularity import Popularity
+from recommender.core.ranking import top_k as ranked_columns
+from recommender.core.repeat import decayed_frequency, repeat_recommend
 from recommender.replay.protocol import Split, validation_split
 from recommender.replay.scoring import score_lists
 
 EASE_GRID = (50.0, 100.0, 200.0, 400.0, 800.0, 1600.0, 3200.0)
+# Half-lives in days, 1 (the latest basket) to 10 years (plain frequency), and TIFU-KNN's
+# neighbour blends (alpha = own share, k neighbours) tried at the best half-life.
+HALF_LIFE_GRID = (1.0, 7.0, 30.0, 90.0, 180.0, 365.0, 3650.0)
+NEIGHBOUR_GRID = ((0.9, 50), (0.7, 50), (0.9, 300))
 
 
 @dataclass(frozen=True)
@@ -52,3 +60,103 @@ def ease(split: Split, *, k: int, max_items: int = 20_000) -> Baseline:
     model = EASE(regularization=best, max_items=max_items).fit(split.train)
     params = {"regularization": best, "validation_ndcg": scores}
     return Baseline("ease", top_k(model, split.train, split.eval_users, k), params)
+
+
+@dataclass(frozen=True)
+class Purchases:
+    """Purchase events as codes (users, items) and unix seconds, every one (not first pairs)."""
+
+    users: np.ndarray
+    items: np.ndarray
+    times: np.ndarray
+    shape: tuple[int, int]
+
+    def counts(self, *, before: float) -> sp.csr_matrix:
+        """Users × items: purchase events before ``before``."""
+        seen = self.times < before
+        ones = np.ones(int(seen.sum()), dtype=np.float32)
+        matrix = sp.csr_matrix((ones, (self.users[seen], self.items[seen])), shape=self.shape)
+        matrix.sum_duplicates()
+        return matrix
+
+    def between(self, start: float, end: float) -> sp.csr_matrix:
+        """Users × items, binary: bought in [start, end)."""
+        inside = (self.times >= start) & (self.times < end)
+        ones = np.ones(int(inside.sum()), dtype=np.float32)
+        matrix = sp.csr_matrix((ones, (self.users[inside], self.items[inside])), shape=self.shape)
+        matrix.data[:] = 1.0
+        return matrix
+
+
+def own_most_frequent(split: Split, purchases: Purchases, users: np.ndarray, *, k: int) -> Baseline:
+    """Each shopper's most purchased items before the cut (ties: more popular first), then
+    the most popular items (training pairs) they never bought."""
+    counts = purchases.counts(before=split.cut)
+    popular = np.asarray(split.train.sum(axis=0)).ravel()
+    # Counts are whole numbers and popularity is scaled into [0, 1): it only breaks ties.
+    shares = (popular / (popular.max() + 1.0)) if popular.size else popular
+    recs = np.full((users.size, k), -1, dtype=np.int64)
+    for start in range(0, users.size, 1000):  # blocks bound the dense users × items scores
+        block = users[start : start + 1000]
+        scores = counts[block].toarray().astype(np.float64) + shares[None, :]
+        recs[start : start + block.size] = ranked_columns(scores, k)[0]
+    return Baseline("own_most_frequent", recs, {})
+
+
+def tune_repeat(split: Split, purchases: Purchases, *, k: int) -> dict:
+    """The repeat scorer's half-life (and neighbour blend) by NDCG@k on the validation window
+    carved from the training pairs (``validation_split``'s cut to the replay's cut): the
+    purchases before the validation cut scored against those after it, never the test."""
+    start = validation_split(split).cut
+    target = purchases.between(start, split.cut)
+    history = purchases.counts(before=start)
+    users = np.flatnonzero((np.diff(history.indptr) > 0) & (np.diff(target.indptr) > 0))
+    if users.size == 0:
+        return {"validation_users": 0}
+    scores: dict[str, float] = {}
+
+    def score(half_life: float, alpha: float = 1.0, neighbours: int = 0) -> float:
+        decayed = _decayed(purchases, now=start, half_life=half_life)
+        recs, _ = repeat_recommend(decayed, users, n=k, alpha=alpha, neighbours=neighbours)
+        metrics, _per_user = score_lists(recs, users=users, relevant=target, k=k)
+        return metrics[f"ndcg@{k}"]
+
+    for half_life in HALF_LIFE_GRID:
+        scores[f"half_life={half_life:g}"] = score(half_life)
+    best = max(HALF_LIFE_GRID, key=lambda h: (scores[f"half_life={h:g}"], -h))
+    chosen = {"half_life_days": best, "alpha": 1.0, "neighbours": 0}
+    top = scores[f"half_life={best:g}"]
+    for alpha, neighbours in NEIGHBOUR_GRID:
+        name = f"half_life={best:g} alpha={alpha:g} k={neighbours}"
+        scores[name] = score(best, alpha, neighbours)
+        if scores[name] > top:
+            top = scores[name]
+            chosen = {"half_life_days": best, "alpha": alpha, "neighbours": neighbours}
+    return {
+        "validation_cut": start,
+        "validation_users": int(users.size),
+        "validation_ndcg": scores,
+        "chosen": chosen,
+    }
+
+
+def repeat_scorer(
+    split: Split, purchases: Purchases, users: np.ndarray, *, k: int, chosen: dict
+) -> Baseline:
+    """The core repeat scorer at the validated parameters, fitted on purchases before the cut."""
+    decayed = _decayed(purchases, now=split.cut, half_life=chosen["half_life_days"])
+    recs, _ = repeat_recommend(
+        decayed, users, n=k, alpha=chosen["alpha"], neighbours=chosen["neighbours"]
+    )
+    return Baseline("repeat_scorer", recs, chosen)
+
+
+def _decayed(purchases: Purchases, *, now: float, half_life: float) -> sp.csr_matrix:
+    return decayed_frequency(
+        purchases.users,
+        purchases.items,
+        purchases.times,
+        now=now,
+        half_life_days=half_life,
+        shape=purchases.shape,
+    )

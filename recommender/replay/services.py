@@ -10,7 +10,9 @@
    the same training pairs (``baselines``), with paired bootstrap intervals of the ratios.
 
 A second, repeat-inclusive target (every product a shopper purchased at or after T) scores
-``buy_again``, ``for_you`` and whole pages (every slot's list together).
+``buy_again``, ``for_you`` and whole pages (every slot's list together), ``buy_again`` next to
+"the shopper's own most frequent, then popularity" with the paired bootstrap ratio, and the
+core repeat scorer at parameters chosen on a validation window before T.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ class ReplayData:
     product_pks: np.ndarray
     skus: np.ndarray
     purchases_after: sp.csr_matrix  # the repeat-inclusive target
+    purchases: baselines.Purchases  # every purchase event, both sides of the cut
 
 
 @dataclass
@@ -61,6 +64,7 @@ class ListScore:
     metrics: dict
     vs_popularity: dict | None = None
     vs_ease: dict | None = None
+    vs_own_most_frequent: dict | None = None  # buy_again's baseline on the purchases target
 
 
 @dataclass
@@ -132,7 +136,11 @@ def replay_shop(
         score.vs_ease = ratio_interval(per_user, reference[ease.name], seed=seed)
         report.scores.append(score)
         report.lists[f"for_you_{variant}"] = _named(data, users, recs)
-    report.scores += _repeat_scores(data, repeat_users, at, models, track)
+    repeat_scores, report.facts["buy_again_tuning"] = _repeat_scores(
+        data, repeat_users, at, models, track
+    )
+    report.scores += repeat_scores
+    report.facts["buy_again_half_life_days"] = settings.SHELFWISE_BUY_AGAIN_HALF_LIFE_DAYS
     return report
 
 
@@ -160,13 +168,12 @@ def replay_data(*, cut: datetime | None) -> ReplayData:
             "No shopper has events both before and after the cut: nothing to score "
             f"(cut {datetime.fromtimestamp(split.cut, tz=UTC):%Y-%m-%d %H:%M} UTC)."
         )
-    bought = (events.kinds == EventKind.PURCHASE) & (events.times >= split.cut)
-    after = sp.csr_matrix(
-        (np.ones(int(bought.sum()), np.float32), (users[bought], items[bought])),
-        shape=split.train.shape,
+    bought = events.kinds == EventKind.PURCHASE
+    purchases = baselines.Purchases(
+        users[bought], items[bought], events.times[bought].astype(np.float64), split.train.shape
     )
-    after.data[:] = 1.0
-    return ReplayData(split, shopper_pks, external_ids, product_pks, skus, after)
+    after = purchases.between(split.cut, np.inf)
+    return ReplayData(split, shopper_pks, external_ids, product_pks, skus, after, purchases)
 
 
 def _coded(pks: np.ndarray, model, field_name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -200,17 +207,27 @@ def _serve(data, users, slot, at, models, track, desc) -> np.ndarray:
     return recs
 
 
-def _repeat_scores(data, users, at, models, track) -> list[ListScore]:
-    """buy_again, for_you and whole pages against every product purchased at or after T."""
+def _repeat_scores(data, users, at, models, track) -> tuple[list[ListScore], dict]:
+    """buy_again, for_you and whole pages against every product purchased at or after T;
+    buy_again against the shopper's own most frequent (then popular) items; and facts."""
     target = data.purchases_after
     by_slot = {slot: _serve(data, users, slot, at, models, track, slot) for slot in SLOTS}
-    scores = [
-        ListScore(
-            f"{slot} served (auto)", "purchases", score_lists(recs, users=users, relevant=target)[0]
+    frequent = baselines.own_most_frequent(data.split, data.purchases, users, k=K)
+    tuning = baselines.tune_repeat(data.split, data.purchases, k=K)
+    reference = score_lists(frequent.recs, users=users, relevant=target)
+    scores = [ListScore("baseline own_most_frequent", "purchases", reference[0])]
+    if "chosen" in tuning:
+        core = baselines.repeat_scorer(
+            data.split, data.purchases, users, k=K, chosen=tuning["chosen"]
         )
-        for slot, recs in by_slot.items()
-        if slot in ("buy_again", "for_you")
-    ]
+        metrics, per_user = score_lists(core.recs, users=users, relevant=target)
+        scores.append(ListScore("repeat scorer (validated)", "purchases", metrics))
+        scores[-1].vs_own_most_frequent = ratio_interval(per_user, reference[1])
+    for slot in ("buy_again", "for_you"):
+        metrics, per_user = score_lists(by_slot[slot], users=users, relevant=target)
+        scores.append(ListScore(f"{slot} served (auto)", "purchases", metrics))
+        if slot == "buy_again":
+            scores[-1].vs_own_most_frequent = ratio_interval(per_user, reference[1])
     pages = [np.unique(np.concatenate([by_slot[s][n] for s in SLOTS])) for n in range(users.size)]
     pages = [page[page >= 0] for page in pages]
     scores.append(
@@ -218,7 +235,7 @@ def _repeat_scores(data, users, at, models, track) -> list[ListScore]:
             "page served (auto)", "purchases", score_pages(pages, users=users, relevant=target)
         )
     )
-    return scores
+    return scores, tuning
 
 
 def _named(

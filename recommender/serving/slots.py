@@ -407,17 +407,21 @@ def _arrival_reason(ctx: SlotContext, row: int) -> Reason:
 
 
 def _bought_before(ctx: SlotContext, mask: np.ndarray, n: int) -> Iterator[Pick]:
-    """Repeat purchases: how often, discounted by how long ago (half-life of 90 days)."""
-    now = ctx.now.timestamp()
-    scored = sorted(
-        (
-            (times * 2.0 ** (-max(now - last.timestamp(), 0.0) / (90 * 86400)), row, times, last)
-            for row, (times, last) in ctx.purchases.items()
-        ),
-        reverse=True,
-    )
-    for score, row, times, last in scored:
-        yield Pick(row, float(score), "purchase_history", reasons.buy_again(times=times, last=last))
+    """Repeat purchases by TIFU-KNN's personal frequency (``core.repeat``): every purchase
+    counts 2^(-age / half-life), SHELFWISE_BUY_AGAIN_HALF_LIFE_DAYS; ties by more purchases."""
+    purchases = ctx.purchases
+    frequency_at = getattr(purchases, "frequency_at", None)
+    if frequency_at is None:  # a plain mapping (the dashboard's empty history): counts only
+        rows = np.fromiter(purchases, dtype=np.int64, count=len(purchases))
+        counts = np.array([purchases[row][0] for row in rows.tolist()], dtype=np.float64)
+        scores = counts
+    else:
+        rows, counts, scores = purchases.rows, purchases.times, frequency_at(ctx.now)
+    for at in np.lexsort((rows, -counts, -scores)).tolist():
+        row = int(rows[at])
+        times, last = purchases[row]
+        reason = reasons.buy_again(times=times, last=last)
+        yield Pick(row, float(scores[at]), "purchase_history", reason)
 
 
 def _ranked(

@@ -92,7 +92,20 @@ class Command(BaseCommand):
             for ratio in (score.vs_popularity, score.vs_ease):
                 if ratio is not None:
                     line += f"   {ratio['ratio']:.3f} [{ratio['low']:.3f}, {ratio['high']:.3f}]"
+            ratio = score.vs_own_most_frequent
+            if ratio is not None:
+                line += (
+                    f"   vs own most frequent {ratio['ratio']:.3f} "
+                    f"[{ratio['low']:.3f}, {ratio['high']:.3f}]"
+                )
             self.stdout.write(line)
+        tuning = facts.get("buy_again_tuning", {})
+        if "chosen" in tuning:
+            self.stdout.write(
+                f"buy_again: served half-life {facts['buy_again_half_life_days']:g} days; "
+                f"validation ({tuning['validation_users']:,} shoppers before the cut) chose "
+                f"{tuning['chosen']}"
+            )
 
 
 def _cut(text: str | None) -> datetime | None:
