@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "django_celery_results",
     "django_htmx",
     "import_export",
+    "django_countries",
     "catalog",
     "behavior",
     "recommender",
@@ -147,6 +148,11 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Fail fast when the broker is down so the "retrain now" request can answer 503 promptly.
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_BROKER_CONNECTION_MAX_RETRIES = 0
+
+# --- Countries (django-countries) -----------------------------------------------------------
+# Shoppers' countries are ISO 3166-1 codes. The Online Retail file names two regions with no ISO
+# code; user-assigned codes keep them apart (and named) rather than folding them into "none".
+COUNTRIES_OVERRIDE = {"XC": "Channel Islands", "EU": "European Community"}
 
 # --- Auth, i18n, static --------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

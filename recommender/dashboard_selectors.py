@@ -173,7 +173,7 @@ def cold_start_preview(
 
 
 def top_countries(*, limit: int) -> list[str]:
-    """Countries with the most shoppers, most first."""
+    """Country codes with the most shoppers, most first."""
     rows = (
         Shopper.objects.exclude(country="")
         .values_list("country")

@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from behavior import dashboard_selectors as shopper_selectors
+from behavior.countries import country_name
 from behavior.services import STORED, ingest_events
 from catalog import dashboard_selectors as catalog_selectors
 from config.dashboard import page_of, query_without_page, require_permission, staff_page
@@ -221,8 +222,8 @@ def promotions(request: HttpRequest) -> HttpResponse:
 def cold_start(request: HttpRequest) -> HttpResponse:
     now = timezone.now()
     countries = [
-        (country, selectors.cold_start_preview(now=now, k=PREVIEW_K, country=country))
-        for country in selectors.top_countries(limit=5)
+        (country_name(code), selectors.cold_start_preview(now=now, k=PREVIEW_K, country=code))
+        for code in selectors.top_countries(limit=5)
     ]
     interests = [
         (

@@ -82,6 +82,16 @@ def buy_again(*, times: int, last: datetime) -> Reason:
     return Reason("buy_again", f"you bought it {count}, last on {last:%-d %b %Y}")
 
 
+def no_purchases() -> Reason:
+    """Why "buy again" is empty for a shopper who never bought anything."""
+    return Reason("no_purchases", "No purchases yet, so nothing to buy again.")
+
+
+def nothing_to_buy_again() -> Reason:
+    """Why "buy again" is empty when everything the shopper bought is unavailable now."""
+    return Reason("nothing_available", "Nothing bought before is available right now.")
+
+
 def similar_to(*, title: str) -> Reason:
     """A behavioural neighbour: the same shoppers chose both."""
     return Reason("similar", f"chosen by the same shoppers as {title}")

@@ -74,6 +74,8 @@ class Recommendations:
     generated_at: datetime | None = None
     cached: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+    # Set when the list is empty by design ("buy again" for a shopper who never bought).
+    empty_reason: Reason | None = None
 
     def as_dict(self) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -85,6 +87,10 @@ class Recommendations:
             "generated_at": self.generated_at.isoformat() if self.generated_at else None,
             "cached": self.cached,
         }
+        if self.shopper is not None:
+            # Shopper slots always carry it (null when the list is not empty by design).
+            reason = self.empty_reason
+            body["empty_reason"] = reason.as_dict() if reason is not None else None
         if self.shopper is not None:
             body["shopper"] = self.shopper
         if self.product is not None:
