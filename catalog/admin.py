@@ -194,7 +194,7 @@ class ProductAdmin(ImportExportModelAdmin):
     readonly_fields = ("created_at", "updated_at")
     actions = ("activate", "deactivate")
     fieldsets = (
-        (None, {"fields": ("sku", "title", "description", "category", "brand")}),
+        (None, {"fields": ("sku", "title", "description", "category", "brand", "image_url")}),
         ("Price and stock", {"fields": ("price", "currency", "stock", "points_price")}),
         ("Recommendations", {"fields": ("is_active", "attributes")}),
         ("History", {"fields": ("created_at", "updated_at"), "classes": ("collapse",)}),

@@ -55,6 +55,7 @@ class ProductOutSerializer(serializers.ModelSerializer):
             "is_active",
             "points_price",
             "attributes",
+            "image_url",
             "created_at",
             "updated_at",
         ]
@@ -86,6 +87,13 @@ class ProductInSerializer(serializers.Serializer):
         min_value=1, max_value=2_147_483_647, required=False, allow_null=True
     )
     attributes = serializers.DictField(required=False)
+    image_url = serializers.CharField(
+        max_length=500,
+        required=False,
+        allow_blank=True,
+        help_text="A picture: an http(s) address or a path on this site (/static/…); empty for "
+        "none (the dashboard shows a placeholder).",
+    )
 
 
 class ProductBulkRowSerializer(ProductInSerializer):

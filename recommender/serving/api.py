@@ -52,6 +52,7 @@ class ProductCardSerializer(serializers.Serializer):
     stock = serializers.IntegerField(allow_null=True)
     in_stock = serializers.BooleanField()
     points_price = serializers.IntegerField(allow_null=True)
+    image_url = serializers.CharField(allow_blank=True, help_text="Empty when the shop sent none.")
 
 
 class ReasonSerializer(serializers.Serializer):

@@ -30,6 +30,7 @@ class ProductCard:
     in_stock: bool
     points_price: int | None
     is_active: bool = True
+    image_url: str = ""  # "" = none: the dashboard shows a placeholder
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -43,6 +44,7 @@ class ProductCard:
             "stock": self.stock,
             "in_stock": self.in_stock,
             "points_price": self.points_price,
+            "image_url": self.image_url,
         }
 
 
@@ -142,6 +144,7 @@ def _read_cards(pks: list[int]) -> dict[int, ProductCard]:
         "stock",
         "points_price",
         "is_active",
+        "image_url",
     )
     return {
         row[0]: ProductCard(
@@ -157,6 +160,7 @@ def _read_cards(pks: list[int]) -> dict[int, ProductCard]:
             in_stock=row[8] is None or row[8] > 0,
             points_price=row[9],
             is_active=row[10],
+            image_url=row[11],
         )
         for row in rows
     }

@@ -55,6 +55,17 @@ def test_an_unknown_country_code_is_a_400_naming_the_field(api, trained_shop):
     assert error["attr"] == "country" and "ISO 3166-1" in error["detail"]
 
 
+def test_each_recommended_product_carries_its_image_url(api, trained_shop):
+    Product.objects.update(image_url="https://shop.example/p.jpg")
+    forget_catalog()
+
+    body = _get(api, "s-4", k=3)
+
+    assert [r["product"]["image_url"] for r in body["results"]] == [
+        "https://shop.example/p.jpg"
+    ] * 3
+
+
 def test_a_slot_is_never_empty_while_eligible_products_exist(api, trained_shop):
     Product.objects.exclude(sku="GAR-9").update(is_active=False)
 
