@@ -330,7 +330,7 @@ def promote(request: HttpRequest, version_id: int) -> HttpResponse:
         except PromotionError as exc:
             messages.error(request, str(exc))
         else:
-            messages.success(request, f"{version.algorithm} v{version.pk} now serves.")
+            messages.success(request, f"{version.label} now serves.")
         return redirect("models")
     context = {
         "action": "promote",
@@ -354,7 +354,7 @@ def roll_back(request: HttpRequest, algorithm: str) -> HttpResponse:
         except PromotionError as exc:
             messages.error(request, str(exc))
         else:
-            messages.success(request, f"Rolled back: {algorithm} v{restored.pk} serves again.")
+            messages.success(request, f"Rolled back: {restored.label} serves again.")
         return redirect("models")
     context = {"action": "rollback", "version": champion.replaced, "champion": champion}
     return render(request, "recommender/confirm.html", context)

@@ -74,7 +74,8 @@ def promotion(*, discount_percent: float, ends_at: datetime) -> Reason:
 
 
 def points(*, points_price: int) -> Reason:
-    return Reason("points", f"you can redeem it with {points_price:,} points")
+    unit = "point" if points_price == 1 else "points"
+    return Reason("points", f"you can redeem it with {points_price:,} {unit}")
 
 
 def buy_again(*, times: int, last: datetime) -> Reason:

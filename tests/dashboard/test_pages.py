@@ -221,7 +221,8 @@ def test_the_models_page_shows_runs_versions_champions_and_metrics_history(
     assert len(response.context["champions"]) == 3
     assert 'id="metrics-chart"' in page
     history = response.context["history"]
-    assert {d["label"] for d in history["datasets"]} == {"item_knn", "popularity", "trending"}
+    # One line per algorithm, named as the merchandiser reads it.
+    assert {d["label"] for d in history["datasets"]} == {"Item-kNN", "Popularity", "Trending"}
     # Staff without the permission see the button disabled.
     assert "disabled" in page.split("Retrain now")[0].rsplit("<button", 1)[1]
 
