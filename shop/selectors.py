@@ -147,8 +147,14 @@ def slot_problems(*, now: datetime) -> list[str]:
         .filter(points_price__isnull=False)
         .aggregate(m=Min("points_price"))["m"]
     )
+    # Someone who bought a product still available: buy again is empty by design (and says
+    # why) for a shopper whose only purchases sold out since.
     regular = (
-        Shopper.objects.filter(events__kind=EventKind.PURCHASE, points_balance__gte=cheapest or 0)
+        Shopper.objects.filter(
+            events__kind=EventKind.PURCHASE,
+            events__product__in=Product.objects.available(),
+            points_balance__gte=cheapest or 0,
+        )
         .order_by("external_id")
         .first()
     )
