@@ -15,6 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.html import format_html
+from django_countries.filters import CountryFilter
 
 from behavior.models import Event, EventQuerySet, Shopper
 from catalog.models import Product
@@ -138,7 +139,7 @@ class ShopperAdmin(admin.ModelAdmin):
     list_display = ("external_id", "country", "segment", "points_balance", "created_at", "events")
     search_fields = ("external_id",)
     search_help_text = "Part of the shop's customer id."
-    list_filter = ("country", "segment", PointsFilter)
+    list_filter = (("country", CountryFilter), "segment", PointsFilter)
     autocomplete_fields = ("interests",)
     readonly_fields = ("created_at", "events")
     list_per_page = 100

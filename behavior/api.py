@@ -6,6 +6,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django_countries import countries
 from drf_spectacular.utils import (
     OpenApiParameter,
     OpenApiResponse,
@@ -165,8 +166,27 @@ class SlugListField(serializers.Field):
         return value
 
 
+class CountryCodeField(serializers.CharField):
+    """An ISO 3166-1 alpha-2 code ("DE", any case; blank for none): stored and sent as the
+    code, shown by name on the dashboard. Anything else is a 400 naming the field."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("max_length", 2)
+        kwargs.setdefault("help_text", 'ISO 3166-1 alpha-2 code, e.g. "DE"; blank for none.')
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data: Any) -> str:
+        text = super().to_internal_value(data).upper()
+        if text and text not in countries:
+            raise ValidationError(
+                f"Unknown country code {text!r}: use an ISO 3166-1 alpha-2 code such as DE.",
+                code="invalid",
+            )
+        return text
+
+
 class ShopperInSerializer(StrictInputSerializer):
-    country = serializers.CharField(max_length=64, required=False, allow_blank=True)
+    country = CountryCodeField(required=False, allow_blank=True)
     segment = serializers.CharField(max_length=64, required=False, allow_blank=True)
     points_balance = serializers.IntegerField(min_value=0, max_value=2_147_483_647, required=False)
     interests = SlugListField(
@@ -177,7 +197,8 @@ class ShopperInSerializer(StrictInputSerializer):
 
 class ShopperOutSerializer(serializers.Serializer):
     external_id = serializers.CharField()
-    country = serializers.CharField()
+    country = serializers.CharField(help_text='ISO 3166-1 code, e.g. "DE"; empty for none.')
+    country_name = serializers.CharField(help_text='e.g. "Germany"; empty for none.')
     segment = serializers.CharField()
     points_balance = serializers.IntegerField()
     interests = serializers.ListField(child=serializers.CharField())
@@ -223,7 +244,8 @@ def shopper_upsert(request: Request, external_id: str) -> Response:
 def _shopper_body(shopper: Shopper, *, created: bool) -> dict[str, Any]:
     return {
         "external_id": shopper.external_id,
-        "country": shopper.country,
+        "country": shopper.country.code,
+        "country_name": shopper.country.name,
         "segment": shopper.segment,
         "points_balance": shopper.points_balance,
         "interests": sorted(c.slug for c in shopper.interests.all()),

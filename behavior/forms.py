@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from django import forms
 
+from behavior.countries import country_name
+
 
 class ShopperSearchForm(forms.Form):
     q = forms.CharField(
@@ -17,5 +19,7 @@ class ShopperSearchForm(forms.Form):
 
     def __init__(self, *args, countries: list[str], segments: list[str], **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["country"].choices = [("", "Any country"), *((c, c) for c in countries)]
+        # Codes in the query string, names on screen, sorted by name.
+        named = sorted(((c, country_name(c)) for c in countries), key=lambda pair: pair[1])
+        self.fields["country"].choices = [("", "Any country"), *named]
         self.fields["segment"].choices = [("", "Any segment"), *((s, s) for s in segments)]

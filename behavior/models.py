@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
+from django_countries.fields import CountryField
 
 from catalog.models import Category, Product
 
@@ -15,7 +16,11 @@ class Shopper(models.Model):
     external_id = models.CharField(
         max_length=128, unique=True, help_text="The shop's own customer id."
     )
-    country = models.CharField(max_length=64, blank=True, db_index=True)
+    country = CountryField(
+        blank=True,
+        db_index=True,
+        help_text='ISO 3166-1 code, e.g. DE; shown by name. Drives "trending in <country>".',
+    )
     segment = models.CharField(
         max_length=64,
         blank=True,

@@ -18,7 +18,8 @@ Rules (documented for merchandisers in behavior/ingest_formats.md):
   without a customer: title = its most common description, title-cased; price = its most
   common unit price (ties → the latest), which ignores one-off discounts and bulk tiers;
   category from ``catalog.categorize``; stock unknown (null, counts as available).
-- A shopper comes from every customer with at least one purchase; country = the latest seen.
+- A shopper comes from every customer with at least one purchase; country = the latest seen,
+  stored as its ISO code ("EIRE" is IE; a name with no code leaves it empty and is reported).
 - One purchase per line: value = Quantity, order_id = InvoiceNo, occurred_at = InvoiceDate read
   as Europe/London local time (the README: "UK local time"), and a deterministic event id
   ``oretail:<invoice>:<sku>:<n>`` (n-th such line of the invoice), so re-importing adds nothing.
@@ -55,6 +56,7 @@ from django.db import DatabaseError, connection, connections, transaction
 from django.utils import timezone
 from tqdm import tqdm
 
+from behavior.countries import country_code
 from behavior.models import EARLIEST_EVENT_TIME, EventKind
 from behavior.selectors import product_ids_for_skus
 from behavior.services import (
@@ -135,6 +137,8 @@ class OnlineRetailReport:
     phases: dict[str, float] = field(default_factory=dict)  # seconds per step, for benches
     skipped: Counter = field(default_factory=Counter)
     bad: BadLines = field(default_factory=BadLines)
+    # Country names with no ISO code → shoppers stored without a country because of them.
+    unknown_countries: Counter = field(default_factory=Counter)
 
 
 @dataclass
@@ -448,9 +452,21 @@ def _write_catalog(scan: _Scan, report: OnlineRetailReport):
     report.products_updated = result.updated
     report.products_unchanged = result.unchanged
     sku_ids = product_ids_for_skus(skus=products)
-    shopper_ids, report.shoppers_created = upsert_shoppers(countries=scan.countries)
+    shopper_ids, report.shoppers_created = upsert_shoppers(
+        countries=_country_codes(scan.countries, report)
+    )
     report.shoppers = len(shopper_ids)
     return sku_ids, shopper_ids
+
+
+def _country_codes(countries: dict[str, str], report: OnlineRetailReport) -> dict[str, str]:
+    """Shopper → ISO code ("EIRE" → "IE"); a name with no code leaves the shopper without a
+    country and is counted in the report."""
+    codes = {name: country_code(name) for name in set(countries.values())}
+    for name in countries.values():
+        if codes[name] is None:
+            report.unknown_countries[name] += 1
+    return {shopper: codes[name] or "" for shopper, name in countries.items()}
 
 
 _Batch = tuple[int, list[EventRow]]

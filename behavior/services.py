@@ -183,14 +183,15 @@ def refresh_event_statistics() -> None:
 
 
 def upsert_shoppers(*, countries: Mapping[str, str]) -> tuple[dict[str, int], int]:
-    """Every external id's shopper id, creating missing shoppers and setting their country.
+    """Every external id's shopper id, creating missing shoppers and setting their country
+    (an ISO code, or "" for none).
 
     Returns the id map and how many shoppers were created. Rows are written in sorted order,
     so concurrent upserts lock shared shoppers in the same order and cannot deadlock.
     """
     existing = shopper_ids_for_external_ids(external_ids=countries)
     Shopper.objects.bulk_create(
-        [Shopper(external_id=e, country=c[:64]) for e, c in sorted(countries.items())],
+        [Shopper(external_id=e, country=c) for e, c in sorted(countries.items())],
         batch_size=2000,
         update_conflicts=True,
         unique_fields=["external_id"],

@@ -153,7 +153,7 @@ def _prepare() -> list[tuple[str, str]]:
     return [
         ("overview /", "/"),
         ("shoppers /shoppers/", "/shoppers/"),
-        ("shopper search ?country=France", "/shoppers/?country=France"),
+        ("shopper search ?country=FR", "/shoppers/?country=FR"),
         (f"shopper (median) /shoppers/{typical}/", f"/shoppers/{typical}/"),
         (f"shopper (busiest) /shoppers/{shopper}/", f"/shoppers/{shopper}/"),
         ("products /products/", "/products/"),

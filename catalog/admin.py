@@ -116,6 +116,29 @@ class CategoryAdmin(admin.ModelAdmin):
 
 
 # --- Product --------------------------------------------------------------------------------------
+class ActiveFilter(admin.SimpleListFilter):
+    """``is_active`` in words: Django's own filter reads "By is active" and "Yes"/"No"."""
+
+    title = "status"
+    parameter_name = "active"
+    options = (("yes", "Active"), ("no", "Inactive"))
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return list(self.options)
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        if self.value() in ("yes", "no"):
+            return queryset.filter(is_active=self.value() == "yes")
+        return queryset
+
+
+class SwitchedOnFilter(ActiveFilter):
+    """A promotion's own on/off switch (its status filter already covers the dates)."""
+
+    title = "switched on or paused"
+    options = (("yes", "Switched on"), ("no", "Paused"))
+
+
 class StockFilter(admin.SimpleListFilter):
     title = "stock"
     parameter_name = "stock"
@@ -181,7 +204,7 @@ class ProductAdmin(ImportExportModelAdmin):
     )
     list_display_links = ("sku", "title")
     list_filter = (
-        "is_active",
+        ActiveFilter,
         StockFilter,
         RedeemableFilter,
         ActivePromotionFilter,
@@ -196,7 +219,7 @@ class ProductAdmin(ImportExportModelAdmin):
     readonly_fields = ("created_at", "updated_at")
     actions = ("activate", "deactivate")
     fieldsets = (
-        (None, {"fields": ("sku", "title", "description", "category", "brand")}),
+        (None, {"fields": ("sku", "title", "description", "category", "brand", "image_url")}),
         ("Price and stock", {"fields": ("price", "currency", "stock", "points_price")}),
         ("Recommendations", {"fields": ("is_active", "attributes")}),
         ("History", {"fields": ("created_at", "updated_at"), "classes": ("collapse",)}),
@@ -312,7 +335,7 @@ class PromotionStatusFilter(admin.SimpleListFilter):
 @admin.register(Promotion)
 class PromotionAdmin(admin.ModelAdmin):
     list_display = ("name", "discount", "window", "status", "priority", "is_active")
-    list_filter = (PromotionStatusFilter, "is_active", "starts_at")
+    list_filter = (PromotionStatusFilter, SwitchedOnFilter, "starts_at")
     search_fields = ("name",)
     autocomplete_fields = ("products", "categories")
     readonly_fields = ("created_at",)

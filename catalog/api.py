@@ -72,6 +72,7 @@ class ProductOutSerializer(serializers.ModelSerializer):
             "is_active",
             "points_price",
             "attributes",
+            "image_url",
             "created_at",
             "updated_at",
         ]
@@ -108,6 +109,13 @@ class ProductInSerializer(StrictInputSerializer):
         min_value=1, max_value=2_147_483_647, required=False, allow_null=True
     )
     attributes = serializers.DictField(required=False)
+    image_url = serializers.CharField(
+        max_length=500,
+        required=False,
+        allow_blank=True,
+        help_text="A picture: an http(s) address or a path on this site (/static/…); empty for "
+        "none (the dashboard shows a placeholder).",
+    )
 
 
 class ProductBulkRowSerializer(ProductInSerializer):

@@ -40,7 +40,7 @@ def content_neighbours(*, products: list[Product], k: int) -> dict[int, list[Pro
         Product.objects.available()
         .filter(category_id__in=categories)
         .order_by("-created_at", "-id")
-        .only("id", "sku", "title", "price", "currency", "category_id", "stock")[
+        .only("id", "sku", "title", "price", "currency", "category_id", "stock", "image_url")[
             :CONTENT_CANDIDATES
         ]
     )

@@ -6,7 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxValueValidator, MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, URLValidator
 from django.db import models
 from django.db.models import Q
 
@@ -67,6 +67,35 @@ class ProductQuerySet(models.QuerySet):
         return self.filter(points_price__isnull=False, points_price__lte=points)
 
 
+IMAGE_URL_RULE = "An http(s) address or a path on this site starting with /, e.g. /static/a.svg."
+_absolute_url = URLValidator(schemes=["http", "https"])
+
+
+def image_url_error(value: str) -> str | None:
+    """Why ``value`` cannot be a product image address, or None when it can ("" included).
+
+    Only http(s) and site paths: a javascript: or data: address in an <img> is an attack
+    surface, and the dashboard must not fetch from anywhere else.
+    """
+    if not value:
+        return None
+    if len(value) > 500 or any(c.isspace() for c in value):
+        return IMAGE_URL_RULE
+    if value.startswith("/") and not value.startswith("//"):
+        return None
+    try:
+        _absolute_url(value)
+    except ValidationError:
+        return IMAGE_URL_RULE
+    return None
+
+
+def validate_image_url(value: str) -> None:
+    error = image_url_error(value)
+    if error:
+        raise ValidationError(error)
+
+
 class Product(models.Model):
     sku = models.CharField(
         "SKU", max_length=64, unique=True, help_text="The shop's own product code."
@@ -103,6 +132,14 @@ class Product(models.Model):
     )
     attributes = models.JSONField(
         default=dict, blank=True, help_text="Free-form attributes (colour, size…)."
+    )
+    image_url = models.CharField(
+        "image URL",
+        max_length=500,
+        blank=True,
+        validators=[validate_image_url],
+        help_text="A picture of the product: an http(s) address or a path on this site "
+        "(/static/…). Empty: the dashboard shows a placeholder.",
     )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)

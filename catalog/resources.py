@@ -3,7 +3,8 @@
 The columns are the documented ``import_products`` format, so a file exported here can be edited
 in a spreadsheet and loaded back by either the admin or the management command:
 
-    sku,title,description,category,brand,price,currency,stock,is_active,points_price,attributes
+    sku,title,description,category,brand,price,currency,stock,is_active,points_price,attributes,
+    image_url
 
 Rows are keyed by ``sku``: a known sku updates the product, an unknown one creates it. Cells
 are read with the command's rules (catalog.services): empty currency is GBP, empty is_active
@@ -41,6 +42,7 @@ COLUMNS = (
     "is_active",
     "points_price",
     "attributes",
+    "image_url",
 )
 CURRENCY_CODE = re.compile(r"^[A-Z]{3}$")
 

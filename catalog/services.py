@@ -14,7 +14,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.text import slugify
 
-from catalog.models import Category, Product, Promotion
+from catalog.models import Category, Product, Promotion, image_url_error
 from catalog.versioning import bump_catalog_version
 from config.storable import UNSTORABLE_TEXT, unstorable
 
@@ -35,6 +35,7 @@ PRODUCT_FIELDS = (
     "is_active",
     "points_price",
     "attributes",
+    "image_url",
 )
 
 
@@ -236,6 +237,10 @@ def _clean_product(row: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, li
         _clean_bool(row["is_active"], values, fail)
     if "attributes" in row:
         _clean_attributes(row["attributes"], values, fail)
+    if "image_url" in row:
+        values["image_url"] = _text(row["image_url"])
+        if error := image_url_error(values["image_url"]):
+            fail("image_url", error)
     return values, errors
 
 

@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "axes",
     "csp",
     "health_check",
+    "django_countries",
     "catalog",
     "behavior",
     "recommender",
@@ -174,6 +175,11 @@ CELERY_BROKER_CONNECTION_RETRY = True
 CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
 
+# --- Countries (django-countries) -----------------------------------------------------------
+# Shoppers' countries are ISO 3166-1 codes. The Online Retail file names two regions with no ISO
+# code; user-assigned codes keep them apart (and named) rather than folding them into "none".
+COUNTRIES_OVERRIDE = {"XC": "Channel Islands", "EU": "European Community"}
+
 # --- Auth, i18n, static --------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -254,9 +260,29 @@ DRF_STANDARDIZED_ERRORS = {"EXCEPTION_HANDLER_CLASS": "config.api.ExceptionHandl
 _ERRORS = "drf_standardized_errors.openapi_serializers"
 SPECTACULAR_SETTINGS = {
     "TITLE": "Shelfwise API",
-    "DESCRIPTION": (
-        "Send shopper events, keep the catalog in sync, fetch real-time recommendations."
-    ),
+    # The README's "Connect your shop", short: what a shop back-end does in its first hour.
+    "DESCRIPTION": """Send shopper events, keep the catalog in sync, fetch real-time
+recommendations.
+
+**Connect your shop**
+
+1. **API client**: `python manage.py create_api_client my-shop --role backend` prints a token
+   once; send it as `Authorization: Token <token>`.
+2. **Catalog**: `POST /api/v1/products/bulk` upserts up to 1,000 products by `sku` (a category
+   path such as `Home/Kitchen/Mugs` creates missing categories; `image_url` optional);
+   `PUT /api/v1/products/{sku}` for one. Promotions are managed in the admin.
+3. **Shoppers and events**: `PUT /api/v1/shoppers/{id}` sets `country` (ISO code, e.g. `DE`),
+   `segment`, `points_balance`, `interests`; `POST /api/v1/events` stores up to 1,000 events
+   (`view`, `search`, `add_to_cart`, `purchase`, `rating`), idempotent by `event_id`.
+4. **Train**: `POST /api/v1/training-runs` (202), then poll `GET /api/v1/training-runs/{id}`
+   until `status` is `succeeded`. Beat also retrains nightly at 02:30 UTC, refreshes trending
+   hourly and reconciles stale runs every 5 minutes.
+5. **Ask**: `GET /api/v1/shoppers/{id}/recommendations?slot=` `for_you`, `promotions`, `points`,
+   `trending`, `new_arrivals` or `buy_again` (`&country=DE` for a visitor you never sent);
+   `GET /api/v1/products/{sku}/similar` and `/bought-together`. Every item has a `reason`; an
+   empty list by design has an `empty_reason`.
+
+Errors: `{"type": ..., "errors": [{"code", "detail", "attr"}]}`.""",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,

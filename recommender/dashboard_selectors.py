@@ -13,7 +13,9 @@ from django.db.models.functions import TruncDate
 from behavior.models import Event, EventKind, Shopper
 from catalog.models import Category, Product
 from recommender.impressions import impressions_last_day
+from recommender.labels import algorithm_label, is_metric
 from recommender.models import ModelVersion, TrainingRun
+from recommender.selectors import champion_versions
 from recommender.serving.catalog_state import current_catalog
 from recommender.serving.model_cache import (
     champion_models,
@@ -79,7 +81,7 @@ def overview(*, now: datetime) -> dict:
             "impressions": sum(impressions.values()),
         },
         "chart": chart,
-        "champions": list(ModelVersion.objects.champions().select_related("run")),
+        "champions": list(champion_versions()),
         "last_run": TrainingRun.objects.order_by("-created_at", "-id").first(),
         "alerts": alerts(now=now, impressions=impressions),
     }
@@ -221,7 +223,7 @@ def serving_summary() -> list[dict[str, str]]:
 
 
 def top_countries(*, limit: int) -> list[str]:
-    """Countries with the most shoppers, most first."""
+    """Country codes with the most shoppers, most first."""
     rows = (
         Shopper.objects.exclude(country="")
         .values_list("country")
@@ -259,7 +261,7 @@ def metrics_history(*, metric: str) -> dict:
         "metric": metric,
         "labels": [f"run #{r}" for r in runs],
         "datasets": [
-            {"label": algorithm, "data": [by_run.get(r) for r in runs]}
+            {"label": algorithm_label(algorithm), "data": [by_run.get(r) for r in runs]}
             for algorithm, by_run in sorted(values.items())
         ],
     }
@@ -270,7 +272,8 @@ def default_metric() -> str:
 
 
 def metric_names(versions: list[ModelVersion]) -> list[str]:
-    """Every metric any of these versions reports, the default one first."""
-    names = sorted({name for v in versions for name in (v.metrics or {})})
+    """Every metric any of these versions reports, the default one first (counts and notes
+    stored beside them, such as n_users or champion_version, are not metrics)."""
+    names = sorted({name for v in versions for name in (v.metrics or {}) if is_metric(name)})
     first = default_metric()
     return [first, *(n for n in names if n != first)] if first in names else names

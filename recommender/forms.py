@@ -63,4 +63,4 @@ class CompareForm(forms.Form):
 
 
 def _version_label(version: ModelVersion) -> str:
-    return f"{version.algorithm} v{version.pk} ({version.get_status_display()})"
+    return f"{version.label} ({version.get_status_display()})"

@@ -10,6 +10,8 @@ from django.core.validators import MaxValueValidator
 from django.db import models
 from django.db.models import Q
 
+from recommender.labels import algorithm_label
+
 
 class TrainingRunQuerySet(models.QuerySet):
     def active(self) -> TrainingRunQuerySet:
@@ -187,6 +189,30 @@ class ModelVersion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.algorithm} v{self.pk} ({self.status})"
+
+    @property
+    def algorithm_label(self) -> str:
+        return algorithm_label(self.algorithm)
+
+    @property
+    def number(self) -> int:
+        """This version's place in its algorithm's own sequence (1, 2, 3…), not the global id.
+
+        Selectors annotate it (``recommender.selectors``); otherwise one count query."""
+        if self.__dict__.get("_number") is None:
+            self._number = ModelVersion.objects.filter(
+                algorithm=self.algorithm, pk__lte=self.pk
+            ).count()
+        return self._number
+
+    @number.setter
+    def number(self, value: int) -> None:
+        self._number = value
+
+    @property
+    def label(self) -> str:
+        """ "EASE version 3": what a merchandiser reads for this version."""
+        return f"{self.algorithm_label} version {self.number}"
 
     @property
     def ndcg(self) -> float | None:

@@ -3,20 +3,33 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.db.models import Q, QuerySet
+from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery
 
 from recommender.models import ModelVersion, TrainingRun
+
+
+def numbered(versions: QuerySet[ModelVersion]) -> QuerySet[ModelVersion]:
+    """``versions`` with ``number``: each one's place in its own algorithm's sequence, so
+    screens say "EASE version 3" rather than the id shared by every algorithm."""
+    earlier = (
+        ModelVersion.objects.filter(algorithm=OuterRef("algorithm"), pk__lte=OuterRef("pk"))
+        .order_by()
+        .values("algorithm")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return versions.annotate(number=Subquery(earlier, output_field=IntegerField()))
 
 
 def champion_version(*, algorithm: str) -> ModelVersion | None:
     """The version serving ``algorithm`` now, or None before its first successful training."""
     versions = ModelVersion.objects.champions().filter(algorithm=algorithm)
-    return versions.select_related("run").first()
+    return numbered(versions.select_related("run")).first()
 
 
 def champion_versions() -> QuerySet[ModelVersion]:
     """Every algorithm's serving version, by algorithm name."""
-    return ModelVersion.objects.champions().select_related("run").order_by("algorithm")
+    return numbered(ModelVersion.objects.champions().select_related("run").order_by("algorithm"))
 
 
 def holdout_scores(
@@ -61,7 +74,7 @@ def model_versions(
         versions = versions.filter(algorithm=algorithm)
     if status:
         versions = versions.filter(status=status)
-    return versions.order_by("-created_at", "-id")
+    return numbered(versions).order_by("-created_at", "-id")
 
 
 def training_runs(*, status: str | None = None) -> QuerySet[TrainingRun]:

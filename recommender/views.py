@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from behavior import dashboard_selectors as shopper_selectors
+from behavior.countries import country_name
 from behavior.permissions import EVENT_PERMISSION
 from behavior.services import STORED, ingest_events
 from catalog import dashboard_selectors as catalog_selectors
@@ -226,8 +227,8 @@ def promotions(request: HttpRequest) -> HttpResponse:
 def cold_start(request: HttpRequest) -> HttpResponse:
     now = timezone.now()
     countries = [
-        (country, selectors.cold_start_preview(now=now, k=PREVIEW_K, country=country))
-        for country in selectors.top_countries(limit=5)
+        (country_name(code), selectors.cold_start_preview(now=now, k=PREVIEW_K, country=code))
+        for code in selectors.top_countries(limit=5)
     ]
     interests = [
         (
@@ -335,7 +336,7 @@ def promote(request: HttpRequest, version_id: int) -> HttpResponse:
         except PromotionError as exc:
             messages.error(request, str(exc))
         else:
-            messages.success(request, f"{version.algorithm} v{version.pk} now serves.")
+            messages.success(request, f"{version.label} now serves.")
         return redirect("models")
     context = {
         "action": "promote",
@@ -359,7 +360,7 @@ def roll_back(request: HttpRequest, algorithm: str) -> HttpResponse:
         except PromotionError as exc:
             messages.error(request, str(exc))
         else:
-            messages.success(request, f"Rolled back: {algorithm} v{restored.pk} serves again.")
+            messages.success(request, f"Rolled back: {restored.label} serves again.")
         return redirect("models")
     context = {"action": "rollback", "version": champion.replaced, "champion": champion}
     return render(request, "recommender/confirm.html", context)

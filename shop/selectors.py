@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 from django.db.models import Count, Min, Q
 
+from behavior.countries import country_name
 from behavior.models import Event, EventKind, Shopper
 from catalog.models import Category, Product, Promotion
 from shop.services import EVENT_PREFIX, PROMOTION_PREFIX, SKU_PREFIX
@@ -90,7 +91,7 @@ def _synthetic_problems(counts: dict[str, int], *, now: datetime, scale: float) 
     if counts["categories"] < len(CATALOG_TREE) + leaves:
         problems.append(f"{counts['categories']} categories, expected {len(CATALOG_TREE) + leaves}")
     present = set(Shopper.objects.values_list("country", flat=True).distinct())
-    problems += [f"no shoppers in {c}" for c, _ in COUNTRIES if c not in present]
+    problems += [f"no shoppers in {country_name(c)}" for c, _ in COUNTRIES if c not in present]
     problems += [f"no {kind} events" for kind in EventKind.values if not counts[f"{kind} events"]]
     if not counts["shoppers without history"]:
         problems.append("no cold-start shoppers (shoppers without history)")
@@ -146,8 +147,14 @@ def slot_problems(*, now: datetime) -> list[str]:
         .filter(points_price__isnull=False)
         .aggregate(m=Min("points_price"))["m"]
     )
+    # Someone who bought a product still available: buy again is empty by design (and says
+    # why) for a shopper whose only purchases sold out since.
     regular = (
-        Shopper.objects.filter(events__kind=EventKind.PURCHASE, points_balance__gte=cheapest or 0)
+        Shopper.objects.filter(
+            events__kind=EventKind.PURCHASE,
+            events__product__in=Product.objects.available(),
+            points_balance__gte=cheapest or 0,
+        )
         .order_by("external_id")
         .first()
     )

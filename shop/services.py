@@ -104,6 +104,11 @@ def _create_categories() -> dict[str, Category]:
     return by_name
 
 
+def demo_image_url(*, department: str) -> str:
+    """The demo's picture for a department: a small SVG shipped in static/ (no network)."""
+    return f"{settings.STATIC_URL}img/demo/{slugify(department)}.svg"
+
+
 def _create_products(plan: ShopPlan, *, categories: dict, now: datetime) -> list[int]:
     """Products in plan order; returns their primary keys in that order."""
     Product.objects.bulk_create(
@@ -119,6 +124,7 @@ def _create_products(plan: ShopPlan, *, categories: dict, now: datetime) -> list
                 is_active=p.is_active,
                 points_price=p.points_price,
                 attributes=p.attributes,
+                image_url=demo_image_url(department=p.department),
             )
             for p in plan.products
         ),

@@ -82,10 +82,11 @@ ADJECTIVES = (
     "Everyday", "Deluxe", "Organic", "Signature", "Lightweight", "Nordic",
 )  # fmt: skip
 COLOURS = ("Black", "White", "Navy", "Sage", "Terracotta", "Grey", "Mustard", "Blush", "Oat")
-# (country, share of shoppers); every country must end up with shoppers (the check asks).
+# (ISO country code, share of shoppers); every country must end up with shoppers (the check
+# asks). Stored as codes, shown by name.
 COUNTRIES = (
-    ("United Kingdom", 0.42), ("Germany", 0.16), ("France", 0.13), ("Netherlands", 0.09),
-    ("Spain", 0.08), ("Ireland", 0.07), ("Italy", 0.05),
+    ("GB", 0.42), ("DE", 0.16), ("FR", 0.13), ("NL", 0.09), ("ES", 0.08), ("IE", 0.07),
+    ("IT", 0.05),
 )  # fmt: skip
 SEGMENTS = (("regular", 0.55), ("new", 0.2), ("vip", 0.1), ("bargain", 0.1), ("wholesale", 0.05))
 

@@ -47,7 +47,7 @@ class ShopperFactory(factory.django.DjangoModelFactory):
         model = Shopper
 
     external_id = factory.Sequence(lambda n: f"shopper-{n}")
-    country = "United Kingdom"
+    country = "GB"
     segment = "regular"
 
 

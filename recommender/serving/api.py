@@ -12,6 +12,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from behavior.api import CountryCodeField
 from config.api import (
     QueryValidationErrorSerializer,
     StrictQuerySerializer,
@@ -37,11 +38,11 @@ class KQuerySerializer(StrictQuerySerializer):
 
 class RecommendationsQuerySerializer(KQuerySerializer):
     slot = serializers.ChoiceField(choices=SLOTS, default="for_you")
-    country = serializers.CharField(
-        max_length=64,
+    country = CountryCodeField(
         required=False,
         allow_blank=True,
-        help_text="Country for cold start, used when the shopper is unknown or has none.",
+        help_text='ISO 3166-1 code (e.g. "DE") for cold start, used when the shopper is unknown '
+        "or has none.",
     )
 
 
@@ -56,11 +57,14 @@ class ProductCardSerializer(serializers.Serializer):
     stock = serializers.IntegerField(allow_null=True)
     in_stock = serializers.BooleanField()
     points_price = serializers.IntegerField(allow_null=True)
+    image_url = serializers.CharField(allow_blank=True, help_text="Empty when the shop sent none.")
 
 
 class ReasonSerializer(serializers.Serializer):
     code = serializers.CharField(help_text="Machine code, e.g. because_you_view, promotion.")
-    text = serializers.CharField(help_text='A sentence for the shopper, e.g. "trending in DE".')
+    text = serializers.CharField(
+        help_text='A sentence for the shopper, e.g. "trending in Germany".'
+    )
 
 
 class RecommendationSerializer(serializers.Serializer):
@@ -95,6 +99,11 @@ class ListBodySerializer(serializers.Serializer):
 
 class RecommendationsBodySerializer(ListBodySerializer):
     shopper = ShopperRefSerializer()
+    empty_reason = ReasonSerializer(
+        allow_null=True,
+        help_text='Why `results` is empty by design, e.g. `no_purchases` for "buy_again" when '
+        "the shopper never bought anything; null otherwise.",
+    )
 
 
 class ProductListBodySerializer(ListBodySerializer):

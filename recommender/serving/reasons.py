@@ -83,12 +83,23 @@ def promotion(*, discount_percent: float, ends_at: datetime) -> Reason:
 
 
 def points(*, points_price: int) -> Reason:
-    return Reason("points", f"you can redeem it with {points_price:,} points")
+    unit = "point" if points_price == 1 else "points"
+    return Reason("points", f"you can redeem it with {points_price:,} {unit}")
 
 
 def buy_again(*, times: int, last: datetime) -> Reason:
     count = "once" if times == 1 else "twice" if times == 2 else f"{times} times"
     return Reason("buy_again", f"you bought it {count}, last on {last:%-d %b %Y}")
+
+
+def no_purchases() -> Reason:
+    """Why "buy again" is empty for a shopper who never bought anything."""
+    return Reason("no_purchases", "No purchases yet, so nothing to buy again.")
+
+
+def nothing_to_buy_again() -> Reason:
+    """Why "buy again" is empty when everything the shopper bought is unavailable now."""
+    return Reason("nothing_available", "Nothing bought before is available right now.")
 
 
 def similar_to(*, title: str) -> Reason:

@@ -30,6 +30,7 @@ class ProductCard:
     in_stock: bool
     points_price: int | None
     is_active: bool = True
+    image_url: str = ""  # "" = none: the dashboard shows a placeholder
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -43,6 +44,7 @@ class ProductCard:
             "stock": self.stock,
             "in_stock": self.in_stock,
             "points_price": self.points_price,
+            "image_url": self.image_url,
         }
 
 
@@ -74,6 +76,8 @@ class Recommendations:
     generated_at: datetime | None = None
     cached: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+    # Set when the list is empty by design ("buy again" for a shopper who never bought).
+    empty_reason: Reason | None = None
 
     def as_dict(self) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -85,6 +89,10 @@ class Recommendations:
             "generated_at": self.generated_at.isoformat() if self.generated_at else None,
             "cached": self.cached,
         }
+        if self.shopper is not None:
+            # Shopper slots always carry it (null when the list is not empty by design).
+            reason = self.empty_reason
+            body["empty_reason"] = reason.as_dict() if reason is not None else None
         if self.shopper is not None:
             body["shopper"] = self.shopper
         if self.product is not None:
@@ -136,6 +144,7 @@ def _read_cards(pks: list[int]) -> dict[int, ProductCard]:
         "stock",
         "points_price",
         "is_active",
+        "image_url",
     )
     return {
         row[0]: ProductCard(
@@ -151,6 +160,7 @@ def _read_cards(pks: list[int]) -> dict[int, ProductCard]:
             in_stock=row[8] is None or row[8] > 0,
             points_price=row[9],
             is_active=row[10],
+            image_url=row[11],
         )
         for row in rows
     }

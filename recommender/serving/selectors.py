@@ -36,7 +36,14 @@ from recommender.serving.model_cache import (
 from recommender.serving.realtime import shopper_profile
 from recommender.serving.results import Recommendation, Recommendations, product_cards
 from recommender.serving.rules import InvalidRequest, checked_k
-from recommender.serving.slots import SLOTS, Pick, ShopperInfo, SlotContext, rank_slot
+from recommender.serving.slots import (
+    SLOTS,
+    Pick,
+    ShopperInfo,
+    SlotContext,
+    empty_reason,
+    rank_slot,
+)
 
 # Longer than a response lives, shorter than the event version (30 days): an entry can only
 # match the version it was computed for.
@@ -117,12 +124,14 @@ def recommendations_for(
         before=before,
         models=models,
     )
+    picks = rank_slot(context, slot)
     result = Recommendations(
         slot=slot,
-        items=render(rank_slot(context, slot), catalog=catalog),
+        items=render(picks, catalog=catalog),
         shopper={"external_id": info.external_id, "known": info.known},
         model_version=version_info(personal),
         generated_at=now,
+        empty_reason=empty_reason(context, slot, picks),
     )
     writes = {}
     if response_seconds:

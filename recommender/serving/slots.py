@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 import numpy as np
 from django.conf import settings
 
+from behavior.countries import country_name
 from recommender.core import Recommender
 from recommender.core.ranking import top_k_row
 from recommender.serving import reasons
@@ -92,11 +93,9 @@ def rank_slot(ctx: SlotContext, slot: str) -> list[Pick]:
     mask, stages, reason_for = _plan(ctx, slot)
     pool_size = ctx.k * POOL_FACTOR
     pool: list[Pick] = []
-    for number, stage in enumerate(stages):
+    for stage in stages:
         if len(pool) >= pool_size or not mask.any():
             break
-        if slot == "buy_again" and number > 0 and pool:
-            break  # repeat purchases only; the fallbacks are for shoppers who bought nothing
         for pick in stage(ctx, mask, pool_size - len(pool)):
             if mask[pick.row] and pick.row not in ctx._picked:
                 ctx._picked.add(pick.row)
@@ -121,6 +120,13 @@ def rank_slot(ctx: SlotContext, slot: str) -> list[Pick]:
         if pick.reason is None and pick.because_row < 0:
             pick.reason = reasons.personal()
     return chosen
+
+
+def empty_reason(ctx: SlotContext, slot: str, picks: list[Pick]) -> Reason | None:
+    """Why the slot has nothing to show, for slots that may be empty by design; else None."""
+    if slot != "buy_again" or picks:
+        return None
+    return reasons.nothing_to_buy_again() if ctx.purchases else reasons.no_purchases()
 
 
 def _plan(
@@ -169,8 +175,10 @@ def _plan(
             lambda row: _arrival_reason(ctx, row),
         )
     if slot == "buy_again":
+        # Repeat purchases only: trending items under "buy again" told a shopper who never
+        # bought anything that they had (empty_reason says why the list is empty instead).
         mask = eligible(catalog, excluded_rows=np.empty(0, dtype=np.int64))
-        return mask, [_bought_before, *cold], None
+        return mask, [_bought_before], None
     raise ValueError(f"unknown slot {slot!r}")
 
 
@@ -330,7 +338,7 @@ def _country(ctx: SlotContext, mask: np.ndarray, n: int) -> Iterator[Pick]:
         rows, scores = trending_rows(
             catalog=ctx.catalog, country=ctx.shopper.country, before=ctx.before
         )
-        reason = reasons.trending_in(country=ctx.shopper.country)
+        reason = reasons.trending_in(country=country_name(ctx.shopper.country))
         yield from _ranked(rows, scores, mask, "trending:country", reason)
 
 

@@ -5,8 +5,33 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django import template
+from django.contrib.humanize.templatetags.humanize import intcomma
+
+from recommender import labels
 
 register = template.Library()
+
+
+@register.filter
+def source_label(source: str) -> str:
+    """What put an item on the list, in words ("EASE model", "Bought before")."""
+    return labels.source_label(source)
+
+
+@register.filter
+def algorithm_label(name: str) -> str:
+    return labels.algorithm_label(name)
+
+
+@register.filter
+def counted(number: int | None, noun: str) -> str:
+    """ "1 cart", "2,400 carts": the number with separators and the noun agreeing.
+
+    ``noun`` is "singular" or "singular,plural" ("1 day" / "1 person,people").
+    """
+    singular, _, plural = noun.partition(",")
+    number = number or 0
+    return f"{intcomma(number)} {singular if number == 1 else plural or singular + 's'}"
 
 
 @register.filter

@@ -104,14 +104,15 @@ def test_put_shopper_creates_then_updates_the_profile(shop_client):
 
     created = shop_client.put(
         "/api/v1/shoppers/bob",
-        {"country": "Germany", "points_balance": 1200, "interests": ["kitchen"]},
+        {"country": "de", "points_balance": 1200, "interests": ["kitchen"]},
         format="json",
     )
     updated = shop_client.put("/api/v1/shoppers/bob", {"points_balance": 50}, format="json")
 
     assert created.status_code == 201 and updated.status_code == 200
     bob = Shopper.objects.get(external_id="bob")
-    assert (bob.country, bob.points_balance) == ("Germany", 50)
+    assert (bob.country, bob.points_balance) == ("DE", 50)
+    assert created.json()["country"] == "DE" and created.json()["country_name"] == "Germany"
     assert list(bob.interests.all()) == [kitchen]
 
 

@@ -151,8 +151,24 @@ def test_invoice_times_are_london_local_time_and_shoppers_keep_their_latest_coun
 
     summer = Event.objects.get(event_id="oretail:536366:85123A:1")
     assert summer.occurred_at == datetime(2011, 6, 1, 11, 0, tzinfo=UTC)  # BST is UTC+1
-    assert Shopper.objects.get(external_id="13047").country == "France"
+    assert Shopper.objects.get(external_id="13047").country == "FR"
     assert set(Shopper.objects.values_list("external_id", flat=True)) == {"17850", "13047"}
+
+
+def test_countries_are_stored_as_iso_codes_and_a_name_without_one_is_reported(tmp_path):
+    lines = [
+        "536380,71053,WHITE METAL LANTERN,1,2011-06-03 08:00:00,3.39,14911.0,EIRE",
+        "536381,71053,WHITE METAL LANTERN,1,2011-06-03 08:00:00,3.39,12446.0,RSA",
+        "536382,71053,WHITE METAL LANTERN,1,2011-06-03 08:00:00,3.39,16320.0,Unspecified",
+        "536383,71053,WHITE METAL LANTERN,1,2011-06-03 08:00:00,3.39,12345.0,Atlantis",
+    ]
+    out = StringIO()
+
+    call_command("import_online_retail", str(write(tmp_path, lines)), "--no-progress", stdout=out)
+
+    stored = dict(Shopper.objects.values_list("external_id", "country"))
+    assert stored == {"14911": "IE", "12446": "ZA", "16320": "", "12345": ""}
+    assert "1  shoppers without a country: 'Atlantis' has no ISO code" in out.getvalue()
 
 
 def test_a_truncated_gzip_is_refused_before_anything_is_stored(tmp_path):

@@ -154,10 +154,11 @@ def test_promoting_asks_for_confirmation_then_makes_the_version_serve(trainer_cl
     confirm = trainer_client.get(f"/models/versions/{older.pk}/promote/")
     response = trainer_client.post(f"/models/versions/{older.pk}/promote/", follow=True)
 
-    assert f"Promote item_knn v{older.pk}?" in confirm.content.decode()
+    # Numbered within item-kNN (the older one is its first), not by the shared id.
+    assert "Promote Item-kNN version 1?" in confirm.content.decode()
     older.refresh_from_db()
     assert older.status == ModelVersion.Status.CHAMPION
-    assert f"item_knn v{older.pk} now serves." in response.content.decode()
+    assert "Item-kNN version 1 now serves." in response.content.decode()
 
 
 def test_rolling_back_asks_for_confirmation_then_restores_the_replaced_champion(
@@ -173,10 +174,10 @@ def test_rolling_back_asks_for_confirmation_then_restores_the_replaced_champion(
     confirm = trainer_client.get("/models/item_knn/rollback/")
     response = trainer_client.post("/models/item_knn/rollback/", follow=True)
 
-    assert f"v{first.pk}</strong>, the champion it replaced" in confirm.content.decode()
+    assert "version 1</strong>, the champion it replaced" in confirm.content.decode()
     first.refresh_from_db()
     assert first.status == ModelVersion.Status.CHAMPION
-    assert f"Rolled back: item_knn v{first.pk} serves again." in response.content.decode()
+    assert "Rolled back: Item-kNN version 1 serves again." in response.content.decode()
 
 
 def test_promote_and_rollback_need_the_permission(staff_client, shop):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from behavior.models import Event
+from behavior.models import Event, Shopper
 from recommender.impressions import record_impressions
 from recommender.models import ModelVersion
 
@@ -67,7 +67,7 @@ def test_the_overview_reports_the_share_of_the_catalog_recommendations_reach(sta
 
 
 def test_the_shopper_list_searches_by_external_id_country_and_segment(staff_client, shop):
-    response = staff_client.get("/shoppers/", {"q": "s-1", "country": "France"})
+    response = staff_client.get("/shoppers/", {"q": "s-1", "country": "FR"})
 
     assert response.status_code == 200
     found = [s.external_id for s, _activity in response.context["rows"]]
@@ -109,6 +109,16 @@ def test_a_shoppers_page_shows_profile_timeline_and_every_slot_with_reasons_and_
     assert all(i.reason.code == "promotion" for i in slots["promotions"].items)
     assert "France" in page and "Event timeline" in page
     assert len(response.context["timeline"]) > 0
+
+
+def test_buy_again_on_the_page_of_a_shopper_who_never_bought_says_so(staff_client, shop):
+    Shopper.objects.create(external_id="window-shopper", country="FR")
+
+    response = staff_client.get("/shoppers/window-shopper/")
+
+    slots = {slot: result for slot, _title, result in response.context["slots"]}
+    assert slots["buy_again"].items == []
+    assert "No purchases yet, so nothing to buy again." in response.content.decode()
 
 
 def test_an_unknown_shopper_is_a_404(staff_client, shop):
@@ -211,7 +221,8 @@ def test_the_models_page_shows_runs_versions_champions_and_metrics_history(
     assert len(response.context["champions"]) == 3
     assert 'id="metrics-chart"' in page
     history = response.context["history"]
-    assert {d["label"] for d in history["datasets"]} == {"item_knn", "popularity", "trending"}
+    # One line per algorithm, named as the merchandiser reads it.
+    assert {d["label"] for d in history["datasets"]} == {"Item-kNN", "Popularity", "Trending"}
     # Staff without the permission see the button disabled.
     assert "disabled" in page.split("Retrain now")[0].rsplit("<button", 1)[1]
 

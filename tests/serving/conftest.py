@@ -60,7 +60,7 @@ def build_shop(*, seed: int = 3, n_shoppers: int = 90, n_events: int = 2700) -> 
         for c, g in enumerate(GROUPS)
         for i in range(PER_GROUP)
     )
-    countries = ("Germany", "France", "United Kingdom")
+    countries = ("DE", "FR", "GB")
     shoppers = Shopper.objects.bulk_create(
         Shopper(external_id=f"s-{i}", country=countries[i % 3]) for i in range(n_shoppers)
     )

@@ -38,13 +38,32 @@ def test_without_a_trained_model_the_slot_falls_back_to_popularity(api, shop):
 
 
 def test_an_unknown_shopper_gets_trending_in_the_country_given(api, trained_shop):
-    body = _get(api, "stranger", k=5, country="Germany")
+    body = _get(api, "stranger", k=5, country="DE")
 
     assert body["shopper"] == {"external_id": "stranger", "known": False}
     assert body["results"][0]["reason"] == {
         "code": "trending_in_country",
         "text": "trending in Germany",
     }
+
+
+def test_an_unknown_country_code_is_a_400_naming_the_field(api, trained_shop):
+    response = api.get("/api/v1/shoppers/stranger/recommendations", {"country": "Germany"})
+
+    assert response.status_code == 400
+    error = response.json()["errors"][0]
+    assert error["attr"] == "country" and "ISO 3166-1" in error["detail"]
+
+
+def test_each_recommended_product_carries_its_image_url(api, trained_shop):
+    Product.objects.update(image_url="https://shop.example/p.jpg")
+    forget_catalog()
+
+    body = _get(api, "s-4", k=3)
+
+    assert [r["product"]["image_url"] for r in body["results"]] == [
+        "https://shop.example/p.jpg"
+    ] * 3
 
 
 def test_a_slot_is_never_empty_while_eligible_products_exist(api, trained_shop):
@@ -160,6 +179,37 @@ def test_purchased_products_are_excluded_except_in_buy_again(api, trained_shop):
     assert bought and not bought & set(_skus(for_you))
     assert 0 < len(bought) <= 20 and set(_skus(again)) == bought
     assert again["results"][0]["reason"]["code"] == "buy_again"
+
+
+def test_buy_again_for_a_shopper_who_never_bought_is_empty_and_says_why(api, trained_shop):
+    Shopper.objects.create(external_id="browser-only", country="DE")
+
+    known = _get(api, "browser-only", slot="buy_again", k=5)
+    stranger = _get(api, "never-seen", slot="buy_again", k=5)
+
+    for body in (known, stranger):
+        assert body["results"] == [] and body["count"] == 0
+        assert body["empty_reason"] == {
+            "code": "no_purchases",
+            "text": "No purchases yet, so nothing to buy again.",
+        }
+
+
+def test_buy_again_says_so_when_nothing_bought_before_is_available(api, trained_shop):
+    bought = Event.objects.filter(shopper__external_id="s-4", kind=EventKind.PURCHASE)
+    Product.objects.filter(events__in=bought).update(is_active=False)
+    forget_catalog()
+
+    body = _get(api, "s-4", slot="buy_again", k=5)
+
+    assert body["results"] == []
+    assert body["empty_reason"]["code"] == "nothing_available"
+
+
+def test_a_list_with_items_has_no_empty_reason(api, trained_shop):
+    body = _get(api, "s-4", slot="buy_again", k=5)
+
+    assert body["count"] > 0 and body["empty_reason"] is None
 
 
 def test_new_arrivals_are_the_newest_products(api, trained_shop):

@@ -44,6 +44,10 @@ class Command(BaseCommand):
             f"Products: {r.products_created:,} created, {r.products_updated:,} updated, "
             f"{r.products_unchanged:,} unchanged.",
             f"Shoppers: {r.shoppers:,} ({r.shoppers_created:,} new).",
+            *(
+                f"  {count:>8,}  shoppers without a country: {name!r} has no ISO code"
+                for name, count in r.unknown_countries.most_common()
+            ),
             f"Purchase events: {r.events_stored:,} stored, {r.duplicates:,} already there "
             f"({r.batches} batches).",
             "Lines skipped by reason:",
