@@ -129,7 +129,10 @@ def replay_shop(
         report.scores.append(ListScore(f"baseline {baseline.name}", "new items", metrics))
         report.lists[f"baseline_{baseline.name}"] = _named(data, users, baseline.recs[keep])
     for variant, variant_models in serving_variants(models).items():
-        recs = _serve(data, users, "for_you", at, variant_models, track, f"for_you {variant}")
+        pinned = None if variant == "auto" else variant
+        recs = _serve(
+            data, users, "for_you", at, variant_models, track, f"for_you {variant}", pinned
+        )
         metrics, per_user = score_lists(recs, users=users, relevant=split.test, exclude=split.train)
         score = ListScore(f"for_you served ({variant})", "new items", metrics)
         score.vs_popularity = ratio_interval(per_user, reference["popularity"], seed=seed)
@@ -194,13 +197,19 @@ def _sample(users: np.ndarray, limit: int | None, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(users, size=limit, replace=False))
 
 
-def _serve(data, users, slot, at, models, track, desc) -> np.ndarray:
-    """Each user's served ``slot`` list as item codes (-1 for products without events)."""
+def _serve(data, users, slot, at, models, track, desc, serving_model=None) -> np.ndarray:
+    """Each user's served ``slot`` list as item codes (-1 for products without events);
+    ``serving_model`` pins the model behind "for you" (None: as configured)."""
     code_of = {int(pk): code for code, pk in enumerate(data.product_pks.tolist())}
     recs = np.full((users.size, K), -1, dtype=np.int64)
     for row, user in enumerate(track(users.tolist(), desc=desc, unit="shopper")):
         served = recommendations_for(
-            shopper=str(data.external_ids[user]), slot=slot, k=K, now=at, models=models
+            shopper=str(data.external_ids[user]),
+            slot=slot,
+            k=K,
+            now=at,
+            models=models,
+            serving_model=serving_model,
         )
         codes = [code_of.get(item.product.id, -1) for item in served.items[:K]]
         recs[row, : len(codes)] = codes

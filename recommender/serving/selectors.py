@@ -58,6 +58,7 @@ def recommendations_for(
     now: datetime,
     country: str = "",
     models: dict[str, ServingModel] | None = None,
+    serving_model: str | None = None,
 ) -> Recommendations:
     """The slot's best ``k`` products for the shopper, reflecting every event stored before now.
 
@@ -66,6 +67,8 @@ def recommendations_for(
     A past ``now`` (``clock.replay_cutoff``) sees only events that occurred before it;
     ``models`` (a replay's scratch models) replace the champions. Either bypasses the
     response and purchase caches, so nothing computed here answers a live request.
+    ``serving_model`` pins the algorithm behind "for you" (a replay's forced variants; the
+    API leaves it to ``SHELFWISE_SERVING_MODEL``).
     """
     if slot not in SLOTS:
         raise InvalidRequest("slot", f"Unknown slot {slot!r}; one of {', '.join(SLOTS)}.")
@@ -84,7 +87,8 @@ def recommendations_for(
     bumped, purchases_entry = state.extra[0], None if replaying else state.extra[1]
     catalog = current_catalog(bumped=str(bumped or 0))
     models = champion_models() if models is None else models
-    personal, popular = personal_model(models), popularity_model(models)
+    personal = personal_model(models, wanted=serving_model)
+    popular = popularity_model(models)
     promotions = (
         tuple(p.id for p in catalog.active_promotions(now=now)) if slot == "promotions" else ()
     )
@@ -97,7 +101,7 @@ def recommendations_for(
         catalog.version,
         models_key(models),
         promotions,
-        settings.SHELFWISE_SERVING_MODEL,
+        serving_model or settings.SHELFWISE_SERVING_MODEL,
         settings.SHELFWISE_DIVERSITY_MAX_SHARE,
         settings.SHELFWISE_BUY_AGAIN_HALF_LIFE_DAYS,
     )
