@@ -166,6 +166,12 @@ class SlugListField(serializers.Field):
         return value
 
 
+def _country_codes() -> list[str]:
+    codes = [code for code, _name in countries]
+    return ["", *codes, *(code.lower() for code in codes)]
+
+
+@extend_schema_field({"type": "string", "enum": _country_codes()})
 class CountryCodeField(serializers.CharField):
     """An ISO 3166-1 alpha-2 code ("DE", any case; blank for none): stored and sent as the
     code, shown by name on the dashboard. Anything else is a 400 naming the field."""

@@ -18,7 +18,14 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from catalog.models import Category, Product, Promotion
+from catalog.models import (
+    IMAGE_URL_MAX_LENGTH,
+    IMAGE_URL_PATTERN,
+    IMAGE_URL_RULE,
+    Category,
+    Product,
+    Promotion,
+)
 from catalog.permissions import CanWriteProducts
 from catalog.services import upsert_products
 from config.api import (
@@ -109,10 +116,12 @@ class ProductInSerializer(StrictInputSerializer):
         min_value=1, max_value=2_147_483_647, required=False, allow_null=True
     )
     attributes = serializers.DictField(required=False)
-    image_url = serializers.CharField(
-        max_length=500,
+    image_url = serializers.RegexField(
+        IMAGE_URL_PATTERN,
+        max_length=IMAGE_URL_MAX_LENGTH,
         required=False,
         allow_blank=True,
+        error_messages={"invalid": IMAGE_URL_RULE},
         help_text="A picture: an http(s) address or a path on this site (/static/…); empty for "
         "none (the dashboard shows a placeholder).",
     )

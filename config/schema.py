@@ -18,6 +18,7 @@ from rest_framework.settings import api_settings
 from config.api import UNKNOWN_FIELD, StrictInputSerializer, StrictLimitOffsetPagination
 
 NO_NUL = "^[^\\u0000]*$"
+NOT_ONLY_WHITESPACE = "\\S"
 
 
 class AutoSchema(StandardizedAutoSchema):
@@ -57,11 +58,27 @@ class StrictInputSerializerExtension(OpenApiSerializerExtension):
             return schema
         schema["additionalProperties"] = False
         for name, field in self.target.fields.items():
-            if isinstance(field, serializers.DecimalField) and name in schema["properties"]:
+            if name not in schema["properties"]:
+                continue
+            if isinstance(field, serializers.DecimalField):
                 schema["properties"][name] = _number_or_decimal_string(
                     schema["properties"][name], field
                 )
+            elif _must_hold_text(field):
+                # DRF trims whitespace first, so "\v" alone is blank: say a character must
+                # be more than whitespace (a pattern the field states itself is left alone).
+                schema["properties"][name].setdefault("pattern", NOT_ONLY_WHITESPACE)
         return schema
+
+
+def _must_hold_text(field: serializers.Field) -> bool:
+    """A text field that refuses blank after trimming: its schema needs a non-space."""
+    return (
+        type(field) is serializers.CharField
+        and not field.allow_blank
+        and field.trim_whitespace
+        and not field.read_only
+    )
 
 
 def _number_or_decimal_string(text: dict[str, Any], field: serializers.DecimalField) -> dict:

@@ -21,7 +21,7 @@ WRITES = {
     "put product": ("put", "/api/v1/products/NEW-1", PRODUCT),
     "bulk products": ("post", "/api/v1/products/bulk", {"products": [{"sku": "NEW-2", **PRODUCT}]}),
     "events": ("post", "/api/v1/events", {"events": [EVENT]}),
-    "put shopper": ("put", "/api/v1/shoppers/someone", {"country": "Germany"}),
+    "put shopper": ("put", "/api/v1/shoppers/someone", {"country": "DE"}),
     "training run": ("post", "/api/v1/training-runs", {"algorithms": ["popularity"]}),
 }
 

@@ -263,30 +263,56 @@ def purchase_history(
     if before is not None:
         bought = bought.filter(occurred_at__lt=before)
     reference = (before or now or timezone.now()).timestamp()
-    # TIFU-KNN's personal frequency, Σ 2^((t - reference) / h), summed in the same aggregate;
-    # the exponent is clamped so purchases ~700 half-lives old underflow to a tiny weight.
-    decay = RawSQL(
-        "exp(GREATEST((extract(epoch from occurred_at)::float8 - %s::float8) * %s::float8,"
-        " -700.0))",
-        (reference, np.log(2.0) / (half_life * DAY)),
-        output_field=FloatField(),
-    )
-    rows = list(
-        bought.exclude(product_id=None)
-        .values("product_id")
-        .annotate(times=Count("id"), last=Max("occurred_at"), decayed=Sum(decay))
-        .order_by()
-        .values_list("product_id", "times", "last", "decayed")
-    )
-    pks = np.array([row[0] for row in rows], dtype=np.int64)
-    times = np.array([row[1] for row in rows], dtype=np.int64)
-    last = np.array([row[2].timestamp() for row in rows], dtype=np.float64)
-    decayed = np.array([row[3] for row in rows], dtype=np.float64)
+    rate = np.log(2.0) / (half_life * DAY)
+    bought = bought.exclude(product_id=None)
+    if connection.vendor == "postgresql":
+        pks, times, last, decayed = _aggregated_purchases(bought, reference=reference, rate=rate)
+    else:
+        pks, times, last, decayed = _summed_purchases(bought, reference=reference, rate=rate)
     history = _history(pks, times, last, decayed, reference, half_life, catalog)
     if before is not None:
         return history, None
     arrays = (pks.tobytes(), times.tobytes(), last.tobytes(), decayed.tobytes())
     return history, (version, half_life, reference, *arrays)
+
+
+def _aggregated_purchases(bought, *, reference: float, rate: float) -> tuple[np.ndarray, ...]:
+    """(product pks, purchase counts, last times, decayed frequencies), aggregated by
+    PostgreSQL: TIFU-KNN's personal frequency, Σ 2^((t - reference) / h), in the same query;
+    the exponent is clamped so purchases ~700 half-lives old underflow to a tiny weight."""
+    decay = RawSQL(
+        "exp(GREATEST((extract(epoch from occurred_at)::float8 - %s::float8) * %s::float8,"
+        " -700.0))",
+        (reference, rate),
+        output_field=FloatField(),
+    )
+    rows = list(
+        bought.values("product_id")
+        .annotate(times=Count("id"), last=Max("occurred_at"), decayed=Sum(decay))
+        .order_by()
+        .values_list("product_id", "times", "last", "decayed")
+    )
+    return (
+        np.array([row[0] for row in rows], dtype=np.int64),
+        np.array([row[1] for row in rows], dtype=np.int64),
+        np.array([row[2].timestamp() for row in rows], dtype=np.float64),
+        np.array([row[3] for row in rows], dtype=np.float64),
+    )
+
+
+def _summed_purchases(bought, *, reference: float, rate: float) -> tuple[np.ndarray, ...]:
+    """The same figures summed here, for databases without PostgreSQL's date arithmetic (the
+    embedded demo's SQLite): one row per purchase instead of one per product."""
+    rows = list(bought.order_by().values_list("product_id", "occurred_at"))
+    product = np.array([row[0] for row in rows], dtype=np.int64)
+    at = np.array([row[1].timestamp() for row in rows], dtype=np.float64)
+    pks, position = np.unique(product, return_inverse=True)
+    times = np.bincount(position, minlength=pks.size).astype(np.int64)
+    last = np.full(pks.size, -np.inf)
+    np.maximum.at(last, position, at)
+    weights = np.exp(np.maximum((at - reference) * rate, -700.0))
+    decayed = np.bincount(position, weights=weights, minlength=pks.size)
+    return pks, times, last, decayed
 
 
 def _history(

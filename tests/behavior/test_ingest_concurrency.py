@@ -79,8 +79,8 @@ def test_concurrent_imports_upserting_the_same_shoppers_in_opposite_orders_all_s
 
     for round_ in range(ROUNDS):
         shared = [f"s{round_}-{i:04d}" for i in range(SHARED)]
-        forward = {external_id: "United Kingdom" for external_id in shared}
-        backward = {external_id: "France" for external_id in reversed(shared)}
+        forward = {external_id: "GB" for external_id in shared}
+        backward = {external_id: "FR" for external_id in reversed(shared)}
         failures += run_concurrently(
             lambda countries=forward: upsert_shoppers(countries=countries),
             lambda countries=backward: upsert_shoppers(countries=countries),

@@ -68,3 +68,19 @@ def test_a_cached_history_is_rescored_at_the_later_clock(shopper_with_history, s
     later = _served(shopper_with_history + timedelta(days=30))
 
     assert later[0] == ("RECENT", pytest.approx(2 ** (-32 / 30), rel=1e-3))
+
+
+def test_sqlite_s_summed_purchases_equal_postgresql_s_aggregate(shopper_with_history):
+    # The embedded demo's SQLite cannot run the aggregate's date arithmetic: it sums the same
+    # figures in numpy. Both, on the same purchases, agree.
+    from recommender.serving.selectors import _aggregated_purchases, _summed_purchases
+
+    bought = Event.objects.filter(shopper__external_id="repeat-1", kind=EventKind.PURCHASE)
+    reference, rate = shopper_with_history.timestamp(), 0.693 / (30 * 86_400)
+
+    in_sql = _aggregated_purchases(bought, reference=reference, rate=rate)
+    in_numpy = _summed_purchases(bought, reference=reference, rate=rate)
+
+    order = in_sql[0].argsort()
+    for ours, theirs in zip(in_numpy, (part[order] for part in in_sql), strict=True):
+        assert ours == pytest.approx(theirs, rel=1e-9)

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.django_db
 
 
 def _shopper_with(external_id: str, products: list, kind: str) -> Shopper:
-    shopper = Shopper.objects.create(external_id=external_id, country="Germany")
+    shopper = Shopper.objects.create(external_id=external_id, country="DE")
     Event.objects.bulk_create(
         Event(
             event_id=f"{external_id}-{n}",
