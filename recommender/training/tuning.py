@@ -236,9 +236,11 @@ def tune(
     max_shoppers: int | None = None,
     seed: int = 0,
     space: dict[str, dict[str, Any]] | None = None,
+    max_trials: int | None = None,
 ) -> TuningResult:
-    """Search ``algorithm``'s space for ``budget_seconds``; the defaults (and ``warm_start``,
-    the last run's choice) are tried first, so the result never scores below them."""
+    """Search ``algorithm``'s space for ``budget_seconds`` (and at most ``max_trials`` searched
+    trials); the defaults (and ``warm_start``, the last run's choice) are tried first, so the
+    result never scores below them."""
     space = search_spaces().get(algorithm, {}) if space is None else space
     started = time.perf_counter()
     if not space:
@@ -262,8 +264,14 @@ def tune(
     # The known configurations run whatever the budget: they are the floor of the result.
     study.optimize(objective, n_trials=enqueued, catch=failures, gc_after_trial=True)
     remaining = budget_seconds - (time.perf_counter() - started)
-    if remaining > 0:
-        study.optimize(objective, timeout=remaining, catch=failures, gc_after_trial=True)
+    if remaining > 0 and max_trials != 0:
+        study.optimize(
+            objective,
+            timeout=remaining,
+            n_trials=max_trials,
+            catch=failures,
+            gc_after_trial=True,
+        )
     return _result(algorithm, study, defaults=defaults, seconds=time.perf_counter() - started)
 
 
