@@ -10,8 +10,12 @@ import math
 from bisect import bisect_right
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from shop.verticals import PlantedTruth
 
 # department -> {subcategory: (median price in GBP, product nouns)}
 CATALOG_TREE: dict[str, dict[str, tuple[float, tuple[str, ...]]]] = {
@@ -162,7 +166,7 @@ class ShopPlan:
     events: EventColumns
     vertical: str = GENERAL
     # What a vertical planted (taste groups, bundles, staples), for tests to check recovery.
-    truth: object | None = None
+    truth: PlantedTruth | None = None
 
 
 def plan_shop(*, seed: int, now: datetime, scale: float = 1.0, vertical: str = GENERAL) -> ShopPlan:
