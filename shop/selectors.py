@@ -11,7 +11,8 @@ from behavior.countries import country_name
 from behavior.models import Event, EventKind, Shopper
 from catalog.models import Category, Product, Promotion
 from shop.services import EVENT_PREFIX, PROMOTION_PREFIX, SKU_PREFIX
-from shop.synthetic import CATALOG_TREE, COUNTRIES, planned_sizes
+from shop.synthetic import COUNTRIES, GENERAL, planned_sizes
+from shop.verticals import catalog_of
 
 
 def demo_shop_exists() -> bool:
@@ -56,7 +57,9 @@ def _events_by_kind() -> dict[str, int]:
     return {kind: found.get(kind, 0) for kind in EventKind.values}
 
 
-def shop_problems(*, now: datetime, synthetic: bool, scale: float = 1.0) -> list[str]:
+def shop_problems(
+    *, now: datetime, synthetic: bool, scale: float = 1.0, vertical: str = GENERAL
+) -> list[str]:
     """Everything missing for the demo to show each slot; empty when the shop is complete."""
     counts = shop_counts(now=now)
     problems = [
@@ -77,19 +80,21 @@ def shop_problems(*, now: datetime, synthetic: bool, scale: float = 1.0) -> list
     if Event.objects.filter(occurred_at__gt=now).exists():
         problems.append("events dated in the future")
     if synthetic:
-        problems += _synthetic_problems(counts, now=now, scale=scale)
+        problems += _synthetic_problems(counts, now=now, scale=scale, tree=catalog_of(vertical))
     return problems
 
 
-def _synthetic_problems(counts: dict[str, int], *, now: datetime, scale: float) -> list[str]:
+def _synthetic_problems(
+    counts: dict[str, int], *, now: datetime, scale: float, tree: dict
+) -> list[str]:
     problems = []
     for what, size in planned_sizes(scale).items():
         low, high = round(0.9 * size), round(1.1 * size)
         if not low <= counts[what] <= high:
             problems.append(f"{counts[what]} {what}, expected {low}–{high}")
-    leaves = sum(len(subs) for subs in CATALOG_TREE.values())
-    if counts["categories"] < len(CATALOG_TREE) + leaves:
-        problems.append(f"{counts['categories']} categories, expected {len(CATALOG_TREE) + leaves}")
+    leaves = sum(len(subs) for subs in tree.values())
+    if counts["categories"] < len(tree) + leaves:
+        problems.append(f"{counts['categories']} categories, expected {len(tree) + leaves}")
     present = set(Shopper.objects.values_list("country", flat=True).distinct())
     problems += [f"no shoppers in {country_name(c)}" for c, _ in COUNTRIES if c not in present]
     problems += [f"no {kind} events" for kind in EventKind.values if not counts[f"{kind} events"]]

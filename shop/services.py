@@ -16,7 +16,8 @@ from django.utils.text import slugify
 
 from behavior.models import EARLIEST_EVENT_TIME, Event, Shopper
 from catalog.models import Category, Product, Promotion
-from shop.synthetic import CATALOG_TREE, HISTORY_DAYS, ShopPlan, plan_shop
+from shop.synthetic import GENERAL, HISTORY_DAYS, ShopPlan, plan_shop
+from shop.verticals import catalog_of, picture_of
 
 # Markers that tell demo rows apart from a shop's own data (reset deletes only these).
 SKU_PREFIX, SHOPPER_PREFIX, EVENT_PREFIX = "DEMO-", "demo-shopper-", "demo-"
@@ -66,26 +67,32 @@ def check_demo_time(*, now: datetime) -> None:
 
 
 def build_demo_shop(
-    *, seed: int, now: datetime, scale: float = 1.0, progress: Progress = _no_progress
+    *,
+    seed: int,
+    now: datetime,
+    scale: float = 1.0,
+    vertical: str = GENERAL,
+    progress: Progress = _no_progress,
 ) -> ShopPlan:
     """Store a whole synthetic shop for ``seed`` in one transaction: all of it or nothing."""
     check_demo_time(now=now)
-    plan = plan_shop(seed=seed, now=now, scale=scale)
+    plan = plan_shop(seed=seed, now=now, scale=scale, vertical=vertical)
+    tree = catalog_of(vertical)
     with transaction.atomic():
-        categories = _create_categories()
+        categories = _create_categories(tree)
         products = _create_products(plan, categories=categories, now=now)
         shoppers = _create_shoppers(plan, categories=categories)
         _create_events(plan, products=products, shoppers=shoppers, progress=progress)
-        _create_promotions(categories=categories, now=now, seed=seed)
+        _create_promotions(categories=categories, departments=list(tree), now=now, seed=seed)
     return plan
 
 
-def _create_categories() -> dict[str, Category]:
+def _create_categories(tree: dict) -> dict[str, Category]:
     """Departments and their subcategories, keyed by name."""
     # ignore_conflicts: a reset keeps a demo category the shop's own rows still use, and the
     # rebuilt shop reuses it by slug instead of failing on the unique slug.
     departments = Category.objects.bulk_create(
-        (Category(name=d, slug=f"{CATEGORY_PREFIX}{slugify(d)}") for d in CATALOG_TREE),
+        (Category(name=d, slug=f"{CATEGORY_PREFIX}{slugify(d)}") for d in tree),
         ignore_conflicts=True,
     )
     by_name = {c.name: Category.objects.get(slug=c.slug) for c in departments}
@@ -94,7 +101,7 @@ def _create_categories() -> dict[str, Category]:
             Category(
                 name=sub, slug=f"{CATEGORY_PREFIX}{slugify(d)}-{slugify(sub)}", parent=by_name[d]
             )
-            for d, subs in CATALOG_TREE.items()
+            for d, subs in tree.items()
             for sub in subs
         ),
         ignore_conflicts=True,
@@ -124,7 +131,7 @@ def _create_products(plan: ShopPlan, *, categories: dict, now: datetime) -> list
                 is_active=p.is_active,
                 points_price=p.points_price,
                 attributes=p.attributes,
-                image_url=demo_image_url(department=p.department),
+                image_url=demo_image_url(department=picture_of(plan.vertical, p.department)),
             )
             for p in plan.products
         ),
@@ -225,14 +232,16 @@ def _datetime_adapter() -> Callable[[datetime], object]:
     return lambda at: at
 
 
-def _create_promotions(*, categories: dict, now: datetime, seed: int) -> None:
+def _create_promotions(*, categories: dict, departments: list[str], now: datetime, seed: int):
+    """The demo's promotions; in a vertical without a promotion's categories it covers one of
+    the vertical's departments instead, so every promotion state still shows."""
     rng = np.random.default_rng(seed + 1)
     headphones = list(
-        Product.objects.filter(sku__startswith=SKU_PREFIX, category=categories["Headphones"])
+        Product.objects.filter(sku__startswith=SKU_PREFIX, category=categories.get("Headphones"))
         .order_by("sku")
         .values_list("pk", flat=True)
     )
-    for i, (name, discount, starts_in, days, departments, subcategories) in enumerate(
+    for i, (name, discount, starts_in, days, on_departments, subcategories) in enumerate(
         DEMO_PROMOTIONS
     ):
         starts_at = now + timedelta(days=starts_in)
@@ -243,19 +252,20 @@ def _create_promotions(*, categories: dict, now: datetime, seed: int) -> None:
             ends_at=starts_at + timedelta(days=days),
             priority=len(DEMO_PROMOTIONS) - i,
         )
-        if name == "Headphones Deal":
+        targets = [categories[c] for c in (*on_departments, *subcategories) if c in categories]
+        if name == "Headphones Deal" and headphones:
             # A product-level promotion (the others are category-level): a hand-picked dozen.
             picks = rng.choice(len(headphones), size=min(12, len(headphones)), replace=False)
             promotion.products.set([headphones[p] for p in sorted(picks)])
         else:
-            promotion.categories.set([categories[c] for c in (*departments, *subcategories)])
+            promotion.categories.set(targets or [categories[departments[i % len(departments)]]])
     Promotion.objects.create(
         name=f"{PROMOTION_PREFIX}Paused Toy Sale",
         discount_percent=Decimal(15),
         starts_at=now - timedelta(days=2),
         ends_at=now + timedelta(days=12),
         is_active=False,
-    ).categories.set([categories["Toys & Games"]])
+    ).categories.set([categories.get("Toys & Games") or categories[departments[-1]]])
 
 
 def ensure_demo_login() -> tuple[str, str]:

@@ -10,8 +10,12 @@ import math
 from bisect import bisect_right
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from shop.verticals import PlantedTruth
 
 # department -> {subcategory: (median price in GBP, product nouns)}
 CATALOG_TREE: dict[str, dict[str, tuple[float, tuple[str, ...]]]] = {
@@ -88,6 +92,7 @@ COUNTRIES = (
     ("GB", 0.42), ("DE", 0.16), ("FR", 0.13), ("NL", 0.09), ("ES", 0.08), ("IE", 0.07),
     ("IT", 0.05),
 )  # fmt: skip
+GENERAL = "general"  # the default shop: every department, no planted structure
 SEGMENTS = (("regular", 0.55), ("new", 0.2), ("vip", 0.1), ("bargain", 0.1), ("wholesale", 0.05))
 
 BASE_PRODUCTS, BASE_SHOPPERS, BASE_EVENTS = 2_000, 5_000, 200_000
@@ -159,12 +164,22 @@ class ShopPlan:
     products: list[ProductRow]
     shoppers: list[ShopperRow]
     events: EventColumns
+    vertical: str = GENERAL
+    # What a vertical planted (taste groups, bundles, staples), for tests to check recovery.
+    truth: PlantedTruth | None = None
 
 
-def plan_shop(*, seed: int, now: datetime, scale: float = 1.0) -> ShopPlan:
-    """Draw a whole shop; the same (seed, now, scale) always gives the same plan."""
+def plan_shop(*, seed: int, now: datetime, scale: float = 1.0, vertical: str = GENERAL) -> ShopPlan:
+    """Draw a whole shop; the same (seed, now, scale, vertical) always gives the same plan.
+
+    ``vertical`` is the general shop (every department) or one of ``shop.verticals.VERTICALS``.
+    """
     if not scale > 0:
         raise ValueError(f"scale must be positive, got {scale}")
+    if vertical != GENERAL:
+        from shop.verticals import plan_vertical  # it builds on this module's helpers
+
+        return plan_vertical(seed=seed, now=now, scale=scale, vertical=vertical)
     rng = np.random.default_rng(seed)
     sizes = planned_sizes(scale)
     products = _plan_products(rng, n=sizes["products"])
@@ -182,13 +197,15 @@ def planned_sizes(scale: float) -> dict[str, int]:
     }
 
 
-def _plan_products(rng: np.random.Generator, *, n: int) -> list[ProductRow]:
-    leaves = [(d, s, spec) for d, subs in CATALOG_TREE.items() for s, spec in subs.items()]
+def _plan_products(
+    rng: np.random.Generator, *, n: int, tree: dict = CATALOG_TREE, brands: dict = BRANDS
+) -> list[ProductRow]:
+    leaves = [(d, s, spec) for d, subs in tree.items() for s, spec in subs.items()]
     leaf_of = rng.integers(len(leaves), size=n)
     rows = []
     for i, leaf in enumerate(leaf_of):
         department, sub, (median, nouns) = leaves[leaf]
-        brand = BRANDS[department][rng.integers(len(BRANDS[department]))]
+        brand = brands[department][rng.integers(len(brands[department]))]
         adjective = ADJECTIVES[rng.integers(len(ADJECTIVES))]
         noun = nouns[rng.integers(len(nouns))]
         colour = COLOURS[rng.integers(len(COLOURS))]
@@ -226,7 +243,9 @@ def _plan_products(rng: np.random.Generator, *, n: int) -> list[ProductRow]:
     return rows
 
 
-def _plan_shoppers(rng: np.random.Generator, *, n: int) -> list[ShopperRow]:
+def _plan_shoppers(
+    rng: np.random.Generator, *, n: int, tree: dict = CATALOG_TREE
+) -> list[ShopperRow]:
     names, shares = zip(*COUNTRIES, strict=True)
     # The first shoppers cover every country once, so small scales still have them all.
     country = np.concatenate(
@@ -234,7 +253,7 @@ def _plan_shoppers(rng: np.random.Generator, *, n: int) -> list[ShopperRow]:
     )
     seg_names, seg_shares = zip(*SEGMENTS, strict=True)
     segment = rng.choice(len(seg_names), size=n, p=seg_shares)
-    departments = list(CATALOG_TREE)
+    departments = list(tree)
     rows = []
     for i in range(n):
         seg = seg_names[segment[i]]

@@ -16,11 +16,13 @@ from django.utils.dateparse import parse_datetime
 from tqdm import tqdm
 
 from shop import selectors, services
+from shop.synthetic import GENERAL
 from shop.throwaway import (
     assert_throwaway_database,
     in_throwaway_database,
     run_in_throwaway_database,
 )
+from shop.verticals import VERTICALS
 
 
 class Command(BaseCommand):
@@ -37,6 +39,13 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--now", help="Build the shop as if it were this ISO time (default: now)."
+        )
+        parser.add_argument(
+            "--vertical",
+            default=GENERAL,
+            choices=(GENERAL, *VERTICALS),
+            help="The kind of shop to synthesise, with planted tastes and bundles "
+            "(default: general, every department).",
         )
         parser.add_argument("--reset", action="store_true", help="Wipe demo data first.")
         parser.add_argument("--no-serve", action="store_true", help="Build, then exit.")
@@ -66,6 +75,10 @@ class Command(BaseCommand):
         if not 0 < options["scale"] <= 10:
             raise CommandError("--scale must be above 0 and at most 10.")
         path = options["online_retail"]
+        if path and options["vertical"] != GENERAL:
+            raise CommandError(
+                "--vertical builds a synthetic shop; it cannot be combined with --online-retail."
+            )
         if path and not Path(path).is_file():
             raise CommandError(f"--online-retail: no such file: {path}")
         if options["check"] and not in_throwaway_database():
@@ -95,7 +108,7 @@ class Command(BaseCommand):
         self._summary(now=now, notes=notes, seconds=time.monotonic() - started)
         self.stdout.write(f"Models: {_describe_run(run, skipped=options['no_train'])}")
         if options["verify"] or options["check"]:
-            self._verify(now=now, synthetic=not path, scale=options["scale"], run=run)
+            self._verify(now=now, synthetic=not path, options=options, run=run)
         if options["no_serve"] or options["check"]:
             self._login_banner(username, password, serving=False, addrport=options["addrport"])
             return
@@ -105,6 +118,7 @@ class Command(BaseCommand):
     def _check_in_throwaway(self, options: dict, *, now: datetime) -> None:
         args = ["demo", "--no-serve", "--verify", "--seed", str(options["seed"])]
         args += ["--scale", str(options["scale"]), "--now", now.isoformat()]
+        args += ["--vertical", options["vertical"]]
         if options["no_train"]:
             args.append("--no-train")
         if options["online_retail"]:
@@ -120,9 +134,14 @@ class Command(BaseCommand):
         if selectors.demo_shop_exists():
             return False, ["A demo shop already exists: kept as it is (use --reset to rebuild)."]
         services.build_demo_shop(
-            seed=options["seed"], now=now, scale=options["scale"], progress=_progress
+            seed=options["seed"],
+            now=now,
+            scale=options["scale"],
+            vertical=options["vertical"],
+            progress=_progress,
         )
-        return True, [f"Synthetic demo shop built with seed {options['seed']}."]
+        vertical = "" if options["vertical"] == GENERAL else f"{options['vertical']} "
+        return True, [f"Synthetic {vertical}demo shop built with seed {options['seed']}."]
 
     def _build_from_file(self, path: str, options: dict, now: datetime) -> tuple[bool, list[str]]:
         if selectors.dressed_shop_exists():
@@ -147,9 +166,11 @@ class Command(BaseCommand):
         for what, n in selectors.shop_counts(now=now).items():
             self.stdout.write(f"  {what:<28} {n:>9,}")
 
-    def _verify(self, *, now: datetime, synthetic: bool, scale: float, run) -> None:
+    def _verify(self, *, now: datetime, synthetic: bool, options: dict, run) -> None:
         self.stdout.write(f"Fingerprint: {selectors.shop_fingerprint()}")
-        problems = selectors.shop_problems(now=now, synthetic=synthetic, scale=scale)
+        problems = selectors.shop_problems(
+            now=now, synthetic=synthetic, scale=options["scale"], vertical=options["vertical"]
+        )
         problems += selectors.slot_problems(now=now)
         if run is not None and run.status != "succeeded":
             reason = (run.error or "no error recorded").splitlines()[0]
