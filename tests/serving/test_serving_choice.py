@@ -99,6 +99,20 @@ def test_popularity_serves_only_when_it_beats_the_personalised_model_by_more_tha
     assert low < 2.0 < high
 
 
+def test_the_bar_is_popularity_even_when_trending_scores_higher_on_the_holdout(
+    trained_shop,
+):
+    # Trending's day-scale decay flatters it on the days right after its training data.
+    _set_ndcg("popularity", 0.0300)
+    _set_ndcg("trending", 0.0900)
+    _set_ndcg("item_knn", 0.0700)
+
+    choice = serving_choice(champion_models())
+
+    assert choice.model.algorithm == "item_knn"
+    assert choice.baseline.algorithm == "popularity"
+
+
 def test_champions_are_compared_only_on_a_holdout_they_were_both_scored_on():
     # ALS scored 0.05 on an older holdout popularity never saw; on the newest one, where both
     # were scored, popularity is ahead.
