@@ -168,7 +168,8 @@ def bulk_load_events(*, rows: Iterable[Sequence], received_at: datetime | None =
     loaded = 0
     copy_sql = f"COPY {Event._meta.db_table} ({_COLUMNS}, received_at) FROM STDIN (FORMAT BINARY)"
     with transaction.atomic(), connection.cursor() as cursor:
-        with cursor.copy(copy_sql) as copy:
+        # cursor.copy is psycopg's own: wrapped, a duplicate id raises Django's IntegrityError.
+        with connection.wrap_database_errors, cursor.copy(copy_sql) as copy:
             copy.set_types([*_COPY_TYPES, "timestamptz"])
             for row in rows:
                 copy.write_row((*row, received_at))
