@@ -150,6 +150,8 @@ class Product(models.Model):
         ordering = ["sku"]
         indexes = [
             models.Index(fields=["category", "is_active"], name="product_category_active"),
+            # The serving catalog check reads max(updated_at) every second per web process.
+            models.Index(fields=["updated_at"], name="product_updated_at"),
         ]
         constraints = [
             models.CheckConstraint(

@@ -316,14 +316,51 @@ def _plan_events(rng, products, shoppers, *, now: datetime, target: int) -> Even
     hour_cdf = (np.cumsum(HOUR_WEIGHT) / HOUR_WEIGHT.sum()).tolist()
     rating_cdf = np.cumsum(RATING_P).tolist()
 
+    # The loop below is the planner's hot path (~2M iterations at scale 10): local names, cdfs
+    # ending in +inf (so a bisect needs no clamp) and appends to local lists, not method calls.
+    # Each draw still takes the same uniforms in the same order, so a seed gives the same shop.
+    for cdf in (shopper_cdf, day_cdf, hour_cdf, rating_cdf, *affinity_cdf):
+        cdf[-1] = math.inf
+    for _members, cdf in (*pools, *sub_pools):
+        if cdf:
+            cdf[-1] = math.inf
+    bisect, ln_fail, tick = bisect_right, math.log(1.0 - 0.3), _tick
+    log, quantity = math.log, _quantity
     events = EventColumns()
+    e_shopper, e_product, e_kind, e_value = (
+        events.shopper,
+        events.product,
+        events.kind,
+        events.value,
+    )
+    e_query, e_session, e_order, e_at = (
+        events.query,
+        events.session_id,
+        events.order_id,
+        events.occurred_at,
+    )
+
+    def add(s, product, kind, at, value=1.0, query="", session="", order=""):
+        e_shopper.append(s)
+        e_product.append(product)
+        e_kind.append(kind)
+        e_value.append(value)
+        e_query.append(query)
+        e_session.append(session)
+        e_order.append(order)
+        e_at.append(at)
+
+    def draw(pool, x):
+        members, cdf = pool
+        return members[bisect(cdf, x)] if members else -1
+
     bought: dict[int, list[int]] = {}
     session = orders = 0
-    while len(events) < target:
-        s = _pick(shopper_cdf, u())
-        t = 86400.0 * _pick(day_cdf, u()) + 3600.0 * _pick(hour_cdf, u()) + 3600.0 * u()
-        dept = _pick(affinity_cdf[s], u())
-        current = _draw(pools[dept], u())
+    while len(e_kind) < target:
+        s = bisect(shopper_cdf, u())
+        t = 86400.0 * bisect(day_cdf, u()) + 3600.0 * bisect(hour_cdf, u()) + 3600.0 * u()
+        dept = bisect(affinity_cdf[s], u())
+        current = draw(pools[dept], u())
         if t >= horizon or current < 0 or launched[current] > t:
             continue
         session += 1
@@ -332,44 +369,45 @@ def _plan_events(rng, products, shoppers, *, now: datetime, target: int) -> Even
             # A repeat purchase: the shopper comes straight back for something bought before.
             again = bought[s][int(u() * len(bought[s]))]
             orders += 1
-            events.add(s, again, "view", t, session=sid)
-            t = _tick(t, u())
-            events.add(s, again, "add_to_cart", t, session=sid)
-            t = _tick(t, u())
-            events.add(s, again, "purchase", t, session=sid, order=f"DEMO-O{orders:06d}")
+            add(s, again, "view", t, session=sid)
+            t = tick(t, u())
+            add(s, again, "add_to_cart", t, session=sid)
+            t = tick(t, u())
+            add(s, again, "purchase", t, session=sid, order=f"DEMO-O{orders:06d}")
             continue
         if u() < 0.3:
             # The query is what a shopper would type: a couple of words of the title.
             words = products[current].title.lower().split()[1:]
             query = " ".join(words[-2:]) if u() < 0.6 else words[-1]
-            events.add(s, -1, "search", t, query=query, session=sid)
-            t = _tick(t, u())
+            add(s, -1, "search", t, query=query, session=sid)
+            t = tick(t, u())
         cart: list[int] = []
-        for _ in range(min(12, _geometric(0.3, u()))):
-            events.add(s, current, "view", t, session=sid)
-            t = _tick(t, u())
+        # min(12, _geometric(0.3, x)) inlined: the same inverse-CDF draw.
+        for _ in range(min(12, 1 + int(log(1.0 - u()) / ln_fail))):
+            add(s, current, "view", t, session=sid)
+            t = tick(t, u())
             if u() < 0.22 and current not in cart:
-                qty = _quantity(u())
-                events.add(s, current, "add_to_cart", t, value=qty, session=sid)
+                qty = quantity(u())
+                add(s, current, "add_to_cart", t, value=qty, session=sid)
                 cart.append(current)
-                t = _tick(t, u())
+                t = tick(t, u())
             # Browsing mostly stays within the subcategory, sometimes wanders the department.
             pool = sub_pools[sub_of[current]] if u() < 0.6 else pools[dept]
-            nxt = _draw(pool, u())
+            nxt = draw(pool, u())
             if nxt >= 0 and launched[nxt] <= t:
                 current = nxt
         if cart and u() < 0.45:
             orders += 1
             for item in cart:
                 if u() < 0.85:
-                    events.add(
-                        s, item, "purchase", t, value=_quantity(u()),
+                    add(
+                        s, item, "purchase", t, value=quantity(u()),
                         session=sid, order=f"DEMO-O{orders:06d}",
                     )  # fmt: skip
                     bought.setdefault(s, []).append(item)
                     if u() < 0.15:
                         rated = t + 86400.0 * (1 + 9 * u())
-                        events.add(s, item, "rating", rated, value=_pick(rating_cdf, u()) + 1.0)
+                        add(s, item, "rating", rated, value=bisect(rating_cdf, u()) + 1.0)
     _to_datetimes(events, start=start, horizon=horizon)
     return events
 
@@ -418,8 +456,11 @@ def _quantity(x: float) -> float:
 
 def _to_datetimes(events: EventColumns, *, start: datetime, horizon: float) -> None:
     """Drop what fell past ``now`` (a session can run over it) and turn seconds into datetimes."""
-    keep = [i for i, t in enumerate(events.occurred_at) if t < horizon]
-    for name in EventColumns.__dataclass_fields__:
-        column = getattr(events, name)
-        setattr(events, name, [column[i] for i in keep])
-    events.occurred_at = [start + timedelta(seconds=round(t, 3)) for t in events.occurred_at]
+    seconds = events.occurred_at
+    if any(t >= horizon for t in seconds):  # a few sessions at most: filter only then
+        keep = [i for i, t in enumerate(seconds) if t < horizon]
+        for name in EventColumns.__dataclass_fields__:
+            column = getattr(events, name)
+            setattr(events, name, [column[i] for i in keep])
+    delta = timedelta
+    events.occurred_at = [start + delta(seconds=round(t, 3)) for t in events.occurred_at]

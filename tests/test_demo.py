@@ -95,6 +95,36 @@ def test_every_planned_purchase_follows_an_add_to_cart_or_is_a_repeat_order():
 
 
 @pytest.mark.django_db
+def test_the_demo_copies_exactly_the_planned_events_into_postgresql_and_bumps_shopper_versions():
+    now = datetime(2026, 11, 1, 12, tzinfo=UTC)
+
+    plan = services.build_demo_shop(seed=11, now=now, scale=0.05)
+
+    ev = plan.events
+    assert Event.objects.count() == len(ev)
+    stored = {
+        e.event_id: e
+        for e in Event.objects.select_related("shopper", "product").filter(
+            event_id__in=[f"demo-{i + 1:07d}" for i in range(0, len(ev), 97)]
+        )
+    }
+    for i in range(0, len(ev), 97):
+        event = stored[f"demo-{i + 1:07d}"]
+        assert event.shopper.external_id == plan.shoppers[ev.shopper[i]].external_id
+        sku = plan.products[ev.product[i]].sku if ev.product[i] >= 0 else None
+        assert (event.product.sku if event.product else None) == sku
+        assert (event.kind, event.value, event.query) == (ev.kind[i], ev.value[i], ev.query[i])
+        assert (event.session_id, event.order_id) == (ev.session_id[i], ev.order_id[i])
+        assert event.occurred_at == ev.occurred_at[i]
+    # Serving keys a shopper's real-time state on events_version: every shopper with events
+    # moved on, the cold-start ones did not.
+    active = {plan.shoppers[s].external_id for s in set(ev.shopper)}
+    versions = dict(Shopper.objects.values_list("external_id", "events_version"))
+    assert {e for e, v in versions.items() if v > 0} == active
+    assert set(versions) - active  # some cold-start shoppers, so the assertion above can fail
+
+
+@pytest.mark.django_db
 def test_rerunning_the_demo_keeps_the_shop_and_reset_rebuilds_it():
     options = ["--no-serve", "--no-train", "--force", "--scale", "0.05", "--now", NOW]
     call_command("demo", *options, "--seed", "1", stdout=StringIO())
@@ -161,6 +191,10 @@ def test_reset_deletes_the_demo_categories_nothing_of_the_shop_uses():
     ("option", "message"),
     [
         (["--scale", "0"], "--scale must be above 0"),
+        (["--scale", "100.5"], r"--scale must be above 0 and at most 100 \(got 100.5"),
+        (["--scale", "nan"], "--scale must be above 0 and at most 100"),
+        # Above the old limit of 10 and accepted: the next check (the file) is what stops it.
+        (["--scale", "100", "--online-retail", "/nonexistent/retail.csv"], "no such file"),
         (["--now", "yesterday-ish"], "not an ISO date"),
         (["--now", "2024-02-30T00:00"], r"not an ISO date .*day is out of range"),
         (["--now", "0001-01-01T00:00+01:00"], r"not an ISO date .*out of range"),

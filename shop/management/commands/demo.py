@@ -24,6 +24,9 @@ from shop.throwaway import (
 )
 from shop.verticals import VERTICALS
 
+# Scale 100: 200k products, 500k shoppers, 20M events, a few GB in PostgreSQL.
+MAX_SCALE = 100
+
 
 class Command(BaseCommand):
     help = (
@@ -35,7 +38,10 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--seed", type=int, default=42, help="Random seed (default 42).")
         parser.add_argument(
-            "--scale", type=float, default=1.0, help="Size relative to the default shop."
+            "--scale",
+            type=float,
+            default=1.0,
+            help=f"Size relative to the default shop (at most {MAX_SCALE}).",
         )
         parser.add_argument(
             "--now", help="Build the shop as if it were this ISO time (default: now)."
@@ -72,8 +78,11 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options) -> None:
         now = _parse_now(options["now"])
-        if not 0 < options["scale"] <= 10:
-            raise CommandError("--scale must be above 0 and at most 10.")
+        if not 0 < options["scale"] <= MAX_SCALE:
+            raise CommandError(
+                f"--scale must be above 0 and at most {MAX_SCALE:g} "
+                f"(got {options['scale']:g}; scale {MAX_SCALE:g} is 200k products and 20M events)."
+            )
         path = options["online_retail"]
         if path and options["vertical"] != GENERAL:
             raise CommandError(
