@@ -15,11 +15,12 @@ from django.core.management import CommandError, call_command
 
 from behavior.models import Event
 from catalog.models import Category, Product, Promotion
-from recommender.training.dataset import EventArrays, TrainingData, build_training_data
+from recommender.training.dataset import TrainingData, build_training_data
 from recommender.training.fitting import fit_configuration
 from recommender.training.tuning import Configuration
 from shop.synthetic import CATALOG_TREE, GENERAL, plan_shop
 from shop.verticals import VERTICALS
+from tests.planned_events import planned_event_arrays
 
 NOW = datetime(2026, 11, 1, 12, tzinfo=UTC)
 KIND_WEIGHTS = {"view": 1.0, "add_to_cart": 3.0, "purchase": 8.0, "rating": 2.0}
@@ -27,20 +28,7 @@ KIND_WEIGHTS = {"view": 1.0, "add_to_cart": 3.0, "purchase": 8.0, "rating": 2.0}
 
 def _training_data(plan) -> TrainingData:
     """The plan's events as the training pipeline sees them (pks are plan index + 1)."""
-    events = plan.events
-    product = np.array(events.product)
-    keep = product >= 0
-    times = np.array([at.timestamp() for at in events.occurred_at])[keep]
-    order = np.argsort(times, kind="stable")
-    arrays = EventArrays(
-        np.array(events.shopper)[keep][order] + 1,
-        product[keep][order] + 1,
-        np.array(events.kind)[keep][order],
-        np.array(events.value, dtype=float)[keep][order],
-        times[order],
-        NOW,
-        NOW,
-    )
+    arrays = planned_event_arrays(plan, now=NOW)
     return build_training_data(
         arrays,
         kind_weights=KIND_WEIGHTS,

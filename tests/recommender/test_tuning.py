@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-import numpy as np
 import pytest
 
-from recommender.training.dataset import EventArrays, TrainingData, build_training_data
+from recommender.training.dataset import TrainingData, build_training_data
 from recommender.training.tuning import Configuration, search_spaces, tune, validation_data
 from shop.synthetic import plan_shop
+from tests.planned_events import planned_event_arrays
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 KIND_WEIGHTS = {"view": 1.0, "add_to_cart": 3.0, "purchase": 8.0, "rating": 2.0}
@@ -19,20 +19,7 @@ SERVING_ROWS = {"realtime_half_life_hours": 72.0, "recent_events": 50}
 @pytest.fixture(scope="module")
 def demo_data() -> TrainingData:
     """The demo generator's shop at 600 products: Zipf popularity inside planted tastes."""
-    events = plan_shop(seed=42, now=NOW, scale=0.3).events
-    product = np.array(events.product)
-    keep = product >= 0
-    times = np.array([at.timestamp() for at in events.occurred_at])[keep]
-    order = np.argsort(times, kind="stable")
-    arrays = EventArrays(
-        np.array(events.shopper)[keep][order] + 1,
-        product[keep][order] + 1,
-        np.array(events.kind)[keep][order],
-        np.array(events.value, dtype=float)[keep][order],
-        times[order],
-        NOW,
-        NOW,
-    )
+    arrays = planned_event_arrays(plan_shop(seed=42, now=NOW, scale=0.3), now=NOW)
     return build_training_data(
         arrays,
         kind_weights=KIND_WEIGHTS,
