@@ -3,13 +3,33 @@ comparison and the refit on the whole window all share."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import numpy as np
 
 from recommender.core import ALGORITHMS, Recommender
 from recommender.core.matrix import IdIndex
 from recommender.training.content import catalog_features, reindex_columns
 from recommender.training.dataset import TrainingData
-from recommender.training.tuning import Configuration
+
+HALF_LIFE = "half_life_days"  # not a model parameter: the decay of the matrix it is fitted on
+
+
+@dataclass
+class Configuration:
+    """What an algorithm is fitted with: its parameters and its matrix's half-life."""
+
+    params: dict[str, Any]
+    half_life_days: float | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**self.params, HALF_LIFE: self.half_life_days}
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> Configuration:
+        values = dict(values)
+        return cls(params=values, half_life_days=values.pop(HALF_LIFE, None))
 
 
 def fit_configuration(

@@ -36,11 +36,11 @@ from recommender.training.dataset import (
     build_training_data,
     load_events,
 )
-from recommender.training.fitting import fit_configuration
+from recommender.training.fitting import Configuration, fit_configuration
 from recommender.training.leftovers import note_artifacts
 from recommender.training.progress import RunProgress
 from recommender.training.promotion import ChampionScore
-from recommender.training.tuning import Configuration, tuned_configurations
+from recommender.training.tuning import tuned_configurations
 from recommender.training.versions import (
     champion_score,
     holdout_key,

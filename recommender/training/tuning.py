@@ -28,32 +28,16 @@ from recommender.core import ALGORITHMS, FitError
 from recommender.models import TrainingRun
 from recommender.training.dataset import TrainingData, TrainingDataError, build_training_data
 from recommender.training.evaluation import holdout_metrics
+from recommender.training.fitting import Configuration, fit_configuration
 from recommender.training.progress import RunProgress
 
 logger = logging.getLogger(__name__)
 
 SEARCH_SPACES_PATH = Path(__file__).with_name("search_spaces.toml")
-HALF_LIFE = "half_life_days"  # not a model parameter: the decay of the matrix it is fitted on
 # Share of a run's progress bar the search takes.
 TUNING_PROGRESS = 25.0
 # Below this many validation shoppers a search chases noise: keep the defaults.
 MIN_VALIDATION_SHOPPERS = 30
-
-
-@dataclass
-class Configuration:
-    """What an algorithm is fitted with: its parameters and its matrix's half-life."""
-
-    params: dict[str, Any]
-    half_life_days: float | None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {**self.params, HALF_LIFE: self.half_life_days}
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> Configuration:
-        values = dict(values)
-        return cls(params=values, half_life_days=values.pop(HALF_LIFE, None))
 
 
 @dataclass
@@ -328,11 +312,10 @@ def _score(
     k: int,
     max_shoppers: int | None,
 ) -> float:
-    model = ALGORITHMS[algorithm](**configuration.params)
-    model.fit(validation.train_with_half_life(configuration.half_life_days))
+    model, model_items, _notes = fit_configuration(algorithm, configuration, data=validation)
     metrics = holdout_metrics(
         model,
-        model_items=validation.items,
+        model_items=model_items,
         items=validation.items,
         train=validation.train,
         test=validation.test,

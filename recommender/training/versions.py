@@ -22,10 +22,9 @@ from recommender.core.matrix import IdIndex
 from recommender.models import ModelVersion, TrainingRun
 from recommender.training.dataset import TrainingData
 from recommender.training.evaluation import holdout_metrics
-from recommender.training.fitting import fit_configuration
+from recommender.training.fitting import HALF_LIFE, Configuration, fit_configuration
 from recommender.training.leftovers import UNRECORDED_ARTIFACTS, delete_artifacts
 from recommender.training.promotion import ChampionScore, crown, decide, decide_feature_index
-from recommender.training.tuning import HALF_LIFE, Configuration
 
 logger = logging.getLogger(__name__)
 

@@ -16,9 +16,8 @@ from recommender.models import ModelVersion, TrainingRun
 from recommender.serving.realtime import shopper_profile
 from recommender.training.dataset import build_training_data, load_events
 from recommender.training.evaluation import AlignedModel, holdout_metrics
-from recommender.training.fitting import fit_configuration
+from recommender.training.fitting import Configuration, fit_configuration
 from recommender.training.services import run_training, start_training
-from recommender.training.tuning import Configuration
 from tests.recommender.conftest import NEWEST_EVENT
 
 pytestmark = pytest.mark.django_db

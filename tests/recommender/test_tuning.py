@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 import pytest
 
 from recommender.training.dataset import TrainingData, build_training_data
-from recommender.training.tuning import Configuration, search_spaces, tune, validation_data
+from recommender.training.fitting import Configuration
+from recommender.training.tuning import search_spaces, tune, validation_data
 from shop.synthetic import plan_shop
 from tests.planned_events import planned_event_arrays
 
