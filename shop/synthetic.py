@@ -302,19 +302,9 @@ def _plan_events(rng, products, shoppers, *, now: datetime, target: int) -> Even
     activity[rng.random(len(shoppers)) < 0.1] = 0.0
     shopper_cdf = (np.cumsum(activity) / activity.sum()).tolist()
 
-    # Times are seconds since the start of the history window, turned into datetimes at the end.
-    start = (now - timedelta(days=HISTORY_DAYS)).replace(hour=0, minute=0, second=0, microsecond=0)
-    horizon = (now - start).total_seconds()
-    launched = [
-        (now - timedelta(days=p.launched_days_ago) - start).total_seconds() for p in products
-    ]
-    day_weight = [
-        WEEKDAY_WEIGHT[(start + timedelta(days=d)).weekday()] * (0.8 + 0.4 * d / HISTORY_DAYS)
-        for d in range(HISTORY_DAYS + 1)  # ^ the shop grows over the quarter
-    ]
-    day_cdf = (np.cumsum(day_weight) / np.sum(day_weight)).tolist()
-    hour_cdf = (np.cumsum(HOUR_WEIGHT) / HOUR_WEIGHT.sum()).tolist()
-    rating_cdf = np.cumsum(RATING_P).tolist()
+    calendar = history_calendar(now=now, products=products, growth=True)
+    start, horizon, launched = calendar.start, calendar.horizon, calendar.launched
+    day_cdf, hour_cdf, rating_cdf = calendar.day_cdf, calendar.hour_cdf, calendar.rating_cdf
 
     # The loop below is the planner's hot path (~2M iterations at scale 10): local names, cdfs
     # ending in +inf (so a bisect needs no clamp) and appends to local lists, not method calls.
@@ -410,6 +400,41 @@ def _plan_events(rng, products, shoppers, *, now: datetime, target: int) -> Even
                         add(s, item, "rating", rated, value=bisect(rating_cdf, u()) + 1.0)
     _to_datetimes(events, start=start, horizon=horizon)
     return events
+
+
+@dataclass
+class Calendar:
+    """The history window's clock: event times are seconds since ``start``, turned into
+    datetimes at the end; the cdfs are fresh lists a planner may change (its hot loop sets
+    their last entry to +inf)."""
+
+    start: datetime
+    horizon: float
+    launched: list[float]  # each product's launch, seconds since ``start``
+    day_cdf: list[float]
+    hour_cdf: list[float]
+    rating_cdf: list[float]
+
+
+def history_calendar(*, now: datetime, products: list[ProductRow], growth: bool) -> Calendar:
+    """The clock of a shop's HISTORY_DAYS up to ``now``: weekday and hour rhythms, product
+    launches, ratings; with ``growth`` the shop's traffic grows over the quarter."""
+    start = (now - timedelta(days=HISTORY_DAYS)).replace(hour=0, minute=0, second=0, microsecond=0)
+    day_weight = [
+        WEEKDAY_WEIGHT[(start + timedelta(days=d)).weekday()] for d in range(HISTORY_DAYS + 1)
+    ]
+    if growth:
+        day_weight = [w * (0.8 + 0.4 * d / HISTORY_DAYS) for d, w in enumerate(day_weight)]
+    return Calendar(
+        start=start,
+        horizon=(now - start).total_seconds(),
+        launched=[
+            (now - timedelta(days=p.launched_days_ago) - start).total_seconds() for p in products
+        ],
+        day_cdf=(np.cumsum(day_weight) / np.sum(day_weight)).tolist(),
+        hour_cdf=(np.cumsum(HOUR_WEIGHT) / HOUR_WEIGHT.sum()).tolist(),
+        rating_cdf=np.cumsum(RATING_P).tolist(),
+    )
 
 
 def _uniforms(rng: np.random.Generator):

@@ -9,7 +9,7 @@ like the general shop's and keeps what it planted in ``plan.truth``. Plain Pytho
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import numpy as np
 
@@ -17,9 +17,6 @@ from shop.synthetic import (
     CATALOG_TREE,
     GENERAL,
     HISTORY_DAYS,
-    HOUR_WEIGHT,
-    RATING_P,
-    WEEKDAY_WEIGHT,
     EventColumns,
     ShopPlan,
     _draw,
@@ -32,6 +29,7 @@ from shop.synthetic import (
     _to_datetimes,
     _uniforms,
     _weighted_pools,
+    history_calendar,
     planned_sizes,
 )
 
@@ -281,17 +279,9 @@ def _plan_events(
     activity[rng.random(len(shopper_taste)) < 0.1] = 0.0  # cold-start shoppers
     shopper_cdf = (np.cumsum(activity) / activity.sum()).tolist()
 
-    start = (now - timedelta(days=HISTORY_DAYS)).replace(hour=0, minute=0, second=0, microsecond=0)
-    horizon = (now - start).total_seconds()
-    launched = [
-        (now - timedelta(days=p.launched_days_ago) - start).total_seconds() for p in products
-    ]
-    day_weight = [
-        WEEKDAY_WEIGHT[(start + timedelta(days=d)).weekday()] for d in range(HISTORY_DAYS + 1)
-    ]
-    day_cdf = (np.cumsum(day_weight) / np.sum(day_weight)).tolist()
-    hour_cdf = (np.cumsum(HOUR_WEIGHT) / HOUR_WEIGHT.sum()).tolist()
-    rating_cdf = np.cumsum(RATING_P).tolist()
+    calendar = history_calendar(now=now, products=products, growth=False)
+    start, horizon, launched = calendar.start, calendar.horizon, calendar.launched
+    day_cdf, hour_cdf, rating_cdf = calendar.day_cdf, calendar.hour_cdf, calendar.rating_cdf
 
     events = EventColumns()
     bought: dict[int, list[int]] = {}
