@@ -20,6 +20,7 @@ from recommender.diffing import compare_lists
 from recommender.serving.selectors import recommendations_for
 
 SLOT_K = 6
+# The slots a merchandiser places for a known shopper (new arrivals shows on the cold-start page).
 SHOPPER_SLOTS = ("for_you", "promotions", "points", "trending", "buy_again")
 SLOT_TITLES = {
     "for_you": "For you",
