@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "recommender",
     "shop",
     "accounts",
+    "dashboard",
 ]
 
 MIDDLEWARE = [

@@ -18,7 +18,5 @@ urlpatterns = [
     # Last: any other path under /api/ answers a JSON 404, never Django's HTML page.
     re_path(r"^api/", api_not_found),
     # The merchandiser dashboard: overview at the root, shoppers, products, promotions, models.
-    path("", include("catalog.urls")),
-    path("", include("behavior.urls")),
-    path("", include("recommender.urls")),
+    path("", include("dashboard.urls")),
 ]

@@ -1,10 +1,14 @@
-"""Reads of training runs and model versions (serving and the dashboard load champions here)."""
+"""Reads of training runs and model versions (serving and the dashboard load champions here),
+and the metrics the dashboard charts and compares."""
 
 from __future__ import annotations
 
-from django.conf import settings
-from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery
+from datetime import datetime
 
+from django.conf import settings
+from django.db.models import Count, IntegerField, Max, OuterRef, Q, QuerySet, Subquery
+
+from recommender.labels import algorithm_label, is_metric
 from recommender.models import ModelVersion, TrainingRun
 
 
@@ -87,3 +91,53 @@ def training_runs(*, status: str | None = None) -> QuerySet[TrainingRun]:
 
 def latest_training_run() -> TrainingRun | None:
     return TrainingRun.objects.order_by("-created_at", "-id").first()
+
+
+def last_successful_training() -> datetime | None:
+    """When the latest successful training run finished (None if none ever did)."""
+    runs = TrainingRun.objects.filter(status=TrainingRun.Status.SUCCEEDED)
+    return runs.aggregate(at=Max("finished_at"))["at"]
+
+
+def champions_among(
+    *, versions: list[ModelVersion], every: QuerySet[ModelVersion]
+) -> list[ModelVersion]:
+    """The champions among ``versions``; when none is, the champions of ``every``."""
+    champion = ModelVersion.Status.CHAMPION
+    return [v for v in versions if v.status == champion] or list(every.filter(status=champion))
+
+
+def metrics_history(*, metric: str) -> dict:
+    """Chart.js data: ``metric`` per training run (x) with one line per algorithm."""
+    rows = ModelVersion.objects.order_by("run_id", "id").values_list(
+        "run_id", "algorithm", "metrics"
+    )
+    runs: list[int] = []
+    values: dict[str, dict[int, float]] = {}
+    for run_id, algorithm, metrics in rows:
+        value = (metrics or {}).get(metric)
+        if value is None:
+            continue
+        if not runs or runs[-1] != run_id:
+            runs.append(run_id)
+        values.setdefault(algorithm, {})[run_id] = round(float(value), 5)
+    return {
+        "metric": metric,
+        "labels": [f"run #{r}" for r in runs],
+        "datasets": [
+            {"label": algorithm_label(algorithm), "data": [by_run.get(r) for r in runs]}
+            for algorithm, by_run in sorted(values.items())
+        ],
+    }
+
+
+def default_metric() -> str:
+    return f"ndcg@{settings.SHELFWISE_EVAL_K}"
+
+
+def metric_names(versions: list[ModelVersion]) -> list[str]:
+    """Every metric any of these versions reports, the default one first (counts and notes
+    stored beside them, such as n_users or champion_version, are not metrics)."""
+    names = sorted({name for v in versions for name in (v.metrics or {}) if is_metric(name)})
+    first = default_metric()
+    return [first, *(n for n in names if n != first)] if first in names else names

@@ -15,7 +15,8 @@ from rest_framework.test import APIClient
 
 from tests.conftest import REPO_ROOT, api_client
 
-TEMPLATES = REPO_ROOT / "templates"
+# The site-wide templates and the dashboard app's pages.
+TEMPLATE_DIRS = (REPO_ROOT / "templates", REPO_ROOT / "dashboard" / "templates")
 STRICT_DIRECTIVES = ("default-src 'self'", "script-src 'self'", "style-src 'self'")
 
 
@@ -56,7 +57,8 @@ def _template_sources() -> list[tuple[str, str]]:
     comments = re.compile(r"{%\s*comment\s*%}.*?{%\s*endcomment\s*%}|{#.*?#}", re.DOTALL)
     return [
         (str(path.relative_to(REPO_ROOT)), comments.sub("", path.read_text()))
-        for path in TEMPLATES.rglob("*.html")
+        for templates in TEMPLATE_DIRS
+        for path in templates.rglob("*.html")
     ]
 
 

@@ -1,4 +1,5 @@
-"""Reads for the dashboard's overview, cold-start and models pages (each a few indexed queries)."""
+"""What the overview, cold-start and models pages show, composed from each app's selectors (the
+dashboard queries no app's tables itself)."""
 
 from __future__ import annotations
 
@@ -6,16 +7,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.core.cache import cache
-from django.db.models import Count, Max, Q
-from django.db.models.functions import TruncDate
 
-from behavior.models import Event, EventKind, Shopper
-from catalog.models import Category, Product
+from behavior import selectors as behavior_selectors
+from catalog import selectors as catalog_selectors
 from recommender.impressions import impressions_last_day
-from recommender.labels import algorithm_label, is_metric
-from recommender.models import ModelVersion, TrainingRun
-from recommender.selectors import champion_versions
+from recommender.selectors import champion_versions, last_successful_training, latest_training_run
 from recommender.serving.catalog_state import current_catalog
 from recommender.serving.model_cache import (
     champion_models,
@@ -29,10 +25,8 @@ from recommender.serving.selectors import render, version_info
 from recommender.serving.slots import ShopperInfo, SlotContext, rank_slot
 
 CHART_DAYS = 30
-FUNNEL_KINDS = (EventKind.VIEW, EventKind.ADD_TO_CART, EventKind.PURCHASE)
 TRAINING_STALE_AFTER = timedelta(hours=48)
 INGESTION_STALE_AFTER = timedelta(hours=6)
-CHART_CACHE_SECONDS = 60
 
 
 @dataclass(frozen=True)
@@ -45,36 +39,27 @@ class Alert:
 def overview(*, now: datetime) -> dict:
     """Counts, funnel, reach, the events chart, champions and alerts for the overview page."""
     today = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    latest = Event.objects.order_by("-occurred_at").values_list("occurred_at", flat=True).first()
+    latest = behavior_selectors.latest_event_time()
     # Imported history (Online Retail ends in 2011) would make a chart of the last 30 days empty:
     # chart the 30 days up to the newest event instead, and say so.
     anchor = now if latest is None or latest >= now - timedelta(days=CHART_DAYS) else latest
     since = (anchor - timedelta(days=CHART_DAYS - 1)).replace(hour=0, minute=0, second=0)
-    window = Event.objects.between(start=since, end=anchor + timedelta(seconds=1))
-    # The chart scans a month of events (40-120 ms on Online Retail's busiest month): a minute
-    # old is fresh enough for it, and the funnel is summed from the same counts.
-    chart = cache.get_or_set(
-        f"dashboard:events-chart:{since:%Y%m%d}",
-        lambda: events_per_day(queryset=window, since=since, days=CHART_DAYS),
-        CHART_CACHE_SECONDS,
-    )
-    by_kind = {
-        kind: sum(d["data"]) for kind, d in zip(chart["kinds"], chart["datasets"], strict=True)
-    }
+    chart = behavior_selectors.events_chart(since=since, until=anchor, days=CHART_DAYS)
     impressions = impressions_last_day(now=now)
-    available = Product.objects.available().count()
+    counts = catalog_selectors.product_counts()
+    available = counts["available"]
     reached = len(impressions)
     return {
-        "shoppers": Shopper.objects.count(),
-        "products": Product.objects.count(),
+        "shoppers": behavior_selectors.shopper_count(),
+        "products": counts["products"],
         "available": available,
-        "events_today": Event.objects.between(start=today, end=now).count(),
-        "events_week": Event.objects.between(start=now - timedelta(days=7), end=now).count(),
+        "events_today": behavior_selectors.events_between(start=today, end=now),
+        "events_week": behavior_selectors.events_between(start=now - timedelta(days=7), end=now),
         "latest_event": latest,
         "chart_since": since,
         "chart_until": anchor,
         "chart_is_history": anchor is not now,
-        "funnel": _funnel(by_kind),
+        "funnel": behavior_selectors.funnel(chart=chart),
         "reach": {
             "products": reached,
             "share": reached / available if available else 0.0,
@@ -82,64 +67,25 @@ def overview(*, now: datetime) -> dict:
         },
         "chart": chart,
         "champions": list(champion_versions()),
-        "last_run": TrainingRun.objects.order_by("-created_at", "-id").first(),
+        "last_run": latest_training_run(),
         "alerts": alerts(now=now, impressions=impressions),
-    }
-
-
-def _funnel(by_kind: dict[str, int]) -> list[dict]:
-    steps, first = [], by_kind.get(EventKind.VIEW, 0)
-    for kind in FUNNEL_KINDS:
-        n = by_kind.get(kind, 0)
-        steps.append({"kind": kind.label, "count": n, "share": n / first if first else None})
-    return steps
-
-
-def events_per_day(*, queryset, since: datetime, days: int) -> dict:
-    """Chart.js data: one dataset per event kind, a label per day (days without events at 0)."""
-    labels = [(since + timedelta(days=d)).date() for d in range(days)]
-    counts = (
-        queryset.annotate(day=TruncDate("occurred_at"))
-        .values_list("day", "kind")
-        .annotate(n=Count("id"))
-        .order_by()
-    )
-    series: dict[str, dict] = {kind: {} for kind in EventKind.values}
-    for day, kind, n in counts:
-        series.setdefault(kind, {})[day] = n
-    kinds = [kind for kind in EventKind.values if series[kind]]
-    return {
-        "labels": [d.isoformat() for d in labels],
-        "kinds": kinds,
-        "datasets": [
-            {"label": EventKind(kind).label, "data": [series[kind].get(d, 0) for d in labels]}
-            for kind in kinds
-        ],
     }
 
 
 def alerts(*, now: datetime, impressions: dict[int, int]) -> list[Alert]:
     """What a merchandiser should act on: stale models, stalled ingestion, sold-out items shown."""
     found: list[Alert] = []
-    last_success = TrainingRun.objects.filter(status=TrainingRun.Status.SUCCEEDED).aggregate(
-        at=Max("finished_at")
-    )["at"]
+    last_success = last_successful_training()
     if last_success is None or last_success < now - TRAINING_STALE_AFTER:
         when = f"last on {last_success:%-d %b %Y %H:%M}" if last_success else "never"
         found.append(
             Alert("bad", "No successful training in 48 hours", f"Models were trained {when}.")
         )
-    # The newest row by primary key is the last one received (received_at has no index).
-    received = Event.objects.order_by("-id").values_list("received_at", flat=True).first()
+    received = behavior_selectors.last_received_time()
     if received is None or received < now - INGESTION_STALE_AFTER:
         when = f"the last arrived {received:%-d %b %Y %H:%M}" if received else "none ever arrived"
         found.append(Alert("warn", "Event ingestion stalled", f"No events in 6 hours; {when}."))
-    # Unavailable products are few: read them all (one small query) and intersect in Python,
-    # rather than sending every recommended pk to the database (150 ms for 3,600 of them).
-    unavailable_rows = Product.objects.filter(Q(is_active=False) | Q(stock__lte=0))
-    unavailable = sorted(
-        sku for pk, sku in unavailable_rows.values_list("pk", "sku") if pk in impressions
-    )[:10]
+    unavailable = catalog_selectors.unavailable_skus(among=impressions, limit=10)
     if unavailable:
         found.append(
             Alert(
@@ -220,60 +166,3 @@ def serving_summary() -> list[dict[str, str]]:
         {"slot": "New arrivals", "text": "new products close to what the shopper looked at"},
         {"slot": "Buy again", "text": "the shopper's own repeat purchases"},
     ]
-
-
-def top_countries(*, limit: int) -> list[str]:
-    """Country codes with the most shoppers, most first."""
-    rows = (
-        Shopper.objects.exclude(country="")
-        .values_list("country")
-        .annotate(n=Count("id"))
-        .order_by("-n", "country")[:limit]
-    )
-    return [country for country, _n in rows]
-
-
-def interest_categories(*, limit: int) -> list[Category]:
-    """Categories shoppers declared most interest in; top-level ones when nobody declared any."""
-    declared = list(
-        Category.objects.annotate(n=Count("interested_shoppers"))
-        .filter(n__gt=0)
-        .order_by("-n", "name")[:limit]
-    )
-    return declared or list(Category.objects.filter(parent=None).order_by("name")[:limit])
-
-
-def metrics_history(*, metric: str) -> dict:
-    """Chart.js data: ``metric`` per training run (x) with one line per algorithm."""
-    rows = ModelVersion.objects.order_by("run_id", "id").values_list(
-        "run_id", "algorithm", "metrics"
-    )
-    runs: list[int] = []
-    values: dict[str, dict[int, float]] = {}
-    for run_id, algorithm, metrics in rows:
-        value = (metrics or {}).get(metric)
-        if value is None:
-            continue
-        if not runs or runs[-1] != run_id:
-            runs.append(run_id)
-        values.setdefault(algorithm, {})[run_id] = round(float(value), 5)
-    return {
-        "metric": metric,
-        "labels": [f"run #{r}" for r in runs],
-        "datasets": [
-            {"label": algorithm_label(algorithm), "data": [by_run.get(r) for r in runs]}
-            for algorithm, by_run in sorted(values.items())
-        ],
-    }
-
-
-def default_metric() -> str:
-    return f"ndcg@{settings.SHELFWISE_EVAL_K}"
-
-
-def metric_names(versions: list[ModelVersion]) -> list[str]:
-    """Every metric any of these versions reports, the default one first (counts and notes
-    stored beside them, such as n_users or champion_version, are not metrics)."""
-    names = sorted({name for v in versions for name in (v.metrics or {}) if is_metric(name)})
-    first = default_metric()
-    return [first, *(n for n in names if n != first)] if first in names else names
