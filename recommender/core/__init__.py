@@ -5,8 +5,9 @@
 """
 
 from recommender.core.als import ALS
-from recommender.core.base import FitError, NotFittedError, Recommender
+from recommender.core.base import Recommender
 from recommender.core.blend import Blend
+from recommender.core.checks import FitError, NotFittedError
 from recommender.core.content import ContentModel
 from recommender.core.ease import EASE
 from recommender.core.knn import ItemKNN, UserKNN

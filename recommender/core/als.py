@@ -26,15 +26,12 @@ import scipy.linalg
 import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
-from recommender.core.base import (
-    FLOAT,
-    Recommender,
-    check_finite,
-    check_user_items,
-)
+from recommender.core.base import Recommender
+from recommender.core.checks import check_finite, check_user_items
 from recommender.core.factors import ItemFactorCosine, unit_rows
 from recommender.core.kernels import (
     BLOCK_ROWS,
+    FLOAT,
     request_time_blas,
     row_blocks,
     rowdot,

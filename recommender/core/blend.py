@@ -12,7 +12,9 @@ from typing import Any, ClassVar
 import numpy as np
 import scipy.sparse as sp
 
-from recommender.core.base import FLOAT, Recommender, check_ids, check_user_items, item_rows
+from recommender.core.base import Recommender
+from recommender.core.checks import check_ids, check_user_items
+from recommender.core.kernels import FLOAT, item_rows
 from recommender.core.knn import ItemKNN
 from recommender.core.popularity import Popularity
 from recommender.core.ranking import Normalization, blend, normalize_scores, top_k

@@ -17,16 +17,13 @@ from typing import Any, ClassVar
 import numpy as np
 import scipy.sparse as sp
 
-from recommender.core.base import (
-    FLOAT,
-    Recommender,
+from recommender.core.base import Recommender
+from recommender.core.checks import (
     check_ids,
     check_item_id,
     check_user_items,
-    item_rows,
-    sparse_rows_sum,
 )
-from recommender.core.kernels import flop_blocks, top_per_row
+from recommender.core.kernels import FLOAT, flop_blocks, item_rows, sparse_rows_sum, top_per_row
 from recommender.core.ranking import top_k
 
 ITEM_SIMILARITIES = ("cosine", "jaccard", "dot")

@@ -21,16 +21,10 @@ from typing import Any, ClassVar
 import numpy as np
 import scipy.sparse as sp
 
-from recommender.core.base import (
-    FLOAT,
-    FitError,
-    Recommender,
-    check_finite,
-    check_ids,
-    check_user_items,
-)
+from recommender.core.base import Recommender
+from recommender.core.checks import FitError, check_finite, check_ids, check_user_items
 from recommender.core.factors import ItemFactorCosine, unit_rows
-from recommender.core.kernels import request_time_blas, row_blocks, rowdot, safe_divide
+from recommender.core.kernels import FLOAT, request_time_blas, row_blocks, rowdot, safe_divide
 
 # Padded (rows × longest row) cells per exact fold-in block: the gathered features stay ~8 MB.
 BLOCK_CELLS = 65_536

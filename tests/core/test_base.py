@@ -7,7 +7,7 @@ import pytest
 import scipy.sparse as sp
 
 from recommender.core import ALS, EASE, ItemKNN, Popularity
-from recommender.core.base import check_user_items
+from recommender.core.checks import check_user_items
 
 
 def with_repeats() -> sp.csr_matrix:
