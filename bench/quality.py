@@ -31,18 +31,21 @@ from threadpoolctl import threadpool_limits
 from bench.datasets import LOADERS, Interactions
 from recommender.core import ALGORITHMS
 from recommender.core.evaluation import (
-    SplitMatrices,
     catalog_coverage,
     evaluate,
-    global_temporal_split,
     ndcg_at_k,
     paired_bootstrap_ratio,
     per_user_metrics,
+)
+from recommender.core.ranking import head_tail, top_k
+from recommender.core.rerank import normalize_scores
+from recommender.core.splits import (
+    SplitMatrices,
+    global_temporal_split,
     per_user_temporal_split,
     split_matrices,
     validation_split,
 )
-from recommender.core.ranking import head_tail, normalize_scores, top_k
 
 # implicit warns about BLAS threads at import and about COO input it converts itself.
 warnings.filterwarnings("ignore", module="implicit")
