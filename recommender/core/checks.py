@@ -101,3 +101,10 @@ def check_finite(name: str, array: np.ndarray) -> None:
             f"{name} contains NaN or infinite values; "
             "lower the learning rate or raise regularization"
         )
+
+
+def check_positive(**values: int) -> None:
+    """Raise ``ValueError`` naming the first of ``values`` (counts, sizes) below 1."""
+    for key, value in values.items():
+        if int(value) < 1:
+            raise ValueError(f"{key} must be >= 1, got {value}")

@@ -21,12 +21,8 @@ from django.db.models import Count, FloatField, Max, Min
 from django.db.models.functions import Cast, Extract
 
 from behavior.models import EARLIEST_EVENT_TIME, Event
-from recommender.core.matrix import (
-    IdIndex,
-    build_interaction_matrix,
-    latest_per_user,
-    live_event_weights,
-)
+from recommender.core.live import latest_per_user, live_event_weights
+from recommender.core.matrix import IdIndex, build_interaction_matrix
 from recommender.core.splits import global_temporal_split
 
 # Rows fetched per round trip (streamed fallback); big enough that per-chunk overhead vanishes,
