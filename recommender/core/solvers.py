@@ -25,7 +25,7 @@ class Scratch:
     Allocating them per block made two threads slower than one: every fresh multi-megabyte array
     is new pages, and the page faults of both threads queue on the process's memory-map lock
     (gathering 8k×64 floats into a new array ran at 0.1× speed on 2 threads, into a kept one at
-    1.9×).
+    1.9×). ``min_rows`` is the smallest allocation (the sweep's block nnz), so few blocks regrow.
     """
 
     def __init__(self, factors: int, min_rows: int) -> None:

@@ -1,4 +1,4 @@
-"""The shared checks of ``recommender.core.base``: input validation every algorithm relies on."""
+"""The shared checks of ``recommender.core.checks``: input validation every algorithm relies on."""
 
 import json
 
