@@ -12,7 +12,7 @@ import scipy.sparse as sp
 from recommender.core.content.attributes import NO_BAND, Attributes, band_cosine
 from recommender.core.kernels import pair_dots, top_per_row
 
-# Attribute lists over shared labels hold this many × k items (see _attribute_lists).
+# Attribute lists over shared labels hold this many × k items (see ``attribute_lists``).
 _LABEL_LIST_FACTOR = 4
 # Pairs expanded at once while ranking attribute lists.
 _LIST_PAIRS = 4_000_000
@@ -55,8 +55,8 @@ def attribute_lists(
     Items with the same labels in S and the same band share one list. Why k + 1 suffice: a pair
     (i, j) whose labels agree on exactly S, with no text in common, scores a_i a_j g_ij; if j is
     not in i's list for S, the k + 1 listed items (k without i) each score at least as much as
-    j, and a higher-ranked tie, so j cannot be in i's top k. ``_neighbours`` scores the lists'
-    members exactly and uses ``tail`` to bound the rest.
+    j, and a higher-ranked tie, so j cannot be in i's top k. ``neighbours.neighbours`` scores
+    the lists' members exactly and uses ``tail`` to bound the rest.
     """
     n = a.size
     bands = attributes.bands

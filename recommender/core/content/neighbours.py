@@ -21,9 +21,9 @@ _BLOCK_CELLS = 4_000_000
 # Up to this many items every row is ranked densely: below ~10k products that is the faster way.
 _ALL_DENSE_ITEMS = 8_000
 # The sparse product covers the rarer text columns, Σ df² <= this × n_items multiply-adds; the
-# most widespread columns (low idf) are bounded instead (see ContentModel._neighbours).
+# most widespread columns (low idf) are bounded instead (see ``neighbours``).
 _RARE_FLOPS_PER_ITEM = 3_000
-# The label scored exactly within its groups (see ContentModel._neighbours) is the heaviest one
+# The label scored exactly within its groups (see ``neighbours``) is the heaviest one
 # whose groups hold at most this many × n_items pairs.
 _SCOPE_PAIRS_PER_ITEM = 4_000
 
