@@ -123,17 +123,15 @@ def _latency(model: Any, user_items: sp.csr_matrix) -> tuple[float, float, float
 
 def _build(algorithm: str) -> Any:
     if algorithm.startswith("implicit_"):
-        from bench.quality import ImplicitModel
+        from bench.quality.models import ImplicitModel
 
         if algorithm == "implicit_als":
             return ImplicitModel("als", factors=FACTORS, iterations=ALS_ITERATIONS)
         if algorithm == "implicit_bm25":
             return ImplicitModel("bm25", K=KNN_NEIGHBOURS)
         return ImplicitModel("cosine", K=KNN_NEIGHBOURS)
-    from bench.quality import register_algorithms
     from recommender.core import ALGORITHMS
 
-    register_algorithms()
     als = ALGORITHMS["als"](
         factors=FACTORS, iterations=ALS_ITERATIONS, num_threads=THREADS, random_state=SEED
     )

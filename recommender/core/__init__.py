@@ -5,14 +5,16 @@
 """
 
 from recommender.core.als import ALS
-from recommender.core.base import FitError, NotFittedError, Recommender
+from recommender.core.base import Recommender
 from recommender.core.blend import Blend
+from recommender.core.checks import FitError, NotFittedError
 from recommender.core.content import ContentModel
 from recommender.core.ease import EASE
-from recommender.core.knn import ItemKNN, UserKNN
+from recommender.core.knn import ItemKNN
 from recommender.core.popularity import Popularity, Trending
 from recommender.core.rp3beta import RP3Beta
 from recommender.core.svd import SVD
+from recommender.core.user_knn import UserKNN
 
 ALGORITHMS: dict[str, type[Recommender]] = {
     "als": ALS,

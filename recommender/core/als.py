@@ -9,14 +9,13 @@ Tikk 2011; the solver ``implicit`` uses). Instead of one C loop per user, the CG
 of users as dense/sparse array operations: the item factors of the block's interactions are
 gathered once (``Yg``) and reused by every CG step. Blocks are spread over threads (numpy,
 scipy.sparse and BLAS release the GIL); each thread gathers into scratch arrays it keeps for the
-whole fit (``_Scratch``), because fresh multi-megabyte arrays in two threads serialise on the
+whole fit (``Scratch``), because fresh multi-megabyte arrays in two threads serialise on the
 kernel's page faults.
 """
 
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar
@@ -26,20 +25,16 @@ import scipy.linalg
 import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
-from recommender.core.base import (
-    FLOAT,
-    Recommender,
-    check_finite,
-    check_user_items,
-)
+from recommender.core.base import Recommender
+from recommender.core.checks import check_finite, check_user_items
 from recommender.core.factors import ItemFactorCosine, unit_rows
 from recommender.core.kernels import (
     BLOCK_ROWS,
+    FLOAT,
     request_time_blas,
     row_blocks,
-    rowdot,
-    safe_divide,
 )
+from recommender.core.solvers import Scratch, implicit_cg_block
 
 # Block of an ALS sweep, whose gathers reuse per-thread scratch: the gathered factors (4 MB at
 # k=64) sit in L3. Timing the sweeps alone on bench.speed's 1M matrix with 2 threads, 16k/4096
@@ -160,7 +155,7 @@ class ALS(ItemFactorCosine, Recommender):
         user_blocks = row_blocks(Cui.indptr, SWEEP_BLOCK_NNZ, SWEEP_BLOCK_ROWS)
         item_blocks = row_blocks(Ciu.indptr, SWEEP_BLOCK_NNZ, SWEEP_BLOCK_ROWS)
         threads = self.num_threads or os.cpu_count() or 1
-        scratch = _Scratch(self.factors)
+        scratch = Scratch(self.factors, SWEEP_BLOCK_NNZ)
         # One BLAS thread per worker: the parallelism is across blocks, not inside a 64×64 gemm.
         with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(threads) as pool:
             for iteration in range(self.iterations):
@@ -180,7 +175,7 @@ class ALS(ItemFactorCosine, Recommender):
         Y: np.ndarray,
         blocks: np.ndarray,
         pool: ThreadPoolExecutor,
-        scratch: _Scratch,
+        scratch: Scratch,
     ) -> None:
         """Update every row of X in place given fixed Y (one half-sweep)."""
         # YtY + λI is shared by every row: one k×k gemm per half-sweep.
@@ -190,7 +185,7 @@ class ALS(ItemFactorCosine, Recommender):
         spans = list(zip(blocks[:-1].tolist(), blocks[1:].tolist(), strict=True))
 
         def solve(span: tuple[int, int]) -> None:
-            _cg_block(
+            implicit_cg_block(
                 X, Y, YtY_reg, Cui.indptr, Cui.indices, confidence, *span, self.cg_steps, scratch
             )
 
@@ -344,82 +339,3 @@ class ALS(ItemFactorCosine, Recommender):
 
 def _pairs(bounds: np.ndarray) -> tuple[list[int], list[int]]:
     return bounds[:-1].tolist(), bounds[1:].tolist()
-
-
-class _Scratch:
-    """Per-thread (block nnz × k) float32 arrays reused by every block of a fit.
-
-    Allocating them per block made two threads slower than one: every fresh multi-megabyte array
-    is new pages, and the page faults of both threads queue on the process's memory-map lock
-    (gathering 8k×64 floats into a new array ran at 0.1× speed on 2 threads, into a kept one at
-    1.9×).
-    """
-
-    def __init__(self, factors: int) -> None:
-        self.factors = factors
-        self._local = threading.local()
-
-    def arrays(self, nnz: int) -> tuple[np.ndarray, np.ndarray]:
-        """Two C-contiguous (nnz, factors) views owned by the calling thread."""
-        held = getattr(self._local, "arrays", None)
-        if held is None or held[0].shape[0] < nnz:
-            rows = max(nnz, SWEEP_BLOCK_NNZ)
-            held = tuple(np.empty((rows, self.factors), dtype=FLOAT) for _ in range(2))
-            self._local.arrays = held
-        return held[0][:nnz], held[1][:nnz]
-
-
-def _cg_block(
-    X: np.ndarray,
-    Y: np.ndarray,
-    YtY_reg: np.ndarray,
-    indptr: np.ndarray,
-    indices: np.ndarray,
-    confidence: np.ndarray,
-    lo: int,
-    hi: int,
-    cg_steps: int,
-    scratch: _Scratch,
-) -> None:
-    """Conjugate-gradient update of rows ``lo:hi`` of X in place (all rows at once).
-
-    ``confidence`` holds c_ui − 1 = alpha·r_ui for each stored value of the CSR matrix.
-    """
-    a, b = int(indptr[lo]), int(indptr[hi])
-    local_ptr = indptr[lo : hi + 1] - a
-    # Yg[j]: the other side's factors for stored value j; spread[j]: its row's current vector.
-    Yg, spread = scratch.arrays(b - a)
-    # mode="clip": with ``out``, the default "raise" gathers into a temporary and copies it over.
-    np.take(Y, indices[a:b], axis=0, out=Yg, mode="clip")
-    owner = np.repeat(np.arange(hi - lo), np.diff(local_ptr))
-    Cm1 = confidence[a:b]
-    # segment @ M sums the rows of M belonging to each row of the block, weighted by its data.
-    segment = sp.csr_matrix((Cm1, np.arange(b - a), local_ptr), shape=(hi - lo, b - a))
-
-    def add_weighted_sums(weights: np.ndarray, out: np.ndarray) -> None:
-        segment.data = weights
-        out += segment @ Yg
-
-    def per_value_dots(vectors: np.ndarray) -> np.ndarray:
-        np.take(vectors, owner, axis=0, out=spread, mode="clip")
-        return rowdot(Yg, spread)
-
-    x = X[lo:hi].copy()
-    # r = Yt Cu p(u) − (YtY + λI) x − Yt (Cu − I) Y x = Σ_i (c_ui − (c_ui − 1) y_i·x) y_i − ...
-    r = np.negative(x @ YtY_reg)
-    add_weighted_sums(1 + Cm1 - Cm1 * per_value_dots(x), r)
-    p = r.copy()
-    Ap = np.empty_like(p)
-    rs_old = rowdot(r, r)
-    for _ in range(cg_steps):
-        # Ap = (YtY + λI) p + Yt (Cu − I) Y p
-        np.matmul(p, YtY_reg, out=Ap)
-        add_weighted_sums(Cm1 * per_value_dots(p), Ap)
-        step = safe_divide(rs_old, rowdot(p, Ap))
-        x += step[:, None] * p
-        r -= step[:, None] * Ap
-        rs_new = rowdot(r, r)
-        p *= safe_divide(rs_new, rs_old)[:, None]
-        p += r
-        rs_old = rs_new
-    X[lo:hi] = x

@@ -1,7 +1,7 @@
 """``Blend``: several fitted models combined with weights, as one ``Recommender``.
 
-It lives beside ``ranking.py`` rather than in it because ``base`` imports ``ranking.top_k``:
-a ``Recommender`` subclass in ``ranking`` would make the import circular.
+The arithmetic is ``rerank.blend``; this wraps it in the model protocol so a blend can be
+trained, saved and served like any other model.
 """
 
 from __future__ import annotations
@@ -12,14 +12,17 @@ from typing import Any, ClassVar
 import numpy as np
 import scipy.sparse as sp
 
-from recommender.core.base import FLOAT, Recommender, check_ids, check_user_items, item_rows
+from recommender.core.base import Recommender
+from recommender.core.checks import check_ids, check_user_items
+from recommender.core.kernels import FLOAT, item_rows
 from recommender.core.knn import ItemKNN
 from recommender.core.popularity import Popularity
-from recommender.core.ranking import Normalization, blend, normalize_scores, top_k
+from recommender.core.ranking import top_k
+from recommender.core.rerank import Normalization, blend, normalize_scores
 
 
 class Blend(Recommender):
-    """score = Σ_m w_m · normalize(score_m), per shopper (see ``ranking.blend``).
+    """score = Σ_m w_m · normalize(score_m), per shopper (see ``rerank.blend``).
 
     Parameters
     ----------
@@ -30,7 +33,7 @@ class Blend(Recommender):
     weights : sequence of float, optional
         One per component, >= 0 (default: equal).
     normalization : {"minmax", "rank"}
-        How each component's scores are scaled before adding (``ranking.normalize_scores``).
+        How each component's scores are scaled before adding (``rerank.normalize_scores``).
 
     Persistence: ``save``/``save_dir`` write every component's arrays under a ``c{i}.`` prefix
     and their params in the metadata; ``load`` rebuilds them through ``ALGORITHMS``, so every

@@ -16,16 +16,15 @@ import scipy.linalg
 import scipy.linalg.lapack
 import scipy.sparse as sp
 
-from recommender.core.base import (
-    FLOAT,
+from recommender.core.base import Recommender
+from recommender.core.checks import (
     FitError,
-    Recommender,
     check_finite,
     check_ids,
     check_item_id,
     check_user_items,
-    item_rows,
 )
+from recommender.core.kernels import FLOAT, item_rows
 from recommender.core.ranking import top_k
 
 

@@ -6,7 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from recommender.core.base import FLOAT, check_ids, check_item_id, item_rows
+from recommender.core.checks import check_ids, check_item_id
+from recommender.core.kernels import FLOAT, item_rows
 from recommender.core.ranking import top_k
 
 

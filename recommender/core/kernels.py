@@ -1,4 +1,4 @@
-"""Numeric helpers several models share: row blocking, request-time BLAS, packed top-k.
+"""Numeric helpers several models share: row blocking, request-time BLAS, packed top-k, row norms.
 
 They live here rather than in the model that first needed them, so no model imports another's
 privates (SVD used ALS's, the content index item-kNN's).
@@ -176,3 +176,60 @@ def top_per_row(
         top_cols = (key >> 31) & ((1 << bits_col) - 1)
         top_vals = (key & 0x7FFFFFFF).astype(np.int32).view(FLOAT)
     return top_rows, top_cols, top_vals
+
+
+def normalize_rows(matrix: sp.spmatrix) -> sp.csr_matrix:
+    """Rows scaled to unit L2 norm (empty rows stay empty)."""
+    matrix = sp.csr_matrix(matrix, dtype=FLOAT)
+    norms = np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=1)).ravel())
+    scale = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0).astype(FLOAT)
+    return sp.csr_matrix(sp.diags(scale) @ matrix, dtype=FLOAT)
+
+
+def row_norms(matrix: sp.csr_matrix) -> np.ndarray:
+    """‖row‖₂ per row, float64."""
+    rows = np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr))
+    squares = np.bincount(
+        rows, weights=matrix.data.astype(np.float64) ** 2, minlength=matrix.shape[0]
+    )
+    return np.sqrt(squares)
+
+
+def pair_dots(X: sp.csr_matrix, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+    """x_i·x_j for each pair (i, j), float64."""
+    if X.shape[1] == 0 or X.nnz == 0 or i.size == 0:
+        return np.zeros(i.size)
+    products = X[i].multiply(X[j])
+    return np.asarray(products.sum(axis=1), dtype=np.float64).ravel()
+
+
+def item_rows(item_ids: np.ndarray, n_items: int) -> sp.csr_matrix:
+    """One CSR row per item id with a single 1 at that item, shape (len(item_ids), n_items).
+
+    The "shopper who touched only this item" used by ``similar_items``, and the mask that keeps an
+    item out of its own neighbour list.
+    """
+    return sp.csr_matrix(
+        (np.ones(item_ids.size, dtype=FLOAT), (np.arange(item_ids.size), item_ids)),
+        shape=(item_ids.size, n_items),
+    )
+
+
+def sparse_rows_sum(matrix: sp.csr_matrix, item_ids: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Σ_j w_j · matrix[j] as a dense float32 vector of shape (matrix.shape[1],).
+
+    The request-time ``r @ S`` of a neighbourhood model without building ``r``: the stored
+    entries of the selected rows are gathered with one index computation (no loop over the
+    shopper's items) and summed by ``np.bincount``.
+    """
+    starts = matrix.indptr[item_ids]
+    counts = matrix.indptr[item_ids + 1] - starts
+    # position of every stored entry of the selected rows, rows back to back
+    offsets = np.repeat(starts - (np.cumsum(counts) - counts), counts)
+    position = np.arange(offsets.size) + offsets
+    scores = np.bincount(
+        matrix.indices[position],
+        weights=matrix.data[position] * np.repeat(weights, counts),
+        minlength=matrix.shape[1],
+    )
+    return scores.astype(FLOAT)

@@ -215,7 +215,7 @@ def build_interaction_matrix(
     _check_transform(value_transform)
     weights = _kind_weights(kinds, kind_weights, n_events)
     if values is not None:
-        weights *= _transform_values(values, value_transform, n_events)
+        weights *= event_values(values, value_transform, n_events)
     if half_life_days is not None:
         # "not > 0" also refuses NaN, which would make every weight NaN and drop every event.
         if not half_life_days > 0:
@@ -225,7 +225,7 @@ def build_interaction_matrix(
         now_seconds = _seconds(now)
         if not np.isfinite(now_seconds):
             raise ValueError(f"now must be a finite time, got {now!r}")
-        age_days = np.maximum(now_seconds - _event_seconds(times, n_events), 0.0) / SECONDS_PER_DAY
+        age_days = np.maximum(now_seconds - event_seconds(times, n_events), 0.0) / SECONDS_PER_DAY
         # decay = 2^(-age / h): exactly 1/2 at one half-life.
         weights *= np.exp2(-age_days / half_life_days)
     if dedupe not in ("sum", "max"):
@@ -298,7 +298,7 @@ def _kind_weights(kinds: Any, kind_weights: dict[str, float], n_events: int) -> 
     known = np.zeros(n_events, dtype=bool)
     # One comparison pass per kind (a handful) is far cheaper than np.unique over 5M strings.
     for kind, weight in kind_weights.items():
-        _check_kind_weight(kind, weight)
+        check_kind_weight(kind, weight)
         hit = kinds == kind
         weights[hit] = weight
         known |= hit
@@ -308,7 +308,8 @@ def _kind_weights(kinds: Any, kind_weights: dict[str, float], n_events: int) -> 
     return weights
 
 
-def _check_kind_weight(kind: str, weight: float) -> None:
+def check_kind_weight(kind: str, weight: float) -> None:
+    """Raise ``ValueError`` unless an event kind's weight is finite and >= 0."""
     if not np.isfinite(weight) or weight < 0:
         raise ValueError(f"kind weight for {kind!r} must be finite and >= 0, got {weight}")
 
@@ -338,99 +339,15 @@ def transform_values(values: Any, transform: str) -> np.ndarray:
     return (values > 0).astype(np.float64)  # "binary", the one transform left
 
 
-SECONDS_PER_HOUR = 3_600.0
-
-
-def live_event_weights(
-    kinds: Any,
-    values: Any,
-    times: Any,
-    *,
-    kind_weights: dict[str, float],
-    value_transform: str,
-    half_life_hours: float,
-    users: Any = None,
-) -> np.ndarray:
-    """Weight of each event as serving scores a shopper from their latest events.
-
-    ``w_e = kind_weights[kind_e] * t(value_e) * 2 ** (-(newest_u - time_e) / h)``, where
-    ``newest_u`` is the newest event of the same user (of all events when ``users`` is None: one
-    shopper's request). Ages count from the shopper's own newest event, not a clock, so a shopper
-    back after a month still has a "latest session". Serving and the training holdout both call
-    this, so the quality a run reports is that of the rows shoppers are scored from.
-
-    Parameters
-    ----------
-    kinds : str array, shape (n,)
-        Kinds without a weight weigh 0 (a live event of a kind the settings do not list).
-    values : float array, shape (n,)
-        NaN means "no value" (counts 1 before the transform).
-    times : float seconds since the epoch, shape (n,)
-    half_life_hours : float
-        An event this many hours older than the shopper's newest counts half.
-    users : int array, shape (n,), optional
-
-    Returns
-    -------
-    float64 array, shape (n,)
-    """
-    if not half_life_hours > 0:
-        raise ValueError(f"half_life_hours must be positive, got {half_life_hours}")
-    kinds = np.atleast_1d(np.asarray(kinds))
-    times = np.atleast_1d(np.asarray(times, dtype=np.float64))
-    n = times.shape[0]
-    if kinds.shape != (n,):
-        raise ValueError(f"kinds must have shape ({n},), got {kinds.shape}")
-    # A NaN time would make the shopper's newest time NaN and so every one of their weights.
-    times = _event_seconds(times, n)
-    weights = np.zeros(n, dtype=np.float64)
-    for kind, weight in kind_weights.items():
-        _check_kind_weight(kind, weight)
-        weights[kinds == kind] = weight
-    weights *= _transform_values(values, value_transform, n)
-    if n == 0:
-        return weights
-    if users is None:
-        newest: np.ndarray | float = times.max()
-    else:
-        users = np.atleast_1d(np.asarray(users))
-        if users.shape != (n,):
-            raise ValueError(f"users must have shape ({n},), got {users.shape}")
-        _, inverse = np.unique(users, return_inverse=True)
-        latest = np.full(int(inverse.max()) + 1, -np.inf)
-        np.maximum.at(latest, inverse, times)
-        newest = latest[inverse]
-    return weights * np.exp2((times - newest) / (half_life_hours * SECONDS_PER_HOUR))
-
-
-def latest_per_user(users: Any, times: Any, limit: int) -> np.ndarray:
-    """Positions of each user's ``limit`` newest events (later positions win ties), sorted.
-
-    What a serving request reads (the shopper's ``limit`` latest events), for a batch of users.
-    """
-    users = np.atleast_1d(np.asarray(users))
-    times = np.atleast_1d(np.asarray(times, dtype=np.float64))
-    if users.shape != times.shape:
-        raise ValueError("users and times must have the same length")
-    if limit < 1:
-        raise ValueError(f"limit must be >= 1, got {limit}")
-    n = users.size
-    # Newest first within each user: rank 0 is the newest event.
-    order = np.lexsort((-np.arange(n), -times, users))
-    sorted_users = users[order]
-    starts = np.flatnonzero(np.r_[True, sorted_users[1:] != sorted_users[:-1]]) if n else order
-    rank = np.arange(n) - np.repeat(starts, np.diff(np.r_[starts, n]))
-    return np.sort(order[rank < limit]).astype(np.int64)
-
-
-def _transform_values(values: Any, transform: str, n_events: int) -> np.ndarray:
+def event_values(values: Any, transform: str, n_events: int) -> np.ndarray:
+    """``transform_values`` of ``n_events`` event values, their shape checked."""
     values = np.atleast_1d(np.asarray(values, dtype=np.float64))
     if values.shape != (n_events,):
         raise ValueError(f"values must have shape ({n_events},), got {values.shape}")
     return transform_values(values, transform)
 
 
-def _event_seconds(times: Any, n_events: int) -> np.ndarray:
+def event_seconds(times: Any, n_events: int) -> np.ndarray:
     """Event times as float64 seconds, shape (n_events,); ``ValueError`` naming the first
     NaN / NaT / infinite one, since its weight would silently become NaN and the event vanish."""
     seconds = np.atleast_1d(np.asarray(_seconds(times), dtype=np.float64))

@@ -11,7 +11,9 @@ from typing import Any, ClassVar
 import numpy as np
 import scipy.sparse as sp
 
-from recommender.core.base import FLOAT, Recommender, check_ids, check_user_items, item_rows
+from recommender.core.base import Recommender
+from recommender.core.checks import check_ids, check_user_items
+from recommender.core.kernels import FLOAT, item_rows
 from recommender.core.ranking import top_k
 
 # Segments are ranked a few at a time so the dense (segments, n_items) block stays small.

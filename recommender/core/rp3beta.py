@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 import numpy as np
 import scipy.sparse as sp
 
-from recommender.core.base import FLOAT
+from recommender.core.kernels import FLOAT
 from recommender.core.knn import Entry, ItemKNN
 
 

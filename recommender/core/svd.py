@@ -21,19 +21,11 @@ from typing import Any, ClassVar
 import numpy as np
 import scipy.sparse as sp
 
-from recommender.core.base import (
-    FLOAT,
-    FitError,
-    Recommender,
-    check_finite,
-    check_ids,
-    check_user_items,
-)
+from recommender.core.base import Recommender
+from recommender.core.checks import check_finite, check_ids, check_user_items
 from recommender.core.factors import ItemFactorCosine, unit_rows
-from recommender.core.kernels import request_time_blas, row_blocks, rowdot, safe_divide
-
-# Padded (rows × longest row) cells per exact fold-in block: the gathered features stay ~8 MB.
-BLOCK_CELLS = 65_536
+from recommender.core.kernels import FLOAT, request_time_blas, row_blocks
+from recommender.core.solvers import ridge_cg_block, ridge_rows
 
 
 class SVD(ItemFactorCosine, Recommender):
@@ -163,12 +155,12 @@ class SVD(ItemFactorCosine, Recommender):
             targets = R.data - FLOAT(mu) - item_params[R.indices, 0]
             features = self._features(item_params[:, 1:])
             for lo, hi in itertools.pairwise(user_blocks.tolist()):
-                _cg_ridge_block(user_params, features, R, targets, lam, lo, hi, self.cg_steps)
+                ridge_cg_block(user_params, features, R, targets, lam, lo, hi, self.cg_steps)
             # Items: the same with the roles swapped.
             targets = Rt.data - FLOAT(mu) - user_params[Rt.indices, 0]
             features = self._features(user_params[:, 1:])
             for lo, hi in itertools.pairwise(item_blocks.tolist()):
-                _cg_ridge_block(item_params, features, Rt, targets, lam, lo, hi, self.cg_steps)
+                ridge_cg_block(item_params, features, Rt, targets, lam, lo, hi, self.cg_steps)
             check_finite("SVD user parameters", user_params)
             check_finite("SVD item parameters", item_params)
         self.user_bias, self.user_factors = _split(user_params)
@@ -239,7 +231,7 @@ class SVD(ItemFactorCosine, Recommender):
             rows = rows.copy()
             rows.eliminate_zeros()
         targets = rows.data - self.global_mean - self.item_bias[rows.indices]
-        return _ridge_rows(
+        return ridge_rows(
             rows.indptr, rows.indices, targets, self.item_features, self._lambda_diag()
         )
 
@@ -320,50 +312,6 @@ def _split(params: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.ascontiguousarray(params[:, 0]), np.ascontiguousarray(params[:, 1:])
 
 
-def _cg_ridge_block(
-    X: np.ndarray,
-    F: np.ndarray,
-    R: sp.csr_matrix,
-    targets: np.ndarray,
-    lam: np.ndarray,
-    lo: int,
-    hi: int,
-    cg_steps: int,
-) -> None:
-    """Conjugate-gradient steps on the ridge systems of rows ``lo:hi`` of X, in place.
-
-    Each row u solves (F_uᵀF_u + n_u·diag(λ)) x_u = F_uᵀ t_u, warm-started from X[u].
-    """
-    a, b = int(R.indptr[lo]), int(R.indptr[hi])
-    local_ptr = (R.indptr[lo : hi + 1] - a).astype(np.int64)
-    counts = np.diff(local_ptr)
-    Fg = F.take(R.indices[a:b], axis=0)
-    # Λ_u = max(n_u, 1)·diag(λ): ALS-WR's count-weighted penalty, as an (n_rows, d) array.
-    Lam = np.maximum(counts, 1).astype(FLOAT)[:, None] * lam[None, :]
-    # segment @ M sums the rows of M belonging to each row u, weighted by segment.data.
-    segment = sp.csr_matrix(
-        (np.ones(b - a, dtype=FLOAT), np.arange(b - a), local_ptr), shape=(hi - lo, b - a)
-    )
-    x = X[lo:hi].copy()
-
-    # r = F_uᵀ t_u − F_uᵀ F_u x − Λ_u x = Σ_i (t_ui − f_i·x) f_i − Λ_u x
-    segment.data = targets[a:b] - rowdot(Fg, np.repeat(x, counts, axis=0))
-    r = segment @ Fg - Lam * x
-    p = r.copy()
-    rs_old = rowdot(r, r)
-    for _ in range(cg_steps):
-        # Ap = F_uᵀ F_u p + Λ_u p
-        segment.data = rowdot(Fg, np.repeat(p, counts, axis=0))
-        Ap = segment @ Fg + Lam * p
-        step = safe_divide(rs_old, rowdot(p, Ap))
-        x += step[:, None] * p
-        r -= step[:, None] * Ap
-        rs_new = rowdot(r, r)
-        p = r + safe_divide(rs_new, rs_old)[:, None] * p
-        rs_old = rs_new
-    X[lo:hi] = x
-
-
 def rmse(predicted: Any, actual: Any) -> float:
     """Root mean squared error between two equal-length rating arrays."""
     predicted = np.asarray(predicted, dtype=np.float64).ravel()
@@ -371,63 +319,3 @@ def rmse(predicted: Any, actual: Any) -> float:
     if predicted.shape != actual.shape or predicted.size == 0:
         raise ValueError(f"need equal, non-empty lengths, got {predicted.size} and {actual.size}")
     return float(np.sqrt(np.mean((predicted - actual) ** 2)))
-
-
-def _ridge_rows(
-    indptr: np.ndarray,
-    indices: np.ndarray,
-    targets: np.ndarray,
-    F: np.ndarray,
-    lam: np.ndarray,
-) -> np.ndarray:
-    """Ridge regression per CSR row: x_u = (F_uᵀF_u + n_u·diag(lam))^{-1} F_uᵀ t_u.
-
-    Parameters
-    ----------
-    indptr, indices : CSR structure, n_rows + 1 and nnz entries
-    targets : float array, shape (nnz,)
-        The regression target of each stored cell.
-    F : float32 array, shape (n_cols, d)
-        Features of each column.
-    lam : float32 array, shape (d,)
-        Per-feature penalty, scaled by max(n_u, 1) (ALS-WR).
-
-    Returns
-    -------
-    float32 array, shape (n_rows, d)
-    """
-    n_rows, d = indptr.size - 1, F.shape[1]
-    counts = np.diff(indptr)
-    # Sorted by count, a block of rows pads to nearly its own length: little wasted work.
-    order = np.argsort(counts, kind="stable")
-    sorted_counts = counts[order]
-    # A zero feature row at the end stands in for the padding.
-    F_pad = np.vstack([F, np.zeros((1, d), dtype=F.dtype)])
-    t_pad = np.append(np.asarray(targets, dtype=FLOAT), FLOAT(0))
-    indices_pad = np.append(indices, F.shape[0])
-    X = np.zeros((n_rows, d), dtype=FLOAT)
-    start = 0
-    while start < n_rows:
-        # Grow the block while (rows × longest row) stays within budget; counts only grow.
-        sizes = np.arange(1, n_rows - start + 1) * np.maximum(sorted_counts[start:], 1)
-        stop = start + max(int(np.searchsorted(sizes, BLOCK_CELLS, side="right")), 1)
-        block = order[start:stop]
-        longest = max(int(sorted_counts[stop - 1]), 1)
-        offsets = np.arange(longest)
-        cell = indptr[block][:, None] + offsets
-        valid = offsets < counts[block][:, None]
-        cell = np.where(valid, cell, t_pad.size - 1)
-        column = indices_pad[cell]
-        Fg = F_pad[column]  # (rows, longest, d)
-        tg = t_pad[cell]  # (rows, longest)
-        # A_u = F_uᵀ F_u + max(n_u, 1)·diag(λ);  b_u = F_uᵀ t_u
-        A = np.matmul(Fg.transpose(0, 2, 1), Fg)
-        A[:, np.arange(d), np.arange(d)] += np.maximum(counts[block], 1)[:, None] * lam
-        rhs = np.einsum("nld,nl->nd", Fg, tg)
-        X[block] = np.linalg.solve(A.astype(np.float64), rhs[:, :, None].astype(np.float64))[
-            :, :, 0
-        ]
-        start = stop
-    if not np.all(np.isfinite(X)):
-        raise FitError("ridge solve produced NaN or infinite parameters")
-    return X

@@ -25,8 +25,8 @@ from django.conf import settings
 
 from recommender.artifacts import ArtifactError, load_artifact, load_support
 from recommender.core import Recommender
-from recommender.core.base import sparse_rows_sum
 from recommender.core.content import terms
+from recommender.core.kernels import sparse_rows_sum
 from recommender.core.matrix import IdIndex
 from recommender.selectors import champion_versions, holdout_scores
 from recommender.serving.catalog_state import CatalogSnapshot

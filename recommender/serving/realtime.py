@@ -16,7 +16,7 @@ import numpy as np
 from django.conf import settings
 
 from behavior.selectors import RecentEvent
-from recommender.core.matrix import live_event_weights
+from recommender.core.live import live_event_weights
 from recommender.serving.catalog_state import CatalogSnapshot
 
 # Distinct search queries scored per request (the newest, which also weigh most): each costs

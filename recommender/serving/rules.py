@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from django.conf import settings
 
-from recommender.core.ranking import diversify
+from recommender.core.rerank import diversify
 from recommender.serving.catalog_state import CatalogSnapshot
 
 

@@ -21,13 +21,9 @@ from django.db.models import Count, FloatField, Max, Min
 from django.db.models.functions import Cast, Extract
 
 from behavior.models import EARLIEST_EVENT_TIME, Event
-from recommender.core.evaluation import global_temporal_split
-from recommender.core.matrix import (
-    IdIndex,
-    build_interaction_matrix,
-    latest_per_user,
-    live_event_weights,
-)
+from recommender.core.live import latest_per_user, live_event_weights
+from recommender.core.matrix import IdIndex, build_interaction_matrix
+from recommender.core.splits import global_temporal_split
 
 # Rows fetched per round trip (streamed fallback); big enough that per-chunk overhead vanishes,
 # small enough that the driver's row buffer stays a few MB.

@@ -1,4 +1,4 @@
-"""The shared checks of ``recommender.core.base``: input validation every algorithm relies on."""
+"""The shared checks of ``recommender.core.checks``: input validation every algorithm relies on."""
 
 import json
 
@@ -7,7 +7,7 @@ import pytest
 import scipy.sparse as sp
 
 from recommender.core import ALS, EASE, ItemKNN, Popularity
-from recommender.core.base import check_user_items
+from recommender.core.checks import check_user_items
 
 
 def with_repeats() -> sp.csr_matrix:

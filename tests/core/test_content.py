@@ -215,9 +215,9 @@ def test_the_neighbour_search_matches_a_brute_force_dense_ranking(
 ):
     # rare_flops 0: every text column is bounded, none multiplied; 10_000: all multiplied.
     # scope_pairs 0: no label is scored group by group, every label set goes through lists.
-    monkeypatch.setattr("recommender.core.content._RARE_FLOPS_PER_ITEM", rare_flops)
-    monkeypatch.setattr("recommender.core.content._SCOPE_PAIRS_PER_ITEM", scope_pairs)
-    monkeypatch.setattr("recommender.core.content._ALL_DENSE_ITEMS", 0)
+    monkeypatch.setattr("recommender.core.content.neighbours._RARE_FLOPS_PER_ITEM", rare_flops)
+    monkeypatch.setattr("recommender.core.content.neighbours._SCOPE_PAIRS_PER_ITEM", scope_pairs)
+    monkeypatch.setattr("recommender.core.content.neighbours._ALL_DENSE_ITEMS", 0)
     n, k = 90, 6
     model = ContentModel(n_neighbors=k).fit(
         sp.csr_matrix((1, n), dtype=np.float32), **_random_catalog(seed, n)
@@ -241,8 +241,8 @@ def test_the_neighbour_search_is_exact_with_some_blocks_missing_or_small_groups(
 ):
     # k 30 is more than a category holds (~22 of 90): rows then start from the rare
     # candidates' lower bounds instead of a full exact group.
-    monkeypatch.setattr("recommender.core.content._RARE_FLOPS_PER_ITEM", 3)
-    monkeypatch.setattr("recommender.core.content._ALL_DENSE_ITEMS", 0)
+    monkeypatch.setattr("recommender.core.content.neighbours._RARE_FLOPS_PER_ITEM", 3)
+    monkeypatch.setattr("recommender.core.content.neighbours._ALL_DENSE_ITEMS", 0)
     catalog = {name: values for name, values in _random_catalog(1, 90).items() if name in keep}
     model = ContentModel(n_neighbors=k).fit(sp.csr_matrix((1, 90), dtype=np.float32), **catalog)
 
@@ -250,18 +250,19 @@ def test_the_neighbour_search_is_exact_with_some_blocks_missing_or_small_groups(
 
 
 def test_the_exact_scope_is_the_heaviest_label_whose_groups_are_small_enough():
-    from recommender.core.content import _Attributes, _scope_label
+    from recommender.core.content.attributes import Attributes
+    from recommender.core.content.neighbours import _scope_label
 
     wide = np.zeros(100, dtype=np.int64)  # one group of 100: 10,000 pairs
     narrow = np.arange(100) % 10  # ten groups of 10: 1,000 pairs
-    attributes = _Attributes(labels=[wide, narrow], weights=[0.5, 0.3], bands=None, price_weight=0)
+    attributes = Attributes(labels=[wide, narrow], weights=[0.5, 0.3], bands=None, price_weight=0)
 
     assert _scope_label(attributes, 100) == 0
     attributes.weights = [0.3, 0.5]
     assert _scope_label(attributes, 100) == 1
     attributes.weights = [0.5, 0.3]
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr("recommender.core.content._SCOPE_PAIRS_PER_ITEM", 50)
+        patch.setattr("recommender.core.content.neighbours._SCOPE_PAIRS_PER_ITEM", 50)
         assert _scope_label(attributes, 100) == 1
-        patch.setattr("recommender.core.content._SCOPE_PAIRS_PER_ITEM", 5)
+        patch.setattr("recommender.core.content.neighbours._SCOPE_PAIRS_PER_ITEM", 5)
         assert _scope_label(attributes, 100) is None

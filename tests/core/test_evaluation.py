@@ -11,7 +11,6 @@ import scipy.sparse as sp
 from recommender.core.evaluation import (
     catalog_coverage,
     evaluate,
-    global_temporal_split,
     hit_rate_at_k,
     hits_at_k,
     intra_list_diversity,
@@ -21,14 +20,17 @@ from recommender.core.evaluation import (
     novelty,
     paired_bootstrap_ratio,
     per_user_metrics,
-    per_user_temporal_split,
     precision_at_k,
     recall_at_k,
     rmse,
+)
+from recommender.core.ranking import top_k
+from recommender.core.splits import (
+    global_temporal_split,
+    per_user_temporal_split,
     split_matrices,
     validation_split,
 )
-from recommender.core.ranking import top_k
 
 
 def relevant_matrix(rows: list[list[int]], n_items: int = 10) -> sp.csr_matrix:

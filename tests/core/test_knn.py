@@ -5,7 +5,8 @@ import pytest
 import scipy.sparse as sp
 
 from recommender.core.kernels import top_per_row
-from recommender.core.knn import ItemKNN, UserKNN
+from recommender.core.knn import ItemKNN
+from recommender.core.user_knn import UserKNN
 
 
 def random_matrix(n_users=60, n_items=40, density=0.15, seed=0):

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from recommender.core.matrix import latest_per_user, live_event_weights
+from recommender.core.live import latest_per_user, live_event_weights
 
 HOUR = 3600.0
 WEIGHTS = {"view": 1.0, "purchase": 8.0}

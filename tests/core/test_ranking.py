@@ -8,16 +8,8 @@ from recommender.core import ALGORITHMS
 from recommender.core.blend import Blend
 from recommender.core.knn import ItemKNN
 from recommender.core.popularity import Popularity
-from recommender.core.ranking import (
-    blend,
-    diversify,
-    head_tail,
-    mmr,
-    normalize_scores,
-    top_k,
-    top_k_row,
-    top_k_shared,
-)
+from recommender.core.ranking import head_tail, top_k, top_k_row, top_k_shared
+from recommender.core.rerank import blend, diversify, mmr, normalize_scores
 from tests.core.test_contract import USER_ITEMS, item_features
 
 

@@ -14,7 +14,9 @@ from typing import Any, ClassVar
 import numpy as np
 import scipy.sparse as sp
 
-from recommender.core.base import FLOAT, FitError, Recommender, check_user_items
+from recommender.core.base import Recommender
+from recommender.core.checks import FitError, check_user_items
+from recommender.core.kernels import FLOAT
 
 
 class Scripted(Recommender):
