@@ -52,7 +52,7 @@ INSTALLED_APPS = [
     "catalog",
     "behavior",
     "recommender",
-    "shop",
+    "demo",
     "accounts",
 ]
 

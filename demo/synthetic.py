@@ -1,6 +1,6 @@
 """A synthetic shop drawn from a seeded numpy Generator: catalog, shoppers and their events.
 
-Plain Python and numpy, no Django: ``plan_shop`` returns rows that ``shop.services`` stores.
+Plain Python and numpy, no Django: ``plan_shop`` returns rows that ``demo.services`` stores.
 The same seed, scale and ``now`` always give the same plan, row for row.
 """
 
@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from shop.verticals import PlantedTruth
+    from demo.verticals import PlantedTruth
 
 # department -> {subcategory: (median price in GBP, product nouns)}
 CATALOG_TREE: dict[str, dict[str, tuple[float, tuple[str, ...]]]] = {
@@ -172,12 +172,12 @@ class ShopPlan:
 def plan_shop(*, seed: int, now: datetime, scale: float = 1.0, vertical: str = GENERAL) -> ShopPlan:
     """Draw a whole shop; the same (seed, now, scale, vertical) always gives the same plan.
 
-    ``vertical`` is the general shop (every department) or one of ``shop.verticals.VERTICALS``.
+    ``vertical`` is the general shop (every department) or one of ``demo.verticals.VERTICALS``.
     """
     if not scale > 0:
         raise ValueError(f"scale must be positive, got {scale}")
     if vertical != GENERAL:
-        from shop.verticals import plan_vertical  # it builds on this module's helpers
+        from demo.verticals import plan_vertical  # it builds on this module's helpers
 
         return plan_vertical(seed=seed, now=now, scale=scale, vertical=vertical)
     rng = np.random.default_rng(seed)

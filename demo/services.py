@@ -17,8 +17,8 @@ from django.utils.text import slugify
 from behavior.models import EARLIEST_EVENT_TIME, Event, Shopper
 from behavior.services import EventRow, bulk_load_events
 from catalog.models import Category, Product, Promotion
-from shop.synthetic import GENERAL, HISTORY_DAYS, ShopPlan, plan_shop
-from shop.verticals import catalog_of, picture_of
+from demo.synthetic import GENERAL, HISTORY_DAYS, ShopPlan, plan_shop
+from demo.verticals import catalog_of, picture_of
 
 # Markers that tell demo rows apart from a shop's own data (reset deletes only these).
 SKU_PREFIX, SHOPPER_PREFIX, EVENT_PREFIX = "DEMO-", "demo-shopper-", "demo-"

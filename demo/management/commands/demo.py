@@ -15,14 +15,14 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from tqdm import tqdm
 
-from shop import selectors, services
-from shop.synthetic import GENERAL
-from shop.throwaway import (
+from demo import selectors, services
+from demo.synthetic import GENERAL
+from demo.throwaway import (
     assert_throwaway_database,
     in_throwaway_database,
     run_in_throwaway_database,
 )
-from shop.verticals import VERTICALS
+from demo.verticals import VERTICALS
 
 # Scale 100: 200k products, 500k shoppers, 20M events, a few GB in PostgreSQL.
 MAX_SCALE = 100

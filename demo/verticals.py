@@ -13,7 +13,7 @@ from datetime import datetime
 
 import numpy as np
 
-from shop.synthetic import (
+from demo.synthetic import (
     CATALOG_TREE,
     GENERAL,
     HISTORY_DAYS,

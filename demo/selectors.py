@@ -10,9 +10,9 @@ from django.db.models import Count, Min, Q
 from behavior.countries import country_name
 from behavior.models import Event, EventKind, Shopper
 from catalog.models import Category, Product, Promotion
-from shop.services import EVENT_PREFIX, PROMOTION_PREFIX, SKU_PREFIX
-from shop.synthetic import COUNTRIES, GENERAL, planned_sizes
-from shop.verticals import catalog_of
+from demo.services import EVENT_PREFIX, PROMOTION_PREFIX, SKU_PREFIX
+from demo.synthetic import COUNTRIES, GENERAL, planned_sizes
+from demo.verticals import catalog_of
 
 
 def demo_shop_exists() -> bool:
