@@ -6,9 +6,15 @@ class RecommenderConfig(AppConfig):
     verbose_name = "Recommendations"
 
     def ready(self) -> None:
-        # Training enqueues through the tasks' sender without importing the tasks, which call
-        # into training (the import circle .importlinter forbids).
-        from recommender import tasks
+        # Training enqueues through the tasks without importing them: they call into training
+        # (the import circle .importlinter forbids).
         from recommender.training import queue
 
-        queue.connect(tasks.send_training)
+        queue.connect(_send_training)
+
+
+def _send_training(*, run_id: int) -> str | None:
+    # Imported on first use: a management command that never trains does not load the pipeline.
+    from recommender.tasks import send_training
+
+    return send_training(run_id=run_id)
