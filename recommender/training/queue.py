@@ -17,7 +17,7 @@ from recommender.models import TrainingRun
 logger = logging.getLogger(__name__)
 
 # Sends run ``run_id`` off; returns the Celery task id, or None when it trains on a thread here.
-Sender = Callable[..., "str | None"]
+Sender = Callable[..., str | None]
 
 _sender: Sender | None = None
 
