@@ -11,7 +11,8 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from itertools import islice
 from typing import Any, NamedTuple
 
 from django.db import connection, transaction
@@ -152,18 +153,18 @@ def store_events(*, rows: Sequence[EventRow], durable: bool = True) -> set[str]:
 
 
 def bulk_load_events(*, rows: Iterable[Sequence], received_at: datetime | None = None) -> int:
-    """COPY rows straight into the events table (PostgreSQL only); return how many.
+    """Load rows straight into the events table (one COPY on PostgreSQL); return how many.
 
     For bulk builds whose event ids are new by construction (the synthetic demo shop):
     ``store_events`` pays for a temp table and ``ON CONFLICT`` to report duplicates, which a
     6M-event build does not need. A repeated event id fails the whole load (unique
     constraint), so it is all or nothing. Each row is an ``EventRow`` or a tuple in its field
     order. Every touched shopper's ``events_version`` is bumped, so real-time caches keyed on it
-    are rebuilt from PostgreSQL; Redis is not written (millions of events would flood it).
+    are rebuilt from the database; Redis is not written (millions of events would flood it).
     """
-    if connection.vendor != "postgresql":
-        raise NotImplementedError("bulk_load_events needs PostgreSQL COPY; use store_events.")
     received_at = received_at or timezone.now()
+    if connection.vendor != "postgresql":
+        return _insert_many(rows=rows, received_at=received_at)
     shoppers: set[int] = set()
     loaded = 0
     copy_sql = f"COPY {Event._meta.db_table} ({_COLUMNS}, received_at) FROM STDIN (FORMAT BINARY)"
@@ -176,6 +177,39 @@ def bulk_load_events(*, rows: Iterable[Sequence], received_at: datetime | None =
                 shoppers.add(row[1])
                 loaded += 1
         _bump_event_versions(shopper_ids=shoppers)
+    return loaded
+
+
+def _insert_many(*, rows: Iterable[Sequence], received_at: datetime) -> int:
+    """The SQLite bulk load: one prepared INSERT per 5,000 rows, in one transaction.
+
+    ``bulk_create`` built 200k model instances and split them into 999-parameter statements:
+    about 100 s on a loaded 2-core machine. Field.get_db_prep_value cost ~70 µs per value
+    (7 s for 100k events), so datetimes go in as the naive UTC text Django writes with USE_TZ.
+    """
+    columns = (*EventRow._fields, "received_at")
+    sql = (
+        f"INSERT INTO {connection.ops.quote_name(Event._meta.db_table)} "
+        f"({', '.join(connection.ops.quote_name(c) for c in columns)}) "
+        f"VALUES ({', '.join(['%s'] * len(columns))})"
+    )
+
+    def naive_utc(at: datetime) -> str:
+        return str(at.astimezone(UTC).replace(tzinfo=None))
+
+    received, rows = naive_utc(received_at), iter(rows)
+    shoppers: set[int] = set()
+    loaded = 0
+    with transaction.atomic(), connection.cursor() as cursor:
+        while batch := [(*r[:-1], naive_utc(r[-1]), received) for r in islice(rows, 5_000)]:
+            cursor.executemany(sql, batch)
+            shoppers.update(row[1] for row in batch)
+            loaded += len(batch)
+        ids = sorted(shoppers)
+        for start in range(0, len(ids), 500):  # SQLite caps the parameters of one statement
+            Shopper.objects.filter(pk__in=ids[start : start + 500]).update(
+                events_version=F("events_version") + 1
+            )
     return loaded
 
 

@@ -28,6 +28,7 @@ from recommender.artifacts import artifact_path, delete_artifact, write_artifact
 from recommender.core import ALGORITHMS, Recommender
 from recommender.core.matrix import IdIndex
 from recommender.models import ModelVersion, TrainingRun
+from recommender.training.champion import ChampionScore
 from recommender.training.content import item_support
 from recommender.training.dataset import (
     EventArrays,
@@ -39,7 +40,6 @@ from recommender.training.dataset import (
 from recommender.training.fitting import Configuration, fit_configuration
 from recommender.training.leftovers import note_artifacts
 from recommender.training.progress import RunProgress
-from recommender.training.promotion import ChampionScore
 from recommender.training.tuning import tuned_configurations
 from recommender.training.versions import (
     champion_score,

@@ -10,9 +10,11 @@ from django.db.models import Count, Min, Q
 from behavior.countries import country_name
 from behavior.models import Event, EventKind, Shopper
 from catalog.models import Category, Product, Promotion
-from shop.services import EVENT_PREFIX, PROMOTION_PREFIX, SKU_PREFIX
-from shop.synthetic import COUNTRIES, GENERAL, planned_sizes
-from shop.verticals import catalog_of
+from demo.services import EVENT_PREFIX, PROMOTION_PREFIX, SKU_PREFIX
+from demo.synthetic import COUNTRIES, GENERAL, planned_sizes
+from demo.verticals import catalog_of
+from recommender.serving.selectors import recommendations_for
+from recommender.serving.slots import SLOTS
 
 
 def demo_shop_exists() -> bool:
@@ -142,11 +144,6 @@ def shop_fingerprint() -> str:
 
 def slot_problems(*, now: datetime) -> list[str]:
     """Every slot asked for a regular and a brand-new shopper: what raised or came back empty."""
-    try:
-        from recommender.serving.selectors import recommendations_for
-        from recommender.serving.slots import SLOTS
-    except ImportError:  # serving is not built yet: nothing to ask
-        return []
     cheapest = (
         Product.objects.available()
         .filter(points_price__isnull=False)
