@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from django import forms
 
+from behavior.kinds import EVENT_KINDS
 from behavior.models import EventKind, Shopper
 from catalog.models import Product
 from recommender.models import ModelVersion
 
+# The kinds the table offers for simulation (behavior/kinds.py: simulate_as).
 SIMULATED_KINDS = [
-    (EventKind.VIEW.value, "View"),
-    (EventKind.ADD_TO_CART.value, "Add to cart"),
-    (EventKind.PURCHASE.value, "Purchase"),
+    (name, kind.simulate_as) for name, kind in EVENT_KINDS.items() if kind.simulate_as
 ]
 
 
