@@ -20,13 +20,13 @@ from django.db.models import F
 from django.utils import timezone
 
 from behavior import realtime
-from behavior.models import EARLIEST_EVENT_TIME, RATING_MAX, RATING_MIN, Event, EventKind, Shopper
+from behavior.kinds import EVENT_KINDS, product_required
+from behavior.models import EARLIEST_EVENT_TIME, Event, Shopper
 from behavior.selectors import product_ids_for_skus, shopper_ids_for_external_ids
 from config.storable import UNSTORABLE_TEXT, unstorable
 
 STORED, DUPLICATE, INVALID = "stored", "duplicate", "invalid"
 MAX_FUTURE = timedelta(days=1)  # client clocks drift; a day ahead is a bug, not drift
-KINDS = frozenset(EventKind.values)
 TEXT_LIMITS = {"event_id": 128, "shopper": 128, "product": 64, "query": 255}
 OPTIONAL_TEXT_LIMITS = {"session_id": 128, "order_id": 128}
 
@@ -410,13 +410,13 @@ def _clean_event(raw: Any, *, now: datetime) -> tuple[_Clean | None, Errors]:
         if not (text[name] or "").strip() and name not in errors:
             fail(name, "This field is required.")
     kind = raw.get("kind")
-    if not isinstance(kind, str) or kind not in KINDS:  # a JSON object is not even hashable
-        fail("kind", f"Must be one of {', '.join(sorted(KINDS))}; got {kind!r}.")
-    elif kind == EventKind.SEARCH:
+    if not isinstance(kind, str) or kind not in EVENT_KINDS:  # a JSON object is not hashable
+        fail("kind", f"Must be one of {', '.join(sorted(EVENT_KINDS))}; got {kind!r}.")
+    elif not EVENT_KINDS[kind].names_product:
         if not text["query"] and not text["product"] and "query" not in errors:
-            fail("query", "A search needs its query text.")
+            fail("query", f"A {kind} needs its query text.")
     elif not text["product"] and "product" not in errors:
-        fail("product", "Every event except a search names a product.")
+        fail("product", product_required())
     value = _value(raw.get("value"), kind, fail)
     occurred_at = _occurred_at(raw.get("occurred_at"), now, fail)
     if errors:
@@ -468,8 +468,10 @@ def _value(raw: Any, kind: Any, fail) -> float:
             return 0.0
     if not math.isfinite(value) or value < 0:
         fail("value", "Must be a finite number, 0 or more.")
-    elif kind == EventKind.RATING and not RATING_MIN <= value <= RATING_MAX:
-        fail("value", f"A rating must be between {RATING_MIN} and {RATING_MAX}.")
+    elif isinstance(kind, str) and kind in EVENT_KINDS:  # a JSON object is not hashable
+        problem = EVENT_KINDS[kind].value_problem(value)
+        if problem:
+            fail("value", problem)
     return value
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -11,31 +10,7 @@ from django.db.models import Case, CharField, Q, QuerySet, Value, When
 from django.http import HttpRequest
 from django.utils import timezone
 
-from catalog.models import Category, Product, Promotion
-
-
-def _with_descendants(category_ids: Iterable[int]) -> set[int]:
-    """The given categories and everything below them (a promotion on Kitchen covers Mugs)."""
-    children: dict[int, list[int]] = {}
-    for pk, parent in Category.objects.order_by().values_list("pk", "parent_id"):
-        children.setdefault(parent, []).append(pk)
-    found: set[int] = set()
-    stack = list(category_ids)
-    while stack:
-        node = stack.pop()
-        if node not in found:
-            found.add(node)
-            stack.extend(children.get(node, ()))
-    return found
-
-
-def _in_active_promotion(*, at: datetime) -> Q:
-    """Products named by an active promotion, directly or through one of its categories."""
-    active = Promotion.objects.active(at=at)
-    category_ids = active.filter(categories__isnull=False).values_list("categories", flat=True)
-    return Q(promotions__in=active.values("pk")) | Q(
-        category_id__in=_with_descendants(set(category_ids))
-    )
+from catalog.models import Product, Promotion
 
 
 class ActiveFilter(admin.SimpleListFilter):
@@ -101,7 +76,8 @@ class ActivePromotionFilter(admin.SimpleListFilter):
         if self.value() not in ("yes", "no"):
             return queryset
         # A subquery on pk keeps the changelist free of the duplicate rows an m2m join brings.
-        promoted = Product.objects.filter(_in_active_promotion(at=timezone.now())).values("pk")
+        covering = Promotion.objects.active(at=timezone.now()).covering()
+        promoted = Product.objects.filter(covering).values("pk")
         if self.value() == "yes":
             return queryset.filter(pk__in=promoted)
         return queryset.exclude(pk__in=promoted)

@@ -9,7 +9,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 
-from catalog.models import Category, Product, Promotion
+from catalog.models import Category, CategoryTree, Product, Promotion
 
 
 class StrictBooleanFilter(django_filters.TypedChoiceFilter):
@@ -51,7 +51,7 @@ class ProductFilter(django_filters.FilterSet):
         root = Category.objects.filter(slug=value).first()
         if root is None:
             return queryset.none()
-        return queryset.filter(category_id__in=_with_descendants({root.pk}))
+        return queryset.filter(category_id__in=CategoryTree.load().with_descendants({root.pk}))
 
     def filter_in_stock(self, queryset: QuerySet, name: str, value: bool) -> QuerySet:
         in_stock = Q(stock__isnull=True) | Q(stock__gt=0)
@@ -61,27 +61,8 @@ class ProductFilter(django_filters.FilterSet):
         if value != int(value) or not 1 <= value < 2**63:
             # The schema says int64 id; beyond it is a client error, not "no products".
             raise ValidationError({"promotion": ["A promotion id, a whole number ≥ 1."]})
-        return queryset.filter(_in_promotions(Promotion.objects.filter(pk=int(value))))
+        return queryset.filter(Promotion.objects.filter(pk=int(value)).covering())
 
     def filter_on_promotion(self, queryset: QuerySet, name: str, value: bool) -> QuerySet:
-        condition = _in_promotions(Promotion.objects.active(at=timezone.now()))
+        condition = Promotion.objects.active(at=timezone.now()).covering()
         return queryset.filter(condition) if value else queryset.exclude(condition)
-
-
-def _with_descendants(category_ids: set[int]) -> set[int]:
-    found, frontier = set(category_ids), set(category_ids)
-    while frontier:  # one query per tree level
-        frontier = (
-            set(Category.objects.filter(parent_id__in=frontier).values_list("id", flat=True))
-            - found
-        )
-        found |= frontier
-    return found
-
-
-def _in_promotions(promotions: QuerySet) -> Q:
-    ids = list(promotions.values_list("id", flat=True))
-    categories = _with_descendants(
-        set(Category.objects.filter(promotions__in=ids).values_list("id", flat=True))
-    )
-    return Q(promotions__in=ids) | Q(category_id__in=categories)

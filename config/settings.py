@@ -5,6 +5,7 @@ cache and Celery tasks executed in-process, so `demo` works on any machine with 
 With them set it runs on PostgreSQL and Redis (cache + Celery broker) as in docker-compose.yml.
 """
 
+import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -242,13 +243,12 @@ SHELFWISE_BEAT_MAX_AGE_SECONDS = env.int("SHELFWISE_BEAT_MAX_AGE_SECONDS", defau
 # --- Logging: config/settings_logging.py ---------------------------------------------------
 
 # --- Recommender knobs (passed into recommender.core as arguments) --------------------------------
-# How much each event kind says about interest; a purchase outweighs many views.
+# How much each event kind says about interest: the defaults sit in the kinds table
+# (behavior/kinds.py, read through event_weights()); SHELFWISE_WEIGHT_<KIND> overrides one kind's.
 SHELFWISE_EVENT_WEIGHTS = {
-    "view": env.float("SHELFWISE_WEIGHT_VIEW", default=1.0),
-    "search": env.float("SHELFWISE_WEIGHT_SEARCH", default=0.5),
-    "add_to_cart": env.float("SHELFWISE_WEIGHT_ADD_TO_CART", default=4.0),
-    "purchase": env.float("SHELFWISE_WEIGHT_PURCHASE", default=8.0),
-    "rating": env.float("SHELFWISE_WEIGHT_RATING", default=2.0),
+    name.removeprefix("SHELFWISE_WEIGHT_").lower(): env.float(name)
+    for name in sorted(os.environ)
+    if name.startswith("SHELFWISE_WEIGHT_")
 }
 SHELFWISE_HALF_LIFE_DAYS = env.float("SHELFWISE_HALF_LIFE_DAYS", default=90.0)
 # Days of history before the newest event that training reads; 0 = all of it (the default: the

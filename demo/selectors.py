@@ -11,7 +11,7 @@ from behavior.countries import country_name
 from behavior.models import Event, EventKind, Shopper
 from catalog.models import Category, Product, Promotion
 from demo.services import EVENT_PREFIX, PROMOTION_PREFIX, SKU_PREFIX
-from demo.synthetic import COUNTRIES, GENERAL, planned_sizes
+from demo.synthetic import COUNTRIES, GENERAL, PLANNED_KINDS, planned_sizes
 from demo.verticals import catalog_of
 from recommender.serving.selectors import recommendations_for
 from recommender.serving.slots import SLOTS
@@ -99,7 +99,7 @@ def _synthetic_problems(
         problems.append(f"{counts['categories']} categories, expected {len(tree) + leaves}")
     present = set(Shopper.objects.values_list("country", flat=True).distinct())
     problems += [f"no shoppers in {country_name(c)}" for c, _ in COUNTRIES if c not in present]
-    problems += [f"no {kind} events" for kind in EventKind.values if not counts[f"{kind} events"]]
+    problems += [f"no {kind} events" for kind in PLANNED_KINDS if not counts[f"{kind} events"]]
     if not counts["shoppers without history"]:
         problems.append("no cold-start shoppers (shoppers without history)")
     if not Product.objects.filter(created_at__gte=now - timedelta(days=30)).exists():

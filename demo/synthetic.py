@@ -121,6 +121,11 @@ def plan_shop(*, seed: int, now: datetime, scale: float = 1.0, vertical: str = G
     return ShopPlan(products=products, shoppers=shoppers, events=events)
 
 
+# The event kinds the planners draw (here and in shop.verticals); the demo check expects each.
+# A kind new in behavior/kinds.py stays out of the demo until a planner draws it.
+PLANNED_KINDS = ("view", "search", "add_to_cart", "purchase", "rating")
+
+
 def planned_sizes(scale: float) -> dict[str, int]:
     """How many products, shoppers and events (a target) a shop of this scale has."""
     return {

@@ -25,6 +25,7 @@ import numpy as np
 import scipy.sparse as sp
 from django.conf import settings
 
+from behavior.kinds import event_weights
 from behavior.models import EventKind, Shopper
 from catalog.models import Product
 from recommender.replay import baselines
@@ -153,7 +154,7 @@ def replay_data(*, cut: datetime | None) -> ReplayData:
         events = load_events(window_days=0)
     except TrainingDataError as exc:
         raise ReplayError(str(exc)) from exc
-    counted = [kind for kind, weight in settings.SHELFWISE_EVENT_WEIGHTS.items() if weight > 0]
+    counted = [kind for kind, weight in event_weights().items() if weight > 0]
     events = events.subset(np.flatnonzero(np.isin(events.kinds, counted)))
     if len(events) == 0:
         raise ReplayError("No events of a kind that carries weight: nothing to replay.")

@@ -18,6 +18,7 @@ from django.core.cache import cache
 from django.db import connection
 from django.db.models import Max
 
+from behavior.kinds import event_weights
 from behavior.models import Event, Shopper
 from recommender.serving.catalog_state import CatalogSnapshot
 from recommender.serving.clock import clock_part
@@ -86,7 +87,7 @@ def _ranking(*, country: str, segment: str, before: datetime | None) -> list[tup
     if newest is None:
         return []
     since = newest - timedelta(days=settings.SHELFWISE_TRENDING_DAYS)
-    weights = settings.SHELFWISE_EVENT_WEIGHTS
+    weights = event_weights()
     case = " ".join("WHEN %s THEN %s" for _ in weights)
     params: list = [p for kind, weight in weights.items() for p in (kind, weight)]
     where = ["e.occurred_at >= %s", "e.product_id IS NOT NULL"]

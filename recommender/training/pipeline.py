@@ -24,6 +24,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import DatabaseError, InterfaceError
 
+from behavior.kinds import event_weights
 from recommender.artifacts import artifact_path, delete_artifact, write_artifact
 from recommender.core import ALGORITHMS, Recommender
 from recommender.core.matrix import IdIndex
@@ -150,7 +151,7 @@ def train_models(*, run: TrainingRun, progress: RunProgress) -> list[ModelVersio
 def split_events(events: EventArrays, *, holdout_fraction: float) -> TrainingData:
     return build_training_data(
         events,
-        kind_weights=settings.SHELFWISE_EVENT_WEIGHTS,
+        kind_weights=event_weights(),
         half_life_days=settings.SHELFWISE_HALF_LIFE_DAYS,
         value_transform=settings.SHELFWISE_VALUE_TRANSFORM,
         holdout_fraction=holdout_fraction,
