@@ -17,10 +17,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from behavior.countries import country_code
+from behavior.event_checks import MAX_FUTURE
 from behavior.online_retail_lines import CENT, OnlineRetailReport, Scan, read_lines
 from behavior.online_retail_writer import BATCH_SIZE, WRITERS, store_purchases
 from behavior.selectors import product_ids_for_skus
-from behavior.services import MAX_FUTURE, upsert_shoppers
+from behavior.services import upsert_shoppers
 from catalog.categorize import categorize
 from catalog.importing import ImportFileError
 from catalog.services import upsert_products

@@ -43,8 +43,8 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from behavior.event_checks import TEXT_LIMITS
 from behavior.models import EARLIEST_EVENT_TIME
-from behavior.services import TEXT_LIMITS
 from catalog.importing import BadLines, ByteProgress, ImportFileError, csv_header, open_text
 from catalog.services import MAX_PRICE
 

@@ -11,6 +11,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
 
+from behavior.event_checks import MAX_FUTURE
 from behavior.models import EARLIEST_EVENT_TIME, Event, Shopper
 from behavior.online_retail import import_online_retail, title_case
 from behavior.online_retail_lines import (
@@ -22,7 +23,7 @@ from behavior.online_retail_lines import (
     OnlineRetailReport,
 )
 from behavior.online_retail_writer import EventBatchError, store_batch
-from behavior.services import MAX_FUTURE, EventRow
+from behavior.services import EventRow
 from catalog.importing import ImportFileError
 from catalog.models import Category, Product
 from tests.conftest import ONLINE_RETAIL_CSV
