@@ -2,8 +2,9 @@
 
 ``ingest_events`` validates a batch in plain Python (``event_checks``; a DRF serializer per
 event costs about as much as the insert, see ECOSYSTEM.md "Ingestion"), resolves skus and
-shopper ids with one query each, and hands the valid rows to ``store_events``. Bulk importers that validate their own
-format (Online Retail) call ``store_events`` directly, so every event goes through the same SQL.
+shopper ids with one query each, and hands the valid rows to ``store_events``. Bulk importers
+that validate their own format (Online Retail) call ``store_events`` directly, so every event
+goes through the same SQL.
 """
 
 from __future__ import annotations
