@@ -16,17 +16,10 @@ from recommender.impressions import impressions_last_day
 from recommender.labels import algorithm_label, is_metric
 from recommender.models import ModelVersion, TrainingRun
 from recommender.selectors import champion_versions
-from recommender.serving.catalog_state import current_catalog
-from recommender.serving.model_cache import (
-    champion_models,
-    personal_model,
-    popularity_model,
-    serving_choice,
-)
-from recommender.serving.realtime import shopper_profile
+from recommender.serving.model_cache import champion_models, serving_choice
 from recommender.serving.results import Recommendations
-from recommender.serving.selectors import render, version_info
-from recommender.serving.slots import ShopperInfo, SlotContext, rank_slot
+from recommender.serving.service import recommend
+from recommender.serving.slots import ShopperInfo
 
 CHART_DAYS = 30
 FUNNEL_KINDS = (EventKind.VIEW, EventKind.ADD_TO_CART, EventKind.PURCHASE)
@@ -156,27 +149,10 @@ def cold_start_preview(
     *, now: datetime, k: int, country: str = "", interests: frozenset[int] = frozenset()
 ) -> Recommendations:
     """The "for you" list a brand-new shopper (no events yet) with this profile would get."""
-    catalog = current_catalog()
-    models = champion_models()
-    personal = personal_model(models)
-    context = SlotContext(
-        catalog=catalog,
-        shopper=ShopperInfo(
-            pk=None, external_id="(new shopper)", country=country, interests=interests
-        ),
-        profile=shopper_profile(events=[], catalog=catalog),
-        personal=personal,
-        popular=popularity_model(models),
-        purchases={},
-        now=now,
-        k=k,
+    shopper = ShopperInfo(
+        pk=None, external_id="(new shopper)", country=country, interests=interests
     )
-    return Recommendations(
-        slot="for_you",
-        items=render(rank_slot(context, "for_you"), catalog=catalog),
-        model_version=version_info(personal),
-        generated_at=now,
-    )
+    return recommend(shopper=shopper, slot="for_you", k=k, now=now)
 
 
 ALGORITHM_NAMES = {

@@ -30,7 +30,8 @@ from recommender.models import ModelVersion, TrainingRun
 from recommender.permissions import PROMOTE_PERMISSION, TRAIN_PERMISSION
 from recommender.selectors import champion_version, model_versions, training_runs
 from recommender.serving.products import bought_together, similar_products
-from recommender.serving.selectors import recommendations_for
+from recommender.serving.registry import shopper_page_slots
+from recommender.serving.service import recommend
 from recommender.training.promotion import PromotionError, promote_version, rollback
 from recommender.training.services import (
     BrokerUnavailable,
@@ -42,16 +43,6 @@ from recommender.training.services import (
 SLOT_K = 6
 PRODUCT_K = 8
 PREVIEW_K = 5
-# The slots a merchandiser places for a known shopper (new arrivals shows on the cold-start page).
-SHOPPER_SLOTS = ("for_you", "promotions", "points", "trending", "buy_again")
-SLOT_TITLES = {
-    "for_you": "For you",
-    "promotions": "Promotions",
-    "points": "Points redemption",
-    "trending": "Trending / cold start",
-    "new_arrivals": "New arrivals",
-    "buy_again": "Buy again",
-}
 
 
 @staff_page
@@ -79,7 +70,7 @@ def simulate_event(request: HttpRequest, external_id: str) -> HttpResponse:
     form = SimulateEventForm(request.POST)
     result, after = None, None
     if form.is_valid():
-        before = recommendations_for(shopper=shopper, slot="for_you", k=SLOT_K, now=timezone.now())
+        before = recommend(shopper=shopper, slot="for_you", k=SLOT_K, now=timezone.now())
         outcome = ingest_events(
             events=[
                 {
@@ -95,9 +86,7 @@ def simulate_event(request: HttpRequest, external_id: str) -> HttpResponse:
         if outcome.statuses != [STORED]:
             form.add_error(None, f"The event was not stored: {outcome.errors.get(0, outcome)}.")
         else:
-            after = recommendations_for(
-                shopper=shopper, slot="for_you", k=SLOT_K, now=timezone.now()
-            )
+            after = recommend(shopper=shopper, slot="for_you", k=SLOT_K, now=timezone.now())
             result = compare_lists(before=before.items, after=after.items)
             result["event"] = form.cleaned_data
             form = SimulateEventForm(initial={"kind": form.cleaned_data["kind"]})
@@ -133,12 +122,8 @@ def _shopper_or_404(external_id: str):
 def _shopper_context(shopper) -> dict:
     now = timezone.now()
     slots = [
-        (
-            slot,
-            SLOT_TITLES[slot],
-            recommendations_for(shopper=shopper, slot=slot, k=SLOT_K, now=now),
-        )
-        for slot in SHOPPER_SLOTS
+        (slot.name, slot.title, recommend(shopper=shopper, slot=slot.name, k=SLOT_K, now=now))
+        for slot in shopper_page_slots()
     ]
     return {
         "shopper": shopper,
@@ -155,7 +140,7 @@ def _suggested_skus(shopper, *, slots=None) -> list[tuple[str, str]]:
     if slots is None:
         now = timezone.now()
         slots = [
-            (s, "", recommendations_for(shopper=shopper, slot=s, k=SLOT_K, now=now))
+            (s, "", recommend(shopper=shopper, slot=s, k=SLOT_K, now=now))
             for s in ("for_you", "trending")
         ]
     seen: dict[str, str] = {}
@@ -203,10 +188,8 @@ def promotions(request: HttpRequest) -> HttpResponse:
         shopper = form.cleaned_data["shopper"]
         preview = {
             "shopper": shopper,
-            "promotions": recommendations_for(
-                shopper=shopper, slot="promotions", k=PRODUCT_K, now=now
-            ),
-            "points": recommendations_for(shopper=shopper, slot="points", k=PRODUCT_K, now=now),
+            "promotions": recommend(shopper=shopper, slot="promotions", k=PRODUCT_K, now=now),
+            "points": recommend(shopper=shopper, slot="points", k=PRODUCT_K, now=now),
         }
     page = page_of(request, catalog_selectors.points_catalogue())
     redeemable = shopper_selectors.redeemable_counts(points_prices=[p.points_price for p in page])

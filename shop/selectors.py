@@ -142,11 +142,9 @@ def shop_fingerprint() -> str:
 
 def slot_problems(*, now: datetime) -> list[str]:
     """Every slot asked for a regular and a brand-new shopper: what raised or came back empty."""
-    try:
-        from recommender.serving.selectors import recommendations_for
-        from recommender.serving.slots import SLOTS
-    except ImportError:  # serving is not built yet: nothing to ask
-        return []
+    from recommender.serving.registry import all_slots
+    from recommender.serving.service import recommend
+
     cheapest = (
         Product.objects.available()
         .filter(points_price__isnull=False)
@@ -163,14 +161,17 @@ def slot_problems(*, now: datetime) -> list[str]:
         .order_by("external_id")
         .first()
     )
-    askers = [("a brand-new shopper", "demo-never-seen-shopper", {"points", "buy_again"})]
+    slots = all_slots()
+    # A brand-new shopper has no points nor purchases: the slots declared may-be-empty are.
+    new_may_be_empty = {slot.name for slot in slots if slot.may_be_empty}
+    askers = [("a brand-new shopper", "demo-never-seen-shopper", new_may_be_empty)]
     if regular is not None:
         askers.insert(0, (f"shopper {regular.external_id}", regular, set()))
     problems = []
     for label, shopper, may_be_empty in askers:
-        for slot in SLOTS:
+        for slot in (declared.name for declared in slots):
             try:
-                result = recommendations_for(shopper=shopper, slot=slot, k=10, now=now)
+                result = recommend(shopper=shopper, slot=slot, k=10, now=now)
             # Any error is a finding: it is reported, and the check then exits non-zero.
             except Exception as error:
                 problems.append(f"slot {slot} for {label} raised {type(error).__name__}: {error}")
