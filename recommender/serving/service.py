@@ -10,10 +10,10 @@ The models are chosen once here and handed to ranking.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 
-from behavior.models import Shopper
 from behavior.realtime import shopper_state
 from behavior.selectors import shopper_facts
 from catalog.versioning import VERSION_KEY
@@ -35,6 +35,9 @@ from recommender.serving.registry import get_slot, slot_names
 from recommender.serving.results import Recommendations, render
 from recommender.serving.rules import InvalidRequest, checked_k
 from recommender.serving.slots import ShopperInfo, Slot, SlotContext, empty_reason, rank_slot
+
+if TYPE_CHECKING:
+    from behavior.models import Shopper
 
 
 def recommend(

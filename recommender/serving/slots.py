@@ -69,7 +69,7 @@ class SlotContext:
     k: int
     # A past clock's cut-off (``clock.replay_cutoff``): reads stop before it. None: live.
     before: datetime | None = None
-    _picked: set[int] = field(default_factory=set)
+    picked: set[int] = field(default_factory=set)  # rows already in the pool, by any stage
 
 
 Stage = Callable[[SlotContext, np.ndarray, int], Iterator[Pick]]
@@ -106,8 +106,8 @@ def rank_slot(ctx: SlotContext, slot: Slot) -> list[Pick]:
         if len(pool) >= pool_size or not mask.any():
             break
         for pick in stage(ctx, mask, pool_size - len(pool)):
-            if mask[pick.row] and pick.row not in ctx._picked:
-                ctx._picked.add(pick.row)
+            if mask[pick.row] and pick.row not in ctx.picked:
+                ctx.picked.add(pick.row)
                 pool.append(pick)
                 if len(pool) >= pool_size:
                     break

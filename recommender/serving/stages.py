@@ -265,7 +265,7 @@ def popular(ctx: SlotContext, mask: np.ndarray, n: int) -> Iterator[Pick]:
 
 def newest(ctx: SlotContext, mask: np.ndarray, n: int) -> Iterator[Pick]:
     rows = np.flatnonzero(mask)
-    rows = rows[np.argsort(-ctx.catalog.created_at[rows], kind="stable")][: n + len(ctx._picked)]
+    rows = rows[np.argsort(-ctx.catalog.created_at[rows], kind="stable")][: n + len(ctx.picked)]
     for row in rows.tolist():
         yield Pick(row, 0.0, "fallback:newest", arrival_reason(ctx, row))
 
@@ -273,8 +273,8 @@ def newest(ctx: SlotContext, mask: np.ndarray, n: int) -> Iterator[Pick]:
 def older_arrivals(ctx: SlotContext, mask: np.ndarray, n: int) -> Iterator[Pick]:
     """The newest products beyond the new-arrivals window, only while fewer than ``k`` new ones
     were found (so the slot is never empty, and never pads a full list with old products)."""
-    if len(ctx._picked) < ctx.k:
-        yield from newest(ctx, mask & ~_fresh(ctx), ctx.k - len(ctx._picked))
+    if len(ctx.picked) < ctx.k:
+        yield from newest(ctx, mask & ~_fresh(ctx), ctx.k - len(ctx.picked))
 
 
 def fresh_only(stage: Stage) -> Stage:
