@@ -11,6 +11,10 @@ from recommender.serving.slots import Slot
 # The cold-start chain: behind every personal list, and all a stranger gets.
 COLD_START = (stages.country, stages.segment, stages.interests, stages.popular, stages.newest)
 
+# What ``service.recommend`` can build a slot's context from (a product page's lists are
+# ``products.py``'s, not slots).
+SERVED_CONTEXTS = frozenset({"shopper"})
+
 _SLOTS: dict[str, Slot] = {}
 
 
@@ -18,6 +22,9 @@ def register(slot: Slot) -> Slot:
     """Add ``slot`` to the registry (served from now on); its name must be new."""
     if slot.name in _SLOTS:
         raise ValueError(f"slot {slot.name!r} is already registered")
+    if not slot.context <= SERVED_CONTEXTS:
+        unknown = ", ".join(sorted(slot.context - SERVED_CONTEXTS))
+        raise ValueError(f"slot {slot.name!r} needs a context serving cannot build: {unknown}")
     _SLOTS[slot.name] = slot
     return slot
 

@@ -86,7 +86,7 @@ class Slot:
     stages: tuple[Stage, ...]  # walked in order until the pool is full
     # The slot's own reason for a row (e.g. its promotion), over the stage's; None: the stage's.
     reason: Callable[[SlotContext, int], Reason] | None = None
-    # What the request must say for the slot to be served.
+    # What the slot is computed for (``registry.SERVED_CONTEXTS``): a shopper.
     context: frozenset[str] = frozenset({"shopper"})
     # Empty by design for some shoppers (no points, no purchases), e.g. a brand-new one.
     may_be_empty: bool = False

@@ -114,3 +114,19 @@ def test_a_slot_added_to_the_registry_is_served_everywhere_without_other_edits(
     page = staff_client.get("/shoppers/s-1/").content.decode()
     assert 'id="slot-first_listed"' in page and "First listed" in page
     assert "first_listed" in _asked_by_the_demo_check(monkeypatch)
+
+
+def test_a_slot_is_declared_once_and_only_for_a_context_serving_can_build():
+    with pytest.raises(ValueError, match="already registered"):
+        registry.register(registry.get_slot("for_you"))
+    cart = Slot(
+        name="with_your_cart",
+        title="With your cart",
+        mask=stages.unbought,
+        stages=(_first_listed,),
+        context=frozenset({"shopper", "cart"}),
+    )
+
+    with pytest.raises(ValueError, match="cart"):
+        registry.register(cart)
+    assert "with_your_cart" not in slot_names()
