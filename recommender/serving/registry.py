@@ -66,7 +66,7 @@ register(
         title="Promotions",
         mask=stages.promoted,
         stages=(stages.personal, *COLD_START),
-        reason=stages.promotion_reason,
+        reason_for=stages.promotion_reasons,
         cache_key=stages.active_promotion_ids,
     )
 )
@@ -76,7 +76,7 @@ register(
         title="Points redemption",
         mask=stages.redeemable,
         stages=(stages.personal, *COLD_START),
-        reason=stages.points_reason,
+        reason_for=stages.points_reasons,
         may_be_empty=True,  # a shopper without points can redeem nothing
     )
 )
@@ -98,7 +98,7 @@ register(
             stages.fresh_only(stages.newest),
             stages.older_arrivals,
         ),
-        reason=stages.arrival_reason,
+        reason_for=stages.arrival_reasons,
         on_shopper_page=False,
     )
 )

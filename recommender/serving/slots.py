@@ -84,8 +84,9 @@ class Slot:
     title: str  # as the dashboard names it
     mask: Callable[[SlotContext], np.ndarray]  # the candidates: bool over catalog rows
     stages: tuple[Stage, ...]  # walked in order until the pool is full
-    # The slot's own reason for a row (e.g. its promotion), over the stage's; None: the stage's.
-    reason: Callable[[SlotContext, int], Reason] | None = None
+    # Given the request, the slot's own reason for a row (e.g. its promotion), over the stage's;
+    # None: the stage's.
+    reason_for: Callable[[SlotContext], Callable[[int], Reason]] | None = None
     # What the slot is computed for (``registry.SERVED_CONTEXTS``): a shopper.
     context: frozenset[str] = frozenset({"shopper"})
     # Empty by design for some shoppers (no points, no purchases), e.g. a brand-new one.
@@ -118,10 +119,11 @@ def rank_slot(ctx: SlotContext, slot: Slot) -> list[Pick]:
         # New arrivals found through the shopper's items name that item ("because you viewed").
         unexplained = [p for p in chosen if p.reason is None and p.source == content.source]
         _explain(ctx, unexplained, served=content, fallback=None)
-    if slot.reason is not None:
+    if slot.reason_for is not None:
+        reason_for = slot.reason_for(ctx)
         for pick in chosen:
             if pick.because_row < 0:  # a pick tied to the shopper's own item keeps that reason
-                pick.reason = slot.reason(ctx, pick.row)
+                pick.reason = reason_for(pick.row)
     if ctx.personal is not None:
         unexplained = [p for p in chosen if p.reason is None and p.source == ctx.personal.source]
         _explain(ctx, unexplained, served=ctx.personal, fallback=reasons.personal())

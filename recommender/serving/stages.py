@@ -9,8 +9,9 @@ source weighted by its events' weights.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from functools import partial
 
 import numpy as np
 from django.conf import settings
@@ -57,14 +58,24 @@ def available(ctx: SlotContext) -> np.ndarray:
 
 
 # -- the slots' own reasons and keys --------------------------------------------------------------
-def promotion_reason(ctx: SlotContext, row: int) -> Reason:
-    """The best active promotion covering the row (they come best first)."""
-    best = next(p for p in ctx.catalog.active_promotions(now=ctx.now) if row in p.rows)
-    return reasons.promotion(discount_percent=best.discount_percent, ends_at=best.ends_at)
+def promotion_reasons(ctx: SlotContext) -> Callable[[int], Reason]:
+    """A promoted row's reason: the best active promotion covering it (they come best first)."""
+    active = ctx.catalog.active_promotions(now=ctx.now)
+
+    def reason(row: int) -> Reason:
+        best = next(p for p in active if row in p.rows)
+        return reasons.promotion(discount_percent=best.discount_percent, ends_at=best.ends_at)
+
+    return reason
 
 
-def points_reason(ctx: SlotContext, row: int) -> Reason:
-    return reasons.points(points_price=int(ctx.catalog.points_price[row]))
+def points_reasons(ctx: SlotContext) -> Callable[[int], Reason]:
+    price = ctx.catalog.points_price
+    return lambda row: reasons.points(points_price=int(price[row]))
+
+
+def arrival_reasons(ctx: SlotContext) -> Callable[[int], Reason]:
+    return partial(arrival_reason, ctx)
 
 
 def active_promotion_ids(catalog: CatalogSnapshot, now: datetime) -> tuple[int, ...]:
