@@ -13,8 +13,8 @@ from catalog.models import Category, Product, Promotion
 from demo.services import EVENT_PREFIX, PROMOTION_PREFIX, SKU_PREFIX
 from demo.synthetic import COUNTRIES, GENERAL, PLANNED_KINDS, planned_sizes
 from demo.verticals import catalog_of
-from recommender.serving.selectors import recommendations_for
-from recommender.serving.slots import SLOTS
+from recommender.serving.registry import all_slots
+from recommender.serving.service import recommend
 
 
 def demo_shop_exists() -> bool:
@@ -160,14 +160,17 @@ def slot_problems(*, now: datetime) -> list[str]:
         .order_by("external_id")
         .first()
     )
-    askers = [("a brand-new shopper", "demo-never-seen-shopper", {"points", "buy_again"})]
+    slots = all_slots()
+    # A brand-new shopper has no points nor purchases: the slots declared may-be-empty are.
+    new_may_be_empty = {slot.name for slot in slots if slot.may_be_empty}
+    askers = [("a brand-new shopper", "demo-never-seen-shopper", new_may_be_empty)]
     if regular is not None:
         askers.insert(0, (f"shopper {regular.external_id}", regular, set()))
     problems = []
     for label, shopper, may_be_empty in askers:
-        for slot in SLOTS:
+        for slot in (declared.name for declared in slots):
             try:
-                result = recommendations_for(shopper=shopper, slot=slot, k=10, now=now)
+                result = recommend(shopper=shopper, slot=slot, k=10, now=now)
             # Any error is a finding: it is reported, and the check then exits non-zero.
             except Exception as error:
                 problems.append(f"slot {slot} for {label} raised {type(error).__name__}: {error}")
