@@ -181,13 +181,7 @@ def test_a_run_whose_process_died_does_not_block_the_next_trigger(shop):
     TrainingRun.objects.filter(pk=dead.pk).update(status=TrainingRun.Status.RUNNING, attempts=1)
     key = str(_key("popularity"))
     holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            _HOLD_LOCK,
-            connection.settings_dict["NAME"],
-            str(_key("popularity")),
-        ],
+        [sys.executable, "-c", _HOLD_LOCK, connection.settings_dict["NAME"], key],
         stdout=subprocess.PIPE,
         text=True,
     )
