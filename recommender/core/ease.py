@@ -40,8 +40,8 @@ class EASE(Recommender):
         it for denser or weighted matrices (the Gram diagonal grows with the weights).
     max_items : int
         Refuse (``ValueError``) to fit more items than this: fitting holds XᵀX in float64 and
-        inverts it in place by Cholesky (8·n² bytes, 3.2 GB at 20k items), then keeps B in
-        float32 (4·n²).
+        inverts it in place by Cholesky (8·n² bytes, 3.2 GB at 20k items; by 2×2 blocks past
+        ``LAPACK_MAX_ITEMS``, with 4·n² of temporaries), then keeps B in float32 (4·n²).
     random_state : int or None
         Unused (the fit is deterministic); kept for the common constructor shape.
 
