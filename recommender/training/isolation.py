@@ -29,7 +29,7 @@ import stat
 import tempfile
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from django.conf import settings
@@ -78,7 +78,7 @@ def fit_isolated(
 
 
 @contextlib.contextmanager
-def scratch_directory():
+def scratch_directory() -> Iterator[Path]:
     """A fresh directory under VAR_DIR/fit-scratch, removed afterwards; leftovers of a killed
     process (older than the task's hard time limit) are removed on the way in."""
     root = Path(settings.VAR_DIR) / "fit-scratch"
