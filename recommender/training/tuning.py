@@ -28,7 +28,8 @@ from recommender.core import ALGORITHMS, FitError
 from recommender.models import TrainingRun
 from recommender.training.dataset import TrainingData, TrainingDataError, build_training_data
 from recommender.training.evaluation import holdout_metrics
-from recommender.training.fitting import Configuration, fit_configuration
+from recommender.training.fitting import Configuration
+from recommender.training.isolation import fit_isolated
 from recommender.training.progress import RunProgress
 
 logger = logging.getLogger(__name__)
@@ -312,7 +313,7 @@ def _score(
     k: int,
     max_shoppers: int | None,
 ) -> float:
-    model, model_items, _notes = fit_configuration(algorithm, configuration, data=validation)
+    model, model_items, _notes = fit_isolated(algorithm, configuration, data=validation)
     metrics = holdout_metrics(
         model,
         model_items=model_items,
