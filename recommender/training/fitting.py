@@ -12,6 +12,7 @@ from recommender.core import ALGORITHMS, Recommender
 from recommender.core.matrix import IdIndex
 from recommender.training.content import catalog_features, reindex_columns
 from recommender.training.dataset import TrainingData
+from recommender.training.spark.trainer import fit_on_spark, fits_on_spark
 
 HALF_LIFE = "half_life_days"  # not a model parameter: the decay of the matrix it is fitted on
 
@@ -41,6 +42,9 @@ def fit_configuration(
     """
     model = ALGORITHMS[algorithm](**configuration.params)
     train = data.train_with_half_life(configuration.half_life_days)
+    if fits_on_spark(algorithm):  # SHELFWISE_TRAINER=spark
+        model, notes = fit_on_spark(algorithm, configuration.params, train)
+        return model, data.items, notes
     if not getattr(model, "needs_item_features", False):
         model.fit(train)
         return model, data.items, {}
