@@ -85,3 +85,17 @@ def test_every_listed_variable_sits_under_a_comment():
     ]
 
     assert orphans == []
+
+
+def test_an_unknown_trainer_stops_the_start_with_a_clear_message():
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=REPO_ROOT,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings", "SHELFWISE_TRAINER": "gpu"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert result.returncode != 0
+    assert "SHELFWISE_TRAINER must be numpy or spark, not 'gpu'" in result.stderr

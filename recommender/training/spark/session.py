@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,7 +29,8 @@ def missing_spark() -> str | None:
         import pyspark  # noqa: F401
     except ImportError as exc:
         return f"{exc.name} is not installed (pip install '.[spark]')"
-    if shutil.which("java") is None:
+    java_home = os.environ.get("JAVA_HOME", "")
+    if shutil.which("java") is None and not os.path.exists(os.path.join(java_home, "bin", "java")):
         return "java is not on PATH (Spark needs Java 17: apt-get install openjdk-17-jre-headless)"
     return None
 

@@ -9,7 +9,9 @@ import scipy.sparse as sp
 
 from recommender.core.als import ALS
 from recommender.core.knn import ItemKNN
+from recommender.training.spark import session
 from recommender.training.spark.als import reg_param, spark_als_params
+from recommender.training.spark.session import SparkUnavailable
 from recommender.training.spark.trainer import fit_on_spark
 
 N_GROUPS, USERS_PER_GROUP, ITEMS_PER_GROUP = 3, 20, 8
@@ -42,6 +44,7 @@ def test_spark_als_recommends_each_shopper_its_own_group_and_loads_as_a_normal_a
     reloaded = ALS.load(model.save(tmp_path / "als.npz"))
     np.testing.assert_array_equal(reloaded.item_factors, model.item_factors)
     assert reloaded.params == ALS(factors=6, iterations=8, alpha=2.0).params
+    assert list((tmp_path / "snapshots").iterdir()) == []  # the snapshot went with the fit
 
 
 def test_our_parameters_map_onto_spark_with_the_regularisation_of_the_mean_shopper():
@@ -86,3 +89,13 @@ def test_spark_neighbours_are_item_knns_neighbours(spark_trainer, params):
     expected = ItemKNN(**params).fit(X).similarity
     assert (model.similarity != 0).toarray().tolist() == (expected != 0).toarray().tolist()
     np.testing.assert_allclose(model.similarity.toarray(), expected.toarray(), rtol=1e-5)
+
+
+def test_without_java_the_spark_trainer_says_what_is_missing(settings, monkeypatch):
+    pytest.importorskip("pyspark", reason="the extra is missing: that message comes first")
+    settings.SHELFWISE_TRAINER = "spark"
+    monkeypatch.setattr(session.shutil, "which", lambda name: None)
+    monkeypatch.delenv("JAVA_HOME", raising=False)
+
+    with pytest.raises(SparkUnavailable, match="SHELFWISE_TRAINER=spark, but java is not on PATH"):
+        fit_on_spark("als", {}, planted())
