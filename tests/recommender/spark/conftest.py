@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 
@@ -21,6 +22,8 @@ def spark_cluster() -> Iterator[object]:
     session = spark_session()
     yield session
     session.stop()
+    # py4j logs closing connections from __del__ at exit, after pytest closed its streams.
+    logging.getLogger("py4j").propagate = False
 
 
 @pytest.fixture
