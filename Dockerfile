@@ -11,10 +11,17 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /app
 RUN useradd --create-home --uid 10001 shelfwise
 
+# SHELFWISE_EXTRAS=spark adds the Spark trainer (pyspark) and Debian's default Java (17+).
+ARG SHELFWISE_EXTRAS=""
+RUN if [ "$SHELFWISE_EXTRAS" = "spark" ]; then \
+        apt-get update && apt-get install -y --no-install-recommends default-jre-headless \
+        && rm -rf /var/lib/apt/lists/*; \
+    fi
+
 # Dependencies first, so a code change does not reinstall numpy and scipy.
 COPY pyproject.toml README.md ./
 RUN mkdir -p config catalog behavior recommender demo dashboard \
-    && pip install . \
+    && pip install ".${SHELFWISE_EXTRAS:+[$SHELFWISE_EXTRAS]}" \
     && pip uninstall -y shelfwise
 
 COPY . .

@@ -9,14 +9,15 @@ import os
 from datetime import timedelta
 from pathlib import Path
 
-from config.env import BASE_DIR, env
+from config.env import BASE_DIR, VAR_DIR, env
 
 # Long fixed blocks live in their own modules; every name they define is a setting here.
 from config.settings_api import *  # noqa: F403
 from config.settings_celery import *  # noqa: F403
-from config.settings_celery import TRAINING_HARD_TIME_LIMIT
+from config.settings_celery import TRAINING_HARD_TIME_LIMIT, TRAINING_SOFT_TIME_LIMIT
 from config.settings_logging import *  # noqa: F403
 from config.settings_security import *  # noqa: F403
+from config.settings_spark import *  # noqa: F403
 
 # --- Core ----------------------------------------------------------------------------------------
 DEBUG = env.bool("DJANGO_DEBUG", default=True)
@@ -26,7 +27,6 @@ SECRET_KEY = env.str(
 )
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
-VAR_DIR = Path(env.str("SHELFWISE_VAR_DIR", default=str(BASE_DIR / "var")))
 
 INSTALLED_APPS = [
     "django.contrib.admin",

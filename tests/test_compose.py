@@ -146,3 +146,47 @@ def test_the_stack_declares_it_runs_behind_a_proxy(services):
     # The healthcheck and the proxy send X-Forwarded-Proto; without this it would be ignored.
     assert env["DJANGO_BEHIND_PROXY"] == "true"
     assert env["API_NUM_PROXIES"] == "${API_NUM_PROXIES:-1}"  # the proxy is one hop
+
+
+SPARK_SERVICES = ("spark-master", "spark-worker")
+
+
+def test_the_spark_cluster_starts_only_with_the_spark_profile(services):
+    profiled = {name for name, s in services.items() if "spark" in s.get("profiles", [])}
+
+    assert profiled == set(SPARK_SERVICES)
+    assert all("profiles" not in services[name] for name in (*APP_SERVICES, "db", "redis"))
+
+
+def test_the_spark_worker_joins_the_master_and_the_cluster_runs_pysparks_version(services):
+    master, worker = services["spark-master"], services["spark-worker"]
+    pyproject = (REPO_ROOT / "pyproject.toml").read_text()
+
+    assert "deploy.master.Master" in _command(master) and "7077" in _command(master)
+    assert "deploy.worker.Worker spark://spark-master:7077" in _command(worker)
+    assert worker["depends_on"]["spark-master"]["condition"] == "service_healthy"
+    tag = master["image"].split(":")[1]
+    assert worker["image"] == master["image"] == f"apache/spark:{tag}"
+    assert f'"pyspark=={tag}"' in pyproject
+
+
+def test_app_services_point_at_the_cluster_and_share_the_snapshots_with_its_worker(services):
+    snapshots = services["web"]["environment"]["SHELFWISE_SPARK_SNAPSHOT_DIR"]
+
+    for name in APP_SERVICES:
+        env = services[name]["environment"]
+        assert env["SHELFWISE_TRAINER"] == "${SHELFWISE_TRAINER:-numpy}"
+        assert "spark://spark-master:7077" in env["SHELFWISE_SPARK_MASTER"]
+        assert env["SHELFWISE_SPARK_SNAPSHOT_DIR"] == snapshots
+    # Executors read the snapshot at the path the training worker wrote it, and reach its driver.
+    assert snapshots.startswith("/data/media/")
+    assert "artifacts:/data/media" in services["spark-worker"]["volumes"]
+    assert services["worker-train"]["environment"]["SHELFWISE_SPARK_DRIVER_HOST"] == "worker-train"
+
+
+def test_the_image_installs_the_spark_extra_and_java_only_when_asked(services):
+    dockerfile = (REPO_ROOT / "Dockerfile").read_text()
+
+    assert services["web"]["build"]["args"]["SHELFWISE_EXTRAS"] == "${SHELFWISE_EXTRAS:-}"
+    assert 'ARG SHELFWISE_EXTRAS=""' in dockerfile
+    assert "jre-headless" in dockerfile and '"$SHELFWISE_EXTRAS" = "spark"' in dockerfile

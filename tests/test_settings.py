@@ -11,8 +11,9 @@ import sys
 
 from tests.conftest import REPO_ROOT
 
-# config.settings and the modules it imports its long blocks from (config/settings_*.py).
-SETTINGS = [
+# config.settings, the modules it imports its long blocks from (config/settings_*.py) and the
+# environment they all read (config/env.py).
+SETTINGS = [REPO_ROOT / "config" / "env.py"] + [
     path
     for path in sorted((REPO_ROOT / "config").glob("settings*.py"))
     if path.name != "settings_test.py"
@@ -90,3 +91,17 @@ def test_every_listed_variable_sits_under_a_comment():
     ]
 
     assert orphans == []
+
+
+def test_an_unknown_trainer_stops_the_start_with_a_clear_message():
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=REPO_ROOT,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings", "SHELFWISE_TRAINER": "gpu"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert result.returncode != 0
+    assert "SHELFWISE_TRAINER must be numpy or spark, not 'gpu'" in result.stderr

@@ -12,6 +12,7 @@ from recommender.core import ALGORITHMS, Recommender
 from recommender.core.matrix import IdIndex
 from recommender.training.content import CatalogFeatures, catalog_features, reindex_columns
 from recommender.training.dataset import TrainingData
+from recommender.training.spark.trainer import fit_on_spark, fits_on_spark
 
 HALF_LIFE = "half_life_days"  # not a model parameter: the decay of the matrix it is fitted on
 
@@ -48,8 +49,10 @@ class PreparedFit:
 
     def fit(self) -> tuple[Recommender, dict]:
         """(the fitted model, notes): numeric work only, no database, so a forked child can."""
-        model = ALGORITHMS[self.algorithm](**self.configuration.params)
         train = self.data.train_with_half_life(self.configuration.half_life_days)
+        if fits_on_spark(self.algorithm):  # SHELFWISE_TRAINER=spark
+            return fit_on_spark(self.algorithm, self.configuration.params, train)
+        model = ALGORITHMS[self.algorithm](**self.configuration.params)
         if self.features is None:
             model.fit(train)
             return model, {}

@@ -38,6 +38,7 @@ from recommender.core import ALGORITHMS, Recommender
 from recommender.core.matrix import IdIndex
 from recommender.training.dataset import TrainingData
 from recommender.training.fitting import Configuration, fit_configuration, prepare_fit
+from recommender.training.spark.trainer import fits_on_spark
 
 # An exception's pickle the child sends back is cut past this (a pipe holds 64 KiB).
 MAX_REPORT_BYTES = 60_000
@@ -56,7 +57,9 @@ def fit_isolated(
     A Python exception in the child is raised here as it was raised there; a child that dies,
     exits non-zero or outlives SHELFWISE_FIT_TIMEOUT_SECONDS raises ``FitCrashed`` naming why.
     """
-    if not settings.SHELFWISE_FIT_ISOLATION:
+    # A Spark fit runs in the cluster's JVMs, which a fork would not carry (py4j's gateway
+    # belongs to this process): the training process only waits for it.
+    if not settings.SHELFWISE_FIT_ISOLATION or fits_on_spark(algorithm):
         return fit_configuration(algorithm, configuration, data=data)
     prepared = prepare_fit(algorithm, configuration, data=data)
     with scratch_directory() as scratch:
