@@ -17,6 +17,7 @@ from django.utils.text import slugify
 from behavior.models import EARLIEST_EVENT_TIME, Event, Shopper
 from behavior.services import bulk_load_events
 from catalog.models import Category, Product, Promotion
+from catalog.versioning import bump_catalog_version
 from demo.draws import HISTORY_DAYS
 from demo.rows import GENERAL, ShopPlan
 from demo.synthetic import plan_shop
@@ -89,6 +90,9 @@ def build_demo_shop(
         shoppers = _create_shoppers(plan, categories=categories)
         _create_events(plan, products=products, shoppers=shoppers, progress=progress)
         _create_promotions(categories=categories, departments=list(tree), now=now, seed=seed)
+        # Bulk writes skip the catalog services: move the version as they do, so a serving
+        # snapshot taken in this process (within its check interval) is not served again.
+        bump_catalog_version()
     return plan
 
 
@@ -263,6 +267,7 @@ def ensure_demo_login() -> tuple[str, str]:
 def reset_demo_data() -> dict[str, int]:
     """Delete every demo-marked row (and nothing else); returns how many of each went."""
     with transaction.atomic():
+        bump_catalog_version()
         deleted = {
             "events": Event.objects.filter(
                 Q(event_id__startswith=EVENT_PREFIX)
@@ -317,6 +322,7 @@ def dress_imported_shop(*, seed: int, now: datetime) -> dict[str, int]:
     check_demo_time(now=now)
     rng = np.random.default_rng(seed)
     with transaction.atomic():
+        bump_catalog_version()
         products = list(Product.objects.filter(price__gt=0).order_by("pk"))
         if not products:
             raise ValueError("The imported shop has no priced products to dress.")

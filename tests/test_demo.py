@@ -265,3 +265,23 @@ def test_dressing_an_imported_shop_is_marked_and_reset_takes_it_back():
     assert not Product.objects.filter(stock=0).exists()
     assert all(p.attributes == {} for p in Product.objects.all())
     assert Event.objects.filter(event_id="online-retail-1").exists()
+
+
+@pytest.mark.django_db
+def test_a_demo_built_right_after_a_snapshot_is_served_at_once(
+    settings, django_capture_on_commit_callbacks
+):
+    # A snapshot of another catalog, taken moments before the build: within its check
+    # interval serving trusts the version counter, which the build must move.
+    from recommender.serving.catalog_state import current_catalog, forget_catalog
+
+    settings.SHELFWISE_CATALOG_CHECK_SECONDS = 3600
+    forget_catalog()
+    old = ProductFactory(sku="OLD-1")
+    assert current_catalog().pks.tolist() == [old.pk]
+
+    with django_capture_on_commit_callbacks(execute=True):
+        services.build_demo_shop(seed=7, now=datetime(2026, 11, 1, 12, tzinfo=UTC), scale=0.05)
+
+    assert len(current_catalog()) == Product.objects.count() > 1
+    forget_catalog()
