@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin
 
-from placements.models import Placement
+from placements.models import Placement, Rule
+from placements.rule_checks import placement_errors
 
 
 @admin.register(Placement)
@@ -26,4 +28,53 @@ class PlacementAdmin(admin.ModelAdmin):
                 )
             },
         ),
+    )
+
+
+class RuleForm(forms.ModelForm):
+    class Meta:
+        model = Rule
+        fields = (
+            *("name", "kind", "placements", "state", "priority"),
+            *("starts_at", "ends_at", "countries", "segment", "audience"),
+            *("category", "brand", "price_min", "price_max", "min_stock", "on_promotion"),
+            *("product", "position", "strength", "share_count"),
+        )
+
+    def _post_clean(self) -> None:
+        # The checks against placements need the instance built from the form (done here).
+        super()._post_clean()
+        placements = self.cleaned_data.get("placements") or []
+        for field, message in placement_errors(self.instance, placements).items():
+            self.add_error(field if field in self.fields else None, message)
+
+
+@admin.register(Rule)
+class RuleAdmin(admin.ModelAdmin):
+    form = RuleForm
+    list_display = ("name", "kind", "state", "priority", "starts_at", "ends_at")
+    list_filter = ("state", "kind", "placements")
+    search_fields = ("name",)
+    filter_horizontal = ("placements",)
+    raw_id_fields = ("product",)
+    fieldsets = (
+        (None, {"fields": ("name", "kind", "placements", "state", "priority")}),
+        (
+            "When and for whom",
+            {"fields": ("starts_at", "ends_at", "countries", "segment", "audience")},
+        ),
+        (
+            "Which products it matches",
+            {
+                "fields": (
+                    "category",
+                    "brand",
+                    "price_min",
+                    "price_max",
+                    "min_stock",
+                    "on_promotion",
+                )
+            },
+        ),
+        ("What it does", {"fields": ("product", "position", "strength", "share_count")}),
     )

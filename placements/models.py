@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -119,5 +121,127 @@ class Placement(models.Model):
                 errors["fallback"] = "Each strategy at most once, the placement's own not again."
             elif self.context == Context.SHOPPER and any(n in PRODUCT_STRATEGIES for n in chain):
                 errors["fallback"] = "Product lists need a product or a cart context."
+        if errors:
+            raise ValidationError(errors)
+
+
+class RuleKind(models.TextChoices):
+    # In the order they apply (``placements.ordering``).
+    INCLUDE = "include", "Filter: show only matching products"
+    EXCLUDE = "exclude", "Filter: never show matching products"
+    BOOST = "boost", "Boost matching products"
+    BURY = "bury", "Bury matching products"
+    PIN = "pin", "Pin a product (or the best match) at a position"
+    PROMOTION_SHARE = "promotion_share", "Promotion share: at least N promoted products"
+
+
+class Strength(models.TextChoices):
+    WEAK = "weak", "Weak"
+    MODERATE = "moderate", "Moderate"
+    STRONG = "strong", "Strong"
+
+
+class RuleState(models.TextChoices):
+    DRAFT = "draft", "Draft (preview only)"
+    LIVE = "live", "Live"
+
+
+class Visitors(models.TextChoices):
+    ALL = "all", "Everyone"
+    NEW = "new", "New shoppers (an id the shop never sent)"
+    RETURNING = "returning", "Returning shoppers (known to the shop)"
+
+
+class RuleQuerySet(models.QuerySet):
+    def scheduled(self, *, at: datetime) -> RuleQuerySet:
+        """Rules whose window contains ``at`` (start inclusive, end exclusive; empty = open)."""
+        return self.filter(
+            models.Q(starts_at__isnull=True) | models.Q(starts_at__lte=at),
+            models.Q(ends_at__isnull=True) | models.Q(ends_at__gt=at),
+        )
+
+
+class Rule(models.Model):
+    """A merchandiser's rule on one or more placements; which products it matches is the AND
+    of the attributes set (category with its sub-categories, brand, price band, stock,
+    promotion)."""
+
+    name = models.CharField(max_length=120, help_text="What it is for, e.g. Summer garden push.")
+    kind = models.CharField(max_length=20, choices=RuleKind.choices)
+    placements = models.ManyToManyField(
+        Placement, related_name="rules", help_text="The placements it applies to."
+    )
+    state = models.CharField(max_length=5, choices=RuleState.choices, default=RuleState.DRAFT)
+    priority = models.IntegerField(
+        default=0, help_text="Higher first among rules of the same kind (e.g. two pins)."
+    )
+    starts_at = models.DateTimeField(null=True, blank=True, help_text="Empty: from now on.")
+    ends_at = models.DateTimeField(null=True, blank=True, help_text="Empty: until switched off.")
+    countries = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text='Only shoppers from these countries, ISO codes comma-separated ("DE,FR"). '
+        "Empty: every country.",
+    )
+    segment = models.CharField(max_length=64, blank=True, help_text="Empty: every segment.")
+    audience = models.CharField(max_length=10, choices=Visitors.choices, default=Visitors.ALL)
+    # What it matches.
+    category = models.ForeignKey(
+        "catalog.Category",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+        help_text="Products in this category or below it.",
+    )
+    brand = models.CharField(max_length=120, blank=True)
+    price_min = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    price_max = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    min_stock = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Tracked stock at least this (untracked always counts)."
+    )
+    on_promotion = models.BooleanField(
+        null=True, blank=True, help_text="Yes: only promoted products; No: only others."
+    )
+    # What it does.
+    product = models.ForeignKey(
+        "catalog.Product",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+        help_text="Pin: this product. Empty: the best-ranked product matching the attributes.",
+    )
+    position = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="Pin: the position, 1 = first."
+    )
+    strength = models.CharField(max_length=10, choices=Strength.choices, blank=True)
+    share_count = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="Promotion share: at least this many promoted products."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = RuleQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-priority", "id"]
+        indexes = [models.Index(fields=["state", "starts_at", "ends_at"], name="rule_window")]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(ends_at__isnull=True)
+                | models.Q(starts_at__isnull=True)
+                | models.Q(ends_at__gt=models.F("starts_at")),
+                name="rule_ends_after_start",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.get_kind_display()}, {self.state})"
+
+    def clean(self) -> None:
+        from placements.rule_checks import rule_errors  # the checks need this module's models
+
+        errors = rule_errors(self)
         if errors:
             raise ValidationError(errors)

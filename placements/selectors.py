@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from placements.models import Placement
+from placements.models import Placement, Rule, RuleState, Visitors
 from placements.ordering import Audience
+from placements.rule_checks import country_list
 
 
 def active_placement(*, name: str) -> Placement | None:
@@ -13,6 +14,30 @@ def active_placement(*, name: str) -> Placement | None:
     return Placement.objects.filter(name=name, is_active=True).first()
 
 
-def rules_for(*, placement: Placement, now: datetime, audience: Audience, drafts: bool) -> list:
-    """The rules in force on ``placement`` at ``now`` for ``audience`` (none yet)."""
-    return []
+def rules_for(
+    *, placement: Placement, now: datetime, audience: Audience, drafts: bool = False
+) -> list[Rule]:
+    """The rules in force on ``placement`` at ``now`` for ``audience``, highest priority first:
+    live ones, and drafts too when ``drafts`` (the preview). One query."""
+    states = [RuleState.LIVE, RuleState.DRAFT] if drafts else [RuleState.LIVE]
+    rules = Rule.objects.filter(placements=placement, state__in=states).scheduled(at=now)
+    return [rule for rule in rules.select_related("product") if targets(rule, audience)]
+
+
+def targets(rule: Rule, audience: Audience) -> bool:
+    """Whether the rule's target segment includes this shopper."""
+    countries = country_list(rule.countries)
+    if countries and audience.country.upper() not in countries:
+        return False
+    if rule.segment and rule.segment != audience.segment:
+        return False
+    if rule.audience == Visitors.NEW:
+        return not audience.returning
+    if rule.audience == Visitors.RETURNING:
+        return audience.returning
+    return True
+
+
+def rules_of(*, placement: Placement) -> list[Rule]:
+    """Every rule on ``placement``, live and draft, in the order they apply."""
+    return list(Rule.objects.filter(placements=placement).select_related("category", "product"))

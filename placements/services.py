@@ -13,12 +13,13 @@ from django.conf import settings
 
 from behavior.selectors import product_ids_for_skus, purchase_totals, shopper_facts
 from placements.candidates import Candidate, candidates_from, rank_normalise
-from placements.models import Context, Placement
+from placements.models import Context, Placement, Rule, RuleKind
 from placements.ordering import Audience, arrange, drop_filtered
 from placements.selectors import rules_for
-from recommender.serving.catalog_state import current_catalog
+from recommender.serving.catalog_state import CatalogSnapshot, current_catalog
 from recommender.serving.products import ProductNotFound, bought_together, similar_products
-from recommender.serving.results import Recommendation, Recommendations
+from recommender.serving.reasons import Reason
+from recommender.serving.results import Recommendation, Recommendations, product_cards
 from recommender.serving.service import recommend
 
 # The pool the rules choose from: a pin, a share or a filter needs items beyond the top k.
@@ -111,7 +112,15 @@ def placement_recommendations(
         pool += drop_filtered(found, rules=rules, catalog=catalog)
         if len(pool) >= k:
             break
+    pool += _promoted_supply(
+        pool,
+        rules=rules,
+        excluded=excluded,
+        catalog=catalog,
+        request=(shopper, pool_k, now, country),
+    )
     rank_normalise(pool)
+    pool += _pinned_outside(pool, rules=rules, excluded=excluded, catalog=catalog, now=now)
     placed = arrange(
         pool,
         k=k,
@@ -130,6 +139,54 @@ def placement_recommendations(
         model_version=first.model_version if first is not None else None,
         rules=[rule.pk for rule in rules],
     )
+
+
+def _promoted_supply(
+    pool: list[Candidate],
+    *,
+    rules: list[Rule],
+    excluded: set[int],
+    catalog: CatalogSnapshot,
+    request: tuple[str, int, datetime, str],
+) -> list[Candidate]:
+    """When a promotion share wants more promoted products than the pool holds, the
+    "promotions" slot's own ranking of them for this shopper, below the pool: the share then
+    takes the ones the model likes best, never random ones."""
+    need = max((r.share_count or 0 for r in rules if r.kind == RuleKind.PROMOTION_SHARE), default=0)
+    if sum(c.promoted for c in pool) >= need:
+        return []
+    shopper, k, now, country = request
+    served = recommend(shopper=shopper, slot="promotions", k=k, now=now, country=country)
+    seen = excluded | {c.pk for c in pool}
+    fresh = [item for item in served.items if item.product.id not in seen]
+    found = candidates_from(fresh, catalog=catalog, now=now)
+    return drop_filtered([c for c in found if c.promoted], rules=rules, catalog=catalog)
+
+
+def _pinned_outside(
+    pool: list[Candidate],
+    *,
+    rules: list[Rule],
+    excluded: set[int],
+    catalog: CatalogSnapshot,
+    now: datetime,
+) -> list[Candidate]:
+    """Pinned products the model did not put in the pool, at the bottom of it (base 0), through
+    the same exclusions and filters: a pin places a product, it does not unhide one."""
+    inside = {c.pk for c in pool} | excluded
+    wanted = [r.product_id for r in rules if r.kind == RuleKind.PIN and r.product_id]
+    wanted = [pk for pk in wanted if pk not in inside]
+    if not wanted:
+        return []
+    cards = product_cards(wanted, memo=catalog.card_memo)
+    featured = Reason("pinned", "featured by the shop")
+    items = [
+        Recommendation(product=card, score=0.0, reason=featured, source="rule:pin")
+        for pk in dict.fromkeys(wanted)
+        if (card := cards.get(pk)) is not None and card.in_stock and card.is_active
+    ]
+    found = candidates_from(items, catalog=catalog, now=now)
+    return drop_filtered(found, rules=rules, catalog=catalog)
 
 
 def _anchor(placement: Placement, *, product: str, cart: tuple[str, ...]) -> str:
@@ -152,7 +209,8 @@ def _audience(*, shopper: str, country: str) -> Audience:
         pk=facts.pk,
         country=facts.country or country,
         segment=facts.segment,
-        returning=facts.events_version > 0,  # any stored event: they have been here before
+        # Known to the shop (sent as a shopper or with events): they have been here before.
+        returning=True,
     )
 
 

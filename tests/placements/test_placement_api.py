@@ -168,3 +168,20 @@ def test_a_placement_set_up_wrong_is_refused_with_the_field(db, fields, error):
         placement.full_clean()
 
     assert error in refused.value.message_dict
+
+
+def test_the_api_serves_live_rules_with_their_marks_and_ignores_drafts(api, home):
+    from catalog.models import Product
+    from placements.models import Rule, RuleKind, RuleState
+    from placements.rule_services import save_rule
+
+    pin = {"kind": RuleKind.PIN, "position": 1}
+    gar6 = Product.objects.get(sku="GAR-6")
+    draft = Rule(name="draft", state=RuleState.DRAFT, product=gar6, **pin)
+    save_rule(rule=draft, placements=[home])
+    live = Rule(name="live", state=RuleState.LIVE, product=Product.objects.get(sku="GAR-5"), **pin)
+    save_rule(rule=live, placements=[home])
+
+    first = _get(api, shopper="s-0")["results"][0]
+
+    assert first["product"]["sku"] == "GAR-5" and first["marks"] == ["pinned"]
