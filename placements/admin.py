@@ -5,7 +5,8 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin
 
-from placements.models import Placement, Rule
+from placements.models import Placement, Rule, RuleState
+from placements.permissions import PUBLISH_PERMISSION
 from placements.rule_checks import placement_errors
 
 
@@ -78,3 +79,15 @@ class RuleAdmin(admin.ModelAdmin):
         ),
         ("What it does", {"fields": ("product", "position", "strength", "share_count")}),
     )
+
+    def get_readonly_fields(self, request, obj=None):
+        # Without the publish permission a merchandiser edits drafts only: what is live stays.
+        if request.user.has_perm(PUBLISH_PERMISSION):
+            return ()
+        return ("state",)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        allowed = super().has_change_permission(request, obj)
+        if obj is not None and obj.state == RuleState.LIVE:
+            return allowed and request.user.has_perm(PUBLISH_PERMISSION)
+        return allowed

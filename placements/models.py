@@ -226,6 +226,8 @@ class Rule(models.Model):
 
     class Meta:
         ordering = ["-priority", "id"]
+        # Editing (change_rule) and publishing are separate: a draft changes nothing shoppers see.
+        permissions = [("publish_rule", "Can publish a rule (make a draft live)")]
         indexes = [models.Index(fields=["state", "starts_at", "ends_at"], name="rule_window")]
         constraints = [
             models.CheckConstraint(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from placements.models import Placement, Rule, RuleState, Visitors
+from placements.models import Placement, Rule, RuleKind, RuleState, Visitors
 from placements.ordering import Audience
 from placements.rule_checks import country_list
 
@@ -38,6 +38,22 @@ def targets(rule: Rule, audience: Audience) -> bool:
     return True
 
 
+def placement_list() -> list[Placement]:
+    return list(Placement.objects.all())
+
+
+def placement_named(*, name: str) -> Placement | None:
+    """The placement called ``name``, switched on or off; None when there is none."""
+    return Placement.objects.filter(name=name).first()
+
+
 def rules_of(*, placement: Placement) -> list[Rule]:
-    """Every rule on ``placement``, live and draft, in the order they apply."""
-    return list(Rule.objects.filter(placements=placement).select_related("category", "product"))
+    """Every rule on ``placement``, live and draft, in the order they apply: by kind
+    (``placements.ordering``), then highest priority first."""
+    rules = Rule.objects.filter(placements=placement).select_related("category", "product")
+    kinds = list(RuleKind.values)
+    return sorted(rules, key=lambda rule: (kinds.index(rule.kind), -rule.priority, rule.pk))
+
+
+def rule_on(*, placement: Placement, rule_id: int) -> Rule | None:
+    return Rule.objects.filter(placements=placement, pk=rule_id).first()

@@ -253,3 +253,28 @@ def parse_cart(value: str) -> tuple[str, ...]:
     if len(skus) > MAX_CART:
         raise ValueError(f"At most {MAX_CART} skus.")
     return skus
+
+
+@dataclass(frozen=True)
+class Preview:
+    """A placement as shoppers get it now (live rules) and as it would be with its drafts."""
+
+    live: PlacedList
+    with_drafts: PlacedList
+
+
+def preview_placement(
+    *,
+    placement: Placement,
+    now: datetime,
+    shopper: str = "",
+    product: str = "",
+    cart: tuple[str, ...] = (),
+) -> Preview:
+    """The placement for one request before and after its draft rules (the dashboard's
+    "preview as shopper X"); the same errors as ``placement_recommendations``."""
+    request = {"placement": placement, "now": now, "shopper": shopper, "product": product}
+    return Preview(
+        live=placement_recommendations(cart=cart, **request),
+        with_drafts=placement_recommendations(cart=cart, drafts=True, **request),
+    )
