@@ -5,6 +5,7 @@ from django.urls import path, re_path
 from behavior import api as behavior_api
 from catalog import api as catalog_api
 from config.api import api_not_found
+from placements import api as placements_api
 from recommender import api as training_api
 from recommender.serving import api as serving_api
 
@@ -24,6 +25,11 @@ urlpatterns: list = [
         name="recommendations",
     ),
     path("shoppers/<path:external_id>", behavior_api.shopper_upsert, name="shopper"),
+    path(
+        "placements/<str:name>/recommendations",
+        placements_api.placement_recommendations_view,
+        name="placement-recommendations",
+    ),
     path("products", catalog_api.ProductList.as_view(), name="products"),
     path("products/bulk", catalog_api.products_bulk_upsert, name="products-bulk"),
     path("products/<path:sku>/similar", serving_api.product_similar, name="similar"),

@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "catalog",
     "behavior",
     "recommender",
+    "placements",
     "demo",
     "accounts",
     "dashboard",

@@ -11,6 +11,7 @@ from behavior import selectors as behavior_selectors
 from behavior.countries import country_name
 from behavior.kinds import EVENT_KINDS
 from catalog import selectors as catalog_selectors
+from placements.services import parse_cart
 
 # The kinds the table offers for simulation (behavior/kinds.py: simulate_as).
 SIMULATED_KINDS = [
@@ -102,3 +103,17 @@ class ShopperSearchForm(forms.Form):
         named = sorted(((c, country_name(c)) for c in countries), key=lambda pair: pair[1])
         self.fields["country"].choices = [("", "Any country"), *named]
         self.fields["segment"].choices = [("", "Any segment"), *((s, s) for s in segments)]
+
+
+class PlacementPreviewForm(forms.Form):
+    """Who (and on which product, with which cart) to preview a placement for."""
+
+    shopper = forms.CharField(label="As shopper", max_length=128, required=False)
+    product = forms.CharField(label="On product (sku)", max_length=64, required=False)
+    cart = forms.CharField(label="Cart (skus, comma-separated)", max_length=3250, required=False)
+
+    def clean_cart(self) -> tuple[str, ...]:
+        try:
+            return parse_cart(self.cleaned_data["cart"])
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc)) from exc

@@ -1,9 +1,18 @@
 """Every dashboard page: the overview at the site root, shoppers, products, promotions and points,
-cold start, models and training. The names are not namespaced (templates reverse "models")."""
+placements and their rules, cold start, models and training. The names are not namespaced
+(templates reverse "models")."""
 
 from django.urls import path
 
-from dashboard.views import catalog, cold_start, models, overview, promotions, shoppers
+from dashboard.views import (
+    catalog,
+    cold_start,
+    models,
+    overview,
+    placements,
+    promotions,
+    shoppers,
+)
 
 # Shopper ids and SKUs are the shop's own keys and may hold "/" ("TSHIRT/XL"), so they use the
 # path converter; a route with a suffix comes before its bare twin, which would swallow it.
@@ -15,6 +24,13 @@ urlpatterns = [
     path("products/", catalog.product_list, name="product-list"),
     path("products/<path:sku>/", catalog.product_detail, name="product-detail"),
     path("promotions/", promotions.promotions, name="promotions"),
+    path("placements/", placements.placements, name="placements"),
+    path("placements/<slug:name>/", placements.placement_detail, name="placement-detail"),
+    path(
+        "placements/<slug:name>/rules/<int:rule_id>/publish/",
+        placements.publish,
+        name="rule-publish",
+    ),
     path("cold-start/", cold_start.cold_start, name="cold-start"),
     path("models/", models.models, name="models"),
     path("models/retrain/", models.retrain, name="retrain"),

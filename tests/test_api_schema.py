@@ -62,15 +62,19 @@ def token(django_db_setup, django_db_blocker):
 
     from behavior.models import Event, Shopper
     from catalog.models import Category, Product, Promotion
+    from placements.models import Placement
     from recommender.models import ModelVersion, TrainingRun
     from tests.serving.conftest import build_shop, train
 
     with django_db_blocker.unblock():
         build_shop(n_shoppers=30, n_events=600)
         train("item_knn", "popularity")
+        # A placement by a known name, so the generated requests reach its 200 too.
+        Placement.objects.create(name="home", title="Home", strategy="for_you", k=5)
         user = get_user_model().objects.create_superuser("schema-admin", "s@example.com", "pw")
         key = Token.objects.create(user=user).key
         yield key
+        Placement.objects.all().delete()
         Event.objects.all().delete()
         Shopper.objects.all().delete()
         Promotion.objects.all().delete()

@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class PlacementsConfig(AppConfig):
+    default_auto_field = "django.db.models.BigAutoField"
+    name = "placements"
+    verbose_name = "Placements and rules"

@@ -1,0 +1,112 @@
+"""What a placement ranks: the items its slot (and fallback chain) served, with the attributes
+rules match on, and the model's relevance in one normalised space.
+
+Scores of different stages are not on one scale (a kNN similarity, a popularity count, 0 for
+"newest"), so rules compose with the *rank-normalised* model score: the i-th of n candidates
+in the model's order has ``base = 1 - i / n`` (1 for the best). The placement's minimum
+relevance is read per served list: score divided by that list's best score.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+import numpy as np
+
+from recommender.serving.catalog_state import CatalogSnapshot
+from recommender.serving.results import Recommendation
+
+
+@dataclass
+class Candidate:
+    item: Recommendation
+    row: int  # catalog row (-1: no longer in the snapshot)
+    category: int  # category id, -1 for none
+    promoted: bool  # an active promotion covers it
+    base: float = 0.0  # rank-normalised model score, 1 = the model's best
+    score: float = 0.0  # ``base`` composed with boosts and buries
+    marks: list[str] = field(default_factory=list)  # what rules did to it, for the preview
+
+    @property
+    def pk(self) -> int:
+        return self.item.product.id
+
+    @property
+    def brand(self) -> str:
+        return self.item.product.brand
+
+    @property
+    def price(self) -> Decimal:
+        return Decimal(self.item.product.price)
+
+    @property
+    def stock(self) -> int | None:
+        return self.item.product.stock
+
+
+def candidates_from(
+    items: list[Recommendation],
+    *,
+    catalog: CatalogSnapshot,
+    now: datetime,
+    min_relevance: float = 0.0,
+) -> list[Candidate]:
+    """``items`` as candidates, those scoring below ``min_relevance`` of the list's best
+    dropped (a list whose best scores 0, e.g. newest first, keeps everything)."""
+    if not items:
+        return []
+    best = max(item.score for item in items)
+    if best > 0 and min_relevance > 0:
+        items = [item for item in items if item.score / best >= min_relevance]
+    rows = catalog.rows_of(np.fromiter((i.product.id for i in items), dtype=np.int64))
+    promoted = promoted_rows(catalog, now=now)
+    found = []
+    for item, row in zip(items, rows.tolist(), strict=True):
+        category = int(catalog.category[row]) if row >= 0 else -1
+        found.append(Candidate(item, row, category, row >= 0 and bool(promoted[row])))
+    return found
+
+
+def promoted_rows(catalog: CatalogSnapshot, *, now: datetime) -> np.ndarray:
+    """Bool mask over catalog rows: covered by a promotion active at ``now``."""
+    mask = np.zeros(len(catalog), dtype=bool)
+    for promotion in catalog.active_promotions(now=now):
+        mask[promotion.rows] = True
+    return mask
+
+
+def rank_normalise(candidates: list[Candidate]) -> None:
+    """Set ``base`` (and ``score``) from the model's order: 1 for the first, down to 1/n."""
+    n = len(candidates)
+    for position, candidate in enumerate(candidates):
+        candidate.base = candidate.score = 1.0 - position / n
+
+
+def capped(candidates: list[Candidate], *, per_category: int | None, per_brand: int | None):
+    """A predicate telling whether one more of this candidate's category or brand still fits,
+    and a ``take`` that counts it; empty brands and missing categories are never capped."""
+    categories: dict[int, int] = {}
+    brands: dict[str, int] = {}
+
+    def fits(candidate: Candidate) -> bool:
+        full_category = (
+            per_category is not None
+            and candidate.category >= 0
+            and categories.get(candidate.category, 0) >= per_category
+        )
+        full_brand = (
+            per_brand is not None
+            and bool(candidate.brand)
+            and brands.get(candidate.brand, 0) >= per_brand
+        )
+        return not (full_category or full_brand)
+
+    def take(candidate: Candidate) -> None:
+        categories[candidate.category] = categories.get(candidate.category, 0) + 1
+        brands[candidate.brand] = brands.get(candidate.brand, 0) + 1
+
+    for candidate in candidates:
+        take(candidate)
+    return fits, take

@@ -1,0 +1,280 @@
+"""Serving a placement: its slot through ``service.recommend`` on a pool larger than ``k``,
+the fallback chain while the pool is short, then the placement's exclusions and caps and the
+merchandiser's rules (``ordering``) on that pool.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+
+from behavior.selectors import product_ids_for_skus, purchase_totals, shopper_facts
+from placements.candidates import Candidate, candidates_from, rank_normalise
+from placements.models import Context, Placement, Rule, RuleKind
+from placements.ordering import Audience, arrange, drop_filtered
+from placements.selectors import rules_for
+from recommender.serving.catalog_state import CatalogSnapshot, current_catalog
+from recommender.serving.products import ProductNotFound, bought_together, similar_products
+from recommender.serving.reasons import Reason
+from recommender.serving.results import Recommendation, Recommendations, product_cards
+from recommender.serving.service import recommend
+
+# The pool the rules choose from: a pin, a share or a filter needs items beyond the top k.
+POOL_FACTOR = 4
+MIN_POOL = 20
+MAX_CART = 50
+
+
+class MissingContext(ValueError):
+    """The placement needs a request parameter that was not given; ``field`` names it."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+@dataclass(frozen=True)
+class PlacedItem:
+    recommendation: Recommendation
+    marks: tuple[str, ...] = ()  # what rules did to it ("pinned", "boosted strong", …)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**self.recommendation.as_dict(), "marks": list(self.marks)}
+
+
+@dataclass(frozen=True)
+class PlacedList:
+    """A placement's answer: its items best first and what produced them."""
+
+    placement: str
+    strategy: str
+    items: list[PlacedItem]
+    shopper: dict[str, Any]
+    product: str | None
+    generated_at: datetime
+    model_version: dict[str, Any] | None = None
+    rules: list[int] = field(default_factory=list)  # ids of the rules that were in force
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "placement": self.placement,
+            "strategy": self.strategy,
+            "count": len(self.items),
+            "results": [item.as_dict() for item in self.items],
+            "model_version": self.model_version,
+            "sources": sorted({item.recommendation.source for item in self.items}),
+            "shopper": self.shopper,
+            "product": self.product,
+            "generated_at": self.generated_at.isoformat(),
+        }
+
+
+def placement_recommendations(
+    *,
+    placement: Placement,
+    now: datetime,
+    shopper: str = "",
+    product: str = "",
+    cart: tuple[str, ...] = (),
+    k: int | None = None,
+    country: str = "",
+    drafts: bool = False,
+) -> PlacedList:
+    """The placement's best ``k`` (default its own) for this request, every rule in force at
+    ``now`` for this shopper applied in the documented order; ``drafts`` adds draft rules (the
+    dashboard's preview), which the API never does. Raises ``MissingContext`` when the
+    placement needs a product or a cart and none was given, and ``ProductNotFound`` for an
+    unknown ``product`` sku."""
+    k = placement.k if k is None else k
+    anchor = _anchor(placement, product=product, cart=cart)
+    audience = _audience(shopper=shopper, country=country)
+    rules = rules_for(placement=placement, now=now, audience=audience, drafts=drafts)
+    catalog = current_catalog()
+    excluded = _excluded(placement, cart=cart, product=product, audience=audience, now=now)
+    pool_k = min(settings.SHELFWISE_MAX_K, max(k * POOL_FACTOR, MIN_POOL))
+    pool: list[Candidate] = []
+    first: Recommendations | None = None
+    for strategy in (placement.strategy, *placement.fallback):
+        served = _serve(
+            strategy, shopper=shopper, anchor=anchor, k=pool_k, now=now, country=country
+        )
+        if served is None:
+            continue
+        first = first or served
+        seen = excluded | {c.pk for c in pool}
+        fresh = [item for item in served.items if item.product.id not in seen]
+        # The minimum holds the placement's own slot to its standard; the fallback is the fill.
+        minimum = placement.min_relevance if strategy == placement.strategy else 0.0
+        found = candidates_from(fresh, catalog=catalog, now=now, min_relevance=minimum)
+        pool += drop_filtered(found, rules=rules, catalog=catalog)
+        if len(pool) >= k:
+            break
+    pool += _promoted_supply(
+        pool,
+        rules=rules,
+        excluded=excluded,
+        catalog=catalog,
+        request=(shopper, pool_k, now, country),
+    )
+    rank_normalise(pool)
+    pool += _pinned_outside(pool, rules=rules, excluded=excluded, catalog=catalog, now=now)
+    placed = arrange(
+        pool,
+        k=k,
+        rules=rules,
+        catalog=catalog,
+        per_category=placement.max_per_category,
+        per_brand=placement.max_per_brand,
+    )
+    return PlacedList(
+        placement=placement.name,
+        strategy=placement.strategy,
+        items=[PlacedItem(c.item, tuple(c.marks)) for c in placed],
+        shopper={"external_id": shopper, "known": audience.known},
+        product=anchor or None,
+        generated_at=now,
+        model_version=first.model_version if first is not None else None,
+        rules=[rule.pk for rule in rules],
+    )
+
+
+def _promoted_supply(
+    pool: list[Candidate],
+    *,
+    rules: list[Rule],
+    excluded: set[int],
+    catalog: CatalogSnapshot,
+    request: tuple[str, int, datetime, str],
+) -> list[Candidate]:
+    """When a promotion share wants more promoted products than the pool holds, the
+    "promotions" slot's own ranking of them for this shopper, below the pool: the share then
+    takes the ones the model likes best, never random ones."""
+    need = max((r.share_count or 0 for r in rules if r.kind == RuleKind.PROMOTION_SHARE), default=0)
+    if sum(c.promoted for c in pool) >= need:
+        return []
+    shopper, k, now, country = request
+    served = recommend(shopper=shopper, slot="promotions", k=k, now=now, country=country)
+    seen = excluded | {c.pk for c in pool}
+    fresh = [item for item in served.items if item.product.id not in seen]
+    found = candidates_from(fresh, catalog=catalog, now=now)
+    return drop_filtered([c for c in found if c.promoted], rules=rules, catalog=catalog)
+
+
+def _pinned_outside(
+    pool: list[Candidate],
+    *,
+    rules: list[Rule],
+    excluded: set[int],
+    catalog: CatalogSnapshot,
+    now: datetime,
+) -> list[Candidate]:
+    """Pinned products the model did not put in the pool, at the bottom of it (base 0), through
+    the same exclusions and filters: a pin places a product, it does not unhide one."""
+    inside = {c.pk for c in pool} | excluded
+    wanted = [r.product_id for r in rules if r.kind == RuleKind.PIN and r.product_id]
+    wanted = [pk for pk in wanted if pk not in inside]
+    if not wanted:
+        return []
+    cards = product_cards(wanted, memo=catalog.card_memo)
+    featured = Reason("pinned", "featured by the shop")
+    items = [
+        Recommendation(product=card, score=0.0, reason=featured, source="rule:pin")
+        for pk in dict.fromkeys(wanted)
+        if (card := cards.get(pk)) is not None and card.in_stock and card.is_active
+    ]
+    found = candidates_from(items, catalog=catalog, now=now)
+    return drop_filtered(found, rules=rules, catalog=catalog)
+
+
+def _anchor(placement: Placement, *, product: str, cart: tuple[str, ...]) -> str:
+    """The sku a product list is about: the page's product, else the cart's last item."""
+    if placement.context == Context.PRODUCT and not product:
+        raise MissingContext("product", "This placement is on a product page: give ?product=.")
+    if placement.context == Context.CART and not cart:
+        raise MissingContext("cart", "This placement is about a cart: give ?cart=sku1,sku2.")
+    if not placement.about_product:
+        return product
+    return product or cart[-1]
+
+
+def _audience(*, shopper: str, country: str) -> Audience:
+    """Who is asking, as rule targets see them (one query, only for a named shopper)."""
+    facts = shopper_facts(external_id=shopper) if shopper else None
+    if facts is None:
+        return Audience(pk=None, country=country, segment="", returning=False)
+    return Audience(
+        pk=facts.pk,
+        country=facts.country or country,
+        segment=facts.segment,
+        # Known to the shop (sent as a shopper or with events): they have been here before.
+        returning=True,
+    )
+
+
+def _excluded(
+    placement: Placement, *, cart: tuple[str, ...], product: str, audience: Audience, now: datetime
+) -> set[int]:
+    """Products the placement never shows this request: the page's own product, the cart's
+    (when set) and the shopper's purchases (when set). Out of stock is always excluded by
+    serving itself."""
+    skus = [product] if product else []
+    if placement.exclude_in_cart:  # unknown cart skus are ignored: a cart may outlive a product
+        skus += list(cart)
+    found = product_ids_for_skus(skus=skus) if skus else {}
+    if product and product not in found:
+        raise ProductNotFound(product)
+    excluded = set(found.values())
+    if placement.exclude_bought and audience.pk is not None:
+        pks, *_ = purchase_totals(
+            shopper_id=audience.pk, before=None, reference=now.timestamp(), rate=0.0
+        )
+        excluded |= {int(pk) for pk in pks}
+    return excluded
+
+
+def _serve(
+    strategy: str, *, shopper: str, anchor: str, k: int, now: datetime, country: str
+) -> Recommendations | None:
+    """One strategy's list through the serving entry points; None when it cannot apply (a
+    product list without a product)."""
+    if strategy == "similar":
+        return similar_products(sku=anchor, k=k, now=now) if anchor else None
+    if strategy == "bought_together":
+        return bought_together(sku=anchor, k=k, now=now) if anchor else None
+    return recommend(shopper=shopper, slot=strategy, k=k, now=now, country=country)
+
+
+def parse_cart(value: str) -> tuple[str, ...]:
+    """``sku1,sku2`` as skus in order, blanks dropped; ValueError past ``MAX_CART`` items."""
+    skus = tuple(sku.strip() for sku in value.split(",") if sku.strip())
+    if len(skus) > MAX_CART:
+        raise ValueError(f"At most {MAX_CART} skus.")
+    return skus
+
+
+@dataclass(frozen=True)
+class Preview:
+    """A placement as shoppers get it now (live rules) and as it would be with its drafts."""
+
+    live: PlacedList
+    with_drafts: PlacedList
+
+
+def preview_placement(
+    *,
+    placement: Placement,
+    now: datetime,
+    shopper: str = "",
+    product: str = "",
+    cart: tuple[str, ...] = (),
+) -> Preview:
+    """The placement for one request before and after its draft rules (the dashboard's
+    "preview as shopper X"); the same errors as ``placement_recommendations``."""
+    request = {"placement": placement, "now": now, "shopper": shopper, "product": product}
+    return Preview(
+        live=placement_recommendations(cart=cart, **request),
+        with_drafts=placement_recommendations(cart=cart, drafts=True, **request),
+    )
