@@ -78,6 +78,7 @@ def fit_scratch_models(
             items=item.items,
             ndcg=item.metrics.get(f"ndcg@{k}"),
             support=item.support,
+            realtime_half_life_hours=item.configuration.realtime_half_life_hours,
         )
         if served.is_feature_index:
             served.search = SearchIndex(item.model)

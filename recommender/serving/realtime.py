@@ -44,8 +44,14 @@ class Profile:
         return self.rows
 
 
-def shopper_profile(*, events: Sequence[RecentEvent], catalog: CatalogSnapshot) -> Profile:
-    """The weighted products and queries of ``events`` (newest first, as behavior gives them)."""
+def shopper_profile(
+    *,
+    events: Sequence[RecentEvent],
+    catalog: CatalogSnapshot,
+    half_life_hours: float | None = None,
+) -> Profile:
+    """The weighted products and queries of ``events`` (newest first, as behavior gives them);
+    ``half_life_hours`` as the served model was tuned (None: the setting)."""
     if not events:
         return Profile()
     # Arrays, not a loop per event: a returning shopper brings dozens of events per request.
@@ -56,7 +62,7 @@ def shopper_profile(*, events: Sequence[RecentEvent], catalog: CatalogSnapshot) 
         np.array([e.occurred_at for e in events], dtype=np.float64),
         kind_weights=settings.SHELFWISE_EVENT_WEIGHTS,
         value_transform=settings.SHELFWISE_VALUE_TRANSFORM,
-        half_life_hours=settings.SHELFWISE_REALTIME_HALF_LIFE_HOURS,
+        half_life_hours=half_life_hours or settings.SHELFWISE_REALTIME_HALF_LIFE_HOURS,
     )
     queries = _distinct_queries(
         (e.query, float(w))

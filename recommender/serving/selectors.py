@@ -119,7 +119,12 @@ def recommendations_for(
     context = SlotContext(
         catalog=catalog,
         shopper=info,
-        profile=shopper_profile(events=state.events, catalog=catalog),
+        profile=shopper_profile(
+            events=state.events,
+            catalog=catalog,
+            # Live rows weighed as the served model was tuned to be scored from, per shop.
+            half_life_hours=personal.realtime_half_life_hours if personal else None,
+        ),
         personal=personal,
         popular=popular,
         purchases=purchases,

@@ -14,6 +14,9 @@ from recommender.training.content import catalog_features, reindex_columns
 from recommender.training.dataset import TrainingData
 
 HALF_LIFE = "half_life_days"  # not a model parameter: the decay of the matrix it is fitted on
+# Not a model parameter either: the half-life serving weighs the shopper's live events with
+# when it scores them through this model (None: SHELFWISE_REALTIME_HALF_LIFE_HOURS).
+REALTIME_HALF_LIFE = "realtime_half_life_hours"
 
 
 @dataclass
@@ -22,14 +25,22 @@ class Configuration:
 
     params: dict[str, Any]
     half_life_days: float | None
+    realtime_half_life_hours: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {**self.params, HALF_LIFE: self.half_life_days}
+        values = {**self.params, HALF_LIFE: self.half_life_days}
+        if self.realtime_half_life_hours is not None:
+            values[REALTIME_HALF_LIFE] = self.realtime_half_life_hours
+        return values
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> Configuration:
         values = dict(values)
-        return cls(params=values, half_life_days=values.pop(HALF_LIFE, None))
+        return cls(
+            params=values,
+            half_life_days=values.pop(HALF_LIFE, None),
+            realtime_half_life_hours=values.pop(REALTIME_HALF_LIFE, None),
+        )
 
 
 def fit_configuration(

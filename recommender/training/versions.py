@@ -22,7 +22,12 @@ from recommender.core.matrix import IdIndex
 from recommender.models import ModelVersion, TrainingRun
 from recommender.training.dataset import TrainingData
 from recommender.training.evaluation import holdout_metrics
-from recommender.training.fitting import HALF_LIFE, Configuration, fit_configuration
+from recommender.training.fitting import (
+    HALF_LIFE,
+    REALTIME_HALF_LIFE,
+    Configuration,
+    fit_configuration,
+)
 from recommender.training.leftovers import UNRECORDED_ARTIFACTS, delete_artifacts
 from recommender.training.promotion import ChampionScore, crown, decide, decide_feature_index
 
@@ -30,9 +35,14 @@ logger = logging.getLogger(__name__)
 
 
 def score_on_holdout(
-    model: Recommender, *, model_items: IdIndex, data: TrainingData
+    model: Recommender,
+    *,
+    model_items: IdIndex,
+    data: TrainingData,
+    realtime_half_life_hours: float | None = None,
 ) -> dict[str, float]:
-    """Metrics on the run's holdout, shoppers scored from the rows serving would build."""
+    """Metrics on the run's holdout, shoppers scored from the rows serving would build (with
+    the model's own real-time half-life when it was tuned one)."""
     return holdout_metrics(
         model,
         model_items=model_items,
@@ -40,7 +50,7 @@ def score_on_holdout(
         train=data.train,
         test=data.test,
         k=settings.SHELFWISE_EVAL_K,
-        score_rows=data.score_rows,
+        score_rows=data.rows_with_half_life(realtime_half_life_hours),
         max_shoppers=settings.SHELFWISE_EVAL_MAX_SHOPPERS,
     )
 
@@ -73,7 +83,12 @@ def champion_score(
         else:
             # A version from before configurations were recorded: its saved model, as it is.
             model, model_items, _ = load_model(champion)
-        metrics = score_on_holdout(model, model_items=model_items, data=data)
+        metrics = score_on_holdout(
+            model,
+            model_items=model_items,
+            data=data,
+            realtime_half_life_hours=(champion.params or {}).get(REALTIME_HALF_LIFE),
+        )
     except (ArtifactError, ValueError) as exc:
         logger.warning("champion %s could not be scored: %s", champion.pk, exc)
         return ChampionScore(champion.pk, None, str(exc)[:300])

@@ -87,10 +87,37 @@ def test_every_searched_parameter_is_one_its_algorithm_accepts():
 
     for algorithm, space in search_spaces().items():
         accepted = set(signature(ALGORITHMS[algorithm].__init__).parameters)
-        assert set(space) - {"half_life_days"} <= accepted, algorithm
+        # Two searched names are not the model's: its matrix's decay and its live rows' decay.
+        assert set(space) - {"half_life_days", "realtime_half_life_hours"} <= accepted, algorithm
 
 
 def test_too_few_validation_shoppers_keep_the_defaults(demo_data):
     tiny = validation_data(demo_data, holdout_fraction=0.0005, **SERVING_ROWS)
 
     assert tiny is None
+
+
+def test_the_live_half_life_is_chosen_on_validation_rows_rebuilt_for_each_trial(
+    demo_data, settings
+):
+    # Planted tastes last: a shopper's older events predict as well as the latest session.
+    settings.SHELFWISE_REALTIME_HALF_LIFE_HOURS = 1.0
+    validation = validation_data(demo_data, holdout_fraction=0.1, **SERVING_ROWS)
+    defaults = Configuration({"regularization": 3_000.0}, 90.0)
+    space = {"realtime_half_life_hours": {"type": "float", "low": 1.0, "high": 1e5, "log": True}}
+
+    result = tune(
+        "ease",
+        validation=validation,
+        defaults=defaults,
+        budget_seconds=0,
+        warm_start={"regularization": 3_000.0, "realtime_half_life_hours": 1e5},
+        space=space,
+    )
+
+    hours = [t["params"]["realtime_half_life_hours"] for t in result.trials]
+    assert hours == [1.0, 1e5]  # the setting first, then the warm start
+    assert result.trials[1]["ndcg"] > result.trials[0]["ndcg"]
+    assert result.chosen.realtime_half_life_hours == 1e5
+    assert result.chosen.as_dict()["realtime_half_life_hours"] == 1e5
+    assert validation.rows_with_half_life(1e5) is not validation.score_rows
