@@ -79,6 +79,7 @@ def fit_scratch_models(
             ndcg=item.metrics.get(f"ndcg@{k}"),
             support=item.support,
             realtime_half_life_hours=item.configuration.realtime_half_life_hours,
+            realtime_row_log1p=bool(item.configuration.realtime_row_log1p),
         )
         if served.is_feature_index:
             served.search = SearchIndex(item.model)

@@ -62,6 +62,7 @@ class ServingModel:
     scores: dict[str, HoldoutScore] | None = None
     # The half-life its live rows are weighed with, as tuned for this shop (None: the setting).
     realtime_half_life_hours: float | None = None
+    realtime_row_log1p: bool = False  # damp each product's summed live weight by log1p
     _rows: tuple[str, np.ndarray, np.ndarray] | None = field(default=None, repr=False)
     _ranked: np.ndarray | None = field(default=None, repr=False)
 
@@ -144,6 +145,7 @@ def champion_models() -> dict[str, ServingModel]:
                 ndcg=None if ndcg is None else float(ndcg),
                 support=_support(artifact),
                 realtime_half_life_hours=(params or {}).get("realtime_half_life_hours"),
+                realtime_row_log1p=bool((params or {}).get("realtime_row_log1p")),
             )
             if served.is_feature_index:
                 served.search = SearchIndex(model)

@@ -124,6 +124,7 @@ def recommendations_for(
             catalog=catalog,
             # Live rows weighed as the served model was tuned to be scored from, per shop.
             half_life_hours=personal.realtime_half_life_hours if personal else None,
+            log1p=personal.realtime_row_log1p if personal else False,
         ),
         personal=personal,
         popular=popular,

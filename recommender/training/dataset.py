@@ -209,25 +209,33 @@ class TrainingData:
             **{**self.matrix_options, "half_life_days": half_life_days},
         )
 
-    def rows_with_half_life(self, half_life_hours: float | None) -> sp.csr_matrix | None:
+    def rows_with_half_life(
+        self, half_life_hours: float | None, *, log1p: bool | None = None
+    ) -> sp.csr_matrix | None:
         """``score_rows`` rebuilt with another real-time half-life (a model tuned to be scored
-        from longer or shorter memories); ``score_rows`` itself when None or unchanged."""
+        from longer or shorter memories) and each product's summed weight damped by log1p
+        when ``log1p``, as serving's profile does; ``score_rows`` itself when unchanged."""
         options = self.realtime_options
-        if half_life_hours is None or not options or self.train_events is None:
+        if not options or self.train_events is None:
             return self.score_rows
-        if half_life_hours == options["half_life_hours"]:
+        hours = options["half_life_hours"] if half_life_hours is None else half_life_hours
+        if hours == options["half_life_hours"] and not log1p:
             return self.score_rows
-        if half_life_hours not in self._rows_by_half_life:
-            self._rows_by_half_life[half_life_hours] = serving_rows(
+        key = (hours, bool(log1p))
+        if key not in self._rows_by_half_life:
+            rows = serving_rows(
                 self.train_events,
                 users=self.users,
                 items=self.items,
                 kind_weights=self.matrix_options["kind_weights"],
                 value_transform=self.matrix_options["value_transform"],
-                half_life_hours=half_life_hours,
+                half_life_hours=hours,
                 limit=options["limit"],
             )
-        return self._rows_by_half_life[half_life_hours]
+            if log1p:
+                rows.data = np.log1p(rows.data)
+            self._rows_by_half_life[key] = rows
+        return self._rows_by_half_life[key]
 
 
 def build_training_data(

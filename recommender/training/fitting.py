@@ -17,6 +17,9 @@ HALF_LIFE = "half_life_days"  # not a model parameter: the decay of the matrix i
 # Not a model parameter either: the half-life serving weighs the shopper's live events with
 # when it scores them through this model (None: SHELFWISE_REALTIME_HALF_LIFE_HOURS).
 REALTIME_HALF_LIFE = "realtime_half_life_hours"
+# And whether each product's summed live weight is damped by log1p before scoring (a product
+# bought weekly for a year no longer drowns the rest of the shopper's row). None: not damped.
+REALTIME_LOG1P = "realtime_row_log1p"
 
 
 @dataclass
@@ -26,11 +29,14 @@ class Configuration:
     params: dict[str, Any]
     half_life_days: float | None
     realtime_half_life_hours: float | None = None
+    realtime_row_log1p: bool | None = None
 
     def as_dict(self) -> dict[str, Any]:
         values = {**self.params, HALF_LIFE: self.half_life_days}
         if self.realtime_half_life_hours is not None:
             values[REALTIME_HALF_LIFE] = self.realtime_half_life_hours
+        if self.realtime_row_log1p is not None:
+            values[REALTIME_LOG1P] = self.realtime_row_log1p
         return values
 
     @classmethod
@@ -40,6 +46,7 @@ class Configuration:
             params=values,
             half_life_days=values.pop(HALF_LIFE, None),
             realtime_half_life_hours=values.pop(REALTIME_HALF_LIFE, None),
+            realtime_row_log1p=values.pop(REALTIME_LOG1P, None),
         )
 
 

@@ -271,7 +271,7 @@ def _fit_and_evaluate(
         model,
         model_items=model_items,
         data=data,
-        realtime_half_life_hours=configuration.realtime_half_life_hours,
+        configuration=configuration,
     )
     timings["evaluate"] = time.perf_counter() - mark
     mark = time.perf_counter()

@@ -28,7 +28,12 @@ from recommender.core import ALGORITHMS, FitError
 from recommender.models import TrainingRun
 from recommender.training.dataset import TrainingData, TrainingDataError, build_training_data
 from recommender.training.evaluation import holdout_metrics
-from recommender.training.fitting import REALTIME_HALF_LIFE, Configuration, fit_configuration
+from recommender.training.fitting import (
+    REALTIME_HALF_LIFE,
+    REALTIME_LOG1P,
+    Configuration,
+    fit_configuration,
+)
 from recommender.training.progress import RunProgress
 
 logger = logging.getLogger(__name__)
@@ -243,7 +248,11 @@ def tune(
     for known in (defaults.as_dict(), warm_start):
         if known:
             # Scored from live rows at the configured half-life unless a run chose another.
-            known = {REALTIME_HALF_LIFE: settings.SHELFWISE_REALTIME_HALF_LIFE_HOURS, **known}
+            known = {
+                REALTIME_HALF_LIFE: settings.SHELFWISE_REALTIME_HALF_LIFE_HOURS,
+                REALTIME_LOG1P: False,
+                **known,
+            }
             study.enqueue_trial(_within(known, space), skip_if_exists=True)
             enqueued += 1
     failures = (FitError, ValueError, MemoryError)
@@ -322,7 +331,9 @@ def _score(
         train=validation.train,
         test=validation.test,
         k=k,
-        score_rows=validation.rows_with_half_life(configuration.realtime_half_life_hours),
+        score_rows=validation.rows_with_half_life(
+            configuration.realtime_half_life_hours, log1p=configuration.realtime_row_log1p
+        ),
         max_shoppers=max_shoppers,
     )
     score = float(metrics[f"ndcg@{k}"])

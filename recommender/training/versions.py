@@ -24,7 +24,6 @@ from recommender.training.dataset import TrainingData
 from recommender.training.evaluation import holdout_metrics
 from recommender.training.fitting import (
     HALF_LIFE,
-    REALTIME_HALF_LIFE,
     Configuration,
     fit_configuration,
 )
@@ -39,7 +38,7 @@ def score_on_holdout(
     *,
     model_items: IdIndex,
     data: TrainingData,
-    realtime_half_life_hours: float | None = None,
+    configuration: Configuration | None = None,
 ) -> dict[str, float]:
     """Metrics on the run's holdout, shoppers scored from the rows serving would build (with
     the model's own real-time half-life when it was tuned one)."""
@@ -50,7 +49,10 @@ def score_on_holdout(
         train=data.train,
         test=data.test,
         k=settings.SHELFWISE_EVAL_K,
-        score_rows=data.rows_with_half_life(realtime_half_life_hours),
+        score_rows=data.rows_with_half_life(
+            None if configuration is None else configuration.realtime_half_life_hours,
+            log1p=None if configuration is None else configuration.realtime_row_log1p,
+        ),
         max_shoppers=settings.SHELFWISE_EVAL_MAX_SHOPPERS,
     )
 
@@ -87,7 +89,7 @@ def champion_score(
             model,
             model_items=model_items,
             data=data,
-            realtime_half_life_hours=(champion.params or {}).get(REALTIME_HALF_LIFE),
+            configuration=Configuration.from_dict(champion.params) if configured else None,
         )
     except (ArtifactError, ValueError) as exc:
         logger.warning("champion %s could not be scored: %s", champion.pk, exc)
