@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 
 from recommender.core import ALGORITHMS, Recommender
 from recommender.core.matrix import IdIndex
@@ -20,6 +21,9 @@ REALTIME_HALF_LIFE = "realtime_half_life_hours"
 # And whether each product's summed live weight is damped by log1p before scoring (a product
 # bought weekly for a year no longer drowns the rest of the shopper's row). None: not damped.
 REALTIME_LOG1P = "realtime_row_log1p"
+# And how the training matrix's cells are transformed before the fit: "log1p", "binary" (a
+# shop whose views drown in purchase weights may rank better on presence), None: as weighted.
+MATRIX_TRANSFORM = "matrix_transform"
 
 
 @dataclass
@@ -30,6 +34,7 @@ class Configuration:
     half_life_days: float | None
     realtime_half_life_hours: float | None = None
     realtime_row_log1p: bool | None = None
+    matrix_transform: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         values = {**self.params, HALF_LIFE: self.half_life_days}
@@ -37,6 +42,8 @@ class Configuration:
             values[REALTIME_HALF_LIFE] = self.realtime_half_life_hours
         if self.realtime_row_log1p is not None:
             values[REALTIME_LOG1P] = self.realtime_row_log1p
+        if self.matrix_transform is not None:
+            values[MATRIX_TRANSFORM] = self.matrix_transform
         return values
 
     @classmethod
@@ -47,6 +54,7 @@ class Configuration:
             half_life_days=values.pop(HALF_LIFE, None),
             realtime_half_life_hours=values.pop(REALTIME_HALF_LIFE, None),
             realtime_row_log1p=values.pop(REALTIME_LOG1P, None),
+            matrix_transform=values.pop(MATRIX_TRANSFORM, None),
         )
 
 
@@ -58,7 +66,9 @@ def fit_configuration(
     A feature index (content) covers the whole catalog, products without events included.
     """
     model = ALGORITHMS[algorithm](**configuration.params)
-    train = data.train_with_half_life(configuration.half_life_days)
+    train = transformed(
+        data.train_with_half_life(configuration.half_life_days), configuration.matrix_transform
+    )
     if not getattr(model, "needs_item_features", False):
         model.fit(train)
         return model, data.items, {}
@@ -73,3 +83,14 @@ def fit_configuration(
             "items_without_events": int(len(features.items) - np.count_nonzero(train.getnnz(0))),
         },
     )
+
+
+def transformed(train: sp.csr_matrix, transform: str | None) -> sp.csr_matrix:
+    """``train`` with its cells through ``transform`` ("log1p", "binary"; None/"none": as is)."""
+    if transform in (None, "none"):
+        return train
+    if transform not in ("log1p", "binary"):
+        raise ValueError(f"unknown matrix transform {transform!r}")
+    out = train.copy()
+    out.data = np.log1p(out.data) if transform == "log1p" else np.ones_like(out.data)
+    return out

@@ -29,6 +29,7 @@ from recommender.models import TrainingRun
 from recommender.training.dataset import TrainingData, TrainingDataError, build_training_data
 from recommender.training.evaluation import holdout_metrics
 from recommender.training.fitting import (
+    MATRIX_TRANSFORM,
     REALTIME_HALF_LIFE,
     REALTIME_LOG1P,
     Configuration,
@@ -251,6 +252,7 @@ def tune(
             known = {
                 REALTIME_HALF_LIFE: settings.SHELFWISE_REALTIME_HALF_LIFE_HOURS,
                 REALTIME_LOG1P: False,
+                MATRIX_TRANSFORM: "none",
                 **known,
             }
             study.enqueue_trial(_within(known, space), skip_if_exists=True)

@@ -88,7 +88,12 @@ def test_every_searched_parameter_is_one_its_algorithm_accepts():
     for algorithm, space in search_spaces().items():
         accepted = set(signature(ALGORITHMS[algorithm].__init__).parameters)
         # Searched but not the model's: its matrix's decay and how its live rows are weighed.
-        serving = {"half_life_days", "realtime_half_life_hours", "realtime_row_log1p"}
+        serving = {
+            "half_life_days",
+            "realtime_half_life_hours",
+            "realtime_row_log1p",
+            "matrix_transform",
+        }
         assert set(space) - serving <= accepted, algorithm
 
 
@@ -122,3 +127,25 @@ def test_the_live_half_life_is_chosen_on_validation_rows_rebuilt_for_each_trial(
     assert result.chosen.realtime_half_life_hours == 1e5
     assert result.chosen.as_dict()["realtime_half_life_hours"] == 1e5
     assert validation.rows_with_half_life(1e5) is not validation.score_rows
+
+
+def test_the_training_matrix_transform_is_searched_and_the_better_one_kept(demo_data):
+    validation = validation_data(demo_data, holdout_fraction=0.1, **SERVING_ROWS)
+    defaults = Configuration({"regularization": 3_000.0}, 90.0)
+    space = {"matrix_transform": {"type": "choice", "values": ["none", "log1p", "binary"]}}
+
+    result = tune(
+        "ease",
+        validation=validation,
+        defaults=defaults,
+        budget_seconds=0,
+        warm_start={"regularization": 3_000.0, "matrix_transform": "binary"},
+        space=space,
+    )
+
+    by_transform = {t["params"]["matrix_transform"]: t["ndcg"] for t in result.trials}
+    assert set(by_transform) == {None, "binary"}  # "none" is recorded as None
+    assert by_transform[None] != pytest.approx(by_transform["binary"], abs=1e-6)
+    best = max(by_transform, key=by_transform.get)
+    assert result.chosen.matrix_transform == best
+    assert result.score == pytest.approx(by_transform[best], abs=1e-6)
