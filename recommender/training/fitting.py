@@ -22,7 +22,8 @@ REALTIME_HALF_LIFE = "realtime_half_life_hours"
 # bought weekly for a year no longer drowns the rest of the shopper's row). None: not damped.
 REALTIME_LOG1P = "realtime_row_log1p"
 # And how the training matrix's cells are transformed before the fit: "log1p", "binary" (a
-# shop whose views drown in purchase weights may rank better on presence), None: as weighted.
+# shop whose views drown in purchase weights may rank better on presence); None or "weighted":
+# the kind x value weights as built.
 MATRIX_TRANSFORM = "matrix_transform"
 
 
@@ -86,8 +87,9 @@ def fit_configuration(
 
 
 def transformed(train: sp.csr_matrix, transform: str | None) -> sp.csr_matrix:
-    """``train`` with its cells through ``transform`` ("log1p", "binary"; None/"none": as is)."""
-    if transform in (None, "none"):
+    """``train`` with its cells through ``transform`` ("log1p", "binary"; None/"weighted": as
+    is)."""
+    if transform in (None, "weighted"):
         return train
     if transform not in ("log1p", "binary"):
         raise ValueError(f"unknown matrix transform {transform!r}")

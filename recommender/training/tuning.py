@@ -252,7 +252,7 @@ def tune(
             known = {
                 REALTIME_HALF_LIFE: settings.SHELFWISE_REALTIME_HALF_LIFE_HOURS,
                 REALTIME_LOG1P: False,
-                MATRIX_TRANSFORM: "none",
+                MATRIX_TRANSFORM: "weighted",
                 **known,
             }
             study.enqueue_trial(_within(known, space), skip_if_exists=True)

@@ -132,7 +132,7 @@ def test_the_live_half_life_is_chosen_on_validation_rows_rebuilt_for_each_trial(
 def test_the_training_matrix_transform_is_searched_and_the_better_one_kept(demo_data):
     validation = validation_data(demo_data, holdout_fraction=0.1, **SERVING_ROWS)
     defaults = Configuration({"regularization": 3_000.0}, 90.0)
-    space = {"matrix_transform": {"type": "choice", "values": ["none", "log1p", "binary"]}}
+    space = {"matrix_transform": {"type": "choice", "values": ["weighted", "log1p", "binary"]}}
 
     result = tune(
         "ease",
@@ -144,8 +144,8 @@ def test_the_training_matrix_transform_is_searched_and_the_better_one_kept(demo_
     )
 
     by_transform = {t["params"]["matrix_transform"]: t["ndcg"] for t in result.trials}
-    assert set(by_transform) == {None, "binary"}  # "none" is recorded as None
-    assert by_transform[None] != pytest.approx(by_transform["binary"], abs=1e-6)
+    assert set(by_transform) == {"weighted", "binary"}  # the default first, then warm start
+    assert by_transform["weighted"] != pytest.approx(by_transform["binary"], abs=1e-6)
     best = max(by_transform, key=by_transform.get)
     assert result.chosen.matrix_transform == best
     assert result.score == pytest.approx(by_transform[best], abs=1e-6)
