@@ -13,7 +13,7 @@ RUN useradd --create-home --uid 10001 shelfwise
 
 # Dependencies first, so a code change does not reinstall numpy and scipy.
 COPY pyproject.toml README.md ./
-RUN mkdir -p config catalog behavior recommender shop dashboard \
+RUN mkdir -p config catalog behavior recommender demo dashboard \
     && pip install . \
     && pip uninstall -y shelfwise
 

@@ -9,6 +9,7 @@ from django.db import models
 from django.db.models import Q
 from django_countries.fields import CountryField
 
+from behavior.kinds import EVENT_KINDS, product_required, productless_kinds
 from catalog.models import Category, Product
 
 
@@ -58,12 +59,10 @@ class Shopper(models.Model):
         return self.external_id
 
 
-class EventKind(models.TextChoices):
-    VIEW = "view", "Viewed"
-    SEARCH = "search", "Searched"
-    ADD_TO_CART = "add_to_cart", "Added to cart"
-    PURCHASE = "purchase", "Purchased"
-    RATING = "rating", "Rated"
+# EventKind.VIEW, EventKind.ADD_TO_CART, …: one member per row of behavior/kinds.py.
+EventKind = models.TextChoices(
+    "EventKind", [(name.upper(), (name, kind.label)) for name, kind in EVENT_KINDS.items()]
+)
 
 
 class EventQuerySet(models.QuerySet):
@@ -74,11 +73,33 @@ class EventQuerySet(models.QuerySet):
         return self.filter(kind=EventKind.PURCHASE)
 
 
-RATING_MIN, RATING_MAX = 1, 5
 # The earliest event time ingestion accepts: PostgreSQL keeps dates BC that Python cannot read
 # back (an event at 0001-01-01T00:30+01:00 is 1 BC in UTC and broke serving and every training
 # run), and nothing a shop tracks happened before the Unix epoch.
 EARLIEST_EVENT_TIME = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _kind_constraints() -> list[models.CheckConstraint]:
+    """The table's value ranges and product rule, as the database enforces them.
+
+    Built so the constraints of today's table read exactly as migration 0001 wrote them.
+    """
+    ranges = [
+        models.CheckConstraint(
+            condition=~Q(kind=name)
+            | Q(value__gte=kind.value_range[0], value__lte=kind.value_range[1]),
+            name=f"event_{name}_in_range",
+        )
+        for name, kind in EVENT_KINDS.items()
+        if kind.value_range is not None
+    ]
+    product = Q(product__isnull=False)
+    for name in reversed(productless_kinds()):
+        product = Q(kind=name) | product
+    return [
+        *ranges,
+        models.CheckConstraint(condition=product, name="event_product_required_unless_search"),
+    ]
 
 
 class Event(models.Model):
@@ -127,15 +148,7 @@ class Event(models.Model):
             # without the varchar_pattern_ops index Django adds for LIKE lookups.
             models.UniqueConstraint(fields=["event_id"], name="event_id_unique"),
             models.CheckConstraint(condition=Q(kind__in=EventKind.values), name="event_kind_known"),
-            models.CheckConstraint(
-                condition=~Q(kind=EventKind.RATING)
-                | Q(value__gte=RATING_MIN, value__lte=RATING_MAX),
-                name="event_rating_in_range",
-            ),
-            models.CheckConstraint(
-                condition=Q(kind=EventKind.SEARCH) | Q(product__isnull=False),
-                name="event_product_required_unless_search",
-            ),
+            *_kind_constraints(),
             models.CheckConstraint(condition=Q(value__gte=0), name="event_value_not_negative"),
         ]
 
@@ -145,13 +158,16 @@ class Event(models.Model):
 
     def clean(self) -> None:
         errors: dict[str, str] = {}
-        if self.kind == EventKind.RATING and not RATING_MIN <= self.value <= RATING_MAX:
-            errors["value"] = f"A rating must be between {RATING_MIN} and {RATING_MAX}."
+        kind = EVENT_KINDS.get(self.kind)
+        problem = kind and self.value is not None and kind.value_problem(self.value)
+        if problem:
+            errors["value"] = problem
         if self.value is not None and self.value < 0:
             errors["value"] = "The value cannot be negative."
-        if self.kind != EventKind.SEARCH and self.product_id is None:
-            errors["product"] = "Every event except a search names a product."
-        if self.kind == EventKind.SEARCH and not self.query and self.product_id is None:
-            errors["query"] = "A search needs its query text."
+        names_product = kind is None or kind.names_product  # an unknown kind fails its choices
+        if names_product and self.product_id is None:
+            errors["product"] = product_required()
+        if not names_product and not self.query and self.product_id is None:
+            errors["query"] = f"A {self.kind} needs its query text."
         if errors:
             raise ValidationError(errors)

@@ -81,7 +81,8 @@ class ShopperState:
 
     version: int
     events: list[RecentEvent]
-    extra: list[Any]  # the values of the requested cache entries, None where absent
+    # Cache entry name → its value, for the names the caller asked for (None where absent).
+    entries: dict[str, Any]
 
 
 class _StoredEvent(Protocol):
@@ -183,12 +184,12 @@ def shopper_state(
     *,
     shopper_id: int | None,
     version: int = 0,
-    extra: Sequence[str] = (),
+    entries: Sequence[str] = (),
     before: datetime | None = None,
 ) -> ShopperState:
     """The shopper's latest events (newest first) as of events ``version`` (their
-    ``Shopper.events_version``) and the cache entries named in ``extra``, in one Redis round
-    trip. Never raises: with Redis down, events come from PostgreSQL and every extra entry is
+    ``Shopper.events_version``) and the cache entries named in ``entries``, in one Redis round
+    trip. Never raises: with Redis down, events come from PostgreSQL and every entry is
     None. With ``before`` (a replay at a past clock): only events that occurred before it, read
     from PostgreSQL, and no cache entry (the set and the caches hold the present).
     """
@@ -199,15 +200,15 @@ def shopper_state(
             if shopper_id is None
             else recent_events_from_db(shopper_id=shopper_id, limit=limit, before=before)
         )
-        return ShopperState(version=version, events=events, extra=[None] * len(extra))
+        return ShopperState(version=version, events=events, entries=dict.fromkeys(entries))
     try:
         client = _redis()
         if client is None:
-            return _state_from_cache(shopper_id, version, extra, limit)
+            return _state_from_cache(shopper_id, version, entries, limit)
         pipe = client.pipeline(transaction=False)
         if shopper_id is not None:
             pipe.zrevrange(_set_key(shopper_id, version), 0, limit - 1)
-        for name in extra:
+        for name in entries:
             pipe.get(cache.make_key(name))
         replies = pipe.execute()
     except (RedisError, OSError):
@@ -215,15 +216,19 @@ def shopper_state(
         events = (
             [] if shopper_id is None else recent_events_from_db(shopper_id=shopper_id, limit=limit)
         )
-        return ShopperState(version=version, events=events, extra=[None] * len(extra))
+        return ShopperState(version=version, events=events, entries=dict.fromkeys(entries))
     if shopper_id is None:
-        return ShopperState(version=0, events=[], extra=[_entry(raw) for raw in replies])
+        return ShopperState(version=0, events=[], entries=_decoded(entries, replies))
     cached = replies[0]
     if cached:
         events = _newest_first(_decode_all(cached))
     else:
         events = _rebuild(client, shopper_id=shopper_id, version=version, limit=limit)
-    return ShopperState(version=version, events=events, extra=[_entry(r) for r in replies[1:]])
+    return ShopperState(version=version, events=events, entries=_decoded(entries, replies[1:]))
+
+
+def _decoded(names: Sequence[str], replies: list) -> dict[str, Any]:
+    return {name: _entry(raw) for name, raw in zip(names, replies, strict=True)}
 
 
 def _entry(raw: bytes | None) -> Any:
@@ -328,14 +333,14 @@ def _record_in_cache(
 
 
 def _state_from_cache(
-    shopper_id: int | None, version: int, extra: Sequence[str], limit: int
+    shopper_id: int | None, version: int, entries: Sequence[str], limit: int
 ) -> ShopperState:
-    found = cache.get_many(list(extra)) if extra else {}
-    values = [found.get(name) for name in extra]
+    found = cache.get_many(list(entries)) if entries else {}
+    values = {name: found.get(name) for name in entries}
     if shopper_id is None:
-        return ShopperState(version=0, events=[], extra=values)
+        return ShopperState(version=0, events=[], entries=values)
     events = _recent_from_cache(shopper_id, version, limit)
-    return ShopperState(version=version, events=events, extra=values)
+    return ShopperState(version=version, events=events, entries=values)
 
 
 def _recent_from_cache(shopper_id: int, version: int, limit: int) -> list[RecentEvent]:

@@ -60,12 +60,13 @@ def main() -> None:
     from django.conf import settings
     from threadpoolctl import threadpool_limits
 
+    from behavior.kinds import event_weights
     from recommender.core import ALGORITHMS
     from recommender.training.dataset import build_training_data, load_events, serving_rows
     from recommender.training.evaluation import holdout_metrics
 
     options = {
-        "kind_weights": settings.SHELFWISE_EVENT_WEIGHTS,
+        "kind_weights": event_weights(),
         "half_life_days": settings.SHELFWISE_HALF_LIFE_DAYS,
         "value_transform": settings.SHELFWISE_VALUE_TRANSFORM,
         "holdout_fraction": settings.SHELFWISE_HOLDOUT_FRACTION,

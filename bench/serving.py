@@ -11,7 +11,7 @@ Needs a database with Online Retail imported and champions trained, e.g.::
     .venv/bin/python -m bench.serving [--duration 15] [--connections 2 4 8]
 
 Runs, all on 127.0.0.1 and bounded in time:
-1. compute: ``recommendations_for`` in this process for distinct shoppers with the response
+1. compute: ``recommend`` in this process for distinct shoppers with the response
    cache off (every call computed: shopper query, one Redis round trip, scoring, rules), p50/p99
    wall and CPU per call, after one pass that fills the per-shopper data caches (latest events,
    purchase history) and the card memo, as a running server has them;
@@ -131,7 +131,7 @@ def _setup(n: int) -> tuple[list[str], str]:
 
 
 def _compute(shoppers: list[str], slot: str, *, timed: int) -> tuple[float, float, float]:
-    """Wall p50, p99 and mean CPU milliseconds of recommendations_for, response cache off,
+    """Wall p50, p99 and mean CPU milliseconds of recommend, response cache off,
     for the first ``timed`` shoppers, after one call for every shopper.
 
     That first pass is a shopper's first visit (latest events and purchase history read from
@@ -140,17 +140,17 @@ def _compute(shoppers: list[str], slot: str, *, timed: int) -> tuple[float, floa
     from django.conf import settings
     from django.utils import timezone
 
-    from recommender.serving.selectors import recommendations_for
+    from recommender.serving.service import recommend
 
     settings.SHELFWISE_RESPONSE_CACHE_SECONDS = 0
     now = timezone.now()
     for external_id in shoppers:  # models, catalog, per-shopper data caches, card memo
-        recommendations_for(shopper=external_id, slot=slot, k=10, now=now)
+        recommend(shopper=external_id, slot=slot, k=10, now=now)
     timings = []
     cpu_started = time.process_time()
     for external_id in shoppers[:timed]:
         started = time.perf_counter()
-        recommendations_for(shopper=external_id, slot=slot, k=10, now=now)
+        recommend(shopper=external_id, slot=slot, k=10, now=now)
         timings.append((time.perf_counter() - started) * 1000)
     cpu = (time.process_time() - cpu_started) * 1000 / len(timings)
     timings.sort()

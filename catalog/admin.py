@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from datetime import datetime
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib import admin, messages
-from django.db.models import Case, CharField, Count, Q, QuerySet, Value, When
+from django.db.models import Count, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from django.utils import timezone
@@ -16,6 +15,15 @@ from import_export.admin import ImportExportModelAdmin
 from import_export.formats import base_formats
 from import_export.results import Result
 
+from catalog.admin_filters import (
+    ActiveFilter,
+    ActivePromotionFilter,
+    PromotionStatusFilter,
+    RedeemableFilter,
+    StockFilter,
+    SwitchedOnFilter,
+    status_annotation,
+)
 from catalog.models import Category, Product, Promotion
 from catalog.resources import ProductResource
 from catalog.services import end_promotions, set_products_active, set_promotions_active
@@ -59,30 +67,6 @@ def _lazy_paths() -> Callable[[int | None], str]:
     return path
 
 
-def _with_descendants(category_ids: Iterable[int]) -> set[int]:
-    """The given categories and everything below them (a promotion on Kitchen covers Mugs)."""
-    children: dict[int, list[int]] = {}
-    for pk, parent in Category.objects.order_by().values_list("pk", "parent_id"):
-        children.setdefault(parent, []).append(pk)
-    found: set[int] = set()
-    stack = list(category_ids)
-    while stack:
-        node = stack.pop()
-        if node not in found:
-            found.add(node)
-            stack.extend(children.get(node, ()))
-    return found
-
-
-def _in_active_promotion(*, at: datetime) -> Q:
-    """Products named by an active promotion, directly or through one of its categories."""
-    active = Promotion.objects.active(at=at)
-    category_ids = active.filter(categories__isnull=False).values_list("categories", flat=True)
-    return Q(promotions__in=active.values("pk")) | Q(
-        category_id__in=_with_descendants(set(category_ids))
-    )
-
-
 # --- Category -------------------------------------------------------------------------------------
 @admin.register(Category)
 class CategoryAdmin(admin.ModelAdmin):
@@ -116,75 +100,6 @@ class CategoryAdmin(admin.ModelAdmin):
 
 
 # --- Product --------------------------------------------------------------------------------------
-class ActiveFilter(admin.SimpleListFilter):
-    """``is_active`` in words: Django's own filter reads "By is active" and "Yes"/"No"."""
-
-    title = "status"
-    parameter_name = "active"
-    options = (("yes", "Active"), ("no", "Inactive"))
-
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return list(self.options)
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
-        if self.value() in ("yes", "no"):
-            return queryset.filter(is_active=self.value() == "yes")
-        return queryset
-
-
-class SwitchedOnFilter(ActiveFilter):
-    """A promotion's own on/off switch (its status filter already covers the dates)."""
-
-    title = "switched on or paused"
-    options = (("yes", "Switched on"), ("no", "Paused"))
-
-
-class StockFilter(admin.SimpleListFilter):
-    title = "stock"
-    parameter_name = "stock"
-
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [("in", "In stock"), ("out", "Out of stock"), ("untracked", "Not tracked")]
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet[Product]) -> QuerySet[Product]:
-        lookups = {
-            "in": Q(stock__gt=0),
-            "out": Q(stock__lte=0),
-            "untracked": Q(stock__isnull=True),
-        }
-        return queryset.filter(lookups[self.value()]) if self.value() in lookups else queryset
-
-
-class RedeemableFilter(admin.SimpleListFilter):
-    title = "redeemable with points"
-    parameter_name = "redeemable"
-
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [("yes", "Yes"), ("no", "No")]
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet[Product]) -> QuerySet[Product]:
-        if self.value() in ("yes", "no"):
-            return queryset.filter(points_price__isnull=self.value() == "no")
-        return queryset
-
-
-class ActivePromotionFilter(admin.SimpleListFilter):
-    title = "in an active promotion"
-    parameter_name = "promoted"
-
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [("yes", "Yes"), ("no", "No")]
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet[Product]) -> QuerySet[Product]:
-        if self.value() not in ("yes", "no"):
-            return queryset
-        # A subquery on pk keeps the changelist free of the duplicate rows an m2m join brings.
-        promoted = Product.objects.filter(_in_active_promotion(at=timezone.now())).values("pk")
-        if self.value() == "yes":
-            return queryset.filter(pk__in=promoted)
-        return queryset.exclude(pk__in=promoted)
-
-
 @admin.register(Product)
 class ProductAdmin(ImportExportModelAdmin):
     resource_classes = [ProductResource]
@@ -292,46 +207,6 @@ def _failure_summary(result: Result, *, limit: int = 5) -> str:
 
 
 # --- Promotion ------------------------------------------------------------------------------------
-class PromotionStatus:
-    ACTIVE, UPCOMING, EXPIRED, PAUSED = "active", "upcoming", "expired", "paused"
-
-
-def _status_annotation(*, at: datetime) -> Case:
-    # The same rules as PromotionQuerySet.active/upcoming/expired, evaluated once in SQL.
-    return Case(
-        When(ends_at__lte=at, then=Value(PromotionStatus.EXPIRED)),
-        When(is_active=False, then=Value(PromotionStatus.PAUSED)),
-        When(starts_at__gt=at, then=Value(PromotionStatus.UPCOMING)),
-        default=Value(PromotionStatus.ACTIVE),
-        output_field=CharField(),
-    )
-
-
-class PromotionStatusFilter(admin.SimpleListFilter):
-    title = "status"
-    parameter_name = "status"
-
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [
-            (PromotionStatus.ACTIVE, "Active now"),
-            (PromotionStatus.UPCOMING, "Upcoming"),
-            (PromotionStatus.PAUSED, "Paused"),
-            (PromotionStatus.EXPIRED, "Expired"),
-        ]
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet[Promotion]) -> QuerySet[Promotion]:
-        now = timezone.now()
-        if self.value() == PromotionStatus.ACTIVE:
-            return queryset.active(at=now)
-        if self.value() == PromotionStatus.UPCOMING:
-            return queryset.upcoming(at=now)
-        if self.value() == PromotionStatus.EXPIRED:
-            return queryset.expired(at=now)
-        if self.value() == PromotionStatus.PAUSED:
-            return queryset.filter(is_active=False, ends_at__gt=now)
-        return queryset
-
-
 @admin.register(Promotion)
 class PromotionAdmin(admin.ModelAdmin):
     list_display = ("name", "discount", "window", "status", "priority", "is_active")
@@ -350,7 +225,7 @@ class PromotionAdmin(admin.ModelAdmin):
         css = {"all": ("css/admin.css",)}
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Promotion]:
-        return super().get_queryset(request).annotate(_status=_status_annotation(at=timezone.now()))
+        return super().get_queryset(request).annotate(_status=status_annotation(at=timezone.now()))
 
     @admin.display(description="Discount", ordering="discount_percent")
     def discount(self, promotion: Promotion) -> str:

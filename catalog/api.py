@@ -5,34 +5,34 @@ from __future__ import annotations
 
 from typing import Any
 
-import django_filters
 from django.conf import settings
-from django.db.models import Q, QuerySet
-from django.utils import timezone
+from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from drf_standardized_errors.openapi_validation_errors import extend_validation_errors
-from rest_framework import generics, serializers, status
+from rest_framework import generics, status
 from rest_framework.decorators import api_view, permission_classes
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from catalog.models import (
-    IMAGE_URL_MAX_LENGTH,
-    IMAGE_URL_PATTERN,
-    IMAGE_URL_RULE,
-    Category,
-    Product,
-    Promotion,
-)
+from catalog.filters import ProductFilter
+from catalog.models import Product
 from catalog.permissions import CanWriteProducts
+from catalog.serializers import (
+    PUT_DEFAULTS,
+    REQUIRED_FIELDS,
+    ProductBulkInSerializer,
+    ProductBulkOutSerializer,
+    ProductBulkRowSerializer,
+    ProductInSerializer,
+    ProductOutSerializer,
+)
 from catalog.services import upsert_products
 from config.api import (
     UNKNOWN_FIELD,
     ErrorResponse413Serializer,
     PayloadTooLarge,
-    StrictInputSerializer,
     StrictLimitOffsetPagination,
     clip_errors,
     reject_nul,
@@ -40,191 +40,6 @@ from config.api import (
     unknown_fields_message,
 )
 from config.storable import unstorable
-
-# Fields every upserted row must carry: a product cannot be created without them, and PUT
-# describes the whole product.
-REQUIRED_FIELDS = ("title", "price")
-CATEGORY_PATTERN = r"^(?:\s*|(?=[\s\S]*[^/\s])[^/]{0,120}(?:/[^/]{0,120})*)$"
-# What PUT stores for an optional field it leaves out: PUT replaces the whole product.
-PUT_DEFAULTS: dict[str, Any] = {
-    "description": "",
-    "category": None,
-    "brand": "",
-    "currency": "GBP",
-    "stock": None,
-    "is_active": True,
-    "points_price": None,
-    "attributes": {},
-}
-
-
-class ProductOutSerializer(serializers.ModelSerializer):
-    category = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
-    category_name = serializers.CharField(source="category.name", read_only=True, allow_null=True)
-    in_stock = serializers.BooleanField(read_only=True)
-
-    class Meta:
-        model = Product
-        fields = [
-            "sku",
-            "title",
-            "description",
-            "category",
-            "category_name",
-            "brand",
-            "price",
-            "currency",
-            "stock",
-            "in_stock",
-            "is_active",
-            "points_price",
-            "attributes",
-            "image_url",
-            "created_at",
-            "updated_at",
-        ]
-
-
-class ProductInSerializer(StrictInputSerializer):
-    """A product as the shop describes it. PUT replaces: an optional field left out takes its
-    default. PATCH changes only the fields it names."""
-
-    title = serializers.CharField(max_length=255)
-    price = serializers.DecimalField(
-        max_digits=12, decimal_places=2, min_value=0, coerce_to_string=True
-    )
-    description = serializers.CharField(required=False, allow_blank=True)
-    category = serializers.RegexField(
-        # Blank (no category), or names of at most 120 characters separated by "/" with at
-        # least one that is not blank: what the product service can resolve.
-        CATEGORY_PATTERN,
-        required=False,
-        allow_blank=True,
-        allow_null=True,
-        max_length=500,
-        error_messages={"invalid": "A slug, or a path of names of at most 120 characters."},
-        trim_whitespace=False,  # checked as sent, as the schema states; the service trims
-        help_text='A category slug or a path such as "Home/Kitchen/Mugs" (created if missing).',
-    )
-    brand = serializers.CharField(max_length=120, required=False, allow_blank=True)
-    currency = serializers.RegexField(r"^[A-Za-z]{3}$", required=False, help_text="ISO 4217.")
-    stock = serializers.IntegerField(
-        min_value=0, max_value=2_147_483_647, required=False, allow_null=True
-    )
-    is_active = serializers.BooleanField(required=False)
-    points_price = serializers.IntegerField(
-        min_value=1, max_value=2_147_483_647, required=False, allow_null=True
-    )
-    attributes = serializers.DictField(required=False)
-    image_url = serializers.RegexField(
-        IMAGE_URL_PATTERN,
-        max_length=IMAGE_URL_MAX_LENGTH,
-        required=False,
-        allow_blank=True,
-        error_messages={"invalid": IMAGE_URL_RULE},
-        help_text="A picture: an http(s) address or a path on this site (/static/…); empty for "
-        "none (the dashboard shows a placeholder).",
-    )
-
-
-class ProductBulkRowSerializer(ProductInSerializer):
-    sku = serializers.CharField(max_length=64)
-
-
-class ProductBulkInSerializer(StrictInputSerializer):
-    products = ProductBulkRowSerializer(many=True, max_length=settings.SHELFWISE_MAX_BATCH)
-
-
-class UpsertStatusSerializer(serializers.Serializer):
-    index = serializers.IntegerField()
-    sku = serializers.CharField(allow_null=True)
-    status = serializers.ChoiceField(choices=["created", "updated", "unchanged", "invalid"])
-    errors = serializers.DictField(
-        child=serializers.ListField(child=serializers.CharField()), required=False
-    )
-
-
-class ProductBulkOutSerializer(serializers.Serializer):
-    created = serializers.IntegerField()
-    updated = serializers.IntegerField()
-    unchanged = serializers.IntegerField()
-    invalid = serializers.IntegerField()
-    results = UpsertStatusSerializer(many=True)
-
-
-class StrictBooleanFilter(django_filters.TypedChoiceFilter):
-    """``true`` or ``false`` only: django-filter's BooleanFilter reads anything else as "no
-    filter", so a typo would silently return every product."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("choices", [("true", "true"), ("false", "false")])
-        kwargs.setdefault("coerce", lambda value: value == "true")
-        super().__init__(*args, **kwargs)
-
-    def filter(self, qs: QuerySet, value: Any) -> QuerySet:
-        if value in ("", None):
-            return qs
-        return super().filter(qs, value)
-
-
-class ProductFilter(django_filters.FilterSet):
-    category = django_filters.CharFilter(
-        method="filter_category", help_text="Category slug; sub-categories are included."
-    )
-    brand = django_filters.CharFilter(field_name="brand", lookup_expr="iexact")
-    is_active = StrictBooleanFilter(field_name="is_active")
-    in_stock = StrictBooleanFilter(
-        method="filter_in_stock", help_text="Stock not tracked or above zero."
-    )
-    promotion = django_filters.NumberFilter(
-        method="filter_promotion", help_text="Promotion id: its products and categories."
-    )
-    on_promotion = StrictBooleanFilter(
-        method="filter_on_promotion", help_text="In a promotion active right now."
-    )
-
-    class Meta:
-        model = Product
-        fields: list[str] = []
-
-    def filter_category(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
-        root = Category.objects.filter(slug=value).first()
-        if root is None:
-            return queryset.none()
-        return queryset.filter(category_id__in=_with_descendants({root.pk}))
-
-    def filter_in_stock(self, queryset: QuerySet, name: str, value: bool) -> QuerySet:
-        in_stock = Q(stock__isnull=True) | Q(stock__gt=0)
-        return queryset.filter(in_stock) if value else queryset.exclude(in_stock)
-
-    def filter_promotion(self, queryset: QuerySet, name: str, value: Any) -> QuerySet:
-        if value != int(value) or not 1 <= value < 2**63:
-            # The schema says int64 id; beyond it is a client error, not "no products".
-            raise ValidationError({"promotion": ["A promotion id, a whole number ≥ 1."]})
-        return queryset.filter(_in_promotions(Promotion.objects.filter(pk=int(value))))
-
-    def filter_on_promotion(self, queryset: QuerySet, name: str, value: bool) -> QuerySet:
-        condition = _in_promotions(Promotion.objects.active(at=timezone.now()))
-        return queryset.filter(condition) if value else queryset.exclude(condition)
-
-
-def _with_descendants(category_ids: set[int]) -> set[int]:
-    found, frontier = set(category_ids), set(category_ids)
-    while frontier:  # one query per tree level
-        frontier = (
-            set(Category.objects.filter(parent_id__in=frontier).values_list("id", flat=True))
-            - found
-        )
-        found |= frontier
-    return found
-
-
-def _in_promotions(promotions: QuerySet) -> Q:
-    ids = list(promotions.values_list("id", flat=True))
-    categories = _with_descendants(
-        set(Category.objects.filter(promotions__in=ids).values_list("id", flat=True))
-    )
-    return Q(promotions__in=ids) | Q(category_id__in=categories)
 
 
 class ProductList(generics.ListAPIView):

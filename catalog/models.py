@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from decimal import Decimal
 
@@ -10,6 +11,32 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+
+
+class CategoryTree:
+    """The category tree in memory, from {id: parent id}: what lies below what."""
+
+    def __init__(self, parents: Mapping[int, int | None]) -> None:
+        self.children: dict[int, list[int]] = {}
+        for child, parent in parents.items():
+            if parent is not None:
+                self.children.setdefault(parent, []).append(child)
+
+    @classmethod
+    def load(cls) -> CategoryTree:
+        """The whole tree in one query, however deep it is."""
+        return cls(dict(Category.objects.order_by().values_list("pk", "parent_id")))
+
+    def with_descendants(self, category_ids: Iterable[int]) -> set[int]:
+        """The given categories and every category below them (a corrupt cycle stops)."""
+        found: set[int] = set()
+        stack = list(category_ids)
+        while stack:
+            node = stack.pop()
+            if node not in found:
+                found.add(node)
+                stack.extend(self.children.get(node, ()))
+        return found
 
 
 class Category(models.Model):
@@ -183,6 +210,35 @@ class PromotionQuerySet(models.QuerySet):
     def expired(self, *, at: datetime) -> PromotionQuerySet:
         return self.filter(ends_at__lte=at)
 
+    # A promotion covers the products it names and every product in a category it names or
+    # below it (a promotion on Kitchen covers Mugs): the API, the admin and serving read this.
+    def covering(self) -> Q:
+        """A filter on products: those any of these promotions covers."""
+        categories = set().union(*self.covered_categories().values())
+        return Q(promotions__in=self.values("pk")) | Q(category_id__in=categories)
+
+    def named_products(self) -> dict[int, list[int]]:
+        """Promotion id → the products it names itself (one query for all)."""
+        named: dict[int, list[int]] = {}
+        pairs = Promotion.products.through.objects.filter(promotion__in=self)
+        for promotion_id, product_id in pairs.values_list("promotion_id", "product_id"):
+            named.setdefault(promotion_id, []).append(product_id)
+        return named
+
+    def covered_categories(self, *, tree: CategoryTree | None = None) -> dict[int, set[int]]:
+        """Promotion id → the categories it covers: those it names and all below them.
+
+        One query for all, plus one for the tree unless ``tree`` is given.
+        """
+        named: dict[int, set[int]] = {}
+        pairs = Promotion.categories.through.objects.filter(promotion__in=self)
+        for promotion_id, category_id in pairs.values_list("promotion_id", "category_id"):
+            named.setdefault(promotion_id, set()).add(category_id)
+        if not named:
+            return {}
+        tree = CategoryTree.load() if tree is None else tree
+        return {pk: tree.with_descendants(ids) for pk, ids in named.items()}
+
 
 class Promotion(models.Model):
     name = models.CharField(max_length=160)
@@ -227,6 +283,11 @@ class Promotion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} (-{self.discount_percent.normalize():f}%)"
+
+    def covered_products(self) -> ProductQuerySet:
+        """Every product this promotion covers (``PromotionQuerySet.covering``)."""
+        covering = Promotion.objects.filter(pk=self.pk).covering()
+        return Product.objects.filter(pk__in=Product.objects.filter(covering).values("pk"))
 
     def clean(self) -> None:
         if self.starts_at and self.ends_at and self.ends_at <= self.starts_at:

@@ -5,16 +5,18 @@ cache and Celery tasks executed in-process, so `demo` works on any machine with 
 With them set it runs on PostgreSQL and Redis (cache + Celery broker) as in docker-compose.yml.
 """
 
+import os
 from datetime import timedelta
 from pathlib import Path
 
-import environ
-from csp.constants import NONE, SELF
+from config.env import BASE_DIR, env
 
-BASE_DIR = Path(__file__).resolve().parent.parent
-
-env = environ.Env()
-environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+# Long fixed blocks live in their own modules; every name they define is a setting here.
+from config.settings_api import *  # noqa: F403
+from config.settings_celery import *  # noqa: F403
+from config.settings_celery import TRAINING_HARD_TIME_LIMIT
+from config.settings_logging import *  # noqa: F403
+from config.settings_security import *  # noqa: F403
 
 # --- Core ----------------------------------------------------------------------------------------
 DEBUG = env.bool("DJANGO_DEBUG", default=True)
@@ -52,7 +54,7 @@ INSTALLED_APPS = [
     "catalog",
     "behavior",
     "recommender",
-    "shop",
+    "demo",
     "accounts",
     "dashboard",
 ]
@@ -142,39 +144,7 @@ CELERY_TASK_EAGER_PROPAGATES = True
 SHELFWISE_TRAIN_IN_BACKGROUND = env.bool(
     "SHELFWISE_TRAIN_IN_BACKGROUND", default=CELERY_TASK_ALWAYS_EAGER and not REDIS_URL
 )
-CELERY_RESULT_BACKEND = "django-db"
-CELERY_RESULT_EXTENDED = True
-CELERY_TIMEZONE = "UTC"
-CELERY_TASK_SERIALIZER = "json"
-CELERY_ACCEPT_CONTENT = ["json"]
-# A SIGKILLed pool child must not silently lose its task: ack after the task, and requeue
-# when the worker process is lost. Tasks are idempotent by run id because of this.
-CELERY_TASK_ACKS_LATE = True
-CELERY_TASK_REJECT_ON_WORKER_LOST = True
-CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-TRAINING_SOFT_TIME_LIMIT = env.int("SHELFWISE_TRAINING_SOFT_TIME_LIMIT", default=45 * 60)
-TRAINING_HARD_TIME_LIMIT = env.int("SHELFWISE_TRAINING_HARD_TIME_LIMIT", default=50 * 60)
-CELERY_BROKER_TRANSPORT_OPTIONS = {
-    # Above the longest hard limit, or Redis redelivers a training task while it still runs.
-    "visibility_timeout": TRAINING_HARD_TIME_LIMIT + 10 * 60,
-    # A stalled broker (frozen, or gone without closing the TCP connection) otherwise hangs a
-    # publish forever: the "retrain" request waited until the client gave up. The read timeout
-    # stays above the workers' 1 s BRPOP, which the server holds open by design.
-    "socket_connect_timeout": env.float("CELERY_BROKER_CONNECT_TIMEOUT", default=1.0),
-    "socket_timeout": env.float("CELERY_BROKER_SOCKET_TIMEOUT", default=2.0),
-    # Publishing connects once, no reconnect loop: the trigger answers 503 and the run is
-    # recorded not_queued. (Workers ignore this: they follow BROKER_CONNECTION_MAX_RETRIES.)
-    "max_retries": 0,
-}
-CELERY_TASK_DEFAULT_QUEUE = "default"
-CELERY_TASK_ROUTES = {"recommender.tasks.train_*": {"queue": "train"}}
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
-# Workers (and beat) wait out a broker outage, retrying with back-off (2 s, 4 s, … every 30 s)
-# for as long as it lasts: with a retry limit they exited on the first outage and stayed dead.
-CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BROKER_CONNECTION_RETRY = True
-CELERY_BROKER_CONNECTION_MAX_RETRIES = None
-CELERY_BROKER_CONNECTION_TIMEOUT = 2
+# The rest of Celery's settings: config/settings_celery.py.
 
 # --- Countries (django-countries) -----------------------------------------------------------
 # Shoppers' countries are ISO 3166-1 codes. The Online Retail file names two regions with no ISO
@@ -230,80 +200,7 @@ STORAGES = {
     },
 }
 
-# --- REST API ------------------------------------------------------------------------------------
-REST_FRAMEWORK = {
-    # Deliberate defaults (ECOSYSTEM.md): no AllowAny, no Basic auth, JSON only, throttled.
-    "DEFAULT_AUTHENTICATION_CLASSES": [
-        # DRF's token rules with a plain-SQL lookup (0.8 -> 0.2 ms per request).
-        "config.authentication.TokenAuthentication",
-        "rest_framework.authentication.SessionAuthentication",
-    ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PARSER_CLASSES": ["config.parsers.JSONParser"],
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_SCHEMA_CLASS": "config.schema.AutoSchema",
-    "EXCEPTION_HANDLER": "drf_standardized_errors.handler.exception_handler",
-    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_THROTTLE_CLASSES": [
-        # One INCR round trip per request instead of DRF's read + rewrite of a request log.
-        "config.throttling.UserRateThrottle",
-        "rest_framework.throttling.AnonRateThrottle",
-    ],
-    "DEFAULT_THROTTLE_RATES": {
-        "user": env.str("API_THROTTLE_USER", default="6000/min"),
-        "anon": env.str("API_THROTTLE_ANON", default="60/min"),
-    },
-    "NUM_PROXIES": env.int("API_NUM_PROXIES", default=0),
-}
-# The handler class behind EXCEPTION_HANDLER (the setting itself must stay the package's own
-# function, or the schema stops documenting error responses).
-DRF_STANDARDIZED_ERRORS = {"EXCEPTION_HANDLER_CLASS": "config.api.ExceptionHandler"}
-_ERRORS = "drf_standardized_errors.openapi_serializers"
-SPECTACULAR_SETTINGS = {
-    "TITLE": "Shelfwise API",
-    # The README's "Connect your shop", short: what a shop back-end does in its first hour.
-    "DESCRIPTION": """Send shopper events, keep the catalog in sync, fetch real-time
-recommendations.
-
-**Connect your shop**
-
-1. **API client**: `python manage.py create_api_client my-shop --role backend` prints a token
-   once; send it as `Authorization: Token <token>`.
-2. **Catalog**: `POST /api/v1/products/bulk` upserts up to 1,000 products by `sku` (a category
-   path such as `Home/Kitchen/Mugs` creates missing categories; `image_url` optional);
-   `PUT /api/v1/products/{sku}` for one. Promotions are managed in the admin.
-3. **Shoppers and events**: `PUT /api/v1/shoppers/{id}` sets `country` (ISO code, e.g. `DE`),
-   `segment`, `points_balance`, `interests`; `POST /api/v1/events` stores up to 1,000 events
-   (`view`, `search`, `add_to_cart`, `purchase`, `rating`), idempotent by `event_id`.
-4. **Train**: `POST /api/v1/training-runs` (202), then poll `GET /api/v1/training-runs/{id}`
-   until `status` is `succeeded`. Beat also retrains nightly at 02:30 UTC, refreshes trending
-   hourly and reconciles stale runs every 5 minutes.
-5. **Ask**: `GET /api/v1/shoppers/{id}/recommendations?slot=` `for_you`, `promotions`, `points`,
-   `trending`, `new_arrivals` or `buy_again` (`&country=DE` for a visitor you never sent);
-   `GET /api/v1/products/{sku}/similar` and `/bought-together`. Every item has a `reason`; an
-   empty list by design has an `empty_reason`.
-
-Errors: `{"type": ..., "errors": [{"code", "detail", "attr"}]}`.""",
-    "VERSION": "1.0.0",
-    "SERVE_INCLUDE_SCHEMA": False,
-    "COMPONENT_SPLIT_REQUEST": True,
-    "SWAGGER_UI_DIST": "SIDECAR",
-    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
-    "REDOC_DIST": "SIDECAR",
-    # drf-standardized-errors documents its error enums; name them once to avoid collisions.
-    "ENUM_NAME_OVERRIDES": {
-        f"{name}Enum": f"{_ERRORS}.{name}Enum.choices"
-        for name in (
-            "ValidationError",
-            "ClientError",
-            "ServerError",
-            *(f"ErrorCode{code}" for code in (401, 403, 404, 405, 406, 415, 429, 500)),
-        )
-    },
-    "POSTPROCESSING_HOOKS": [
-        "drf_standardized_errors.openapi_hooks.postprocess_schema_enums",
-    ],
-}
+# --- REST API: config/settings_api.py -------------------------------------------------------
 
 # --- Admin CSV import/export (django-import-export) -----------------------------------------------
 # Without these any staff account may import or export any model it can reach in the admin.
@@ -333,23 +230,7 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 # Health probes answer plain HTTP from the orchestrator inside the network.
 SECURE_REDIRECT_EXEMPT = [r"^health/"]
-# Content-Security-Policy (django-csp): scripts and styles from our own origin only, no inline
-# script or style anywhere in templates/ (tests/test_security_headers.py scans them). data: images
-# are the favicon and Swagger UI's icons.
-CONTENT_SECURITY_POLICY = {
-    "DIRECTIVES": {
-        "default-src": [SELF],
-        "script-src": [SELF],
-        "style-src": [SELF],
-        "img-src": [SELF, "data:"],
-        "font-src": [SELF],
-        "connect-src": [SELF],
-        "object-src": [NONE],
-        "base-uri": [SELF],
-        "form-action": [SELF],
-        "frame-ancestors": [NONE],
-    }
-}
+# The Content-Security-Policy: config/settings_security.py.
 # The OpenAPI schema and Swagger UI need a login unless this is true (they map every endpoint).
 SHELFWISE_API_DOCS_PUBLIC = env.bool("SHELFWISE_API_DOCS_PUBLIC", default=False)
 # /health/ tells anyone only "ok" or "unavailable"; a caller sending "Authorization: Bearer
@@ -359,29 +240,15 @@ SHELFWISE_HEALTH_TOKEN = env.str("SHELFWISE_HEALTH_TOKEN", default="")
 # reconciler goes every 5 minutes and the scheduler saves its send times every 3.
 SHELFWISE_BEAT_MAX_AGE_SECONDS = env.int("SHELFWISE_BEAT_MAX_AGE_SECONDS", default=10 * 60)
 
-# --- Logging -------------------------------------------------------------------------------------
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {
-        "django.db.backends": {"level": "WARNING"},
-        # django-axes announces its configuration at every start, commands included; lockouts
-        # and failed logins are still logged (axes.handlers, WARNING).
-        "axes.apps": {"level": "WARNING"},
-    },
-}
+# --- Logging: config/settings_logging.py ---------------------------------------------------
 
 # --- Recommender knobs (passed into recommender.core as arguments) --------------------------------
-# How much each event kind says about interest; a purchase outweighs many views.
+# How much each event kind says about interest: the defaults sit in the kinds table
+# (behavior/kinds.py, read through event_weights()); SHELFWISE_WEIGHT_<KIND> overrides one kind's.
 SHELFWISE_EVENT_WEIGHTS = {
-    "view": env.float("SHELFWISE_WEIGHT_VIEW", default=1.0),
-    "search": env.float("SHELFWISE_WEIGHT_SEARCH", default=0.5),
-    "add_to_cart": env.float("SHELFWISE_WEIGHT_ADD_TO_CART", default=4.0),
-    "purchase": env.float("SHELFWISE_WEIGHT_PURCHASE", default=8.0),
-    "rating": env.float("SHELFWISE_WEIGHT_RATING", default=2.0),
+    name.removeprefix("SHELFWISE_WEIGHT_").lower(): env.float(name)
+    for name in sorted(os.environ)
+    if name.startswith("SHELFWISE_WEIGHT_")
 }
 SHELFWISE_HALF_LIFE_DAYS = env.float("SHELFWISE_HALF_LIFE_DAYS", default=90.0)
 # Days of history before the newest event that training reads; 0 = all of it (the default: the

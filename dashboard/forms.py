@@ -9,13 +9,12 @@ from django import forms
 
 from behavior import selectors as behavior_selectors
 from behavior.countries import country_name
-from behavior.models import EventKind
+from behavior.kinds import EVENT_KINDS
 from catalog import selectors as catalog_selectors
 
+# The kinds the table offers for simulation (behavior/kinds.py: simulate_as).
 SIMULATED_KINDS = [
-    (EventKind.VIEW.value, "View"),
-    (EventKind.ADD_TO_CART.value, "Add to cart"),
-    (EventKind.PURCHASE.value, "Purchase"),
+    (name, kind.simulate_as) for name, kind in EVENT_KINDS.items() if kind.simulate_as
 ]
 
 
@@ -25,7 +24,7 @@ class SimulateEventForm(forms.Form):
         max_length=64,
         widget=forms.TextInput(attrs={"list": "simulate-skus", "autocomplete": "off"}),
     )
-    kind = forms.ChoiceField(label="Event", choices=SIMULATED_KINDS, initial=EventKind.VIEW.value)
+    kind = forms.ChoiceField(label="Event", choices=SIMULATED_KINDS, initial="view")
 
     def clean_sku(self) -> str:
         sku = self.cleaned_data["sku"].strip()

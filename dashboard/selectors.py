@@ -9,20 +9,14 @@ from datetime import datetime, timedelta
 from django.conf import settings
 
 from behavior import selectors as behavior_selectors
+from behavior import volume_selectors
 from catalog import selectors as catalog_selectors
 from recommender.impressions import impressions_last_day
 from recommender.selectors import champion_versions, last_successful_training, latest_training_run
-from recommender.serving.catalog_state import current_catalog
-from recommender.serving.model_cache import (
-    champion_models,
-    personal_model,
-    popularity_model,
-    serving_choice,
-)
-from recommender.serving.realtime import shopper_profile
+from recommender.serving.model_cache import champion_models, serving_choice
 from recommender.serving.results import Recommendations
-from recommender.serving.selectors import render, version_info
-from recommender.serving.slots import ShopperInfo, SlotContext, rank_slot
+from recommender.serving.service import recommend
+from recommender.serving.slots import ShopperInfo
 
 CHART_DAYS = 30
 TRAINING_STALE_AFTER = timedelta(hours=48)
@@ -39,12 +33,12 @@ class Alert:
 def overview(*, now: datetime) -> dict:
     """Counts, funnel, reach, the events chart, champions and alerts for the overview page."""
     today = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    latest = behavior_selectors.latest_event_time()
+    latest = volume_selectors.latest_event_time()
     # Imported history (Online Retail ends in 2011) would make a chart of the last 30 days empty:
     # chart the 30 days up to the newest event instead, and say so.
     anchor = now if latest is None or latest >= now - timedelta(days=CHART_DAYS) else latest
     since = (anchor - timedelta(days=CHART_DAYS - 1)).replace(hour=0, minute=0, second=0)
-    chart = behavior_selectors.events_chart(since=since, until=anchor, days=CHART_DAYS)
+    chart = volume_selectors.events_chart(since=since, until=anchor, days=CHART_DAYS)
     impressions = impressions_last_day(now=now)
     counts = catalog_selectors.product_counts()
     available = counts["available"]
@@ -53,13 +47,13 @@ def overview(*, now: datetime) -> dict:
         "shoppers": behavior_selectors.shopper_count(),
         "products": counts["products"],
         "available": available,
-        "events_today": behavior_selectors.events_between(start=today, end=now),
-        "events_week": behavior_selectors.events_between(start=now - timedelta(days=7), end=now),
+        "events_today": volume_selectors.events_between(start=today, end=now),
+        "events_week": volume_selectors.events_between(start=now - timedelta(days=7), end=now),
         "latest_event": latest,
         "chart_since": since,
         "chart_until": anchor,
         "chart_is_history": anchor is not now,
-        "funnel": behavior_selectors.funnel(chart=chart),
+        "funnel": volume_selectors.funnel(chart=chart),
         "reach": {
             "products": reached,
             "share": reached / available if available else 0.0,
@@ -81,7 +75,7 @@ def alerts(*, now: datetime, impressions: dict[int, int]) -> list[Alert]:
         found.append(
             Alert("bad", "No successful training in 48 hours", f"Models were trained {when}.")
         )
-    received = behavior_selectors.last_received_time()
+    received = volume_selectors.last_received_time()
     if received is None or received < now - INGESTION_STALE_AFTER:
         when = f"the last arrived {received:%-d %b %Y %H:%M}" if received else "none ever arrived"
         found.append(Alert("warn", "Event ingestion stalled", f"No events in 6 hours; {when}."))
@@ -102,27 +96,10 @@ def cold_start_preview(
     *, now: datetime, k: int, country: str = "", interests: frozenset[int] = frozenset()
 ) -> Recommendations:
     """The "for you" list a brand-new shopper (no events yet) with this profile would get."""
-    catalog = current_catalog()
-    models = champion_models()
-    personal = personal_model(models)
-    context = SlotContext(
-        catalog=catalog,
-        shopper=ShopperInfo(
-            pk=None, external_id="(new shopper)", country=country, interests=interests
-        ),
-        profile=shopper_profile(events=[], catalog=catalog),
-        personal=personal,
-        popular=popularity_model(models),
-        purchases={},
-        now=now,
-        k=k,
+    shopper = ShopperInfo(
+        pk=None, external_id="(new shopper)", country=country, interests=interests
     )
-    return Recommendations(
-        slot="for_you",
-        items=render(rank_slot(context, "for_you"), catalog=catalog),
-        model_version=version_info(personal),
-        generated_at=now,
-    )
+    return recommend(shopper=shopper, slot="for_you", k=k, now=now)
 
 
 ALGORITHM_NAMES = {

@@ -13,7 +13,7 @@ from django.http import HttpRequest
 from django.utils.html import format_html
 
 from recommender.models import ModelVersion, TrainingRun
-from recommender.training.promotion import PromotionError, promote_version, rollback
+from recommender.training.champion import ChampionError, make_champion, rollback
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -112,8 +112,8 @@ class ModelVersionAdmin(ReadOnlyAdmin):
             self.message_user(request, "Select exactly one version to promote.", messages.ERROR)
             return
         try:
-            version = promote_version(version=queryset.get(), user=request.user)
-        except PromotionError as exc:
+            version = make_champion(version=queryset.get(), user=request.user)
+        except ChampionError as exc:
             self.message_user(request, str(exc), messages.ERROR)
             return
         self.message_user(request, f"{version} now serves {version.algorithm}.", messages.SUCCESS)
@@ -126,7 +126,7 @@ class ModelVersionAdmin(ReadOnlyAdmin):
         for algorithm in sorted(set(queryset.values_list("algorithm", flat=True))):
             try:
                 restored = rollback(algorithm=algorithm, user=request.user)
-            except PromotionError as exc:
+            except ChampionError as exc:
                 self.message_user(request, str(exc), messages.ERROR)
                 continue
             self.message_user(request, f"{algorithm}: restored {restored}.", messages.SUCCESS)

@@ -26,7 +26,7 @@ from recommender.serializers import (
     TrainingRunInSerializer,
     TrainingRunSerializer,
 )
-from recommender.training.promotion import PromotionError, promote_version, rollback
+from recommender.training.champion import ChampionError, make_champion, rollback
 from recommender.training.services import (
     BrokerUnavailable,
     TrainingAlreadyRunning,
@@ -196,8 +196,8 @@ class ModelVersions(generics.ListAPIView):
 def model_version_promote(request: Request, version_id: int) -> Response:
     version = get_object_or_404(ModelVersion, pk=version_id)
     try:
-        version = promote_version(version=version, user=request.user)
-    except PromotionError as exc:
+        version = make_champion(version=version, user=request.user)
+    except ChampionError as exc:
         raise exceptions.ValidationError({"non_field_errors": [str(exc)]}) from exc
     return Response(ModelVersionSerializer(version).data)
 
@@ -215,6 +215,6 @@ def model_versions_rollback(request: Request) -> Response:
     incoming.is_valid(raise_exception=True)
     try:
         version = rollback(algorithm=incoming.validated_data["algorithm"], user=request.user)
-    except PromotionError as exc:
+    except ChampionError as exc:
         raise exceptions.ValidationError({"algorithm": [str(exc)]}) from exc
     return Response(ModelVersionSerializer(version).data)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import uuid
 
 from celery import shared_task
 from django.conf import settings
@@ -66,6 +67,19 @@ def train_in_background(*, run_id: int) -> threading.Thread:
     thread = threading.Thread(target=train, name=f"training-run-{run_id}", daemon=True)
     thread.start()
     return thread
+
+
+def send_training(*, run_id: int) -> str | None:
+    """Hand run ``run_id`` to the ``train`` queue (its task id) or, embedded, to a thread (None).
+
+    Raises kombu's ``OperationalError`` when the broker refuses; ``training.queue`` records it.
+    """
+    if settings.SHELFWISE_TRAIN_IN_BACKGROUND:
+        train_in_background(run_id=run_id)
+        return None
+    task_id = str(uuid.uuid4())
+    train_models_task.apply_async(args=[run_id], task_id=task_id, retry=False)
+    return task_id
 
 
 def _start_scheduled(algorithms: list[str] | None) -> int | None:

@@ -16,9 +16,9 @@ from django.core.management import CommandError, call_command
 
 from behavior.models import Event, Shopper
 from catalog.models import Category, Product, Promotion
-from shop import services
-from shop.selectors import shop_fingerprint
-from shop.synthetic import plan_shop
+from demo import services
+from demo.selectors import shop_fingerprint
+from demo.synthetic import plan_shop
 from tests.conftest import REPO_ROOT
 from tests.factories import EventFactory, ProductFactory, ShopperFactory
 

@@ -11,7 +11,12 @@ import sys
 
 from tests.conftest import REPO_ROOT
 
-SETTINGS = REPO_ROOT / "config" / "settings.py"
+# config.settings and the modules it imports its long blocks from (config/settings_*.py).
+SETTINGS = [
+    path
+    for path in sorted((REPO_ROOT / "config").glob("settings*.py"))
+    if path.name != "settings_test.py"
+]
 ENV_EXAMPLE = REPO_ROOT / ".env.example"
 
 
@@ -27,9 +32,9 @@ def _deploy_check(**env: str) -> subprocess.CompletedProcess:
 
 
 def _variables_read_by_settings() -> set[str]:
-    """Names passed to env.<cast>("NAME", ...) anywhere in config/settings.py."""
+    """Names passed to env.<cast>("NAME", ...) anywhere in the settings modules."""
     names = set()
-    for node in ast.walk(ast.parse(SETTINGS.read_text())):
+    for node in (n for path in SETTINGS for n in ast.walk(ast.parse(path.read_text()))):
         if (
             isinstance(node, ast.Call)
             and isinstance(node.func, ast.Attribute)

@@ -15,10 +15,10 @@ from django.core.management import CommandError, call_command
 
 from behavior.models import Event
 from catalog.models import Category, Product, Promotion
+from demo.synthetic import CATALOG_TREE, GENERAL, plan_shop
+from demo.verticals import VERTICALS
 from recommender.training.dataset import TrainingData, build_training_data
 from recommender.training.fitting import Configuration, fit_configuration
-from shop.synthetic import CATALOG_TREE, GENERAL, plan_shop
-from shop.verticals import VERTICALS
 from tests.planned_events import planned_event_arrays
 
 NOW = datetime(2026, 11, 1, 12, tzinfo=UTC)

@@ -8,7 +8,7 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from behavior import selectors as shopper_selectors
+from behavior import volume_selectors
 from behavior.countries import country_name
 from catalog import selectors as catalog_selectors
 from dashboard import selectors
@@ -23,14 +23,14 @@ def cold_start(request: HttpRequest) -> HttpResponse:
     now = timezone.now()
     countries = [
         (country_name(code), selectors.cold_start_preview(now=now, k=PREVIEW_K, country=code))
-        for code in shopper_selectors.top_countries(limit=5)
+        for code in volume_selectors.top_countries(limit=5)
     ]
     interests = [
         (
             category,
             selectors.cold_start_preview(now=now, k=PREVIEW_K, interests=frozenset({category.pk})),
         )
-        for category in shopper_selectors.interest_categories(limit=6)
+        for category in volume_selectors.interest_categories(limit=6)
     ]
     newest = catalog_selectors.newest_products(limit=8)
     neighbours = catalog_selectors.content_neighbours(products=newest, k=3)

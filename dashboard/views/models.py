@@ -15,7 +15,7 @@ from recommender import selectors as model_selectors
 from recommender.models import TrainingRun
 from recommender.permissions import PROMOTE_PERMISSION, TRAIN_PERMISSION
 from recommender.selectors import champion_version, model_versions, training_runs
-from recommender.training.promotion import PromotionError, promote_version, rollback
+from recommender.training.champion import ChampionError, make_champion, rollback
 from recommender.training.services import (
     BrokerUnavailable,
     TrainingAlreadyRunning,
@@ -106,8 +106,8 @@ def promote(request: HttpRequest, version_id: int) -> HttpResponse:
     version = get_object_or_404(model_versions(), pk=version_id)
     if request.method == "POST":
         try:
-            promote_version(version=version, user=request.user)
-        except PromotionError as exc:
+            make_champion(version=version, user=request.user)
+        except ChampionError as exc:
             messages.error(request, str(exc))
         else:
             messages.success(request, f"{version.label} now serves.")
@@ -131,7 +131,7 @@ def roll_back(request: HttpRequest, algorithm: str) -> HttpResponse:
     if request.method == "POST":
         try:
             restored = rollback(algorithm=algorithm, user=request.user)
-        except PromotionError as exc:
+        except ChampionError as exc:
             messages.error(request, str(exc))
         else:
             messages.success(request, f"Rolled back: {restored.label} serves again.")

@@ -12,7 +12,7 @@ from behavior import selectors as shopper_selectors
 from catalog import selectors as catalog_selectors
 from dashboard.access import page_of, query_without_page, staff_page
 from dashboard.forms import ShopperPickForm
-from recommender.serving.selectors import recommendations_for
+from recommender.serving.service import recommend
 
 PRODUCT_K = 8
 
@@ -27,10 +27,8 @@ def promotions(request: HttpRequest) -> HttpResponse:
         shopper = form.cleaned_data["shopper"]
         preview = {
             "shopper": shopper,
-            "promotions": recommendations_for(
-                shopper=shopper, slot="promotions", k=PRODUCT_K, now=now
-            ),
-            "points": recommendations_for(shopper=shopper, slot="points", k=PRODUCT_K, now=now),
+            "promotions": recommend(shopper=shopper, slot="promotions", k=PRODUCT_K, now=now),
+            "points": recommend(shopper=shopper, slot="points", k=PRODUCT_K, now=now),
         }
     page = page_of(request, catalog_selectors.points_catalogue())
     redeemable = shopper_selectors.redeemable_counts(points_prices=[p.points_price for p in page])

@@ -17,19 +17,10 @@ from config.storable import unstorable
 from dashboard.access import page_of, query_without_page, require_permission, staff_page
 from dashboard.forms import ShopperSearchForm, SimulateEventForm
 from recommender.diffing import compare_lists
-from recommender.serving.selectors import recommendations_for
+from recommender.serving.registry import shopper_page_slots
+from recommender.serving.service import recommend
 
 SLOT_K = 6
-# The slots a merchandiser places for a known shopper (new arrivals shows on the cold-start page).
-SHOPPER_SLOTS = ("for_you", "promotions", "points", "trending", "buy_again")
-SLOT_TITLES = {
-    "for_you": "For you",
-    "promotions": "Promotions",
-    "points": "Points redemption",
-    "trending": "Trending / cold start",
-    "new_arrivals": "New arrivals",
-    "buy_again": "Buy again",
-}
 
 
 @staff_page
@@ -68,7 +59,7 @@ def simulate_event(request: HttpRequest, external_id: str) -> HttpResponse:
     form = SimulateEventForm(request.POST)
     result, after = None, None
     if form.is_valid():
-        before = recommendations_for(shopper=shopper, slot="for_you", k=SLOT_K, now=timezone.now())
+        before = recommend(shopper=shopper, slot="for_you", k=SLOT_K, now=timezone.now())
         outcome = ingest_events(
             events=[
                 {
@@ -84,9 +75,7 @@ def simulate_event(request: HttpRequest, external_id: str) -> HttpResponse:
         if outcome.statuses != [STORED]:
             form.add_error(None, f"The event was not stored: {outcome.errors.get(0, outcome)}.")
         else:
-            after = recommendations_for(
-                shopper=shopper, slot="for_you", k=SLOT_K, now=timezone.now()
-            )
+            after = recommend(shopper=shopper, slot="for_you", k=SLOT_K, now=timezone.now())
             result = compare_lists(before=before.items, after=after.items)
             result["event"] = form.cleaned_data
             form = SimulateEventForm(initial={"kind": form.cleaned_data["kind"]})
@@ -122,12 +111,8 @@ def _shopper_or_404(external_id: str):
 def _shopper_context(shopper) -> dict:
     now = timezone.now()
     slots = [
-        (
-            slot,
-            SLOT_TITLES[slot],
-            recommendations_for(shopper=shopper, slot=slot, k=SLOT_K, now=now),
-        )
-        for slot in SHOPPER_SLOTS
+        (slot.name, slot.title, recommend(shopper=shopper, slot=slot.name, k=SLOT_K, now=now))
+        for slot in shopper_page_slots()
     ]
     return {
         "shopper": shopper,
@@ -144,7 +129,7 @@ def _suggested_skus(shopper, *, slots=None) -> list[tuple[str, str]]:
     if slots is None:
         now = timezone.now()
         slots = [
-            (s, "", recommendations_for(shopper=shopper, slot=s, k=SLOT_K, now=now))
+            (s, "", recommend(shopper=shopper, slot=s, k=SLOT_K, now=now))
             for s in ("for_you", "trending")
         ]
     seen: dict[str, str] = {}

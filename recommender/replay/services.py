@@ -4,7 +4,7 @@
    split (``protocol``): the cut T, the training pairs, the test pairs, the scored shoppers.
 2. Models fitted on the events before T by the training pipeline's code (``models``), kept in
    memory: the champions and the run/version tables are never touched.
-3. Every scored shopper served through ``recommendations_for(..., now=T, models=...)``, the
+3. Every scored shopper served through ``recommend(..., now=T, models=...)``, the
    function the API calls, for "auto" and for each personal model forced.
 4. Lists scored like the reference (``scoring``) next to popularity and a tuned EASE fitted on
    the same training pairs (``baselines``), with paired bootstrap intervals of the ratios.
@@ -25,6 +25,7 @@ import numpy as np
 import scipy.sparse as sp
 from django.conf import settings
 
+from behavior.kinds import event_weights
 from behavior.models import EventKind, Shopper
 from catalog.models import Product
 from recommender.replay import baselines
@@ -33,8 +34,8 @@ from recommender.replay.protocol import Split, global_split
 from recommender.replay.scoring import ratio_interval, score_lists, score_pages
 from recommender.serving.clock import replay_cutoff
 from recommender.serving.model_cache import personal_model
-from recommender.serving.selectors import recommendations_for
-from recommender.serving.slots import SLOTS
+from recommender.serving.registry import slot_names
+from recommender.serving.service import recommend
 from recommender.training.dataset import TrainingDataError, load_events
 
 K = 10
@@ -153,7 +154,7 @@ def replay_data(*, cut: datetime | None) -> ReplayData:
         events = load_events(window_days=0)
     except TrainingDataError as exc:
         raise ReplayError(str(exc)) from exc
-    counted = [kind for kind, weight in settings.SHELFWISE_EVENT_WEIGHTS.items() if weight > 0]
+    counted = [kind for kind, weight in event_weights().items() if weight > 0]
     events = events.subset(np.flatnonzero(np.isin(events.kinds, counted)))
     if len(events) == 0:
         raise ReplayError("No events of a kind that carries weight: nothing to replay.")
@@ -203,7 +204,7 @@ def _serve(data, users, slot, at, models, track, desc, serving_model=None) -> np
     code_of = {int(pk): code for code, pk in enumerate(data.product_pks.tolist())}
     recs = np.full((users.size, K), -1, dtype=np.int64)
     for row, user in enumerate(track(users.tolist(), desc=desc, unit="shopper")):
-        served = recommendations_for(
+        served = recommend(
             shopper=str(data.external_ids[user]),
             slot=slot,
             k=K,
@@ -220,7 +221,7 @@ def _repeat_scores(data, users, at, models, track) -> tuple[list[ListScore], dic
     """buy_again, for_you and whole pages against every product purchased at or after T;
     buy_again against the shopper's own most frequent (then popular) items; and facts."""
     target = data.purchases_after
-    by_slot = {slot: _serve(data, users, slot, at, models, track, slot) for slot in SLOTS}
+    by_slot = {slot: _serve(data, users, slot, at, models, track, slot) for slot in slot_names()}
     frequent = baselines.own_most_frequent(data.split, data.purchases, users, k=K)
     tuning = baselines.tune_repeat(data.split, data.purchases, k=K)
     reference = score_lists(frequent.recs, users=users, relevant=target)
@@ -237,7 +238,7 @@ def _repeat_scores(data, users, at, models, track) -> tuple[list[ListScore], dic
         scores.append(ListScore(f"{slot} served (auto)", "purchases", metrics))
         if slot == "buy_again":
             scores[-1].vs_own_most_frequent = ratio_interval(per_user, reference[1])
-    pages = [np.unique(np.concatenate([by_slot[s][n] for s in SLOTS])) for n in range(users.size)]
+    pages = [np.unique(np.concatenate([by_slot[s][n] for s in by_slot])) for n in range(users.size)]
     pages = [page[page >= 0] for page in pages]
     scores.append(
         ListScore(

@@ -1,13 +1,16 @@
 """Real-time serving: slots, business rules, reasons and response caching.
 
-Stable entry points (the dashboard and the API call these; keep their signatures):
+Entry points (the API, the dashboard, the demo check and the replay evaluator call these):
 
-``recommendations_for(*, shopper, slot, k, now, country="") -> Recommendations``
+``service.recommend(*, shopper, slot, k, now, country="", models=None) -> Recommendations``
     ``shopper`` is a ``behavior.models.Shopper`` or an external id (unknown ids get the
-    cold-start list); ``slot`` one of ``SLOTS``; ``k`` ≤ ``settings.SHELFWISE_MAX_K``.
+    cold-start list); ``slot`` one of ``registry.slot_names()``; ``k`` ≤ ``SHELFWISE_MAX_K``.
     ``Recommendations.items`` is a list of ``Recommendation(product: ProductCard, score: float,
     reason: Reason(code, text), source: str)``; ``Recommendations.as_dict()`` is the API body.
 
-``similar_products(*, sku, k, now)`` and ``bought_together(*, sku, k, now)``
+``products.similar_products(*, sku, k, now)`` and ``products.bought_together(*, sku, k, now)``
     Same result type, for a product page; raise ``ProductNotFound`` for an unknown sku.
+
+A slot is declared once in ``registry`` (its mask, stages, reason, title, keys) with its stages
+in ``stages``; ``slots.rank_slot`` walks them.
 """

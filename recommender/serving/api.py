@@ -22,9 +22,9 @@ from config.api import (
 from config.storable import unstorable
 from recommender.impressions import record_impressions
 from recommender.serving.products import ProductNotFound, bought_together, similar_products
+from recommender.serving.registry import slot_names
 from recommender.serving.rules import InvalidRequest
-from recommender.serving.selectors import recommendations_for
-from recommender.serving.slots import SLOTS
+from recommender.serving.service import recommend
 
 
 class KQuerySerializer(StrictQuerySerializer):
@@ -36,8 +36,15 @@ class KQuerySerializer(StrictQuerySerializer):
     )
 
 
+class SlotField(serializers.ChoiceField):
+    """One of the registered slots, read from the registry each time a serializer is made."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(choices=slot_names(), **kwargs)
+
+
 class RecommendationsQuerySerializer(KQuerySerializer):
-    slot = serializers.ChoiceField(choices=SLOTS, default="for_you")
+    slot = SlotField(default="for_you")
     country = CountryCodeField(
         required=False,
         allow_blank=True,
@@ -130,7 +137,7 @@ def shopper_recommendations(request: Request, external_id: str) -> Response:
         raise ValidationError({"external_id": ["At most 128 characters, no NUL characters."]})
     query = query_params(RecommendationsQuerySerializer, request)
     try:
-        result = recommendations_for(
+        result = recommend(
             shopper=external_id,
             slot=query["slot"],
             k=query["k"],

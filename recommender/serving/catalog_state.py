@@ -24,7 +24,7 @@ import numpy as np
 from django.conf import settings
 from django.db import connection
 
-from catalog.models import Category, Product, Promotion
+from catalog.models import Category, CategoryTree, Product, Promotion
 from catalog.versioning import catalog_version
 from recommender.serving.results import CARDS_KEPT, product_cards
 
@@ -58,6 +58,7 @@ class CatalogSnapshot:
     category_parent: dict[int, int | None]
     promotions: list[PromotionInfo]
     _descendants: dict[int, np.ndarray] = field(default_factory=dict)
+    _tree: CategoryTree | None = None
     # Product cards read under this snapshot (results.product_cards): they live and die with it.
     card_memo: dict = field(default_factory=dict)
 
@@ -86,23 +87,26 @@ class CatalogSnapshot:
         ids = set()
         for category_id in category_ids:
             ids |= set(self.descendants(category_id).tolist())
-        if not ids:
-            return np.empty(0, dtype=np.int64)
-        return np.flatnonzero(np.isin(self.category, np.fromiter(ids, dtype=np.int64)))
+        return self._rows_in(ids)
 
     def descendants(self, category_id: int) -> np.ndarray:
         """The category and every category below it."""
         if category_id not in self._descendants:
-            children: dict[int, list[int]] = {}
-            for child, parent in self.category_parent.items():
-                if parent is not None:
-                    children.setdefault(parent, []).append(child)
-            found, frontier = {category_id}, [category_id]
-            while frontier:
-                frontier = [c for p in frontier for c in children.get(p, []) if c not in found]
-                found.update(frontier)
+            found = self.tree.with_descendants({category_id})
             self._descendants[category_id] = np.fromiter(found, dtype=np.int64)
         return self._descendants[category_id]
+
+    @property
+    def tree(self) -> CategoryTree:
+        if self._tree is None:
+            self._tree = CategoryTree(self.category_parent)
+        return self._tree
+
+    def _rows_in(self, category_ids: set[int]) -> np.ndarray:
+        """Rows of products directly in these categories."""
+        if not category_ids:
+            return np.empty(0, dtype=np.int64)
+        return np.flatnonzero(np.isin(self.category, np.fromiter(category_ids, dtype=np.int64)))
 
 
 class _State:
@@ -228,20 +232,13 @@ def _promotions(snapshot: CatalogSnapshot) -> list[PromotionInfo]:
     preview "as of" another moment (the demo check, a merchandiser's what-if) sees the same data.
     """
     live = Promotion.objects.filter(is_active=True)
-    products: dict[int, list[int]] = {}
-    for promotion_id, product_id in Promotion.products.through.objects.filter(
-        promotion__in=live
-    ).values_list("promotion_id", "product_id"):
-        products.setdefault(promotion_id, []).append(product_id)
-    categories: dict[int, set[int]] = {}
-    for promotion_id, category_id in Promotion.categories.through.objects.filter(
-        promotion__in=live
-    ).values_list("promotion_id", "category_id"):
-        categories.setdefault(promotion_id, set()).add(category_id)
+    # The scope is catalog's (PromotionQuerySet.covering), read for all promotions at once.
+    products = live.named_products()
+    categories = live.covered_categories(tree=snapshot.tree)
     result = []
     for p in live:
         direct = snapshot.rows_of(np.asarray(products.get(p.pk, []), dtype=np.int64))
-        via_category = snapshot.category_rows(categories.get(p.pk, set()))
+        via_category = snapshot._rows_in(categories.get(p.pk, set()))
         rows = np.union1d(direct[direct >= 0], via_category).astype(np.int64)
         result.append(
             PromotionInfo(

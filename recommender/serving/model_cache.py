@@ -368,3 +368,15 @@ class SearchIndex:
         # Σ_t q_t · (row t of the terms × items matrix), read straight from its CSR arrays:
         # scipy's column slicing of the items × terms matrix cost ~0.3 ms of checks alone.
         return sparse_rows_sum(self.terms_items, term_ids, q.astype(np.float32))
+
+
+def models_key(models: dict[str, ServingModel]) -> tuple:
+    """The served versions, as cache keys hold them."""
+    return tuple(sorted((name, m.version_id) for name, m in models.items()))
+
+
+def version_info(model: ServingModel | None) -> dict | None:
+    """The response's ``model_version``."""
+    if model is None:
+        return None
+    return {"algorithm": model.algorithm, "version": model.version_id, "uuid": model.uuid}

@@ -8,7 +8,7 @@ yet: its title and description are scored as a search query, with its category c
 Then products of the same category ranked by popularity, then global popularity, so the list
 is never empty. Bought together: products purchased in the same orders first, then products in
 the same order-less sessions (browsed together, each reason saying which), counted per product
-with index-backed queries and cached (``bought_together``).
+with index-backed queries (``behavior.basket_selectors``) and cached for an hour.
 """
 
 from __future__ import annotations
@@ -20,26 +20,35 @@ from datetime import datetime
 import numpy as np
 from django.conf import settings
 
+from behavior.basket_selectors import co_occurrence_counts
 from catalog.models import Product
 from recommender.serving import reasons
-from recommender.serving.bought_together import co_occurrence_counts
-from recommender.serving.cache import cached_response, response_key, store_response
+from recommender.serving.cache import (
+    cached_response,
+    response_key,
+    store_entries,
+    store_response,
+)
 from recommender.serving.catalog_state import CatalogSnapshot, current_catalog
 from recommender.serving.clock import clock_part, replay_cutoff
 from recommender.serving.model_cache import (
     ServingModel,
     champion_models,
     content_model,
+    models_key,
     neighbour_model,
     popularity_model,
+    version_info,
 )
-from recommender.serving.results import Recommendations
+from recommender.serving.results import Recommendations, render
 from recommender.serving.rules import checked_k, eligible
-from recommender.serving.selectors import models_key, render, version_info
 from recommender.serving.slots import Pick
 from recommender.serving.trending import popular_rows
 
 POOL_FACTOR = 3
+# Basket counts move slowly with new orders: cached apart from responses. Precomputing them at
+# training time would remove even the first request's cost.
+CO_OCCURRENCE_SECONDS = 3600
 # Text cosine from which a content neighbour's reason says "similar description".
 SIMILAR_TEXT_COSINE = 0.1
 
@@ -243,7 +252,7 @@ def _popular(catalog: CatalogSnapshot, popular: ServingModel | None, before: dat
 
 
 def _co_occurring(catalog: CatalogSnapshot, pk: int, title: str, before: datetime | None):
-    counts = co_occurrence_counts(product_id=pk, before=before)
+    counts = _cached_co_occurrence(product_id=pk, before=before)
     if not counts:
         return
     rows = catalog.rows_of(np.array([c[0] for c in counts], dtype=np.int64))
@@ -256,3 +265,17 @@ def _co_occurring(catalog: CatalogSnapshot, pk: int, title: str, before: datetim
         else:
             reason = reasons.browsed_together(title=title, sessions=sessions)
         yield Pick(r, float(orders or sessions), "co_occurrence", reason)
+
+
+def _cached_co_occurrence(
+    *, product_id: int, before: datetime | None
+) -> list[tuple[int, int, int]]:
+    """``co_occurrence_counts``, cached per product and clock."""
+    # v3: orders and sessions apart (v2 cached their sum, which every reason called "bought").
+    key = f"serving:bought-together:v3:{product_id}{clock_part(before)}"
+    cached = cached_response(key)
+    if isinstance(cached, list):
+        return cached
+    ranked = co_occurrence_counts(product_id=product_id, before=before)
+    store_entries({key: (ranked, CO_OCCURRENCE_SECONDS)})
+    return ranked

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from django.conf import settings
 
+from behavior.kinds import EVENT_KINDS, event_weights
 from behavior.selectors import RecentEvent
 from recommender.core.live import live_event_weights
 from recommender.serving.catalog_state import CatalogSnapshot
@@ -22,7 +23,6 @@ from recommender.serving.catalog_state import CatalogSnapshot
 # Distinct search queries scored per request (the newest, which also weigh most): each costs
 # about 0.2 ms against the content index.
 MAX_QUERIES = 5
-KIND_RANK = {"purchase": 4, "add_to_cart": 3, "rating": 2, "view": 1, "search": 0}
 
 
 @dataclass
@@ -62,7 +62,7 @@ def shopper_profile(
         np.array([e.kind for e in events]),
         np.array([np.nan if e.value is None else e.value for e in events], dtype=np.float64),
         np.array([e.occurred_at for e in events], dtype=np.float64),
-        kind_weights=settings.SHELFWISE_EVENT_WEIGHTS,
+        kind_weights=event_weights(),
         value_transform=settings.SHELFWISE_VALUE_TRANSFORM,
         half_life_hours=half_life_hours or settings.SHELFWISE_REALTIME_HALF_LIFE_HOURS,
     )
@@ -91,10 +91,16 @@ def shopper_profile(
 def _strongest_kinds(events: Sequence[RecentEvent], rows: np.ndarray) -> dict[int, str]:
     """Catalog row → the strongest kind of event on it (the newest among equals)."""
     known = np.flatnonzero(rows >= 0)
-    ranks = np.array([KIND_RANK.get(events[i].kind, 0) for i in known.tolist()], dtype=np.int64)
+    ranks = np.array([_rank(events[i].kind) for i in known.tolist()], dtype=np.int64)
     # Weakest first and, within a kind, oldest first: the last write per row wins.
     order = known[np.lexsort((-known, ranks))] if known.size else known
     return {int(rows[i]): events[i].kind for i in order.tolist()}
+
+
+def _rank(kind: str) -> int:
+    """The kind's rank in behavior/kinds.py; 0 for a kind no longer in the table."""
+    known = EVENT_KINDS.get(kind)
+    return known.rank if known else 0
 
 
 def _distinct_queries(pairs) -> list[tuple[str, float]]:

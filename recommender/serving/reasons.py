@@ -7,14 +7,7 @@ from datetime import datetime
 
 from django.utils.timezone import localtime
 
-# What the shopper did, in the words of "because you … X".
-KIND_VERBS = {
-    "view": "viewed",
-    "search": "searched for",
-    "add_to_cart": "added to your cart",
-    "purchase": "bought",
-    "rating": "rated",
-}
+from behavior.kinds import EVENT_KINDS
 
 
 @dataclass(frozen=True)
@@ -27,7 +20,8 @@ class Reason:
 
 
 def because(*, kind: str, title: str) -> Reason:
-    verb = KIND_VERBS.get(kind, "viewed")
+    # What the shopper did, in the words of "because you … X" (behavior/kinds.py).
+    verb = EVENT_KINDS[kind].verb if kind in EVENT_KINDS else "viewed"
     return Reason(f"because_you_{kind}", f"because you {verb} {title}")
 
 

@@ -10,10 +10,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from catalog.models import Product
+from recommender.serving import reasons
 from recommender.serving.reasons import Reason
+
+if TYPE_CHECKING:  # both import this module
+    from recommender.serving.catalog_state import CatalogSnapshot
+    from recommender.serving.slots import Pick
 
 
 @dataclass(frozen=True)
@@ -164,3 +169,31 @@ def _read_cards(pks: list[int]) -> dict[int, ProductCard]:
         )
         for row in rows
     }
+
+
+def render(picks: list[Pick], *, catalog: CatalogSnapshot) -> list[Recommendation]:
+    """Product cards for the picks, reasons that name the shopper's products.
+
+    Cards come from the snapshot's memo (read once per snapshot), so they agree with the
+    eligibility the snapshot decided; a card found inactive or sold out is still dropped.
+    """
+    pks = [int(catalog.pks[p.row]) for p in picks]
+    pks += [int(catalog.pks[p.because_row]) for p in picks if p.because_row >= 0]
+    cards = product_cards(pks, memo=catalog.card_memo)
+    items = []
+    for pick in picks:
+        card = cards.get(int(catalog.pks[pick.row]))
+        if card is None or not card.in_stock or not card.is_active:
+            continue
+        reason = pick.reason
+        if reason is None:
+            because = cards.get(int(catalog.pks[pick.because_row]))
+            reason = (
+                reasons.because(kind=pick.because_kind, title=because.title)
+                if because is not None
+                else reasons.personal()
+            )
+        items.append(
+            Recommendation(product=card, score=pick.score, reason=reason, source=pick.source)
+        )
+    return items

@@ -1,11 +1,11 @@
-"""Business rules every slot applies: what may be shown, how many, and how varied."""
+"""Business rules every slot applies: what may be shown, how many, and how diverse."""
 
 from __future__ import annotations
 
 import numpy as np
 from django.conf import settings
 
-from recommender.core.rerank import diversify
+from recommender.core import rerank
 from recommender.serving.catalog_state import CatalogSnapshot
 
 
@@ -32,8 +32,9 @@ def eligible(catalog: CatalogSnapshot, *, excluded_rows: np.ndarray) -> np.ndarr
     return mask
 
 
-def varied(catalog: CatalogSnapshot, *, rows: np.ndarray, k: int) -> np.ndarray:
-    """Positions into ``rows`` (best first) keeping at most the configured share per category.
+def diversify(catalog: CatalogSnapshot, *, rows: np.ndarray, k: int) -> np.ndarray:
+    """Positions into ``rows`` (best first) keeping at most the configured share per category
+    (``core.rerank.diversify`` over the catalog's categories, SHELFWISE_DIVERSITY_MAX_SHARE).
 
     Never returns fewer than min(k, len(rows)): when one category is all there is, it fills.
     """
@@ -41,7 +42,7 @@ def varied(catalog: CatalogSnapshot, *, rows: np.ndarray, k: int) -> np.ndarray:
         return np.empty(0, dtype=np.int64)
     positions = np.arange(rows.size)
     # Rank order as the score: diversify keeps the best of each category first.
-    ids, _ = diversify(
+    ids, _ = rerank.diversify(
         positions,
         -positions.astype(np.float32),
         catalog.category[rows],

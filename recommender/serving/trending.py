@@ -2,23 +2,23 @@
 
 Training stores global popularity and trending champions but nothing per country, so trending
 per country or segment is one aggregate query over the last ``SHELFWISE_TRENDING_DAYS`` of
-events (anchored on the newest event, like training), cached in the shared cache for
+events (anchored on the newest event, like training; ``behavior.volume_selectors.trending_counts``),
+cached in the shared cache for
 ``SHELFWISE_TRENDING_CACHE_SECONDS`` and in process memory for a few seconds.
 """
 
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta
+from datetime import datetime
 from urllib.parse import quote
 
 import numpy as np
 from django.conf import settings
 from django.core.cache import cache
-from django.db import connection
-from django.db.models import Max
 
-from behavior.models import Event, Shopper
+from behavior.kinds import event_weights
+from behavior.volume_selectors import trending_counts
 from recommender.serving.catalog_state import CatalogSnapshot
 from recommender.serving.clock import clock_part
 from recommender.serving.model_cache import ServingModel
@@ -81,33 +81,14 @@ def _cached_ranking(
 
 
 def _ranking(*, country: str, segment: str, before: datetime | None) -> list[tuple[int, float]]:
-    events = Event.objects.all() if before is None else Event.objects.filter(occurred_at__lt=before)
-    newest = events.aggregate(newest=Max("occurred_at"))["newest"]
-    if newest is None:
-        return []
-    since = newest - timedelta(days=settings.SHELFWISE_TRENDING_DAYS)
-    weights = settings.SHELFWISE_EVENT_WEIGHTS
-    case = " ".join("WHEN %s THEN %s" for _ in weights)
-    params: list = [p for kind, weight in weights.items() for p in (kind, weight)]
-    where = ["e.occurred_at >= %s", "e.product_id IS NOT NULL"]
-    params.append(since)
-    if before is not None:
-        where.append("e.occurred_at < %s")
-        params.append(before)
-    for column, value in (("country", country), ("segment", segment)):
-        if value:
-            where.append(f"s.{column} = %s")
-            params.append(value)
-    sql = (
-        f"SELECT e.product_id, count(DISTINCT e.shopper_id)"
-        f" + 0.001 * sum(CASE e.kind {case} ELSE 0 END) AS score"
-        f" FROM {Event._meta.db_table} e JOIN {Shopper._meta.db_table} s ON s.id = e.shopper_id"
-        f" WHERE {' AND '.join(where)} GROUP BY e.product_id ORDER BY score DESC, e.product_id"
-        f" LIMIT {TOP}"
+    return trending_counts(
+        country=country,
+        segment=segment,
+        before=before,
+        days=settings.SHELFWISE_TRENDING_DAYS,
+        kind_weights=event_weights(),
+        limit=TOP,
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return [(int(pk), float(score)) for pk, score in cursor.fetchall()]
 
 
 def forget_trending() -> None:

@@ -17,7 +17,7 @@ How a run goes, and why
    transaction creates every version, promotes those within tolerance and marks the run
    succeeded. The content model is fitted on the whole active catalog (``training.content``),
    not on the matrix's items, and is always promoted: it is a feature index for search and
-   cold products, not a ranking competitor (``promotion.decide_feature_index``). Any failure
+   cold products, not a ranking competitor (``champion.decide_feature_index``). Any failure
    before that commit leaves no version and no champion change.
 
 The served artifact is the model fitted on the training part, not refitted on all data. A

@@ -24,10 +24,12 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import DatabaseError, InterfaceError
 
+from behavior.kinds import event_weights
 from recommender.artifacts import artifact_path, delete_artifact, write_artifact
 from recommender.core import ALGORITHMS, Recommender
 from recommender.core.matrix import IdIndex
 from recommender.models import ModelVersion, TrainingRun
+from recommender.training.champion import ChampionScore
 from recommender.training.content import item_support
 from recommender.training.dataset import (
     EventArrays,
@@ -39,7 +41,6 @@ from recommender.training.dataset import (
 from recommender.training.fitting import Configuration, fit_configuration
 from recommender.training.leftovers import note_artifacts
 from recommender.training.progress import RunProgress
-from recommender.training.promotion import ChampionScore
 from recommender.training.tuning import tuned_configurations
 from recommender.training.versions import (
     champion_score,
@@ -150,7 +151,7 @@ def train_models(*, run: TrainingRun, progress: RunProgress) -> list[ModelVersio
 def split_events(events: EventArrays, *, holdout_fraction: float) -> TrainingData:
     return build_training_data(
         events,
-        kind_weights=settings.SHELFWISE_EVENT_WEIGHTS,
+        kind_weights=event_weights(),
         half_life_days=settings.SHELFWISE_HALF_LIFE_DAYS,
         value_transform=settings.SHELFWISE_VALUE_TRANSFORM,
         holdout_fraction=holdout_fraction,

@@ -20,6 +20,12 @@ from recommender.artifacts import ArtifactError, load_model
 from recommender.core import Recommender
 from recommender.core.matrix import IdIndex
 from recommender.models import ModelVersion, TrainingRun
+from recommender.training.champion import (
+    ChampionScore,
+    crown,
+    decide_champion,
+    decide_feature_index,
+)
 from recommender.training.dataset import TrainingData
 from recommender.training.evaluation import holdout_metrics
 from recommender.training.fitting import (
@@ -28,7 +34,6 @@ from recommender.training.fitting import (
     fit_configuration,
 )
 from recommender.training.leftovers import UNRECORDED_ARTIFACTS, delete_artifacts
-from recommender.training.promotion import ChampionScore, crown, decide, decide_feature_index
 
 logger = logging.getLogger(__name__)
 
@@ -148,19 +153,19 @@ def record_versions(
                 version.save(update_fields=["reason"])
             else:
                 if item.is_feature_index:
-                    promote, reason = decide_feature_index(
+                    wins, reason = decide_feature_index(
                         ndcg=item.metrics[f"ndcg@{k}"],
                         champion=item.champion,
                         n_items=len(item.items),
                     )
                 else:
-                    promote, reason = decide(
+                    wins, reason = decide_champion(
                         ndcg=item.metrics[f"ndcg@{k}"],
                         champion=item.champion,
                         tolerance=settings.SHELFWISE_PROMOTION_TOLERANCE,
                         has_holdout=has_holdout,
                     )
-                if promote:
+                if wins:
                     crown(version=version, user=None, reason=reason)
                 else:
                     version.reason = reason

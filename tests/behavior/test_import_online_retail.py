@@ -11,20 +11,19 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
 
+from behavior.event_checks import MAX_FUTURE
 from behavior.models import EARLIEST_EVENT_TIME, Event, Shopper
-from behavior.online_retail import (
+from behavior.online_retail import import_online_retail, title_case
+from behavior.online_retail_lines import (
     CANCELLATION,
     NO_CUSTOMER,
     NO_PRICE,
     NO_QUANTITY,
     NON_PRODUCT,
-    EventBatchError,
     OnlineRetailReport,
-    _store_batch,
-    import_online_retail,
-    title_case,
 )
-from behavior.services import MAX_FUTURE, EventRow
+from behavior.online_retail_writer import EventBatchError, store_batch
+from behavior.services import EventRow
 from catalog.importing import ImportFileError
 from catalog.models import Category, Product
 from tests.conftest import ONLINE_RETAIL_CSV
@@ -513,7 +512,7 @@ def test_a_copy_error_raised_by_the_driver_fails_its_batch_with_the_batch_named(
     ]
 
     with pytest.raises(EventBatchError) as raised:
-        _store_batch((7, rows), OnlineRetailReport(events_stored=1))
+        store_batch((7, rows), OnlineRetailReport(events_stored=1))
 
     message = str(raised.value)
     assert message.startswith(f"Storing event batch 7 ({'x' * 129} … {'x' * 129}) failed")

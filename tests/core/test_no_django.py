@@ -68,7 +68,7 @@ def test_no_core_module_imports_django_or_project_apps(path):
         "from recommender.models import ModelVersion",
         "from recommender import tasks",
         "from .. import services",
-        "from shop.views import home",
+        "from demo.views import home",
     ],
 )
 def test_the_checker_catches_each_kind_of_forbidden_import(source):

@@ -25,7 +25,7 @@ PAGES = [
     ("version-promote", [3], "/models/versions/3/promote/"),
     ("model-rollback", ["als"], "/models/als/rollback/"),
 ]
-APPS = ("accounts", "catalog", "behavior", "recommender", "shop")
+APPS = ("accounts", "catalog", "behavior", "recommender", "demo")
 
 
 @pytest.mark.parametrize(("name", "args", "path"), PAGES)

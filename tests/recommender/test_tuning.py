@@ -6,10 +6,10 @@ from datetime import UTC, datetime
 
 import pytest
 
+from demo.synthetic import plan_shop
 from recommender.training.dataset import TrainingData, build_training_data
 from recommender.training.fitting import Configuration
 from recommender.training.tuning import search_spaces, tune, validation_data
-from shop.synthetic import plan_shop
 from tests.planned_events import planned_event_arrays
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)

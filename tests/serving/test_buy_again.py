@@ -8,7 +8,7 @@ import pytest
 from django.utils import timezone
 
 from behavior.models import Event, EventKind, Shopper
-from recommender.serving.selectors import recommendations_for
+from recommender.serving.service import recommend
 from tests.factories import ProductFactory
 
 pytestmark = pytest.mark.django_db
@@ -37,7 +37,7 @@ def shopper_with_history():
 
 
 def _served(now) -> list[tuple[str, float]]:
-    served = recommendations_for(shopper="repeat-1", slot="buy_again", k=5, now=now)
+    served = recommend(shopper="repeat-1", slot="buy_again", k=5, now=now)
     return [(item.product.sku, item.score) for item in served.items]
 
 
@@ -73,7 +73,7 @@ def test_a_cached_history_is_rescored_at_the_later_clock(shopper_with_history, s
 def test_sqlite_s_summed_purchases_equal_postgresql_s_aggregate(shopper_with_history):
     # The embedded demo's SQLite cannot run the aggregate's date arithmetic: it sums the same
     # figures in numpy. Both, on the same purchases, agree.
-    from recommender.serving.selectors import _aggregated_purchases, _summed_purchases
+    from behavior.selectors import _aggregated_purchases, _summed_purchases
 
     bought = Event.objects.filter(shopper__external_id="repeat-1", kind=EventKind.PURCHASE)
     reference, rate = shopper_with_history.timestamp(), 0.693 / (30 * 86_400)

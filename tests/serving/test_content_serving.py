@@ -15,7 +15,7 @@ from catalog.models import Product
 from recommender.core.content import ContentModel
 from recommender.serving.model_cache import SearchIndex
 from recommender.serving.products import similar_products
-from recommender.serving.selectors import recommendations_for
+from recommender.serving.service import recommend
 from tests.serving.conftest import NEWEST, train
 
 pytestmark = pytest.mark.django_db
@@ -65,7 +65,7 @@ def test_a_shopper_whose_only_event_is_a_search_gets_products_whose_titles_conta
 ):
     _search("searcher", "lantern")
 
-    result = recommendations_for(shopper="searcher", slot="for_you", k=5, now=timezone.now())
+    result = recommend(shopper="searcher", slot="for_you", k=5, now=timezone.now())
 
     first_two = result.items[:2]
     assert {item.product.sku for item in first_two} == {"LANT-1", "LANT-2"}
@@ -80,7 +80,7 @@ def test_a_shopper_whose_only_event_is_a_search_gets_products_whose_titles_conta
 def test_a_search_joins_the_shoppers_behaviour_instead_of_replacing_it(content_shop):
     _search("s-0", "lantern")  # s-0 browses mugs
 
-    result = recommendations_for(shopper="s-0", slot="for_you", k=6, now=timezone.now())
+    result = recommend(shopper="s-0", slot="for_you", k=6, now=timezone.now())
 
     codes = [item.reason.code for item in result.items]
     assert "search" in codes
@@ -91,10 +91,10 @@ def test_a_search_joins_the_shoppers_behaviour_instead_of_replacing_it(content_s
 
 def test_a_query_matching_nothing_changes_nothing(content_shop):
     now = timezone.now()
-    before = recommendations_for(shopper="s-0", slot="for_you", k=6, now=now)
+    before = recommend(shopper="s-0", slot="for_you", k=6, now=now)
 
     _search("s-0", "zeppelin")
-    after = recommendations_for(shopper="s-0", slot="for_you", k=6, now=now)
+    after = recommend(shopper="s-0", slot="for_you", k=6, now=now)
 
     assert [i.product.sku for i in after.items] == [i.product.sku for i in before.items]
     assert "search" not in {item.reason.code for item in after.items}
@@ -158,8 +158,8 @@ def test_new_arrivals_follow_the_shoppers_recent_items(content_shop, settings):
     newest = Product.objects.create(sku="CUP", title="Cup", price=1, category=mugs)
     Product.objects.filter(pk=gnome.pk).update(created_at=now - timedelta(minutes=1))
 
-    for_gardener = recommendations_for(shopper="s-2", slot="new_arrivals", k=5, now=now)
-    for_newcomer = recommendations_for(shopper="nobody", slot="new_arrivals", k=5, now=now)
+    for_gardener = recommend(shopper="s-2", slot="new_arrivals", k=5, now=now)
+    for_newcomer = recommend(shopper="nobody", slot="new_arrivals", k=5, now=now)
 
     assert for_newcomer.items[0].product.sku == newest.sku
     assert [i.product.category for i in for_gardener.items] == ["Garden"] * 5
@@ -174,7 +174,7 @@ def test_new_arrivals_added_since_training_rank_by_the_shoppers_category(content
     gnome = Product.objects.create(sku="GNOME", title="Gnome", price=1, category=garden)
     cup = Product.objects.create(sku="CUP", title="Cup", price=1, category=mugs)
 
-    result = recommendations_for(shopper="s-2", slot="new_arrivals", k=30, now=timezone.now())
+    result = recommend(shopper="s-2", slot="new_arrivals", k=30, now=timezone.now())
 
     skus = [i.product.sku for i in result.items]
     assert skus.index(gnome.sku) < skus.index(cup.sku)
@@ -191,7 +191,7 @@ def test_new_arrivals_rank_the_shoppers_taste_among_new_products_only(content_sh
     gnome = Product.objects.create(sku="GNOME", title="Gnome", price=1, category=garden)
     cup = Product.objects.create(sku="CUP", title="Cup", price=1, category=mugs)
 
-    result = recommendations_for(shopper="s-2", slot="new_arrivals", k=2, now=now)
+    result = recommend(shopper="s-2", slot="new_arrivals", k=2, now=now)
 
     assert [i.product.sku for i in result.items] == [gnome.sku, cup.sku]
     assert result.items[1].reason.code == "new_arrival"

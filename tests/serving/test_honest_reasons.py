@@ -10,7 +10,7 @@ import pytest
 
 from behavior.models import Event, EventKind, Shopper
 from recommender.serving.model_cache import champion_models
-from recommender.serving.selectors import recommendations_for
+from recommender.serving.service import recommend
 from tests.serving.conftest import NEWEST, PER_GROUP
 
 pytestmark = pytest.mark.django_db
@@ -45,7 +45,7 @@ def test_one_strong_purchase_is_named_because_you_bought(trained_shop):
     plate = trained_shop["products"][PER_GROUP]
     shopper = _shopper_with("one-plate", [plate], EventKind.PURCHASE)
 
-    result = recommendations_for(shopper=shopper, slot="for_you", k=6, now=NEWEST)
+    result = recommend(shopper=shopper, slot="for_you", k=6, now=NEWEST)
 
     from_model = [i for i in result.items if i.source.startswith("item_knn@")]
     assert from_model
@@ -58,7 +58,7 @@ def test_an_item_carrying_a_small_share_of_the_score_is_not_named(trained_shop, 
     history = trained_shop["products"][PER_GROUP : PER_GROUP + 8]
     shopper = _shopper_with("eight-plates", history, EventKind.VIEW)
 
-    result = recommendations_for(shopper=shopper, slot="for_you", k=6, now=NEWEST)
+    result = recommend(shopper=shopper, slot="for_you", k=6, now=NEWEST)
 
     from_model = [i for i in result.items if i.source.startswith("item_knn@")]
     weak = [i for i in from_model if _top_share(i.product.id, history) < 0.5]
@@ -74,7 +74,7 @@ def test_the_share_threshold_is_a_setting(trained_shop, settings):
     history = trained_shop["products"][PER_GROUP : PER_GROUP + 8]
     shopper = _shopper_with("eight-plates-any", history, EventKind.VIEW)
 
-    result = recommendations_for(shopper=shopper, slot="for_you", k=6, now=NEWEST)
+    result = recommend(shopper=shopper, slot="for_you", k=6, now=NEWEST)
 
     from_model = [i for i in result.items if i.source.startswith("item_knn@")]
     assert from_model

@@ -13,8 +13,8 @@ from behavior.realtime import recent_events_for, shopper_state
 from behavior.services import ingest_events
 from recommender.serving.catalog_state import forget_catalog
 from recommender.serving.products import bought_together
-from recommender.serving.selectors import recommendations_for
-from recommender.serving.slots import SLOTS
+from recommender.serving.registry import slot_names
+from recommender.serving.service import recommend
 from recommender.serving.trending import forget_trending
 from tests.serving.conftest import NEWEST
 
@@ -31,10 +31,10 @@ def _lists(shoppers, *, now: datetime) -> dict:
     return {
         (str(shopper), slot): [
             (r.product.sku, r.source, round(r.score, 6))
-            for r in recommendations_for(shopper=shopper, slot=slot, k=8, now=now).items
+            for r in recommend(shopper=shopper, slot=slot, k=8, now=now).items
         ]
         for shopper in shoppers
-        for slot in SLOTS
+        for slot in slot_names()
     }
 
 

@@ -15,7 +15,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from recommender.serving.catalog_state import forget_catalog
-from recommender.serving.selectors import recommendations_for
+from recommender.serving.service import recommend
 
 pytestmark = pytest.mark.django_db
 
@@ -82,11 +82,11 @@ def test_a_shopper_page_reads_the_purchase_history_once_for_all_its_slots(
     settings.SHELFWISE_CATALOG_CHECK_SECONDS = 60
     shopper = trained_shop["shoppers"][0]
     now = trained_shop["products"][0].created_at
-    recommendations_for(shopper=shopper, slot="buy_again", k=5, now=now)
+    recommend(shopper=shopper, slot="buy_again", k=5, now=now)
 
     with django_assert_max_num_queries(20) as captured:
         for slot in ("for_you", "trending", "new_arrivals", "points", "buy_again", "for_you"):
-            recommendations_for(shopper=shopper, slot=slot, k=5, now=now)
+            recommend(shopper=shopper, slot=slot, k=5, now=now)
 
     sqls = [q["sql"] for q in captured.captured_queries]
     assert [sql for sql in sqls if '"times"' in sql] == []  # the purchase aggregate

@@ -18,7 +18,7 @@ from recommender.serving.model_cache import (
     forget_models,
     serving_choice,
 )
-from recommender.serving.selectors import recommendations_for
+from recommender.serving.service import recommend
 from tests.serving.conftest import NEWEST
 
 pytestmark = pytest.mark.django_db
@@ -64,7 +64,7 @@ def test_popularity_serves_for_you_when_it_beat_every_personalised_model_on_the_
         )
     )
 
-    result = recommendations_for(shopper=shopper, slot="for_you", k=10, now=NEWEST)
+    result = recommend(shopper=shopper, slot="for_you", k=10, now=NEWEST)
 
     assert bought
     assert result.model_version["algorithm"] == "popularity"

@@ -11,7 +11,7 @@ from django.utils import timezone
 from behavior.models import Event, EventKind, Shopper
 from catalog.models import Product, Promotion
 from recommender.serving.catalog_state import forget_catalog
-from recommender.serving.selectors import recommendations_for
+from recommender.serving.service import recommend
 from tests.serving.conftest import PER_GROUP
 
 pytestmark = pytest.mark.django_db
@@ -249,11 +249,9 @@ def test_new_arrivals_are_measured_against_the_clock_the_request_passes(trained_
     settings.SHELFWISE_NEW_ARRIVALS_DAYS = 30
     now = timezone.now()
 
-    today = recommendations_for(shopper="today", slot="new_arrivals", k=3, now=now)
+    today = recommend(shopper="today", slot="new_arrivals", k=3, now=now)
     # Another shopper: a cached response is reused for the same shopper whatever the clock.
-    later = recommendations_for(
-        shopper="later", slot="new_arrivals", k=3, now=now + timedelta(days=31)
-    )
+    later = recommend(shopper="later", slot="new_arrivals", k=3, now=now + timedelta(days=31))
 
     assert [i.reason.code for i in today.items] == ["new_arrival"] * 3
     assert [i.reason.code for i in later.items] == ["added_on"] * 3

@@ -16,7 +16,7 @@ from catalog.models import Category, Product
 from recommender.core import EASE
 from recommender.core.matrix import IdIndex
 from recommender.serving.model_cache import ServingModel
-from recommender.serving.selectors import recommendations_for
+from recommender.serving.service import recommend
 
 pytestmark = pytest.mark.django_db
 
@@ -73,7 +73,7 @@ def _top(products, model, items, half_life_hours: float | None) -> str:
         ndcg=0.5,
         realtime_half_life_hours=half_life_hours,
     )
-    result = recommendations_for(
+    result = recommend(
         shopper="s-1", slot="for_you", k=1, now=NOW, models={"ease": served}, serving_model="ease"
     )
     return result.items[0].product.sku

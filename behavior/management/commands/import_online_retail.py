@@ -1,9 +1,10 @@
 """manage.py import_online_retail PATH: the UCI Online Retail file as products, shoppers and
-purchases (rules in behavior/online_retail.py and behavior/ingest_formats.md)."""
+purchases (rules in behavior/online_retail_lines.py and behavior/ingest_formats.md)."""
 
 from django.core.management.base import BaseCommand, CommandError
 
-from behavior.online_retail import BATCH_SIZE, WRITERS, EventBatchError, import_online_retail
+from behavior.online_retail import import_online_retail
+from behavior.online_retail_writer import BATCH_SIZE, WRITERS, EventBatchError
 from catalog.importing import ImportFileError, bad_lines_summary
 
 

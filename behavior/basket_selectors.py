@@ -1,5 +1,5 @@
-"""Products bought or browsed together with a product: shared orders and sessions, counted
-lazily per product from index-backed queries and cached for an hour.
+"""Products bought or browsed together with a product: shared orders and sessions, counted per
+product from index-backed queries (serving caches the counts).
 
 A basket is an order (the order id of a purchase), else a session of one shopper (shopper,
 session id). The product's latest ``BASKETS`` baskets are counted, orders and sessions apart:
@@ -9,10 +9,7 @@ carts), so its count ranks below every co-purchase and its reason says "browsed"
 The previous single query matched baskets on a combined order-or-session expression no index
 serves: a sequential scan of every event, ~0.6 s for a popular Online Retail product (400k
 events) and growing with the table. Split, the order half uses the order-id index and the
-session half the (shopper, time) index: ~40-80 ms for the same product. Counts move slowly
-with new baskets, so they are cached apart from responses (an hour). Precomputing them at
-training time would remove even the first request's cost; that belongs to the training
-pipeline.
+session half the (shopper, time) index: ~40-80 ms for the same product.
 """
 
 from __future__ import annotations
@@ -23,13 +20,10 @@ from datetime import datetime
 from django.db import connection
 
 from behavior.models import Event, EventKind
-from recommender.serving.cache import cached_response, store_entries
-from recommender.serving.clock import clock_part
 
 BASKETS = 500  # the product's latest baskets; older ones rarely change the top of the list
 EVENTS_SCANNED = 2000  # of the product's latest events, where those baskets are found
 TOP = 200
-COUNTS_SECONDS = 3600
 
 
 def co_occurrence_counts(
@@ -39,11 +33,6 @@ def co_occurrence_counts(
     or sessions as ``product_id``: most shared orders first, then most sessions (ties by pk),
     at most ``TOP``; the product itself never. With ``before`` (a past clock), from the events
     that occurred before it."""
-    # v3: orders and sessions apart (v2 cached their sum, which every reason called "bought").
-    key = f"serving:bought-together:v3:{product_id}{clock_part(before)}"
-    cached = cached_response(key)
-    if isinstance(cached, list):
-        return cached
     orders, sessions = _latest_baskets(product_id, before)
     in_orders = Counter(dict(_order_counts(orders, product_id, before))) if orders else Counter()
     in_sessions = (
@@ -51,12 +40,10 @@ def co_occurrence_counts(
     )
     # A shared order is a purchase of both; sessions mostly compare alternatives, so any
     # co-purchase outranks any amount of co-browsing.
-    ranked = sorted(
+    return sorted(
         ((pk, in_orders[pk], in_sessions[pk]) for pk in in_orders.keys() | in_sessions.keys()),
         key=lambda item: (-item[1], -item[2], item[0]),
     )[:TOP]
-    store_entries({key: (ranked, COUNTS_SECONDS)})
-    return ranked
 
 
 def _latest_baskets(

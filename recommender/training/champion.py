@@ -1,4 +1,4 @@
-"""Which version serves: automatic promotion after training, manual promote and rollback.
+"""Which version serves: the champion chosen after training, made by hand, or restored by rollback.
 
 Every change of champion happens in one transaction that first locks the current champion row
 (``select_for_update``), and retires it before crowning the next, so the partial unique
@@ -18,8 +18,8 @@ from recommender.artifacts import artifact_exists
 from recommender.models import ModelVersion
 
 
-class PromotionError(ValueError):
-    """The requested promotion or rollback cannot be done (said why)."""
+class ChampionError(ValueError):
+    """The requested change of champion or rollback cannot be done (said why)."""
 
 
 @dataclass(frozen=True)
@@ -31,10 +31,10 @@ class ChampionScore:
     problem: str = ""
 
 
-def decide(
+def decide_champion(
     *, ndcg: float, champion: ChampionScore, tolerance: float, has_holdout: bool
 ) -> tuple[bool, str]:
-    """(promote?, reason) for a new version scoring ``ndcg`` against ``champion``."""
+    """(becomes champion?, reason) for a new version scoring ``ndcg`` against ``champion``."""
     if champion.version_id is None:
         return True, "First version of this algorithm: promoted."
     if champion.ndcg is None:
@@ -79,7 +79,7 @@ def crown(*, version: ModelVersion, user: AbstractBaseUser | None, reason: str) 
     return version
 
 
-def promote_version(*, version: ModelVersion, user: AbstractBaseUser | None) -> ModelVersion:
+def make_champion(*, version: ModelVersion, user: AbstractBaseUser | None) -> ModelVersion:
     """Make ``version`` serve for its algorithm; the previous champion is retired and becomes
     the rollback target. Refuses a version whose artifact is missing or incomplete."""
     with transaction.atomic():
@@ -87,7 +87,7 @@ def promote_version(*, version: ModelVersion, user: AbstractBaseUser | None) -> 
         if version.status == ModelVersion.Status.CHAMPION:
             return version
         if not artifact_exists(version.artifact):
-            raise PromotionError(
+            raise ChampionError(
                 f"v{version.pk}'s artifact {version.artifact!r} is missing or incomplete; "
                 "it cannot serve."
             )
@@ -98,7 +98,7 @@ def promote_version(*, version: ModelVersion, user: AbstractBaseUser | None) -> 
 def rollback(*, algorithm: str, user: AbstractBaseUser | None) -> ModelVersion:
     """Restore the champion the current one replaced and retire the current one.
 
-    Returns the restored version. Repeated rollbacks walk further back in promotion history.
+    Returns the restored version. Repeated rollbacks walk further back through earlier champions.
     """
     with transaction.atomic():
         current = (
@@ -107,16 +107,16 @@ def rollback(*, algorithm: str, user: AbstractBaseUser | None) -> ModelVersion:
             .first()
         )
         if current is None:
-            raise PromotionError(f"{algorithm} has no champion to roll back from.")
+            raise ChampionError(f"{algorithm} has no champion to roll back from.")
         previous = current.replaced
         if previous is None:
-            raise PromotionError(
+            raise ChampionError(
                 f"{algorithm} v{current.pk} did not replace an earlier champion; nothing to "
                 "roll back to."
             )
         previous = ModelVersion.objects.select_for_update().get(pk=previous.pk)
         if not artifact_exists(previous.artifact):
-            raise PromotionError(
+            raise ChampionError(
                 f"v{previous.pk}'s artifact {previous.artifact!r} is gone; cannot roll back to it."
             )
         now = timezone.now()

@@ -1,6 +1,6 @@
 """A synthetic shop drawn from a seeded numpy Generator: catalog, shoppers and their events.
 
-Plain Python and numpy, no Django: ``plan_shop`` returns rows that ``shop.services`` stores.
+Plain Python and numpy, no Django: ``plan_shop`` returns rows that ``demo.services`` stores.
 The same seed, scale and ``now`` always give the same plan, row for row.
 """
 
@@ -8,14 +8,19 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_right
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from datetime import datetime
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from shop.verticals import PlantedTruth
+from demo import draws
+from demo.draws import (
+    HISTORY_DAYS,
+    history_calendar,
+    to_datetimes,
+    uniforms,
+    weighted_pools,
+)
+from demo.rows import GENERAL, EventColumns, ProductRow, ShopperRow, ShopPlan
 
 # department -> {subcategory: (median price in GBP, product nouns)}
 CATALOG_TREE: dict[str, dict[str, tuple[float, tuple[str, ...]]]] = {
@@ -92,100 +97,33 @@ COUNTRIES = (
     ("GB", 0.42), ("DE", 0.16), ("FR", 0.13), ("NL", 0.09), ("ES", 0.08), ("IE", 0.07),
     ("IT", 0.05),
 )  # fmt: skip
-GENERAL = "general"  # the default shop: every department, no planted structure
 SEGMENTS = (("regular", 0.55), ("new", 0.2), ("vip", 0.1), ("bargain", 0.1), ("wholesale", 0.05))
 
 BASE_PRODUCTS, BASE_SHOPPERS, BASE_EVENTS = 2_000, 5_000, 200_000
-HISTORY_DAYS = 90
-# Weekly shape (Mon..Sun) and daily shape (hour 0..23) of traffic: lunch and evening peaks,
-# a busy Sunday evening, a quiet Friday night; this is what shop analytics usually show.
-WEEKDAY_WEIGHT = np.array([1.0, 0.95, 0.95, 1.0, 0.9, 1.1, 1.3])
-HOUR_WEIGHT = np.array(
-    [0.2, 0.1, 0.07, 0.05, 0.05, 0.1, 0.3, 0.6, 0.8, 0.9, 1.0, 1.1,
-     1.4, 1.3, 1.0, 0.95, 1.0, 1.1, 1.3, 1.6, 1.8, 1.7, 1.2, 0.6]
-)  # fmt: skip
-RATING_P = np.array([0.05, 0.07, 0.15, 0.33, 0.40])
-
-
-@dataclass(frozen=True)
-class ProductRow:
-    sku: str
-    title: str
-    description: str
-    department: str
-    subcategory: str
-    brand: str
-    price: float
-    stock: int | None
-    is_active: bool
-    points_price: int | None
-    attributes: dict
-    launched_days_ago: int
-
-
-@dataclass(frozen=True)
-class ShopperRow:
-    external_id: str
-    country: str
-    segment: str
-    points_balance: int
-    interests: tuple[str, ...]  # subcategory or department names
-
-
-@dataclass
-class EventColumns:
-    """One list per Event field, index-aligned (``product`` is -1 for searches)."""
-
-    shopper: list[int] = field(default_factory=list)
-    product: list[int] = field(default_factory=list)
-    kind: list[str] = field(default_factory=list)
-    value: list[float] = field(default_factory=list)
-    query: list[str] = field(default_factory=list)
-    session_id: list[str] = field(default_factory=list)
-    order_id: list[str] = field(default_factory=list)
-    occurred_at: list = field(default_factory=list)  # seconds while planning, then datetimes
-
-    def add(self, shopper, product, kind, at, *, value=1.0, query="", session="", order=""):
-        self.shopper.append(shopper)
-        self.product.append(product)
-        self.kind.append(kind)
-        self.value.append(value)
-        self.query.append(query)
-        self.session_id.append(session)
-        self.order_id.append(order)
-        self.occurred_at.append(at)
-
-    def __len__(self) -> int:
-        return len(self.kind)
-
-
-@dataclass
-class ShopPlan:
-    products: list[ProductRow]
-    shoppers: list[ShopperRow]
-    events: EventColumns
-    vertical: str = GENERAL
-    # What a vertical planted (taste groups, bundles, staples), for tests to check recovery.
-    truth: PlantedTruth | None = None
 
 
 def plan_shop(*, seed: int, now: datetime, scale: float = 1.0, vertical: str = GENERAL) -> ShopPlan:
     """Draw a whole shop; the same (seed, now, scale, vertical) always gives the same plan.
 
-    ``vertical`` is the general shop (every department) or one of ``shop.verticals.VERTICALS``.
+    ``vertical`` is the general shop (every department) or one of ``demo.verticals.VERTICALS``.
     """
     if not scale > 0:
         raise ValueError(f"scale must be positive, got {scale}")
     if vertical != GENERAL:
-        from shop.verticals import plan_vertical  # it builds on this module's helpers
+        from demo.verticals import plan_vertical  # it builds on this module's helpers
 
         return plan_vertical(seed=seed, now=now, scale=scale, vertical=vertical)
     rng = np.random.default_rng(seed)
     sizes = planned_sizes(scale)
-    products = _plan_products(rng, n=sizes["products"])
-    shoppers = _plan_shoppers(rng, n=sizes["shoppers"])
+    products = plan_products(rng, n=sizes["products"])
+    shoppers = plan_shoppers(rng, n=sizes["shoppers"])
     events = _plan_events(rng, products, shoppers, now=now, target=sizes["events"])
     return ShopPlan(products=products, shoppers=shoppers, events=events)
+
+
+# The event kinds the planners draw (here and in shop.verticals); the demo check expects each.
+# A kind new in behavior/kinds.py stays out of the demo until a planner draws it.
+PLANNED_KINDS = ("view", "search", "add_to_cart", "purchase", "rating")
 
 
 def planned_sizes(scale: float) -> dict[str, int]:
@@ -197,7 +135,7 @@ def planned_sizes(scale: float) -> dict[str, int]:
     }
 
 
-def _plan_products(
+def plan_products(
     rng: np.random.Generator, *, n: int, tree: dict = CATALOG_TREE, brands: dict = BRANDS
 ) -> list[ProductRow]:
     leaves = [(d, s, spec) for d, subs in tree.items() for s, spec in subs.items()]
@@ -243,7 +181,7 @@ def _plan_products(
     return rows
 
 
-def _plan_shoppers(
+def plan_shoppers(
     rng: np.random.Generator, *, n: int, tree: dict = CATALOG_TREE
 ) -> list[ShopperRow]:
     names, shares = zip(*COUNTRIES, strict=True)
@@ -278,16 +216,16 @@ def _plan_shoppers(
 
 
 def _plan_events(rng, products, shoppers, *, now: datetime, target: int) -> EventColumns:
-    u = _uniforms(rng).__next__
+    u = uniforms(rng).__next__
     departments = list(CATALOG_TREE)
     dept_index = {d: i for i, d in enumerate(departments)}
     # Zipf popularity: the product at popularity rank r is drawn with weight 1 / r^1.1.
     rank = rng.permutation(len(products)) + 1
     weight = 1.0 / rank**1.1
-    pools = _weighted_pools(weight, [dept_index[p.department] for p in products])
+    pools = weighted_pools(weight, [dept_index[p.department] for p in products])
     subs = sorted({(p.department, p.subcategory) for p in products})
     sub_of = [subs.index((p.department, p.subcategory)) for p in products]
-    sub_pools = _weighted_pools(weight, sub_of)
+    sub_pools = weighted_pools(weight, sub_of)
 
     # Category affinity per shopper: a Dirichlet draw concentrated on declared interests
     # (shoppers without any still have tastes, just undeclared ones).
@@ -314,8 +252,8 @@ def _plan_events(rng, products, shoppers, *, now: datetime, target: int) -> Even
     for _members, cdf in (*pools, *sub_pools):
         if cdf:
             cdf[-1] = math.inf
-    bisect, ln_fail, tick = bisect_right, math.log(1.0 - 0.3), _tick
-    log, quantity = math.log, _quantity
+    bisect, ln_fail, tick = bisect_right, math.log(1.0 - 0.3), draws.tick
+    log, quantity = math.log, draws.quantity
     events = EventColumns()
     e_shopper, e_product, e_kind, e_value = (
         events.shopper,
@@ -372,7 +310,7 @@ def _plan_events(rng, products, shoppers, *, now: datetime, target: int) -> Even
             add(s, -1, "search", t, query=query, session=sid)
             t = tick(t, u())
         cart: list[int] = []
-        # min(12, _geometric(0.3, x)) inlined: the same inverse-CDF draw.
+        # min(12, geometric(0.3, x)) inlined: the same inverse-CDF draw.
         for _ in range(min(12, 1 + int(log(1.0 - u()) / ln_fail))):
             add(s, current, "view", t, session=sid)
             t = tick(t, u())
@@ -398,94 +336,5 @@ def _plan_events(rng, products, shoppers, *, now: datetime, target: int) -> Even
                     if u() < 0.15:
                         rated = t + 86400.0 * (1 + 9 * u())
                         add(s, item, "rating", rated, value=bisect(rating_cdf, u()) + 1.0)
-    _to_datetimes(events, start=start, horizon=horizon)
+    to_datetimes(events, start=start, horizon=horizon)
     return events
-
-
-@dataclass
-class Calendar:
-    """The history window's clock: event times are seconds since ``start``, turned into
-    datetimes at the end; the cdfs are fresh lists a planner may change (its hot loop sets
-    their last entry to +inf)."""
-
-    start: datetime
-    horizon: float
-    launched: list[float]  # each product's launch, seconds since ``start``
-    day_cdf: list[float]
-    hour_cdf: list[float]
-    rating_cdf: list[float]
-
-
-def history_calendar(*, now: datetime, products: list[ProductRow], growth: bool) -> Calendar:
-    """The clock of a shop's HISTORY_DAYS up to ``now``: weekday and hour rhythms, product
-    launches, ratings; with ``growth`` the shop's traffic grows over the quarter."""
-    start = (now - timedelta(days=HISTORY_DAYS)).replace(hour=0, minute=0, second=0, microsecond=0)
-    day_weight = [
-        WEEKDAY_WEIGHT[(start + timedelta(days=d)).weekday()] for d in range(HISTORY_DAYS + 1)
-    ]
-    if growth:
-        day_weight = [w * (0.8 + 0.4 * d / HISTORY_DAYS) for d, w in enumerate(day_weight)]
-    return Calendar(
-        start=start,
-        horizon=(now - start).total_seconds(),
-        launched=[
-            (now - timedelta(days=p.launched_days_ago) - start).total_seconds() for p in products
-        ],
-        day_cdf=(np.cumsum(day_weight) / np.sum(day_weight)).tolist(),
-        hour_cdf=(np.cumsum(HOUR_WEIGHT) / HOUR_WEIGHT.sum()).tolist(),
-        rating_cdf=np.cumsum(RATING_P).tolist(),
-    )
-
-
-def _uniforms(rng: np.random.Generator):
-    """Uniform draws one at a time, fetched from numpy in blocks (scalar calls cost ~1 µs each)."""
-    while True:
-        yield from rng.random(1 << 16).tolist()
-
-
-def _pick(cdf: list[float], x: float) -> int:
-    """The index whose cumulative-probability bucket holds ``x``."""
-    return min(bisect_right(cdf, x), len(cdf) - 1)
-
-
-def _weighted_pools(weight: np.ndarray, groups: list[int]) -> list[tuple[list[int], list[float]]]:
-    """Per group: its member indices and the cumulative popularity to draw them with."""
-    groups_arr = np.asarray(groups)
-    pools = []
-    for g in range(int(groups_arr.max()) + 1):
-        members = np.flatnonzero(groups_arr == g)
-        cdf = np.cumsum(weight[members])
-        pools.append((members.tolist(), (cdf / cdf[-1]).tolist() if len(members) else []))
-    return pools
-
-
-def _draw(pool: tuple[list[int], list[float]], x: float) -> int:
-    members, cdf = pool
-    return members[_pick(cdf, x)] if members else -1
-
-
-def _geometric(p: float, x: float) -> int:
-    """Inverse-CDF draw of a geometric variable on 1, 2, …"""
-    return 1 + int(math.log(1.0 - x) / math.log(1.0 - p))
-
-
-def _tick(t: float, x: float) -> float:
-    """The next click in a session comes 20 s to 4 min after the last."""
-    return t + 20.0 + 220.0 * x
-
-
-def _quantity(x: float) -> float:
-    """Mostly one unit, sometimes a few."""
-    return float(min(5, _geometric(0.7, x)))
-
-
-def _to_datetimes(events: EventColumns, *, start: datetime, horizon: float) -> None:
-    """Drop what fell past ``now`` (a session can run over it) and turn seconds into datetimes."""
-    seconds = events.occurred_at
-    if any(t >= horizon for t in seconds):  # a few sessions at most: filter only then
-        keep = [i for i, t in enumerate(seconds) if t < horizon]
-        for name in EventColumns.__dataclass_fields__:
-            column = getattr(events, name)
-            setattr(events, name, [column[i] for i in keep])
-    delta = timedelta
-    events.occurred_at = [start + delta(seconds=round(t, 3)) for t in events.occurred_at]

@@ -8,21 +8,21 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from django.conf import settings
-from django.core.management import call_command, get_commands
+from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.urls import Resolver404, resolve
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from tqdm import tqdm
 
-from shop import selectors, services
-from shop.synthetic import GENERAL
-from shop.throwaway import (
+from demo import selectors, services
+from demo.synthetic import GENERAL
+from demo.throwaway import (
     assert_throwaway_database,
     in_throwaway_database,
     run_in_throwaway_database,
 )
-from shop.verticals import VERTICALS
+from demo.verticals import VERTICALS
 
 # Scale 100: 200k products, 500k shoppers, 20M events, a few GB in PostgreSQL.
 MAX_SCALE = 100
@@ -155,8 +155,6 @@ class Command(BaseCommand):
     def _build_from_file(self, path: str, options: dict, now: datetime) -> tuple[bool, list[str]]:
         if selectors.dressed_shop_exists():
             return False, ["An imported demo shop already exists: kept as it is (use --reset)."]
-        if "import_online_retail" not in get_commands():
-            raise CommandError("The import_online_retail command is not available yet.")
         call_command("import_online_retail", path)
         try:
             added = services.dress_imported_shop(seed=options["seed"], now=now)
@@ -236,8 +234,6 @@ def _parse_now(value: str | None) -> datetime:
 def _describe_run(run, *, skipped: bool) -> str:
     if skipped:
         return "not trained (--no-train)."
-    if run is None:
-        return "training is not built yet (coming in a later issue)."
     return f"training run #{run.pk} {run.status}."
 
 

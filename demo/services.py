@@ -9,16 +9,20 @@ from decimal import Decimal
 import numpy as np
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.text import slugify
 
 from behavior.models import EARLIEST_EVENT_TIME, Event, Shopper
-from behavior.services import EventRow, bulk_load_events
+from behavior.services import bulk_load_events
 from catalog.models import Category, Product, Promotion
-from shop.synthetic import GENERAL, HISTORY_DAYS, ShopPlan, plan_shop
-from shop.verticals import catalog_of, picture_of
+from demo.draws import HISTORY_DAYS
+from demo.rows import GENERAL, ShopPlan
+from demo.synthetic import plan_shop
+from demo.verticals import catalog_of, picture_of
+from recommender.models import TrainingRun
+from recommender.training.services import run_training, start_training
 
 # Markers that tell demo rows apart from a shop's own data (reset deletes only these).
 SKU_PREFIX, SHOPPER_PREFIX, EVENT_PREFIX = "DEMO-", "demo-shopper-", "demo-"
@@ -181,17 +185,15 @@ def _create_shoppers(plan: ShopPlan, *, categories: dict) -> list[int]:
 
 
 def _create_events(plan: ShopPlan, *, products: list[int], shoppers: list[int], progress):
-    """Store the plan's events: COPY on PostgreSQL, a prepared statement per batch on SQLite.
+    """Store the plan's events through behavior's bulk load (one COPY on PostgreSQL).
 
-    ``bulk_create`` built 200k model instances and, on SQLite, split them into 999-parameter
-    statements: about 100 s on a loaded 2-core machine. On PostgreSQL, ``executemany`` of the
-    same statement took 667 s for scale 30's 6M events; one binary COPY
-    (``behavior.services.bulk_load_events``) streams them and bumps the shoppers' versions.
+    On PostgreSQL, ``executemany`` of one INSERT took 667 s for scale 30's 6M events; the COPY
+    streams them and bumps the shoppers' versions.
     """
-    ev, received = plan.events, timezone.now()
+    ev = plan.events
     batches = range(0, len(ev), EVENT_BATCH)
 
-    def rows(start: int, *, stamp=lambda at: at) -> Iterator[tuple]:
+    def rows(start: int) -> Iterator[tuple]:
         for i in range(start, min(start + EVENT_BATCH, len(ev))):
             yield (
                 f"{EVENT_PREFIX}{i + 1:07d}",
@@ -202,37 +204,13 @@ def _create_events(plan: ShopPlan, *, products: list[int], shoppers: list[int], 
                 ev.query[i],
                 ev.session_id[i],
                 ev.order_id[i],
-                stamp(ev.occurred_at[i]),
+                ev.occurred_at[i],
             )
 
-    if connection.vendor == "postgresql":
-        bulk_load_events(
-            rows=(row for s in progress(batches, "events", len(batches)) for row in rows(s)),
-            received_at=received,
-        )
-        return
-    table = connection.ops.quote_name(Event._meta.db_table)
-    columns = (*EventRow._fields, "received_at")
-    sql = (
-        f"INSERT INTO {table} ({', '.join(connection.ops.quote_name(c) for c in columns)}) "
-        f"VALUES ({', '.join(['%s'] * len(columns))})"
+    bulk_load_events(
+        rows=(row for s in progress(batches, "events", len(batches)) for row in rows(s)),
+        received_at=timezone.now(),
     )
-    stamp = _datetime_adapter()
-    received_db = stamp(received)
-    with connection.cursor() as cursor:
-        for start in progress(batches, "events", len(batches)):
-            cursor.executemany(sql, [(*row, received_db) for row in rows(start, stamp=stamp)])
-
-
-def _datetime_adapter() -> Callable[[datetime], object]:
-    """How a UTC datetime goes into a raw query on this database.
-
-    Field.get_db_prep_value cost ~70 µs per value (profiled: 7 s for 100k events); SQLite
-    stores naive UTC text (what Django writes with USE_TZ), PostgreSQL takes aware datetimes.
-    """
-    if connection.vendor == "sqlite":
-        return lambda at: str(at.astimezone(UTC).replace(tzinfo=None))
-    return lambda at: at
 
 
 def _create_promotions(*, categories: dict, departments: list[str], now: datetime, seed: int):
@@ -383,20 +361,12 @@ def dress_imported_shop(*, seed: int, now: datetime) -> dict[str, int]:
     }
 
 
-def train_demo_models(*, retrain: bool) -> object | None:
-    """Train the recommenders in-process once the shop exists; None while training is not built.
+def train_demo_models(*, retrain: bool) -> TrainingRun:
+    """Train the recommenders in-process once the shop exists.
 
     Returns the finished TrainingRun (succeeded or failed, with its error recorded). Without
     ``retrain`` an existing successful run is reused, so re-running the demo starts fast.
     """
-    # --- Training hook --------------------------------------------------------------------
-    # As later issues land, the demo also trains the models. Only the import is guarded: an
-    # error inside training itself must surface, not be mistaken for "not built yet".
-    try:
-        from recommender.models import TrainingRun
-        from recommender.training.services import run_training, start_training
-    except ImportError:
-        return None
     done = TrainingRun.objects.filter(status=TrainingRun.Status.SUCCEEDED).order_by("-pk").first()
     if done is not None and not retrain:
         return done

@@ -13,25 +13,20 @@ from datetime import datetime
 
 import numpy as np
 
-from shop.synthetic import (
-    CATALOG_TREE,
-    GENERAL,
+from demo.draws import (
     HISTORY_DAYS,
-    EventColumns,
-    ShopPlan,
-    _draw,
-    _geometric,
-    _pick,
-    _plan_products,
-    _plan_shoppers,
-    _quantity,
-    _tick,
-    _to_datetimes,
-    _uniforms,
-    _weighted_pools,
+    draw,
+    geometric,
     history_calendar,
-    planned_sizes,
+    pick,
+    quantity,
+    tick,
+    to_datetimes,
+    uniforms,
+    weighted_pools,
 )
+from demo.rows import GENERAL, EventColumns, ShopPlan
+from demo.synthetic import CATALOG_TREE, plan_products, plan_shoppers, planned_sizes
 
 
 @dataclass(frozen=True)
@@ -201,8 +196,8 @@ def plan_vertical(*, seed: int, now: datetime, scale: float, vertical: str) -> S
     sizes = planned_sizes(scale)
     all_brands = tuple(b for brands in profile.tastes.values() for b in brands)
     brands = {department: all_brands for department in profile.catalog}
-    products = _plan_products(rng, n=sizes["products"], tree=profile.catalog, brands=brands)
-    shoppers = _plan_shoppers(rng, n=sizes["shoppers"], tree=profile.catalog)
+    products = plan_products(rng, n=sizes["products"], tree=profile.catalog, brands=brands)
+    shoppers = plan_shoppers(rng, n=sizes["shoppers"], tree=profile.catalog)
     taste_of_brand = {b: t for t, bs in enumerate(profile.tastes.values()) for b in bs}
     product_taste = [taste_of_brand[p.brand] for p in products]
     shopper_taste = rng.integers(len(profile.tastes), size=len(shoppers)).tolist()
@@ -265,15 +260,15 @@ def _plant_bundles(profile, products, product_taste, weight, *, scale) -> list[t
 def _plan_events(
     rng, profile, products, product_taste, shopper_taste, weight, bundles, *, now, target
 ) -> tuple[EventColumns, dict[int, tuple[int, ...]]]:
-    u = _uniforms(rng).__next__
+    u = uniforms(rng).__next__
     n_tastes = len(profile.tastes)
-    taste_pools = _weighted_pools(weight, product_taste)
+    taste_pools = weighted_pools(weight, product_taste)
     subs = sorted({p.subcategory for p in products})
     # Browsing stays within the shopper's taste and the product's subcategory.
     taste_sub = [
         product_taste[i] * len(subs) + subs.index(p.subcategory) for i, p in enumerate(products)
     ]
-    taste_sub_pools = _weighted_pools(weight, taste_sub)
+    taste_sub_pools = weighted_pools(weight, taste_sub)
     bundle_of = {item: bundle for bundle in bundles for item in bundle}
     activity = rng.lognormal(0.0, 1.0, size=len(shopper_taste))
     activity[rng.random(len(shopper_taste)) < 0.1] = 0.0  # cold-start shoppers
@@ -300,21 +295,21 @@ def _plan_events(
         order = new_order()
         for item in items:
             events.add(s, item, "view", t, session=sid)
-            t = _tick(t, u())
+            t = tick(t, u())
             events.add(s, item, "add_to_cart", t, session=sid)
-            t = _tick(t, u())
+            t = tick(t, u())
         for item in items:
-            events.add(s, item, "purchase", t, value=_quantity(u()), session=sid, order=order)
+            events.add(s, item, "purchase", t, value=quantity(u()), session=sid, order=order)
             bought.setdefault(s, []).append(item)
             if u() < 0.1:
                 rated = t + 86400.0 * (1 + 9 * u())
-                events.add(s, item, "rating", rated, value=_pick(rating_cdf, u()) + 1.0)
+                events.add(s, item, "rating", rated, value=pick(rating_cdf, u()) + 1.0)
         return t
 
     staples = _plan_staples(profile, products, product_taste, shopper_taste, activity, weight, u)
     for s, items in staples.items():
         # A regular shops on their own weekday at their own hour, most weeks.
-        day, hour = int(u() * profile.cadence_days), _pick(hour_cdf, u())
+        day, hour = int(u() * profile.cadence_days), pick(hour_cdf, u())
         for week_start in range(0, HISTORY_DAYS, profile.cadence_days):
             t = 86400.0 * (week_start + day) + 3600.0 * (hour + u())
             if t < horizon and u() < 0.8:
@@ -323,10 +318,10 @@ def _plan_events(
                     buy(s, basket, t, new_session())
 
     while len(events) < target:
-        s = _pick(shopper_cdf, u())
-        t = 86400.0 * _pick(day_cdf, u()) + 3600.0 * _pick(hour_cdf, u()) + 3600.0 * u()
+        s = pick(shopper_cdf, u())
+        t = 86400.0 * pick(day_cdf, u()) + 3600.0 * pick(hour_cdf, u()) + 3600.0 * u()
         taste = shopper_taste[s] if u() < profile.taste_loyalty else int(u() * n_tastes)
-        current = _draw(taste_pools[taste], u())
+        current = draw(taste_pools[taste], u())
         if t >= horizon or current < 0 or launched[current] > t:
             continue
         sid = new_session()
@@ -341,25 +336,25 @@ def _plan_events(
             words = products[current].title.lower().split()[1:]
             query = " ".join(words[-2:]) if u() < 0.6 else words[-1]
             events.add(s, -1, "search", t, query=query, session=sid)
-            t = _tick(t, u())
+            t = tick(t, u())
         cart: list[int] = []
-        for _ in range(min(12, _geometric(0.3, u()))):
+        for _ in range(min(12, geometric(0.3, u()))):
             events.add(s, current, "view", t, session=sid)
-            t = _tick(t, u())
+            t = tick(t, u())
             if u() < 0.22 and current not in cart:
-                events.add(s, current, "add_to_cart", t, value=_quantity(u()), session=sid)
+                events.add(s, current, "add_to_cart", t, value=quantity(u()), session=sid)
                 cart.append(current)
-                t = _tick(t, u())
+                t = tick(t, u())
             pool = taste_sub_pools[taste_sub[current]] if u() < 0.6 else taste_pools[taste]
-            nxt = _draw(pool, u())
+            nxt = draw(pool, u())
             if nxt >= 0 and launched[nxt] <= t:
                 current = nxt
         if cart and u() < 0.45:
             order = new_order()
             for item in cart:
-                events.add(s, item, "purchase", t, value=_quantity(u()), session=sid, order=order)
+                events.add(s, item, "purchase", t, value=quantity(u()), session=sid, order=order)
                 bought.setdefault(s, []).append(item)
-    _to_datetimes(events, start=start, horizon=horizon)
+    to_datetimes(events, start=start, horizon=horizon)
     return events, staples
 
 
@@ -376,10 +371,10 @@ def _plan_staples(profile, products, product_taste, shopper_taste, activity, wei
     groups = [
         t if ok else len(profile.tastes) for t, ok in zip(product_taste, eligible, strict=True)
     ]
-    pools = _weighted_pools(weight, groups)
+    pools = weighted_pools(weight, groups)
     staples = {}
     for s, taste in enumerate(shopper_taste):
         if activity[s] > 0 and u() < 0.33 and taste < len(pools) and pools[taste][0]:
-            picks = {_draw(pools[taste], u()) for _ in range(2 + int(u() * 3))}
+            picks = {draw(pools[taste], u()) for _ in range(2 + int(u() * 3))}
             staples[s] = tuple(sorted(picks))
     return staples

@@ -10,9 +10,11 @@ from django.db.models import Count, Min, Q
 from behavior.countries import country_name
 from behavior.models import Event, EventKind, Shopper
 from catalog.models import Category, Product, Promotion
-from shop.services import EVENT_PREFIX, PROMOTION_PREFIX, SKU_PREFIX
-from shop.synthetic import COUNTRIES, GENERAL, planned_sizes
-from shop.verticals import catalog_of
+from demo.services import EVENT_PREFIX, PROMOTION_PREFIX, SKU_PREFIX
+from demo.synthetic import COUNTRIES, GENERAL, PLANNED_KINDS, planned_sizes
+from demo.verticals import catalog_of
+from recommender.serving.registry import all_slots
+from recommender.serving.service import recommend
 
 
 def demo_shop_exists() -> bool:
@@ -97,7 +99,7 @@ def _synthetic_problems(
         problems.append(f"{counts['categories']} categories, expected {len(tree) + leaves}")
     present = set(Shopper.objects.values_list("country", flat=True).distinct())
     problems += [f"no shoppers in {country_name(c)}" for c, _ in COUNTRIES if c not in present]
-    problems += [f"no {kind} events" for kind in EventKind.values if not counts[f"{kind} events"]]
+    problems += [f"no {kind} events" for kind in PLANNED_KINDS if not counts[f"{kind} events"]]
     if not counts["shoppers without history"]:
         problems.append("no cold-start shoppers (shoppers without history)")
     if not Product.objects.filter(created_at__gte=now - timedelta(days=30)).exists():
@@ -142,11 +144,6 @@ def shop_fingerprint() -> str:
 
 def slot_problems(*, now: datetime) -> list[str]:
     """Every slot asked for a regular and a brand-new shopper: what raised or came back empty."""
-    try:
-        from recommender.serving.selectors import recommendations_for
-        from recommender.serving.slots import SLOTS
-    except ImportError:  # serving is not built yet: nothing to ask
-        return []
     cheapest = (
         Product.objects.available()
         .filter(points_price__isnull=False)
@@ -163,14 +160,17 @@ def slot_problems(*, now: datetime) -> list[str]:
         .order_by("external_id")
         .first()
     )
-    askers = [("a brand-new shopper", "demo-never-seen-shopper", {"points", "buy_again"})]
+    slots = all_slots()
+    # A brand-new shopper has no points nor purchases: the slots declared may-be-empty are.
+    new_may_be_empty = {slot.name for slot in slots if slot.may_be_empty}
+    askers = [("a brand-new shopper", "demo-never-seen-shopper", new_may_be_empty)]
     if regular is not None:
         askers.insert(0, (f"shopper {regular.external_id}", regular, set()))
     problems = []
     for label, shopper, may_be_empty in askers:
-        for slot in SLOTS:
+        for slot in (declared.name for declared in slots):
             try:
-                result = recommendations_for(shopper=shopper, slot=slot, k=10, now=now)
+                result = recommend(shopper=shopper, slot=slot, k=10, now=now)
             # Any error is a finding: it is reported, and the check then exits non-zero.
             except Exception as error:
                 problems.append(f"slot {slot} for {label} raised {type(error).__name__}: {error}")
