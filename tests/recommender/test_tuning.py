@@ -149,3 +149,29 @@ def test_the_training_matrix_transform_is_searched_and_the_better_one_kept(demo_
     best = max(by_transform, key=by_transform.get)
     assert result.chosen.matrix_transform == best
     assert result.score == pytest.approx(by_transform[best], abs=1e-6)
+
+
+def test_the_first_searched_trial_is_the_best_known_one_on_long_damped_live_rows(demo_data):
+    validation = validation_data(demo_data, holdout_fraction=0.1, **SERVING_ROWS)
+    space = {
+        "regularization": {"type": "float", "low": 50.0, "high": 2e6, "log": True},
+        "realtime_half_life_hours": {"type": "float", "low": 6.0, "high": 1e5, "log": True},
+        "realtime_row_log1p": {"type": "choice", "values": [False, True]},
+    }
+
+    result = tune(
+        "ease",
+        validation=validation,
+        defaults=Configuration({"regularization": 3_000.0}, 90.0),
+        budget_seconds=3_600,
+        max_trials=1,
+        space=space,
+    )
+
+    assert len(result.trials) == 2
+    searched = result.trials[1]["params"]
+    assert searched == {
+        "regularization": 3_000.0,
+        "realtime_half_life_hours": 2160.0,
+        "realtime_row_log1p": True,
+    }
