@@ -321,6 +321,13 @@ SHELFWISE_EVAL_MAX_SHOPPERS = env.int("SHELFWISE_EVAL_MAX_SHOPPERS", default=5_0
 SHELFWISE_VALUE_TRANSFORM = env.str("SHELFWISE_VALUE_TRANSFORM", default="log1p")
 # BLAS threads per training task: the worker machine has 2 cores and runs one training at a time.
 SHELFWISE_TRAINING_BLAS_THREADS = env.int("SHELFWISE_TRAINING_BLAS_THREADS", default=2)
+# Each algorithm's fit runs in a child process (recommender/training/isolation.py): a native crash,
+# an out-of-memory kill or a fit past the timeout fails that algorithm, not the run. Off only to
+# debug a fit in-process. The timeout is capped by the run's soft time limit.
+SHELFWISE_FIT_ISOLATION = env.bool("SHELFWISE_FIT_ISOLATION", default=True)
+SHELFWISE_FIT_TIMEOUT_SECONDS = min(
+    env.float("SHELFWISE_FIT_TIMEOUT_SECONDS", default=20 * 60.0), TRAINING_SOFT_TIME_LIMIT
+)
 SHELFWISE_HEARTBEAT_SECONDS = env.float("SHELFWISE_HEARTBEAT_SECONDS", default=10.0)
 # A running run silent for this long lost its worker; the reconciler re-queues it.
 SHELFWISE_HEARTBEAT_TIMEOUT_SECONDS = env.float(

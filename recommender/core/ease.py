@@ -39,8 +39,8 @@ class EASE(Recommender):
         it for denser or weighted matrices (the Gram diagonal grows with the weights).
     max_items : int
         Refuse (``ValueError``) to fit more items than this: fitting holds XᵀX in float64 and
-        inverts it in place by Cholesky (8·n² bytes, 3.2 GB at 20k items), then keeps B in
-        float32 (4·n²).
+        inverts it in place by Cholesky (8·n² bytes, 3.2 GB at 20k items; by 2×2 blocks past
+        ``LAPACK_MAX_ITEMS``, with 4·n² of temporaries), then keeps B in float32 (4·n²).
     random_state : int or None
         Unused (the fit is deterministic); kept for the common constructor shape.
 
@@ -169,9 +169,52 @@ class EASE(Recommender):
 
 # Rows per block when mirroring the upper triangle: bounds the temporary to 2048·n floats.
 _MIRROR_ROWS = 2_048
+# Largest matrix handed to LAPACK at once. OpenBLAS's threaded SYRK, inside potrf and potri,
+# packs each thread's whole column range into a fixed work buffer without splitting it (its
+# GEMM does split): with 2 threads one range is 0.71·n columns, and past about 15,000 items it
+# wrote beyond the buffer and killed the process with SIGSEGV (issue 14; 12,000 passed, 16,000
+# crashed, 1 thread never did). Larger matrices are inverted by blocks (``_block_inverse``).
+LAPACK_MAX_ITEMS = 8_192
 
 
 def _spd_inverse(G: np.ndarray) -> np.ndarray:
+    """Inverse of a symmetric positive-definite float64 matrix, in G's own buffer.
+
+    Up to ``LAPACK_MAX_ITEMS`` by LAPACK directly (``_lapack_spd_inverse``), above it by 2×2
+    blocks whose diagonal blocks are inverted the same way.
+    """
+    if G.shape[0] <= LAPACK_MAX_ITEMS:
+        return _lapack_spd_inverse(G)
+    return _block_inverse(G)
+
+
+def _block_inverse(G: np.ndarray) -> np.ndarray:
+    """G⁻¹ by the Schur complement, in place; temporaries of about n²/2 floats.
+
+    G = [[A, B], [Bᵀ, C]],  W = A⁻¹B,  S = C − BᵀW (symmetric positive definite, like G):
+    G⁻¹ = [[A⁻¹ + W·S⁻¹·Wᵀ, −W·S⁻¹], [−S⁻¹·Wᵀ, S⁻¹]]. Products go through GEMM, which splits
+    its work into bounded blocks, never through SYRK.
+    """
+    n = G.shape[0]
+    k = n // 2
+    G[:k, :k] = _spd_inverse(np.array(G[:k, :k], order="F"))
+    W = G[:k, :k] @ G[:k, k:]
+    for start in range(k, n, _MIRROR_ROWS):  # C −= BᵀW, a row block at a time
+        stop = min(start + _MIRROR_ROWS, n)
+        G[start:stop, k:] -= G[:k, start:stop].T @ W
+    G[k:, k:] = _spd_inverse(np.array(G[k:, k:], order="F"))
+    V = W @ G[k:, k:]  # W·S⁻¹
+    for start in range(0, k, _MIRROR_ROWS):  # A⁻¹ += W·S⁻¹·Wᵀ
+        stop = min(start + _MIRROR_ROWS, k)
+        G[start:stop, :k] += V[start:stop] @ W.T
+    del W
+    G[:k, k:] = V
+    G[:k, k:] *= -1.0
+    G[k:, :k] = G[:k, k:].T
+    return G
+
+
+def _lapack_spd_inverse(G: np.ndarray) -> np.ndarray:
     """Inverse of a symmetric positive-definite float64 matrix, computed in G's own buffer
     (C- or Fortran-ordered; any other layout is copied once).
 

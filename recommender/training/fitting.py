@@ -11,7 +11,7 @@ import scipy.sparse as sp
 
 from recommender.core import ALGORITHMS, Recommender
 from recommender.core.matrix import IdIndex
-from recommender.training.content import catalog_features, reindex_columns
+from recommender.training.content import CatalogFeatures, catalog_features, reindex_columns
 from recommender.training.dataset import TrainingData
 
 HALF_LIFE = "half_life_days"  # not a model parameter: the decay of the matrix it is fitted on
@@ -59,31 +59,57 @@ class Configuration:
         )
 
 
-def fit_configuration(
-    algorithm: str, configuration: Configuration, *, data: TrainingData
-) -> tuple[Recommender, IdIndex, dict]:
-    """``algorithm`` fitted with ``configuration`` on ``data.train``: (model, its items, notes).
+@dataclass
+class PreparedFit:
+    """One fit with everything it reads from the database: what a child process runs alone."""
+
+    algorithm: str
+    configuration: Configuration
+    data: TrainingData
+    features: CatalogFeatures | None = None
+
+    @property
+    def items(self) -> IdIndex:
+        """The fitted model's item index: the matrix's, or the catalog's for a feature index."""
+        return self.data.items if self.features is None else self.features.items
+
+    def fit(self) -> tuple[Recommender, dict]:
+        """(the fitted model, notes): numeric work only, no database, so a forked child can."""
+        model = ALGORITHMS[self.algorithm](**self.configuration.params)
+        train = transformed(
+            self.data.train_with_half_life(self.configuration.half_life_days),
+            self.configuration.matrix_transform,
+        )
+        if self.features is None:
+            model.fit(train)
+            return model, {}
+        train = reindex_columns(train, source=self.data.items, target=self.features.items)
+        model.fit(train, **self.features.arrays())
+        n_items = len(self.features.items)
+        return model, {
+            "catalog_items": n_items,
+            "items_without_events": int(n_items - np.count_nonzero(train.getnnz(0))),
+        }
+
+
+def prepare_fit(algorithm: str, configuration: Configuration, *, data: TrainingData) -> PreparedFit:
+    """``algorithm``'s fit on ``data.train``, with the catalog's features read if it needs them.
 
     A feature index (content) covers the whole catalog, products without events included.
     """
-    model = ALGORITHMS[algorithm](**configuration.params)
-    train = transformed(
-        data.train_with_half_life(configuration.half_life_days), configuration.matrix_transform
-    )
-    if not getattr(model, "needs_item_features", False):
-        model.fit(train)
-        return model, data.items, {}
-    features = catalog_features(training_items=data.items)
-    train = reindex_columns(train, source=data.items, target=features.items)
-    model.fit(train, **features.arrays())
-    return (
-        model,
-        features.items,
-        {
-            "catalog_items": len(features.items),
-            "items_without_events": int(len(features.items) - np.count_nonzero(train.getnnz(0))),
-        },
-    )
+    if not getattr(ALGORITHMS[algorithm], "needs_item_features", False):
+        return PreparedFit(algorithm, configuration, data)
+    return PreparedFit(algorithm, configuration, data, catalog_features(training_items=data.items))
+
+
+def fit_configuration(
+    algorithm: str, configuration: Configuration, *, data: TrainingData
+) -> tuple[Recommender, IdIndex, dict]:
+    """``algorithm`` fitted with ``configuration`` on ``data.train``: (model, its items, notes),
+    in this process (``isolation.fit_isolated`` fits in a child process)."""
+    prepared = prepare_fit(algorithm, configuration, data=data)
+    model, notes = prepared.fit()
+    return model, prepared.items, notes
 
 
 def transformed(train: sp.csr_matrix, transform: str | None) -> sp.csr_matrix:

@@ -38,7 +38,8 @@ from recommender.training.dataset import (
     build_training_data,
     load_events,
 )
-from recommender.training.fitting import Configuration, fit_configuration
+from recommender.training.fitting import Configuration
+from recommender.training.isolation import FitCrashed, fit_isolated
 from recommender.training.leftovers import note_artifacts
 from recommender.training.progress import RunProgress
 from recommender.training.tuning import tuned_configurations
@@ -74,7 +75,7 @@ class Fitted:
 
 def describe_failure(exc: BaseException) -> str:
     """The error as a run or an algorithm records it: the message, and for a bug the trace."""
-    if isinstance(exc, TrainingDataError):
+    if isinstance(exc, TrainingDataError | FitCrashed):
         return f"{type(exc).__name__}: {exc}"
     lines = traceback.format_exception(exc)
     return f"{type(exc).__name__}: {exc}\n\n{''.join(lines[-6:])}"
@@ -263,7 +264,7 @@ def _fit_and_evaluate(
     start, share = percent
     progress(start, f"fitting {label}")
     mark = time.perf_counter()
-    model, model_items, extra = fit_configuration(algorithm, configuration, data=data)
+    model, model_items, extra = fit_isolated(algorithm, configuration, data=data)
     timings = {"fit": time.perf_counter() - mark}
     progress(start + share * 0.5, f"evaluating {label}")
     mark = time.perf_counter()
@@ -288,7 +289,7 @@ def _fit_and_evaluate(
     if whole is not None:
         progress(start + share * 0.75, f"refitting {label} on the whole window")
         mark = time.perf_counter()
-        model, model_items, extra = fit_configuration(algorithm, configuration, data=whole)
+        model, model_items, extra = fit_isolated(algorithm, configuration, data=whole)
         timings["refit"] = time.perf_counter() - mark
         source = whole
     metrics = {

@@ -109,9 +109,21 @@ def start_training(
     }
     with transaction.atomic():
         serialize_triggers()
-        for active in TrainingRun.objects.active().only("id", "algorithms"):
-            if set(active.algorithms) & set(names):
+        for active in TrainingRun.objects.active().only(
+            "id", "algorithms", "status", "heartbeat_at"
+        ):
+            if not set(active.algorithms) & set(names):
+                continue
+            if not _lost_its_worker(active):
                 raise TrainingAlreadyRunning(active.pk)
+            # Its process died (a crash, an OOM kill): waiting for the reconciler would block
+            # every retrain until it runs, and `train --inline` has none.
+            TrainingRun.objects.filter(pk=active.pk, status=TrainingRun.Status.RUNNING).update(
+                status=TrainingRun.Status.FAILED,
+                stage="failed",
+                finished_at=timezone.now(),
+                error="Worker lost (its process died mid-run); superseded by a new trigger.",
+            )
         run = TrainingRun.objects.create(
             algorithms=names,
             params=effective,
@@ -189,6 +201,16 @@ def _locked_elsewhere(run: TrainingRun) -> TrainingRun:
     )
     run.refresh_from_db()
     return run
+
+
+def _lost_its_worker(run: TrainingRun) -> bool:
+    """A running run whose process is gone: no live session holds its locks (PostgreSQL), or
+    its heartbeat is stale (SQLite). Queued runs are waiting, not lost."""
+    if run.status != TrainingRun.Status.RUNNING:
+        return False
+    if uses_advisory_locks():
+        return not algorithms_locked_elsewhere(run.algorithms)
+    return not _alive_without_lock(run)
 
 
 def _alive_without_lock(run: TrainingRun) -> bool:

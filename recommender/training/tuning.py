@@ -33,8 +33,8 @@ from recommender.training.fitting import (
     REALTIME_HALF_LIFE,
     REALTIME_LOG1P,
     Configuration,
-    fit_configuration,
 )
+from recommender.training.isolation import fit_isolated
 from recommender.training.progress import RunProgress
 
 logger = logging.getLogger(__name__)
@@ -340,7 +340,7 @@ def _score(
     k: int,
     max_shoppers: int | None,
 ) -> float:
-    model, model_items, _notes = fit_configuration(algorithm, configuration, data=validation)
+    model, model_items, _notes = fit_isolated(algorithm, configuration, data=validation)
     metrics = holdout_metrics(
         model,
         model_items=model_items,

@@ -28,11 +28,8 @@ from recommender.training.champion import (
 )
 from recommender.training.dataset import TrainingData
 from recommender.training.evaluation import holdout_metrics
-from recommender.training.fitting import (
-    HALF_LIFE,
-    Configuration,
-    fit_configuration,
-)
+from recommender.training.fitting import HALF_LIFE, Configuration
+from recommender.training.isolation import FitCrashed, fit_isolated
 from recommender.training.leftovers import UNRECORDED_ARTIFACTS, delete_artifacts
 
 logger = logging.getLogger(__name__)
@@ -84,7 +81,7 @@ def champion_score(
         return ChampionScore(champion.pk, known)
     try:
         if configured:
-            model, model_items, _ = fit_configuration(
+            model, model_items, _ = fit_isolated(
                 algorithm, Configuration.from_dict(champion.params), data=data
             )
         else:
@@ -96,7 +93,7 @@ def champion_score(
             data=data,
             configuration=Configuration.from_dict(champion.params) if configured else None,
         )
-    except (ArtifactError, ValueError) as exc:
+    except (ArtifactError, ValueError, FitCrashed) as exc:
         logger.warning("champion %s could not be scored: %s", champion.pk, exc)
         return ChampionScore(champion.pk, None, str(exc)[:300])
     return ChampionScore(champion.pk, metrics[f"ndcg@{k}"])

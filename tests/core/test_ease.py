@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import scipy.linalg.lapack
 import scipy.sparse as sp
 
-from recommender.core import ALGORITHMS, FitError
+from recommender.core import ALGORITHMS, FitError, ease
 from recommender.core.ease import EASE, _spd_inverse
 
 
@@ -127,3 +128,49 @@ def test_the_inverse_is_computed_in_the_gram_matrix_own_buffer_in_either_memory_
 
     assert np.shares_memory(P, G)
     np.testing.assert_allclose(P, expected, rtol=1e-10, atol=1e-12)
+
+
+def spd_gram(n_items: int, *, seed: int = 0, regularization: float = 1.0) -> np.ndarray:
+    X = sp.random(4 * n_items, n_items, density=0.03, random_state=seed, format="csr")
+    gram = (X.T @ X).toarray()
+    gram[np.diag_indices(n_items)] += regularization
+    return gram
+
+
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_past_the_lapack_limit_the_inverse_is_built_by_blocks_in_the_same_buffer(
+    monkeypatch, order
+):
+    # Three levels of blocks, odd sizes: 301 -> 150 + 151 -> 75 + 75, 75 + 76.
+    monkeypatch.setattr(ease, "LAPACK_MAX_ITEMS", 80)
+    handed: list[int] = []
+    potrf = scipy.linalg.lapack.dpotrf
+    monkeypatch.setattr(
+        scipy.linalg.lapack, "dpotrf", lambda a, **kw: handed.append(len(a)) or potrf(a, **kw)
+    )
+    gram = spd_gram(301)
+    G = np.array(gram, order=order)
+
+    P = ease._spd_inverse(G)
+
+    assert np.shares_memory(P, G)
+    np.testing.assert_allclose(P, np.linalg.inv(gram), rtol=1e-9, atol=1e-12)
+    assert sorted(handed) == [75, 75, 75, 76]
+
+
+def test_a_singular_gram_is_a_fit_error_past_the_lapack_limit_too(monkeypatch):
+    monkeypatch.setattr(ease, "LAPACK_MAX_ITEMS", 8)
+    gram = spd_gram(20, regularization=0.0)
+    gram[15, :] = gram[:, 15] = 0.0  # an item nobody touched, with λ = 0
+
+    with pytest.raises(FitError, match="not positive definite"):
+        ease._spd_inverse(gram)
+
+
+def test_below_the_lapack_limit_the_fit_is_unchanged_by_the_block_path(monkeypatch, clusters):
+    direct = EASE(regularization=10.0).fit(clusters).item_weights
+    monkeypatch.setattr(ease, "LAPACK_MAX_ITEMS", 6)
+
+    blocked = EASE(regularization=10.0).fit(clusters).item_weights
+
+    np.testing.assert_allclose(blocked, direct, rtol=1e-5, atol=1e-6)

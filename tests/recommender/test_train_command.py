@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from io import StringIO
 
+import psycopg
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import connection
 
 from recommender.models import ModelVersion, TrainingRun
+from recommender.training.locking import TRAINING_NAMESPACE, _key
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("media_root", "scripted_algorithm")]
 
@@ -72,6 +75,24 @@ def test_a_run_already_active_is_named_instead_of_starting_another(shop):
     active = TrainingRun.objects.create(
         algorithms=["scripted"], lock_key="scripted", triggered_by="schedule", status="running"
     )
+    # Its worker is alive: it holds the run's lock (a running run without one lost its worker).
+    dsn = f"dbname={connection.settings_dict['NAME']} user=postgres host=127.0.0.1"
+    with psycopg.connect(dsn, autocommit=True) as worker:
+        worker.execute("SELECT pg_advisory_lock(%s, %s)", [TRAINING_NAMESPACE, _key("scripted")])
 
-    with pytest.raises(CommandError, match=f"#{active.pk} is already queued or running"):
-        run_command("--algorithm", "scripted", "--inline")
+        with pytest.raises(CommandError, match=f"#{active.pk} is already queued or running"):
+            run_command("--algorithm", "scripted", "--inline")
+
+
+def test_a_running_run_whose_process_died_does_not_block_the_next_inline_run(shop):
+    # What a crashed `train --inline` left behind: "running", its lock gone with its connection.
+    dead = TrainingRun.objects.create(
+        algorithms=["scripted"], lock_key="scripted", triggered_by="command", status="running"
+    )
+
+    out, _ = run_command("--algorithm", "scripted", "--inline")
+
+    dead.refresh_from_db()
+    assert dead.status == TrainingRun.Status.FAILED and dead.error.startswith("Worker lost")
+    run = TrainingRun.objects.exclude(pk=dead.pk).get()
+    assert run.status == TrainingRun.Status.SUCCEEDED and f"Run #{run.pk} succeeded" in out
