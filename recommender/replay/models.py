@@ -78,6 +78,8 @@ def fit_scratch_models(
             items=item.items,
             ndcg=item.metrics.get(f"ndcg@{k}"),
             support=item.support,
+            realtime_half_life_hours=item.configuration.realtime_half_life_hours,
+            realtime_row_log1p=bool(item.configuration.realtime_row_log1p),
         )
         if served.is_feature_index:
             served.search = SearchIndex(item.model)

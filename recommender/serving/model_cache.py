@@ -60,6 +60,9 @@ class ServingModel:
     # Holdout fingerprint → its score there (``holdout_scores``). None: scored once, on an
     # unnamed holdout shared by every model alongside (a replay's scratch models).
     scores: dict[str, HoldoutScore] | None = None
+    # The half-life its live rows are weighed with, as tuned for this shop (None: the setting).
+    realtime_half_life_hours: float | None = None
+    realtime_row_log1p: bool = False  # damp each product's summed live weight by log1p
     _rows: tuple[str, np.ndarray, np.ndarray] | None = field(default=None, repr=False)
     _ranked: np.ndarray | None = field(default=None, repr=False)
 
@@ -116,9 +119,11 @@ def champion_models() -> dict[str, ServingModel]:
     with state.lock:
         if time.monotonic() - state.checked_at < settings.SHELFWISE_MODEL_CHECK_SECONDS:
             return state.models
-        rows = champion_versions().values_list("id", "uuid", "algorithm", "artifact", "metrics")
+        rows = champion_versions().values_list(
+            "id", "uuid", "algorithm", "artifact", "metrics", "params"
+        )
         models: dict[str, ServingModel] = {}
-        for version_id, uuid, algorithm, artifact, metrics in rows:
+        for version_id, uuid, algorithm, artifact, metrics, params in rows:
             loaded = state.models.get(algorithm)
             if loaded is not None and loaded.version_id == version_id:
                 models[algorithm] = loaded
@@ -139,6 +144,8 @@ def champion_models() -> dict[str, ServingModel]:
                 items=items,
                 ndcg=None if ndcg is None else float(ndcg),
                 support=_support(artifact),
+                realtime_half_life_hours=(params or {}).get("realtime_half_life_hours"),
+                realtime_row_log1p=bool((params or {}).get("realtime_row_log1p")),
             )
             if served.is_feature_index:
                 served.search = SearchIndex(model)

@@ -44,8 +44,16 @@ class Profile:
         return self.rows
 
 
-def shopper_profile(*, events: Sequence[RecentEvent], catalog: CatalogSnapshot) -> Profile:
-    """The weighted products and queries of ``events`` (newest first, as behavior gives them)."""
+def shopper_profile(
+    *,
+    events: Sequence[RecentEvent],
+    catalog: CatalogSnapshot,
+    half_life_hours: float | None = None,
+    log1p: bool = False,
+) -> Profile:
+    """The weighted products and queries of ``events`` (newest first, as behavior gives them);
+    ``half_life_hours`` and ``log1p`` (each product's summed weight damped) as the served
+    model was tuned (None: the setting; the training holdout builds its rows alike)."""
     if not events:
         return Profile()
     # Arrays, not a loop per event: a returning shopper brings dozens of events per request.
@@ -56,7 +64,7 @@ def shopper_profile(*, events: Sequence[RecentEvent], catalog: CatalogSnapshot) 
         np.array([e.occurred_at for e in events], dtype=np.float64),
         kind_weights=event_weights(),
         value_transform=settings.SHELFWISE_VALUE_TRANSFORM,
-        half_life_hours=settings.SHELFWISE_REALTIME_HALF_LIFE_HOURS,
+        half_life_hours=half_life_hours or settings.SHELFWISE_REALTIME_HALF_LIFE_HOURS,
     )
     queries = _distinct_queries(
         (e.query, float(w))
@@ -69,7 +77,8 @@ def shopper_profile(*, events: Sequence[RecentEvent], catalog: CatalogSnapshot) 
     if not keep.any():
         return Profile(queries=queries)
     unique, inverse = np.unique(rows[keep], return_inverse=True)
-    summed = np.bincount(inverse, weights=weights[keep]).astype(np.float32)
+    summed = np.bincount(inverse, weights=weights[keep])
+    summed = (np.log1p(summed) if log1p else summed).astype(np.float32)
     order = np.argsort(-summed, kind="stable")
     return Profile(
         rows=unique[order],

@@ -106,7 +106,13 @@ def recommend(
     context = SlotContext(
         catalog=catalog,
         shopper=info,
-        profile=shopper_profile(events=state.events, catalog=catalog),
+        profile=shopper_profile(
+            events=state.events,
+            catalog=catalog,
+            # Live rows weighed as the served model was tuned to be scored from, per shop.
+            half_life_hours=personal.realtime_half_life_hours if personal else None,
+            log1p=personal.realtime_row_log1p if personal else False,
+        ),
         personal=personal,
         popular=popularity_model(models),
         content=content_model(models),

@@ -181,6 +181,9 @@ class TrainingData:
     # The weighted training events, kept to rebuild ``train`` with another half-life.
     train_events: EventArrays | None = None
     matrix_options: dict = field(default_factory=dict)
+    # How ``score_rows`` were built (``half_life_hours``, ``limit``): empty when they are ``train``.
+    realtime_options: dict = field(default_factory=dict)
+    _rows_by_half_life: dict = field(default_factory=dict, repr=False)
 
     @cached_property
     def holdout_fingerprint(self) -> str:
@@ -205,6 +208,34 @@ class TrainingData:
             items=self.items,
             **{**self.matrix_options, "half_life_days": half_life_days},
         )
+
+    def rows_with_half_life(
+        self, half_life_hours: float | None, *, log1p: bool | None = None
+    ) -> sp.csr_matrix | None:
+        """``score_rows`` rebuilt with another real-time half-life (a model tuned to be scored
+        from longer or shorter memories) and each product's summed weight damped by log1p
+        when ``log1p``, as serving's profile does; ``score_rows`` itself when unchanged."""
+        options = self.realtime_options
+        if not options or self.train_events is None:
+            return self.score_rows
+        hours = options["half_life_hours"] if half_life_hours is None else half_life_hours
+        if hours == options["half_life_hours"] and not log1p:
+            return self.score_rows
+        key = (hours, bool(log1p))
+        if key not in self._rows_by_half_life:
+            rows = serving_rows(
+                self.train_events,
+                users=self.users,
+                items=self.items,
+                kind_weights=self.matrix_options["kind_weights"],
+                value_transform=self.matrix_options["value_transform"],
+                half_life_hours=hours,
+                limit=options["limit"],
+            )
+            if log1p:
+                rows.data = np.log1p(rows.data)
+            self._rows_by_half_life[key] = rows
+        return self._rows_by_half_life[key]
 
 
 def build_training_data(
@@ -259,7 +290,9 @@ def build_training_data(
         datetime.fromtimestamp(float(test_events.times.min()), tz=UTC) if test_idx.size else None
     )
     score_rows = train
+    realtime: dict = {}
     if realtime_half_life_hours is not None:
+        realtime = {"half_life_hours": realtime_half_life_hours, "limit": recent_events}
         score_rows = serving_rows(
             train_events,
             users=users,
@@ -280,6 +313,7 @@ def build_training_data(
         n_cold_dropped=int((~warm).sum()),
         train_events=train_events,
         matrix_options=options,
+        realtime_options=realtime,
         stats={
             "train_events": int(train_idx.size),
             "holdout_events": int(test_idx.size),

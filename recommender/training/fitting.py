@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 
 from recommender.core import ALGORITHMS, Recommender
 from recommender.core.matrix import IdIndex
@@ -15,6 +16,16 @@ from recommender.training.dataset import TrainingData
 from recommender.training.spark.trainer import fit_on_spark, fits_on_spark
 
 HALF_LIFE = "half_life_days"  # not a model parameter: the decay of the matrix it is fitted on
+# Not a model parameter either: the half-life serving weighs the shopper's live events with
+# when it scores them through this model (None: SHELFWISE_REALTIME_HALF_LIFE_HOURS).
+REALTIME_HALF_LIFE = "realtime_half_life_hours"
+# And whether each product's summed live weight is damped by log1p before scoring (a product
+# bought weekly for a year no longer drowns the rest of the shopper's row). None: not damped.
+REALTIME_LOG1P = "realtime_row_log1p"
+# And how the training matrix's cells are transformed before the fit: "log1p", "binary" (a
+# shop whose views drown in purchase weights may rank better on presence); None or "weighted":
+# the kind x value weights as built.
+MATRIX_TRANSFORM = "matrix_transform"
 
 
 @dataclass
@@ -23,14 +34,30 @@ class Configuration:
 
     params: dict[str, Any]
     half_life_days: float | None
+    realtime_half_life_hours: float | None = None
+    realtime_row_log1p: bool | None = None
+    matrix_transform: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {**self.params, HALF_LIFE: self.half_life_days}
+        values = {**self.params, HALF_LIFE: self.half_life_days}
+        if self.realtime_half_life_hours is not None:
+            values[REALTIME_HALF_LIFE] = self.realtime_half_life_hours
+        if self.realtime_row_log1p is not None:
+            values[REALTIME_LOG1P] = self.realtime_row_log1p
+        if self.matrix_transform is not None:
+            values[MATRIX_TRANSFORM] = self.matrix_transform
+        return values
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> Configuration:
         values = dict(values)
-        return cls(params=values, half_life_days=values.pop(HALF_LIFE, None))
+        return cls(
+            params=values,
+            half_life_days=values.pop(HALF_LIFE, None),
+            realtime_half_life_hours=values.pop(REALTIME_HALF_LIFE, None),
+            realtime_row_log1p=values.pop(REALTIME_LOG1P, None),
+            matrix_transform=values.pop(MATRIX_TRANSFORM, None),
+        )
 
 
 @dataclass
@@ -49,7 +76,10 @@ class PreparedFit:
 
     def fit(self) -> tuple[Recommender, dict]:
         """(the fitted model, notes): numeric work only, no database, so a forked child can."""
-        train = self.data.train_with_half_life(self.configuration.half_life_days)
+        train = transformed(
+            self.data.train_with_half_life(self.configuration.half_life_days),
+            self.configuration.matrix_transform,
+        )
         if fits_on_spark(self.algorithm):  # SHELFWISE_TRAINER=spark
             return fit_on_spark(self.algorithm, self.configuration.params, train)
         model = ALGORITHMS[self.algorithm](**self.configuration.params)
@@ -83,3 +113,15 @@ def fit_configuration(
     prepared = prepare_fit(algorithm, configuration, data=data)
     model, notes = prepared.fit()
     return model, prepared.items, notes
+
+
+def transformed(train: sp.csr_matrix, transform: str | None) -> sp.csr_matrix:
+    """``train`` with its cells through ``transform`` ("log1p", "binary"; None/"weighted": as
+    is)."""
+    if transform in (None, "weighted"):
+        return train
+    if transform not in ("log1p", "binary"):
+        raise ValueError(f"unknown matrix transform {transform!r}")
+    out = train.copy()
+    out.data = np.log1p(out.data) if transform == "log1p" else np.ones_like(out.data)
+    return out

@@ -269,7 +269,12 @@ def _fit_and_evaluate(
     progress(start + share * 0.5, f"evaluating {label}")
     mark = time.perf_counter()
     k = settings.SHELFWISE_EVAL_K
-    metrics = score_on_holdout(model, model_items=model_items, data=data)
+    metrics = score_on_holdout(
+        model,
+        model_items=model_items,
+        data=data,
+        configuration=configuration,
+    )
     timings["evaluate"] = time.perf_counter() - mark
     mark = time.perf_counter()
     champion = (

@@ -36,9 +36,14 @@ logger = logging.getLogger(__name__)
 
 
 def score_on_holdout(
-    model: Recommender, *, model_items: IdIndex, data: TrainingData
+    model: Recommender,
+    *,
+    model_items: IdIndex,
+    data: TrainingData,
+    configuration: Configuration | None = None,
 ) -> dict[str, float]:
-    """Metrics on the run's holdout, shoppers scored from the rows serving would build."""
+    """Metrics on the run's holdout, shoppers scored from the rows serving would build (with
+    the model's own real-time half-life when it was tuned one)."""
     return holdout_metrics(
         model,
         model_items=model_items,
@@ -46,7 +51,10 @@ def score_on_holdout(
         train=data.train,
         test=data.test,
         k=settings.SHELFWISE_EVAL_K,
-        score_rows=data.score_rows,
+        score_rows=data.rows_with_half_life(
+            None if configuration is None else configuration.realtime_half_life_hours,
+            log1p=None if configuration is None else configuration.realtime_row_log1p,
+        ),
         max_shoppers=settings.SHELFWISE_EVAL_MAX_SHOPPERS,
     )
 
@@ -79,7 +87,12 @@ def champion_score(
         else:
             # A version from before configurations were recorded: its saved model, as it is.
             model, model_items, _ = load_model(champion)
-        metrics = score_on_holdout(model, model_items=model_items, data=data)
+        metrics = score_on_holdout(
+            model,
+            model_items=model_items,
+            data=data,
+            configuration=Configuration.from_dict(champion.params) if configured else None,
+        )
     except (ArtifactError, ValueError, FitCrashed) as exc:
         logger.warning("champion %s could not be scored: %s", champion.pk, exc)
         return ChampionScore(champion.pk, None, str(exc)[:300])

@@ -87,10 +87,91 @@ def test_every_searched_parameter_is_one_its_algorithm_accepts():
 
     for algorithm, space in search_spaces().items():
         accepted = set(signature(ALGORITHMS[algorithm].__init__).parameters)
-        assert set(space) - {"half_life_days"} <= accepted, algorithm
+        # Searched but not the model's: its matrix's decay and how its live rows are weighed.
+        serving = {
+            "half_life_days",
+            "realtime_half_life_hours",
+            "realtime_row_log1p",
+            "matrix_transform",
+        }
+        assert set(space) - serving <= accepted, algorithm
 
 
 def test_too_few_validation_shoppers_keep_the_defaults(demo_data):
     tiny = validation_data(demo_data, holdout_fraction=0.0005, **SERVING_ROWS)
 
     assert tiny is None
+
+
+def test_the_live_half_life_is_chosen_on_validation_rows_rebuilt_for_each_trial(
+    demo_data, settings
+):
+    # Planted tastes last: a shopper's older events predict as well as the latest session.
+    settings.SHELFWISE_REALTIME_HALF_LIFE_HOURS = 1.0
+    validation = validation_data(demo_data, holdout_fraction=0.1, **SERVING_ROWS)
+    defaults = Configuration({"regularization": 3_000.0}, 90.0)
+    space = {"realtime_half_life_hours": {"type": "float", "low": 1.0, "high": 1e5, "log": True}}
+
+    result = tune(
+        "ease",
+        validation=validation,
+        defaults=defaults,
+        budget_seconds=0,
+        warm_start={"regularization": 3_000.0, "realtime_half_life_hours": 1e5},
+        space=space,
+    )
+
+    hours = [t["params"]["realtime_half_life_hours"] for t in result.trials]
+    assert hours == [1.0, 1e5]  # the setting first, then the warm start
+    assert result.trials[1]["ndcg"] > result.trials[0]["ndcg"]
+    assert result.chosen.realtime_half_life_hours == 1e5
+    assert result.chosen.as_dict()["realtime_half_life_hours"] == 1e5
+    assert validation.rows_with_half_life(1e5) is not validation.score_rows
+
+
+def test_the_training_matrix_transform_is_searched_and_the_better_one_kept(demo_data):
+    validation = validation_data(demo_data, holdout_fraction=0.1, **SERVING_ROWS)
+    defaults = Configuration({"regularization": 3_000.0}, 90.0)
+    space = {"matrix_transform": {"type": "choice", "values": ["weighted", "log1p", "binary"]}}
+
+    result = tune(
+        "ease",
+        validation=validation,
+        defaults=defaults,
+        budget_seconds=0,
+        warm_start={"regularization": 3_000.0, "matrix_transform": "binary"},
+        space=space,
+    )
+
+    by_transform = {t["params"]["matrix_transform"]: t["ndcg"] for t in result.trials}
+    assert set(by_transform) == {"weighted", "binary"}  # the default first, then warm start
+    assert by_transform["weighted"] != pytest.approx(by_transform["binary"], abs=1e-6)
+    best = max(by_transform, key=by_transform.get)
+    assert result.chosen.matrix_transform == best
+    assert result.score == pytest.approx(by_transform[best], abs=1e-6)
+
+
+def test_the_first_searched_trial_is_the_best_known_one_on_long_damped_live_rows(demo_data):
+    validation = validation_data(demo_data, holdout_fraction=0.1, **SERVING_ROWS)
+    space = {
+        "regularization": {"type": "float", "low": 50.0, "high": 2e6, "log": True},
+        "realtime_half_life_hours": {"type": "float", "low": 6.0, "high": 1e5, "log": True},
+        "realtime_row_log1p": {"type": "choice", "values": [False, True]},
+    }
+
+    result = tune(
+        "ease",
+        validation=validation,
+        defaults=Configuration({"regularization": 3_000.0}, 90.0),
+        budget_seconds=3_600,
+        max_trials=1,
+        space=space,
+    )
+
+    assert len(result.trials) == 2
+    searched = result.trials[1]["params"]
+    assert searched == {
+        "regularization": 3_000.0,
+        "realtime_half_life_hours": 2160.0,
+        "realtime_row_log1p": True,
+    }

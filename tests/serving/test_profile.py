@@ -81,3 +81,18 @@ def test_no_events_is_an_empty_profile():
     profile = shopper_profile(events=[], catalog=Catalog())
 
     assert not profile and profile.rows.size == 0 and profile.queries == []
+
+
+def test_a_model_tuned_on_damped_rows_is_served_damped_rows_at_its_own_half_life():
+    """Serving builds the row the model was tuned on (``TrainingData.rows_with_half_life``):
+    its half-life, each product's summed weight through log1p."""
+    catalog = Catalog()
+    plain = shopper_profile(events=EVENTS, catalog=catalog, half_life_hours=1e5)
+    damped = shopper_profile(events=EVENTS, catalog=catalog, half_life_hours=1e5, log1p=True)
+
+    assert damped.rows.tolist() == plain.rows.tolist()
+    np.testing.assert_allclose(damped.weights, np.log1p(plain.weights), rtol=1e-6)
+    # Almost no decay: the purchase of 4 and the view (no value: log1p(1)) count in full.
+    assert plain.weights[plain.rows.tolist().index(0)] == pytest.approx(
+        5 * np.log1p(4.0) + np.log1p(1.0), rel=1e-3
+    )
