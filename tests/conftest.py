@@ -38,7 +38,9 @@ def staff_user(django_user_model):
 
 @pytest.fixture(autouse=True)
 def _clear_cache_between_tests(request):
-    """Each test starts with an empty cache (the Redis test database), whatever ran before."""
+    """Each test starts with an empty cache (the Redis test database) and no catalog snapshot,
+    whatever ran before: the snapshot trusts the version counter for a second, and the counter
+    moves on commit, which a test's rolled-back transaction never reaches."""
     if "django_db_setup" not in request.fixturenames and not request.node.get_closest_marker(
         "django_db"
     ):
@@ -47,9 +49,11 @@ def _clear_cache_between_tests(request):
     from django.core.cache import cache
 
     from recommender.impressions import flush_impressions
+    from recommender.serving.catalog_state import forget_catalog
 
     flush_impressions()  # counts an earlier test left pending in this process go before the clear
     cache.clear()
+    forget_catalog()
     yield
 
 
