@@ -318,7 +318,7 @@ def _row(clean: CleanEvent, shopper_ids: dict[str, int], product_ids: dict[str, 
 
 
 _COLUMNS = ", ".join(EventRow._fields)  # the COPY column order is the tuple order
-_BASE = 9  # the fields every row has; rows made by EventRow._make may stop there
+_BASE = 9  # what bulk loads write: their rows may be plain 9-tuples (no recommendation)
 _BASE_COLUMNS = ", ".join(EventRow._fields[:_BASE])
 _COPY_TYPES = [
     "varchar", "int8", "int8", "varchar", "float8", "varchar", "varchar", "varchar", "timestamptz",
@@ -348,7 +348,7 @@ def _copy_insert(rows: Sequence[EventRow]) -> set[str]:
         with cursor.copy(copy_sql) as copy:
             copy.set_types(_COPY_TYPES)
             for row in rows:
-                copy.write_row(row if len(row) > _BASE else (*row, None, None))
+                copy.write_row(row)
         cursor.execute(
             f"INSERT INTO {Event._meta.db_table} ({_COLUMNS}, received_at)"
             f" SELECT {_COLUMNS}, now() FROM shelfwise_ingest"
@@ -378,8 +378,8 @@ def _bulk_create_insert(rows: Sequence[EventRow]) -> set[str]:
                 session_id=r.session_id,
                 order_id=r.order_id,
                 occurred_at=r.occurred_at,
-                recommendation_id=r.recommendation_id if len(r) > _BASE else None,
-                position=r.position if len(r) > _BASE else None,
+                recommendation_id=r.recommendation_id,
+                position=r.position,
             )
             for r in rows
             if r.event_id not in existing

@@ -3,7 +3,7 @@ cold start, models and training. The names are not namespaced (templates reverse
 
 from django.urls import path
 
-from dashboard.views import catalog, cold_start, models, overview, promotions, shoppers
+from dashboard.views import catalog, cold_start, kpis, models, overview, promotions, shoppers
 
 # Shopper ids and SKUs are the shop's own keys and may hold "/" ("TSHIRT/XL"), so they use the
 # path converter; a route with a suffix comes before its bare twin, which would swallow it.
@@ -16,6 +16,8 @@ urlpatterns = [
     path("products/<path:sku>/", catalog.product_detail, name="product-detail"),
     path("promotions/", promotions.promotions, name="promotions"),
     path("cold-start/", cold_start.cold_start, name="cold-start"),
+    path("kpis/", kpis.kpis, name="kpis"),
+    path("kpis/export.csv", kpis.kpis_csv, name="kpis-csv"),
     path("models/", models.models, name="models"),
     path("models/retrain/", models.retrain, name="retrain"),
     path("models/runs/<int:run_id>/progress/", models.run_progress, name="run-progress"),

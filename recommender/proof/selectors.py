@@ -81,3 +81,51 @@ def unattributable_events(*, start: date, end: date) -> int:
 
 def _rate(part: int, whole: int) -> float | None:
     return part / whole if whole else None
+
+
+def daily_trend(rows: list[KpiRow]) -> dict:
+    """Chart.js data: CTR (%) per day, one line per placement (its variants and models summed)."""
+    days = sorted({row.day for row in rows})
+    shown: dict[str, dict[date, list[int]]] = {}
+    for row in rows:
+        counts = shown.setdefault(row.placement, {}).setdefault(row.day, [0, 0])
+        counts[0] += row.clicks
+        counts[1] += row.impressions
+    return {
+        "labels": [f"{day:%d %b}" for day in days],
+        "datasets": [
+            {
+                "label": placement,
+                "data": [
+                    round(100 * c[0] / c[1], 2) if (c := by_day.get(day)) and c[1] else None
+                    for day in days
+                ],
+            }
+            for placement, by_day in sorted(shown.items())
+        ],
+    }
+
+
+CSV_COLUMNS = (
+    "day",
+    "placement",
+    "variant",
+    "model_version",
+    "impressions",
+    "clicks",
+    "carts",
+    "purchases",
+    "revenue",
+    "view_through_purchases",
+    "view_through_revenue",
+    "ctr",
+    "add_to_cart_rate",
+    "conversion",
+    "revenue_per_mille",
+    "revenue_share",
+)
+
+
+def kpi_record(row: KpiRow) -> dict:
+    """One row with its rates, in ``CSV_COLUMNS`` order: the API's item and the CSV's line."""
+    return {name: getattr(row, name) for name in CSV_COLUMNS}
