@@ -63,8 +63,10 @@ class Dropped:
     responses = 0
 
 
-# Where stream entries wait without django-redis (the embedded demo): drained in-process.
+# Where stream entries wait without django-redis (the embedded demo): drained in-process, and
+# capped, since the demo runs no beat and a long session must not grow without bound.
 LOCAL_STREAM: list[str] = []
+LOCAL_STREAM_MAX = 100_000
 
 
 def record_impressions(
@@ -105,6 +107,7 @@ def flush_impressions() -> None:
                 stored.update(counts)
                 cache.set(name, dict(stored), TTL_SECONDS)
             LOCAL_STREAM.extend(shown)
+            del LOCAL_STREAM[:-LOCAL_STREAM_MAX]
             return
         pipe = client.pipeline(transaction=False)
         for name, counts in by_hour.items():

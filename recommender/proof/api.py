@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -74,7 +74,8 @@ class KpiBodySerializer(serializers.Serializer):
 def kpis_list(request: Request) -> Response:
     query = query_params(KpiQuerySerializer, request)
     end = query.get("end") or timezone.now().date()
-    start = query.get("start") or end - timedelta(days=29)
+    # Clamped: 29 days before 0001-01-05 would overflow into a 500.
+    start = query.get("start") or end - timedelta(days=min(29, (end - date.min).days))
     if start > end or (end - start).days >= MAX_DAYS:
         raise ValidationError({"start": [f"From 0 to {MAX_DAYS - 1} days before end."]})
     rows = placement_kpis(start=start, end=end)

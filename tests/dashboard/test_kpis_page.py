@@ -101,3 +101,10 @@ def test_the_api_refuses_anonymous_clients_and_backwards_periods(client, figures
     )
 
     assert response.status_code == 400
+
+
+def test_the_api_default_period_near_the_first_representable_day_is_no_error(figures):
+    response = api_client(role="reader").get("/api/v1/kpis", {"end": "0001-01-05"})
+
+    assert response.status_code == 200
+    assert response.json()["start"] == "0001-01-01"
