@@ -8,7 +8,6 @@ from django.utils import timezone
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.decorators import api_view, permission_classes
-from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -66,7 +65,8 @@ class KpiBodySerializer(serializers.Serializer):
     description=(
         "What recommendations showed and earned per UTC day, placement, variant and model "
         'version (the README\'s "Proving it works"), newest day first, from the summary tables '
-        "the worker refreshes every 15 minutes. At most 366 days."
+        "the worker refreshes every 15 minutes. At most the 366 days up to `end`: `start` and "
+        "`end` in the body say which days the rows cover."
     ),
 )
 @api_view(["GET"])
@@ -74,10 +74,10 @@ class KpiBodySerializer(serializers.Serializer):
 def kpis_list(request: Request) -> Response:
     query = query_params(KpiQuerySerializer, request)
     end = query.get("end") or timezone.now().date()
-    # Clamped: 29 days before 0001-01-05 would overflow into a 500.
-    start = query.get("start") or end - timedelta(days=min(29, (end - date.min).days))
-    if start > end or (end - start).days >= MAX_DAYS:
-        raise ValidationError({"start": [f"From 0 to {MAX_DAYS - 1} days before end."]})
+    start = query.get("start") or _days_before(end, 29)
+    # Clamped rather than refused: any two dates are a valid request (the schema cannot say
+    # "start before end"); the body says which days it covers, and a backwards period has none.
+    start = max(start, _days_before(end, MAX_DAYS - 1))
     rows = placement_kpis(start=start, end=end)
     body = {
         "start": start,
@@ -86,3 +86,8 @@ def kpis_list(request: Request) -> Response:
         "results": [kpi_record(row) for row in rows],
     }
     return Response(KpiBodySerializer(body).data)
+
+
+def _days_before(end: date, days: int) -> date:
+    """``days`` before ``end``, or the first representable day (no overflow into a 500)."""
+    return end - timedelta(days=min(days, (end - date.min).days))

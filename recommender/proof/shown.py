@@ -17,11 +17,12 @@ def serve(result: Recommendations, *, placement: str, now: datetime) -> Recommen
     new impression with its own id, so a click always names the showing that earned it.
     """
     served = result.served()
-    record_impressions(
-        product_ids=[item.product.id for item in served.items],
-        now=now,
-        shown=impression_entry(served, placement=placement, now=now),
-    )
+    if served.items:  # an empty list showed nothing: no impression to click or to count
+        record_impressions(
+            product_ids=[item.product.id for item in served.items],
+            now=now,
+            shown=impression_entry(served, placement=placement, now=now),
+        )
     return served
 
 

@@ -93,14 +93,21 @@ def test_the_api_serves_the_same_figures_to_an_authenticated_client(figures):
     assert (first["ctr"], first["conversion"], first["revenue"]) == (0.05, 0.01, "50.00")
 
 
-def test_the_api_refuses_anonymous_clients_and_backwards_periods(client, figures):
+def test_the_api_refuses_anonymous_clients(client, figures):
     assert client.get("/api/v1/kpis").status_code in (401, 403)
 
-    response = api_client(role="reader").get(
-        "/api/v1/kpis", {"start": str(figures), "end": str(figures - timedelta(days=1))}
-    )
 
-    assert response.status_code == 400
+def test_the_api_answers_a_backwards_period_with_no_rows_and_cuts_a_long_one(figures):
+    api = api_client(role="reader")
+
+    backwards = api.get(
+        "/api/v1/kpis", {"start": str(figures), "end": str(figures - timedelta(days=1))}
+    ).json()
+    long = api.get("/api/v1/kpis", {"start": "2000-01-01", "end": str(figures)}).json()
+
+    assert backwards["results"] == [] and backwards["unattributable_events"] == 0
+    assert long["start"] == str(figures - timedelta(days=365))
+    assert len(long["results"]) == 2
 
 
 def test_the_api_default_period_near_the_first_representable_day_is_no_error(figures):

@@ -53,3 +53,12 @@ def test_each_served_response_becomes_one_impression_row_once_drained(api, train
     assert [by_pk[pk] for pk in shown.items] == skus
     assert rows[similar["recommendation_id"]].placement == "similar"
     assert rows[similar["recommendation_id"]].product == "MUG-1"
+
+
+def test_an_empty_list_carries_an_id_but_is_no_impression(api, trained_shop):
+    body = api.get("/api/v1/shoppers/nobody-yet/recommendations", {"slot": "buy_again"}).json()
+
+    drain_impressions()
+
+    assert body["count"] == 0 and body["recommendation_id"]
+    assert not Impression.objects.exists()
