@@ -20,7 +20,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from behavior.models import EventKind, Shopper
+from behavior.models import MAX_POSITION, EventKind, Shopper
 from behavior.permissions import CanSendEvents, CanWriteShoppers
 from behavior.services import ingest_events
 from behavior.shopper_services import upsert_shopper
@@ -54,6 +54,20 @@ class EventInSerializer(StrictInputSerializer):
     occurred_at = serializers.DateTimeField(
         required=False,
         help_text="ISO 8601 with a time zone, from 1970 to a day ahead; defaults to now.",
+    )
+    recommendation_id = serializers.UUIDField(
+        required=False,
+        allow_null=True,
+        help_text="Views, carts and purchases only: the `recommendation_id` of the response the "
+        "shopper followed to this product. Send it back as served; an id Shelfwise did not "
+        "serve is stored but not attributed.",
+    )
+    position = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        min_value=1,
+        max_value=MAX_POSITION,
+        help_text="The product's `position` in that response (1 = first); needs the id.",
     )
 
 

@@ -8,9 +8,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from uuid import UUID
 
-from behavior.kinds import EVENT_KINDS, product_required
-from behavior.models import EARLIEST_EVENT_TIME
+from behavior.kinds import EVENT_KINDS, attributable_kinds, product_required
+from behavior.models import EARLIEST_EVENT_TIME, MAX_POSITION
+from config.recommendation_ids import FORMAT_HELP, parse_recommendation_id
 from config.storable import UNSTORABLE_TEXT, unstorable
 
 MAX_FUTURE = timedelta(days=1)  # client clocks drift; a day ahead is a bug, not drift
@@ -31,6 +33,8 @@ class CleanEvent:
     session_id: str
     order_id: str
     occurred_at: datetime
+    recommendation_id: UUID | None = None
+    position: int | None = None
 
 
 def clean_event(raw: Any, *, now: datetime) -> tuple[CleanEvent | None, Errors]:
@@ -59,6 +63,7 @@ def clean_event(raw: Any, *, now: datetime) -> tuple[CleanEvent | None, Errors]:
         fail("product", product_required())
     value = _value(raw.get("value"), kind, fail)
     occurred_at = _occurred_at(raw.get("occurred_at"), now, fail)
+    recommendation_id, position = _followed(raw, kind, fail)
     if errors:
         return None, errors
     return (
@@ -72,6 +77,8 @@ def clean_event(raw: Any, *, now: datetime) -> tuple[CleanEvent | None, Errors]:
             session_id=text["session_id"],
             order_id=text["order_id"],
             occurred_at=occurred_at,
+            recommendation_id=recommendation_id,
+            position=position,
         ),
         errors,
     )
@@ -135,3 +142,29 @@ def _occurred_at(raw: Any, now: datetime, fail) -> datetime:
     elif raw > now + MAX_FUTURE:
         fail("occurred_at", "Is more than a day in the future.")
     return raw
+
+
+def _followed(raw: Mapping, kind: Any, fail) -> tuple[UUID | None, int | None]:
+    """The recommendation the shopper followed, if the event names one (see README, proof)."""
+    rec_id, position = raw.get("recommendation_id"), raw.get("position")
+    if rec_id in (None, "") and position in (None, ""):
+        return None, None
+    if isinstance(kind, str) and kind in EVENT_KINDS and not EVENT_KINDS[kind].attributable:
+        allowed = ", ".join(attributable_kinds())
+        name = "recommendation_id" if rec_id not in (None, "") else "position"
+        fail(name, f"Only a {allowed} event follows a recommendation; a {kind} does not.")
+        return None, None
+    parsed = None
+    if rec_id in (None, ""):
+        fail("recommendation_id", "Required when a position is given.")
+    elif not isinstance(rec_id, str) or (parsed := parse_recommendation_id(rec_id)) is None:
+        fail("recommendation_id", f"Not a recommendation id: {str(rec_id)[:64]!r}. {FORMAT_HELP}")
+    if position in (None, ""):
+        return parsed, None
+    if isinstance(position, bool) or not isinstance(position, int):
+        fail("position", "Must be a whole number.")
+        return None, None
+    if not 1 <= position <= MAX_POSITION:
+        fail("position", f"Must be between 1 and {MAX_POSITION} (1 = the first item shown).")
+        return None, None
+    return parsed, position

@@ -24,6 +24,9 @@ class Kind:
     names_product: bool = True  # False for a search: it names a query, a product is optional
     value_range: tuple[float, float] | None = None  # beyond "0 or more", e.g. a rating's 1–5
     simulate_as: str = ""  # the choice in the dashboard's "simulate an event" form; "" = absent
+    # May carry the recommendation id (and position) the shopper followed: the kinds attribution
+    # counts (a click, a cart, a purchase). A search or rating names no recommended product.
+    attributable: bool = False
 
     def value_problem(self, value: float) -> str | None:
         """Why ``value`` does not suit this kind (beyond "0 or more"), or None if it does."""
@@ -39,7 +42,15 @@ class Kind:
 EVENT_KINDS: dict[str, Kind] = {
     kind.name: kind
     for kind in (
-        Kind("view", "Viewed", weight=1.0, verb="viewed", rank=1, simulate_as="View"),
+        Kind(
+            "view",
+            "Viewed",
+            weight=1.0,
+            verb="viewed",
+            rank=1,
+            simulate_as="View",
+            attributable=True,
+        ),
         Kind("search", "Searched", weight=0.5, verb="searched for", rank=0, names_product=False),
         Kind(
             "add_to_cart",
@@ -48,8 +59,17 @@ EVENT_KINDS: dict[str, Kind] = {
             verb="added to your cart",
             rank=3,
             simulate_as="Add to cart",
+            attributable=True,
         ),
-        Kind("purchase", "Purchased", weight=8.0, verb="bought", rank=4, simulate_as="Purchase"),
+        Kind(
+            "purchase",
+            "Purchased",
+            weight=8.0,
+            verb="bought",
+            rank=4,
+            simulate_as="Purchase",
+            attributable=True,
+        ),
         Kind("rating", "Rated", weight=2.0, verb="rated", rank=2, value_range=(1, 5)),
     )
 }
@@ -79,3 +99,8 @@ def product_required() -> str:
         if exempt
         else "Every event names a product."
     )
+
+
+def attributable_kinds() -> list[str]:
+    """Kinds that may name the recommendation the shopper followed."""
+    return [name for name, kind in EVENT_KINDS.items() if kind.attributable]

@@ -77,6 +77,8 @@ class EventQuerySet(models.QuerySet):
 # back (an event at 0001-01-01T00:30+01:00 is 1 BC in UTC and broke serving and every training
 # run), and nothing a shop tracks happened before the Unix epoch.
 EARLIEST_EVENT_TIME = datetime(1970, 1, 1, tzinfo=UTC)
+# The last position a recommended item can have: a response holds at most SHELFWISE_MAX_K (100).
+MAX_POSITION = 100
 
 
 def _kind_constraints() -> list[models.CheckConstraint]:
@@ -132,6 +134,16 @@ class Event(models.Model):
     order_id = models.CharField(max_length=128, blank=True)
     occurred_at = models.DateTimeField()
     received_at = models.DateTimeField(auto_now_add=True)
+    # What attribution reads (README, "Proving it works"): the response the shopper followed.
+    recommendation_id = models.UUIDField(
+        null=True,
+        blank=True,
+        help_text="The recommendation the shopper followed to this product, when the shop sent "
+        "it (views, carts and purchases only).",
+    )
+    position = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="Where the product was in that recommendation (1 = first)."
+    )
 
     objects = EventQuerySet.as_manager()
 
@@ -142,6 +154,12 @@ class Event(models.Model):
             models.Index(fields=["product", "occurred_at"], name="event_product_time"),
             models.Index(fields=["occurred_at"], name="event_time"),
             models.Index(fields=["order_id"], name="event_order"),
+            # Partial: most events follow no recommendation, and attribution only joins these.
+            models.Index(
+                fields=["recommendation_id"],
+                name="event_recommendation",
+                condition=Q(recommendation_id__isnull=False),
+            ),
         ]
         constraints = [
             # A constraint rather than unique=True: the same guarantee (and ON CONFLICT target)

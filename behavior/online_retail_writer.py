@@ -86,6 +86,8 @@ def _batches(
                         "",
                         invoice,
                         at,
+                        None,  # no recommendation followed: history, not a live session
+                        None,
                     )
                 )
                 for event_id, who, sku, n, invoice, at in purchases[start : start + size]

@@ -367,6 +367,12 @@ SHELFWISE_RESPONSE_CACHE_SECONDS = env.int("SHELFWISE_RESPONSE_CACHE_SECONDS", d
 # "Recommended in the last day" counters are written at most this often per web process (one
 # round trip per interval instead of one per response); 0 writes every response at once.
 SHELFWISE_IMPRESSIONS_FLUSH_SECONDS = env.float("SHELFWISE_IMPRESSIONS_FLUSH_SECONDS", default=1.0)
+# The served-responses stream waits for the worker's drain (every minute); the cap (~300 bytes
+# an entry) only bites when the drain has been stopped for a long while, and drops the oldest.
+SHELFWISE_IMPRESSIONS_STREAM_MAX = env.int("SHELFWISE_IMPRESSIONS_STREAM_MAX", default=1_000_000)
+# Attribution (README, "Proving it works"): a purchase counts for a recommendation clicked
+# (or, reported apart, only shown) at most this many hours before it.
+SHELFWISE_ATTRIBUTION_HOURS = env.int("SHELFWISE_ATTRIBUTION_HOURS", default=24)
 # How often a web process asks whether the champion or the catalog changed (one cheap query).
 SHELFWISE_MODEL_CHECK_SECONDS = env.float("SHELFWISE_MODEL_CHECK_SECONDS", default=2.0)
 SHELFWISE_CATALOG_CHECK_SECONDS = env.float("SHELFWISE_CATALOG_CHECK_SECONDS", default=1.0)

@@ -7,6 +7,7 @@ from django.urls import path
 from dashboard.views import (
     catalog,
     cold_start,
+    kpis,
     models,
     overview,
     placements,
@@ -32,6 +33,8 @@ urlpatterns = [
         name="rule-publish",
     ),
     path("cold-start/", cold_start.cold_start, name="cold-start"),
+    path("kpis/", kpis.kpis, name="kpis"),
+    path("kpis/export.csv", kpis.kpis_csv, name="kpis-csv"),
     path("models/", models.models, name="models"),
     path("models/retrain/", models.retrain, name="retrain"),
     path("models/runs/<int:run_id>/progress/", models.run_progress, name="run-progress"),

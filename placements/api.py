@@ -20,8 +20,13 @@ from config.api import (
     reject_nul,
 )
 from placements.selectors import active_placement
-from placements.services import MAX_CART, MissingContext, parse_cart, placement_recommendations
-from recommender.impressions import record_impressions
+from placements.services import (
+    MAX_CART,
+    MissingContext,
+    parse_cart,
+    placement_recommendations,
+    serve_placement,
+)
 from recommender.serving.api import (
     ModelVersionRefSerializer,
     RecommendationSerializer,
@@ -79,6 +84,11 @@ class PlacedItemSerializer(RecommendationSerializer):
 class PlacementBodySerializer(serializers.Serializer):
     placement = serializers.CharField()
     strategy = serializers.CharField(help_text="The slot (or product list) that ranked it.")
+    recommendation_id = serializers.UUIDField(
+        help_text="New for every response served. The shop's front end sends it back (with the "
+        "item's `position`) on the view, cart and purchase events of a shopper who follows one "
+        "of these products, so they can be attributed to this placement."
+    )
     count = serializers.IntegerField()
     results = PlacedItemSerializer(many=True)
     model_version = ModelVersionRefSerializer(allow_null=True)
@@ -128,5 +138,4 @@ def placement_recommendations_view(request: Request, name: str) -> Response:
         raise ValidationError({exc.field: [str(exc)]}) from exc
     except ProductNotFound as exc:
         raise NotFound(f"No product with sku {query.get('product', '')[:64]!r}.") from exc
-    record_impressions(product_ids=[i.recommendation.product.id for i in result.items], now=now)
-    return Response(result.as_dict())
+    return Response(serve_placement(result, now=now).as_dict())

@@ -5,17 +5,20 @@ merchandiser's rules (``ordering``) on that pool.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 from django.conf import settings
 
 from behavior.selectors import product_ids_for_skus, purchase_totals, shopper_facts
+from config.recommendation_ids import new_recommendation_id
 from placements.candidates import Candidate, candidates_from, rank_normalise
 from placements.models import Context, Placement, Rule, RuleKind
 from placements.ordering import Audience, arrange, drop_filtered
 from placements.selectors import rules_for
+from recommender.impressions import record_impressions
+from recommender.proof.shown import shown_entry
 from recommender.serving.catalog_state import CatalogSnapshot, current_catalog
 from recommender.serving.products import ProductNotFound, bought_together, similar_products
 from recommender.serving.reasons import Reason
@@ -57,13 +60,22 @@ class PlacedList:
     generated_at: datetime
     model_version: dict[str, Any] | None = None
     rules: list[int] = field(default_factory=list)  # ids of the rules that were in force
+    # Stamped per response served (``served``), as the slot endpoints do: see recommender.proof.
+    recommendation_id: str | None = None
+
+    def served(self) -> PlacedList:
+        """This answer with a fresh ``recommendation_id``: the instance a shopper is shown."""
+        return replace(self, recommendation_id=new_recommendation_id())
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "placement": self.placement,
             "strategy": self.strategy,
+            "recommendation_id": self.recommendation_id,
             "count": len(self.items),
-            "results": [item.as_dict() for item in self.items],
+            "results": [
+                {**item.as_dict(), "position": n} for n, item in enumerate(self.items, start=1)
+            ],
             "model_version": self.model_version,
             "sources": sorted({item.recommendation.source for item in self.items}),
             "shopper": self.shopper,
@@ -278,3 +290,25 @@ def preview_placement(
         live=placement_recommendations(cart=cart, **request),
         with_drafts=placement_recommendations(cart=cart, drafts=True, **request),
     )
+
+
+def serve_placement(result: PlacedList, *, now: datetime) -> PlacedList:
+    """``result`` as shown: a fresh id, and its impression buffered like a slot's (no database
+    write on the request)."""
+    served = result.served()
+    if served.items:  # an empty list showed nothing to click or count
+        product_ids = [item.recommendation.product.id for item in served.items]
+        record_impressions(
+            product_ids=product_ids,
+            now=now,
+            shown=shown_entry(
+                recommendation_id=served.recommendation_id or "",
+                placement=served.placement,
+                model_version=served.model_version,
+                product_ids=product_ids,
+                shopper=served.shopper.get("external_id", "") if served.shopper else "",
+                product=served.product or "",
+                now=now,
+            ),
+        )
+    return served

@@ -12,6 +12,10 @@ tenth of a recommendation request's CPU. The price is that other processes' late
 shows up a second late, and a worker killed outright loses at most that second; a worker that
 exits normally flushes on the way out, and reads in this process flush first.
 
+Each response served is also one entry (``record_impressions(..., shown=...)``) appended in the
+same round trip to the ``impressions:stream`` stream, which ``recommender.proof.drain`` moves
+into the ``Impression`` table; the crash budget is the same second.
+
 Like the rest of the real-time state it fails open: with Redis down the write is dropped and
 the reads answer zero; without django-redis (the embedded demo) the counters live in Django's
 cache, without atomicity.
@@ -20,12 +24,14 @@ cache, without atomicity.
 from __future__ import annotations
 
 import atexit
+import json
 import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache, caches
@@ -37,24 +43,45 @@ logger = logging.getLogger(__name__)
 
 WINDOW_HOURS = 24
 TTL_SECONDS = (WINDOW_HOURS + 2) * 3600
+STREAM_NAME = "impressions:stream"
 
 
 class _Pending:
-    """Impressions counted in this process, not yet written: (hour name, product pk) → count."""
+    """Impressions counted in this process, not yet written: (hour name, product pk) → count,
+    and the served responses (stream entries as JSON)."""
 
     lock = threading.Lock()
     counts: Counter[tuple[str, int]] = Counter()
+    shown: list[str] = []
     since: float | None = None
 
 
-def record_impressions(*, product_ids: Iterable[int], now: datetime) -> None:
-    """Count one impression for each product shown in a response; never raises."""
+class Dropped:
+    """Served responses whose impression was lost with Redis down, since this process
+    started: the metric beside the warning in the log."""
+
+    responses = 0
+
+
+# Where stream entries wait without django-redis (the embedded demo): drained in-process, and
+# capped, since the demo runs no beat and a long session must not grow without bound.
+LOCAL_STREAM: list[str] = []
+LOCAL_STREAM_MAX = 100_000
+
+
+def record_impressions(
+    *, product_ids: Iterable[int], now: datetime, shown: Mapping[str, Any] | None = None
+) -> None:
+    """Count one impression for each product shown in a response and, with ``shown``, append
+    the response's entry to the impressions stream; never raises."""
     ids = [int(pk) for pk in product_ids]
-    if not ids:
+    if not ids and shown is None:
         return
     name = _hour_name(now)
     with _Pending.lock:
         _Pending.counts.update((name, pk) for pk in ids)
+        if shown is not None:
+            _Pending.shown.append(json.dumps(shown, separators=(",", ":")))
         if _Pending.since is None:
             _Pending.since = time.monotonic()
         due = time.monotonic() - _Pending.since >= settings.SHELFWISE_IMPRESSIONS_FLUSH_SECONDS
@@ -66,18 +93,21 @@ def flush_impressions() -> None:
     """Write this process's pending impressions in one round trip; never raises."""
     with _Pending.lock:
         batch, _Pending.counts, _Pending.since = _Pending.counts, Counter(), None
-    if not batch:
+        shown, _Pending.shown = _Pending.shown, []
+    if not batch and not shown:
         return
     by_hour: dict[str, Counter[int]] = {}
     for (name, pk), n in batch.items():
         by_hour.setdefault(name, Counter())[pk] += n
     try:
-        client = _redis()
+        client = redis_client()
         if client is None:
             for name, counts in by_hour.items():
                 stored = Counter(cache.get(name) or {})
                 stored.update(counts)
                 cache.set(name, dict(stored), TTL_SECONDS)
+            LOCAL_STREAM.extend(shown)
+            del LOCAL_STREAM[:-LOCAL_STREAM_MAX]
             return
         pipe = client.pipeline(transaction=False)
         for name, counts in by_hour.items():
@@ -85,10 +115,22 @@ def flush_impressions() -> None:
             for pk, n in counts.items():
                 pipe.hincrby(key, pk, n)
             pipe.expire(key, TTL_SECONDS)
+        for entry in shown:
+            # Capped so a stopped drainer cannot fill Redis; past the cap the oldest go.
+            pipe.xadd(
+                cache.make_key(STREAM_NAME),
+                {"e": entry},
+                maxlen=settings.SHELFWISE_IMPRESSIONS_STREAM_MAX,
+                approximate=True,
+            )
         pipe.execute()
     except (RedisError, OSError):
+        Dropped.responses += len(shown)
         logger.warning(
-            "Redis unavailable: %d impressions not counted", batch.total(), exc_info=True
+            "Redis unavailable: %d impressions not counted, %d served responses not logged",
+            batch.total(),
+            len(shown),
+            exc_info=True,
         )
 
 
@@ -101,7 +143,7 @@ def impressions_last_day(*, now: datetime) -> dict[int, int]:
     names = [_hour_name(now - timedelta(hours=h)) for h in range(WINDOW_HOURS)]
     totals: Counter[int] = Counter()
     try:
-        client = _redis()
+        client = redis_client()
         if client is None:
             for counts in cache.get_many(names).values():
                 totals.update(counts)
@@ -121,7 +163,7 @@ def impressions_of(*, product_id: int, now: datetime) -> int:
     flush_impressions()
     names = [_hour_name(now - timedelta(hours=h)) for h in range(WINDOW_HOURS)]
     try:
-        client = _redis()
+        client = redis_client()
         if client is None:
             return sum(c.get(product_id, 0) for c in cache.get_many(names).values())
         pipe = client.pipeline(transaction=False)
@@ -137,7 +179,7 @@ def _hour_name(at: datetime) -> str:
     return f"impressions:{at:%Y%m%d%H}"
 
 
-def _redis():
+def redis_client():
     if not isinstance(caches["default"], RedisCache):
         return None
     return get_redis_connection("default")

@@ -218,3 +218,98 @@ class ModelVersion(models.Model):
     def ndcg(self) -> float | None:
         value = self.metrics.get("ndcg@10")
         return None if value is None else float(value)
+
+
+class Impression(models.Model):
+    """One response served to a shopper: what they were shown, by what, when.
+
+    Written by the worker from the impressions stream (``recommender.proof.drain``), never by
+    the request; the recommendation id is the key, so a replayed stream entry is a no-op.
+    """
+
+    recommendation_id = models.UUIDField(
+        primary_key=True, help_text="The id the response carried; events send it back."
+    )
+    placement = models.CharField(
+        max_length=64,
+        help_text='Where it was shown: a slot ("for_you"), "similar" or "bought_together".',
+    )
+    variant = models.CharField(
+        max_length=64, blank=True, help_text="The A/B test variant served; empty outside tests."
+    )
+    model_version = models.CharField(
+        max_length=64, blank=True, help_text='The model behind it, e.g. "als@v12"; empty for none.'
+    )
+    items = models.JSONField(help_text="Product ids in the order shown (position 1 first).")
+    shopper = models.CharField(
+        max_length=128, blank=True, help_text="The shopper's external id; empty on product pages."
+    )
+    product = models.CharField(
+        max_length=64, blank=True, help_text="The sku a product-page list was about."
+    )
+    shown_at = models.DateTimeField(help_text="When the response was served.")
+
+    class Meta:
+        ordering = ["-shown_at"]
+        indexes = [
+            # The daily KPI refresh counts one day's rows by placement.
+            models.Index(fields=["shown_at", "placement"], name="impression_time_placement"),
+            # View-through attribution: what a purchasing shopper was shown before buying.
+            models.Index(fields=["shopper", "shown_at"], name="impression_shopper_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.placement} {self.recommendation_id} at {self.shown_at:%Y-%m-%d %H:%M}"
+
+
+class KpiDay(models.Model):
+    """A day's shop-wide figures beside the per-placement rows (``recommender.proof.kpis``)."""
+
+    day = models.DateField(primary_key=True, help_text="UTC day.")
+    shop_revenue = models.DecimalField(
+        max_digits=16, decimal_places=2, help_text="Every purchase of the day, price x quantity."
+    )
+    unattributable_events = models.PositiveIntegerField(
+        help_text="Events naming a recommendation id Shelfwise never served (or not yet "
+        "drained): stored, not attributed."
+    )
+    refreshed_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-day"]
+
+    def __str__(self) -> str:
+        return f"KPIs {self.day}"
+
+
+class PlacementKpi(models.Model):
+    """One day of one placement, variant and model version: what it showed and earned."""
+
+    day = models.DateField()
+    placement = models.CharField(max_length=64)
+    variant = models.CharField(max_length=64, blank=True)
+    model_version = models.CharField(max_length=64, blank=True)
+    impressions = models.PositiveIntegerField(default=0, help_text="Responses served.")
+    clicks = models.PositiveIntegerField(
+        default=0, help_text="Products viewed from a response (each product once per response)."
+    )
+    carts = models.PositiveIntegerField(default=0, help_text="Add-to-carts attributed.")
+    purchases = models.PositiveIntegerField(default=0, help_text="Purchases attributed (click).")
+    revenue = models.DecimalField(
+        max_digits=16, decimal_places=2, default=0, help_text="Their price x quantity."
+    )
+    view_through_purchases = models.PositiveIntegerField(
+        default=0, help_text="Purchases of a product only shown, not clicked (reported apart)."
+    )
+    view_through_revenue = models.DecimalField(max_digits=16, decimal_places=2, default=0)
+
+    class Meta:
+        ordering = ["-day", "placement", "variant", "model_version"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day", "placement", "variant", "model_version"], name="placement_kpi_key"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.placement} {self.model_version or '-'} on {self.day}"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
+from datetime import timedelta
 
 from celery import shared_task
 from django.conf import settings
@@ -109,3 +110,27 @@ def reconcile_stale_runs_task() -> dict:
     if outcome["requeued"] or outcome["failed"]:
         logger.warning("reconciled stale training runs: %s", outcome)
     return outcome
+
+
+@shared_task(name="recommender.tasks.drain_impressions_task", soft_time_limit=50, time_limit=55)
+def drain_impressions_task() -> int:
+    """Store the served responses waiting in the impressions stream; returns the new rows.
+
+    Safe to retry or to run twice at once: the drain is idempotent by recommendation id.
+    """
+    from recommender.proof.drain import drain_impressions
+
+    return drain_impressions()
+
+
+@shared_task(name="recommender.tasks.refresh_kpis_task", soft_time_limit=600, time_limit=660)
+def refresh_kpis_task() -> list[str]:
+    """Drain the impressions, then recompute today's and yesterday's KPIs (late events land
+    on their own day, and a purchase after midnight still credits yesterday's click)."""
+    from recommender.proof.drain import drain_impressions
+    from recommender.proof.kpis import refresh_kpis
+
+    now = timezone.now()
+    drain_impressions()
+    days = [(now - timedelta(days=n)).date() for n in (1, 0)]
+    return [str(refresh_kpis(day=day, now=now).day) for day in days]

@@ -64,3 +64,9 @@ def duration(value: timedelta | None) -> str:
         return f"{minutes} min {seconds:02d} s"
     hours, minutes = divmod(minutes, 60)
     return f"{hours} h {minutes:02d} min"
+
+
+@register.filter
+def percent(value: float | None) -> str:
+    """A rate as a percentage with two decimals; "—" when there was nothing to divide by."""
+    return "—" if value is None else f"{100 * value:.2f} %"

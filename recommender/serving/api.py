@@ -20,7 +20,7 @@ from config.api import (
     reject_nul,
 )
 from config.storable import unstorable
-from recommender.impressions import record_impressions
+from recommender.proof.shown import serve
 from recommender.serving.products import ProductNotFound, bought_together, similar_products
 from recommender.serving.registry import slot_names
 from recommender.serving.rules import InvalidRequest
@@ -75,6 +75,9 @@ class ReasonSerializer(serializers.Serializer):
 
 
 class RecommendationSerializer(serializers.Serializer):
+    position = serializers.IntegerField(
+        help_text="1 = first. Send it back with the recommendation id on the shopper's events."
+    )
     product = ProductCardSerializer()
     score = serializers.FloatField()
     reason = ReasonSerializer()
@@ -96,6 +99,11 @@ class ShopperRefSerializer(serializers.Serializer):
 
 class ListBodySerializer(serializers.Serializer):
     slot = serializers.CharField()
+    recommendation_id = serializers.UUIDField(
+        help_text="New for every response served, cached or not. The shop's front end sends it "
+        "back (with the item's `position`) on the view, cart and purchase events of a shopper "
+        "who follows one of these products, so they can be attributed."
+    )
     count = serializers.IntegerField()
     results = RecommendationSerializer(many=True)
     model_version = ModelVersionRefSerializer(allow_null=True)
@@ -146,9 +154,9 @@ def shopper_recommendations(request: Request, external_id: str) -> Response:
         )
     except InvalidRequest as exc:
         raise ValidationError({exc.field: [str(exc)]}) from exc
-    # One pipelined Redis call: feeds the dashboard's reach and "recommended in the last day".
-    record_impressions(product_ids=[i.product.id for i in result.items], now=timezone.now())
-    return Response(result.as_dict())
+    # Buffered for one pipelined Redis call a second: the dashboard's reach and "recommended in
+    # the last day", and the response's impression (with its fresh recommendation id).
+    return Response(serve(result, placement=query["slot"], now=timezone.now()).as_dict())
 
 
 @extend_schema(
@@ -165,7 +173,7 @@ def shopper_recommendations(request: Request, external_id: str) -> Response:
 @api_view(["GET"])
 @permission_classes([IsAuthenticated])
 def product_similar(request: Request, sku: str) -> Response:
-    return _product_list(request, sku, similar_products)
+    return _product_list(request, sku, similar_products, placement="similar")
 
 
 @extend_schema(
@@ -180,15 +188,14 @@ def product_similar(request: Request, sku: str) -> Response:
 @api_view(["GET"])
 @permission_classes([IsAuthenticated])
 def product_bought_together(request: Request, sku: str) -> Response:
-    return _product_list(request, sku, bought_together)
+    return _product_list(request, sku, bought_together, placement="bought_together")
 
 
-def _product_list(request: Request, sku: str, selector) -> Response:
+def _product_list(request: Request, sku: str, selector, *, placement: str) -> Response:
     reject_nul(value=sku, what="product")
     query = query_params(KQuerySerializer, request)
     try:
         result = selector(sku=sku, k=query["k"], now=timezone.now())
     except ProductNotFound as exc:
         raise NotFound(f"No product with sku {sku!r}.") from exc
-    record_impressions(product_ids=[i.product.id for i in result.items], now=timezone.now())
-    return Response(result.as_dict())
+    return Response(serve(result, placement=placement, now=timezone.now()).as_dict())

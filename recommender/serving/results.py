@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from catalog.models import Product
+from config.recommendation_ids import new_recommendation_id
 from recommender.serving import reasons
 from recommender.serving.reasons import Reason
 
@@ -83,12 +84,19 @@ class Recommendations:
     extra: dict[str, Any] = field(default_factory=dict)
     # Set when the list is empty by design ("buy again" for a shopper who never bought).
     empty_reason: Reason | None = None
+    # Stamped per served response (``served``), never cached: a cached list served twice is two
+    # impressions, and each must be attributable on its own.
+    recommendation_id: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         body: dict[str, Any] = {
             "slot": self.slot,
+            "recommendation_id": self.recommendation_id,
             "count": len(self.items),
-            "results": [item.as_dict() for item in self.items],
+            # 1-based, as the shop sends it back on the event the shopper's click produces.
+            "results": [
+                {**item.as_dict(), "position": n} for n, item in enumerate(self.items, start=1)
+            ],
             "model_version": self.model_version,
             "sources": sorted({item.source for item in self.items}),
             "generated_at": self.generated_at.isoformat() if self.generated_at else None,
@@ -106,6 +114,10 @@ class Recommendations:
 
     def from_cache(self) -> Recommendations:
         return replace(self, cached=True)
+
+    def served(self) -> Recommendations:
+        """This response with a fresh ``recommendation_id``: the instance a shopper is shown."""
+        return replace(self, recommendation_id=new_recommendation_id())
 
 
 CARDS_KEPT = 20_000  # ~10 MB of cards per memo at most; beyond, the memo starts over

@@ -179,3 +179,62 @@ def test_numeric_shopper_ids_and_csv_style_strings_are_accepted(product):
     assert result.statuses == ["stored"]
     stored = Event.objects.get(event_id="e1")
     assert (stored.shopper.external_id, stored.value, stored.session_id) == ("12345", 2.5, "")
+
+
+REC_ID = "01a25023-7c15-7d4f-b3ea-e9b5a337ff7d"
+
+
+def test_it_stores_the_recommendation_a_view_cart_or_purchase_followed(product):
+    batch = [
+        event("e1", recommendation_id=REC_ID, position=3),
+        event("e2", kind="add_to_cart", recommendation_id=REC_ID.upper()),
+        event("e3", kind="purchase", value=2, recommendation_id=REC_ID, position=1),
+        event("e4"),
+    ]
+
+    result = ingest_events(events=batch)
+
+    assert result.statuses == ["stored"] * 4
+    stored = dict(Event.objects.values_list("event_id", "recommendation_id"))
+    assert {k: str(v) if v else v for k, v in stored.items()} == {
+        "e1": REC_ID,
+        "e2": REC_ID,
+        "e3": REC_ID,
+        "e4": None,
+    }
+    assert Event.objects.get(event_id="e1").position == 3
+    assert Event.objects.get(event_id="e2").position is None
+
+
+def test_it_accepts_an_id_it_never_served(product):
+    foreign = "123e4567-e89b-12d3-a456-426614174000"  # a UUID1 from somewhere else
+
+    result = ingest_events(events=[event("e1", recommendation_id=foreign)])
+
+    assert result.statuses == ["stored"]
+    assert str(Event.objects.get().recommendation_id) == foreign
+
+
+@pytest.mark.parametrize(
+    ("fields", "field", "fragment"),
+    [
+        ({"recommendation_id": "not-an-id"}, "recommendation_id", "Not a recommendation id"),
+        ({"recommendation_id": "{" + REC_ID + "}"}, "recommendation_id", "Not a recommendation"),
+        ({"recommendation_id": 12}, "recommendation_id", "Not a recommendation id"),
+        ({"position": 2}, "recommendation_id", "Required when a position is given"),
+        ({"recommendation_id": REC_ID, "position": 0}, "position", "between 1 and 100"),
+        ({"recommendation_id": REC_ID, "position": 101}, "position", "between 1 and 100"),
+        ({"recommendation_id": REC_ID, "position": "2"}, "position", "whole number"),
+        ({"recommendation_id": REC_ID, "position": True}, "position", "whole number"),
+        (
+            {"kind": "rating", "value": 4, "recommendation_id": REC_ID},
+            "recommendation_id",
+            "a rating does not",
+        ),
+    ],
+)
+def test_it_names_the_field_of_a_bad_recommendation_reference(product, fields, field, fragment):
+    result = ingest_events(events=[event("e1", **fields), event("e2")])
+
+    assert result.statuses == ["invalid", "stored"]
+    assert fragment in " ".join(result.errors[0][field])

@@ -3,6 +3,8 @@ fallback, with strict input."""
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from django.core.exceptions import ValidationError
 from rest_framework.test import APIClient
@@ -185,3 +187,20 @@ def test_the_api_serves_live_rules_with_their_marks_and_ignores_drafts(api, home
     first = _get(api, shopper="s-0")["results"][0]
 
     assert first["product"]["sku"] == "GAR-5" and first["marks"] == ["pinned"]
+
+
+def test_a_placement_answer_carries_a_fresh_id_positions_and_one_impression(api, home):
+    from recommender.models import Impression
+    from recommender.proof.drain import drain_impressions
+
+    first = _get(api, shopper="s-0")
+    again = _get(api, shopper="s-0")
+
+    assert first["recommendation_id"] != again["recommendation_id"]
+    assert uuid.UUID(first["recommendation_id"]).version == 7
+    assert [r["position"] for r in first["results"]] == list(range(1, first["count"] + 1))
+    assert not Impression.objects.exists()  # the request wrote nothing to the database
+    drain_impressions()
+    shown = Impression.objects.get(pk=first["recommendation_id"])
+    assert (shown.placement, shown.shopper) == ("home-for-you", "s-0")
+    assert len(shown.items) == first["count"]

@@ -65,6 +65,8 @@ def test_the_beat_schedules_exist_in_the_database_after_migrate():
         "recommender.tasks.nightly_retrain_task",
         "recommender.tasks.refresh_trending_task",
         "recommender.tasks.reconcile_stale_runs_task",
+        "recommender.tasks.drain_impressions_task",
+        "recommender.tasks.refresh_kpis_task",
     }
     nightly = tasks["recommender.tasks.nightly_retrain_task"]
     assert (nightly.crontab.hour, nightly.crontab.minute) == ("2", "30")

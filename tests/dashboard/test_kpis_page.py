@@ -1,0 +1,117 @@
+"""The KPIs page, its CSV export and the same figures in the API."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+
+from recommender.models import KpiDay, PlacementKpi
+from tests.conftest import api_client
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def figures():
+    today = timezone.now().date()
+    for day in (today, today - timedelta(days=1)):
+        KpiDay.objects.create(
+            day=day,
+            shop_revenue=Decimal("200.00"),
+            unattributable_events=3,
+            refreshed_at=timezone.now(),
+        )
+        PlacementKpi.objects.create(
+            day=day,
+            placement="for_you",
+            model_version="als@v3",
+            impressions=400,
+            clicks=20,
+            carts=8,
+            purchases=4,
+            revenue=Decimal("50.00"),
+        )
+    return today
+
+
+def test_the_page_shows_the_rates_per_placement_and_the_unattributable_figure(
+    staff_client, figures
+):
+    response = staff_client.get("/kpis/")
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert 'id="kpi-chart"' in html and 'data-chart="line"' in html
+    assert "5.00 %" in html  # CTR 20 / 400
+    assert "25.00 %" in html  # share of revenue 50 / 200
+    assert "125.00" in html  # revenue per 1,000 impressions
+    assert response.context["unattributable"] == 6
+
+
+def test_an_empty_period_says_so(staff_client):
+    response = staff_client.get("/kpis/?days=7")
+
+    assert "No figures for this period." in response.content.decode()
+
+
+def test_the_csv_export_has_a_line_per_row_with_its_rates(staff_client, figures):
+    response = staff_client.get("/kpis/export.csv?days=7")
+
+    rows = list(csv.DictReader(io.StringIO(response.content.decode())))
+    assert response["Content-Type"].startswith("text/csv")
+    assert len(rows) == 2
+    assert (rows[0]["day"], rows[0]["ctr"], rows[0]["revenue_per_mille"]) == (
+        str(figures),
+        "0.05",
+        "125.00",
+    )
+
+
+@pytest.mark.parametrize("url", ["/kpis/", "/kpis/export.csv"])
+def test_an_anonymous_visitor_is_sent_to_log_in(client, url):
+    assert client.get(url).status_code == 302
+
+
+@pytest.mark.parametrize("url", ["/kpis/", "/kpis/export.csv"])
+def test_a_signed_in_shopper_without_staff_status_gets_403(shopper_client, url):
+    assert shopper_client.get(url).status_code == 403
+
+
+def test_the_api_serves_the_same_figures_to_an_authenticated_client(figures):
+    api = api_client(role="reader")
+
+    body = api.get("/api/v1/kpis", {"start": str(figures - timedelta(days=1))}).json()
+
+    assert body["unattributable_events"] == 6
+    assert [r["day"] for r in body["results"]] == [str(figures), str(figures - timedelta(days=1))]
+    first = body["results"][0]
+    assert (first["ctr"], first["conversion"], first["revenue"]) == (0.05, 0.01, "50.00")
+
+
+def test_the_api_refuses_anonymous_clients(client, figures):
+    assert client.get("/api/v1/kpis").status_code in (401, 403)
+
+
+def test_the_api_answers_a_backwards_period_with_no_rows_and_cuts_a_long_one(figures):
+    api = api_client(role="reader")
+
+    backwards = api.get(
+        "/api/v1/kpis", {"start": str(figures), "end": str(figures - timedelta(days=1))}
+    ).json()
+    long = api.get("/api/v1/kpis", {"start": "2000-01-01", "end": str(figures)}).json()
+
+    assert backwards["results"] == [] and backwards["unattributable_events"] == 0
+    assert long["start"] == str(figures - timedelta(days=365))
+    assert len(long["results"]) == 2
+
+
+def test_the_api_default_period_near_the_first_representable_day_is_no_error(figures):
+    response = api_client(role="reader").get("/api/v1/kpis", {"end": "0001-01-05"})
+
+    assert response.status_code == 200
+    assert response.json()["start"] == "0001-01-01"
