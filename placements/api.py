@@ -28,6 +28,7 @@ from placements.services import (
     serve_placement,
 )
 from recommender.serving.api import (
+    RECOMMENDATION_ID_HELP,
     ModelVersionRefSerializer,
     RecommendationSerializer,
     ShopperRefSerializer,
@@ -84,11 +85,7 @@ class PlacedItemSerializer(RecommendationSerializer):
 class PlacementBodySerializer(serializers.Serializer):
     placement = serializers.CharField()
     strategy = serializers.CharField(help_text="The slot (or product list) that ranked it.")
-    recommendation_id = serializers.UUIDField(
-        help_text="New for every response served. The shop's front end sends it back (with the "
-        "item's `position`) on the view, cart and purchase events of a shopper who follows one "
-        "of these products, so they can be attributed to this placement."
-    )
+    recommendation_id = serializers.UUIDField(help_text=RECOMMENDATION_ID_HELP)
     count = serializers.IntegerField()
     results = PlacedItemSerializer(many=True)
     model_version = ModelVersionRefSerializer(allow_null=True)

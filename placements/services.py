@@ -17,8 +17,7 @@ from placements.candidates import Candidate, candidates_from, rank_normalise
 from placements.models import Context, Placement, Rule, RuleKind
 from placements.ordering import Audience, arrange, drop_filtered
 from placements.selectors import rules_for
-from recommender.impressions import record_impressions
-from recommender.proof.shown import shown_entry
+from recommender.proof.shown import log_shown
 from recommender.serving.catalog_state import CatalogSnapshot, current_catalog
 from recommender.serving.products import ProductNotFound, bought_together, similar_products
 from recommender.serving.reasons import Reason
@@ -296,19 +295,13 @@ def serve_placement(result: PlacedList, *, now: datetime) -> PlacedList:
     """``result`` as shown: a fresh id, and its impression buffered like a slot's (no database
     write on the request)."""
     served = result.served()
-    if served.items:  # an empty list showed nothing to click or count
-        product_ids = [item.recommendation.product.id for item in served.items]
-        record_impressions(
-            product_ids=product_ids,
-            now=now,
-            shown=shown_entry(
-                recommendation_id=served.recommendation_id or "",
-                placement=served.placement,
-                model_version=served.model_version,
-                product_ids=product_ids,
-                shopper=served.shopper.get("external_id", "") if served.shopper else "",
-                product=served.product or "",
-                now=now,
-            ),
-        )
+    log_shown(
+        recommendation_id=served.recommendation_id or "",
+        placement=served.placement,
+        model_version=served.model_version,
+        product_ids=[item.recommendation.product.id for item in served.items],
+        shopper=served.shopper.get("external_id", ""),
+        product=served.product or "",
+        now=now,
+    )
     return served

@@ -50,8 +50,9 @@ def check_user_items(user_items: Any, *, n_items: int | None = None) -> sp.csr_m
     return matrix
 
 
-def check_ids(ids: Any, *, upper: int, name: str) -> np.ndarray:
-    """Return ``ids`` as a 1-D int64 array within ``[0, upper)`` or raise ``ValueError``."""
+def check_ids(ids: Any, *, upper: int, name: str, hint: str = "") -> np.ndarray:
+    """Return ``ids`` as a 1-D int64 array within ``[0, upper)`` or raise ``ValueError``
+    (``hint`` ends the out-of-range message: what the caller should do about it)."""
     array = np.atleast_1d(np.asarray(ids))
     if array.ndim != 1:
         raise ValueError(f"{name} must be a 1-D sequence of integer indices")
@@ -61,6 +62,7 @@ def check_ids(ids: Any, *, upper: int, name: str) -> np.ndarray:
     if array.size and (array.min() < 0 or array.max() >= upper):
         raise ValueError(
             f"{name} must lie in [0, {upper}), got range [{array.min()}, {array.max()}]"
+            + (f"; {hint}" if hint else "")
         )
     return array
 

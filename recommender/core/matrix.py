@@ -16,6 +16,8 @@ from typing import Any, Literal
 import numpy as np
 import scipy.sparse as sp
 
+from recommender.core.checks import check_ids
+
 FLOAT = np.float32
 SECONDS_PER_DAY = 86_400.0
 
@@ -276,18 +278,12 @@ def _reduce_pairs(
 
 
 def _index_array(values: Any, *, upper: int, name: str) -> np.ndarray:
-    array = np.atleast_1d(np.asarray(values))
-    if array.ndim != 1:
-        raise ValueError(f"{name} must be 1-D, got shape {array.shape}")
-    if array.size and not np.issubdtype(array.dtype, np.integer):
-        raise ValueError(f"{name} must be integer indices, got dtype {array.dtype}")
-    array = array.astype(np.int64, copy=False)
-    if array.size and (array.min() < 0 or array.max() >= upper):
-        raise ValueError(
-            f"{name} must lie in [0, {upper}), got range [{array.min()}, {array.max()}]; "
-            "drop ids unknown to the IdIndex (-1) before building the matrix"
-        )
-    return array
+    return check_ids(
+        values,
+        upper=upper,
+        name=name,
+        hint="drop ids unknown to the IdIndex (-1) before building the matrix",
+    )
 
 
 def _kind_weights(kinds: Any, kind_weights: dict[str, float], n_events: int) -> np.ndarray:

@@ -17,29 +17,19 @@ def serve(result: Recommendations, *, placement: str, now: datetime) -> Recommen
     new impression with its own id, so a click always names the showing that earned it.
     """
     served = result.served()
-    if served.items:  # an empty list showed nothing: no impression to click or to count
-        record_impressions(
-            product_ids=[item.product.id for item in served.items],
-            now=now,
-            shown=impression_entry(served, placement=placement, now=now),
-        )
+    log_shown(
+        recommendation_id=served.recommendation_id or "",
+        placement=placement,
+        model_version=served.model_version,
+        product_ids=[item.product.id for item in served.items],
+        shopper=(served.shopper or {}).get("external_id", ""),
+        product=served.product or "",
+        now=now,
+    )
     return served
 
 
-def impression_entry(result: Recommendations, *, placement: str, now: datetime) -> dict[str, Any]:
-    """The stream entry for one served response (read back by ``drain``)."""
-    return shown_entry(
-        recommendation_id=result.recommendation_id or "",
-        placement=placement,
-        model_version=result.model_version,
-        product_ids=[item.product.id for item in result.items],
-        shopper=(result.shopper or {}).get("external_id", ""),
-        product=result.product or "",
-        now=now,
-    )
-
-
-def shown_entry(
+def log_shown(
     *,
     recommendation_id: str,
     placement: str,
@@ -48,18 +38,24 @@ def shown_entry(
     shopper: str,
     product: str,
     now: datetime,
-) -> dict[str, Any]:
-    """One impression as the stream stores it, whatever answered (a slot, a product list or
-    a placement)."""
-    return {
-        "id": recommendation_id,
-        "placement": placement,
-        "variant": "",  # the A/B test arm, once tests exist
-        "model": (
-            f"{model_version['algorithm']}@v{model_version['version']}" if model_version else ""
-        ),
-        "items": product_ids,
-        "shopper": shopper,
-        "product": product,
-        "at": now.isoformat(),
-    }
+) -> None:
+    """Buffer one served response's impression, whatever answered it (a slot, a product list
+    or a placement): the hourly per-product counts and the stream entry ``drain`` reads."""
+    if not product_ids:  # an empty list showed nothing: no impression to click or to count
+        return
+    record_impressions(
+        product_ids=product_ids,
+        now=now,
+        shown={
+            "id": recommendation_id,
+            "placement": placement,
+            "variant": "",  # the A/B test arm, once tests exist
+            "model": (
+                f"{model_version['algorithm']}@v{model_version['version']}" if model_version else ""
+            ),
+            "items": product_ids,
+            "shopper": shopper,
+            "product": product,
+            "at": now.isoformat(),
+        },
+    )

@@ -97,13 +97,17 @@ class ShopperRefSerializer(serializers.Serializer):
     known = serializers.BooleanField(help_text="False: unknown shopper, cold-start list.")
 
 
+# Every response that shows products carries one (slots, product lists, placements).
+RECOMMENDATION_ID_HELP = (
+    "New for every response served, cached or not. The shop's front end sends it back (with the "
+    "item's `position`) on the view, cart and purchase events of a shopper who follows one of "
+    "these products, so they can be attributed."
+)
+
+
 class ListBodySerializer(serializers.Serializer):
     slot = serializers.CharField()
-    recommendation_id = serializers.UUIDField(
-        help_text="New for every response served, cached or not. The shop's front end sends it "
-        "back (with the item's `position`) on the view, cart and purchase events of a shopper "
-        "who follows one of these products, so they can be attributed."
-    )
+    recommendation_id = serializers.UUIDField(help_text=RECOMMENDATION_ID_HELP)
     count = serializers.IntegerField()
     results = RecommendationSerializer(many=True)
     model_version = ModelVersionRefSerializer(allow_null=True)
