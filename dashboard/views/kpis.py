@@ -10,6 +10,7 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from config.csv_safety import escape_formula
 from dashboard.access import staff_page
 from recommender.proof.selectors import (
     CSV_COLUMNS,
@@ -50,7 +51,11 @@ def kpis_csv(request: HttpRequest) -> HttpResponse:
     writer = csv.DictWriter(response, fieldnames=CSV_COLUMNS)
     writer.writeheader()
     for row in placement_kpis(start=start, end=end):
-        writer.writerow(kpi_record(row))
+        # Names come from the shop (placements, models): a spreadsheet must not run them.
+        record = kpi_record(row)
+        writer.writerow(
+            {k: escape_formula(v) if isinstance(v, str) else v for k, v in record.items()}
+        )
     return response
 
 

@@ -72,6 +72,18 @@ def test_the_csv_export_has_a_line_per_row_with_its_rates(staff_client, figures)
     )
 
 
+def test_the_csv_export_escapes_names_a_spreadsheet_would_run(staff_client, figures):
+    PlacementKpi.objects.create(
+        day=figures, placement="=HYPERLINK(1)", model_version="", impressions=1
+    )
+
+    response = staff_client.get("/kpis/export.csv?days=7")
+
+    rows = list(csv.DictReader(io.StringIO(response.content.decode())))
+    assert "'=HYPERLINK(1)" in [row["placement"] for row in rows]
+    assert "=HYPERLINK(1)" not in [row["placement"] for row in rows]
+
+
 @pytest.mark.parametrize("url", ["/kpis/", "/kpis/export.csv"])
 def test_an_anonymous_visitor_is_sent_to_log_in(client, url):
     assert client.get(url).status_code == 302
