@@ -152,15 +152,6 @@ class Visitors(models.TextChoices):
     RETURNING = "returning", "Returning shoppers (known to the shop)"
 
 
-class RuleQuerySet(models.QuerySet):
-    def scheduled(self, *, at: datetime) -> RuleQuerySet:
-        """Rules whose window contains ``at`` (start inclusive, end exclusive; empty = open)."""
-        return self.filter(
-            models.Q(starts_at__isnull=True) | models.Q(starts_at__lte=at),
-            models.Q(ends_at__isnull=True) | models.Q(ends_at__gt=at),
-        )
-
-
 class Rule(models.Model):
     """A merchandiser's rule on one or more placements; which products it matches is the AND
     of the attributes set (category with its sub-categories, brand, price band, stock,
@@ -222,8 +213,6 @@ class Rule(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
-    objects = RuleQuerySet.as_manager()
-
     class Meta:
         ordering = ["-priority", "id"]
         # Editing (change_rule) and publishing are separate: a draft changes nothing shoppers see.
@@ -240,6 +229,12 @@ class Rule(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.get_kind_display()}, {self.state})"
+
+    def in_window(self, at: datetime) -> bool:
+        """Whether its schedule contains ``at`` (start inclusive, end exclusive; empty = open)."""
+        return (self.starts_at is None or self.starts_at <= at) and (
+            self.ends_at is None or at < self.ends_at
+        )
 
     def clean(self) -> None:
         from placements.rule_checks import rule_errors  # the checks need this module's models

@@ -38,9 +38,10 @@ def staff_user(django_user_model):
 
 @pytest.fixture(autouse=True)
 def _clear_cache_between_tests(request):
-    """Each test starts with an empty cache (the Redis test database) and no catalog snapshot,
-    whatever ran before: the snapshot trusts the version counter for a second, and the counter
-    moves on commit, which a test's rolled-back transaction never reaches."""
+    """Each test starts with an empty cache (the Redis test database), no catalog snapshot and
+    no placements memo, whatever ran before: the snapshot trusts the version counter for a
+    second, and that counter moves on commit, which a test's rolled-back transaction never
+    reaches."""
     if "django_db_setup" not in request.fixturenames and not request.node.get_closest_marker(
         "django_db"
     ):
@@ -48,12 +49,14 @@ def _clear_cache_between_tests(request):
         return
     from django.core.cache import cache
 
+    from placements.selectors import forget_placements
     from recommender.impressions import flush_impressions
     from recommender.serving.catalog_state import forget_catalog
 
     flush_impressions()  # counts an earlier test left pending in this process go before the clear
     cache.clear()
     forget_catalog()
+    forget_placements()
     yield
 
 

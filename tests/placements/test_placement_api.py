@@ -204,3 +204,32 @@ def test_a_placement_answer_carries_a_fresh_id_positions_and_one_impression(api,
     shown = Impression.objects.get(pk=first["recommendation_id"])
     assert (shown.placement, shown.shopper) == ("home-for-you", "s-0")
     assert len(shown.items) == first["count"]
+
+
+def test_the_placement_and_its_live_rules_are_read_once_and_again_after_any_change(api, home):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from catalog.models import Product
+    from placements.models import Rule, RuleKind, RuleState
+
+    def placement_queries() -> int:
+        with CaptureQueriesContext(connection) as queries:
+            body = _get(api, shopper="s-0")
+        return sum("placements_" in q["sql"] for q in queries.captured_queries), body
+
+    assert placement_queries()[0] > 0
+    assert placement_queries()[0] == 0  # memoised under the setup version
+
+    # A write straight through the ORM (as the admin does) still moves the version.
+    pin = Rule.objects.create(
+        name="pin", kind=RuleKind.PIN, position=1, state=RuleState.LIVE,
+        product=Product.objects.get(sku="GAR-5"),
+    )  # fmt: skip
+    pin.placements.add(home)
+    count, body = placement_queries()
+    assert count > 0 and body["results"][0]["product"]["sku"] == "GAR-5"
+
+    home.is_active = False
+    home.save()
+    assert api.get(URL.format("home-for-you"), {"shopper": "s-0"}).status_code == 404

@@ -1,0 +1,55 @@
+"""A version counter in the cache: writers move it, per-process memos of what they wrote compare it.
+
+The catalog snapshot and the placements' live setup are kept per process and rebuilt when their
+counter moves, so a change shows in the very next response without a query per request.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from django.core.cache import cache
+from django.db import transaction
+
+logger = logging.getLogger(__name__)
+
+
+class VersionCounter:
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+    def bump(self) -> None:
+        """Move the counter once the current transaction commits. Never raises.
+
+        After commit, so a reader never rebuilds from rows that are still invisible to it. With
+        the cache down, readers fall back to their own checks (or to the database).
+        """
+        transaction.on_commit(self.bump_now)
+
+    def bump_now(self) -> None:
+        try:
+            cache.incr(self.key)
+        except ValueError:  # the key does not exist yet (or was evicted)
+            cache.set(self.key, int(time.time() * 1000), timeout=None)
+        except Exception:  # a cache outage must not fail the write that called us
+            logger.warning("Cache unavailable: %s not bumped", self.key, exc_info=True)
+
+    def read(self) -> str:
+        """The current version as a string ("0" before the first write or with the cache down)."""
+        try:
+            return str(cache.get(self.key) or 0)
+        except Exception:  # a cache outage must never fail a read path
+            logger.warning("Cache unavailable: %s unknown", self.key, exc_info=True)
+            return "0"
+
+    def read_seeded(self) -> str | None:
+        """The current version, started at a fresh value when the key is missing (a flushed or
+        evicted cache must not match a memo taken before it); None with the cache down."""
+        try:
+            cache.add(self.key, int(time.time() * 1000), timeout=None)
+            value = cache.get(self.key)
+        except Exception:
+            logger.warning("Cache unavailable: %s unknown", self.key, exc_info=True)
+            return None
+        return None if value is None else str(value)

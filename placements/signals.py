@@ -1,0 +1,22 @@
+"""Every write to a placement or a rule, through a service, the admin or the ORM, moves the
+setup version (``placements.selectors`` memoises the live setup under it)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models.signals import m2m_changed, post_delete, post_save
+
+from placements.models import Placement, Rule
+from placements.versioning import bump_setup_version
+
+
+def _moved(**_: Any) -> None:
+    bump_setup_version()
+
+
+def connect() -> None:
+    for model in (Placement, Rule):
+        post_save.connect(_moved, sender=model, dispatch_uid=f"placements-setup-{model.__name__}")
+        post_delete.connect(_moved, sender=model, dispatch_uid=f"placements-gone-{model.__name__}")
+    m2m_changed.connect(_moved, sender=Rule.placements.through, dispatch_uid="placements-m2m")
