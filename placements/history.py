@@ -114,8 +114,8 @@ def described(rows: list[tuple[int, str, datetime]]) -> list[Change]:
 
 def record_of(*, kind: str, record_id: int) -> Any | None:
     """The history record ``record_id`` of a placement or a rule; None when there is none."""
-    model = HistoricalPlacement if kind == "placement" else HistoricalRule
-    return model.objects.filter(history_id=record_id).first()
+    model = {"placement": HistoricalPlacement, "rule": HistoricalRule}.get(kind)
+    return model.objects.filter(history_id=record_id).first() if model else None
 
 
 def was_on(record: Any, placement: Placement) -> bool:

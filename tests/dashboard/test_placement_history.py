@@ -134,3 +134,7 @@ def test_a_rule_never_on_this_placement_cannot_be_reverted_from_its_page(admin_c
     response = admin_client.post(_revert_url(rule.history.latest()))
 
     assert response.status_code == 404
+
+
+def test_an_unknown_kind_of_version_is_a_404(admin_client, home):
+    assert admin_client.post("/placements/home/history/widget/1/revert/").status_code == 404

@@ -148,3 +148,15 @@ def test_the_placement_history_holds_its_own_and_its_rules_changes_newest_first(
 
     assert [kind for _, kind, _ in rows] == ["rule", "placement", "rule", "placement"]
     assert rows == sorted(rows, key=lambda row: row[2], reverse=True)
+
+
+def test_rules_are_not_reverted_through_the_admin(admin_client, home):
+    rule = _pin(home, "GAR-5")
+    version = rule.history.latest()
+
+    response = admin_client.post(
+        f"/admin/placements/rule/{rule.pk}/history/{version.history_id}/", {"name": "Back"}
+    )
+
+    assert response.status_code == 403
+    assert Rule.objects.get(pk=rule.pk).name == "Pin"
