@@ -2,16 +2,33 @@
 
 from __future__ import annotations
 
-from django import forms
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from simple_history.admin import SimpleHistoryAdmin
 
+from placements.forms import PlacementForm, RuleForm
+from placements.history import record_change
 from placements.models import Placement, Rule, RuleState
 from placements.permissions import PUBLISH_PERMISSION
-from placements.rule_checks import placement_errors
+
+
+class OneRecordPerSave(SimpleHistoryAdmin):
+    """History in the admin; a save and its many-to-many fields leave one record, as in the
+    dashboard (``placements.history.one_record``). Placements have no many-to-many field, so
+    the library's one record per save is already that."""
+
+    def save_model(self, request, obj, form, change) -> None:
+        obj.skip_history_when_saving = True
+        super().save_model(request, obj, form, change)
+
+    def save_related(self, request, form, formsets, change) -> None:
+        super().save_related(request, form, formsets, change)
+        record_change(form.instance, created=not change)
 
 
 @admin.register(Placement)
-class PlacementAdmin(admin.ModelAdmin):
+class PlacementAdmin(SimpleHistoryAdmin):
+    form = PlacementForm
     list_display = ("name", "title", "strategy", "k", "context", "is_active")
     list_filter = ("is_active", "context", "strategy")
     search_fields = ("name", "title")
@@ -31,33 +48,20 @@ class PlacementAdmin(admin.ModelAdmin):
         ),
     )
 
-
-class RuleForm(forms.ModelForm):
-    class Meta:
-        model = Rule
-        fields = (
-            *("name", "kind", "placements", "state", "priority"),
-            *("starts_at", "ends_at", "countries", "segment", "audience"),
-            *("category", "brand", "price_min", "price_max", "min_stock", "on_promotion"),
-            *("product", "position", "strength", "share_count"),
-        )
-
-    def _post_clean(self) -> None:
-        # The checks against placements need the instance built from the form (done here).
-        super()._post_clean()
-        placements = self.cleaned_data.get("placements") or []
-        for field, message in placement_errors(self.instance, placements).items():
-            self.add_error(field if field in self.fields else None, message)
+    def history_form_view(self, request, object_id, version_id, extra_context=None):
+        # simple-history accepts a revert from anyone who may view: only editors revert.
+        if request.method == "POST" and not self.has_change_permission(request):
+            raise PermissionDenied("Reverting a placement needs the change permission.")
+        return super().history_form_view(request, object_id, version_id, extra_context)
 
 
 @admin.register(Rule)
-class RuleAdmin(admin.ModelAdmin):
+class RuleAdmin(OneRecordPerSave):
     form = RuleForm
     list_display = ("name", "kind", "state", "priority", "starts_at", "ends_at")
     list_filter = ("state", "kind", "placements")
     search_fields = ("name",)
     filter_horizontal = ("placements",)
-    raw_id_fields = ("product",)
     fieldsets = (
         (None, {"fields": ("name", "kind", "placements", "state", "priority")}),
         (
@@ -91,3 +95,13 @@ class RuleAdmin(admin.ModelAdmin):
         if obj is not None and obj.state == RuleState.LIVE:
             return allowed and request.user.has_perm(PUBLISH_PERMISSION)
         return allowed
+
+    def revert_disabled(self, request, obj=None) -> bool:
+        # The admin's revert form takes today's placements and checks publishing against the
+        # old version only: rules are reverted on the dashboard's history page instead.
+        return True
+
+    def history_form_view(self, request, object_id, version_id, extra_context=None):
+        if request.method == "POST":  # simple-history accepts a revert from view-only users
+            raise PermissionDenied("Revert a rule on its placement's history page.")
+        return super().history_form_view(request, object_id, version_id, extra_context)

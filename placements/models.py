@@ -8,6 +8,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from simple_history.models import HistoricalRecords
 
 from recommender.serving.registry import slot_names
 
@@ -24,6 +25,12 @@ class Context(models.TextChoices):
     SHOPPER = "shopper", "Shopper (home, account pages)"
     PRODUCT = "product", "Product page (needs ?product=)"
     CART = "cart", "Cart (needs ?cart=; its last item anchors product lists)"
+
+
+# The audit log (django-simple-history). Kept as objects so ``placements.history`` can write
+# one record for a save and its placements together, where the library would write one per step.
+PLACEMENT_HISTORY = HistoricalRecords()
+RULE_HISTORY = HistoricalRecords(m2m_fields=["placements"])
 
 
 class Placement(models.Model):
@@ -82,6 +89,7 @@ class Placement(models.Model):
     is_active = models.BooleanField(default=True, help_text="Switched off: the API answers 404.")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    history = PLACEMENT_HISTORY
 
     class Meta:
         ordering = ["name"]
@@ -212,6 +220,7 @@ class Rule(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    history = RULE_HISTORY
 
     class Meta:
         ordering = ["-priority", "id"]
@@ -229,6 +238,10 @@ class Rule(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.get_kind_display()}, {self.state})"
+
+    @property
+    def is_live(self) -> bool:
+        return self.state == RuleState.LIVE
 
     def in_window(self, at: datetime) -> bool:
         """Whether its schedule contains ``at`` (start inclusive, end exclusive; empty = open)."""

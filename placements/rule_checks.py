@@ -121,3 +121,18 @@ def _rival_pin(rule: Rule, placements: list[Placement]) -> Rule | None:
 
 def country_list(value: str) -> list[str]:
     return [c.strip().upper() for c in value.split(",") if c.strip()]
+
+
+def rules_past_k(placement: Placement) -> dict[str, str]:
+    """Field → what a placement's k would break: a rule's position or share past it."""
+    if placement.pk is None:
+        return {}
+    rules = Rule.objects.filter(placements=placement)
+    cut = [
+        rule.name
+        for rule in rules
+        if (rule.position or 0) > placement.k or (rule.share_count or 0) > placement.k
+    ]
+    if not cut:
+        return {}
+    return {"k": f"Rules ask for more than {placement.k}: {', '.join(sorted(cut))}."}

@@ -100,3 +100,7 @@ def rules_of(*, placement: Placement) -> list[Rule]:
 
 def rule_on(*, placement: Placement, rule_id: int) -> Rule | None:
     return Rule.objects.filter(placements=placement, pk=rule_id).first()
+
+
+def rule_by_id(*, rule_id: int) -> Rule | None:
+    return Rule.objects.filter(pk=rule_id).first()

@@ -1,10 +1,12 @@
 """The placements pages: each placement's rules in the order they apply, a preview of its list
-before and after the draft rules for one shopper, and publishing a draft."""
+before and after the draft rules for one shopper, and publishing a draft. Every page needs the
+view permission (``placements.permissions``); editing is in ``placement_edits``, history in
+``placement_history``."""
 
 from __future__ import annotations
 
 from django.contrib import messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -12,7 +14,14 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from dashboard.access import require_permission, staff_page
 from dashboard.forms import PlacementPreviewForm
-from placements.permissions import EDIT_PERMISSION, PUBLISH_PERMISSION
+from placements.permissions import (
+    ADD_PERMISSION,
+    DELETE_PERMISSION,
+    EDIT_PERMISSION,
+    PLACEMENT_EDIT_PERMISSION,
+    PUBLISH_PERMISSION,
+    may_view,
+)
 from placements.rule_services import publish_rule
 from placements.selectors import placement_list, placement_named, rule_on, rules_of
 from placements.services import MissingContext, preview_placement
@@ -22,13 +31,15 @@ from recommender.serving.products import ProductNotFound
 @staff_page
 @require_GET
 def placements(request: HttpRequest) -> HttpResponse:
+    require_view(request)
     return render(request, "dashboard/placements.html", {"placements": placement_list()})
 
 
 @staff_page
 @require_GET
 def placement_detail(request: HttpRequest, name: str) -> HttpResponse:
-    placement = _placement(name)
+    require_view(request)
+    placement = placement_or_404(name)
     asked = bool({"shopper", "product", "cart"} & set(request.GET))
     form = PlacementPreviewForm(request.GET if asked else None)
     preview = None
@@ -40,13 +51,17 @@ def placement_detail(request: HttpRequest, name: str) -> HttpResponse:
             form.add_error(exc.field, str(exc))
         except ProductNotFound:
             form.add_error("product", "No product has this sku.")
+    user = request.user
     context = {
         "placement": placement,
         "rules": rules_of(placement=placement),
         "form": form,
         "preview": preview,
-        "can_edit": request.user.has_perm(EDIT_PERMISSION),
-        "can_publish": request.user.has_perm(PUBLISH_PERMISSION),
+        "can_add": user.has_perm(ADD_PERMISSION),
+        "can_edit": user.has_perm(EDIT_PERMISSION),
+        "can_delete": user.has_perm(DELETE_PERMISSION),
+        "can_edit_placement": user.has_perm(PLACEMENT_EDIT_PERMISSION),
+        "can_publish": user.has_perm(PUBLISH_PERMISSION),
     }
     return render(request, "dashboard/placement_detail.html", context)
 
@@ -56,10 +71,8 @@ def placement_detail(request: HttpRequest, name: str) -> HttpResponse:
 def publish(request: HttpRequest, name: str, rule_id: int) -> HttpResponse:
     """Make a draft rule live, checked again first; a refusal says why and changes nothing."""
     require_permission(request, PUBLISH_PERMISSION)
-    placement = _placement(name)
-    rule = rule_on(placement=placement, rule_id=rule_id)
-    if rule is None:
-        raise Http404("No such rule on this placement.")
+    placement = placement_or_404(name)
+    rule = rule_or_404(placement, rule_id)
     try:
         publish_rule(rule=rule)
     except ValidationError as exc:
@@ -69,8 +82,21 @@ def publish(request: HttpRequest, name: str, rule_id: int) -> HttpResponse:
     return redirect("placement-detail", name=placement.name)
 
 
-def _placement(name: str):
+def require_view(request: HttpRequest) -> None:
+    """403 unless the user may see placements (view, or change, permission)."""
+    if not may_view(request.user):
+        raise PermissionDenied("Placements need the 'placements.view_rule' permission.")
+
+
+def placement_or_404(name: str):
     placement = placement_named(name=name)
     if placement is None:
         raise Http404("No placement by this name.")
     return placement
+
+
+def rule_or_404(placement, rule_id: int):
+    rule = rule_on(placement=placement, rule_id=rule_id)
+    if rule is None:
+        raise Http404("No such rule on this placement.")
+    return rule

@@ -27,6 +27,11 @@ def home(shop) -> Placement:
     return placement
 
 
+@pytest.fixture(autouse=True)
+def _may_view(staff_user) -> None:
+    _grant(staff_user, "view_rule")
+
+
 def _grant(user, *codenames: str) -> None:
     user.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
 
