@@ -329,6 +329,10 @@ _COPY_TYPES = [
 def _copy_insert(rows: Sequence[EventRow]) -> set[str]:
     """COPY into a temp table, then one INSERT … ON CONFLICT DO NOTHING RETURNING.
 
+    Inserted in event id order: two batches resending overlapping events (a client's retry
+    beside the original) each wait on the other's unique-index entries, and in different
+    orders they deadlock; in one order the later batch only waits.
+
     Measured ~2.6× faster than bulk_create(ignore_conflicts=True) on 20k events, and RETURNING
     says exactly which events were new (ECOSYSTEM.md, "Ingestion").
     """
@@ -351,7 +355,7 @@ def _copy_insert(rows: Sequence[EventRow]) -> set[str]:
                 copy.write_row(row)
         cursor.execute(
             f"INSERT INTO {Event._meta.db_table} ({_COLUMNS}, received_at)"
-            f" SELECT {_COLUMNS}, now() FROM shelfwise_ingest"
+            f" SELECT {_COLUMNS}, now() FROM shelfwise_ingest ORDER BY event_id"
             " ON CONFLICT (event_id) DO NOTHING RETURNING event_id"
         )
         stored = {event_id for (event_id,) in cursor.fetchall()}

@@ -88,3 +88,23 @@ def test_concurrent_imports_upserting_the_same_shoppers_in_opposite_orders_all_s
 
     assert failures == []
     assert Shopper.objects.count() == ROUNDS * SHARED
+
+
+def test_concurrent_batches_resending_the_same_events_in_opposite_orders_all_answer():
+    ProductFactory(sku="SKU-A")
+    failures: list[BaseException] = []
+    stored: list[int] = []
+
+    for round_ in range(ROUNDS):
+        # Shoppers exist already: only the events' unique ids are contended.
+        shoppers = [f"r{round_}-{i:04d}" for i in range(SHARED)]
+        ingest_events(events=batch(round_, "seed", shoppers))
+        events = batch(round_, "same", shoppers)
+        failures += run_concurrently(
+            lambda e=events: stored.append(ingest_events(events=e).stored),
+            lambda e=events[::-1]: stored.append(ingest_events(events=e).stored),
+        )
+
+    assert failures == []
+    assert sum(stored) == ROUNDS * SHARED  # each event stored by exactly one of the two
+    assert Event.objects.filter(event_id__startswith="same-").count() == ROUNDS * SHARED
