@@ -98,5 +98,11 @@ def rules_of(*, placement: Placement) -> list[Rule]:
     return sorted(rules, key=lambda rule: (kinds.index(rule.kind), -rule.priority, rule.pk))
 
 
+def placement_rules(*, placement: Placement) -> list[Rule]:
+    """Every rule on ``placement``, live and draft, highest priority first (a what-if
+    decides which are in force)."""
+    return list(_ordered(Rule.objects.filter(placements=placement)).select_related("category"))
+
+
 def rule_on(*, placement: Placement, rule_id: int) -> Rule | None:
     return Rule.objects.filter(placements=placement, pk=rule_id).first()
