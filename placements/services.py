@@ -97,6 +97,7 @@ def placement_recommendations(
     drafts: bool = False,
     rules: list[Rule] | None = None,
     models: dict[str, ServingModel] | None = None,
+    served_lists: dict | None = None,
 ) -> PlacedList:
     """The placement's best ``k`` (default its own) for this request, every rule in force at
     ``now`` for this shopper applied in the documented order; ``drafts`` adds draft rules (the
@@ -105,7 +106,9 @@ def placement_recommendations(
     unknown ``product`` sku.
 
     A replay (``placements.whatif``) gives ``rules`` (those targeting this shopper apply, their
-    schedules already decided) and ``models`` (scratch models replacing the champions)."""
+    schedules already decided), ``models`` (scratch models replacing the champions) and
+    ``served_lists``, a dict that keeps the slots' lists for a second call on the same request
+    (the rules differ, the model's lists do not: it halves a what-if's serving time)."""
     k = placement.k if k is None else k
     anchor = _anchor(placement, product=product, cart=cart)
     audience = _audience(shopper=shopper, country=country)
@@ -119,15 +122,21 @@ def placement_recommendations(
     pool: list[Candidate] = []
     first: Recommendations | None = None
     for strategy in (placement.strategy, *placement.fallback):
-        served = _serve(
-            strategy,
-            shopper=shopper,
-            anchor=anchor,
-            k=pool_k,
-            now=now,
-            country=country,
-            models=models,
-        )
+        key = (strategy, shopper, anchor, pool_k, now, country)
+        if served_lists is not None and key in served_lists:
+            served = served_lists[key]
+        else:
+            served = _serve(
+                strategy,
+                shopper=shopper,
+                anchor=anchor,
+                k=pool_k,
+                now=now,
+                country=country,
+                models=models,
+            )
+            if served_lists is not None:
+                served_lists[key] = served
         if served is None:
             continue
         first = first or served

@@ -190,7 +190,8 @@ def _owner(label: str) -> str:
 
 
 def _pct(share: float) -> str:
-    return f"{share * 100:.0f} %"
+    """A share in words: whole percents, one decimal below 10 % (0.3 % is not 0 %)."""
+    return f"{share * 100:.1f} %" if abs(share) < 0.1 else f"{share * 100:.0f} %"
 
 
 def _signed(points: float, base: float) -> str:
@@ -214,8 +215,8 @@ def _exposure_words(live: dict[str, float], drafts: dict[str, float]) -> str:
         if low <= ratio <= high:
             shares = f"{_pct(before)} → {_pct(after)} of the products shown"
             return f"{verb} {_owner(label)} exposure ({shares})"
-    if abs(after - before) < 0.005:
-        return f"leaves {_owner(label)} exposure at {_pct(before)}"
+    if 0.95 <= ratio <= 1.05:
+        return f"leaves {_owner(label)} exposure about as it is ({_pct(before)} → {_pct(after)})"
     verb = "raises" if after > before else "cuts"
     shares = f"from {_pct(before)} to {_pct(after)} of the products shown"
     return f"{verb} {_owner(label)} exposure {shares}"

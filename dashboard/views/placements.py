@@ -11,10 +11,17 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
 from dashboard.access import require_permission, staff_page
-from dashboard.forms import PlacementPreviewForm
-from placements.permissions import EDIT_PERMISSION, PUBLISH_PERMISSION
+from dashboard.forms import PlacementPreviewForm, WhatIfForm
+from dashboard.views.whatif import draft_choices
+from placements.permissions import EDIT_PERMISSION, PUBLISH_PERMISSION, VIEW_PERMISSION
 from placements.rule_services import publish_rule
-from placements.selectors import placement_list, placement_named, rule_on, rules_of
+from placements.selectors import (
+    latest_whatif,
+    placement_list,
+    placement_named,
+    rule_on,
+    rules_of,
+)
 from placements.services import MissingContext, preview_placement
 from recommender.serving.products import ProductNotFound
 
@@ -40,6 +47,7 @@ def placement_detail(request: HttpRequest, name: str) -> HttpResponse:
             form.add_error(exc.field, str(exc))
         except ProductNotFound:
             form.add_error("product", "No product has this sku.")
+    whatif = latest_whatif(placement=placement)
     context = {
         "placement": placement,
         "rules": rules_of(placement=placement),
@@ -47,6 +55,11 @@ def placement_detail(request: HttpRequest, name: str) -> HttpResponse:
         "preview": preview,
         "can_edit": request.user.has_perm(EDIT_PERMISSION),
         "can_publish": request.user.has_perm(PUBLISH_PERMISSION),
+        "can_whatif": request.user.has_perm(VIEW_PERMISSION),
+        "whatif_form": WhatIfForm(drafts=draft_choices(placement)),
+        "whatif": whatif,
+        # The drafts the newest finished what-if tried: its sentence shows beside their Publish.
+        "whatif_rule_ids": _tried(whatif),
     }
     return render(request, "dashboard/placement_detail.html", context)
 
@@ -67,6 +80,12 @@ def publish(request: HttpRequest, name: str, rule_id: int) -> HttpResponse:
     else:
         messages.success(request, f"{rule.name} is live from the next request.")
     return redirect("placement-detail", name=placement.name)
+
+
+def _tried(whatif) -> set[int]:
+    if whatif is None or whatif.status != "succeeded":
+        return set()
+    return {rule["id"] for rule in whatif.result.get("facts", {}).get("draft_rules", [])}
 
 
 def _placement(name: str):
