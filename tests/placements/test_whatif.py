@@ -11,7 +11,7 @@ from django.utils import timezone
 from behavior.models import Event, EventKind, Shopper
 from behavior.volume_selectors import latest_event_time
 from catalog.models import Category, Product
-from placements.models import Rule, RuleKind, RuleState, Strength
+from placements.models import Placement, Rule, RuleKind, RuleState, Strength
 from placements.rule_services import save_rule
 from placements.whatif import WhatIfError, forget_replay_models, run_whatif
 
@@ -135,3 +135,27 @@ def test_a_placement_without_drafts_or_an_unknown_rule_is_refused(home):
         run_whatif(placement=home, now=timezone.now(), rule_ids=[live.pk])
 
     assert no_drafts.value.field == not_a_draft.value.field == "rule"
+
+
+def test_a_product_page_placement_is_replayed_on_each_shoppers_latest_product(trained_shop):
+    placement = Placement.objects.create(
+        name="pdp-similar", title="Similar", strategy="similar", context="product", k=4
+    )
+    _bury(placement, "plates")
+
+    report = run_whatif(placement=placement, now=timezone.now(), days=14)
+
+    assert report.result["n_shoppers"] >= 30
+    assert all(len(live) == 4 for live, _drafts in report.lists.values())
+    assert (
+        report.result["with_drafts"]["exposure"]["Plates"]
+        < (report.result["live"]["exposure"]["Plates"])
+    )
+
+
+def test_without_a_trained_model_it_says_to_train_first(shop):
+    placement = Placement.objects.create(name="bare", title="Bare", strategy="for_you")
+    _bury(placement, "mugs")
+
+    with pytest.raises(WhatIfError, match="train one before a what-if"):
+        run_whatif(placement=placement, now=timezone.now())

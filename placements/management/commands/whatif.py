@@ -65,7 +65,8 @@ class Command(BaseCommand):
                     progress=progress,
                 )
             except WhatIfError as exc:
-                raise CommandError(f"--{exc.field.replace('_', '-')}: {exc}") from exc
+                option = "" if exc.field == "placement" else f"--{exc.field.replace('_', '-')}: "
+                raise CommandError(f"{option}{exc}") from exc
         self._table(report)
         if options["json"]:
             Path(options["json"]).write_text(json.dumps(report.as_dict(), indent=1, default=str))
