@@ -26,7 +26,7 @@ import numpy as np
 
 from behavior.selectors import purchased_since
 from behavior.volume_selectors import latest_event_time
-from placements.candidates import candidates_from
+from placements.candidates import Candidate, candidates_from
 from placements.models import Context, Placement, Rule, RuleState
 from placements.selectors import placement_rules
 from placements.services import PlacedList, placement_recommendations
@@ -34,7 +34,7 @@ from placements.whatif_scoring import Tally, compare, rule_targets
 from recommender.replay.models import fit_scratch_models, is_personal
 from recommender.replay.services import ReplayData, ReplayError, replay_data
 from recommender.selectors import champion_versions
-from recommender.serving.catalog_state import current_catalog
+from recommender.serving.catalog_state import CatalogSnapshot, current_catalog
 from recommender.serving.model_cache import (
     ServingModel,
     champion_models,
@@ -150,8 +150,7 @@ def run_whatif(
     users = _sample(data.split.eval_users, max_shoppers, seed)
     seconds["read events"] = time.perf_counter() - clock
     clock = time.perf_counter()
-    progress(8, "fitting the models on the events before the cut")
-    models, model_facts = replay_models(cut=cut, placement=placement)
+    models, model_facts = replay_models(cut=cut, progress=progress)
     seconds["fit models"] = time.perf_counter() - clock
     catalog = current_catalog()
     # Exposure of what the drafts target, measured in both versions.
@@ -160,33 +159,26 @@ def run_whatif(
         Tally(users=users, k=placement.k, catalog=catalog, targets=targets),
         Tally(users=users, k=placement.k, catalog=catalog, targets=targets),
     )
-    bought = purchased_since(shopper_ids=data.shopper_pks[users].tolist(), start=cut)
     report = WhatIfReport(placement.name, days, cut, end, result={})
-    seconds["serve live"] = seconds["serve with drafts"] = 0.0
-    code_of = {int(pk): code for code, pk in enumerate(data.product_pks.tolist())}
-    step = max(1, users.size // 50)
+    versions = {"serve live": live_rules, "serve with drafts": draft_rules}
+    replay = {
+        "placement": placement,
+        "data": data,
+        "cut": cut,
+        "models": models,
+        "code_of": {int(pk): code for code, pk in enumerate(data.product_pks.tolist())},
+    }
     for row, user in enumerate(users.tolist()):
-        if row % step == 0:
+        if row % max(1, users.size // 50) == 0:
             progress(40 + 55 * row / users.size, f"replaying shopper {row + 1:,} of {users.size:,}")
-        request = _request(placement, data, user, cut=cut, models=models)
-        request["served_lists"] = {}  # both versions rank the same model lists
-        lists = []
-        for tally, rules, name in zip(
-            tallies, (live_rules, draft_rules), ("serve live", "serve with drafts"), strict=True
-        ):
-            clock = time.perf_counter()
-            placed = placement_recommendations(rules=rules, **request)
-            seconds[name] += time.perf_counter() - clock
-            found = candidates_from(
-                [item.recommendation for item in placed.items], catalog=catalog, now=cut
-            )
-            tally.add(row, found, codes=_codes(code_of, placed), bought=bought.get(_pk(data, user)))
-            lists.append([item.recommendation.product.sku for item in placed.items])
-        report.lists[str(data.external_ids[user])] = (lists[0], lists[1])
+        shown = _serve_versions(user, row, versions, tallies, seconds=seconds, **replay)
+        report.lists[str(data.external_ids[user])] = shown
     clock = time.perf_counter()
     progress(96, "scoring")
+    bought = purchased_since(shopper_ids=data.shopper_pks[users].tolist(), start=cut)
+    shoppers = [bought.get(int(pk), {}) for pk in data.shopper_pks[users].tolist()]
     report.result = compare(
-        tallies[0], tallies[1], split=data.split, days=days, seed=seed, k=placement.k
+        tallies[0], tallies[1], split=data.split, bought=shoppers, days=days, seed=seed
     )
     seconds["score"] = time.perf_counter() - clock
     report.result["facts"] = {
@@ -201,10 +193,12 @@ def run_whatif(
     return report
 
 
-def replay_models(*, cut: datetime, placement: Placement) -> tuple[dict[str, ServingModel], dict]:
-    """The champions' algorithms the placement's lists draw on (``serving_algorithms``),
-    fitted with their own parameters on the events before ``cut`` (no tuning: the champion's
-    choice stands), reused per (cut, champions)."""
+def replay_models(
+    *, cut: datetime, progress: Progress = _silent
+) -> tuple[dict[str, ServingModel], dict]:
+    """The champions' algorithms serving reads (``serving_algorithms``), fitted with their own
+    parameters on the events before ``cut`` (no tuning: the champion's choice stands), reused
+    per (cut, champions)."""
     wanted = serving_algorithms(champion_models())
     champions = [
         row
@@ -219,8 +213,15 @@ def replay_models(*, cut: datetime, placement: Placement) -> tuple[dict[str, Ser
     if hit is not None:
         return hit[0], {**hit[1], "reused": True}
     configurations = {name: Configuration.from_dict(params or {}) for name, _, params in champions}
+
+    def track(names, **_options):
+        names = list(names)
+        for number, name in enumerate(names):
+            progress(8 + 32 * number / len(names), f"fitting {name} on the events before the cut")
+            yield name
+
     models, facts = fit_scratch_models(
-        until=cut, algorithms=None, track=_untracked, configurations=configurations
+        until=cut, algorithms=None, track=track, configurations=configurations
     )
     facts = {
         "fitted_before": cut.isoformat(),
@@ -253,10 +254,6 @@ def forget_replay_models() -> None:
         _MODELS.clear()
 
 
-def _untracked(items, **_options):
-    return items
-
-
 def _sample(users: np.ndarray, limit: int | None, seed: int) -> np.ndarray:
     if limit is None or users.size <= limit:
         return users
@@ -282,8 +279,35 @@ def _request(
     return request
 
 
-def _pk(data: ReplayData, user: int) -> int:
-    return int(data.shopper_pks[user])
+def _serve_versions(
+    user: int,
+    row: int,
+    versions: dict[str, list[Rule]],
+    tallies: tuple[Tally, Tally],
+    *,
+    placement: Placement,
+    data: ReplayData,
+    cut: datetime,
+    models: dict[str, ServingModel],
+    code_of: dict[int, int],
+    seconds: dict[str, float],
+) -> tuple[list[str], list[str]]:
+    """One shopper's placement under each version's rules, tallied; the skus each showed."""
+    request = _request(placement, data, user, cut=cut, models=models)
+    request["served_lists"] = {}  # both versions rank the same model lists
+    shown = []
+    for tally, (name, rules) in zip(tallies, versions.items(), strict=True):
+        clock = time.perf_counter()
+        placed = placement_recommendations(rules=rules, **request)
+        seconds[name] = seconds.get(name, 0.0) + time.perf_counter() - clock
+        tally.add(row, _candidates(placed, tally.catalog, cut), codes=_codes(code_of, placed))
+        shown.append([item.recommendation.product.sku for item in placed.items])
+    return shown[0], shown[1]
+
+
+def _candidates(placed: PlacedList, catalog: CatalogSnapshot, cut: datetime) -> list[Candidate]:
+    """A shown list with the attributes rules match on (category, promoted at the cut)."""
+    return candidates_from([item.recommendation for item in placed.items], catalog=catalog, now=cut)
 
 
 def _codes(code_of: dict[int, int], placed: PlacedList) -> list[int]:

@@ -43,23 +43,29 @@ class Tally:
     n_promoted: int = 0
     categories: list[int] = field(default_factory=list)
     exposure: Counter = field(default_factory=Counter)
-    revenue: float = 0.0
+    lists: list[list[Candidate]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.recs = np.full((self.users.size, self.k), -1, dtype=np.int64)
 
-    def add(
-        self, row: int, found: list[Candidate], *, codes: list[int], bought: dict[int, float] | None
-    ) -> None:
-        """One shopper's list (``row`` of ``users``), its replay codes and what they bought."""
+    def revenue(self, bought: list[dict[int, float]]) -> float:
+        """Σ price × quantity of shown products each shopper bought later (``bought``: per
+        row, product pk → quantity)."""
+        return sum(
+            float(c.price) * quantities.get(c.pk, 0.0)
+            for found, quantities in zip(self.lists, bought, strict=True)
+            for c in found
+        )
+
+    def add(self, row: int, found: list[Candidate], *, codes: list[int]) -> None:
+        """One shopper's list (``row`` of ``users``) and its replay codes."""
         codes = codes[: self.k]
         self.recs[row, : len(codes)] = codes
-        bought = bought or {}
         for c in found:
             self.shown.add(c.pk)
             self.n_promoted += c.promoted
             self.exposure.update(label for label, matches in self.targets.items() if matches(c))
-            self.revenue += float(c.price) * bought.get(c.pk, 0.0)
+        self.lists.append(found)
         self.n_items += len(found)
         self.categories.append(len({c.category for c in found if c.category >= 0}))
 
@@ -93,9 +99,12 @@ def _attributes(rule: Rule) -> str:
     return ", ".join(parts)
 
 
-def version_metrics(tally: Tally, *, split: Split, k: int) -> tuple[dict, np.ndarray]:
+def version_metrics(
+    tally: Tally, *, split: Split, bought: list[dict[int, float]]
+) -> tuple[dict, np.ndarray]:
     """(the version's figures, per shopper whether the list held a product they went on to
     touch)."""
+    k = tally.k
     metrics, ndcg = score_lists(
         tally.recs, users=tally.users, relevant=split.test, exclude=split.train, k=k
     )
@@ -107,7 +116,7 @@ def version_metrics(tally: Tally, *, split: Split, k: int) -> tuple[dict, np.nda
         "promoted_share": tally.n_promoted / n_items,
         "coverage": len(tally.shown) / available,
         "categories_per_list": float(np.mean(tally.categories)) if tally.categories else 0.0,
-        "revenue": round(tally.revenue, 2),
+        "revenue": round(tally.revenue(bought), 2),
         "exposure": {label: tally.exposure[label] / n_items for label in tally.targets},
     }
     return figures, ndcg > 0  # one hit or more is exactly a positive NDCG
@@ -130,11 +139,19 @@ def paired_difference(ours: np.ndarray, theirs: np.ndarray, *, seed: int) -> dic
     return {"difference": float(difference.mean()), "low": float(low), "high": float(high)}
 
 
-def compare(live: Tally, drafts: Tally, *, split: Split, days: int, seed: int, k: int) -> dict:
+def compare(
+    live: Tally,
+    drafts: Tally,
+    *,
+    split: Split,
+    bought: list[dict[int, float]],
+    days: int,
+    seed: int,
+) -> dict:
     """Both versions' figures, their differences, the hit-rate difference's interval and the
-    sentence a merchandiser reads."""
-    live_figures, live_hits = version_metrics(live, split=split, k=k)
-    draft_figures, draft_hits = version_metrics(drafts, split=split, k=k)
+    sentence a merchandiser reads; ``bought``: per replayed shopper, what they bought later."""
+    live_figures, live_hits = version_metrics(live, split=split, bought=bought)
+    draft_figures, draft_hits = version_metrics(drafts, split=split, bought=bought)
     difference = {key: draft_figures[key] - live_figures[key] for key in SCALARS}
     difference["exposure"] = {
         label: draft_figures["exposure"][label] - live_figures["exposure"][label]
@@ -142,7 +159,7 @@ def compare(live: Tally, drafts: Tally, *, split: Split, days: int, seed: int, k
     }
     change = paired_difference(draft_hits, live_hits, seed=seed)
     return {
-        "k": k,
+        "k": live.k,
         "n_shoppers": int(live.users.size),
         "live": live_figures,
         "with_drafts": draft_figures,
