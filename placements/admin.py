@@ -5,7 +5,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin
 
-from placements.models import Placement, Rule, RuleState
+from placements.models import Placement, Rule, RuleState, WhatIfRun
 from placements.permissions import PUBLISH_PERMISSION
 from placements.rule_checks import placement_errors
 
@@ -91,3 +91,18 @@ class RuleAdmin(admin.ModelAdmin):
         if obj is not None and obj.state == RuleState.LIVE:
             return allowed and request.user.has_perm(PUBLISH_PERMISSION)
         return allowed
+
+
+@admin.register(WhatIfRun)
+class WhatIfRunAdmin(admin.ModelAdmin):
+    """The history of what-ifs, read-only: runs start from the placement page or the command."""
+
+    list_display = ("id", "placement", "days", "status", "requested_by", "created_at")
+    list_filter = ("status", "placement")
+    readonly_fields = [field.name for field in WhatIfRun._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False

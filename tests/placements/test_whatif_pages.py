@@ -116,3 +116,15 @@ def test_a_running_what_if_shows_its_stage_and_percent_and_reloads_once_done(mer
     assert finished["HX-Refresh"] == "true"
     assert "What-if failed: boom" in finished.content.decode()
     assert merchandiser.get("/placements/home-for-you/whatif/999999/progress/").status_code == 404
+
+
+def test_the_admin_lists_past_what_ifs_read_only(admin_client, home):
+    run = WhatIfRun.objects.create(placement=home, days=7, status=WhatIfRun.Status.SUCCEEDED)
+
+    listed = admin_client.get("/admin/placements/whatifrun/")
+    adding = admin_client.get("/admin/placements/whatifrun/add/")
+    changing = admin_client.post(f"/admin/placements/whatifrun/{run.pk}/change/", {"days": 3})
+
+    assert listed.status_code == 200 and "Home: for you" in listed.content.decode()
+    assert adding.status_code == 403
+    assert changing.status_code == 403 and WhatIfRun.objects.get(pk=run.pk).days == 7
