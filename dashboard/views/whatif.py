@@ -41,6 +41,8 @@ def start(request: HttpRequest, name: str) -> HttpResponse:
     run.refresh_from_db()
     if not run.is_finished:
         messages.success(request, f"What-if #{run.pk} queued; its progress shows below.")
+    elif run.status == run.Status.FAILED:  # eager mode (embedded demo, tests): it already ran
+        messages.error(request, f"What-if #{run.pk} failed: {run.error}")
     return redirect(_anchor(placement.name))
 
 
