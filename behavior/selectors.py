@@ -236,6 +236,24 @@ def purchase_totals(
     return _summed_purchases(bought, reference=reference, rate=rate)
 
 
+def purchased_since(*, shopper_ids: list[int], start: datetime) -> dict[int, dict[int, float]]:
+    """Shopper pk → product pk → quantity bought at or after ``start`` (one query)."""
+    rows = (
+        Event.objects.filter(
+            kind=EventKind.PURCHASE, shopper_id__in=shopper_ids, occurred_at__gte=start
+        )
+        .exclude(product_id=None)
+        .values("shopper_id", "product_id")
+        .annotate(quantity=Sum("value"))
+        .order_by()
+        .values_list("shopper_id", "product_id", "quantity")
+    )
+    bought: dict[int, dict[int, float]] = {}
+    for shopper_id, product_id, quantity in rows:
+        bought.setdefault(shopper_id, {})[product_id] = float(quantity)
+    return bought
+
+
 def _aggregated_purchases(bought, *, reference: float, rate: float) -> tuple[np.ndarray, ...]:
     """Aggregated by PostgreSQL in one query; the exponent is clamped so purchases ~700
     half-lives old underflow to a tiny weight."""

@@ -28,7 +28,11 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "max_retries": 0,
 }
 CELERY_TASK_DEFAULT_QUEUE = "default"
-CELERY_TASK_ROUTES = {"recommender.tasks.train_*": {"queue": "train"}}
+# A what-if fits models as training does: it waits on the same queue, never before light work.
+CELERY_TASK_ROUTES = {
+    "recommender.tasks.train_*": {"queue": "train"},
+    "placements.tasks.whatif_*": {"queue": "train"},
+}
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # Workers (and beat) wait out a broker outage, retrying with back-off (2 s, 4 s, … every 30 s)
 # for as long as it lasts: with a retry limit they exited on the first outage and stayed dead.

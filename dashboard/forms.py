@@ -117,3 +117,16 @@ class PlacementPreviewForm(forms.Form):
             return parse_cart(self.cleaned_data["cart"])
         except ValueError as exc:
             raise forms.ValidationError(str(exc)) from exc
+
+
+class WhatIfForm(forms.Form):
+    """How many days of traffic to replay and which draft rules to try (none ticked: all)."""
+
+    days = forms.IntegerField(label="Days", min_value=1, max_value=90, initial=7)
+    rules = forms.TypedMultipleChoiceField(
+        label="Drafts", coerce=int, required=False, widget=forms.CheckboxSelectMultiple
+    )
+
+    def __init__(self, *args, drafts: list[tuple[int, str]], **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["rules"].choices = drafts

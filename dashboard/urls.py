@@ -15,6 +15,7 @@ from dashboard.views import (
     placements,
     promotions,
     shoppers,
+    whatif,
 )
 
 # Shopper ids and SKUs are the shop's own keys and may hold "/" ("TSHIRT/XL"), so they use the
@@ -60,6 +61,12 @@ urlpatterns = [
         "placements/<slug:name>/rules/<int:rule_id>/unpublish/",
         placement_edits.rule_unpublish,
         name="rule-unpublish",
+    ),
+    path("placements/<slug:name>/whatif/", whatif.start, name="whatif-start"),
+    path(
+        "placements/<slug:name>/whatif/<int:run_id>/progress/",
+        whatif.progress,
+        name="whatif-progress",
     ),
     path("cold-start/", cold_start.cold_start, name="cold-start"),
     path("kpis/", kpis.kpis, name="kpis"),

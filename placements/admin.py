@@ -8,7 +8,7 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from placements.forms import PlacementForm, RuleForm
 from placements.history import record_change
-from placements.models import Placement, Rule, RuleState
+from placements.models import Placement, Rule, RuleState, WhatIfRun
 from placements.permissions import PUBLISH_PERMISSION
 
 
@@ -105,3 +105,18 @@ class RuleAdmin(OneRecordPerSave):
         if request.method == "POST":  # simple-history accepts a revert from view-only users
             raise PermissionDenied("Revert a rule on its placement's history page.")
         return super().history_form_view(request, object_id, version_id, extra_context)
+
+
+@admin.register(WhatIfRun)
+class WhatIfRunAdmin(admin.ModelAdmin):
+    """The history of what-ifs, read-only: runs start from the placement page or the command."""
+
+    list_display = ("id", "placement", "days", "status", "requested_by", "created_at")
+    list_filter = ("status", "placement")
+    readonly_fields = [field.name for field in WhatIfRun._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False

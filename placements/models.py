@@ -255,3 +255,44 @@ class Rule(models.Model):
         errors = rule_errors(self)
         if errors:
             raise ValidationError(errors)
+
+
+class WhatIfRun(models.Model):
+    """One what-if replay of a placement on recent traffic (live rules versus the drafts), its
+    progress while it runs and its comparison once done; the newest per placement shows."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    placement = models.ForeignKey(Placement, on_delete=models.CASCADE, related_name="whatifs")
+    days = models.PositiveSmallIntegerField(help_text="How many days of recent traffic replayed.")
+    rule_ids = models.JSONField(
+        default=list, blank=True, help_text="The draft rules tried; empty: every draft."
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    progress = models.PositiveSmallIntegerField(default=0, help_text="Percent done.")
+    stage = models.CharField(max_length=200, blank=True, help_text="What it is doing now.")
+    result = models.JSONField(default=dict, blank=True, help_text="The comparison, once done.")
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["placement", "-created_at"], name="whatif_newest")]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(progress__lte=100), name="whatif_progress")
+        ]
+
+    def __str__(self) -> str:
+        return f"What-if #{self.pk} on {self.placement_id} ({self.status})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in (self.Status.SUCCEEDED, self.Status.FAILED)

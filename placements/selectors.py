@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from datetime import datetime
 
-from placements.models import Placement, Rule, RuleKind, RuleState, Visitors
+from placements.models import Placement, Rule, RuleKind, RuleState, Visitors, WhatIfRun
 from placements.ordering import Audience
 from placements.rule_checks import country_list
 from placements.versioning import SETUP_VERSION
@@ -98,9 +98,24 @@ def rules_of(*, placement: Placement) -> list[Rule]:
     return sorted(rules, key=lambda rule: (kinds.index(rule.kind), -rule.priority, rule.pk))
 
 
+def placement_rules(*, placement: Placement) -> list[Rule]:
+    """Every rule on ``placement``, live and draft, highest priority first (a what-if
+    decides which are in force)."""
+    return list(_ordered(Rule.objects.filter(placements=placement)).select_related("category"))
+
+
 def rule_on(*, placement: Placement, rule_id: int) -> Rule | None:
     return Rule.objects.filter(placements=placement, pk=rule_id).first()
 
 
 def rule_by_id(*, rule_id: int) -> Rule | None:
     return Rule.objects.filter(pk=rule_id).first()
+
+
+def latest_whatif(*, placement: Placement) -> WhatIfRun | None:
+    """The placement's newest what-if run, finished or not."""
+    return WhatIfRun.objects.filter(placement=placement).first()
+
+
+def whatif_run(*, placement: Placement, run_id: int) -> WhatIfRun | None:
+    return WhatIfRun.objects.filter(placement=placement, pk=run_id).first()

@@ -16,9 +16,11 @@ from config.recommendation_ids import new_recommendation_id
 from placements.candidates import Candidate, candidates_from, rank_normalise
 from placements.models import Context, Placement, Rule, RuleKind
 from placements.ordering import Audience, arrange, drop_filtered
-from placements.selectors import rules_for
+from placements.selectors import rules_for, targets
 from recommender.proof.shown import log_shown
 from recommender.serving.catalog_state import CatalogSnapshot, current_catalog
+from recommender.serving.clock import replay_cutoff
+from recommender.serving.model_cache import ServingModel
 from recommender.serving.products import ProductNotFound, bought_together, similar_products
 from recommender.serving.reasons import Reason
 from recommender.serving.results import Recommendation, Recommendations, product_cards
@@ -93,25 +95,48 @@ def placement_recommendations(
     k: int | None = None,
     country: str = "",
     drafts: bool = False,
+    rules: list[Rule] | None = None,
+    models: dict[str, ServingModel] | None = None,
+    served_lists: dict | None = None,
 ) -> PlacedList:
     """The placement's best ``k`` (default its own) for this request, every rule in force at
     ``now`` for this shopper applied in the documented order; ``drafts`` adds draft rules (the
     dashboard's preview), which the API never does. Raises ``MissingContext`` when the
     placement needs a product or a cart and none was given, and ``ProductNotFound`` for an
-    unknown ``product`` sku."""
+    unknown ``product`` sku.
+
+    A replay (``placements.whatif``) gives ``rules`` (those targeting this shopper apply, their
+    schedules already decided), ``models`` (scratch models replacing the champions) and
+    ``served_lists``, a dict that keeps the slots' lists for a second call on the same request
+    (the rules differ, the model's lists do not: it halves a what-if's serving time)."""
     k = placement.k if k is None else k
     anchor = _anchor(placement, product=product, cart=cart)
     audience = _audience(shopper=shopper, country=country)
-    rules = rules_for(placement=placement, now=now, audience=audience, drafts=drafts)
+    if rules is None:
+        rules = rules_for(placement=placement, now=now, audience=audience, drafts=drafts)
+    else:
+        rules = [rule for rule in rules if targets(rule, audience)]
     catalog = current_catalog()
     excluded = _excluded(placement, cart=cart, product=product, audience=audience, now=now)
     pool_k = min(settings.SHELFWISE_MAX_K, max(k * POOL_FACTOR, MIN_POOL))
     pool: list[Candidate] = []
     first: Recommendations | None = None
     for strategy in (placement.strategy, *placement.fallback):
-        served = _serve(
-            strategy, shopper=shopper, anchor=anchor, k=pool_k, now=now, country=country
-        )
+        key = (strategy, shopper, anchor, pool_k, now, country)
+        if served_lists is not None and key in served_lists:
+            served = served_lists[key]
+        else:
+            served = _serve(
+                strategy,
+                shopper=shopper,
+                anchor=anchor,
+                k=pool_k,
+                now=now,
+                country=country,
+                models=models,
+            )
+            if served_lists is not None:
+                served_lists[key] = served
         if served is None:
             continue
         first = first or served
@@ -129,6 +154,7 @@ def placement_recommendations(
         excluded=excluded,
         catalog=catalog,
         request=(shopper, pool_k, now, country),
+        models=models,
     )
     rank_normalise(pool)
     pool += _pinned_outside(pool, rules=rules, excluded=excluded, catalog=catalog, now=now)
@@ -159,6 +185,7 @@ def _promoted_supply(
     excluded: set[int],
     catalog: CatalogSnapshot,
     request: tuple[str, int, datetime, str],
+    models: dict[str, ServingModel] | None,
 ) -> list[Candidate]:
     """When a promotion share wants more promoted products than the pool holds, the
     "promotions" slot's own ranking of them for this shopper, below the pool: the share then
@@ -167,7 +194,9 @@ def _promoted_supply(
     if sum(c.promoted for c in pool) >= need:
         return []
     shopper, k, now, country = request
-    served = recommend(shopper=shopper, slot="promotions", k=k, now=now, country=country)
+    served = recommend(
+        shopper=shopper, slot="promotions", k=k, now=now, country=country, models=models
+    )
     seen = excluded | {c.pk for c in pool}
     fresh = [item for item in served.items if item.product.id not in seen]
     found = candidates_from(fresh, catalog=catalog, now=now)
@@ -229,8 +258,8 @@ def _excluded(
     placement: Placement, *, cart: tuple[str, ...], product: str, audience: Audience, now: datetime
 ) -> set[int]:
     """Products the placement never shows this request: the page's own product, the cart's
-    (when set) and the shopper's purchases (when set). Out of stock is always excluded by
-    serving itself."""
+    (when set) and the shopper's purchases (when set; at a past ``now``, those before it).
+    Out of stock is always excluded by serving itself."""
     skus = [product] if product else []
     if placement.exclude_in_cart:  # unknown cart skus are ignored: a cart may outlive a product
         skus += list(cart)
@@ -240,22 +269,32 @@ def _excluded(
     excluded = set(found.values())
     if placement.exclude_bought and audience.pk is not None:
         pks, *_ = purchase_totals(
-            shopper_id=audience.pk, before=None, reference=now.timestamp(), rate=0.0
+            shopper_id=audience.pk,
+            before=replay_cutoff(now),
+            reference=now.timestamp(),
+            rate=0.0,
         )
         excluded |= {int(pk) for pk in pks}
     return excluded
 
 
 def _serve(
-    strategy: str, *, shopper: str, anchor: str, k: int, now: datetime, country: str
+    strategy: str,
+    *,
+    shopper: str,
+    anchor: str,
+    k: int,
+    now: datetime,
+    country: str,
+    models: dict[str, ServingModel] | None,
 ) -> Recommendations | None:
     """One strategy's list through the serving entry points; None when it cannot apply (a
     product list without a product)."""
     if strategy == "similar":
-        return similar_products(sku=anchor, k=k, now=now) if anchor else None
+        return similar_products(sku=anchor, k=k, now=now, models=models) if anchor else None
     if strategy == "bought_together":
-        return bought_together(sku=anchor, k=k, now=now) if anchor else None
-    return recommend(shopper=shopper, slot=strategy, k=k, now=now, country=country)
+        return bought_together(sku=anchor, k=k, now=now, models=models) if anchor else None
+    return recommend(shopper=shopper, slot=strategy, k=k, now=now, country=country, models=models)
 
 
 def parse_cart(value: str) -> tuple[str, ...]:

@@ -13,7 +13,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
 from dashboard.access import require_permission, staff_page
-from dashboard.forms import PlacementPreviewForm
+from dashboard.forms import PlacementPreviewForm, WhatIfForm
 from placements.permissions import (
     ADD_PERMISSION,
     DELETE_PERMISSION,
@@ -23,7 +23,13 @@ from placements.permissions import (
     may_view,
 )
 from placements.rule_services import publish_rule
-from placements.selectors import placement_list, placement_named, rule_on, rules_of
+from placements.selectors import (
+    latest_whatif,
+    placement_list,
+    placement_named,
+    rule_on,
+    rules_of,
+)
 from placements.services import MissingContext, preview_placement
 from recommender.serving.products import ProductNotFound
 
@@ -52,6 +58,7 @@ def placement_detail(request: HttpRequest, name: str) -> HttpResponse:
         except ProductNotFound:
             form.add_error("product", "No product has this sku.")
     user = request.user
+    whatif = latest_whatif(placement=placement)
     context = {
         "placement": placement,
         "rules": rules_of(placement=placement),
@@ -62,6 +69,11 @@ def placement_detail(request: HttpRequest, name: str) -> HttpResponse:
         "can_delete": user.has_perm(DELETE_PERMISSION),
         "can_edit_placement": user.has_perm(PLACEMENT_EDIT_PERMISSION),
         "can_publish": user.has_perm(PUBLISH_PERMISSION),
+        "can_whatif": may_view(user),
+        "whatif_form": WhatIfForm(drafts=draft_choices(placement)),
+        "whatif": whatif,
+        # The drafts the newest finished what-if tried: its sentence shows beside their Publish.
+        "whatif_rule_ids": _tried(whatif),
     }
     return render(request, "dashboard/placement_detail.html", context)
 
@@ -80,6 +92,17 @@ def publish(request: HttpRequest, name: str, rule_id: int) -> HttpResponse:
     else:
         messages.success(request, f"{rule.name} is live from the next request.")
     return redirect("placement-detail", name=placement.name)
+
+
+def _tried(whatif) -> set[int]:
+    if whatif is None or whatif.status != "succeeded":
+        return set()
+    return {rule["id"] for rule in whatif.result.get("facts", {}).get("draft_rules", [])}
+
+
+def draft_choices(placement) -> list[tuple[int, str]]:
+    """(id, name) of the placement's draft rules, in the order they apply."""
+    return [(r.pk, r.name) for r in rules_of(placement=placement) if r.state == "draft"]
 
 
 def require_view(request: HttpRequest) -> None:

@@ -11,6 +11,7 @@ from django.conf import settings
 
 from recommender.serving.model_cache import SearchIndex, ServingModel
 from recommender.training.dataset import load_events
+from recommender.training.fitting import Configuration
 from recommender.training.pipeline import fit_algorithms, split_events
 from recommender.training.services import resolve_algorithms
 from recommender.training.tuning import choose_configurations, search_spaces
@@ -24,16 +25,19 @@ def fit_scratch_models(
     algorithms: list[str] | None,
     track: Track,
     tuning_budget_seconds: float | None = None,
+    configurations: dict[str, Configuration] | None = None,
 ) -> tuple[dict[str, ServingModel], dict]:
     """Algorithm → its model fitted as a training run at ``until`` would fit it (window,
     holdout, per-shop tuning, refit on the whole window), with the holdout NDCG "auto" serving
-    picks by; and facts. Tuning starts cold: a later run's choice would carry later data."""
+    picks by; and facts. Tuning starts cold: a later run's choice would carry later data.
+    ``configurations`` (algorithm → its configuration, e.g. the champions' own) fits exactly
+    those algorithms as configured, with no tuning."""
     events = load_events(window_days=settings.SHELFWISE_TRAINING_WINDOW_DAYS, until=until)
     data = split_events(events, holdout_fraction=settings.SHELFWISE_HOLDOUT_FRACTION)
     whole = None
     if settings.SHELFWISE_REFIT_WHOLE_WINDOW and data.test.nnz:
         whole = split_events(events, holdout_fraction=0.0)
-    names = resolve_algorithms(algorithms)
+    names = list(configurations) if configurations is not None else resolve_algorithms(algorithms)
     budget = (
         settings.SHELFWISE_TUNING_BUDGET_SECONDS
         if tuning_budget_seconds is None
@@ -45,18 +49,13 @@ def fit_scratch_models(
     facts: dict = {"training_events": len(events), "skipped": {}, "failed": {}, "models": {}}
     for number, name in enumerate(track(names, desc="tune and fit", unit="model")):
         started = time.perf_counter()
-        configurations, tuning = choose_configurations(
-            [name],
-            params={name: settings.SHELFWISE_ALGORITHM_PARAMS.get(name, {})},
-            pinned=set(),
-            budget_seconds=budget / max(len(tuned), 1),
-            data=data,
-            warm_start={},
-            progress=_quiet,
-        )
+        if configurations is not None:
+            chosen, tuning = {name: configurations[name]}, {}
+        else:
+            chosen, tuning = _tuned(name, data=data, budget=budget / max(len(tuned), 1))
         fitted, left_out = fit_algorithms(
             [name],
-            configurations=configurations,
+            configurations=chosen,
             data=data,
             whole=whole,
             progress=_quiet,
@@ -91,6 +90,19 @@ def fit_scratch_models(
             "seconds": round(time.perf_counter() - started, 1),
         }
     return models, facts
+
+
+def _tuned(name: str, *, data, budget: float) -> tuple[dict[str, Configuration], dict]:
+    """The configured parameters of ``name``, tuned on ``data`` for ``budget`` seconds."""
+    return choose_configurations(
+        [name],
+        params={name: settings.SHELFWISE_ALGORITHM_PARAMS.get(name, {})},
+        pinned=set(),
+        budget_seconds=budget,
+        data=data,
+        warm_start={},
+        progress=_quiet,
+    )
 
 
 def _quiet(_percent: float, _stage: str) -> None:

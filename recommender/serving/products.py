@@ -57,29 +57,38 @@ class ProductNotFound(LookupError):
     """No product has this sku."""
 
 
-def similar_products(*, sku: str, k: int, now: datetime) -> Recommendations:
-    """Up to ``k`` eligible products like ``sku``, behaviour first, never the product itself."""
-    return _product_list(sku=sku, k=k, now=now, kind="similar")
+def similar_products(
+    *, sku: str, k: int, now: datetime, models: dict[str, ServingModel] | None = None
+) -> Recommendations:
+    """Up to ``k`` eligible products like ``sku``, behaviour first, never the product itself;
+    ``models`` (a replay's scratch models) replace the champions and bypass the cache."""
+    return _product_list(sku=sku, k=k, now=now, kind="similar", models=models)
 
 
-def bought_together(*, sku: str, k: int, now: datetime) -> Recommendations:
+def bought_together(
+    *, sku: str, k: int, now: datetime, models: dict[str, ServingModel] | None = None
+) -> Recommendations:
     """Up to ``k`` eligible products bought or browsed with ``sku`` in the same order/session,
-    completed by similar products when baskets are few."""
-    return _product_list(sku=sku, k=k, now=now, kind="bought_together")
+    completed by similar products when baskets are few; ``models`` as for similar_products."""
+    return _product_list(sku=sku, k=k, now=now, kind="bought_together", models=models)
 
 
-def _product_list(*, sku: str, k: int, now: datetime, kind: str) -> Recommendations:
+def _product_list(
+    *, sku: str, k: int, now: datetime, kind: str, models: dict[str, ServingModel] | None
+) -> Recommendations:
     k = checked_k(k)
     found = Product.objects.filter(sku=sku).values_list("id", "title", "description").first()
     if found is None:
         raise ProductNotFound(sku)
     pk, title, description = found
     catalog = current_catalog()
-    models = champion_models()
+    # Scratch models' ids are only unique within one replay: they never read or fill the cache.
+    scratch = models is not None
+    models = champion_models() if models is None else models
     behavioural = neighbour_model(models)
     before = replay_cutoff(now)
     key = response_key(kind, pk, k, catalog.version, models_key(models), clock_part(before))
-    hit = cached_response(key)
+    hit = None if scratch else cached_response(key)
     if hit is not None:
         return hit.from_cache()
     row = int(catalog.rows_of(np.array([pk]))[0])
@@ -110,7 +119,8 @@ def _product_list(*, sku: str, k: int, now: datetime, kind: str) -> Recommendati
         model_version=version_info(behavioural),
         generated_at=now,
     )
-    store_response(key, result)
+    if not scratch:
+        store_response(key, result)
     return result
 
 

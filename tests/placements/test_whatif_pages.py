@@ -1,0 +1,130 @@
+"""The what-if on the placement page: run as a task from the page (eager here), its progress
+polled while it runs, the comparison and its sentence beside Publish; view permission only."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth.models import Permission
+
+from catalog.models import Category
+from placements.models import Rule, RuleKind, RuleState, WhatIfRun
+from placements.rule_services import save_rule
+from placements.whatif import forget_replay_models
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _no_kept_models():
+    forget_replay_models()
+    yield
+    forget_replay_models()
+
+
+@pytest.fixture
+def merchandiser(client, staff_user):
+    client.force_login(staff_user)
+    return client
+
+
+@pytest.fixture
+def bury_mugs(home) -> Rule:
+    rule = Rule(
+        name="Fewer mugs",
+        kind=RuleKind.BURY,
+        strength="strong",
+        category=Category.objects.get(slug="mugs"),
+        state=RuleState.DRAFT,
+    )
+    return save_rule(rule=rule, placements=[home])
+
+
+def _grant(user, *codenames: str) -> None:
+    user.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
+
+
+def _run(client, captured, **data):
+    with captured(execute=True):
+        return client.post("/placements/home-for-you/whatif/", data)
+
+
+def test_the_page_runs_the_what_if_and_shows_the_table_and_the_sentence_beside_publish(
+    merchandiser, staff_user, bury_mugs, django_capture_on_commit_callbacks
+):
+    _grant(staff_user, "view_rule", "publish_rule")
+
+    started = _run(merchandiser, django_capture_on_commit_callbacks, days=14)
+    page = merchandiser.get("/placements/home-for-you/").content.decode()
+
+    assert started.status_code == 302 and started["Location"].endswith("#whatif")
+    run = WhatIfRun.objects.get()
+    assert run.status == WhatIfRun.Status.SUCCEEDED, run.error
+    assert run.requested_by == staff_user and run.days == 14 and run.progress == 100
+    summary = run.result["summary"]
+    assert 'data-testid="whatif-table"' in page
+    assert "Exposure: Mugs" in page
+    beside = page.split('data-testid="whatif-beside-publish"')[1].split("</div>")[0]
+    assert "Publish</button>" in page.split('data-testid="whatif-beside-publish"')[0]
+    assert summary.split(" (")[0] in beside
+
+
+def test_running_a_what_if_needs_the_view_permission(merchandiser, bury_mugs, client):
+    refused = merchandiser.post("/placements/home-for-you/whatif/", {"days": 7})
+    client.logout()
+    anonymous = client.post("/placements/home-for-you/whatif/", {"days": 7})
+
+    assert refused.status_code == 403
+    assert anonymous.status_code == 302 and "/login" in anonymous["Location"]
+    assert not WhatIfRun.objects.exists()
+    assert "Run the what-if" not in merchandiser.get("/placements/home-for-you/").content.decode()
+
+
+@pytest.mark.parametrize(("days", "says"), [(0, "days"), (91, "days"), ("many", "days")])
+def test_days_out_of_range_are_refused_with_nothing_stored(
+    merchandiser, staff_user, bury_mugs, days, says
+):
+    _grant(staff_user, "view_rule")
+
+    response = merchandiser.post("/placements/home-for-you/whatif/", {"days": days}, follow=True)
+
+    assert not WhatIfRun.objects.exists()
+    errors = [str(m) for m in response.context["messages"]]
+    assert any(m.startswith(f"What-if not run: {says}") for m in errors), errors
+
+
+def test_a_placement_without_drafts_is_refused_with_a_clear_error(merchandiser, staff_user, home):
+    _grant(staff_user, "view_rule")
+
+    response = merchandiser.post("/placements/home-for-you/whatif/", {"days": 7}, follow=True)
+
+    assert not WhatIfRun.objects.exists()
+    assert "has no draft rule" in response.content.decode()
+
+
+def test_a_running_what_if_shows_its_stage_and_percent_and_reloads_once_done(merchandiser, home):
+    run = WhatIfRun.objects.create(
+        placement=home, days=7, status=WhatIfRun.Status.RUNNING, progress=40, stage="replaying"
+    )
+    url = f"/placements/home-for-you/whatif/{run.pk}/progress/?polling=1"
+
+    running = merchandiser.get(url)
+    WhatIfRun.objects.filter(pk=run.pk).update(status=WhatIfRun.Status.FAILED, error="boom")
+    finished = merchandiser.get(url)
+
+    assert "40 % · replaying" in running.content.decode()
+    assert "hx-trigger" in running.content.decode() and "HX-Refresh" not in running
+    assert finished["HX-Refresh"] == "true"
+    assert "What-if failed: boom" in finished.content.decode()
+    assert merchandiser.get("/placements/home-for-you/whatif/999999/progress/").status_code == 404
+
+
+def test_the_admin_lists_past_what_ifs_read_only(admin_client, home):
+    run = WhatIfRun.objects.create(placement=home, days=7, status=WhatIfRun.Status.SUCCEEDED)
+
+    listed = admin_client.get("/admin/placements/whatifrun/")
+    adding = admin_client.get("/admin/placements/whatifrun/add/")
+    changing = admin_client.post(f"/admin/placements/whatifrun/{run.pk}/change/", {"days": 3})
+
+    assert listed.status_code == 200 and "Home: for you" in listed.content.decode()
+    assert adding.status_code == 403
+    assert changing.status_code == 403 and WhatIfRun.objects.get(pk=run.pk).days == 7
