@@ -16,7 +16,15 @@ class PlacementAdmin(admin.ModelAdmin):
     list_filter = ("is_active", "context", "strategy")
     search_fields = ("name", "title")
     fieldsets = (
-        (None, {"fields": ("name", "title", "strategy", "k", "context", "fallback", "is_active")}),
+        (
+            None,
+            {
+                "fields": (
+                    *("name", "title", "strategy", "serving_model", "k", "context"),
+                    *("fallback", "is_active"),
+                )
+            },
+        ),
         (
             "What it never shows, and how diverse it is",
             {
@@ -91,3 +99,6 @@ class RuleAdmin(admin.ModelAdmin):
         if obj is not None and obj.state == RuleState.LIVE:
             return allowed and request.user.has_perm(PUBLISH_PERMISSION)
         return allowed
+
+
+from placements.experiments import admin as _experiments_admin  # noqa: E402, F401  (registers)

@@ -14,6 +14,7 @@ from django.conf import settings
 from behavior.selectors import product_ids_for_skus, purchase_totals, shopper_facts
 from config.recommendation_ids import new_recommendation_id
 from placements.candidates import Candidate, candidates_from, rank_normalise
+from placements.experiments.selectors import Arm
 from placements.models import Context, Placement, Rule, RuleKind
 from placements.ordering import Audience, arrange, drop_filtered
 from placements.selectors import rules_for
@@ -61,6 +62,7 @@ class PlacedList:
     rules: list[int] = field(default_factory=list)  # ids of the rules that were in force
     # Stamped per response served (``served``), as the slot endpoints do: see recommender.proof.
     recommendation_id: str | None = None
+    variant: str = ""  # the A/B test arm's key; empty outside tests and for anonymous shoppers
 
     def served(self) -> PlacedList:
         """This answer with a fresh ``recommendation_id``: the instance a shopper is shown."""
@@ -71,6 +73,7 @@ class PlacedList:
             "placement": self.placement,
             "strategy": self.strategy,
             "recommendation_id": self.recommendation_id,
+            "variant": self.variant,
             "count": len(self.items),
             "results": [
                 {**item.as_dict(), "position": n} for n, item in enumerate(self.items, start=1)
@@ -93,16 +96,32 @@ def placement_recommendations(
     k: int | None = None,
     country: str = "",
     drafts: bool = False,
+    arm: Arm | None = None,
 ) -> PlacedList:
     """The placement's best ``k`` (default its own) for this request, every rule in force at
     ``now`` for this shopper applied in the documented order; ``drafts`` adds draft rules (the
-    dashboard's preview), which the API never does. Raises ``MissingContext`` when the
-    placement needs a product or a cart and none was given, and ``ProductNotFound`` for an
-    unknown ``product`` sku."""
+    dashboard's preview), which the API never does. An A/B test's ``arm`` changes the
+    placement's settings, model or rules first, or (a holdout) answers an empty list. Raises
+    ``MissingContext`` when the placement needs a product or a cart and none was given, and
+    ``ProductNotFound`` for an unknown ``product`` sku."""
+    # Anonymous visitors get the control but are not counted: the test's unit is the shopper.
+    variant = arm.key if arm is not None and shopper else ""
+    if arm is not None:
+        placement = arm.applied_to(placement)
     k = placement.k if k is None else k
     anchor = _anchor(placement, product=product, cart=cart)
     audience = _audience(shopper=shopper, country=country)
-    rules = rules_for(placement=placement, now=now, audience=audience, drafts=drafts)
+    if arm is not None and arm.is_holdout:
+        return PlacedList(
+            placement=placement.name,
+            strategy=placement.strategy,
+            items=[],
+            shopper={"external_id": shopper, "known": audience.known},
+            product=anchor or None,
+            generated_at=now,
+            variant=variant,
+        )
+    rules = rules_for(placement=placement, now=now, audience=audience, drafts=drafts, arm=arm)
     catalog = current_catalog()
     excluded = _excluded(placement, cart=cart, product=product, audience=audience, now=now)
     pool_k = min(settings.SHELFWISE_MAX_K, max(k * POOL_FACTOR, MIN_POOL))
@@ -110,7 +129,13 @@ def placement_recommendations(
     first: Recommendations | None = None
     for strategy in (placement.strategy, *placement.fallback):
         served = _serve(
-            strategy, shopper=shopper, anchor=anchor, k=pool_k, now=now, country=country
+            strategy,
+            shopper=shopper,
+            anchor=anchor,
+            k=pool_k,
+            now=now,
+            country=country,
+            serving_model=placement.serving_model,
         )
         if served is None:
             continue
@@ -149,6 +174,7 @@ def placement_recommendations(
         generated_at=now,
         model_version=first.model_version if first is not None else None,
         rules=[rule.pk for rule in rules],
+        variant=variant,
     )
 
 
@@ -247,15 +273,30 @@ def _excluded(
 
 
 def _serve(
-    strategy: str, *, shopper: str, anchor: str, k: int, now: datetime, country: str
+    strategy: str,
+    *,
+    shopper: str,
+    anchor: str,
+    k: int,
+    now: datetime,
+    country: str,
+    serving_model: str = "",
 ) -> Recommendations | None:
     """One strategy's list through the serving entry points; None when it cannot apply (a
-    product list without a product)."""
+    product list without a product). ``serving_model`` pins the algorithm behind "for you"
+    (empty: the shop's setting)."""
     if strategy == "similar":
         return similar_products(sku=anchor, k=k, now=now) if anchor else None
     if strategy == "bought_together":
         return bought_together(sku=anchor, k=k, now=now) if anchor else None
-    return recommend(shopper=shopper, slot=strategy, k=k, now=now, country=country)
+    return recommend(
+        shopper=shopper,
+        slot=strategy,
+        k=k,
+        now=now,
+        country=country,
+        serving_model=serving_model or None,
+    )
 
 
 def parse_cart(value: str) -> tuple[str, ...]:
@@ -303,5 +344,6 @@ def serve_placement(result: PlacedList, *, now: datetime) -> PlacedList:
         shopper=served.shopper.get("external_id", ""),
         product=served.product or "",
         now=now,
+        variant=served.variant,
     )
     return served
