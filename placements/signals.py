@@ -1,5 +1,6 @@
-"""Every write to a placement, a rule or an A/B test (and its variants), through a service, the admin or the ORM, moves the
-setup version (``placements.selectors`` memoises the live setup under it)."""
+"""Every write to a placement, a rule or an A/B test (and its variants), through a service,
+the admin or the ORM, moves the setup version (``placements.selectors`` memoises the live
+setup under it)."""
 
 from __future__ import annotations
 
