@@ -96,6 +96,8 @@ def experiment_list() -> list[Experiment]:
 
 
 def experiment_by_id(*, experiment_id: int) -> Experiment | None:
+    if not 0 < experiment_id < 2**63:  # past a bigint: no such row, not a database error
+        return None
     found = Experiment.objects.select_related("placement", "promoted_variant")
     return found.prefetch_related("variants__rules").filter(pk=experiment_id).first()
 

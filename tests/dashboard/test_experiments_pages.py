@@ -33,7 +33,7 @@ def experiment(placement) -> Experiment:
             VariantSpec(name="control", kind="settings", weight=50),
             VariantSpec(name="short", kind="settings", weight=50, settings={"k": 3}),
         ],
-        plan=Plan(),
+        plan=Plan(guardrails=("shop_revenue", "conversion")),
     )
 
 
@@ -147,3 +147,4 @@ def test_a_skewed_split_shows_the_sample_ratio_warning(client, staff_user, exper
 
     assert "Sample ratio mismatch" in page
     assert "600" in page and "400" in page
+    assert "Shop revenue per shopper" in page and "(guardrail)" in page
