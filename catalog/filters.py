@@ -47,16 +47,6 @@ class ProductFilter(django_filters.FilterSet):
         model = Product
         fields: list[str] = []
 
-    def is_valid(self) -> bool:
-        """Also refuses a yes/no filter sent empty (``?in_stock=``): the schema says boolean, and
-        an empty value read as "no filter" would return every product."""
-        valid = super().is_valid()
-        for name, found in self.filters.items():
-            if isinstance(found, StrictBooleanFilter) and self.data.get(name) == "":
-                self.form.add_error(name, "Give true or false.")
-                valid = False
-        return valid
-
     def filter_category(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
         root = Category.objects.filter(slug=value).first()
         if root is None:

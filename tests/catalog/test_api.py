@@ -316,11 +316,3 @@ def test_the_schema_documents_patch_and_put_on_a_product(shop_client):
         "schema"
     ].get("required", [])
     assert "replace" in operations["put"]["description"]
-
-
-@pytest.mark.parametrize("name", ["in_stock", "is_active", "on_promotion"])
-def test_a_yes_no_filter_sent_empty_is_a_400_naming_it(shop_client, name):
-    response = shop_client.get("/api/v1/products", {name: ""})
-
-    assert response.status_code == 400
-    assert response.json()["errors"][0]["attr"] == name
