@@ -6,6 +6,7 @@ from behavior import api as behavior_api
 from catalog import api as catalog_api
 from config.api import api_not_found
 from placements import api as placements_api
+from placements.experiments import api as experiments_api
 from recommender import api as training_api
 from recommender.proof import api as proof_api
 from recommender.serving import api as serving_api
@@ -41,6 +42,12 @@ urlpatterns: list = [
     ),
     path("products/<path:sku>", catalog_api.product_detail, name="product"),
     path("kpis", proof_api.kpis_list, name="kpis"),
+    path("experiments", experiments_api.experiments_list, name="experiments"),
+    path(
+        "experiments/<int:experiment_id>",
+        experiments_api.experiment_detail,
+        name="experiment",
+    ),
     path("training-runs", training_api.TrainingRuns.as_view(), name="training-runs"),
     path("training-runs/<int:run_id>", training_api.training_run_detail, name="training-run"),
     path("model-versions", training_api.ModelVersions.as_view(), name="model-versions"),

@@ -1,5 +1,5 @@
 """Every dashboard page: the overview at the site root, shoppers, products, promotions and points,
-placements and their rules, cold start, models and training. The names are not namespaced
+placements and their rules, A/B tests, cold start, models and training. The names are not namespaced
 (templates reverse "models")."""
 
 from django.urls import path
@@ -7,6 +7,7 @@ from django.urls import path
 from dashboard.views import (
     catalog,
     cold_start,
+    experiments,
     kpis,
     models,
     overview,
@@ -67,6 +68,24 @@ urlpatterns = [
         "placements/<slug:name>/whatif/<int:run_id>/progress/",
         whatif.progress,
         name="whatif-progress",
+    ),
+    path("experiments/", experiments.experiments, name="experiments"),
+    path("experiments/new/", experiments.experiment_create, name="experiment-create"),
+    path(
+        "experiments/<int:experiment_id>/", experiments.experiment_detail, name="experiment-detail"
+    ),
+    path(
+        "experiments/<int:experiment_id>/start/",
+        experiments.experiment_start,
+        name="experiment-start",
+    ),
+    path(
+        "experiments/<int:experiment_id>/stop/", experiments.experiment_stop, name="experiment-stop"
+    ),
+    path(
+        "experiments/<int:experiment_id>/promote/<int:variant_id>/",
+        experiments.experiment_promote,
+        name="experiment-promote",
     ),
     path("cold-start/", cold_start.cold_start, name="cold-start"),
     path("kpis/", kpis.kpis, name="kpis"),

@@ -33,7 +33,15 @@ class PlacementAdmin(SimpleHistoryAdmin):
     list_filter = ("is_active", "context", "strategy")
     search_fields = ("name", "title")
     fieldsets = (
-        (None, {"fields": ("name", "title", "strategy", "k", "context", "fallback", "is_active")}),
+        (
+            None,
+            {
+                "fields": (
+                    *("name", "title", "strategy", "serving_model", "k", "context"),
+                    *("fallback", "is_active"),
+                )
+            },
+        ),
         (
             "What it never shows, and how diverse it is",
             {
@@ -120,3 +128,6 @@ class WhatIfRunAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False
+
+
+from placements.experiments import admin as _experiments_admin  # noqa: E402, F401  (registers)

@@ -19,7 +19,7 @@ from config.api import (
     query_params,
     reject_nul,
 )
-from placements.selectors import active_placement
+from placements.selectors import active_placement, running_test
 from placements.services import (
     MAX_CART,
     MissingContext,
@@ -86,6 +86,11 @@ class PlacementBodySerializer(serializers.Serializer):
     placement = serializers.CharField()
     strategy = serializers.CharField(help_text="The slot (or product list) that ranked it.")
     recommendation_id = serializers.UUIDField(help_text=RECOMMENDATION_ID_HELP)
+    variant = serializers.CharField(
+        allow_blank=True,
+        help_text='The A/B test variant served ("<experiment id>:<variant name>"); empty when no '
+        "test runs on the placement or the visitor is anonymous (who gets the control).",
+    )
     count = serializers.IntegerField()
     results = PlacedItemSerializer(many=True)
     model_version = ModelVersionRefSerializer(allow_null=True)
@@ -109,7 +114,9 @@ class PlacementBodySerializer(serializers.Serializer):
         "The products for one placement of the shop (e.g. `home-for-you`), as the merchandiser "
         "set it up: its slot and fallback chain, exclusions (cart, purchases, the page's "
         "product), diversity caps, and the live rules in their documented order (filters, "
-        "boost/bury, pins, promotion share). Each item's `marks` says which rules moved it."
+        "boost/bury, pins, promotion share). Each item's `marks` says which rules moved it. "
+        "While an A/B test runs on the placement, each shopper gets their variant (sticky), "
+        "named in `variant`; a holdout variant answers an empty list."
     ),
 )
 @api_view(["GET"])
@@ -121,6 +128,7 @@ def placement_recommendations_view(request: Request, name: str) -> Response:
         raise NotFound(f"No active placement named {name[:80]!r}.")
     query = query_params(PlacementQuerySerializer, request)
     now = timezone.now()
+    test = running_test(placement=placement)
     try:
         result = placement_recommendations(
             placement=placement,
@@ -130,6 +138,7 @@ def placement_recommendations_view(request: Request, name: str) -> Response:
             cart=query.get("cart", ()),
             k=query.get("k"),
             country=query.get("country", ""),
+            arm=test.arm_for(query.get("shopper", "")) if test is not None else None,
         )
     except (MissingContext, InvalidRequest) as exc:
         raise ValidationError({exc.field: [str(exc)]}) from exc

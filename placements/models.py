@@ -10,6 +10,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from simple_history.models import HistoricalRecords
 
+from recommender.core import ALGORITHMS
 from recommender.serving.registry import slot_names
 
 # Lists about a product rather than a shopper (recommender/serving/products.py).
@@ -80,6 +81,12 @@ class Placement(models.Model):
     max_per_brand = models.PositiveSmallIntegerField(
         null=True, blank=True, help_text="At most this many products of one brand. Empty: no cap."
     )
+    serving_model = models.CharField(
+        max_length=40,
+        blank=True,
+        help_text='The algorithm behind a "for you" slot (e.g. "als"); empty: the champion the '
+        "shop's setting chooses (auto). An A/B test's model variant sets this when promoted.",
+    )
     min_relevance = models.FloatField(
         default=0.0,
         validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
@@ -118,6 +125,10 @@ class Placement(models.Model):
             errors["strategy"] = f"Unknown strategy {self.strategy!r}; one of {', '.join(known)}."
         elif self.about_product and self.context == Context.SHOPPER:
             errors["context"] = f"{self.strategy} lists need a product or a cart to be about."
+        if self.serving_model and self.serving_model not in ALGORITHMS:
+            errors["serving_model"] = (
+                f"Unknown algorithm {self.serving_model!r}; one of {', '.join(sorted(ALGORITHMS))}."
+            )
         chain = self.fallback
         if not isinstance(chain, list) or not all(isinstance(name, str) for name in chain):
             errors["fallback"] = 'A list of strategy names, e.g. ["trending"].'
@@ -296,3 +307,7 @@ class WhatIfRun(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.status in (self.Status.SUCCEEDED, self.Status.FAILED)
+
+
+# A/B tests on placements: their models live in placements.experiments and load with this app.
+from placements.experiments.models import Experiment, Variant  # noqa: E402, F401

@@ -29,3 +29,9 @@ def may_view(user: Any) -> bool:
 def live_change_permissions(*, before_live: bool, after_live: bool) -> tuple[str, ...]:
     """What a change to a rule needs beyond editing: publish when it was or will be live."""
     return (PUBLISH_PERMISSION,) if before_live or after_live else ()
+
+
+# A/B tests: staff with the view permission read them; managing (create, start, stop, promote)
+# needs the change permission.
+VIEW_EXPERIMENTS = "placements.view_experiment"
+MANAGE_EXPERIMENTS = "placements.change_experiment"

@@ -10,14 +10,15 @@ from __future__ import annotations
 import threading
 from datetime import datetime
 
+from placements.experiments.selectors import Arm, RunningTest, running_test_from_db
 from placements.models import Placement, Rule, RuleKind, RuleState, Visitors, WhatIfRun
 from placements.ordering import Audience
 from placements.rule_checks import country_list
 from placements.versioning import SETUP_VERSION
 
-# name -> (version, placement, its live rules highest priority first); switched-on ones only,
-# so a request for a made-up name never grows it.
-_live: dict[str, tuple[str, Placement, list[Rule]]] = {}
+# name -> (version, placement, its live rules highest priority first, its running A/B test);
+# switched-on ones only, so a request for a made-up name never grows it.
+_live: dict[str, tuple[str, Placement, list[Rule], RunningTest | None]] = {}
 _lock = threading.Lock()
 
 
@@ -27,34 +28,51 @@ def active_placement(*, name: str) -> Placement | None:
     return found[0] if found else None
 
 
+def running_test(*, placement: Placement) -> RunningTest | None:
+    """The A/B test running on ``placement``, from the same per-process memo (no query on a
+    repeat request; starting or stopping a test moves the setup version)."""
+    found = _live_setup(placement.name)
+    return found[2] if found and found[0].pk == placement.pk else None
+
+
 def rules_for(
-    *, placement: Placement, now: datetime, audience: Audience, drafts: bool = False
+    *,
+    placement: Placement,
+    now: datetime,
+    audience: Audience,
+    drafts: bool = False,
+    arm: Arm | None = None,
 ) -> list[Rule]:
     """The rules in force on ``placement`` at ``now`` for ``audience``, highest priority first:
     live ones (from the per-process memo), and drafts too when ``drafts`` (the preview, one
-    query)."""
+    query). An A/B test's rule-set ``arm`` replaces them by its own set: its chosen rules, and
+    the live ones unless it drops them."""
     if drafts:
         states = [RuleState.LIVE, RuleState.DRAFT]
         rules = list(_ordered(Rule.objects.filter(placements=placement, state__in=states)))
     else:
         found = _live_setup(placement.name)
         rules = found[1] if found and found[0].pk == placement.pk else []
+    if arm is not None and arm.is_rule_set:
+        chosen = {rule.pk: rule for rule in (*(rules if arm.keep_live_rules else ()), *arm.rules)}
+        rules = sorted(chosen.values(), key=lambda rule: (-rule.priority, rule.pk))
     return [rule for rule in rules if rule.in_window(now) and targets(rule, audience)]
 
 
-def _live_setup(name: str) -> tuple[Placement, list[Rule]] | None:
+def _live_setup(name: str) -> tuple[Placement, list[Rule], RunningTest | None] | None:
     version = SETUP_VERSION.read_seeded()
     hit = _live.get(name)
     if version is not None and hit is not None and hit[0] == version:
-        return hit[1], hit[2]
+        return hit[1], hit[2], hit[3]
     placement = Placement.objects.filter(name=name, is_active=True).first()
     if placement is None:
         return None
     rules = list(_ordered(Rule.objects.filter(placements=placement, state=RuleState.LIVE)))
+    test = running_test_from_db(placement=placement)
     if version is not None:  # with the cache down every request reads, never a stale memo
         with _lock:
-            _live[name] = (version, placement, rules)
-    return placement, rules
+            _live[name] = (version, placement, rules, test)
+    return placement, rules, test
 
 
 def _ordered(rules):

@@ -14,6 +14,7 @@ from django.conf import settings
 from behavior.selectors import product_ids_for_skus, purchase_totals, shopper_facts
 from config.recommendation_ids import new_recommendation_id
 from placements.candidates import Candidate, candidates_from, rank_normalise
+from placements.experiments.selectors import Arm
 from placements.models import Context, Placement, Rule, RuleKind
 from placements.ordering import Audience, arrange, drop_filtered
 from placements.selectors import rules_for, targets
@@ -63,6 +64,7 @@ class PlacedList:
     rules: list[int] = field(default_factory=list)  # ids of the rules that were in force
     # Stamped per response served (``served``), as the slot endpoints do: see recommender.proof.
     recommendation_id: str | None = None
+    variant: str = ""  # the A/B test arm's key; empty outside tests and for anonymous shoppers
 
     def served(self) -> PlacedList:
         """This answer with a fresh ``recommendation_id``: the instance a shopper is shown."""
@@ -73,6 +75,7 @@ class PlacedList:
             "placement": self.placement,
             "strategy": self.strategy,
             "recommendation_id": self.recommendation_id,
+            "variant": self.variant,
             "count": len(self.items),
             "results": [
                 {**item.as_dict(), "position": n} for n, item in enumerate(self.items, start=1)
@@ -98,22 +101,38 @@ def placement_recommendations(
     rules: list[Rule] | None = None,
     models: dict[str, ServingModel] | None = None,
     served_lists: dict | None = None,
+    arm: Arm | None = None,
 ) -> PlacedList:
     """The placement's best ``k`` (default its own) for this request, every rule in force at
     ``now`` for this shopper applied in the documented order; ``drafts`` adds draft rules (the
-    dashboard's preview), which the API never does. Raises ``MissingContext`` when the
-    placement needs a product or a cart and none was given, and ``ProductNotFound`` for an
-    unknown ``product`` sku.
+    dashboard's preview), which the API never does. An A/B test's ``arm`` changes the
+    placement's settings, model or rules first, or (a holdout) answers an empty list. Raises
+    ``MissingContext`` when the placement needs a product or a cart and none was given, and
+    ``ProductNotFound`` for an unknown ``product`` sku.
 
     A replay (``placements.whatif``) gives ``rules`` (those targeting this shopper apply, their
     schedules already decided), ``models`` (scratch models replacing the champions) and
     ``served_lists``, a dict that keeps the slots' lists for a second call on the same request
     (the rules differ, the model's lists do not: it halves a what-if's serving time)."""
+    # Anonymous visitors get the control but are not counted: the test's unit is the shopper.
+    variant = arm.key if arm is not None and shopper else ""
+    if arm is not None:
+        placement = arm.applied_to(placement)
     k = placement.k if k is None else k
     anchor = _anchor(placement, product=product, cart=cart)
     audience = _audience(shopper=shopper, country=country)
+    if arm is not None and arm.is_holdout:
+        return PlacedList(
+            placement=placement.name,
+            strategy=placement.strategy,
+            items=[],
+            shopper={"external_id": shopper, "known": audience.known},
+            product=anchor or None,
+            generated_at=now,
+            variant=variant,
+        )
     if rules is None:
-        rules = rules_for(placement=placement, now=now, audience=audience, drafts=drafts)
+        rules = rules_for(placement=placement, now=now, audience=audience, drafts=drafts, arm=arm)
     else:
         rules = [rule for rule in rules if targets(rule, audience)]
     catalog = current_catalog()
@@ -122,7 +141,7 @@ def placement_recommendations(
     pool: list[Candidate] = []
     first: Recommendations | None = None
     for strategy in (placement.strategy, *placement.fallback):
-        key = (strategy, shopper, anchor, pool_k, now, country)
+        key = (strategy, shopper, anchor, pool_k, now, country, placement.serving_model)
         if served_lists is not None and key in served_lists:
             served = served_lists[key]
         else:
@@ -134,6 +153,7 @@ def placement_recommendations(
                 now=now,
                 country=country,
                 models=models,
+                serving_model=placement.serving_model,
             )
             if served_lists is not None:
                 served_lists[key] = served
@@ -175,6 +195,7 @@ def placement_recommendations(
         generated_at=now,
         model_version=first.model_version if first is not None else None,
         rules=[rule.pk for rule in rules],
+        variant=variant,
     )
 
 
@@ -287,14 +308,24 @@ def _serve(
     now: datetime,
     country: str,
     models: dict[str, ServingModel] | None,
+    serving_model: str = "",
 ) -> Recommendations | None:
     """One strategy's list through the serving entry points; None when it cannot apply (a
-    product list without a product)."""
+    product list without a product). ``serving_model`` pins the algorithm behind "for you"
+    (empty: the shop's setting)."""
     if strategy == "similar":
         return similar_products(sku=anchor, k=k, now=now, models=models) if anchor else None
     if strategy == "bought_together":
         return bought_together(sku=anchor, k=k, now=now, models=models) if anchor else None
-    return recommend(shopper=shopper, slot=strategy, k=k, now=now, country=country, models=models)
+    return recommend(
+        shopper=shopper,
+        slot=strategy,
+        k=k,
+        now=now,
+        country=country,
+        models=models,
+        serving_model=serving_model or None,
+    )
 
 
 def parse_cart(value: str) -> tuple[str, ...]:
@@ -342,5 +373,6 @@ def serve_placement(result: PlacedList, *, now: datetime) -> PlacedList:
         shopper=served.shopper.get("external_id", ""),
         product=served.product or "",
         now=now,
+        variant=served.variant,
     )
     return served

@@ -38,10 +38,13 @@ def log_shown(
     shopper: str,
     product: str,
     now: datetime,
+    variant: str = "",
 ) -> None:
     """Buffer one served response's impression, whatever answered it (a slot, a product list
     or a placement): the hourly per-product counts and the stream entry ``drain`` reads."""
-    if not product_ids:  # an empty list showed nothing: no impression to click or to count
+    # An empty list showed nothing to click or count, unless an A/B test served it (a holdout,
+    # or a variant with nothing to show): that shopper's exposure must still count.
+    if not product_ids and not variant:
         return
     record_impressions(
         product_ids=product_ids,
@@ -49,7 +52,7 @@ def log_shown(
         shown={
             "id": recommendation_id,
             "placement": placement,
-            "variant": "",  # the A/B test arm, once tests exist
+            "variant": variant,  # the A/B test arm ("<experiment id>:<variant name>")
             "model": (
                 f"{model_version['algorithm']}@v{model_version['version']}" if model_version else ""
             ),

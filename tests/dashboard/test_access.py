@@ -16,12 +16,17 @@ PAGES = [
     "/models/runs/1/progress/",
     "/models/versions/1/promote/",
     "/models/item_knn/rollback/",
+    "/experiments/",
+    "/experiments/new/",
+    "/experiments/1/",
 ]
 POSTS = [
     "/shoppers/s-1/simulate/",
     "/models/retrain/",
     "/models/versions/1/promote/",
     "/models/item_knn/rollback/",
+    "/experiments/1/start/",
+    "/experiments/1/promote/1/",
 ]
 
 pytestmark = pytest.mark.django_db

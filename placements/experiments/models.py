@@ -1,0 +1,167 @@
+"""An A/B test on one placement, and its variants (the first is the control)."""
+
+from __future__ import annotations
+
+import secrets
+
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+
+# Placement settings a variant may override (serving_model: the "model" variant's algorithm).
+OVERRIDABLE = (
+    "strategy",
+    "serving_model",
+    "k",
+    "fallback",
+    "exclude_in_cart",
+    "exclude_bought",
+    "max_per_category",
+    "max_per_brand",
+    "min_relevance",
+)
+
+
+def new_salt() -> str:
+    return secrets.token_hex(8)
+
+
+class ExperimentState(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    RUNNING = "running", "Running"
+    STOPPED = "stopped", "Stopped"
+
+
+class Metric(models.TextChoices):
+    CTR = "ctr", "Click-through: share of shoppers who clicked"
+    CONVERSION = "conversion", "Conversion: share of shoppers who bought through a click"
+    REVENUE = "revenue", "Attributed revenue per shopper"
+    SHOP_REVENUE = "shop_revenue", "Shop revenue per shopper (all purchases; fits a holdout)"
+
+    @classmethod
+    def rates(cls) -> tuple[str, ...]:
+        return (cls.CTR, cls.CONVERSION)
+
+
+class VariantKind(models.TextChoices):
+    SETTINGS = "settings", "Placement settings (empty: the placement as it is)"
+    MODEL = "model", "Another model behind the placement"
+    RULES = "rules", "A rule set: live rules (or none) plus chosen drafts"
+    HOLDOUT = "holdout", "No recommendations (holdout)"
+
+
+class Experiment(models.Model):
+    """Shoppers of one placement split between variants by a salted hash of their id."""
+
+    name = models.CharField(max_length=120, help_text="What it tests, e.g. ALS against auto.")
+    placement = models.ForeignKey(
+        "placements.Placement", on_delete=models.PROTECT, related_name="experiments"
+    )
+    state = models.CharField(
+        max_length=10, choices=ExperimentState.choices, default=ExperimentState.DRAFT
+    )
+    salt = models.CharField(
+        max_length=32,
+        default=new_salt,
+        editable=False,
+        help_text="Mixed into the hash, so each test splits shoppers afresh.",
+    )
+    primary_metric = models.CharField(
+        max_length=20, choices=Metric.choices, default=Metric.CTR, help_text="What decides it."
+    )
+    guardrails = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Other metrics reported beside it, which should not get worse.",
+    )
+    baseline_rate = models.FloatField(
+        default=0.05,
+        validators=[MinValueValidator(0.0001), MaxValueValidator(0.9999)],
+        help_text="The control's expected rate for a CTR or conversion test (plans the sample).",
+    )
+    revenue_cv = models.FloatField(
+        default=5.0,
+        validators=[MinValueValidator(0.01)],
+        help_text="Revenue per shopper: its standard deviation over its mean (plans the sample).",
+    )
+    minimum_detectable_effect = models.FloatField(
+        default=0.05,
+        validators=[MinValueValidator(0.001), MaxValueValidator(10.0)],
+        help_text="The smallest relative lift worth finding, e.g. 0.05 for +5 %.",
+    )
+    alpha = models.FloatField(
+        default=0.05, validators=[MinValueValidator(0.001), MaxValueValidator(0.2)]
+    )
+    power = models.FloatField(
+        default=0.8, validators=[MinValueValidator(0.5), MaxValueValidator(0.99)]
+    )
+    planned_sample = models.PositiveIntegerField(
+        default=0, help_text="Shoppers per variant before a winner may be called."
+    )
+    started_at = models.DateTimeField(null=True, blank=True)
+    stopped_at = models.DateTimeField(null=True, blank=True)
+    promoted_variant = models.ForeignKey(
+        "Variant", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    promoted_at = models.DateTimeField(null=True, blank=True)
+    promotion = models.JSONField(
+        null=True, blank=True, help_text="What promoting changed on the placement (before/after)."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["placement"],
+                condition=models.Q(state="running"),
+                name="one_running_experiment_per_placement",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} on {self.placement_id} ({self.state})"
+
+
+class Variant(models.Model):
+    """One arm of an experiment: what its shoppers get instead of the placement as it is."""
+
+    experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="variants")
+    position = models.PositiveSmallIntegerField(default=0, help_text="0 is the control.")
+    name = models.SlugField(max_length=40, help_text='e.g. "control", "als", "holdout".')
+    kind = models.CharField(max_length=10, choices=VariantKind.choices)
+    weight = models.PositiveSmallIntegerField(
+        validators=[MinValueValidator(1), MaxValueValidator(100)],
+        help_text="Percent of shoppers; the variants' weights sum to 100.",
+    )
+    settings = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='Placement settings it overrides, e.g. {"k": 8, "max_per_brand": 2}.',
+    )
+    rules = models.ManyToManyField(
+        "placements.Rule", blank=True, related_name="+", help_text="Rule set: the drafts it adds."
+    )
+    keep_live_rules = models.BooleanField(
+        default=True, help_text="Rule set: the placement's live rules apply too (else none do)."
+    )
+
+    class Meta:
+        ordering = ["experiment", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["experiment", "name"], name="variant_name_unique"),
+            models.UniqueConstraint(
+                fields=["experiment", "position"], name="variant_position_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.weight} %)"
+
+    @property
+    def is_control(self) -> bool:
+        return self.position == 0
+
+    @property
+    def key(self) -> str:
+        """How impressions name it: experiment id and variant name, unique across tests."""
+        return f"{self.experiment_id}:{self.name}"
