@@ -13,22 +13,21 @@ from __future__ import annotations
 from collections import Counter
 from datetime import UTC, date, datetime, time, timedelta
 
-from django.db.models import Count, Q, QuerySet, Sum
-from django.db.models.functions import TruncDate
+from django.db.models import Count, Q, QuerySet, Subquery, Sum, Value
+from django.db.models.functions import Coalesce, TruncDate
 
 from behavior.models import Event, EventSummaryState, KindDayCount, ProductDayCount
 from behavior.summaries import day_bounds
 
 
-def summarised_through() -> int:
-    """The newest event id the summaries hold (0 before the first refresh)."""
-    state = EventSummaryState.objects.filter(pk=1).values_list("summarised_through", flat=True)
-    return state.first() or 0
+def _watermark() -> Coalesce:
+    # A subquery rather than a query of its own: each figure stays two queries.
+    through = EventSummaryState.objects.filter(pk=1).values("summarised_through")
+    return Coalesce(Subquery(through), Value(0))
 
 
 def kind_counts_by_day(*, start: datetime, end: datetime) -> Counter[tuple[date, str]]:
     """Events per (UTC day, kind) that occurred in [``start``, ``end``)."""
-    through = summarised_through()
     first, last = _whole_days(start, end)
     counts: Counter[tuple[date, str]] = Counter()
     if first >= last:
@@ -43,10 +42,12 @@ def kind_counts_by_day(*, start: datetime, end: datetime) -> Counter[tuple[date,
     )
     for day, kind, n in summarised:
         counts[day, kind] += n
-    newer = Event.objects.filter(id__gt=through).between(start=whole_start, end=whole_end)
-    _add_by_day(counts, newer)
-    _add_by_day(counts, Event.objects.between(start=start, end=whole_start))
-    _add_by_day(counts, Event.objects.between(start=whole_end, end=end))
+    unsummarised = (
+        Q(id__gt=_watermark(), occurred_at__gte=whole_start, occurred_at__lt=whole_end)
+        | Q(occurred_at__gte=start, occurred_at__lt=whole_start)
+        | Q(occurred_at__gte=whole_end, occurred_at__lt=end)
+    )
+    _add_by_day(counts, Event.objects.filter(unsummarised))
     return counts
 
 
@@ -57,40 +58,31 @@ def events_in(*, start: datetime, end: datetime) -> int:
 
 def product_kind_counts(*, product_id: int, since: datetime) -> dict[str, dict[str, int]]:
     """Kind → {"total": all-time events, "recent": events since ``since``} for one product."""
-    through = summarised_through()
     first = _whole_days(since, since)[0]
     first_start = day_bounds(first)[0]
-    found: dict[str, dict[str, int]] = {}
-
-    def add(kind: str, total: int, recent: int) -> None:
-        entry = found.setdefault(kind, {"total": 0, "recent": 0})
-        entry["total"] += total
-        entry["recent"] += recent
-
     summarised = (
         ProductDayCount.objects.filter(product_id=product_id)
         .values_list("kind")
         .annotate(total=Sum("events"), recent=Sum("events", filter=Q(day__gte=first)))
         .order_by()
     )
-    newer = (
-        Event.objects.filter(product_id=product_id, id__gt=through)
-        .values_list("kind")
-        .annotate(total=Count("id"), recent=Count("id", filter=Q(occurred_at__gte=first_start)))
-        .order_by()
-    )
-    for kind, total, recent in [*summarised, *newer]:
-        add(kind, total, recent or 0)
+    newer = Q(id__gt=_watermark())
     # The part of the first day after ``since``, whichever side of the watermark: only recent.
-    edge = (
-        Event.objects.filter(product_id=product_id)
-        .between(start=since, end=first_start)
+    edge = Q(occurred_at__gte=since, occurred_at__lt=first_start)
+    unsummarised = (
+        Event.objects.filter(newer | edge, product_id=product_id)
         .values_list("kind")
-        .annotate(n=Count("id"))
+        .annotate(
+            total=Count("id", filter=newer),
+            recent=Count("id", filter=(newer & Q(occurred_at__gte=first_start)) | edge),
+        )
         .order_by()
     )
-    for kind, n in edge:
-        add(kind, 0, n)
+    found: dict[str, dict[str, int]] = {}
+    for kind, total, recent in [*summarised, *unsummarised]:
+        entry = found.setdefault(kind, {"total": 0, "recent": 0})
+        entry["total"] += total
+        entry["recent"] += recent or 0
     return {kind: entry for kind, entry in found.items() if entry["total"]}
 
 
