@@ -12,8 +12,7 @@ from recommender.models import ModelVersion
 def test_the_overview_shows_counts_funnel_chart_champions_and_alerts(
     staff_client, shop, django_assert_max_num_queries
 ):
-    # 18: the counts and the chart each read the summaries' watermark first.
-    with django_assert_max_num_queries(18):
+    with django_assert_max_num_queries(16):
         response = staff_client.get("/")
 
     assert response.status_code == 200
@@ -136,9 +135,7 @@ def test_the_product_list_finds_products_by_sku_or_title(staff_client, shop):
 def test_a_products_page_shows_behavioural_and_content_neighbours_bought_together_and_stats(
     staff_client, shop, django_assert_max_num_queries
 ):
-    # 22: the product's activity reads the summaries' watermark, its daily rows and the newest
-    # events.
-    with django_assert_max_num_queries(22):
+    with django_assert_max_num_queries(20):
         response = staff_client.get("/products/MUG-1/")
 
     assert response.status_code == 200
