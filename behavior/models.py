@@ -160,6 +160,14 @@ class Event(models.Model):
                 name="event_recommendation",
                 condition=Q(recommendation_id__isnull=False),
             ),
+            # "Browsed together" finds the events of a product's order-less sessions: without it
+            # PostgreSQL hashed the whole events table (1.5 s for a best-seller of a 600k-event
+            # shop); with it, one short probe per session (35 ms).
+            models.Index(
+                fields=["shopper", "session_id"],
+                name="event_shopper_session",
+                condition=Q(order_id="") & ~Q(session_id=""),
+            ),
         ]
         constraints = [
             # A constraint rather than unique=True: the same guarantee (and ON CONFLICT target)

@@ -94,4 +94,12 @@ class Migration(migrations.Migration):
             },
         ),
         migrations.RunPython(create_schedule, delete_schedule),
+        migrations.AddIndex(
+            model_name='event',
+            index=models.Index(
+                condition=models.Q(('order_id', ''), models.Q(('session_id', ''), _negated=True)),
+                fields=['shopper', 'session_id'],
+                name='event_shopper_session',
+            ),
+        ),
     ]
