@@ -11,10 +11,11 @@ from datetime import datetime
 
 import numpy as np
 from django.db import connection
-from django.db.models import Count, FloatField, Max, Q, QuerySet, Sum
+from django.db.models import Count, FloatField, Max, QuerySet, Sum
 from django.db.models.expressions import RawSQL
 
 from behavior.models import EARLIEST_EVENT_TIME, Event, EventKind, Shopper
+from behavior.summary_selectors import product_kind_counts
 from catalog.models import Product
 
 # PostgreSQL allows 65,535 bind parameters per statement and older SQLite 32,766: look up in
@@ -138,14 +139,9 @@ def event_count(*, shopper: Shopper) -> int:
 
 
 def product_activity(*, product_id: int, since: datetime) -> dict[str, dict[str, int]]:
-    """Event counts by kind for one product: all time and since ``since`` (one query)."""
-    rows = (
-        Event.objects.filter(product_id=product_id)
-        .values_list("kind")
-        .annotate(total=Count("id"), recent=Count("id", filter=Q(occurred_at__gte=since)))
-        .order_by()
-    )
-    return {kind: {"total": total, "recent": recent} for kind, total, recent in rows}
+    """Event counts by kind for one product: all time and since ``since``, from the daily
+    summaries (the all-time count of a best-seller scanned its whole history on each view)."""
+    return product_kind_counts(product_id=product_id, since=since)
 
 
 def redeemable_counts(*, points_prices: list[int]) -> dict[int, int]:

@@ -6,16 +6,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
-from django.core.cache import cache
 from django.db import connection
-from django.db.models import Count, Max, QuerySet
-from django.db.models.functions import TruncDate
+from django.db.models import Count, Max
 
 from behavior.models import Event, EventKind, Shopper
+from behavior.summary_selectors import events_in, kind_counts_by_day
 from catalog.models import Category
 
 FUNNEL_KINDS = (EventKind.VIEW, EventKind.ADD_TO_CART, EventKind.PURCHASE)
-CHART_CACHE_SECONDS = 60
 
 
 def top_countries(*, limit: int) -> list[str]:
@@ -50,39 +48,25 @@ def last_received_time() -> datetime | None:
 
 
 def events_between(*, start: datetime, end: datetime) -> int:
-    return Event.objects.between(start=start, end=end).count()
+    """Events that occurred in [start, end): the daily summaries plus the newest events."""
+    return events_in(start=start, end=end)
 
 
 def events_chart(*, since: datetime, until: datetime, days: int) -> dict:
-    """Chart.js data of the events per day and kind from ``since`` to ``until``, cached."""
-    window = Event.objects.between(start=since, end=until + timedelta(seconds=1))
-    # The chart scans a month of events (40-120 ms on Online Retail's busiest month): a minute
-    # old is fresh enough for it, and the funnel is summed from the same counts.
-    return cache.get_or_set(
-        f"dashboard:events-chart:{since:%Y%m%d}",
-        lambda: events_per_day(queryset=window, since=since, days=days),
-        CHART_CACHE_SECONDS,
-    )
+    """Chart.js data of the events per UTC day and kind from ``since`` (a midnight) to
+    ``until``: one dataset per kind that occurred, a label per day (days without events at 0).
 
-
-def events_per_day(*, queryset: QuerySet[Event], since: datetime, days: int) -> dict:
-    """Chart.js data: one dataset per event kind, a label per day (days without events at 0)."""
+    Read from the daily summaries (30 rows per kind) plus today's and the unsummarised events:
+    the scan of a month of events it replaces took 1 s on a 6M-event shop."""
+    counts = kind_counts_by_day(start=since, end=until + timedelta(seconds=1))
     labels = [(since + timedelta(days=d)).date() for d in range(days)]
-    counts = (
-        queryset.annotate(day=TruncDate("occurred_at"))
-        .values_list("day", "kind")
-        .annotate(n=Count("id"))
-        .order_by()
-    )
-    series: dict[str, dict] = {kind: {} for kind in EventKind.values}
-    for day, kind, n in counts:
-        series.setdefault(kind, {})[day] = n
-    kinds = [kind for kind in EventKind.values if series[kind]]
+    present = {kind for (_day, kind), n in counts.items() if n}
+    kinds = [kind for kind in EventKind.values if kind in present]
     return {
         "labels": [d.isoformat() for d in labels],
         "kinds": kinds,
         "datasets": [
-            {"label": EventKind(kind).label, "data": [series[kind].get(d, 0) for d in labels]}
+            {"label": EventKind(kind).label, "data": [counts.get((d, kind), 0) for d in labels]}
             for kind in kinds
         ],
     }

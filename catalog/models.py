@@ -85,10 +85,14 @@ class Category(models.Model):
         return list(reversed(chain))
 
 
+# Active and sellable: stock not tracked (null) or above zero.
+AVAILABLE = Q(is_active=True) & (Q(stock__isnull=True) | Q(stock__gt=0))
+
+
 class ProductQuerySet(models.QuerySet):
     def available(self) -> ProductQuerySet:
         """Active and sellable: stock not tracked (null) or above zero."""
-        return self.filter(is_active=True).filter(Q(stock__isnull=True) | Q(stock__gt=0))
+        return self.filter(AVAILABLE)
 
     def redeemable(self, *, points: int) -> ProductQuerySet:
         """Products a shopper with ``points`` can take with loyalty points."""

@@ -37,7 +37,9 @@ def overview(*, now: datetime) -> dict:
     # Imported history (Online Retail ends in 2011) would make a chart of the last 30 days empty:
     # chart the 30 days up to the newest event instead, and say so.
     anchor = now if latest is None or latest >= now - timedelta(days=CHART_DAYS) else latest
-    since = (anchor - timedelta(days=CHART_DAYS - 1)).replace(hour=0, minute=0, second=0)
+    since = (anchor - timedelta(days=CHART_DAYS - 1)).replace(
+        hour=0, minute=0, second=0, microsecond=0
+    )
     chart = volume_selectors.events_chart(since=since, until=anchor, days=CHART_DAYS)
     impressions = impressions_last_day(now=now)
     counts = catalog_selectors.product_counts()

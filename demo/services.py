@@ -15,7 +15,8 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from behavior.models import EARLIEST_EVENT_TIME, Event, Shopper
-from behavior.services import bulk_load_events
+from behavior.services import bulk_load_events, refresh_event_statistics
+from behavior.summaries import refresh_event_summaries
 from catalog.models import Category, Product, Promotion
 from catalog.versioning import bump_catalog_version
 from demo.draws import HISTORY_DAYS
@@ -215,6 +216,9 @@ def _create_events(plan: ShopPlan, *, products: list[int], shoppers: list[int], 
         rows=(row for s in progress(batches, "events", len(batches)) for row in rows(s)),
         received_at=timezone.now(),
     )
+    # A reset deleted events, which an incremental refresh cannot see: rewrite every day.
+    refresh_event_summaries(now=timezone.now(), rebuild=True)
+    refresh_event_statistics()
 
 
 def _create_promotions(*, categories: dict, departments: list[str], now: datetime, seed: int):

@@ -13,7 +13,7 @@ from config.storable import unstorable
 from dashboard.access import page_of, query_without_page, staff_page
 from dashboard.forms import ProductSearchForm
 from recommender.impressions import impressions_of
-from recommender.serving.products import bought_together, similar_products
+from recommender.serving.products import product_page_lists
 
 PRODUCT_K = 8
 
@@ -39,7 +39,7 @@ def product_detail(request: HttpRequest, sku: str) -> HttpResponse:
     if product is None:
         raise Http404(f"No product {sku!r}.")
     now = timezone.now()
-    similar = similar_products(sku=sku, k=PRODUCT_K, now=now)
+    similar, together = product_page_lists(sku=sku, k=PRODUCT_K, now=now)
     context = {
         "product": product,
         "behavioural": [i for i in similar.items if i.reason.code == "similar"],
@@ -47,7 +47,7 @@ def product_detail(request: HttpRequest, sku: str) -> HttpResponse:
         "content": catalog_selectors.content_neighbours(products=[product], k=PRODUCT_K)[
             product.pk
         ],
-        "together": bought_together(sku=sku, k=PRODUCT_K, now=now),
+        "together": together,
         "activity": shopper_selectors.product_activity(
             product_id=product.pk, since=now - timezone.timedelta(days=30)
         ),

@@ -62,7 +62,7 @@ def similar_products(
 ) -> Recommendations:
     """Up to ``k`` eligible products like ``sku``, behaviour first, never the product itself;
     ``models`` (a replay's scratch models) replace the champions and bypass the cache."""
-    return _product_list(sku=sku, k=k, now=now, kind="similar", models=models)
+    return _product_list(_look_up(sku, models), k=checked_k(k), now=now, kind="similar")
 
 
 def bought_together(
@@ -70,21 +70,44 @@ def bought_together(
 ) -> Recommendations:
     """Up to ``k`` eligible products bought or browsed with ``sku`` in the same order/session,
     completed by similar products when baskets are few; ``models`` as for similar_products."""
-    return _product_list(sku=sku, k=k, now=now, kind="bought_together", models=models)
+    return _product_list(_look_up(sku, models), k=checked_k(k), now=now, kind="bought_together")
 
 
-def _product_list(
-    *, sku: str, k: int, now: datetime, kind: str, models: dict[str, ServingModel] | None
-) -> Recommendations:
+def product_page_lists(*, sku: str, k: int, now: datetime) -> tuple[Recommendations, ...]:
+    """``similar_products`` and ``bought_together`` of one product, which is looked up (with the
+    catalog and the champions) once for both."""
     k = checked_k(k)
+    found = _look_up(sku)
+    return tuple(_product_list(found, k=k, now=now, kind=kind) for kind in _PAGE_LISTS)
+
+
+_PAGE_LISTS = ("similar", "bought_together")
+
+
+@dataclass(frozen=True)
+class _Found:
+    sku: str
+    pk: int
+    title: str
+    description: str
+    catalog: CatalogSnapshot
+    models: dict[str, ServingModel]
+    # Scratch models' ids are only unique within one replay: they never read or fill the cache.
+    scratch: bool = False
+
+
+def _look_up(sku: str, models: dict[str, ServingModel] | None = None) -> _Found:
     found = Product.objects.filter(sku=sku).values_list("id", "title", "description").first()
     if found is None:
         raise ProductNotFound(sku)
-    pk, title, description = found
-    catalog = current_catalog()
-    # Scratch models' ids are only unique within one replay: they never read or fill the cache.
-    scratch = models is not None
-    models = champion_models() if models is None else models
+    if models is None:
+        return _Found(sku, *found, catalog=current_catalog(), models=champion_models())
+    return _Found(sku, *found, catalog=current_catalog(), models=models, scratch=True)
+
+
+def _product_list(found: _Found, *, k: int, now: datetime, kind: str) -> Recommendations:
+    sku, pk, title, description = found.sku, found.pk, found.title, found.description
+    catalog, models, scratch = found.catalog, found.models, found.scratch
     behavioural = neighbour_model(models)
     before = replay_cutoff(now)
     key = response_key(kind, pk, k, catalog.version, models_key(models), clock_part(before))
