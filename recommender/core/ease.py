@@ -255,9 +255,6 @@ def _head_weights(X64: sp.csr_matrix, inputs: np.ndarray, regularization: float)
     P = _spd_inverse(G)
     del G
     B = np.empty((inputs.size, n_items), dtype=FLOAT)
-    # Head columns: B_ij = −P_ij / P_jj, B_jj = 0
-    B[:, inputs] = P / -np.diag(P)[None, :]
-    B[np.arange(inputs.size), inputs] = 0.0
     targets = np.setdiff1d(np.arange(n_items), inputs)
     X_targets = sp.csc_matrix(X64[:, targets])
     for start in range(0, targets.size, _TARGET_COLUMNS):
@@ -266,6 +263,11 @@ def _head_weights(X64: sp.csr_matrix, inputs: np.ndarray, regularization: float)
         # costs nnz × |H| instead of a dense |H|² × block GEMM.
         G_block = sp.csr_matrix(X_targets[:, start : start + block.size].T @ X_head)
         B[:, block] = (G_block @ P).T
+    # Head columns, once P is no longer needed as it is (scaled in place, no n² temporary):
+    # B_ij = −P_ij / P_jj, B_jj = 0
+    P /= -np.diag(P)[None, :]
+    B[:, inputs] = P
+    B[np.arange(inputs.size), inputs] = 0.0
     return B
 
 
