@@ -281,12 +281,17 @@ SHELFWISE_TRENDING_ALGORITHMS = env.list("SHELFWISE_TRENDING_ALGORITHMS", defaul
 # builds (latest 50 events, 72 h real-time half-life): `nice -n 10 .venv/bin/python -m
 # bench.pipeline_tuning` on Online Retail (bench/README.md, bench.pipeline_tuning). Validation
 # NDCG@10 old -> new below; trending scores 0.0651 there.
+# EASE inverts its Gram matrix whole up to this many products; past it, only the most-supported
+# this many are inputs (bench/README.md, "Large catalogues"). LAPACK never sees more than 8,192.
+SHELFWISE_EASE_DENSE_ITEMS = env.int("SHELFWISE_EASE_DENSE_ITEMS", default=8_192)
 SHELFWISE_ALGORITHM_PARAMS: dict[str, dict] = {
     "popularity": {},
     "trending": {"per_user_cap": 1.0},
     # BM25 then dot product (implicit's BM25Recommender). k1 1.2, b 0.5 (tuned on binary
     # purchases) 0.0592 -> k1 12, b 1 0.0686, coverage 0.10 -> 0.31: larger cells need a larger
-    # k1 before BM25 saturates. Flat around it (k1 6: 0.0683-0.0689 with b 0.75-1).
+    # k1 before BM25 saturates. Flat around it (k1 6: 0.0683-0.0689 with b 0.75-1). BM25's
+    # reference length is now the interaction-weighted mean (issue 14: the item mean buried the
+    # head of large catalogues): 0.0679 -> 0.0666 here, the demo shop 0.0011 -> 0.077 at 20k.
     "item_knn": {
         "similarity": "dot",
         "weighting": "bm25",
@@ -300,7 +305,9 @@ SHELFWISE_ALGORITHM_PARAMS: dict[str, dict] = {
     "als": {"factors": 64, "iterations": 15, "regularization": 0.1, "alpha": 0.25},
     # The Gram matrix grows with the square of the cells: lambda 500 (the class default, for
     # binary data) 0.0493 -> 50,000 0.0657 (coverage 0.30 -> 0.25); 20,000 0.0624, 200,000 0.0652.
-    "ease": {"regularization": 50_000.0},
+    # Past dense_items products EASE takes only that many most-supported products as inputs
+    # (core.ease; the full inverse took 478 s at 16k items, the head 8,192 about a minute).
+    "ease": {"regularization": 50_000.0, "dense_items": SHELFWISE_EASE_DENSE_ITEMS},
     "content": {},
 }
 # Algorithms whose matrix decays faster than SHELFWISE_HALF_LIFE_DAYS: "trending" means lately.

@@ -174,3 +174,82 @@ def test_below_the_lapack_limit_the_fit_is_unchanged_by_the_block_path(monkeypat
     blocked = EASE(regularization=10.0).fit(clusters).item_weights
 
     np.testing.assert_allclose(blocked, direct, rtol=1e-5, atol=1e-6)
+
+
+def planted_head_and_tail(seed: int = 0) -> sp.csr_matrix:
+    """300 users × 60 items in two taste groups (items 0–29, 30–59): each user touches
+    popular items of their group often and its long tail (the last 10 of it) rarely."""
+    rng = np.random.default_rng(seed)
+    dense = np.zeros((300, 60), dtype=np.float32)
+    for user in range(300):
+        base = 0 if user < 150 else 30
+        head = base + rng.choice(20, size=6, replace=False)
+        dense[user, head] = 1.0
+        if rng.random() < 0.3:
+            dense[user, base + 20 + rng.integers(10)] = 1.0
+    return sp.csr_matrix(dense)
+
+
+def test_below_the_dense_limit_it_is_full_ease_exactly(clusters):
+    full = EASE(regularization=10.0).fit(clusters)
+
+    at_limit = EASE(regularization=10.0, dense_items=20).fit(clusters)
+
+    np.testing.assert_array_equal(at_limit.item_weights, full.item_weights)
+    np.testing.assert_array_equal(at_limit.input_items, np.arange(20))
+
+
+def test_past_the_dense_limit_each_column_regresses_on_the_most_supported_items():
+    X = planted_head_and_tail()
+    support = np.diff(X.tocsc().indptr)
+    model = EASE(regularization=5.0, dense_items=40).fit(X)
+
+    head = np.sort(np.argsort(-support, kind="stable")[:40])
+    np.testing.assert_array_equal(model.input_items, head)
+    A = X.toarray().astype(np.float64)
+    P = np.linalg.inv(A[:, head].T @ A[:, head] + 5.0 * np.eye(40))
+    # A head column: EASE on the head alone; any other column: a ridge regression on the head.
+    expected = P @ (A[:, head].T @ A)
+    expected[:, head] = -P / np.diag(P)[None, :]
+    expected[np.arange(40), head] = 0.0
+    np.testing.assert_allclose(model.item_weights, expected, atol=1e-5)
+    assert model.item_weights.shape == (40, 60)
+
+
+def test_past_the_dense_limit_it_still_recommends_the_planted_group_and_its_tail():
+    X = planted_head_and_tail()
+    model = EASE(regularization=5.0, dense_items=40).fit(X)
+    tail = np.setdiff1d(np.arange(60), model.input_items)
+
+    ids, _ = model.recommend(np.arange(300), X, n=5)
+    tail_ids, _ = model.similar_items(tail, n=3)
+
+    assert np.all(ids[:150] < 30) and np.all(ids[150:] >= 30)
+    # An item with no row of its own is still similar to its group (through its column).
+    assert np.all((tail_ids < 30) == (tail[:, None] < 30))
+
+
+def test_a_head_model_round_trips_and_scores_like_its_real_time_path(tmp_path):
+    X = planted_head_and_tail()
+    model = EASE(regularization=5.0, dense_items=40).fit(X)
+    tail_item = int(np.setdiff1d(np.arange(60), model.input_items)[0])
+    items, weights = [int(model.input_items[0]), tail_item], [1.0, 2.0]
+
+    loaded = EASE.load(model.save(tmp_path / "ease.npz"))
+
+    np.testing.assert_array_equal(loaded.item_weights, model.item_weights)
+    row = sp.csr_matrix((weights, ([0, 0], items)), shape=(1, 60))
+    np.testing.assert_allclose(loaded.score_items(items, weights), model.score_from_rows(row)[0])
+    assert loaded.item_similarity(items[0], np.array([tail_item]))[0] == 0.0
+
+
+def test_an_artifact_saved_before_input_items_still_loads(model, tmp_path):
+    path = model.save(tmp_path / "ease.npz")
+    with np.load(path, allow_pickle=False) as saved:
+        arrays = {name: saved[name] for name in saved.files if name != "input_items"}
+    np.savez(tmp_path / "old.npz", **arrays)
+
+    loaded = EASE.load(tmp_path / "old.npz")
+
+    np.testing.assert_array_equal(loaded.input_items, np.arange(20))
+    np.testing.assert_array_equal(loaded.item_weights, model.item_weights)

@@ -330,6 +330,31 @@ def test_an_algorithm_over_its_item_limit_is_skipped_and_the_others_still_train(
     assert [v.algorithm for v in run.versions.all()] == ["popularity"]
 
 
+def test_past_its_dense_limit_ease_fits_on_the_most_supported_products(shop, settings):
+    settings.SHELFWISE_ALGORITHM_PARAMS = {
+        **settings.SHELFWISE_ALGORITHM_PARAMS,
+        "ease": {"regularization": 5.0, "dense_items": 4},
+    }
+    run = start_training(triggered_by="command", algorithms=["ease"], enqueue=False)
+
+    run = run_training(run_id=run.pk)
+
+    assert run.status == TrainingRun.Status.SUCCEEDED, run.error
+    assert "skipped" not in run.stats
+    model, items, _ = load_model(champion_version(algorithm="ease"))
+    assert model.n_items == len(items) > 4
+    assert model.input_items.size == 4 and model.item_weights.shape == (4, len(items))
+    assert np.isfinite(run.versions.get().metrics["ndcg@10"])
+
+
+def test_the_ease_dense_limit_setting_reaches_its_default_parameters():
+    from django.conf import settings
+
+    assert settings.SHELFWISE_ALGORITHM_PARAMS["ease"]["dense_items"] == (
+        settings.SHELFWISE_EASE_DENSE_ITEMS
+    )
+
+
 def test_a_fit_that_raises_fails_only_its_algorithm_and_the_others_are_versioned(shop):
     run = start_training(
         triggered_by=TrainingRun.Trigger.COMMAND,

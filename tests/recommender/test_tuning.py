@@ -41,7 +41,9 @@ def test_the_validation_window_lies_before_the_holdout(demo_data):
 
 def test_tuning_beats_defaults_tuned_on_another_shop_and_records_every_trial(demo_data):
     validation = validation_data(demo_data, holdout_fraction=0.1, **SERVING_ROWS)
-    # Online Retail's item-kNN defaults: BM25 with full length normalisation buries the head.
+    # Online Retail's item-kNN defaults. They scored 2× below the search here while BM25's
+    # length was normalised by the mean item length (it buried the head, issue 14); with the
+    # interaction-weighted reference the search still gains a third (0.080 -> 0.107).
     retail = Configuration(
         {"similarity": "dot", "weighting": "bm25", "k_neighbors": 300, "bm25_k1": 12.0,
          "bm25_b": 1.0},
@@ -60,9 +62,9 @@ def test_tuning_beats_defaults_tuned_on_another_shop_and_records_every_trial(dem
 
     assert result.trials[0]["params"]["bm25_b"] == 1.0  # the defaults are tried first
     assert result.default_score == pytest.approx(result.trials[0]["ndcg"], abs=1e-6)
-    assert result.score >= 2 * result.default_score
+    assert result.score >= 1.25 * result.default_score
     assert len(result.trials) == 11  # the defaults, then ten searched
-    assert result.chosen.params["bm25_b"] < 1.0
+    assert result.chosen != retail
 
 
 def test_with_no_budget_the_defaults_and_the_warm_start_are_tried_and_the_better_kept(demo_data):

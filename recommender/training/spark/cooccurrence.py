@@ -72,12 +72,14 @@ def _weighted(ratings: DataFrame, model: ItemKNN, *, n_items: int) -> DataFrame:
     idf = F.greatest(F.log(F.lit(float(n_items))) - F.log1p(df_u), F.lit(0.0))
     if model.weighting == "tfidf":
         return ratings.select("user", "item", (F.sqrt(r) * idf).alias("w"))
-    # BM25: w = r (k1 + 1) / (k1 ((1 - b) + b len_i / avg_len) + r) · idf_u, avg over all items
-    total = ratings.agg(F.sum(r)).first()[0] or 0.0
-    mean_length = max(float(total) / max(n_items, 1), 1e-12)
+    # BM25: w = r (k1 + 1) / (k1 ((1 - b) + b len_i / ref_len) + r) · idf_u, with ref_len =
+    # Σ len_i² / Σ len_i as in ItemKNN (core.knn.bm25_reference_length)
+    lengths = ratings.groupBy("item").agg(F.sum(r).alias("len"))
+    total, squares = lengths.agg(F.sum("len"), F.sum(F.col("len") ** 2)).first()
+    reference = max(float(squares) / float(total), 1e-12) if total else 1.0
     length = F.sum(r).over(Window.partitionBy("item"))
     k1, b = model.bm25_k1, model.bm25_b
-    norm = (1.0 - b) + b * length / mean_length
+    norm = (1.0 - b) + b * length / reference
     return ratings.select("user", "item", (r * (k1 + 1.0) / (k1 * norm + r) * idf).alias("w"))
 
 
