@@ -38,9 +38,14 @@ def log_shown(
     shopper: str,
     product: str,
     now: datetime,
+    rules: dict[str, list[int]] | None = None,
+    variant: str = "",
 ) -> None:
     """Buffer one served response's impression, whatever answered it (a slot, a product list
-    or a placement): the hourly per-product counts and the stream entry ``drain`` reads."""
+    or a placement): the hourly per-product counts and the stream entry ``drain`` reads.
+
+    ``rules`` maps a rule id to the product ids it placed or boosted here (a placement's
+    answer), for the KPIs per rule; ``variant`` is the A/B test arm that served it, if any."""
     if not product_ids:  # an empty list showed nothing: no impression to click or to count
         return
     record_impressions(
@@ -49,7 +54,7 @@ def log_shown(
         shown={
             "id": recommendation_id,
             "placement": placement,
-            "variant": "",  # the A/B test arm, once tests exist
+            "variant": variant,
             "model": (
                 f"{model_version['algorithm']}@v{model_version['version']}" if model_version else ""
             ),
@@ -57,5 +62,6 @@ def log_shown(
             "shopper": shopper,
             "product": product,
             "at": now.isoformat(),
+            "rules": rules or {},
         },
     )
