@@ -157,7 +157,8 @@ def _seed(args, *, start: datetime) -> str:
 
 
 def _act(event_id, shopper, product, kind, at, rec="\\N") -> str:
-    return f"{event_id}\t{shopper}\t{product}\t{kind}\t1\t\t\t\t{at.isoformat()}\t{at.isoformat()}\t{rec}\n"
+    stamp = at.isoformat()
+    return f"{event_id}\t{shopper}\t{product}\t{kind}\t1\t\t\t\t{stamp}\t{stamp}\t{rec}\n"
 
 
 def _time_refresh(*, start: datetime, days: int) -> float:

@@ -59,11 +59,13 @@ WITH named AS (
     SELECT b.id, b.kind, b.product_id, b.revenue, i.recommendation_id AS shown_id,
            'click' AS through, i.placement, i.variant, i.model_version, i.rules
     FROM kpi_acts b JOIN {impression} i ON i.recommendation_id = b.recommendation_id
-    WHERE b.known AND b.kind <> 'view' AND b.occurred_at BETWEEN i.shown_at AND i.shown_at + %(window)s
+    WHERE b.known AND b.kind <> 'view'
+      AND b.occurred_at BETWEEN i.shown_at AND i.shown_at + %(window)s
 ),
 clicked AS (
     SELECT DISTINCT ON (b.id) b.id, b.kind, b.product_id, b.revenue,
-           t.recommendation_id AS shown_id, 'click' AS through, i.placement, i.variant, i.model_version, i.rules
+           t.recommendation_id AS shown_id, 'click' AS through,
+           i.placement, i.variant, i.model_version, i.rules
     FROM kpi_acts b
     JOIN {event} t ON t.shopper_id = b.shopper_id AND t.product_id = b.product_id
      AND t.recommendation_id IS NOT NULL
@@ -80,7 +82,8 @@ SELECT * FROM named UNION ALL SELECT * FROM clicked
 VIEW_THROUGH = """
 INSERT INTO kpi_credits
 SELECT DISTINCT ON (b.id) b.id, b.kind, b.product_id, b.revenue,
-       i.recommendation_id AS shown_id, 'view' AS through, i.placement, i.variant, i.model_version, i.rules
+       i.recommendation_id AS shown_id, 'view' AS through,
+       i.placement, i.variant, i.model_version, i.rules
 FROM kpi_acts b
 JOIN {shopper} s ON s.id = b.shopper_id
 JOIN {impression} i ON i.shopper = s.external_id
