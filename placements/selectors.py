@@ -100,3 +100,8 @@ def rules_of(*, placement: Placement) -> list[Rule]:
 
 def rule_on(*, placement: Placement, rule_id: int) -> Rule | None:
     return Rule.objects.filter(placements=placement, pk=rule_id).first()
+
+
+def rule_names(*, rule_ids: list[int]) -> dict[int, str]:
+    """Rule id → its name, for the ids that still exist (the KPI page's rule table)."""
+    return dict(Rule.objects.filter(pk__in=rule_ids).values_list("pk", "name"))
