@@ -29,7 +29,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from accounts.roles import create_api_client
-from demo.selectors import shopper_tastes
+from demo.selectors import shopper_tastes, simulated_shoppers
 from demo.traffic import DEFAULT_MODEL, ItemOutcome, ShopperModel, TrafficReport, lift_of, react
 from recommender.proof.drain import drain_impressions
 from recommender.proof.kpis import refresh_kpis
@@ -224,3 +224,21 @@ def store_simulated_days(*, start: datetime, days: int, now: datetime) -> int:
         if day <= now.date():
             refresh_kpis(day=day, now=now)
     return stored
+
+
+def simulate_demo_week(
+    *, seed: int, now: datetime, shoppers: int, days: int = 7, progress: Progress | None = None
+) -> TrafficReport:
+    """The demo's simulated traffic: ``shoppers`` of the shop for the ``days`` up to ``now``
+    through the in-process API, then stored and refreshed, so the KPI page has figures."""
+    start = now - timedelta(days=days)
+    report = simulate_traffic(
+        api=in_process_api(),
+        shoppers=simulated_shoppers(count=shoppers, seed=seed),
+        start=start,
+        days=days,
+        seed=seed,
+        progress=progress,
+    )
+    store_simulated_days(start=start, days=days, now=max(now, timezone.now()))
+    return report

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from django.conf import settings
+
 from recommender.impressions import record_impressions
 from recommender.serving.results import Recommendations
 
@@ -47,6 +49,8 @@ def log_shown(
     ``rules`` maps a rule id to the product ids it placed or boosted here (a placement's
     answer), for the KPIs per rule; ``variant`` is the A/B test arm that served it, if any."""
     if not product_ids:  # an empty list showed nothing: no impression to click or to count
+        return
+    if not settings.SHELFWISE_LOG_IMPRESSIONS:
         return
     record_impressions(
         product_ids=product_ids,
