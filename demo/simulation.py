@@ -111,6 +111,7 @@ def simulate_traffic(
     model: ShopperModel = DEFAULT_MODEL,
     lifts: Mapping[str, float] | None = None,
     simulated_clock: bool = True,
+    event_prefix: str = "sim-",
     progress: Progress | None = None,
 ) -> TrafficReport:
     """Run ``days`` simulated days from ``start`` for ``shoppers`` (external ids) through
@@ -128,7 +129,7 @@ def simulate_traffic(
                 shopper=shopper,
                 taste=tastes.get(shopper, frozenset()),
                 at=at,
-                number=n,
+                visit_id=f"{event_prefix}{seed}-{n}",
                 model=model,
                 lifts=lifts or {},
                 report=report,
@@ -147,7 +148,7 @@ def _visits(rng, *, shoppers, start, days, model) -> list[tuple[datetime, str]]:
     return sorted(visits)
 
 
-def _visit(api, rng, *, shopper, taste, at, number, model, lifts, report) -> None:
+def _visit(api, rng, *, shopper, taste, at, visit_id, model, lifts, report) -> None:
     home = api.get(f"shoppers/{shopper}/recommendations", {"slot": "for_you"})
     pages = [home] if home else []
     if home and home["results"] and rng.random() < model.product_page_share:
@@ -155,7 +156,7 @@ def _visit(api, rng, *, shopper, taste, at, number, model, lifts, report) -> Non
         similar = api.get(f"products/{sku}/similar", {})
         pages += [similar] if similar else []
     events: list[dict] = []
-    for page in pages:
+    for page_number, page in enumerate(pages):
         if not page["results"]:
             continue
         skus = [r["product"]["sku"] for r in page["results"]]
@@ -171,7 +172,9 @@ def _visit(api, rng, *, shopper, taste, at, number, model, lifts, report) -> Non
         )
         report.count(variant=variant, outcomes=outcomes)
         shown_at = _served_at(page, fallback=at)
-        events += _events(rng, page, outcomes, shopper=shopper, at=shown_at, visit=number)
+        events += _events(
+            rng, page, outcomes, shopper=shopper, at=shown_at, page_id=f"{visit_id}-{page_number}"
+        )
     if events:
         api.send(events)
 
@@ -180,7 +183,9 @@ def _served_at(page: dict, *, fallback: datetime) -> datetime:
     return parse_datetime(page.get("generated_at") or "") or fallback
 
 
-def _events(rng, page, outcomes: list[ItemOutcome], *, shopper, at, visit) -> list[dict]:
+def _events(rng, page, outcomes: list[ItemOutcome], *, shopper, at, page_id) -> list[dict]:
+    """The events of one page's reactions; their ids name the seed, visit, page and position,
+    so the same run gives the same events (the demo's fingerprint stays reproducible)."""
     rec_id = page["recommendation_id"]
     events = []
     for o in outcomes:
@@ -189,15 +194,15 @@ def _events(rng, page, outcomes: list[ItemOutcome], *, shopper, at, visit) -> li
         clicked = at + timedelta(seconds=rng.uniform(5, 120))
         base = {"shopper": shopper, "product": o.sku, "value": 1}
         ids = {"recommendation_id": rec_id, "position": o.position}
-        events.append(_event(base, ids, "view", clicked, f"sim-{rec_id}-v{o.position}"))
+        events.append(_event(base, ids, "view", clicked, f"{page_id}-v{o.position}"))
         if not o.bought:
             continue
         carted = clicked + timedelta(seconds=rng.uniform(30, 600))
         bought = carted + timedelta(seconds=rng.uniform(30, 1800))
         # No id on the cart or the purchase: a shop's basket and checkout rarely carry it; the
         # click earns them (last touch), and a click is counted once per day it is named.
-        events.append(_event(base, {}, "add_to_cart", carted, f"sim-{rec_id}-c{o.position}"))
-        events.append(_event(base, {}, "purchase", bought, f"sim-{rec_id}-p{o.position}"))
+        events.append(_event(base, {}, "add_to_cart", carted, f"{page_id}-c{o.position}"))
+        events.append(_event(base, {}, "purchase", bought, f"{page_id}-p{o.position}"))
     return events
 
 
@@ -227,7 +232,13 @@ def store_simulated_days(*, start: datetime, days: int, now: datetime) -> int:
 
 
 def simulate_demo_week(
-    *, seed: int, now: datetime, shoppers: int, days: int = 7, progress: Progress | None = None
+    *,
+    seed: int,
+    now: datetime,
+    shoppers: int,
+    event_prefix: str,
+    days: int = 7,
+    progress: Progress | None = None,
 ) -> TrafficReport:
     """The demo's simulated traffic: ``shoppers`` of the shop for the ``days`` up to ``now``
     through the in-process API, then stored and refreshed, so the KPI page has figures."""
@@ -238,6 +249,7 @@ def simulate_demo_week(
         start=start,
         days=days,
         seed=seed,
+        event_prefix=event_prefix,
         progress=progress,
     )
     store_simulated_days(start=start, days=days, now=max(now, timezone.now()))

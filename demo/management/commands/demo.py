@@ -25,7 +25,8 @@ from demo.throwaway import (
 )
 from demo.verticals import VERTICALS
 
-# The simulated week after a build (demo.simulation): about 2,500 requests, a minute or so.
+# The simulated week after a build (demo.simulation), 3 % of the default shop's shoppers:
+# about 1,500 requests, a minute on a loaded 2-core machine (README, "The demo").
 DEMO_TRAFFIC_SHOPPERS = 150
 # Scale 100: 200k products, 500k shoppers, 20M events, a few GB in PostgreSQL.
 MAX_SCALE = 100
@@ -75,9 +76,8 @@ class Command(BaseCommand):
         parser.add_argument(
             "--traffic-shoppers",
             type=int,
-            default=DEMO_TRAFFIC_SHOPPERS,
-            help="Shoppers in the simulated week that fills the KPI page "
-            f"(default {DEMO_TRAFFIC_SHOPPERS}; 0 skips it).",
+            help="Shoppers in the simulated week that fills the KPI page (default "
+            f"{DEMO_TRAFFIC_SHOPPERS} x --scale; 0 skips it).",
         )
         parser.add_argument("--addrport", default="127.0.0.1:8000", help="Where to serve.")
         parser.add_argument(
@@ -88,13 +88,15 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options) -> None:
         now = _parse_now(options["now"])
-        if options["traffic_shoppers"] < 0:
-            raise CommandError("--traffic-shoppers must be 0 (none) or more.")
         if not 0 < options["scale"] <= MAX_SCALE:
             raise CommandError(
                 f"--scale must be above 0 and at most {MAX_SCALE:g} "
                 f"(got {options['scale']:g}; scale {MAX_SCALE:g} is 200k products and 20M events)."
             )
+        if options["traffic_shoppers"] is None:
+            options["traffic_shoppers"] = max(1, round(DEMO_TRAFFIC_SHOPPERS * options["scale"]))
+        if options["traffic_shoppers"] < 0:
+            raise CommandError("--traffic-shoppers must be 0 (none) or more.")
         path = options["online_retail"]
         if path and options["vertical"] != GENERAL:
             raise CommandError(
@@ -146,6 +148,7 @@ class Command(BaseCommand):
             seed=options["seed"],
             now=now,
             shoppers=options["traffic_shoppers"],
+            event_prefix=f"{services.EVENT_PREFIX}sim-",
             progress=_visit_progress,
         )
         self.stdout.write(
