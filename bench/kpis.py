@@ -152,7 +152,10 @@ def _seed(args, *, start: datetime) -> str:
             events += len(act_lines)
             done = min(first + CHUNK, args.impressions)
             print(f"  {done:,} impressions, {time.monotonic() - began:.0f} s", file=sys.stderr)
-        cursor.execute(f"ANALYZE {impression_table}; ANALYZE {event_table}")
+        # What autovacuum does after a bulk insert: statistics, and the visibility map that
+        # lets the day's count read the covering index alone.
+        cursor.execute(f"VACUUM ANALYZE {impression_table}")
+        cursor.execute(f"VACUUM ANALYZE {event_table}")
     return f"{args.impressions:,} impressions and {events:,} events"
 
 
@@ -182,12 +185,15 @@ def _time_page(*, repeat: int) -> float:
     client = Client()
     client.force_login(user)
     assert client.get("/kpis/?days=30").status_code == 200  # warm: templates, session
-    times = []
+    times, cpu = [], []
     for _ in range(repeat):
-        began = time.perf_counter()
+        began, began_cpu = time.perf_counter(), time.process_time()
         response = client.get("/kpis/?days=30")
         times.append((time.perf_counter() - began) * 1000)
+        cpu.append((time.process_time() - began_cpu) * 1000)
         assert response.status_code == 200
+    # On a shared machine the wall time waits for a core: the CPU says what the page costs.
+    print(f"/kpis/ median CPU in this process: {statistics.median(cpu):.0f} ms")
     return statistics.median(times)
 
 

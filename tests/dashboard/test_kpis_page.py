@@ -172,3 +172,16 @@ def test_the_rule_csv_and_the_api_list_each_rule_per_day(staff_client, rule_figu
     assert {line["ctr"] for line in lines if line["rule_id"] == str(rule_figures.pk)} == {"0.1"}
     mine = [r for r in body["rules"] if r["rule_id"] == rule_figures.pk]
     assert [(r["clicks"], r["revenue"], r["ctr"]) for r in mine] == [(5, "12.00", 0.1)] * 2
+
+
+def test_a_long_period_is_paged_and_the_totals_still_cover_it_all(staff_client, figures):
+    PlacementKpi.objects.bulk_create(
+        PlacementKpi(day=figures, placement=f"p{n:03d}", impressions=1) for n in range(120)
+    )
+
+    first = staff_client.get("/kpis/?days=7")
+    second = staff_client.get("/kpis/?days=7&page=2")
+
+    assert len(first.context["page"]) == 100 and len(second.context["page"]) == 22
+    assert "Page 1 of 2" in first.content.decode()
+    assert first.context["impressions"] == 800 + 120
