@@ -155,3 +155,30 @@ def test_a_rule_counts_only_the_items_it_placed(settings):
     assert rows[7].revenue == Decimal("30.00")
     assert (rows[8].impressions, rows[8].clicks, rows[8].purchases) == (1, 1, 0)
     assert rows[8].revenue == Decimal(0) and rows[8].placement == "home_hero"
+
+
+def test_a_replayed_batch_changes_no_rule_figure():
+    mug = ProductFactory(sku="M", price=Decimal("10.00"))
+    rec = new_recommendation_id()
+    Impression.objects.create(
+        recommendation_id=rec,
+        placement="home_hero",
+        items=[mug.pk],
+        rules={"7": [mug.pk]},
+        shopper="s-1",
+        shown_at=DAY,
+    )
+    batch = [
+        event(1, "view", mug, DAY + timedelta(minutes=1), "s-1", rec),
+        event(2, "purchase", mug, DAY + timedelta(minutes=2), "s-1", None),
+    ]
+    ingest_events(events=batch)
+    refresh_kpis(day=DAY.date(), now=DAY + timedelta(days=1))
+    figures = ("rule_id", "impressions", "clicks", "purchases", "revenue")
+    before = list(RuleKpi.objects.values_list(*figures))
+
+    assert ingest_events(events=batch).duplicates == 2
+    refresh_kpis(day=DAY.date(), now=DAY + timedelta(days=1, minutes=15))
+
+    after = list(RuleKpi.objects.values_list(*figures))
+    assert after == before == [(7, 1, 1, 1, Decimal("10.00"))]
