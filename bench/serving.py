@@ -20,6 +20,8 @@ Runs, all on 127.0.0.1 and bounded in time:
    count (``--connections``, default 2 4 8: a closed loop's latency is set by its concurrency,
    so the target is read as "≥ 300 req/s in a run whose p99 is within 30 ms");
 3. warm: the same with the response cache on, 200 shoppers, after one warm-up pass.
+``--impressions on off`` runs 2 and 3 with impression logging on, then off (the targets are
+read on the first).
 Throttling stays on (rate raised so the load generator is not refused): its Redis calls count.
 
 The host is shared, so beside wall-clock figures each run reports CPU seconds: gunicorn
@@ -63,6 +65,13 @@ def main() -> int:
     parser.add_argument(
         "--threads", type=int, default=4, help="gunicorn threads per worker (config default 4)"
     )
+    parser.add_argument(
+        "--impressions",
+        nargs="+",
+        choices=("on", "off"),
+        default=["on"],
+        help="impression logging in the server (SHELFWISE_LOG_IMPRESSIONS); 'on off' runs both",
+    )
     args = parser.parse_args()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     import django
@@ -81,15 +90,22 @@ def main() -> int:
     )
     print(f"gunicorn 2 workers × {args.threads} threads; wrk 1 thread, {args.duration} s per run")
     results: dict[str, list[tuple[int, WrkRun]]] = {}
-    for name, cache_seconds in (("cold", "0"), ("warm", "300")):
-        with _gunicorn(cache_seconds, threads=args.threads) as server:
+    runs = [
+        (name, cache_seconds, logging)
+        for logging in args.impressions
+        for name, cache_seconds in (("cold", "0"), ("warm", "300"))
+    ]
+    for name, cache_seconds, logging in runs:
+        print(f"impressions {logging}:")
+        with _gunicorn(cache_seconds, threads=args.threads, impressions=logging) as server:
             script = _wrk_script(shoppers[: 200 if name == "warm" else None], token, args.slot)
             _wrk(script, 5, max(args.connections))  # warm-up: models, snapshot, first visits
             for connections in args.connections:
                 before = _cpu(server.pids())
                 run = _wrk(script, args.duration, connections)
                 used = _cpu(server.pids(), since=before)
-                results.setdefault(name, []).append((connections, run))
+                if logging == args.impressions[0]:
+                    results.setdefault(name, []).append((connections, run))
                 print(
                     f"{name:>4}  {connections:>2} conns (load {os.getloadavg()[0]:.1f}): "
                     f"p50 {run.p50:5.1f} ms  p99 {run.p99:5.1f} ms  {run.rps:4.0f} req/s  "
@@ -158,9 +174,10 @@ def _compute(shoppers: list[str], slot: str, *, timed: int) -> tuple[float, floa
 
 
 class _gunicorn:
-    def __init__(self, cache_seconds: str, *, threads: int = 4) -> None:
+    def __init__(self, cache_seconds: str, *, threads: int = 4, impressions: str = "on") -> None:
         self.env = {
             **os.environ,
+            "SHELFWISE_LOG_IMPRESSIONS": "true" if impressions == "on" else "false",
             "SHELFWISE_RESPONSE_CACHE_SECONDS": cache_seconds,
             "API_THROTTLE_USER": "10000000/min",
             "DJANGO_DEBUG": "false",

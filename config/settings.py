@@ -380,6 +380,9 @@ SHELFWISE_IMPRESSIONS_FLUSH_SECONDS = env.float("SHELFWISE_IMPRESSIONS_FLUSH_SEC
 # The served-responses stream waits for the worker's drain (every minute); the cap (~300 bytes
 # an entry) only bites when the drain has been stopped for a long while, and drops the oldest.
 SHELFWISE_IMPRESSIONS_STREAM_MAX = env.int("SHELFWISE_IMPRESSIONS_STREAM_MAX", default=1_000_000)
+# Off: responses still carry ids but log no impression (no KPIs, no "recommended" counters);
+# bench/serving.py measures what logging costs with it.
+SHELFWISE_LOG_IMPRESSIONS = env.bool("SHELFWISE_LOG_IMPRESSIONS", default=True)
 # Attribution (README, "Proving it works"): a purchase counts for a recommendation clicked
 # (or, reported apart, only shown) at most this many hours before it.
 SHELFWISE_ATTRIBUTION_HOURS = env.int("SHELFWISE_ATTRIBUTION_HOURS", default=24)

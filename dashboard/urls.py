@@ -90,6 +90,7 @@ urlpatterns = [
     path("cold-start/", cold_start.cold_start, name="cold-start"),
     path("kpis/", kpis.kpis, name="kpis"),
     path("kpis/export.csv", kpis.kpis_csv, name="kpis-csv"),
+    path("kpis/rules.csv", kpis.rule_kpis_csv, name="rule-kpis-csv"),
     path("models/", models.models, name="models"),
     path("models/retrain/", models.retrain, name="retrain"),
     path("models/runs/<int:run_id>/progress/", models.run_progress, name="run-progress"),

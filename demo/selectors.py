@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import random
 from datetime import datetime, timedelta
 
 from django.db.models import Count, Min, Q
@@ -178,3 +179,26 @@ def slot_problems(*, now: datetime) -> list[str]:
             if not result.items and slot not in may_be_empty:
                 problems.append(f"slot {slot} is empty for {label}")
     return problems
+
+
+def shopper_tastes(*, external_ids: list[str]) -> dict[str, frozenset[str]]:
+    """External id → the category slugs in the shopper's planted taste: their declared
+    interests and those categories' subcategories (the traffic simulator's ``match``)."""
+    children: dict[int, list[str]] = {}
+    for parent, slug in Category.objects.filter(parent__isnull=False).values_list(
+        "parent_id", "slug"
+    ):
+        children.setdefault(parent, []).append(slug)
+    tastes: dict[str, set[str]] = {}
+    interests = Shopper.interests.through.objects.filter(shopper__external_id__in=external_ids)
+    for external_id, category, slug in interests.values_list(
+        "shopper__external_id", "category_id", "category__slug"
+    ):
+        tastes.setdefault(external_id, set()).update([slug, *children.get(category, [])])
+    return {external_id: frozenset(slugs) for external_id, slugs in tastes.items()}
+
+
+def simulated_shoppers(*, count: int, seed: int) -> list[str]:
+    """``count`` shoppers' external ids drawn with ``seed`` (the same shop gives the same)."""
+    ids = list(Shopper.objects.order_by("pk").values_list("external_id", flat=True))
+    return random.Random(seed).sample(ids, min(count, len(ids)))

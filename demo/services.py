@@ -23,7 +23,7 @@ from demo.draws import HISTORY_DAYS
 from demo.rows import GENERAL, ShopPlan
 from demo.synthetic import plan_shop
 from demo.verticals import catalog_of, picture_of
-from recommender.models import TrainingRun
+from recommender.models import Impression, TrainingRun
 from recommender.training.services import run_training, start_training
 
 # Markers that tell demo rows apart from a shop's own data (reset deletes only these).
@@ -277,6 +277,11 @@ def reset_demo_data() -> dict[str, int]:
                 Q(event_id__startswith=EVENT_PREFIX)
                 | Q(shopper__external_id__startswith=SHOPPER_PREFIX)
                 | Q(product__sku__startswith=SKU_PREFIX)
+            ).delete()[0],
+            # The simulated traffic's responses (demo.simulation): to demo shoppers, or about
+            # demo products.
+            "impressions": Impression.objects.filter(
+                Q(shopper__startswith=SHOPPER_PREFIX) | Q(product__startswith=SKU_PREFIX)
             ).delete()[0],
             "promotions": Promotion.objects.filter(name__startswith=PROMOTION_PREFIX).delete()[0],
             "shoppers": Shopper.objects.filter(external_id__startswith=SHOPPER_PREFIX).delete()[0],

@@ -28,6 +28,7 @@ class Candidate:
     base: float = 0.0  # rank-normalised model score, 1 = the model's best
     score: float = 0.0  # ``base`` composed with boosts and buries
     marks: list[str] = field(default_factory=list)  # what rules did to it, for the preview
+    rule_ids: list[int] = field(default_factory=list)  # which rules did it (KPIs per rule)
 
     @property
     def pk(self) -> int:

@@ -101,9 +101,11 @@ def arrange(
     natural = _fill(rest, free=free, need=0, pinned=list(pins.values()), **caps)
     chosen = _fill(rest, free=free, need=need, pinned=list(pins.values()), **caps)
     before = {id(c) for c in natural}
+    share_rules = [r.pk for r in rules if r.kind == RuleKind.PROMOTION_SHARE]
     for c in chosen:
         if c.promoted and id(c) not in before:
             c.marks.append("promotion share")
+            c.rule_ids.extend(share_rules)
     shown = chosen
     for position in sorted(pins):
         shown.insert(min(position, len(shown)), pins[position])
@@ -122,6 +124,7 @@ def _boost_and_bury(pool: list[Candidate], *, rules: list[Rule], catalog: Catalo
             if matches(c):
                 c.score *= factor
                 c.marks.append(f"{verb} {rule.strength}")
+                c.rule_ids.append(rule.pk)
 
 
 def _pins(
@@ -146,6 +149,7 @@ def _pins(
         if found is None or id(found) in taken:
             continue
         found.marks.append(mark)
+        found.rule_ids.append(rule.pk)
         pins[position] = found
         taken.add(id(found))
     return pins

@@ -137,3 +137,8 @@ def latest_whatif(*, placement: Placement) -> WhatIfRun | None:
 
 def whatif_run(*, placement: Placement, run_id: int) -> WhatIfRun | None:
     return WhatIfRun.objects.filter(placement=placement, pk=run_id).first()
+
+
+def rule_names(*, rule_ids: list[int]) -> dict[int, str]:
+    """Rule id → its name, for the ids that still exist (the KPI page's rule table)."""
+    return dict(Rule.objects.filter(pk__in=rule_ids).values_list("pk", "name"))

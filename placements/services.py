@@ -45,6 +45,7 @@ class MissingContext(ValueError):
 class PlacedItem:
     recommendation: Recommendation
     marks: tuple[str, ...] = ()  # what rules did to it ("pinned", "boosted strong", …)
+    rule_ids: tuple[int, ...] = ()  # the rules behind those marks, for the KPIs per rule
 
     def as_dict(self) -> dict[str, Any]:
         return {**self.recommendation.as_dict(), "marks": list(self.marks)}
@@ -189,7 +190,7 @@ def placement_recommendations(
     return PlacedList(
         placement=placement.name,
         strategy=placement.strategy,
-        items=[PlacedItem(c.item, tuple(c.marks)) for c in placed],
+        items=[PlacedItem(c.item, tuple(c.marks), tuple(c.rule_ids)) for c in placed],
         shopper={"external_id": shopper, "known": audience.known},
         product=anchor or None,
         generated_at=now,
@@ -374,5 +375,15 @@ def serve_placement(result: PlacedList, *, now: datetime) -> PlacedList:
         product=served.product or "",
         now=now,
         variant=served.variant,
+        rules=_items_per_rule(served.items),
     )
     return served
+
+
+def _items_per_rule(items: list[PlacedItem]) -> dict[str, list[int]]:
+    """Rule id → the product ids it touched in this answer: the impression's ``rules``."""
+    touched: dict[str, list[int]] = {}
+    for item in items:
+        for rule_id in dict.fromkeys(item.rule_ids):  # a rule twice on one item counts once
+            touched.setdefault(str(rule_id), []).append(item.recommendation.product.id)
+    return touched

@@ -248,12 +248,31 @@ class Impression(models.Model):
         max_length=64, blank=True, help_text="The sku a product-page list was about."
     )
     shown_at = models.DateTimeField(help_text="When the response was served.")
+    rules = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Rule id → the product ids it placed, pinned, boosted or buried in this "
+        "response (placements only; empty when no rule touched an item).",
+    )
 
     class Meta:
         ordering = ["-shown_at"]
         indexes = [
-            # The daily KPI refresh counts one day's rows by placement.
-            models.Index(fields=["shown_at", "placement"], name="impression_time_placement"),
+            # The daily KPI refresh counts one day's rows per placement, variant and model:
+            # with the key columns included that count is an index-only scan (10M rows, bench).
+            models.Index(
+                fields=["shown_at"],
+                include=["placement", "variant", "model_version"],
+                name="impression_time_key",
+            ),
+            # Per-rule KPIs: the day's responses some rule touched, an index-only scan over
+            # those alone instead of every row's ``rules`` read from the heap (bench/kpis.py).
+            models.Index(
+                fields=["shown_at"],
+                include=["placement", "rules"],
+                condition=~Q(rules={}),
+                name="impression_rules_time",
+            ),
             # View-through attribution: what a purchasing shopper was shown before buying.
             models.Index(fields=["shopper", "shown_at"], name="impression_shopper_time"),
         ]
@@ -313,3 +332,26 @@ class PlacementKpi(models.Model):
 
     def __str__(self) -> str:
         return f"{self.placement} {self.model_version or '-'} on {self.day}"
+
+
+class RuleKpi(models.Model):
+    """One day of one merchandising rule: the responses it fired in, and the clicks, carts,
+    purchases and revenue of the very items it placed, pinned, boosted or buried."""
+
+    day = models.DateField()
+    rule_id = models.PositiveIntegerField(
+        help_text="The placements rule (kept as a number: a deleted rule's figures stay)."
+    )
+    placement = models.CharField(max_length=64)
+    impressions = models.PositiveIntegerField(default=0, help_text="Responses it fired in.")
+    clicks = models.PositiveIntegerField(default=0, help_text="Its items viewed from them.")
+    carts = models.PositiveIntegerField(default=0)
+    purchases = models.PositiveIntegerField(default=0, help_text="Its items bought (click).")
+    revenue = models.DecimalField(max_digits=16, decimal_places=2, default=0)
+
+    class Meta:
+        ordering = ["-day", "placement", "rule_id"]
+        constraints = [models.UniqueConstraint(fields=["day", "rule_id"], name="rule_kpi_key")]
+
+    def __str__(self) -> str:
+        return f"rule {self.rule_id} ({self.placement}) on {self.day}"

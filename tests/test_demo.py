@@ -285,3 +285,19 @@ def test_a_demo_built_right_after_a_snapshot_is_served_at_once(
 
     assert len(current_catalog()) == Product.objects.count() > 1
     forget_catalog()
+
+
+@pytest.mark.django_db
+def test_the_demo_ends_with_a_simulated_week_on_the_kpi_page_and_reset_takes_it_back():
+    from recommender.models import Impression, PlacementKpi
+
+    options = ["--no-serve", "--no-train", "--force", "--scale", "0.05", "--now", NOW]
+    call_command("demo", *options, "--traffic-shoppers", "30", stdout=StringIO())
+
+    clicks = Event.objects.filter(event_id__startswith="demo-sim-", recommendation_id__isnull=False)
+    assert clicks.exists()
+    assert Impression.objects.filter(shopper__startswith="demo-shopper-").exists()
+    assert sum(PlacementKpi.objects.values_list("clicks", flat=True)) == clicks.count()
+    call_command("demo", "--reset", *options, "--traffic-shoppers", "0", stdout=StringIO())
+    assert not Impression.objects.exists()
+    assert not Event.objects.filter(event_id__startswith="demo-sim-").exists()

@@ -13,7 +13,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from config.api import QueryValidationErrorSerializer, StrictQuerySerializer, query_params
-from recommender.proof.selectors import kpi_record, placement_kpis, unattributable_events
+from recommender.proof.selectors import (
+    kpi_record,
+    placement_kpis,
+    rule_kpis,
+    rule_record,
+    unattributable_events,
+)
 
 MAX_DAYS = 366
 
@@ -46,6 +52,19 @@ class KpiRowSerializer(serializers.Serializer):
     )
 
 
+class RuleKpiRowSerializer(serializers.Serializer):
+    day = serializers.DateField()
+    rule_id = serializers.IntegerField(help_text="The placements rule (its id in the admin).")
+    placement = serializers.CharField()
+    impressions = serializers.IntegerField(help_text="Responses the rule fired in.")
+    clicks = serializers.IntegerField(help_text="Of the items it placed or boosted.")
+    carts = serializers.IntegerField()
+    purchases = serializers.IntegerField(help_text="Of its items, attributed through a click.")
+    revenue = serializers.DecimalField(max_digits=16, decimal_places=2)
+    ctr = serializers.FloatField(allow_null=True, help_text="Clicks per response it fired in.")
+    conversion = serializers.FloatField(allow_null=True)
+
+
 class KpiBodySerializer(serializers.Serializer):
     start = serializers.DateField()
     end = serializers.DateField()
@@ -53,6 +72,9 @@ class KpiBodySerializer(serializers.Serializer):
         help_text="Events naming a recommendation id Shelfwise never served."
     )
     results = KpiRowSerializer(many=True)
+    rules = RuleKpiRowSerializer(
+        many=True, help_text="Per rule and day: what the items each rule placed earned."
+    )
 
 
 @extend_schema(
@@ -64,9 +86,10 @@ class KpiBodySerializer(serializers.Serializer):
     },
     description=(
         "What recommendations showed and earned per UTC day, placement, variant and model "
-        'version (the README\'s "Proving it works"), newest day first, from the summary tables '
-        "the worker refreshes every 15 minutes. At most the 366 days up to `end`: `start` and "
-        "`end` in the body say which days the rows cover."
+        'version, and per merchandising rule (`rules`; the README\'s "Proving it works"), '
+        "newest day first, from the summary tables the worker refreshes every 15 minutes. At "
+        "most the 366 days up to `end`: `start` and `end` in the body say which days the rows "
+        "cover."
     ),
 )
 @api_view(["GET"])
@@ -84,6 +107,7 @@ def kpis_list(request: Request) -> Response:
         "end": end,
         "unattributable_events": unattributable_events(start=start, end=end),
         "results": [kpi_record(row) for row in rows],
+        "rules": [rule_record(row) for row in rule_kpis(start=start, end=end)],
     }
     return Response(KpiBodySerializer(body).data)
 

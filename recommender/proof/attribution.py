@@ -18,7 +18,7 @@ Windows are closed at both ends: exactly H after still counts, a second later do
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from uuid import UUID
 
@@ -34,6 +34,8 @@ class Shown:
     shopper: str  # external id
     items: frozenset[int]
     shown_at: datetime
+    # Rule id → the items it placed or boosted in this response (placements; README, "KPIs").
+    rules: Mapping[int, frozenset[int]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -82,6 +82,10 @@ def _parse(raw: bytes | str | None) -> Impression | None:
             shopper=entry.get("shopper", "")[:128],
             product=entry.get("product", "")[:64],
             shown_at=datetime.fromisoformat(entry["at"]),
+            rules={
+                str(int(rule)): [int(pk) for pk in pks]
+                for rule, pks in entry.get("rules", {}).items()
+            },
         )
     except (TypeError, ValueError, KeyError, AttributeError):
         logger.error("Impressions stream: unreadable entry dropped: %r", raw)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from recommender.models import KpiDay, PlacementKpi
+from recommender.models import KpiDay, PlacementKpi, RuleKpi
 
 
 @dataclass(frozen=True)
@@ -71,6 +71,86 @@ def placement_kpis(*, start: date, end: date) -> list[KpiRow]:
         )
         for row in PlacementKpi.objects.filter(day__gte=start, day__lte=end)
     ]
+
+
+@dataclass(frozen=True)
+class RuleKpiRow:
+    """One rule's day: the responses it fired in and what its own items earned."""
+
+    day: date
+    rule_id: int
+    placement: str
+    impressions: int
+    clicks: int
+    carts: int
+    purchases: int
+    revenue: Decimal
+
+    @property
+    def ctr(self) -> float | None:
+        """Clicks on its items per response it fired in."""
+        return _rate(self.clicks, self.impressions)
+
+    @property
+    def conversion(self) -> float | None:
+        return _rate(self.purchases, self.impressions)
+
+
+def rule_kpis(*, start: date, end: date) -> list[RuleKpiRow]:
+    """Every rule's KPI row from ``start`` to ``end`` (inclusive), newest day first."""
+    return [
+        RuleKpiRow(
+            day=row.day,
+            rule_id=row.rule_id,
+            placement=row.placement,
+            impressions=row.impressions,
+            clicks=row.clicks,
+            carts=row.carts,
+            purchases=row.purchases,
+            revenue=row.revenue,
+        )
+        for row in RuleKpi.objects.filter(day__gte=start, day__lte=end)
+    ]
+
+
+def rule_totals(rows: list[RuleKpiRow]) -> list[RuleKpiRow]:
+    """One row per rule summing ``rows`` (its ``day`` the latest), by revenue, then clicks."""
+    totals: dict[int, RuleKpiRow] = {}
+    for row in rows:
+        seen = totals.get(row.rule_id)
+        if seen is None:
+            totals[row.rule_id] = row
+            continue
+        totals[row.rule_id] = RuleKpiRow(
+            day=max(seen.day, row.day),
+            rule_id=row.rule_id,
+            placement=seen.placement,
+            impressions=seen.impressions + row.impressions,
+            clicks=seen.clicks + row.clicks,
+            carts=seen.carts + row.carts,
+            purchases=seen.purchases + row.purchases,
+            revenue=seen.revenue + row.revenue,
+        )
+    return sorted(totals.values(), key=lambda r: (-r.revenue, -r.clicks, r.rule_id))
+
+
+RULE_CSV_COLUMNS = (
+    "day",
+    "rule_id",
+    "placement",
+    "impressions",
+    "clicks",
+    "carts",
+    "purchases",
+    "revenue",
+    "ctr",
+    "conversion",
+)
+
+
+def rule_record(row: RuleKpiRow) -> dict:
+    """One rule row with its rates, in ``RULE_CSV_COLUMNS`` order (API item and CSV line)."""
+    return {name: getattr(row, name) for name in RULE_CSV_COLUMNS}
 
 
 def unattributable_events(*, start: date, end: date) -> int:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from django.conf import settings
+
 from recommender.impressions import record_impressions
 from recommender.serving.results import Recommendations
 
@@ -38,13 +40,20 @@ def log_shown(
     shopper: str,
     product: str,
     now: datetime,
+    rules: dict[str, list[int]] | None = None,
     variant: str = "",
 ) -> None:
     """Buffer one served response's impression, whatever answered it (a slot, a product list
-    or a placement): the hourly per-product counts and the stream entry ``drain`` reads."""
+    or a placement): the hourly per-product counts and the stream entry ``drain`` reads.
+
+    ``rules`` maps a rule id to the product ids it placed or boosted here (a placement's
+    answer), for the KPIs per rule; ``variant`` is the A/B test arm that served it, if any
+    ("<experiment id>:<variant name>")."""
     # An empty list showed nothing to click or count, unless an A/B test served it (a holdout,
     # or a variant with nothing to show): that shopper's exposure must still count.
     if not product_ids and not variant:
+        return
+    if not settings.SHELFWISE_LOG_IMPRESSIONS:
         return
     record_impressions(
         product_ids=product_ids,
@@ -52,7 +61,7 @@ def log_shown(
         shown={
             "id": recommendation_id,
             "placement": placement,
-            "variant": variant,  # the A/B test arm ("<experiment id>:<variant name>")
+            "variant": variant,
             "model": (
                 f"{model_version['algorithm']}@v{model_version['version']}" if model_version else ""
             ),
@@ -60,5 +69,6 @@ def log_shown(
             "shopper": shopper,
             "product": product,
             "at": now.isoformat(),
+            "rules": rules or {},
         },
     )

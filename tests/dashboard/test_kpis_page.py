@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from recommender.models import KpiDay, PlacementKpi
+from recommender.models import KpiDay, PlacementKpi, RuleKpi
 from tests.conftest import api_client
 
 pytestmark = pytest.mark.django_db
@@ -127,3 +127,61 @@ def test_the_api_default_period_near_the_first_representable_day_is_no_error(fig
 
     assert response.status_code == 200
     assert response.json()["start"] == "0001-01-01"
+
+
+@pytest.fixture
+def rule_figures(figures):
+    from placements.models import Rule, RuleKind
+
+    rule = Rule.objects.create(name="Garden boost", kind=RuleKind.BOOST, brand="x")
+    for day in (figures, figures - timedelta(days=1)):
+        RuleKpi.objects.create(
+            day=day,
+            rule_id=rule.pk,
+            placement="home",
+            impressions=50,
+            clicks=5,
+            carts=2,
+            purchases=1,
+            revenue=Decimal("12.00"),
+        )
+    RuleKpi.objects.create(day=figures, rule_id=9999, placement="home", impressions=3)
+    return rule
+
+
+def test_the_page_sums_each_rule_over_the_period_with_its_name(staff_client, rule_figures):
+    response = staff_client.get("/kpis/?days=7")
+
+    rows = {row.rule_id: (row, name) for row, name in response.context["rules"]}
+    row, name = rows[rule_figures.pk]
+    assert (name, row.impressions, row.clicks, row.revenue) == (
+        "Garden boost",
+        100,
+        10,
+        Decimal("24.00"),
+    )
+    assert rows[9999][1] is None and "(deleted rule)" in response.content.decode()
+
+
+def test_the_rule_csv_and_the_api_list_each_rule_per_day(staff_client, rule_figures):
+    response = staff_client.get("/kpis/rules.csv?days=7")
+    body = api_client(role="reader").get("/api/v1/kpis").json()
+
+    lines = list(csv.DictReader(io.StringIO(response.content.decode())))
+    assert len(lines) == 3
+    assert {line["ctr"] for line in lines if line["rule_id"] == str(rule_figures.pk)} == {"0.1"}
+    mine = [r for r in body["rules"] if r["rule_id"] == rule_figures.pk]
+    assert [(r["clicks"], r["revenue"], r["ctr"]) for r in mine] == [(5, "12.00", 0.1)] * 2
+
+
+def test_a_long_period_is_paged_and_the_totals_still_cover_it_all(staff_client, figures):
+    PlacementKpi.objects.bulk_create(
+        PlacementKpi(day=figures, placement=f"p{n:03d}", impressions=1) for n in range(120)
+    )
+
+    first = staff_client.get("/kpis/?days=7")
+    second = staff_client.get("/kpis/?days=7&page=2")
+
+    assert len(first.context["page"]) == 100 and len(second.context["page"]) == 22
+    assert "Page 1 of 2" in first.content.decode()
+    assert first.context["impressions"] == 800 + 120

@@ -233,3 +233,23 @@ def test_the_placement_and_its_live_rules_are_read_once_and_again_after_any_chan
     home.is_active = False
     home.save()
     assert api.get(URL.format("home-for-you"), {"shopper": "s-0"}).status_code == 404
+
+
+def test_the_impression_records_which_items_each_live_rule_placed(api, home):
+    from catalog.models import Product
+    from placements.models import Rule, RuleKind, RuleState
+    from placements.rule_services import save_rule
+    from recommender.models import Impression
+    from recommender.proof.drain import drain_impressions
+
+    gar5 = Product.objects.get(sku="GAR-5")
+    pin = Rule(name="pin", state=RuleState.LIVE, kind=RuleKind.PIN, position=1, product=gar5)
+    save_rule(rule=pin, placements=[home])
+
+    body = _get(api, shopper="s-0")
+    drain_impressions()
+
+    shown = Impression.objects.get(pk=body["recommendation_id"])
+    assert shown.rules == {str(pin.pk): [gar5.pk]}
+    unmarked = [r for r in body["results"] if not r["marks"]]
+    assert unmarked and all(r["product"]["sku"] != "GAR-5" for r in unmarked)

@@ -131,3 +131,42 @@ def test_without_redis_the_embedded_demo_drains_its_own_process(settings, monkey
 
     assert [str(pk) for pk in Impression.objects.values_list("pk", flat=True)] == [rec_id]
     assert uuid.UUID(rec_id).version == 7
+
+
+def test_the_rules_and_variant_given_to_log_shown_reach_the_impression(settings):
+    from recommender.proof.shown import log_shown
+
+    rec_id = new_recommendation_id()
+    log_shown(
+        recommendation_id=rec_id,
+        placement="home",
+        model_version=None,
+        product_ids=[4, 5, 6],
+        shopper="s-1",
+        product="",
+        now=AT,
+        rules={"12": [4], "13": [5, 6]},
+        variant="b",
+    )
+
+    drain_impressions()
+
+    row = Impression.objects.get(pk=rec_id)
+    assert (row.rules, row.variant) == ({"12": [4], "13": [5, 6]}, "b")
+
+
+def test_with_impression_logging_off_nothing_is_logged(settings):
+    from recommender.proof.shown import log_shown
+
+    settings.SHELFWISE_LOG_IMPRESSIONS = False
+    log_shown(
+        recommendation_id=new_recommendation_id(),
+        placement="home",
+        model_version=None,
+        product_ids=[4],
+        shopper="s-1",
+        product="",
+        now=AT,
+    )
+
+    assert drain_impressions() == 0 and not Impression.objects.exists()

@@ -16,6 +16,7 @@ from django.utils.dateparse import parse_datetime
 from tqdm import tqdm
 
 from demo import selectors, services
+from demo.simulation import simulate_demo_week
 from demo.synthetic import GENERAL
 from demo.throwaway import (
     assert_throwaway_database,
@@ -24,6 +25,9 @@ from demo.throwaway import (
 )
 from demo.verticals import VERTICALS
 
+# The simulated week after a build (demo.simulation), 3 % of the default shop's shoppers:
+# about 1,500 requests, a minute on a loaded 2-core machine (README, "The demo").
+DEMO_TRAFFIC_SHOPPERS = 150
 # Scale 100: 200k products, 500k shoppers, 20M events, a few GB in PostgreSQL.
 MAX_SCALE = 100
 
@@ -69,6 +73,12 @@ class Command(BaseCommand):
         parser.add_argument(
             "--no-train", action="store_true", help="Skip training the models (faster)."
         )
+        parser.add_argument(
+            "--traffic-shoppers",
+            type=int,
+            help="Shoppers in the simulated week that fills the KPI page (default "
+            f"{DEMO_TRAFFIC_SHOPPERS} x --scale; 0 skips it).",
+        )
         parser.add_argument("--addrport", default="127.0.0.1:8000", help="Where to serve.")
         parser.add_argument(
             "--force",
@@ -83,6 +93,10 @@ class Command(BaseCommand):
                 f"--scale must be above 0 and at most {MAX_SCALE:g} "
                 f"(got {options['scale']:g}; scale {MAX_SCALE:g} is 200k products and 20M events)."
             )
+        if options["traffic_shoppers"] is None:
+            options["traffic_shoppers"] = max(1, round(DEMO_TRAFFIC_SHOPPERS * options["scale"]))
+        if options["traffic_shoppers"] < 0:
+            raise CommandError("--traffic-shoppers must be 0 (none) or more.")
         path = options["online_retail"]
         if path and options["vertical"] != GENERAL:
             raise CommandError(
@@ -113,6 +127,8 @@ class Command(BaseCommand):
             self.stdout.write("Training the models…")
             self.stdout.flush()
             run = services.train_demo_models(retrain=built)
+        if built and options["traffic_shoppers"] > 0:
+            self._simulate_week(options, now=now)
         username, password = services.ensure_demo_login()
         self._summary(now=now, notes=notes, seconds=time.monotonic() - started)
         self.stdout.write(f"Models: {_describe_run(run, skipped=options['no_train'])}")
@@ -124,12 +140,30 @@ class Command(BaseCommand):
         self._login_banner(username, password, serving=True, addrport=options["addrport"])
         call_command("runserver", options["addrport"], use_reloader=False)
 
+    def _simulate_week(self, options: dict, *, now: datetime) -> None:
+        self.stdout.write("Simulating a week of shoppers through the API…")
+        self.stdout.flush()
+        began = time.monotonic()
+        report = simulate_demo_week(
+            seed=options["seed"],
+            now=now,
+            shoppers=options["traffic_shoppers"],
+            event_prefix=f"{services.EVENT_PREFIX}sim-",
+            progress=_visit_progress,
+        )
+        self.stdout.write(
+            f"Simulated week: {report.responses:,} responses, {report.clicks.observed:,} "
+            f"clicks, {report.purchases.observed:,} purchases "
+            f"({time.monotonic() - began:.0f} s); the KPI page shows them."
+        )
+
     def _check_in_throwaway(self, options: dict, *, now: datetime) -> None:
         args = ["demo", "--no-serve", "--verify", "--seed", str(options["seed"])]
         args += ["--scale", str(options["scale"]), "--now", now.isoformat()]
         args += ["--vertical", options["vertical"]]
         if options["no_train"]:
             args.append("--no-train")
+        args += ["--traffic-shoppers", str(options["traffic_shoppers"])]
         if options["online_retail"]:
             args += ["--online-retail", str(Path(options["online_retail"]).resolve())]
         self.stdout.write("Checking the demo on a throwaway SQLite database…")
@@ -239,6 +273,10 @@ def _describe_run(run, *, skipped: bool) -> str:
 
 def _progress(items, label: str, total: int):
     return tqdm(items, desc=label, total=total, unit="batch", file=sys.stderr)
+
+
+def _visit_progress(items, label: str, total: int):
+    return tqdm(items, desc=label, total=total, unit="visit", file=sys.stderr)
 
 
 def _join(counts: dict[str, int]) -> str:

@@ -1,0 +1,81 @@
+"""manage.py simulate_traffic: simulated shoppers click and buy through the real API."""
+
+from __future__ import annotations
+
+import sys
+from datetime import timedelta
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils import timezone
+from tqdm import tqdm
+
+from demo.selectors import simulated_shoppers
+from demo.simulation import (
+    HttpApi,
+    SimulationError,
+    in_process_api,
+    simulate_traffic,
+    store_simulated_days,
+)
+
+MAX_DAYS = 90
+
+
+class Command(BaseCommand):
+    help = (
+        "Simulate shoppers with the shop's planted tastes (declared interests) seeing "
+        "recommendations, clicking and buying with known probabilities (demo.traffic), through "
+        "the real API; then store the impressions and refresh the KPIs of the simulated days."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--days", type=int, default=7, help="Days ending now (default 7).")
+        parser.add_argument("--shoppers", type=int, default=200, help="Shoppers (default 200).")
+        parser.add_argument("--seed", type=int, default=42, help="Random seed (default 42).")
+        parser.add_argument(
+            "--url",
+            help="A running server's base URL (needs --token); the server keeps its own clock.",
+        )
+        parser.add_argument("--token", help="A backend API token, for --url.")
+
+    def handle(self, *args, **options) -> None:
+        days, count = options["days"], options["shoppers"]
+        if not 1 <= days <= MAX_DAYS:
+            raise CommandError(f"--days must be between 1 and {MAX_DAYS} (got {days}).")
+        if count < 1:
+            raise CommandError(f"--shoppers must be at least 1 (got {count}).")
+        if options["url"] and not options["token"]:
+            raise CommandError("--url needs --token (a backend client's API token).")
+        shoppers = simulated_shoppers(count=count, seed=options["seed"])
+        if not shoppers:
+            raise CommandError("The shop has no shoppers: build one first (manage.py demo).")
+        now = timezone.now()
+        start = now - timedelta(days=days)
+        remote = bool(options["url"])
+        api = HttpApi(url=options["url"], token=options["token"]) if remote else in_process_api()
+        try:
+            report = simulate_traffic(
+                api=api,
+                shoppers=shoppers,
+                start=start,
+                days=days,
+                seed=options["seed"],
+                simulated_clock=not remote,
+                progress=_progress,
+            )
+        except SimulationError as exc:
+            raise CommandError(str(exc)) from exc
+        self.stdout.write(
+            f"{report.visits:,} visits, {report.responses:,} responses, "
+            f"{report.clicks.observed:,} clicks (planted {report.clicks.expected:,.0f}), "
+            f"{report.purchases.observed:,} purchases (planted {report.purchases.expected:,.0f})."
+        )
+        if remote:
+            self.stdout.write("Sent to the server: its worker stores and refreshes the KPIs.")
+            return
+        stored = store_simulated_days(start=start, days=days, now=timezone.now())
+        self.stdout.write(f"Stored {stored:,} impressions; KPIs refreshed for {days + 1} days.")
+
+
+def _progress(items, label: str, total: int):
+    return tqdm(items, desc=label, total=total, unit="visit", file=sys.stderr)

@@ -1,0 +1,256 @@
+"""Simulated shoppers through the real API: ``manage.py simulate_traffic`` and the demo's week.
+
+Each simulated day, every shopper comes with probability ``visits_per_day`` at a random time;
+the visits run in time order. A visit asks the API for the shopper's ``for_you`` list (and, on
+``product_page_share`` of visits, the similar items of a product from it), reacts to each list
+with ``demo.traffic.react`` (their planted taste: the declared interests), and posts what they
+did through the events API: a view carrying the recommendation id and position for a click,
+then for a buy an add-to-cart and a purchase without them (credited through the click).
+
+In process (the default) the requests go through Django's test client on a simulated clock:
+``django.utils.timezone.now`` answers the visit's time while it runs, so serving, the impression
+log and the events' checks all see the simulated day. Over HTTP (``url``) the server keeps its
+own clock: the events are stamped from each response's ``generated_at``, so the days collapse
+into the run's real time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import random
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from datetime import datetime, timedelta
+from unittest import mock
+
+from django.contrib.auth import get_user_model
+from django.test import Client
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from accounts.roles import create_api_client
+from demo.selectors import shopper_tastes, simulated_shoppers
+from demo.traffic import DEFAULT_MODEL, ItemOutcome, ShopperModel, TrafficReport, lift_of, react
+from recommender.proof.drain import drain_impressions
+from recommender.proof.kpis import refresh_kpis
+
+Progress = Callable[[Iterable, str, int], Iterable]
+
+
+class SimulationError(RuntimeError):
+    """The API refused a simulated request: the message names the request and the answer."""
+
+
+class InProcessApi:
+    """The real API through Django's test client in this process (views, auth, throttling)."""
+
+    def __init__(self, *, token: str) -> None:
+        self.client = Client(HTTP_AUTHORIZATION=f"Token {token}", HTTP_HOST="localhost")
+
+    def get(self, path: str, params: Mapping[str, str]) -> dict | None:
+        return _answer(self.client.get(f"/api/v1/{path}", params), path)
+
+    def send(self, events: list[dict]) -> None:
+        body = json.dumps({"events": events})
+        answer = self.client.post("/api/v1/events", body, content_type="application/json")
+        _check_events(answer.status_code, answer.json() if answer.status_code == 200 else None)
+
+
+class HttpApi:
+    """The API of a running server at ``url``, with a backend token."""
+
+    def __init__(self, *, url: str, token: str) -> None:
+        import requests
+
+        self.url = url.rstrip("/")
+        self.session = requests.Session()
+        self.session.headers["Authorization"] = f"Token {token}"
+
+    def get(self, path: str, params: Mapping[str, str]) -> dict | None:
+        return _answer(self.session.get(f"{self.url}/api/v1/{path}", params=params), path)
+
+    def send(self, events: list[dict]) -> None:
+        answer = self.session.post(f"{self.url}/api/v1/events", json={"events": events})
+        _check_events(answer.status_code, answer.json() if answer.status_code == 200 else None)
+
+
+def _answer(response, path: str) -> dict | None:
+    if response.status_code == 404:
+        return None
+    if response.status_code != 200:
+        body = response.content[:300]
+        raise SimulationError(f"GET {path}: HTTP {response.status_code}: {body!r}")
+    return response.json()
+
+
+def _check_events(status: int, body: dict | None) -> None:
+    if body is None:
+        raise SimulationError(f"POST events: HTTP {status}")
+    if body["invalid"]:
+        bad = [r for r in body["results"] if r["status"] == "invalid"][:3]
+        raise SimulationError(f"POST events: {body['invalid']} invalid, e.g. {bad}")
+
+
+@contextlib.contextmanager
+def _clock(at: datetime | None) -> Iterator[None]:
+    """``timezone.now()`` answers ``at`` inside (every caller reads it through the module)."""
+    if at is None:
+        yield
+        return
+    with mock.patch.object(timezone, "now", lambda: at):
+        yield
+
+
+def simulate_traffic(
+    *,
+    api: InProcessApi | HttpApi,
+    shoppers: list[str],
+    start: datetime,
+    days: int,
+    seed: int,
+    model: ShopperModel = DEFAULT_MODEL,
+    lifts: Mapping[str, float] | None = None,
+    simulated_clock: bool = True,
+    event_prefix: str = "sim-",
+    progress: Progress | None = None,
+) -> TrafficReport:
+    """Run ``days`` simulated days from ``start`` for ``shoppers`` (external ids) through
+    ``api``; the same arguments on the same shop give the same visits and reactions."""
+    rng = random.Random(seed)
+    tastes = shopper_tastes(external_ids=shoppers)
+    report = TrafficReport()
+    visits = _visits(rng, shoppers=shoppers, start=start, days=days, model=model)
+    steps = progress(visits, "Simulated visits", len(visits)) if progress else visits
+    for n, (at, shopper) in enumerate(steps):
+        with _clock(at if simulated_clock else None):
+            _visit(
+                api,
+                rng,
+                shopper=shopper,
+                taste=tastes.get(shopper, frozenset()),
+                at=at,
+                visit_id=f"{event_prefix}{seed}-{n}",
+                model=model,
+                lifts=lifts or {},
+                report=report,
+            )
+        report.visits += 1
+    return report
+
+
+def _visits(rng, *, shoppers, start, days, model) -> list[tuple[datetime, str]]:
+    visits = [
+        (start + timedelta(days=day, seconds=rng.uniform(0, 86_400)), shopper)
+        for day in range(days)
+        for shopper in shoppers
+        if rng.random() < model.visits_per_day
+    ]
+    return sorted(visits)
+
+
+def _visit(api, rng, *, shopper, taste, at, visit_id, model, lifts, report) -> None:
+    home = api.get(f"shoppers/{shopper}/recommendations", {"slot": "for_you"})
+    pages = [home] if home else []
+    if home and home["results"] and rng.random() < model.product_page_share:
+        sku = rng.choice(home["results"])["product"]["sku"]
+        similar = api.get(f"products/{sku}/similar", {})
+        pages += [similar] if similar else []
+    events: list[dict] = []
+    for page_number, page in enumerate(pages):
+        if not page["results"]:
+            continue
+        skus = [r["product"]["sku"] for r in page["results"]]
+        matches = [float(r["product"]["category_slug"] in taste) for r in page["results"]]
+        variant = page.get("variant") or ""
+        outcomes = react(
+            skus=skus,
+            matches=matches,
+            rng=rng,
+            lift=lift_of(variant, lifts),
+            model=model,
+            report=report,
+        )
+        report.count(variant=variant, outcomes=outcomes)
+        shown_at = _served_at(page, fallback=at)
+        events += _events(
+            rng, page, outcomes, shopper=shopper, at=shown_at, page_id=f"{visit_id}-{page_number}"
+        )
+    if events:
+        api.send(events)
+
+
+def _served_at(page: dict, *, fallback: datetime) -> datetime:
+    return parse_datetime(page.get("generated_at") or "") or fallback
+
+
+def _events(rng, page, outcomes: list[ItemOutcome], *, shopper, at, page_id) -> list[dict]:
+    """The events of one page's reactions; their ids name the seed, visit, page and position,
+    so the same run gives the same events (the demo's fingerprint stays reproducible)."""
+    rec_id = page["recommendation_id"]
+    events = []
+    for o in outcomes:
+        if not o.clicked:
+            continue
+        clicked = at + timedelta(seconds=rng.uniform(5, 120))
+        base = {"shopper": shopper, "product": o.sku, "value": 1}
+        ids = {"recommendation_id": rec_id, "position": o.position}
+        events.append(_event(base, ids, "view", clicked, f"{page_id}-v{o.position}"))
+        if not o.bought:
+            continue
+        carted = clicked + timedelta(seconds=rng.uniform(30, 600))
+        bought = carted + timedelta(seconds=rng.uniform(30, 1800))
+        # No id on the cart or the purchase: a shop's basket and checkout rarely carry it; the
+        # click earns them (last touch), and a click is counted once per day it is named.
+        events.append(_event(base, {}, "add_to_cart", carted, f"{page_id}-c{o.position}"))
+        events.append(_event(base, {}, "purchase", bought, f"{page_id}-p{o.position}"))
+    return events
+
+
+def _event(base: dict, ids: dict, kind: str, at: datetime, event_id: str) -> dict:
+    return {**base, **ids, "kind": kind, "occurred_at": at.isoformat(), "event_id": event_id}
+
+
+SIMULATOR_CLIENT = "traffic-simulator"
+
+
+def in_process_api() -> InProcessApi:
+    """The in-process API with the simulator's own backend token (made, or rotated, here)."""
+    exists = get_user_model().objects.filter(username=SIMULATOR_CLIENT).exists()
+    client = create_api_client(name=SIMULATOR_CLIENT, role="backend", rotate=exists)
+    return InProcessApi(token=client.token)
+
+
+def store_simulated_days(*, start: datetime, days: int, now: datetime) -> int:
+    """Drain the simulated responses into ``Impression`` and refresh the KPIs of every day
+    they touched (the worker's two tasks, run now); return the impressions stored."""
+    stored = drain_impressions()
+    for offset in range(days + 1):  # the day after: purchases late on the last day
+        day = (start + timedelta(days=offset)).date()
+        if day <= now.date():
+            refresh_kpis(day=day, now=now)
+    return stored
+
+
+def simulate_demo_week(
+    *,
+    seed: int,
+    now: datetime,
+    shoppers: int,
+    event_prefix: str,
+    days: int = 7,
+    progress: Progress | None = None,
+) -> TrafficReport:
+    """The demo's simulated traffic: ``shoppers`` of the shop for the ``days`` up to ``now``
+    through the in-process API, then stored and refreshed, so the KPI page has figures."""
+    start = now - timedelta(days=days)
+    report = simulate_traffic(
+        api=in_process_api(),
+        shoppers=simulated_shoppers(count=shoppers, seed=seed),
+        start=start,
+        days=days,
+        seed=seed,
+        event_prefix=event_prefix,
+        progress=progress,
+    )
+    store_simulated_days(start=start, days=days, now=max(now, timezone.now()))
+    return report

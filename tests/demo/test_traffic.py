@@ -1,0 +1,102 @@
+"""The traffic simulator: its planted click and buy model, and a simulated run through the real
+API whose attributed clicks and purchases match what it planted."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from demo.simulation import in_process_api, simulate_traffic, store_simulated_days
+from demo.traffic import (
+    ShopperModel,
+    TrafficReport,
+    buy_probability,
+    click_probability,
+    react,
+)
+from recommender.models import Impression, PlacementKpi
+from tests.serving.conftest import _fresh_serving_state, shop, trained_shop  # noqa: F401
+
+MODEL = ShopperModel(click_base=0.02, click_taste=0.2, position_decay=0.9, buy_taste=0.4)
+
+
+def test_a_matching_item_is_clicked_more_and_lower_positions_less():
+    top_match = click_probability(match=1, position=1, model=MODEL)
+    top_other = click_probability(match=0, position=1, model=MODEL)
+    third_match = click_probability(match=1, position=3, model=MODEL)
+
+    assert top_match == pytest.approx(0.22)
+    assert top_other == pytest.approx(0.02)
+    assert third_match == pytest.approx(0.22 * 0.81)
+    assert buy_probability(match=1, model=MODEL) > buy_probability(match=0, model=MODEL)
+
+
+def test_a_variant_lift_multiplies_the_click_rate_and_never_passes_one():
+    plain = click_probability(match=1, position=2, model=MODEL)
+
+    assert click_probability(match=1, position=2, lift=1.05, model=MODEL) == pytest.approx(
+        plain * 1.05
+    )
+    assert click_probability(match=1, position=1, lift=100, model=MODEL) == 1.0
+
+
+@pytest.mark.parametrize("bad", [{"click_base": 1.5}, {"position_decay": 0}, {"buy_taste": -0.1}])
+def test_a_model_outside_probabilities_is_refused(bad):
+    with pytest.raises(ValueError, match=next(iter(bad))):
+        ShopperModel(**bad)
+
+
+def test_reactions_follow_the_planted_rates_over_many_responses():
+    rng = random.Random(5)
+    report = TrafficReport()
+    for _ in range(4000):
+        react(skus=list("abcde"), matches=[1, 0, 1, 0, 0], rng=rng, model=MODEL, report=report)
+
+    assert report.clicks.within() and report.purchases.within()
+    assert report.clicks.observed > 1000  # the test has the power to see a wrong rate
+
+
+@pytest.fixture
+def tasteful(trained_shop):  # noqa: F811
+    """The serving shop's shoppers declare the taste group they browse (shopper i: group i % 3)."""
+    for n, shopper in enumerate(trained_shop["shoppers"]):
+        shopper.interests.add(trained_shop["categories"][n % 3])
+    return trained_shop
+
+
+@pytest.mark.django_db(transaction=False)
+def test_a_simulated_week_through_the_api_is_attributed_at_its_planted_rates(tasteful):
+    start = datetime(2011, 12, 10, tzinfo=UTC)
+    shoppers = [s.external_id for s in tasteful["shoppers"]]
+    eager = ShopperModel(
+        click_base=0.05, click_taste=0.35, buy_base=0.15, buy_taste=0.45, visits_per_day=1.0
+    )
+
+    report = simulate_traffic(
+        api=in_process_api(), shoppers=shoppers, start=start, days=3, seed=11, model=eager
+    )
+    stored = store_simulated_days(start=start, days=3, now=start + timedelta(days=4))
+
+    assert stored == report.responses == Impression.objects.count()
+    rows = PlacementKpi.objects.all()
+    assert sum(r.impressions for r in rows) == report.responses
+    # Every click and purchase came back through the events API and was attributed.
+    assert sum(r.clicks for r in rows) == report.clicks.observed
+    assert sum(r.purchases for r in rows) == report.purchases.observed
+    # And they happened at the planted rates: within the 99.9 % binomial interval.
+    assert report.clicks.within() and report.purchases.within()
+    assert report.purchases.observed >= 20
+    first = Impression.objects.order_by("shown_at").first()
+    assert start <= first.shown_at < start + timedelta(days=1)  # on the simulated clock
+
+
+def test_the_command_refuses_bad_arguments_with_a_message(db):
+    with pytest.raises(CommandError, match="--days"):
+        call_command("simulate_traffic", "--days", "0")
+    with pytest.raises(CommandError, match="--token"):
+        call_command("simulate_traffic", "--url", "http://localhost:1")
+    with pytest.raises(CommandError, match="no shoppers"):
+        call_command("simulate_traffic", "--days", "1")
