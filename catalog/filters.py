@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import django_filters
+from django import forms
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 from rest_framework.exceptions import ValidationError
@@ -12,9 +13,24 @@ from rest_framework.exceptions import ValidationError
 from catalog.models import Category, CategoryTree, Product, Promotion
 
 
+class _TrueOrFalse(forms.TypedChoiceField):
+    """Absent means no filter; present it must say ``true`` or ``false``: ``?in_stock=`` is as
+    much a mistake as ``?in_stock=yes`` and is refused the same way."""
+
+    def clean(self, value: Any) -> Any:
+        if value == "":
+            # The choice field's own code, so the error is the one the schema documents.
+            raise forms.ValidationError(
+                "Give true or false, or leave the parameter out.", code="invalid_choice"
+            )
+        return super().clean(value)
+
+
 class StrictBooleanFilter(django_filters.TypedChoiceFilter):
     """``true`` or ``false`` only: django-filter's BooleanFilter reads anything else as "no
     filter", so a typo would silently return every product."""
+
+    field_class = _TrueOrFalse
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("choices", [("true", "true"), ("false", "false")])

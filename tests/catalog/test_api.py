@@ -52,6 +52,16 @@ def test_products_filter_by_stock_activity_and_promotion(shop_client):
     assert _skus(promoted) == ["PROMO"] == _skus(on_promotion)
 
 
+@pytest.mark.parametrize("value", ["", "yes", "1"])
+def test_a_yes_no_filter_that_is_not_true_or_false_is_a_400(shop_client, value):
+    ProductFactory(sku="OUT", stock=0)
+
+    response = shop_client.get("/api/v1/products", {"in_stock": value})
+
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["attr"] == "in_stock"
+
+
 @pytest.mark.parametrize("params", [{"limit": 101}, {"limit": 0}, {"offset": -1}, {"limit": "x"}])
 def test_pagination_out_of_range_is_a_400_not_a_silent_clamp(shop_client, params):
     response = shop_client.get("/api/v1/products", params)
