@@ -240,6 +240,6 @@ def _row_errors(row: Any) -> dict[str, list[str]]:
         if row.get(name) in (None, "")
     }
     for name, value in row.items():
-        if isinstance(value, (dict, list)) and name != "attributes":
+        if isinstance(value, (dict, list)) and name not in ("attributes", "tags"):
             errors.setdefault(name, []).append("Must be a single value.")
     return errors

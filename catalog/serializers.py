@@ -7,7 +7,14 @@ from typing import Any
 from django.conf import settings
 from rest_framework import serializers
 
-from catalog.models import IMAGE_URL_MAX_LENGTH, IMAGE_URL_PATTERN, IMAGE_URL_RULE, Product
+from catalog.models import (
+    IMAGE_URL_MAX_LENGTH,
+    IMAGE_URL_PATTERN,
+    IMAGE_URL_RULE,
+    MAX_TAGS,
+    TAG_MAX_LENGTH,
+    Product,
+)
 from config.api import StrictInputSerializer
 
 # Fields every upserted row must carry: a product cannot be created without them, and PUT
@@ -24,6 +31,7 @@ PUT_DEFAULTS: dict[str, Any] = {
     "is_active": True,
     "points_price": None,
     "attributes": {},
+    "tags": [],
 }
 
 
@@ -48,6 +56,7 @@ class ProductOutSerializer(serializers.ModelSerializer):
             "is_active",
             "points_price",
             "attributes",
+            "tags",
             "image_url",
             "created_at",
             "updated_at",
@@ -85,6 +94,12 @@ class ProductInSerializer(StrictInputSerializer):
         min_value=1, max_value=2_147_483_647, required=False, allow_null=True
     )
     attributes = serializers.DictField(required=False)
+    tags = serializers.ListField(
+        child=serializers.CharField(max_length=TAG_MAX_LENGTH),
+        max_length=MAX_TAGS,
+        required=False,
+        help_text="Short labels rules can match (no commas), stored in lower case.",
+    )
     image_url = serializers.RegexField(
         IMAGE_URL_PATTERN,
         max_length=IMAGE_URL_MAX_LENGTH,
