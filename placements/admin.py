@@ -23,6 +23,7 @@ class PlacementAdmin(admin.ModelAdmin):
                 "fields": (
                     "exclude_in_cart",
                     "exclude_bought",
+                    "exclude_shown_hours",
                     "max_per_category",
                     "max_per_brand",
                     "min_relevance",
@@ -38,8 +39,10 @@ class RuleForm(forms.ModelForm):
         fields = (
             *("name", "kind", "placements", "state", "priority"),
             *("starts_at", "ends_at", "countries", "segment", "audience"),
-            *("category", "brand", "price_min", "price_max", "min_stock", "on_promotion"),
-            *("product", "position", "strength", "share_count"),
+            *("category", "brand", "tag", "price_min", "price_max"),
+            *("price_relation", "price_percent", "min_stock", "on_promotion"),
+            *("product", "position", "strength", "share_count", "share_percent"),
+            *("rotation_shows", "rotation_hours"),
         )
 
     def _post_clean(self) -> None:
@@ -70,14 +73,25 @@ class RuleAdmin(admin.ModelAdmin):
                 "fields": (
                     "category",
                     "brand",
+                    "tag",
                     "price_min",
                     "price_max",
+                    "price_relation",
+                    "price_percent",
                     "min_stock",
                     "on_promotion",
                 )
             },
         ),
-        ("What it does", {"fields": ("product", "position", "strength", "share_count")}),
+        (
+            "What it does",
+            {
+                "fields": (
+                    *("product", "position", "strength", "share_count", "share_percent"),
+                    *("rotation_shows", "rotation_hours"),
+                )
+            },
+        ),
     )
 
     def get_readonly_fields(self, request, obj=None):

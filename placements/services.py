@@ -7,15 +7,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
 
 from behavior.selectors import product_ids_for_skus, purchase_totals, shopper_facts
+from behavior.shown_history import ShownHistory, shown_history
 from config.recommendation_ids import new_recommendation_id
 from placements.candidates import Candidate, candidates_from, rank_normalise
 from placements.models import Context, Placement, Rule, RuleKind
-from placements.ordering import Audience, arrange, drop_filtered
+from placements.ordering import Audience, RequestFacts, applicable, arrange, drop_filtered
 from placements.selectors import rules_for
 from recommender.proof.shown import log_shown
 from recommender.serving.catalog_state import CatalogSnapshot, current_catalog
@@ -104,7 +106,26 @@ def placement_recommendations(
     audience = _audience(shopper=shopper, country=country)
     rules = rules_for(placement=placement, now=now, audience=audience, drafts=drafts)
     catalog = current_catalog()
-    excluded = _excluded(placement, cart=cart, product=product, audience=audience, now=now)
+    relative = any(rule.price_relation for rule in rules)
+    found = _context_products(placement, product=product, cart=cart, relative=relative)
+    history = _history(placement, rules=rules, shopper=shopper, now=now)
+    facts = RequestFacts(
+        now=now.timestamp(),
+        reference_price=_reference_price(found, product=product, cart=cart, catalog=catalog)
+        if relative
+        else None,
+        history=history,
+    )
+    rules = [rule for rule in rules if applicable(rule, facts)]
+    excluded = _excluded(
+        placement,
+        found=found,
+        product=product,
+        cart=cart,
+        audience=audience,
+        history=history,
+        now=now,
+    )
     pool_k = min(settings.SHELFWISE_MAX_K, max(k * POOL_FACTOR, MIN_POOL))
     pool: list[Candidate] = []
     first: Recommendations | None = None
@@ -119,8 +140,8 @@ def placement_recommendations(
         fresh = [item for item in served.items if item.product.id not in seen]
         # The minimum holds the placement's own slot to its standard; the fallback is the fill.
         minimum = placement.min_relevance if strategy == placement.strategy else 0.0
-        found = candidates_from(fresh, catalog=catalog, now=now, min_relevance=minimum)
-        pool += drop_filtered(found, rules=rules, catalog=catalog)
+        found_here = candidates_from(fresh, catalog=catalog, now=now, min_relevance=minimum)
+        pool += drop_filtered(found_here, rules=rules, catalog=catalog, facts=facts)
         if len(pool) >= k:
             break
     pool += _promoted_supply(
@@ -128,10 +149,13 @@ def placement_recommendations(
         rules=rules,
         excluded=excluded,
         catalog=catalog,
-        request=(shopper, pool_k, now, country),
+        facts=facts,
+        request=(shopper, k, pool_k, now, country),
     )
     rank_normalise(pool)
-    pool += _pinned_outside(pool, rules=rules, excluded=excluded, catalog=catalog, now=now)
+    pool += _pinned_outside(
+        pool, rules=rules, excluded=excluded, catalog=catalog, facts=facts, now=now
+    )
     placed = arrange(
         pool,
         k=k,
@@ -139,6 +163,7 @@ def placement_recommendations(
         catalog=catalog,
         per_category=placement.max_per_category,
         per_brand=placement.max_per_brand,
+        facts=facts,
     )
     return PlacedList(
         placement=placement.name,
@@ -158,20 +183,22 @@ def _promoted_supply(
     rules: list[Rule],
     excluded: set[int],
     catalog: CatalogSnapshot,
-    request: tuple[str, int, datetime, str],
+    facts: RequestFacts,
+    request: tuple[str, int, int, datetime, str],
 ) -> list[Candidate]:
     """When a promotion share wants more promoted products than the pool holds, the
     "promotions" slot's own ranking of them for this shopper, below the pool: the share then
     takes the ones the model likes best, never random ones."""
-    need = max((r.share_count or 0 for r in rules if r.kind == RuleKind.PROMOTION_SHARE), default=0)
-    if sum(c.promoted for c in pool) >= need:
+    shopper, k, pool_k, now, country = request
+    shares = (r.share_for(k) for r in rules if r.kind == RuleKind.PROMOTION_SHARE)
+    if sum(c.promoted for c in pool) >= max(shares, default=0):
         return []
-    shopper, k, now, country = request
-    served = recommend(shopper=shopper, slot="promotions", k=k, now=now, country=country)
+    served = recommend(shopper=shopper, slot="promotions", k=pool_k, now=now, country=country)
     seen = excluded | {c.pk for c in pool}
     fresh = [item for item in served.items if item.product.id not in seen]
     found = candidates_from(fresh, catalog=catalog, now=now)
-    return drop_filtered([c for c in found if c.promoted], rules=rules, catalog=catalog)
+    promoted = [c for c in found if c.promoted]
+    return drop_filtered(promoted, rules=rules, catalog=catalog, facts=facts)
 
 
 def _pinned_outside(
@@ -180,6 +207,7 @@ def _pinned_outside(
     rules: list[Rule],
     excluded: set[int],
     catalog: CatalogSnapshot,
+    facts: RequestFacts,
     now: datetime,
 ) -> list[Candidate]:
     """Pinned products the model did not put in the pool, at the bottom of it (base 0), through
@@ -197,7 +225,7 @@ def _pinned_outside(
         if (card := cards.get(pk)) is not None and card.in_stock and card.is_active
     ]
     found = candidates_from(items, catalog=catalog, now=now)
-    return drop_filtered(found, rules=rules, catalog=catalog)
+    return drop_filtered(found, rules=rules, catalog=catalog, facts=facts)
 
 
 def _anchor(placement: Placement, *, product: str, cart: tuple[str, ...]) -> str:
@@ -225,24 +253,68 @@ def _audience(*, shopper: str, country: str) -> Audience:
     )
 
 
-def _excluded(
-    placement: Placement, *, cart: tuple[str, ...], product: str, audience: Audience, now: datetime
-) -> set[int]:
-    """Products the placement never shows this request: the page's own product, the cart's
-    (when set) and the shopper's purchases (when set). Out of stock is always excluded by
-    serving itself."""
+def _context_products(
+    placement: Placement, *, product: str, cart: tuple[str, ...], relative: bool
+) -> dict[str, int]:
+    """Sku → pk of the page's product and of the cart's items when they are needed (to
+    exclude, or to price against), in one query; ``ProductNotFound`` for an unknown page's
+    product. Unknown cart skus are left out: a cart may outlive a product."""
     skus = [product] if product else []
-    if placement.exclude_in_cart:  # unknown cart skus are ignored: a cart may outlive a product
+    if placement.exclude_in_cart or relative:
         skus += list(cart)
     found = product_ids_for_skus(skus=skus) if skus else {}
     if product and product not in found:
         raise ProductNotFound(product)
-    excluded = set(found.values())
+    return found
+
+
+def _reference_price(
+    found: dict[str, int], *, product: str, cart: tuple[str, ...], catalog: CatalogSnapshot
+) -> Decimal | None:
+    """The price relative-price rules compare with: the page's product's, else the cart's
+    last known item's; None when there is neither."""
+    sku = product or next((sku for sku in reversed(cart) if sku in found), "")
+    if not sku:
+        return None
+    card = product_cards([found[sku]], memo=catalog.card_memo).get(found[sku])
+    return Decimal(card.price) if card is not None else None
+
+
+def _history(
+    placement: Placement, *, rules: list[Rule], shopper: str, now: datetime
+) -> ShownHistory | None:
+    """The shopper's shown history over the longest window a rotation or the "recently
+    shown" exclusion needs (one Redis command); None when none needs it or Redis is down."""
+    hours = [r.rotation_hours or 0 for r in rules if r.kind == RuleKind.ROTATION]
+    hours.append(placement.exclude_shown_hours or 0)
+    if not shopper or not max(hours):
+        return None
+    return shown_history(shopper=shopper, now=now, hours=max(hours))
+
+
+def _excluded(
+    placement: Placement,
+    *,
+    found: dict[str, int],
+    product: str,
+    cart: tuple[str, ...],
+    audience: Audience,
+    history: ShownHistory | None,
+    now: datetime,
+) -> set[int]:
+    """Products the placement never shows this request: the page's own product, the cart's,
+    the shopper's purchases and what the shopper was shown in the last hours (each when set).
+    Out of stock is always excluded by serving itself."""
+    skus = ([product] if product else []) + (list(cart) if placement.exclude_in_cart else [])
+    excluded = {found[sku] for sku in skus if sku in found}
     if placement.exclude_bought and audience.pk is not None:
         pks, *_ = purchase_totals(
             shopper_id=audience.pk, before=None, reference=now.timestamp(), rate=0.0
         )
         excluded |= {int(pk) for pk in pks}
+    if placement.exclude_shown_hours and history is not None:
+        since = now.timestamp() - placement.exclude_shown_hours * 3600
+        excluded |= history.shown_since(since)
     return excluded
 
 
