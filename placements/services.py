@@ -193,6 +193,8 @@ def _promoted_supply(
     shares = (r.share_for(k) for r in rules if r.kind == RuleKind.PROMOTION_SHARE)
     if sum(c.promoted for c in pool) >= max(shares, default=0):
         return []
+    if not catalog.active_promotions(now=now):  # nothing to supply: spare the slot's call
+        return []
     served = recommend(shopper=shopper, slot="promotions", k=pool_k, now=now, country=country)
     seen = excluded | {c.pk for c in pool}
     fresh = [item for item in served.items if item.product.id not in seen]
