@@ -73,6 +73,14 @@ class ShownHistory:
         """Products shown at ``since`` or later."""
         return {pk for pk, times in self.shown.items() if max(times) >= since}
 
+    def shown_at_least(self, times: int, *, since: float) -> set[int]:
+        """Products shown ``times`` or more at ``since`` or later, each after its latest click."""
+        return {
+            pk
+            for pk, shown in self.unclicked.items()
+            if len(shown) >= times and sum(at >= since for at in shown) >= times
+        }
+
     def unclicked_count(self, pk: int, *, since: float) -> int:
         """Times ``pk`` was shown at ``since`` or later and after its latest click."""
         return sum(1 for at in self.unclicked.get(pk, ()) if at >= since)

@@ -12,7 +12,7 @@ from typing import Any
 
 from django.conf import settings
 
-from behavior.selectors import product_ids_for_skus, purchase_totals, shopper_facts
+from behavior.selectors import product_ids_for_skus, purchase_totals
 from behavior.shown_history import ShownHistory, shown_history
 from config.recommendation_ids import new_recommendation_id
 from placements.candidates import Candidate, candidates_from, rank_normalise
@@ -20,11 +20,12 @@ from placements.models import Context, Placement, Rule, RuleKind
 from placements.ordering import Audience, RequestFacts, applicable, arrange, drop_filtered
 from placements.selectors import rules_for
 from recommender.proof.shown import log_shown
-from recommender.serving.catalog_state import CatalogSnapshot, current_catalog
+from recommender.serving.catalog_state import CatalogSnapshot, checked_catalog, current_catalog
 from recommender.serving.products import ProductNotFound, bought_together, similar_products
 from recommender.serving.reasons import Reason
 from recommender.serving.results import Recommendation, Recommendations, product_cards
-from recommender.serving.service import recommend
+from recommender.serving.service import recommend, shopper_info
+from recommender.serving.slots import ShopperInfo
 
 # The pool the rules choose from: a pin, a share or a filter needs items beyond the top k.
 POOL_FACTOR = 4
@@ -103,20 +104,13 @@ def placement_recommendations(
     unknown ``product`` sku."""
     k = placement.k if k is None else k
     anchor = _anchor(placement, product=product, cart=cart)
-    audience = _audience(shopper=shopper, country=country)
+    # Read once: rule targets use it, and every slot asked below gets it (a query each saved).
+    info = shopper_info(shopper=shopper, country=country)
+    audience = _audience(info)
     rules = rules_for(placement=placement, now=now, audience=audience, drafts=drafts)
-    catalog = current_catalog()
     relative = any(rule.price_relation for rule in rules)
     found = _context_products(placement, product=product, cart=cart, relative=relative)
     history = _history(placement, rules=rules, shopper=shopper, now=now)
-    facts = RequestFacts(
-        now=now.timestamp(),
-        reference_price=_reference_price(found, product=product, cart=cart, catalog=catalog)
-        if relative
-        else None,
-        history=history,
-    )
-    rules = [rule for rule in rules if applicable(rule, facts)]
     excluded = _excluded(
         placement,
         found=found,
@@ -127,14 +121,22 @@ def placement_recommendations(
         now=now,
     )
     pool_k = min(settings.SHELFWISE_MAX_K, max(k * POOL_FACTOR, MIN_POOL))
+
+    def facts_on(catalog: CatalogSnapshot) -> RequestFacts:
+        return _facts(found, catalog=catalog, product=product, cart=cart, **situation)
+
+    situation = {"history": history, "now": now, "relative": relative}
     pool: list[Candidate] = []
     first: Recommendations | None = None
+    catalog = facts = None
     for strategy in (placement.strategy, *placement.fallback):
-        served = _serve(
-            strategy, shopper=shopper, anchor=anchor, k=pool_k, now=now, country=country
-        )
+        served = _serve(strategy, shopper=info, anchor=anchor, k=pool_k, now=now, country=country)
         if served is None:
             continue
+        if catalog is None:  # the snapshot serving just checked: no second version read
+            catalog = checked_catalog()
+            facts = facts_on(catalog)
+            rules = [rule for rule in rules if applicable(rule, facts)]
         first = first or served
         seen = excluded | {c.pk for c in pool}
         fresh = [item for item in served.items if item.product.id not in seen]
@@ -144,13 +146,17 @@ def placement_recommendations(
         pool += drop_filtered(found_here, rules=rules, catalog=catalog, facts=facts)
         if len(pool) >= k:
             break
+    if catalog is None or facts is None:
+        catalog = current_catalog()
+        facts = facts_on(catalog)
+        rules = [rule for rule in rules if applicable(rule, facts)]
     pool += _promoted_supply(
         pool,
         rules=rules,
         excluded=excluded,
         catalog=catalog,
         facts=facts,
-        request=(shopper, k, pool_k, now, country),
+        request=(info, k, pool_k, now, country),
     )
     rank_normalise(pool)
     pool += _pinned_outside(
@@ -184,7 +190,7 @@ def _promoted_supply(
     excluded: set[int],
     catalog: CatalogSnapshot,
     facts: RequestFacts,
-    request: tuple[str, int, int, datetime, str],
+    request: tuple[ShopperInfo, int, int, datetime, str],
 ) -> list[Candidate]:
     """When a promotion share wants more promoted products than the pool holds, the
     "promotions" slot's own ranking of them for this shopper, below the pool: the share then
@@ -195,7 +201,14 @@ def _promoted_supply(
         return []
     if not catalog.active_promotions(now=now):  # nothing to supply: spare the slot's call
         return []
-    served = recommend(shopper=shopper, slot="promotions", k=pool_k, now=now, country=country)
+    served = recommend(
+        shopper=shopper.external_id,
+        read=shopper,
+        slot="promotions",
+        k=pool_k,
+        now=now,
+        country=country,
+    )
     seen = excluded | {c.pk for c in pool}
     fresh = [item for item in served.items if item.product.id not in seen]
     found = candidates_from(fresh, catalog=catalog, now=now)
@@ -241,18 +254,10 @@ def _anchor(placement: Placement, *, product: str, cart: tuple[str, ...]) -> str
     return product or cart[-1]
 
 
-def _audience(*, shopper: str, country: str) -> Audience:
-    """Who is asking, as rule targets see them (one query, only for a named shopper)."""
-    facts = shopper_facts(external_id=shopper) if shopper else None
-    if facts is None:
-        return Audience(pk=None, country=country, segment="", returning=False)
-    return Audience(
-        pk=facts.pk,
-        country=facts.country or country,
-        segment=facts.segment,
-        # Known to the shop (sent as a shopper or with events): they have been here before.
-        returning=True,
-    )
+def _audience(info: ShopperInfo) -> Audience:
+    """Who is asking, as rule targets see them."""
+    # Known to the shop (sent as a shopper or with events): they have been here before.
+    return Audience(pk=info.pk, country=info.country, segment=info.segment, returning=info.known)
 
 
 def _context_products(
@@ -268,6 +273,23 @@ def _context_products(
     if product and product not in found:
         raise ProductNotFound(product)
     return found
+
+
+def _facts(
+    found: dict[str, int],
+    *,
+    product: str,
+    cart: tuple[str, ...],
+    catalog: CatalogSnapshot,
+    history: ShownHistory | None,
+    now: datetime,
+    relative: bool,
+) -> RequestFacts:
+    """What the rules read about this request besides the candidates."""
+    reference = (
+        _reference_price(found, product=product, cart=cart, catalog=catalog) if relative else None
+    )
+    return RequestFacts(now=now.timestamp(), reference_price=reference, history=history)
 
 
 def _reference_price(
@@ -321,7 +343,7 @@ def _excluded(
 
 
 def _serve(
-    strategy: str, *, shopper: str, anchor: str, k: int, now: datetime, country: str
+    strategy: str, *, shopper: ShopperInfo, anchor: str, k: int, now: datetime, country: str
 ) -> Recommendations | None:
     """One strategy's list through the serving entry points; None when it cannot apply (a
     product list without a product)."""
@@ -329,7 +351,9 @@ def _serve(
         return similar_products(sku=anchor, k=k, now=now) if anchor else None
     if strategy == "bought_together":
         return bought_together(sku=anchor, k=k, now=now) if anchor else None
-    return recommend(shopper=shopper, slot=strategy, k=k, now=now, country=country)
+    return recommend(
+        shopper=shopper.external_id, read=shopper, slot=strategy, k=k, now=now, country=country
+    )
 
 
 def parse_cart(value: str) -> tuple[str, ...]:
