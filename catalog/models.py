@@ -125,6 +125,9 @@ def validate_image_url(value: str) -> None:
 
 MAX_TAGS = 20
 TAG_MAX_LENGTH = 40
+# 1 to 40 characters, not only spaces, no comma: one expression, so the API schema states it.
+TAG_PATTERN = r"^(?=[^,]*[^,\s])[^,]{1,40}$"
+_tag = re.compile(TAG_PATTERN)
 TAGS_RULE = (
     f"At most {MAX_TAGS} tags of 1 to {TAG_MAX_LENGTH} characters each, without commas, "
     'e.g. ["summer", "gift idea"].'
@@ -147,7 +150,7 @@ def tags_error(value: object) -> str | None:
     if not isinstance(value, list) or len(value) > MAX_TAGS:
         return TAGS_RULE
     for tag in value:
-        if not isinstance(tag, str) or not 0 < len(tag.strip()) <= TAG_MAX_LENGTH or "," in tag:
+        if not isinstance(tag, str) or not _tag.match(tag):
             return TAGS_RULE
     return None
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from catalog.models import (
@@ -13,7 +14,10 @@ from catalog.models import (
     IMAGE_URL_RULE,
     MAX_TAGS,
     TAG_MAX_LENGTH,
+    TAG_PATTERN,
+    TAGS_RULE,
     Product,
+    tags_error,
 )
 from config.api import StrictInputSerializer
 
@@ -33,6 +37,23 @@ PUT_DEFAULTS: dict[str, Any] = {
     "attributes": {},
     "tags": [],
 }
+
+
+@extend_schema_field(
+    {
+        "type": "array",
+        "maxItems": MAX_TAGS,
+        "items": {"type": "string", "maxLength": TAG_MAX_LENGTH, "pattern": TAG_PATTERN},
+    }
+)
+class TagsField(serializers.ListField):
+    """Tags checked as one value: a bad one is an error on ``tags`` itself (per-item errors
+    would be ``tags.0``, an attribute the documented error shape does not have)."""
+
+    def to_internal_value(self, data: Any) -> list[str]:
+        if tags_error(data):
+            raise serializers.ValidationError(TAGS_RULE, code="invalid")
+        return data
 
 
 class ProductOutSerializer(serializers.ModelSerializer):
@@ -94,9 +115,7 @@ class ProductInSerializer(StrictInputSerializer):
         min_value=1, max_value=2_147_483_647, required=False, allow_null=True
     )
     attributes = serializers.DictField(required=False)
-    tags = serializers.ListField(
-        child=serializers.CharField(max_length=TAG_MAX_LENGTH),
-        max_length=MAX_TAGS,
+    tags = TagsField(
         required=False,
         help_text="Short labels rules can match (no commas), stored in lower case.",
     )
