@@ -44,7 +44,8 @@ from django_redis.cache import RedisCache
 from redis import Redis
 from redis.exceptions import RedisError
 
-from behavior.models import Shopper
+from behavior import shown_history
+from behavior.models import EventKind, Shopper
 from behavior.selectors import RecentEvent, recent_events_from_db
 
 logger = logging.getLogger(__name__)
@@ -95,9 +96,16 @@ class _StoredEvent(Protocol):
     occurred_at: Any
 
 
-def record_events(*, events: Sequence[_StoredEvent], versions: Mapping[int, int]) -> None:
+def record_events(
+    *,
+    events: Sequence[_StoredEvent],
+    versions: Mapping[int, int],
+    shoppers: Mapping[int, str] | None = None,
+) -> None:
     """Move committed events' shoppers' sets to their new ``versions`` (shopper id → the events
-    version their transaction stored) with the events added, in one round trip.
+    version their transaction stored) with the events added, in one round trip; with
+    ``shoppers`` (id → external id), the clicks among them go into those shoppers' shown
+    histories in the same round trip (``behavior.shown_history``).
 
     Never raises: with Redis unreachable the events are still safe in PostgreSQL, and readers of
     the new version rebuild from there.
@@ -107,10 +115,12 @@ def record_events(*, events: Sequence[_StoredEvent], versions: Mapping[int, int]
     by_shopper: dict[int, list[_StoredEvent]] = defaultdict(list)
     for event in events:
         by_shopper[event.shopper_id].append(event)
+    clicks = _clicks(events, shoppers or {})
     try:
         client = _redis()
         if client is None:
             _record_in_cache(by_shopper, versions)
+            shown_history.add_clicks_to_cache(clicks)
             return
         limit = settings.SHELFWISE_RECENT_EVENTS
         cached = _cached_lists(client, versions) if len(events) > BULK else list(by_shopper)
@@ -134,6 +144,7 @@ def record_events(*, events: Sequence[_StoredEvent], versions: Mapping[int, int]
                 for event in latest:
                     args += _scored(event)
             script(keys=keys, args=args, client=pipe)
+        shown_history.add_clicks(pipe, clicks)
         pipe.execute()
     except (RedisError, OSError):
         logger.warning(
@@ -141,6 +152,22 @@ def record_events(*, events: Sequence[_StoredEvent], versions: Mapping[int, int]
             len(by_shopper),
             exc_info=True,
         )
+
+
+def _clicks(
+    events: Sequence[_StoredEvent], shoppers: Mapping[int, str]
+) -> dict[str, dict[int, float]]:
+    """External id → {product: Unix seconds of its latest click}: an event that names the
+    recommendation it followed, or any view of the product."""
+    clicks: dict[str, dict[int, float]] = {}
+    for event in events:
+        external_id = shoppers.get(event.shopper_id)
+        followed = getattr(event, "recommendation_id", None) is not None
+        if external_id and event.product_id and (followed or event.kind == EventKind.VIEW):
+            at = event.occurred_at.timestamp()
+            products = clicks.setdefault(external_id, {})
+            products[event.product_id] = max(at, products.get(event.product_id, at))
+    return clicks
 
 
 def _cached_lists(client: Redis, versions: Mapping[int, int]) -> list[int]:

@@ -106,19 +106,28 @@ def ingest_events(
                 continue
             first_index[clean.event_id] = index
             rows.append(_row(clean, shopper_ids, product_ids))
-        stored_ids = store_events(rows=rows)
+        external_ids = {pk: external_id for external_id, pk in shopper_ids.items()}
+        stored_ids = store_events(rows=rows, external_ids=external_ids)
     for event_id, index in first_index.items():
         statuses[index] = STORED if event_id in stored_ids else DUPLICATE
     return IngestResult(statuses=statuses, errors=errors, shoppers_created=created)
 
 
-def store_events(*, rows: Sequence[EventRow], durable: bool = True) -> set[str]:
+def store_events(
+    *,
+    rows: Sequence[EventRow],
+    durable: bool = True,
+    external_ids: Mapping[int, str] | None = None,
+) -> set[str]:
     """Insert the rows whose ``event_id`` is new; return the event ids actually inserted.
 
     Rows must have distinct event ids. Runs in the caller's transaction (or its own), and
     schedules the real-time cache update for after the commit. ``durable=False`` (rerunnable
     bulk imports only) lets that transaction commit without waiting for its WAL flush: a
     server crash may then lose the last commits, never corrupt or half-write one.
+    ``external_ids`` (shopper id → external id, as ``ingest_events`` knows them) lets the
+    shoppers' clicks reset their shown histories (``behavior.shown_history``); bulk imports of
+    past events leave it out.
     """
     if not rows:
         return set()
@@ -133,7 +142,11 @@ def store_events(*, rows: Sequence[EventRow], durable: bool = True) -> set[str]:
         new_rows = [row for row in rows if row.event_id in stored]
         # Last in the transaction: the shopper rows stay locked only until its commit.
         versions = _bump_event_versions(shopper_ids={row.shopper_id for row in new_rows})
-        transaction.on_commit(lambda: realtime.record_events(events=new_rows, versions=versions))
+        transaction.on_commit(
+            lambda: realtime.record_events(
+                events=new_rows, versions=versions, shoppers=external_ids
+            )
+        )
     return stored
 
 

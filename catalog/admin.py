@@ -136,7 +136,7 @@ class ProductAdmin(ImportExportModelAdmin):
     fieldsets = (
         (None, {"fields": ("sku", "title", "description", "category", "brand", "image_url")}),
         ("Price and stock", {"fields": ("price", "currency", "stock", "points_price")}),
-        ("Recommendations", {"fields": ("is_active", "attributes")}),
+        ("Recommendations", {"fields": ("is_active", "tags", "attributes")}),
         ("History", {"fields": ("created_at", "updated_at"), "classes": ("collapse",)}),
     )
 

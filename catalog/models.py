@@ -127,6 +127,44 @@ def validate_image_url(value: str) -> None:
         raise ValidationError(error)
 
 
+MAX_TAGS = 20
+TAG_MAX_LENGTH = 40
+# 1 to 40 characters, not only spaces, no comma: one expression, so the API schema states it.
+TAG_PATTERN = r"^(?=[^,]*[^,\s])[^,]{1,40}$"
+_tag = re.compile(TAG_PATTERN)
+TAGS_RULE = (
+    f"At most {MAX_TAGS} tags of 1 to {TAG_MAX_LENGTH} characters each, without commas, "
+    'e.g. ["summer", "gift idea"].'
+)
+
+
+def normalise_tags(value: object) -> object:
+    """Tags as stored: stripped, lower case, each once, in the order given (anything that is
+    not a list of strings is returned as it is, for ``tags_error`` to name)."""
+    if not isinstance(value, list) or not all(isinstance(tag, str) for tag in value):
+        return value
+    return list(dict.fromkeys(tag.strip().casefold() for tag in value))
+
+
+def tags_error(value: object) -> str | None:
+    """Why ``value`` cannot be a product's tags, or None when it can.
+
+    Short strings without commas: a CSV cell lists them comma-separated, and rules match one.
+    """
+    if not isinstance(value, list) or len(value) > MAX_TAGS:
+        return TAGS_RULE
+    for tag in value:
+        if not isinstance(tag, str) or not _tag.match(tag):
+            return TAGS_RULE
+    return None
+
+
+def validate_tags(value: object) -> None:
+    error = tags_error(value)
+    if error:
+        raise ValidationError(error)
+
+
 class Product(models.Model):
     sku = models.CharField(
         "SKU", max_length=64, unique=True, help_text="The shop's own product code."
@@ -172,6 +210,13 @@ class Product(models.Model):
         help_text="A picture of the product: an http(s) address or a path on this site "
         "(/static/…). Empty: the dashboard shows a placeholder.",
     )
+    tags = models.JSONField(
+        default=list,
+        blank=True,
+        validators=[validate_tags],
+        help_text='Short labels merchandising rules can match, e.g. ["summer", "gift idea"] '
+        "(stored in lower case).",
+    )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -201,6 +246,9 @@ class Product(models.Model):
     @property
     def in_stock(self) -> bool:
         return self.stock is None or self.stock > 0
+
+    def clean(self) -> None:
+        self.tags = normalise_tags(self.tags)
 
 
 class PromotionQuerySet(models.QuerySet):

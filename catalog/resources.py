@@ -4,12 +4,13 @@ The columns are the documented ``import_products`` format, so a file exported he
 in a spreadsheet and loaded back by either the admin or the management command:
 
     sku,title,description,category,brand,price,currency,stock,is_active,points_price,attributes,
-    image_url
+    image_url,tags
 
 Rows are keyed by ``sku``: a known sku updates the product, an unknown one creates it. Cells
 are read with the command's rules (catalog.services): empty currency is GBP, empty is_active
-is true, empty stock is "not tracked". ``category`` is a slug or a "Home/Kitchen/Mugs" path of an
-existing category: unlike the command, the admin reports an unknown one instead of creating it.
+is true, empty stock is "not tracked", ``tags`` are comma-separated ("summer,gift idea").
+``category`` is a slug or a "Home/Kitchen/Mugs" path of an existing category: unlike the
+command, the admin reports an unknown one instead of creating it.
 Text cells that a spreadsheet would run as a formula are exported with a leading apostrophe, which
 an import drops again (config.csv_safety).
 """
@@ -43,6 +44,7 @@ COLUMNS = (
     "points_price",
     "attributes",
     "image_url",
+    "tags",
 )
 CURRENCY_CODE = re.compile(r"^[A-Z]{3}$")
 
@@ -117,6 +119,30 @@ class AttributesWidget(widgets.JSONWidget):
         return parsed
 
 
+class TagsWidget(widgets.Widget):
+    """Tags in one cell, comma-separated ("summer,gift idea"), as ``import_products`` reads
+    them; a JSON list is accepted too. The model checks and normalises them per row."""
+
+    def clean(self, value: Any, row: Any = None, **kwargs: Any) -> list[str]:
+        if isinstance(value, list):
+            return value
+        if _is_empty(value):
+            return []
+        text = str(value).strip()
+        if text.startswith("["):
+            try:
+                parsed = json.loads(text)
+            except json.JSONDecodeError as error:
+                raise ValueError(f"Not valid JSON: {error.msg} at character {error.pos}.") from None
+            if not isinstance(parsed, list):
+                raise ValueError('A comma-separated list, e.g. "summer,gift idea".')
+            return parsed
+        return [tag.strip() for tag in text.split(",") if tag.strip()]
+
+    def render(self, value: Any, obj: Any = None, **kwargs: Any) -> str:
+        return ",".join(value or [])
+
+
 class CategoryWidget(widgets.ForeignKeyWidget):
     """An existing category, by slug ("mugs") or by path ("Home/Kitchen/Mugs"); exports the slug.
 
@@ -183,6 +209,7 @@ class ProductResource(resources.ModelResource):
     attributes = fields.Field(
         attribute="attributes", column_name="attributes", widget=AttributesWidget()
     )
+    tags = fields.Field(attribute="tags", column_name="tags", widget=TagsWidget(), default=list)
 
     class Meta:
         model = Product

@@ -5,9 +5,20 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from catalog.models import IMAGE_URL_MAX_LENGTH, IMAGE_URL_PATTERN, IMAGE_URL_RULE, Product
+from catalog.models import (
+    IMAGE_URL_MAX_LENGTH,
+    IMAGE_URL_PATTERN,
+    IMAGE_URL_RULE,
+    MAX_TAGS,
+    TAG_MAX_LENGTH,
+    TAG_PATTERN,
+    TAGS_RULE,
+    Product,
+    tags_error,
+)
 from config.api import StrictInputSerializer
 
 # Fields every upserted row must carry: a product cannot be created without them, and PUT
@@ -24,7 +35,25 @@ PUT_DEFAULTS: dict[str, Any] = {
     "is_active": True,
     "points_price": None,
     "attributes": {},
+    "tags": [],
 }
+
+
+@extend_schema_field(
+    {
+        "type": "array",
+        "maxItems": MAX_TAGS,
+        "items": {"type": "string", "maxLength": TAG_MAX_LENGTH, "pattern": TAG_PATTERN},
+    }
+)
+class TagsField(serializers.ListField):
+    """Tags checked as one value: a bad one is an error on ``tags`` itself (per-item errors
+    would be ``tags.0``, an attribute the documented error shape does not have)."""
+
+    def to_internal_value(self, data: Any) -> list[str]:
+        if tags_error(data):
+            raise serializers.ValidationError(TAGS_RULE, code="invalid")
+        return data
 
 
 class ProductOutSerializer(serializers.ModelSerializer):
@@ -48,6 +77,7 @@ class ProductOutSerializer(serializers.ModelSerializer):
             "is_active",
             "points_price",
             "attributes",
+            "tags",
             "image_url",
             "created_at",
             "updated_at",
@@ -85,6 +115,10 @@ class ProductInSerializer(StrictInputSerializer):
         min_value=1, max_value=2_147_483_647, required=False, allow_null=True
     )
     attributes = serializers.DictField(required=False)
+    tags = TagsField(
+        required=False,
+        help_text="Short labels rules can match (no commas), stored in lower case.",
+    )
     image_url = serializers.RegexField(
         IMAGE_URL_PATTERN,
         max_length=IMAGE_URL_MAX_LENGTH,

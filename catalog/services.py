@@ -14,7 +14,14 @@ from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.text import slugify
 
-from catalog.models import Category, Product, Promotion, image_url_error
+from catalog.models import (
+    Category,
+    Product,
+    Promotion,
+    image_url_error,
+    normalise_tags,
+    tags_error,
+)
 from catalog.versioning import bump_catalog_version
 from config.storable import UNSTORABLE_TEXT, unstorable
 
@@ -36,6 +43,7 @@ PRODUCT_FIELDS = (
     "points_price",
     "attributes",
     "image_url",
+    "tags",
 )
 
 
@@ -241,7 +249,21 @@ def _clean_product(row: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, li
         values["image_url"] = _text(row["image_url"])
         if error := image_url_error(values["image_url"]):
             fail("image_url", error)
+    if "tags" in row:
+        _clean_tags(row["tags"], values, fail)
     return values, errors
+
+
+def _clean_tags(raw: Any, values: dict[str, Any], fail) -> None:
+    """A list of strings, or one comma-separated cell (CSV): "summer, gift idea"."""
+    if raw is None:
+        raw = []
+    elif isinstance(raw, str):
+        raw = [tag for tag in raw.split(",") if tag.strip()]
+    if error := tags_error(raw):
+        fail("tags", error)
+    else:
+        values["tags"] = normalise_tags(raw)
 
 
 def _text(value: Any) -> str:

@@ -386,6 +386,11 @@ SHELFWISE_LOG_IMPRESSIONS = env.bool("SHELFWISE_LOG_IMPRESSIONS", default=True)
 # Attribution (README, "Proving it works"): a purchase counts for a recommendation clicked
 # (or, reported apart, only shown) at most this many hours before it.
 SHELFWISE_ATTRIBUTION_HOURS = env.int("SHELFWISE_ATTRIBUTION_HOURS", default=24)
+# Per-shopper shown history (behavior.shown_history) for placements' rotation rules and
+# "recently shown" exclusions: kept this many hours after its last write (the longest window a
+# rule may use), and at most this many showings and clicks per shopper (~40 bytes each).
+SHELFWISE_SHOWN_HISTORY_HOURS = env.int("SHELFWISE_SHOWN_HISTORY_HOURS", default=72)
+SHELFWISE_SHOWN_HISTORY_MAX = env.int("SHELFWISE_SHOWN_HISTORY_MAX", default=300)
 # How often a web process asks whether the champion or the catalog changed (one cheap query).
 SHELFWISE_MODEL_CHECK_SECONDS = env.float("SHELFWISE_MODEL_CHECK_SECONDS", default=2.0)
 SHELFWISE_CATALOG_CHECK_SECONDS = env.float("SHELFWISE_CATALOG_CHECK_SECONDS", default=1.0)

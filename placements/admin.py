@@ -48,6 +48,7 @@ class PlacementAdmin(SimpleHistoryAdmin):
                 "fields": (
                     "exclude_in_cart",
                     "exclude_bought",
+                    "exclude_shown_hours",
                     "max_per_category",
                     "max_per_brand",
                     "min_relevance",
@@ -82,14 +83,25 @@ class RuleAdmin(OneRecordPerSave):
                 "fields": (
                     "category",
                     "brand",
+                    "tag",
                     "price_min",
                     "price_max",
+                    "price_relation",
+                    "price_percent",
                     "min_stock",
                     "on_promotion",
                 )
             },
         ),
-        ("What it does", {"fields": ("product", "position", "strength", "share_count")}),
+        (
+            "What it does",
+            {
+                "fields": (
+                    *("product", "position", "strength", "share_count", "share_percent"),
+                    *("rotation_shows", "rotation_hours"),
+                )
+            },
+        ),
     )
 
     def get_readonly_fields(self, request, obj=None):

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from functools import cached_property
 
 import numpy as np
 
@@ -38,9 +39,13 @@ class Candidate:
     def brand(self) -> str:
         return self.item.product.brand
 
-    @property
+    @cached_property
     def price(self) -> Decimal:
         return Decimal(self.item.product.price)
+
+    @property
+    def tags(self) -> tuple[str, ...]:
+        return self.item.product.tags
 
     @property
     def stock(self) -> int | None:

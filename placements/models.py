@@ -73,6 +73,12 @@ class Placement(models.Model):
     exclude_bought = models.BooleanField(
         default=False, help_text="Never show what the shopper has bought before."
     )
+    exclude_shown_hours = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        help_text="Never show again what recommendations showed this shopper (anywhere) in "
+        "the last this many hours. Empty: no such exclusion.",
+    )
     max_per_category = models.PositiveSmallIntegerField(
         null=True,
         blank=True,
@@ -140,6 +146,18 @@ class Placement(models.Model):
                 errors["fallback"] = "Each strategy at most once, the placement's own not again."
             elif self.context == Context.SHOPPER and any(n in PRODUCT_STRATEGIES for n in chain):
                 errors["fallback"] = "Product lists need a product or a cart context."
+        hours = self.exclude_shown_hours
+        if hours is not None and not 1 <= hours <= settings.SHELFWISE_SHOWN_HISTORY_HOURS:
+            errors["exclude_shown_hours"] = (
+                f"From 1 to {settings.SHELFWISE_SHOWN_HISTORY_HOURS} hours, the history kept."
+            )
+        if self.context == Context.SHOPPER and self.pk is not None:
+            relative = self.rules.exclude(price_relation="").values_list("name", flat=True)
+            if relative:
+                errors["context"] = (
+                    f"Rule {relative[0]!r} prices products against the page's product: a "
+                    "shopper placement has none."
+                )
         if errors:
             raise ValidationError(errors)
 
@@ -150,6 +168,7 @@ class RuleKind(models.TextChoices):
     EXCLUDE = "exclude", "Filter: never show matching products"
     BOOST = "boost", "Boost matching products"
     BURY = "bury", "Bury matching products"
+    ROTATION = "rotation", "Rotation: drop products shown N times in H hours without a click"
     PIN = "pin", "Pin a product (or the best match) at a position"
     PROMOTION_SHARE = "promotion_share", "Promotion share: at least N promoted products"
 
@@ -165,6 +184,12 @@ class RuleState(models.TextChoices):
     LIVE = "live", "Live"
 
 
+class PriceRelation(models.TextChoices):
+    CHEAPER = "cheaper", "Cheaper than the page's product"
+    PRICIER = "pricier", "Pricier than the page's product"
+    WITHIN = "within", "Within ± a percentage of the page's product's price"
+
+
 class Visitors(models.TextChoices):
     ALL = "all", "Everyone"
     NEW = "new", "New shoppers (an id the shop never sent)"
@@ -173,8 +198,8 @@ class Visitors(models.TextChoices):
 
 class Rule(models.Model):
     """A merchandiser's rule on one or more placements; which products it matches is the AND
-    of the attributes set (category with its sub-categories, brand, price band, stock,
-    promotion)."""
+    of the attributes set (category with its sub-categories, brand, tag, price band, price
+    relative to the page's product, stock, promotion)."""
 
     name = models.CharField(max_length=120, help_text="What it is for, e.g. Summer garden push.")
     kind = models.CharField(max_length=20, choices=RuleKind.choices)
@@ -207,6 +232,21 @@ class Rule(models.Model):
     brand = models.CharField(max_length=120, blank=True)
     price_min = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
     price_max = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    price_relation = models.CharField(
+        max_length=10,
+        choices=PriceRelation.choices,
+        blank=True,
+        help_text="Price against the page's product (the cart's last item on a cart "
+        "placement); product and cart placements only.",
+    )
+    price_percent = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        help_text="\"Within\": how far from the page's product's price, in percent of it.",
+    )
+    tag = models.CharField(
+        max_length=40, blank=True, help_text="Products carrying this tag (any case)."
+    )
     min_stock = models.PositiveIntegerField(
         null=True, blank=True, help_text="Tracked stock at least this (untracked always counts)."
     )
@@ -229,6 +269,22 @@ class Rule(models.Model):
     share_count = models.PositiveSmallIntegerField(
         null=True, blank=True, help_text="Promotion share: at least this many promoted products."
     )
+    share_percent = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        help_text="Promotion share: at least this percent of the list (rounded up), instead of "
+        "a count; at most 100.",
+    )
+    rotation_shows = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        help_text="Rotation: shown to a shopper this many times without a click…",
+    )
+    rotation_hours = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        help_text="…within this many hours, a product drops by the rule's strength.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     history = RULE_HISTORY
@@ -245,6 +301,11 @@ class Rule(models.Model):
                 | models.Q(ends_at__gt=models.F("starts_at")),
                 name="rule_ends_after_start",
             ),
+            models.CheckConstraint(
+                condition=models.Q(share_percent__isnull=True)
+                | models.Q(share_percent__gte=1, share_percent__lte=100),
+                name="rule_share_percent_in_range",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -260,9 +321,17 @@ class Rule(models.Model):
             self.ends_at is None or at < self.ends_at
         )
 
+    def share_for(self, k: int) -> int:
+        """A promotion share's minimum for a list of ``k``: its count, or its percent of ``k``
+        rounded up."""
+        if self.share_percent:
+            return -(-self.share_percent * k // 100)
+        return self.share_count or 0
+
     def clean(self) -> None:
         from placements.rule_checks import rule_errors  # the checks need this module's models
 
+        self.tag = self.tag.strip().casefold()
         errors = rule_errors(self)
         if errors:
             raise ValidationError(errors)

@@ -1,21 +1,33 @@
 """The one order a placement's pool goes through, rule kinds in this sequence:
 
 1. **Exclusions** (the placement's own, before any rule): the page's product, the cart, the
-   shopper's purchases when set; inactive and out-of-stock products never reach the pool.
+   shopper's purchases, what was shown to the shopper in the last H hours (each when set);
+   inactive and out-of-stock products never reach the pool (serving drops them, and a pinned
+   product from outside the pool is checked too).
 2. **Filters**: every include rule must match (they AND), any exclude rule drops. Nothing a
    filter removes comes back, not even by a pin.
-3. **Boost / bury**: each matching rule multiplies the rank-normalised model score
+3. **Boost / bury / rotation**: each matching rule multiplies the rank-normalised model score
    (``candidates.rank_normalise``: 1 for the model's best down to 1/n) by its grade: weak
    ×1.25, moderate ×1.5, strong ×2 (bury: the inverse). Composed, not a re-sort: a strong boost
-   lifts an item past those scoring less than twice its score, no further.
+   lifts an item past those scoring less than twice its score, no further. A rotation is a
+   bury that hits only products shown to this shopper at least N times in its last H hours
+   since their latest click (``behavior.shown_history``); with the history unreadable (Redis
+   down) rotations are skipped.
 4. **Pins**, highest priority first: a product at a position, or an *attribute slot* that
    takes the best-scored (after step 3) product matching the rule. A position already taken, or
-   past k, is skipped; so is a pinned product the filters removed.
+   past k, is skipped; so is a pinned product the filters removed. Rotation does not move a
+   product pinned by name (the merchandiser chose it), it does steer an attribute slot.
 5. **Promotion share**: the free positions hold at least N products from active promotions
-   (pins count towards N; the largest N in force wins), the best-scored promoted ones, each at
-   the position its score gives it; met exactly whenever enough promoted products remain.
+   (N a count, or a percent of k rounded up; pins count towards N; the largest N in force
+   wins), the best-scored promoted ones, each at the position its score gives it; met exactly
+   whenever enough promoted products remain.
 6. **Diversity caps** of the placement (per category, per brand) bound steps 4-5's fill; pins
    count towards them but are never removed.
+
+Attributes a rule may match on, all of which must hold: a category with everything below it,
+a brand, a tag, a price band, a price relative to the page's product (cheaper, pricier, within
+± X %: product and cart placements only, and skipped for a request with no known reference
+product), a minimum stock, promoted or not.
 """
 
 from __future__ import annotations
@@ -24,8 +36,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
+from behavior.shown_history import ShownHistory
 from placements.candidates import Candidate, capped
-from placements.models import Rule, RuleKind
+from placements.models import PriceRelation, Rule, RuleKind
 from recommender.serving.catalog_state import CatalogSnapshot
 
 GRADES = {"weak": 1.25, "moderate": 1.5, "strong": 2.0}
@@ -45,37 +58,98 @@ class Audience:
         return self.pk is not None
 
 
-def matcher(rule: Rule, catalog: CatalogSnapshot) -> Callable[[Candidate], bool]:
+@dataclass(frozen=True)
+class RequestFacts:
+    """What rules read about the request besides the candidates themselves."""
+
+    now: float  # Unix seconds
+    # The page's product's price (a cart placement: its last known item's); None without one.
+    reference_price: Decimal | None = None
+    # The shopper's showings (rotation); None when not read or unreadable.
+    history: ShownHistory | None = None
+
+
+def applicable(rule: Rule, facts: RequestFacts) -> bool:
+    """Whether the rule can apply to this request: a relative price needs a reference."""
+    return not rule.price_relation or facts.reference_price is not None
+
+
+def matcher(
+    rule: Rule, catalog: CatalogSnapshot, facts: RequestFacts | None = None
+) -> Callable[[Candidate], bool]:
     """Whether a candidate has every attribute the rule names (its category or below, …)."""
     categories = (
         frozenset(catalog.descendants(rule.category_id).tolist())
         if rule.category_id is not None
         else None
     )
+    low, high = _price_band(rule, facts)
+    brand = rule.brand.casefold()
+    tag, min_stock, promoted = rule.tag, rule.min_stock, rule.on_promotion
+    # Only the attributes the rule names, each its own test: a rule names one or two, and this
+    # runs for every candidate and rule (20 rules × a pool of 40 per request).
+    checks: list[Callable[[Candidate], bool]] = []
+    if categories is not None:
+        checks.append(lambda c: c.category in categories)
+    if brand:
+        checks.append(lambda c: c.brand.casefold() == brand)
+    if tag:
+        checks.append(lambda c: tag in c.tags)
+    if low is not None:
+        checks.append(lambda c: c.price >= low)
+    if high is not None:
+        checks.append(lambda c: c.price <= high)
+    if min_stock is not None:
+        checks.append(lambda c: c.stock is None or c.stock >= min_stock)
+    if promoted is not None:
+        checks.append(lambda c: c.promoted == promoted)
+    if not checks:
+        return lambda c: True
+    if len(checks) == 1:
+        return checks[0]
+    return lambda c: all(check(c) for check in checks)
+
+
+# A price strictly below (above) the reference: the band's bound moved by one cent.
+_CENT = Decimal("0.01")
+
+
+def _price_band(rule: Rule, facts: RequestFacts | None) -> tuple[Decimal | None, Decimal | None]:
+    """The prices the rule allows, inclusive: its band, narrowed by its relative price."""
     low = Decimal(rule.price_min) if rule.price_min is not None else None
     high = Decimal(rule.price_max) if rule.price_max is not None else None
-
-    def matches(c: Candidate) -> bool:
-        if categories is not None and c.category not in categories:
-            return False
-        if rule.brand and c.brand.casefold() != rule.brand.casefold():
-            return False
-        if (low is not None and c.price < low) or (high is not None and c.price > high):
-            return False
-        if rule.min_stock is not None and c.stock is not None and c.stock < rule.min_stock:
-            return False
-        return rule.on_promotion is None or c.promoted == rule.on_promotion
-
-    return matches
+    reference = facts.reference_price if facts is not None else None
+    if not rule.price_relation or reference is None:
+        return low, high
+    if rule.price_relation == PriceRelation.CHEAPER:
+        bounds = (None, reference - _CENT)
+    elif rule.price_relation == PriceRelation.PRICIER:
+        bounds = (reference + _CENT, None)
+    else:
+        spread = reference * Decimal(rule.price_percent or 0) / 100
+        bounds = (reference - spread, reference + spread)
+    low = bounds[0] if low is None or (bounds[0] is not None and bounds[0] > low) else low
+    high = bounds[1] if high is None or (bounds[1] is not None and bounds[1] < high) else high
+    return low, high
 
 
 def drop_filtered(
-    candidates: list[Candidate], *, rules: list[Rule], catalog: CatalogSnapshot
+    candidates: list[Candidate],
+    *,
+    rules: list[Rule],
+    catalog: CatalogSnapshot,
+    facts: RequestFacts | None = None,
 ) -> list[Candidate]:
     """Step 2: the candidates every include rule matches and no exclude rule does."""
-    include = [matcher(r, catalog) for r in rules if r.kind == RuleKind.INCLUDE]
-    exclude = [matcher(r, catalog) for r in rules if r.kind == RuleKind.EXCLUDE]
-    return [c for c in candidates if all(m(c) for m in include) and not any(m(c) for m in exclude)]
+    # Rule by rule over a shrinking list: a generator per candidate cost more than the tests.
+    for rule in rules:
+        if rule.kind == RuleKind.INCLUDE:
+            matches = matcher(rule, catalog, facts)
+            candidates = [c for c in candidates if matches(c)]
+        elif rule.kind == RuleKind.EXCLUDE:
+            matches = matcher(rule, catalog, facts)
+            candidates = [c for c in candidates if not matches(c)]
+    return candidates
 
 
 def arrange(
@@ -86,15 +160,16 @@ def arrange(
     catalog: CatalogSnapshot,
     per_category: int | None,
     per_brand: int | None,
+    facts: RequestFacts | None = None,
 ) -> list[Candidate]:
     """Steps 3-6 on a filtered pool in the model's order: the ``k`` shown, best first, each
     carrying the marks of the rules that put it where it is."""
-    _boost_and_bury(pool, rules=rules, catalog=catalog)
+    _boost_and_bury(pool, rules=rules, catalog=catalog, facts=facts)
     ranked = sorted(pool, key=lambda c: -c.score)  # stable: the model's order breaks ties
-    pins = _pins(ranked, k=k, rules=rules, catalog=catalog)
+    pins = _pins(ranked, k=k, rules=rules, catalog=catalog, facts=facts)
     pinned = {id(c) for c in pins.values()}
     rest = [c for c in ranked if id(c) not in pinned]
-    shares = [r.share_count or 0 for r in rules if r.kind == RuleKind.PROMOTION_SHARE]
+    shares = [r.share_for(k) for r in rules if r.kind == RuleKind.PROMOTION_SHARE]
     need = max(shares, default=0) - sum(c.promoted for c in pins.values())
     free = max(0, k - len(pins))
     caps = {"per_category": per_category, "per_brand": per_brand}
@@ -112,23 +187,46 @@ def arrange(
     return shown[:k]
 
 
-def _boost_and_bury(pool: list[Candidate], *, rules: list[Rule], catalog: CatalogSnapshot) -> None:
+VERBS = {RuleKind.BOOST: "boosted", RuleKind.BURY: "buried", RuleKind.ROTATION: "rotated"}
+
+
+def _boost_and_bury(
+    pool: list[Candidate],
+    *,
+    rules: list[Rule],
+    catalog: CatalogSnapshot,
+    facts: RequestFacts | None,
+) -> None:
+    history = facts.history if facts is not None else None
     for rule in rules:
-        if rule.kind not in (RuleKind.BOOST, RuleKind.BURY):
+        if rule.kind not in VERBS:
             continue
+        if rule.kind == RuleKind.ROTATION:
+            if history is None or facts is None or not history.unclicked:
+                continue
+            since = facts.now - (rule.rotation_hours or 0) * 3600
+            over = history.shown_at_least(rule.rotation_shows or 0, since=since)
+            targets = [c for c in pool if c.pk in over]
+        else:
+            targets = pool
         grade = GRADES[rule.strength]
         factor = grade if rule.kind == RuleKind.BOOST else 1 / grade
-        verb = "boosted" if rule.kind == RuleKind.BOOST else "buried"
-        matches = matcher(rule, catalog)
-        for c in pool:
+        mark = f"{VERBS[rule.kind]} {rule.strength}"
+        matches = matcher(rule, catalog, facts)
+        for c in targets:
             if matches(c):
                 c.score *= factor
-                c.marks.append(f"{verb} {rule.strength}")
+                c.marks.append(mark)
                 c.rule_ids.append(rule.pk)
 
 
 def _pins(
-    ranked: list[Candidate], *, k: int, rules: list[Rule], catalog: CatalogSnapshot
+    ranked: list[Candidate],
+    *,
+    k: int,
+    rules: list[Rule],
+    catalog: CatalogSnapshot,
+    facts: RequestFacts | None,
 ) -> dict[int, Candidate]:
     """Step 4: 0-based position → the candidate pinned there."""
     pins: dict[int, Candidate] = {}
@@ -143,7 +241,7 @@ def _pins(
             found = next((c for c in ranked if c.pk == rule.product_id), None)
             mark = "pinned"
         else:
-            matches = matcher(rule, catalog)
+            matches = matcher(rule, catalog, facts)
             found = next((c for c in ranked if id(c) not in taken and matches(c)), None)
             mark = "attribute slot"
         if found is None or id(found) in taken:

@@ -87,7 +87,7 @@ def forget_placements() -> None:
 
 def targets(rule: Rule, audience: Audience) -> bool:
     """Whether the rule's target segment includes this shopper."""
-    countries = country_list(rule.countries)
+    countries = rule.countries and country_list(rule.countries)  # most rules name none
     if countries and audience.country.upper() not in countries:
         return False
     if rule.segment and rule.segment != audience.segment:

@@ -7,25 +7,28 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
 
-from behavior.selectors import product_ids_for_skus, purchase_totals, shopper_facts
+from behavior.selectors import product_ids_for_skus, purchase_totals
+from behavior.shown_history import ShownHistory, shown_history
 from config.recommendation_ids import new_recommendation_id
 from placements.candidates import Candidate, candidates_from, rank_normalise
 from placements.experiments.selectors import Arm
 from placements.models import Context, Placement, Rule, RuleKind
-from placements.ordering import Audience, arrange, drop_filtered
+from placements.ordering import Audience, RequestFacts, applicable, arrange, drop_filtered
 from placements.selectors import rules_for, targets
 from recommender.proof.shown import log_shown
-from recommender.serving.catalog_state import CatalogSnapshot, current_catalog
+from recommender.serving.catalog_state import CatalogSnapshot, checked_catalog, current_catalog
 from recommender.serving.clock import replay_cutoff
 from recommender.serving.model_cache import ServingModel
 from recommender.serving.products import ProductNotFound, bought_together, similar_products
 from recommender.serving.reasons import Reason
 from recommender.serving.results import Recommendation, Recommendations, product_cards
-from recommender.serving.service import recommend
+from recommender.serving.service import recommend, shopper_info
+from recommender.serving.slots import ShopperInfo
 
 # The pool the rules choose from: a pin, a share or a filter needs items beyond the top k.
 POOL_FACTOR = 4
@@ -121,7 +124,9 @@ def placement_recommendations(
         placement = arm.applied_to(placement)
     k = placement.k if k is None else k
     anchor = _anchor(placement, product=product, cart=cart)
-    audience = _audience(shopper=shopper, country=country)
+    # Read once: rule targets use it, and every slot asked below gets it (a query each saved).
+    info = shopper_info(shopper=shopper, country=country)
+    audience = _audience(info)
     if arm is not None and arm.is_holdout:
         return PlacedList(
             placement=placement.name,
@@ -136,11 +141,27 @@ def placement_recommendations(
         rules = rules_for(placement=placement, now=now, audience=audience, drafts=drafts, arm=arm)
     else:
         rules = [rule for rule in rules if targets(rule, audience)]
-    catalog = current_catalog()
-    excluded = _excluded(placement, cart=cart, product=product, audience=audience, now=now)
+    relative = any(rule.price_relation for rule in rules)
+    found = _context_products(placement, product=product, cart=cart, relative=relative)
+    history = _history(placement, rules=rules, shopper=shopper, now=now)
+    excluded = _excluded(
+        placement,
+        found=found,
+        product=product,
+        cart=cart,
+        audience=audience,
+        history=history,
+        now=now,
+    )
     pool_k = min(settings.SHELFWISE_MAX_K, max(k * POOL_FACTOR, MIN_POOL))
+
+    def facts_on(catalog: CatalogSnapshot) -> RequestFacts:
+        return _facts(found, catalog=catalog, product=product, cart=cart, **situation)
+
+    situation = {"history": history, "now": now, "relative": relative}
     pool: list[Candidate] = []
     first: Recommendations | None = None
+    catalog = facts = None
     for strategy in (placement.strategy, *placement.fallback):
         key = (strategy, shopper, anchor, pool_k, now, country, placement.serving_model)
         if served_lists is not None and key in served_lists:
@@ -148,7 +169,7 @@ def placement_recommendations(
         else:
             served = _serve(
                 strategy,
-                shopper=shopper,
+                shopper=info,
                 anchor=anchor,
                 k=pool_k,
                 now=now,
@@ -160,25 +181,36 @@ def placement_recommendations(
                 served_lists[key] = served
         if served is None:
             continue
+        if catalog is None:  # the snapshot serving just checked: no second version read
+            catalog = checked_catalog()
+            facts = facts_on(catalog)
+            rules = [rule for rule in rules if applicable(rule, facts)]
         first = first or served
         seen = excluded | {c.pk for c in pool}
         fresh = [item for item in served.items if item.product.id not in seen]
         # The minimum holds the placement's own slot to its standard; the fallback is the fill.
         minimum = placement.min_relevance if strategy == placement.strategy else 0.0
-        found = candidates_from(fresh, catalog=catalog, now=now, min_relevance=minimum)
-        pool += drop_filtered(found, rules=rules, catalog=catalog)
+        found_here = candidates_from(fresh, catalog=catalog, now=now, min_relevance=minimum)
+        pool += drop_filtered(found_here, rules=rules, catalog=catalog, facts=facts)
         if len(pool) >= k:
             break
+    if catalog is None or facts is None:
+        catalog = current_catalog()
+        facts = facts_on(catalog)
+        rules = [rule for rule in rules if applicable(rule, facts)]
     pool += _promoted_supply(
         pool,
         rules=rules,
         excluded=excluded,
         catalog=catalog,
-        request=(shopper, pool_k, now, country),
+        facts=facts,
+        request=(info, k, pool_k, now, country),
         models=models,
     )
     rank_normalise(pool)
-    pool += _pinned_outside(pool, rules=rules, excluded=excluded, catalog=catalog, now=now)
+    pool += _pinned_outside(
+        pool, rules=rules, excluded=excluded, catalog=catalog, facts=facts, now=now
+    )
     placed = arrange(
         pool,
         k=k,
@@ -186,6 +218,7 @@ def placement_recommendations(
         catalog=catalog,
         per_category=placement.max_per_category,
         per_brand=placement.max_per_brand,
+        facts=facts,
     )
     return PlacedList(
         placement=placement.name,
@@ -206,23 +239,33 @@ def _promoted_supply(
     rules: list[Rule],
     excluded: set[int],
     catalog: CatalogSnapshot,
-    request: tuple[str, int, datetime, str],
+    facts: RequestFacts,
+    request: tuple[ShopperInfo, int, int, datetime, str],
     models: dict[str, ServingModel] | None,
 ) -> list[Candidate]:
     """When a promotion share wants more promoted products than the pool holds, the
     "promotions" slot's own ranking of them for this shopper, below the pool: the share then
     takes the ones the model likes best, never random ones."""
-    need = max((r.share_count or 0 for r in rules if r.kind == RuleKind.PROMOTION_SHARE), default=0)
-    if sum(c.promoted for c in pool) >= need:
+    shopper, k, pool_k, now, country = request
+    shares = (r.share_for(k) for r in rules if r.kind == RuleKind.PROMOTION_SHARE)
+    if sum(c.promoted for c in pool) >= max(shares, default=0):
         return []
-    shopper, k, now, country = request
+    if not catalog.active_promotions(now=now):  # nothing to supply: spare the slot's call
+        return []
     served = recommend(
-        shopper=shopper, slot="promotions", k=k, now=now, country=country, models=models
+        shopper=shopper.external_id,
+        read=shopper,
+        slot="promotions",
+        k=pool_k,
+        now=now,
+        country=country,
+        models=models,
     )
     seen = excluded | {c.pk for c in pool}
     fresh = [item for item in served.items if item.product.id not in seen]
     found = candidates_from(fresh, catalog=catalog, now=now)
-    return drop_filtered([c for c in found if c.promoted], rules=rules, catalog=catalog)
+    promoted = [c for c in found if c.promoted]
+    return drop_filtered(promoted, rules=rules, catalog=catalog, facts=facts)
 
 
 def _pinned_outside(
@@ -231,6 +274,7 @@ def _pinned_outside(
     rules: list[Rule],
     excluded: set[int],
     catalog: CatalogSnapshot,
+    facts: RequestFacts,
     now: datetime,
 ) -> list[Candidate]:
     """Pinned products the model did not put in the pool, at the bottom of it (base 0), through
@@ -248,7 +292,7 @@ def _pinned_outside(
         if (card := cards.get(pk)) is not None and card.in_stock and card.is_active
     ]
     found = candidates_from(items, catalog=catalog, now=now)
-    return drop_filtered(found, rules=rules, catalog=catalog)
+    return drop_filtered(found, rules=rules, catalog=catalog, facts=facts)
 
 
 def _anchor(placement: Placement, *, product: str, cart: tuple[str, ...]) -> str:
@@ -262,33 +306,84 @@ def _anchor(placement: Placement, *, product: str, cart: tuple[str, ...]) -> str
     return product or cart[-1]
 
 
-def _audience(*, shopper: str, country: str) -> Audience:
-    """Who is asking, as rule targets see them (one query, only for a named shopper)."""
-    facts = shopper_facts(external_id=shopper) if shopper else None
-    if facts is None:
-        return Audience(pk=None, country=country, segment="", returning=False)
-    return Audience(
-        pk=facts.pk,
-        country=facts.country or country,
-        segment=facts.segment,
-        # Known to the shop (sent as a shopper or with events): they have been here before.
-        returning=True,
-    )
+def _audience(info: ShopperInfo) -> Audience:
+    """Who is asking, as rule targets see them."""
+    # Known to the shop (sent as a shopper or with events): they have been here before.
+    return Audience(pk=info.pk, country=info.country, segment=info.segment, returning=info.known)
 
 
-def _excluded(
-    placement: Placement, *, cart: tuple[str, ...], product: str, audience: Audience, now: datetime
-) -> set[int]:
-    """Products the placement never shows this request: the page's own product, the cart's
-    (when set) and the shopper's purchases (when set; at a past ``now``, those before it).
-    Out of stock is always excluded by serving itself."""
+def _context_products(
+    placement: Placement, *, product: str, cart: tuple[str, ...], relative: bool
+) -> dict[str, int]:
+    """Sku → pk of the page's product and of the cart's items when they are needed (to
+    exclude, or to price against), in one query; ``ProductNotFound`` for an unknown page's
+    product. Unknown cart skus are left out: a cart may outlive a product."""
     skus = [product] if product else []
-    if placement.exclude_in_cart:  # unknown cart skus are ignored: a cart may outlive a product
+    if placement.exclude_in_cart or relative:
         skus += list(cart)
     found = product_ids_for_skus(skus=skus) if skus else {}
     if product and product not in found:
         raise ProductNotFound(product)
-    excluded = set(found.values())
+    return found
+
+
+def _facts(
+    found: dict[str, int],
+    *,
+    product: str,
+    cart: tuple[str, ...],
+    catalog: CatalogSnapshot,
+    history: ShownHistory | None,
+    now: datetime,
+    relative: bool,
+) -> RequestFacts:
+    """What the rules read about this request besides the candidates."""
+    reference = (
+        _reference_price(found, product=product, cart=cart, catalog=catalog) if relative else None
+    )
+    return RequestFacts(now=now.timestamp(), reference_price=reference, history=history)
+
+
+def _reference_price(
+    found: dict[str, int], *, product: str, cart: tuple[str, ...], catalog: CatalogSnapshot
+) -> Decimal | None:
+    """The price relative-price rules compare with: the page's product's, else the cart's
+    last known item's; None when there is neither."""
+    sku = product or next((sku for sku in reversed(cart) if sku in found), "")
+    if not sku:
+        return None
+    card = product_cards([found[sku]], memo=catalog.card_memo).get(found[sku])
+    return Decimal(card.price) if card is not None else None
+
+
+def _history(
+    placement: Placement, *, rules: list[Rule], shopper: str, now: datetime
+) -> ShownHistory | None:
+    """The shopper's shown history over the longest window a rotation or the "recently
+    shown" exclusion needs (one Redis command); None when none needs it or Redis is down."""
+    hours = [r.rotation_hours or 0 for r in rules if r.kind == RuleKind.ROTATION]
+    hours.append(placement.exclude_shown_hours or 0)
+    if not shopper or not max(hours):
+        return None
+    return shown_history(shopper=shopper, now=now, hours=max(hours))
+
+
+def _excluded(
+    placement: Placement,
+    *,
+    found: dict[str, int],
+    product: str,
+    cart: tuple[str, ...],
+    audience: Audience,
+    history: ShownHistory | None,
+    now: datetime,
+) -> set[int]:
+    """Products the placement never shows this request: the page's own product, the cart's,
+    the shopper's purchases (at a past ``now``, those before it) and what the shopper was shown
+    in the last hours (each when set).
+    Out of stock is always excluded by serving itself."""
+    skus = ([product] if product else []) + (list(cart) if placement.exclude_in_cart else [])
+    excluded = {found[sku] for sku in skus if sku in found}
     if placement.exclude_bought and audience.pk is not None:
         pks, *_ = purchase_totals(
             shopper_id=audience.pk,
@@ -297,13 +392,16 @@ def _excluded(
             rate=0.0,
         )
         excluded |= {int(pk) for pk in pks}
+    if placement.exclude_shown_hours and history is not None:
+        since = now.timestamp() - placement.exclude_shown_hours * 3600
+        excluded |= history.shown_since(since)
     return excluded
 
 
 def _serve(
     strategy: str,
     *,
-    shopper: str,
+    shopper: ShopperInfo,
     anchor: str,
     k: int,
     now: datetime,
@@ -319,7 +417,8 @@ def _serve(
     if strategy == "bought_together":
         return bought_together(sku=anchor, k=k, now=now, models=models) if anchor else None
     return recommend(
-        shopper=shopper,
+        shopper=shopper.external_id,
+        read=shopper,
         slot=strategy,
         k=k,
         now=now,

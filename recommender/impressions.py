@@ -14,7 +14,9 @@ exits normally flushes on the way out, and reads in this process flush first.
 
 Each response served is also one entry (``record_impressions(..., shown=...)``) appended in the
 same round trip to the ``impressions:stream`` stream, which ``recommender.proof.drain`` moves
-into the ``Impression`` table; the crash budget is the same second.
+into the ``Impression`` table; the crash budget is the same second. The same entry adds its
+products to the shopper's shown history (``behavior.shown_history``: rotation rules and
+"recently shown" exclusions), in the same round trip.
 
 Like the rest of the real-time state it fails open: with Redis down the write is dropped and
 the reads answer zero; without django-redis (the embedded demo) the counters live in Django's
@@ -39,6 +41,8 @@ from django_redis import get_redis_connection
 from django_redis.cache import RedisCache
 from redis.exceptions import RedisError
 
+from behavior import shown_history
+
 logger = logging.getLogger(__name__)
 
 WINDOW_HOURS = 24
@@ -53,6 +57,8 @@ class _Pending:
     lock = threading.Lock()
     counts: Counter[tuple[str, int]] = Counter()
     shown: list[str] = []
+    # (shopper, product pks, response tag, Unix seconds) per response with a shopper.
+    history: list[tuple[str, list[int], str, float]] = []
     since: float | None = None
 
 
@@ -82,6 +88,10 @@ def record_impressions(
         _Pending.counts.update((name, pk) for pk in ids)
         if shown is not None:
             _Pending.shown.append(json.dumps(shown, separators=(",", ":")))
+            if shown.get("shopper"):
+                # The id's random tail tells two responses showing one product apart.
+                tag = str(shown.get("id", ""))[-12:]
+                _Pending.history.append((shown["shopper"], ids, tag, now.timestamp()))
         if _Pending.since is None:
             _Pending.since = time.monotonic()
         due = time.monotonic() - _Pending.since >= settings.SHELFWISE_IMPRESSIONS_FLUSH_SECONDS
@@ -94,6 +104,7 @@ def flush_impressions() -> None:
     with _Pending.lock:
         batch, _Pending.counts, _Pending.since = _Pending.counts, Counter(), None
         shown, _Pending.shown = _Pending.shown, []
+        history, _Pending.history = _Pending.history, []
     if not batch and not shown:
         return
     by_hour: dict[str, Counter[int]] = {}
@@ -108,6 +119,7 @@ def flush_impressions() -> None:
                 cache.set(name, dict(stored), TTL_SECONDS)
             LOCAL_STREAM.extend(shown)
             del LOCAL_STREAM[:-LOCAL_STREAM_MAX]
+            shown_history.add_shown_to_cache(history)
             return
         pipe = client.pipeline(transaction=False)
         for name, counts in by_hour.items():
@@ -123,6 +135,7 @@ def flush_impressions() -> None:
                 maxlen=settings.SHELFWISE_IMPRESSIONS_STREAM_MAX,
                 approximate=True,
             )
+        shown_history.add_shown(pipe, history)
         pipe.execute()
     except (RedisError, OSError):
         Dropped.responses += len(shown)

@@ -138,6 +138,14 @@ def current_catalog(*, bumped: str | None = None) -> CatalogSnapshot:
         return state.snapshot
 
 
+def checked_catalog() -> CatalogSnapshot:
+    """The snapshot this process's serving just checked (a placement right after its
+    ``recommend``: the same request), without another read of the version counter; checked
+    afresh when there is none yet."""
+    snapshot = _State.snapshot
+    return snapshot if snapshot is not None else current_catalog()
+
+
 def forget_catalog() -> None:
     """Drop this process's snapshot so the next request rebuilds it (tests)."""
     with _State.lock:

@@ -37,6 +37,7 @@ class ProductCard:
     points_price: int | None
     is_active: bool = True
     image_url: str = ""  # "" = none: the dashboard shows a placeholder
+    tags: tuple[str, ...] = ()  # lower case (catalog.models.normalise_tags); rules match them
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -162,6 +163,7 @@ def _read_cards(pks: list[int]) -> dict[int, ProductCard]:
         "points_price",
         "is_active",
         "image_url",
+        "tags",
     )
     return {
         row[0]: ProductCard(
@@ -178,6 +180,7 @@ def _read_cards(pks: list[int]) -> dict[int, ProductCard]:
             points_price=row[9],
             is_active=row[10],
             image_url=row[11],
+            tags=tuple(row[12] or ()),
         )
         for row in rows
     }

@@ -49,6 +49,7 @@ def recommend(
     country: str = "",
     models: dict[str, ServingModel] | None = None,
     serving_model: str | None = None,
+    read: ShopperInfo | None = None,
 ) -> Recommendations:
     """The slot's best ``k`` products for the shopper, reflecting every event stored before now.
 
@@ -59,12 +60,18 @@ def recommend(
     events that occurred before it; ``models`` (a replay's scratch models) replace the
     champions. Either bypasses the response and purchase caches, so nothing computed here
     answers a live request. ``serving_model`` pins the algorithm behind "for you" (a replay's
-    forced variants; the API leaves it to ``SHELFWISE_SERVING_MODEL``).
+    forced variants; the API leaves it to ``SHELFWISE_SERVING_MODEL``). ``read`` is the
+    shopper as the caller already read them with ``shopper_info`` for this request (a
+    placement asks several slots for one shopper): served as ``shopper`` would be, one query
+    fewer.
     """
     declared = _declared(slot)
     k = checked_k(k)
     described = isinstance(shopper, ShopperInfo)
-    info = shopper if described else shopper_info(shopper=shopper, country=country)
+    if read is not None:
+        info = read
+    else:
+        info = shopper if described else shopper_info(shopper=shopper, country=country)
     before = replay_cutoff(now)
     replaying = before is not None or models is not None
     response_seconds = 0 if replaying or described else settings.SHELFWISE_RESPONSE_CACHE_SECONDS

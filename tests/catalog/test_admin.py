@@ -371,6 +371,7 @@ def test_the_export_writes_the_import_products_columns_with_the_category_slug(cl
         points_price=250,
         attributes={"colour": "blue"},
         image_url="/static/img/demo/home-kitchen.svg",
+        tags=["summer", "gift idea"],
     )
 
     response = client.post(
@@ -383,7 +384,9 @@ def test_the_export_writes_the_import_products_columns_with_the_category_slug(cl
     assert header == HEADER
     assert row.startswith("MUG-1,Product ")
     assert ",mugs,Acme,9.99,GBP,,1,250," in row
-    assert row.endswith('"{""colour"": ""blue""}",/static/img/demo/home-kitchen.svg')
+    assert row.endswith(
+        '"{""colour"": ""blue""}",/static/img/demo/home-kitchen.svg,"summer,gift idea"'
+    )
 
 
 # --- Promotion ------------------------------------------------------------------------------------

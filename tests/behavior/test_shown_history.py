@@ -1,0 +1,146 @@
+"""The per-shopper shown history in the real Redis: showings written with the impressions,
+clicks written with the events, bounded and expiring, and Redis down served without it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.test import override_settings
+from django_redis import get_redis_connection
+
+from behavior.services import ingest_events
+from behavior.shown_history import history_name, shown_history
+from recommender.impressions import flush_impressions
+from recommender.proof.shown import log_shown
+from tests.behavior.test_realtime import dead_redis_caches
+from tests.factories import ProductFactory
+
+pytestmark = pytest.mark.django_db
+
+T0 = datetime(2024, 5, 1, 12, tzinfo=UTC)
+REC_ID = "01890a5d-ac96-774b-bcce-b302099a8057"
+
+
+@pytest.fixture
+def products():
+    return {sku: ProductFactory(sku=sku) for sku in ("A", "B", "C")}
+
+
+def show(*products, shopper: str = "cust-1", at: datetime = T0, n: int = 0) -> None:
+    log_shown(
+        recommendation_id=f"01890a5d-ac96-774b-bcce-{n:012d}",
+        placement="home",
+        model_version=None,
+        product_ids=[p.pk for p in products],
+        shopper=shopper,
+        product="",
+        now=at,
+    )
+
+
+def event(sku: str, at: datetime, **fields) -> dict:
+    return {
+        "event_id": f"e-{sku}-{at.timestamp()}-{fields.get('kind', 'view')}",
+        "shopper": "cust-1",
+        "product": sku,
+        "kind": "view",
+        "occurred_at": at.isoformat(),
+        **fields,
+    }
+
+
+def history(at: datetime = T0 + timedelta(hours=1), hours: float = 24):
+    flush_impressions()
+    return shown_history(shopper="cust-1", now=at, hours=hours)
+
+
+def key(shopper: str = "cust-1") -> str:
+    return f"shelfwise-test:1:{history_name(shopper)}"
+
+
+def test_each_showing_counts_once_per_response_until_a_view_resets_it(
+    products, django_capture_on_commit_callbacks
+):
+    a, b = products["A"], products["B"]
+    show(a, b, n=1)
+    show(a, at=T0 + timedelta(minutes=5), n=2)
+
+    before = history()
+
+    assert before.unclicked_count(a.pk, since=T0.timestamp()) == 2
+    assert before.unclicked_count(b.pk, since=T0.timestamp()) == 1
+    with django_capture_on_commit_callbacks(execute=True):
+        ingest_events(events=[event("A", T0 + timedelta(minutes=10))])
+    after = history()
+    assert after.unclicked_count(a.pk, since=T0.timestamp()) == 0
+    assert after.unclicked_count(b.pk, since=T0.timestamp()) == 1
+    assert after.shown_since(T0.timestamp()) == {a.pk, b.pk}  # still shown, for "recently"
+
+
+def test_a_cart_that_names_the_recommendation_resets_and_an_earlier_click_does_not(
+    products, django_capture_on_commit_callbacks
+):
+    a, b = products["A"], products["B"]
+    show(a, b, at=T0 + timedelta(minutes=5), n=1)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        ingest_events(
+            events=[
+                event("A", T0 + timedelta(minutes=6), kind="add_to_cart", recommendation_id=REC_ID),
+                event("B", T0, kind="view"),  # before the showing: it does not undo it
+            ]
+        )
+
+    found = history()
+    assert found.unclicked_count(a.pk, since=0) == 0
+    assert found.unclicked_count(b.pk, since=0) == 1
+
+
+def test_only_the_window_asked_for_is_read(products):
+    show(products["A"], n=1)
+    show(products["B"], at=T0 + timedelta(hours=3), n=2)
+
+    found = history(at=T0 + timedelta(hours=4), hours=2)
+
+    assert set(found.shown) == {products["B"].pk}
+
+
+def test_a_click_stored_before_its_showing_is_flushed_still_resets_it(
+    products, django_capture_on_commit_callbacks
+):
+    show(products["A"], n=1)  # still in this process's one-second buffer
+
+    with django_capture_on_commit_callbacks(execute=True):
+        ingest_events(events=[event("A", T0 + timedelta(seconds=30))])
+
+    assert history().unclicked_count(products["A"].pk, since=0) == 0
+
+
+@override_settings(SHELFWISE_SHOWN_HISTORY_MAX=3, SHELFWISE_SHOWN_HISTORY_HOURS=5)
+def test_the_history_keeps_the_newest_members_and_expires_after_the_longest_window(products):
+    for n in range(4):
+        show(products["A"], products["B"], at=T0 + timedelta(minutes=n), n=n)
+    flush_impressions()
+
+    redis = get_redis_connection("default")
+
+    assert redis.zcard(key()) == 3
+    assert 4 * 3600 < redis.ttl(key()) <= 5 * 3600
+    assert history().unclicked_count(products["A"].pk, since=0) == 1  # the newest showings
+
+
+def test_an_anonymous_response_keeps_no_history(products):
+    show(products["A"], shopper="")
+    flush_impressions()
+
+    assert shown_history(shopper="", now=T0, hours=1).shown == {}
+    assert not get_redis_connection("default").keys("shelfwise-test:1:shown:*")
+
+
+def test_with_redis_down_the_history_is_unknown_and_nothing_raises(products):
+    with override_settings(CACHES=dead_redis_caches()):
+        show(products["A"])
+        flush_impressions()
+
+        assert shown_history(shopper="cust-1", now=T0, hours=1) is None
