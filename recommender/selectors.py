@@ -141,3 +141,27 @@ def metric_names(versions: list[ModelVersion]) -> list[str]:
     names = sorted({name for v in versions for name in (v.metrics or {}) if is_metric(name)})
     first = default_metric()
     return [first, *(n for n in names if n != first)] if first in names else names
+
+
+def buy_again_artifact() -> str | None:
+    """Where the buy-again model of the latest successful training run is stored; None when
+    that run kept the slot's frequency ranking (its model did not beat own most frequent)."""
+    stats = (
+        TrainingRun.objects.filter(status=TrainingRun.Status.SUCCEEDED)
+        .order_by("-finished_at")
+        .values_list("stats", flat=True)
+        .first()
+    )
+    record = (stats or {}).get("buy_again") or {}
+    return record.get("artifact") or None
+
+
+def last_buy_again_choice() -> dict | None:
+    """The buy-again parameters the latest successful run chose (a warm start)."""
+    stats = (
+        TrainingRun.objects.filter(status=TrainingRun.Status.SUCCEEDED, stats__has_key="buy_again")
+        .order_by("-finished_at")
+        .values_list("stats", flat=True)
+        .first()
+    )
+    return ((stats or {}).get("buy_again") or {}).get("chosen")

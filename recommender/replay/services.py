@@ -111,7 +111,7 @@ def replay_shop(
         (np.diff(split.train.indptr) > 0) & (np.diff(data.purchases_after.indptr) > 0)
     )
     repeat_users = _sample(repeat_users, max_shoppers, seed)
-    models, fitted = fit_scratch_models(
+    models, fitted, repeat = fit_scratch_models(
         until=at, algorithms=algorithms, track=track, tuning_budget_seconds=tuning_budget_seconds
     )
     served = personal_model(models)
@@ -141,7 +141,7 @@ def replay_shop(
         report.scores.append(score)
         report.lists[f"for_you_{variant}"] = _named(data, users, recs)
     repeat_scores, report.facts["buy_again_tuning"] = _repeat_scores(
-        data, repeat_users, at, models, track
+        data, repeat_users, at, models, track, repeat
     )
     report.scores += repeat_scores
     report.facts["buy_again_half_life_days"] = settings.SHELFWISE_BUY_AGAIN_HALF_LIFE_DAYS
@@ -198,9 +198,12 @@ def _sample(users: np.ndarray, limit: int | None, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(users, size=limit, replace=False))
 
 
-def _serve(data, users, slot, at, models, track, desc, serving_model=None) -> np.ndarray:
+def _serve(
+    data, users, slot, at, models, track, desc, serving_model=None, repeat=None
+) -> np.ndarray:
     """Each user's served ``slot`` list as item codes (-1 for products without events);
-    ``serving_model`` pins the model behind "for you" (None: as configured)."""
+    ``serving_model`` pins the model behind "for you" (None: as configured); ``repeat``: the
+    buy-again model the replay's training chose (None: the frequency ranking)."""
     code_of = {int(pk): code for code, pk in enumerate(data.product_pks.tolist())}
     recs = np.full((users.size, K), -1, dtype=np.int64)
     for row, user in enumerate(track(users.tolist(), desc=desc, unit="shopper")):
@@ -211,17 +214,21 @@ def _serve(data, users, slot, at, models, track, desc, serving_model=None) -> np
             now=at,
             models=models,
             serving_model=serving_model,
+            repeat=repeat,
         )
         codes = [code_of.get(item.product.id, -1) for item in served.items[:K]]
         recs[row, : len(codes)] = codes
     return recs
 
 
-def _repeat_scores(data, users, at, models, track) -> tuple[list[ListScore], dict]:
+def _repeat_scores(data, users, at, models, track, repeat) -> tuple[list[ListScore], dict]:
     """buy_again, for_you and whole pages against every product purchased at or after T;
     buy_again against the shopper's own most frequent (then popular) items; and facts."""
     target = data.purchases_after
-    by_slot = {slot: _serve(data, users, slot, at, models, track, slot) for slot in slot_names()}
+    by_slot = {
+        slot: _serve(data, users, slot, at, models, track, slot, repeat=repeat)
+        for slot in slot_names()
+    }
     frequent = baselines.own_most_frequent(data.split, data.purchases, users, k=K)
     tuning = baselines.tune_repeat(data.split, data.purchases, k=K)
     reference = score_lists(frequent.recs, users=users, relevant=target)
@@ -238,6 +245,11 @@ def _repeat_scores(data, users, at, models, track) -> tuple[list[ListScore], dic
         scores.append(ListScore(f"{slot} served (auto)", "purchases", metrics))
         if slot == "buy_again":
             scores[-1].vs_own_most_frequent = ratio_interval(per_user, reference[1])
+    if repeat is not None:  # what the slot served before its model: the same run's "before"
+        plain = _serve(data, users, "buy_again", at, models, track, "buy_again (frequency)")
+        metrics, per_user = score_lists(plain, users=users, relevant=target)
+        scores.append(ListScore("buy_again served (frequency only)", "purchases", metrics))
+        scores[-1].vs_own_most_frequent = ratio_interval(per_user, reference[1])
     pages = [np.unique(np.concatenate([by_slot[s][n] for s in by_slot])) for n in range(users.size)]
     pages = [page[page >= 0] for page in pages]
     scores.append(

@@ -32,6 +32,7 @@ from recommender.serving.model_cache import (
 from recommender.serving.purchases import PURCHASES_SECONDS, purchase_history, purchases_entry_name
 from recommender.serving.realtime import shopper_profile
 from recommender.serving.registry import get_slot, slot_names
+from recommender.serving.repeat_model import RepeatServing, current_repeat_model
 from recommender.serving.results import Recommendations, render
 from recommender.serving.rules import InvalidRequest, checked_k
 from recommender.serving.slots import ShopperInfo, Slot, SlotContext, empty_reason, rank_slot
@@ -49,6 +50,7 @@ def recommend(
     country: str = "",
     models: dict[str, ServingModel] | None = None,
     serving_model: str | None = None,
+    repeat: RepeatServing | None = None,
 ) -> Recommendations:
     """The slot's best ``k`` products for the shopper, reflecting every event stored before now.
 
@@ -59,7 +61,8 @@ def recommend(
     events that occurred before it; ``models`` (a replay's scratch models) replace the
     champions. Either bypasses the response and purchase caches, so nothing computed here
     answers a live request. ``serving_model`` pins the algorithm behind "for you" (a replay's
-    forced variants; the API leaves it to ``SHELFWISE_SERVING_MODEL``).
+    forced variants; the API leaves it to ``SHELFWISE_SERVING_MODEL``). ``repeat`` (a replay's
+    scratch buy-again model) replaces the serving one when ``models`` are given.
     """
     declared = _declared(slot)
     k = checked_k(k)
@@ -77,6 +80,7 @@ def recommend(
         shopper_id=info.pk, version=info.events_version, entries=names, before=before
     )
     catalog = current_catalog(bumped=str(state.entries[VERSION_KEY] or 0))
+    repeat = current_repeat_model() if models is None else repeat
     models = champion_models() if models is None else models
     personal = personal_model(models, wanted=serving_model)
     digest = digest_of(
@@ -91,6 +95,7 @@ def recommend(
         serving_model or settings.SHELFWISE_SERVING_MODEL,
         settings.SHELFWISE_DIVERSITY_MAX_SHARE,
         settings.SHELFWISE_BUY_AGAIN_HALF_LIFE_DAYS,
+        repeat.source if repeat else "",
     )
     hit = fresh_entry(state.entries.get(entry_name), digest) if response_seconds else None
     if hit is not None:
@@ -102,6 +107,7 @@ def recommend(
         cached=None if replaying else state.entries[purchases_name],
         before=before,
         now=now,
+        half_life_days=repeat.model.half_life_days if repeat else None,
     )
     context = SlotContext(
         catalog=catalog,
@@ -120,6 +126,7 @@ def recommend(
         now=now,
         k=k,
         before=before,
+        repeat=repeat,
     )
     picks = rank_slot(context, declared)
     result = Recommendations(

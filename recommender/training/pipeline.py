@@ -42,6 +42,7 @@ from recommender.training.fitting import Configuration
 from recommender.training.isolation import FitCrashed, fit_isolated
 from recommender.training.leftovers import note_artifacts
 from recommender.training.progress import RunProgress
+from recommender.training.repeat import buy_again_for_run
 from recommender.training.tuning import tuned_configurations
 from recommender.training.versions import (
     champion_score,
@@ -106,6 +107,16 @@ def train_models(*, run: TrainingRun, progress: RunProgress) -> list[ModelVersio
     mark = time.perf_counter()
     configurations, tuning_share = tuned_configurations(run, data=data, progress=progress)
     timings["tuning"] = time.perf_counter() - mark
+    mark = time.perf_counter()
+    progress(15 + tuning_share, "buy again: tuning and fitting")
+    buy_again = buy_again_for_run(
+        events=events,
+        holdout_start=data.holdout_start.timestamp() if data.holdout_start else None,
+        budget_seconds=_repeat_budget(run),
+    )
+    run.stats = {**TrainingRun.objects.get(pk=run.pk).stats, "buy_again": buy_again}
+    TrainingRun.objects.filter(pk=run.pk).update(stats=run.stats)
+    timings["buy_again"] = time.perf_counter() - mark
     # The newest weeks reach serving: the chosen configurations are fitted again on them too.
     whole = None
     if settings.SHELFWISE_REFIT_WHOLE_WINDOW and data.test.nnz:
@@ -147,6 +158,12 @@ def train_models(*, run: TrainingRun, progress: RunProgress) -> list[ModelVersio
             if item.artifact:
                 delete_artifact(item.artifact)
         raise
+
+
+def _repeat_budget(run: TrainingRun) -> float:
+    """The buy-again search's share of the run's tuning budget: one algorithm's."""
+    budget = float(run.stats.get("tuning_budget_seconds", settings.SHELFWISE_TUNING_BUDGET_SECONDS))
+    return budget / (len(run.algorithms) + 1)
 
 
 def split_events(events: EventArrays, *, holdout_fraction: float) -> TrainingData:

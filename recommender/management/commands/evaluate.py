@@ -106,6 +106,17 @@ class Command(BaseCommand):
                 f"validation ({tuning['validation_users']:,} shoppers before the cut) chose "
                 f"{tuning['chosen']}"
             )
+        model = facts.get("buy_again_model", {})
+        self.stdout.write(
+            f"buy_again model: {model.get('note', 'not trained')}"
+            + (f"; chose {model['chosen']}" if "chosen" in model else "")
+            + (
+                f" (validation NDCG {model['validation_ndcg']:.4f} vs own most frequent "
+                f"{model['own_most_frequent_validation_ndcg']:.4f})"
+                if "validation_ndcg" in model
+                else ""
+            )
+        )
 
 
 def _cut(text: str | None) -> datetime | None:
