@@ -80,6 +80,7 @@ def recommend(
         shopper_id=info.pk, version=info.events_version, entries=names, before=before
     )
     catalog = current_catalog(bumped=str(state.entries[VERSION_KEY] or 0))
+    # Every slot: the purchase history (shared by a page's slots) is decayed at its half-life.
     repeat = current_repeat_model() if models is None else repeat
     models = champion_models() if models is None else models
     personal = personal_model(models, wanted=serving_model)
