@@ -1,23 +1,22 @@
 """The buy-again model this process serves: the latest successful training run's, when it beat
 "own most frequent" on that run's validation window (``training.repeat``); None otherwise, and
-the slot ranks by personal frequency alone. Checked at most every SHELFWISE_MODEL_CHECK_SECONDS.
+the slot ranks by personal frequency alone. Its path is read with the champions
+(``model_cache``), at most every SHELFWISE_MODEL_CHECK_SECONDS and in the same query.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-import time
 from dataclasses import dataclass, field
 
 import numpy as np
-from django.conf import settings
 
 from recommender.artifacts import ArtifactError, load_repeat_artifact
 from recommender.core.matrix import IdIndex
 from recommender.core.repeat import RepeatModel
-from recommender.selectors import buy_again_artifact
 from recommender.serving.catalog_state import CatalogSnapshot
+from recommender.serving.model_cache import served_buy_again_artifact
 
 logger = logging.getLogger(__name__)
 
@@ -43,29 +42,29 @@ class _State:
     lock = threading.Lock()
     artifact: str | None = None
     served: RepeatServing | None = None
-    checked_at: float = float("-inf")
 
 
 def current_repeat_model() -> RepeatServing | None:
-    """The serving buy-again model (None: the slot's frequency ranking serves)."""
+    """The serving buy-again model (None: the slot's frequency ranking serves), as of the last
+    ``champion_models()`` check."""
     state = _State
-    if time.monotonic() - state.checked_at < settings.SHELFWISE_MODEL_CHECK_SECONDS:
+    artifact = served_buy_again_artifact()
+    if artifact == state.artifact:
         return state.served
     with state.lock:
-        artifact = buy_again_artifact()
         if artifact != state.artifact:
-            state.served = None
+            served = None
             if artifact:
                 try:
                     model, items, users = load_repeat_artifact(artifact)
-                    state.served = RepeatServing(model, items, users, source=f"repeat:{artifact}")
+                    served = RepeatServing(model, items, users, source=f"repeat:{artifact}")
                 except ArtifactError:
                     logger.exception("buy-again model %s unreadable; serving frequency", artifact)
-            state.artifact = artifact
-        state.checked_at = time.monotonic()
+            state.served, state.artifact = served, artifact
         return state.served
 
 
 def forget_repeat_model() -> None:
     """Drop the loaded model (tests, and a process that must re-read at once)."""
-    _State.artifact, _State.served, _State.checked_at = None, None, float("-inf")
+    with _State.lock:
+        _State.artifact, _State.served = None, None

@@ -80,9 +80,9 @@ def recommend(
         shopper_id=info.pk, version=info.events_version, entries=names, before=before
     )
     catalog = current_catalog(bumped=str(state.entries[VERSION_KEY] or 0))
-    # Every slot: the purchase history (shared by a page's slots) is decayed at its half-life.
-    repeat = current_repeat_model() if models is None else repeat
-    models = champion_models() if models is None else models
+    if models is None:
+        models = champion_models()
+        repeat = current_repeat_model()  # its path was read with the champions, in one query
     personal = personal_model(models, wanted=serving_model)
     digest = digest_of(
         "recommendations",
@@ -108,6 +108,7 @@ def recommend(
         cached=None if replaying else state.entries[purchases_name],
         before=before,
         now=now,
+        # Every slot: the purchase history (shared by a page's slots) is decayed at its half-life.
         half_life_days=repeat.model.half_life_days if repeat else None,
     )
     context = SlotContext(
