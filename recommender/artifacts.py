@@ -225,10 +225,17 @@ def delete_artifact(name: str) -> None:
 REPEAT_MODEL = "repeat.npz"
 
 
-def write_repeat_artifact(*, model: RepeatModel, items: IdIndex, users: IdIndex) -> str:
-    """Write the buy-again model and its id indexes under a new path; returns it. Three files
-    (no manifest): its path is only recorded, on the run, after all three are stored."""
-    name = f"{settings.SHELFWISE_ARTIFACT_DIR}/buy_again/{uuid_lib.uuid4()}"
+def repeat_artifact_path(key: uuid_lib.UUID) -> str:
+    return f"{settings.SHELFWISE_ARTIFACT_DIR}/buy_again/{key}"
+
+
+def write_repeat_artifact(
+    *, model: RepeatModel, items: IdIndex, users: IdIndex, key: uuid_lib.UUID | None = None
+) -> str:
+    """Write the buy-again model and its id indexes under ``repeat_artifact_path(key)`` (a new
+    key by default); returns it. Three files (no manifest): serving reads the path only from a
+    succeeded run, which succeeds only after all three are stored."""
+    name = repeat_artifact_path(key or uuid_lib.uuid4())
     for file_name, write in (
         (REPEAT_MODEL, model.save),
         ("items.npy", lambda fh: np.save(fh, items.ids, allow_pickle=False)),

@@ -114,7 +114,8 @@ def train_models(*, run: TrainingRun, progress: RunProgress) -> list[ModelVersio
         holdout_start=data.holdout_start.timestamp() if data.holdout_start else None,
         budget_seconds=_repeat_budget(run),
     )
-    run.stats = {**TrainingRun.objects.get(pk=run.pk).stats, "buy_again": buy_again}
+    # Its path is recorded now but served only once the run succeeds, after it is written.
+    run.stats = {**TrainingRun.objects.get(pk=run.pk).stats, "buy_again": buy_again.record}
     TrainingRun.objects.filter(pk=run.pk).update(stats=run.stats)
     timings["buy_again"] = time.perf_counter() - mark
     # The newest weeks reach serving: the chosen configurations are fitted again on them too.
@@ -138,8 +139,11 @@ def train_models(*, run: TrainingRun, progress: RunProgress) -> list[ModelVersio
     keys = {item.algorithm: uuid.uuid4() for item in fitted}
     # Noted before writing: an attempt killed from here on leaves folders no version points at,
     # which the run's next success or the reconciler deletes (leftovers).
-    note_artifacts(run.pk, [artifact_path(algorithm=a, key=k) for a, k in keys.items()])
+    note_artifacts(
+        run.pk, [*(artifact_path(algorithm=a, key=k) for a, k in keys.items()), *buy_again.paths]
+    )
     try:
+        buy_again.write()
         for item in fitted:
             item.artifact = write_artifact(
                 model=item.model,
@@ -157,6 +161,8 @@ def train_models(*, run: TrainingRun, progress: RunProgress) -> list[ModelVersio
         for item in fitted:  # nothing points at them: remove the leftovers
             if item.artifact:
                 delete_artifact(item.artifact)
+        if buy_again.attempted:  # only a succeeded run's buy-again model serves
+            delete_artifact(buy_again.record["artifact"])
         raise
 
 

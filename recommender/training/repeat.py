@@ -11,6 +11,7 @@ events before its cut, so its test window is never read.
 from __future__ import annotations
 
 import time
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,7 +20,7 @@ import scipy.sparse as sp
 from django.conf import settings
 
 from behavior.models import EventKind
-from recommender.artifacts import write_repeat_artifact
+from recommender.artifacts import repeat_artifact_path, write_repeat_artifact
 from recommender.core.evaluation import ndcg_at_k
 from recommender.core.matrix import IdIndex
 from recommender.core.repeat import RepeatModel, decayed_frequency, most_frequent_scores
@@ -218,11 +219,36 @@ def _holdout(
     return {"shoppers": int(users.size), "ndcg": ours, "own_most_frequent_ndcg": theirs}
 
 
+@dataclass
+class BuyAgainForRun:
+    """A run's buy-again outcome: the record it keeps under ``stats["buy_again"]`` and, when
+    the model serves, the path (``record["artifact"]``) the run writes it to with its other
+    artifacts."""
+
+    record: dict[str, Any]
+    training: RepeatTraining | None = None
+    key: uuid.UUID | None = None
+    attempted: bool = False  # write() started: files may exist at the path
+
+    @property
+    def paths(self) -> list[str]:
+        return [self.record["artifact"]] if self.key else []
+
+    def write(self) -> None:
+        if self.key and self.training is not None and self.training.model is not None:
+            self.attempted = True
+            write_repeat_artifact(
+                model=self.training.model,
+                items=self.training.items,
+                users=self.training.users,
+                key=self.key,
+            )
+
+
 def buy_again_for_run(
     *, events: EventArrays, holdout_start: float | None, budget_seconds: float
-) -> dict[str, Any]:
-    """Train the run's buy-again model and store it when it serves; returns the record the
-    run keeps under ``stats["buy_again"]`` (``artifact``: where serving finds the model)."""
+) -> BuyAgainForRun:
+    """Train the run's buy-again model; ``write()`` stores it once the run saves artifacts."""
     training = train_repeat(
         events,
         holdout_start=holdout_start,
@@ -232,10 +258,8 @@ def buy_again_for_run(
         holdout_fraction=settings.SHELFWISE_HOLDOUT_FRACTION,
     )
     if training is None:
-        return {"note": "no purchases: the slot is unchanged"}
-    record = dict(training.record)
-    if training.model is not None:
-        record["artifact"] = write_repeat_artifact(
-            model=training.model, items=training.items, users=training.users
-        )
-    return record
+        return BuyAgainForRun({"note": "no purchases: the slot is unchanged"})
+    if not training.serves:
+        return BuyAgainForRun(dict(training.record), training)
+    key = uuid.uuid4()
+    return BuyAgainForRun({**training.record, "artifact": repeat_artifact_path(key)}, training, key)

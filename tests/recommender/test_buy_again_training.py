@@ -6,9 +6,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import numpy as np
+import pytest
 
+from recommender.artifacts import load_repeat_artifact
+from recommender.models import TrainingRun
 from recommender.training.dataset import EventArrays
+from recommender.training.leftovers import UNRECORDED_ARTIFACTS
 from recommender.training.repeat import train_repeat
+from recommender.training.services import run_training, start_training
 
 DAY = 86_400.0
 START = datetime(2026, 1, 1, tzinfo=UTC).timestamp()
@@ -85,3 +90,65 @@ def test_too_few_validation_shoppers_keep_the_frequency_ranking():
 
     assert not training.serves
     assert "fewer than" in training.record["note"]
+
+
+def _serving_buy_again(monkeypatch) -> None:
+    """The run's buy-again step trains on the weekly-staples shop (it serves there)."""
+    from recommender.training import pipeline, repeat
+
+    real = repeat.buy_again_for_run
+
+    def on_staples(*, events, holdout_start, budget_seconds):
+        return real(events=_shop(), holdout_start=HOLDOUT, budget_seconds=2)
+
+    monkeypatch.setattr(pipeline, "buy_again_for_run", on_staples)
+
+
+def _buy_again_folders(media_root) -> list:
+    folder = media_root / "models" / "buy_again"
+    return sorted(folder.iterdir()) if folder.exists() else []
+
+
+@pytest.mark.django_db
+def test_a_succeeded_run_keeps_its_buy_again_model_where_its_stats_say(
+    shop, media_root, settings, monkeypatch
+):
+    settings.SHELFWISE_EVAL_MAX_SHOPPERS = None
+    _serving_buy_again(monkeypatch)
+
+    run = _train()
+
+    assert run.status == TrainingRun.Status.SUCCEEDED
+    path = run.stats["buy_again"]["artifact"]
+    model, items, _users = load_repeat_artifact(path)
+    assert model.params == run.stats["buy_again"]["chosen"]
+    assert len(items) > 0
+    assert UNRECORDED_ARTIFACTS not in run.stats  # noted while writing, kept by the success
+
+
+@pytest.mark.django_db
+def test_a_run_failing_after_its_buy_again_model_was_written_leaves_no_files(
+    shop, media_root, settings, monkeypatch
+):
+    from recommender.training import pipeline
+
+    settings.SHELFWISE_EVAL_MAX_SHOPPERS = None
+    _serving_buy_again(monkeypatch)
+
+    def full_disk(**kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(pipeline, "write_artifact", full_disk)
+
+    run = _train()
+
+    assert run.status == TrainingRun.Status.FAILED
+    assert run.stats["buy_again"]["artifact"]  # it was chosen and written, then removed
+    assert _buy_again_folders(media_root) == []
+
+
+def _train() -> TrainingRun:
+    run = start_training(
+        triggered_by=TrainingRun.Trigger.COMMAND, algorithms=["popularity"], enqueue=False
+    )
+    return run_training(run_id=run.pk)
