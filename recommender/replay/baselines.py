@@ -87,12 +87,26 @@ class Purchases:
         return matrix
 
 
-def own_most_frequent(split: Split, purchases: Purchases, users: np.ndarray, *, k: int) -> Baseline:
+def own_most_frequent(
+    split: Split,
+    purchases: Purchases,
+    users: np.ndarray,
+    *,
+    k: int,
+    servable: np.ndarray | None = None,
+) -> Baseline:
     """Each shopper's most purchased items before the cut (ties: more popular first), then
-    the most popular items (training pairs) they never bought."""
+    the most popular items (training pairs) they never bought. ``servable`` (bool per item):
+    only those items, as the slot serves only what the catalog offers."""
     counts = purchases.counts(before=split.cut)
-    popular = np.asarray(split.train.sum(axis=0)).ravel()
+    popular = np.asarray(split.train.sum(axis=0)).ravel().astype(np.float64)
+    if servable is not None:
+        counts = counts @ sp.diags(servable.astype(counts.dtype))
+        counts.eliminate_zeros()
+        popular = np.where(servable, popular, 0.0)
     recs, _scores = most_frequent_scores(counts, popular, users, n=k)
+    if servable is not None:  # a shop with fewer than k servable items: no unservable filler
+        recs[(recs >= 0) & ~servable[np.maximum(recs, 0)]] = -1
     return Baseline("own_most_frequent", recs, {})
 
 

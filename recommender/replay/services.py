@@ -32,6 +32,7 @@ from recommender.replay import baselines
 from recommender.replay.models import Track, fit_scratch_models, serving_variants
 from recommender.replay.protocol import Split, global_split
 from recommender.replay.scoring import ratio_interval, score_lists, score_pages
+from recommender.serving.catalog_state import current_catalog
 from recommender.serving.clock import replay_cutoff
 from recommender.serving.model_cache import personal_model
 from recommender.serving.registry import slot_names
@@ -66,6 +67,8 @@ class ListScore:
     vs_popularity: dict | None = None
     vs_ease: dict | None = None
     vs_own_most_frequent: dict | None = None  # buy_again's baseline on the purchases target
+    # The same baseline limited to what the catalog serves now (the slot's own limit).
+    vs_servable_own_most_frequent: dict | None = None
 
 
 @dataclass
@@ -233,6 +236,14 @@ def _repeat_scores(data, users, at, models, track, repeat) -> tuple[list[ListSco
     tuning = baselines.tune_repeat(data.split, data.purchases, k=K)
     reference = score_lists(frequent.recs, users=users, relevant=target)
     scores = [ListScore("baseline own_most_frequent", "purchases", reference[0])]
+    # The replay serves today's catalog: what is inactive or out of stock now cannot be served,
+    # however often it was bought before the cut.
+    servable = baselines.own_most_frequent(
+        data.split, data.purchases, users, k=K, servable=_servable_now(data)
+    )
+    like_for_like = score_lists(servable.recs, users=users, relevant=target)
+    scores.append(ListScore("baseline own_most_frequent (servable)", "purchases", like_for_like[0]))
+    scores[-1].vs_own_most_frequent = ratio_interval(like_for_like[1], reference[1])
     if "chosen" in tuning:
         core = baselines.repeat_scorer(
             data.split, data.purchases, users, k=K, chosen=tuning["chosen"]
@@ -245,11 +256,13 @@ def _repeat_scores(data, users, at, models, track, repeat) -> tuple[list[ListSco
         scores.append(ListScore(f"{slot} served (auto)", "purchases", metrics))
         if slot == "buy_again":
             scores[-1].vs_own_most_frequent = ratio_interval(per_user, reference[1])
+            scores[-1].vs_servable_own_most_frequent = ratio_interval(per_user, like_for_like[1])
     if repeat is not None:  # what the slot served before its model: the same run's "before"
         plain = _serve(data, users, "buy_again", at, models, track, "buy_again (frequency)")
         metrics, per_user = score_lists(plain, users=users, relevant=target)
         scores.append(ListScore("buy_again served (frequency only)", "purchases", metrics))
         scores[-1].vs_own_most_frequent = ratio_interval(per_user, reference[1])
+        scores[-1].vs_servable_own_most_frequent = ratio_interval(per_user, like_for_like[1])
     pages = [np.unique(np.concatenate([by_slot[s][n] for s in by_slot])) for n in range(users.size)]
     pages = [page[page >= 0] for page in pages]
     scores.append(
@@ -258,6 +271,13 @@ def _repeat_scores(data, users, at, models, track, repeat) -> tuple[list[ListSco
         )
     )
     return scores, tuning
+
+
+def _servable_now(data: ReplayData) -> np.ndarray:
+    """Bool per item code: the product is in the catalog and available to serve today."""
+    catalog = current_catalog()
+    rows = catalog.rows_of(data.product_pks)
+    return (rows >= 0) & catalog.available[np.maximum(rows, 0)]
 
 
 def _named(

@@ -92,12 +92,13 @@ class Command(BaseCommand):
             for ratio in (score.vs_popularity, score.vs_ease):
                 if ratio is not None:
                     line += f"   {ratio['ratio']:.3f} [{ratio['low']:.3f}, {ratio['high']:.3f}]"
-            ratio = score.vs_own_most_frequent
-            if ratio is not None:
-                line += (
-                    f"   vs own most frequent {ratio['ratio']:.3f} "
-                    f"[{ratio['low']:.3f}, {ratio['high']:.3f}]"
-                )
+            for label, ratio in (
+                ("own most frequent", score.vs_own_most_frequent),
+                ("servable", score.vs_servable_own_most_frequent),
+            ):
+                if ratio is not None:
+                    low, high = ratio["low"], ratio["high"]
+                    line += f"   vs {label} {ratio['ratio']:.3f} [{low:.3f}, {high:.3f}]"
             self.stdout.write(line)
         tuning = facts.get("buy_again_tuning", {})
         if "chosen" in tuning:
