@@ -27,7 +27,7 @@ from recommender.core.repeat import RepeatModel, decayed_frequency, most_frequen
 from recommender.selectors import last_buy_again_choice
 from recommender.training.dataset import EventArrays
 
-HALF_LIVES = (7.0, 30.0, 90.0, 365.0)
+HALF_LIVES = (7.0, 30.0, 90.0, 180.0, 365.0)
 # (alpha, neighbours): own share and k; (1, 0) is personal frequency alone.
 BLENDS = ((1.0, 0), (0.7, 50), (0.5, 100), (0.3, 200))
 POPULARITY_WEIGHTS = (1e-6, 0.01, 0.05)
@@ -171,34 +171,40 @@ def _validate(
     started = time.perf_counter()
     trials: list[dict[str, Any]] = []
     tried: set[tuple] = set()
-    for params in _candidates(warm_start):
-        if trials and time.perf_counter() - started > budget:
-            break
-        key = tuple(params.values())
-        if key in tried:
-            continue
-        tried.add(key)
-        history = purchases.history(before=cut, half_life=params["half_life_days"])
-        model = RepeatModel(**params).fit(history, popularity=popularity)
-        recs, _ = model.recommend(history[users], n=k, users=users)
-        trials.append({"params": params, "ndcg": float(ndcg_at_k(recs, target[users], k=k))})
+    for stage in _stages(warm_start):
+        best = max(trials, key=lambda t: t["ndcg"])["params"] if trials else dict(DEFAULT)
+        for params in stage(best):
+            if trials and time.perf_counter() - started > budget:
+                return trials, baseline, int(users.size)
+            key = tuple(params[name] for name in DEFAULT)
+            if key in tried:
+                continue
+            tried.add(key)
+            history = purchases.history(before=cut, half_life=params["half_life_days"])
+            model = RepeatModel(**params).fit(history, popularity=popularity)
+            recs, _ = model.recommend(history[users], n=k, users=users)
+            trials.append({"params": params, "ndcg": float(ndcg_at_k(recs, target[users], k=k))})
     return trials, baseline, int(users.size)
 
 
-def _candidates(warm_start: dict[str, Any] | None):
-    """The warm start, the defaults, then the grid (recent half-lives after the default's)."""
+def _stages(warm_start: dict[str, Any] | None):
+    """Candidate generators, each given the best parameters so far: the warm start and the
+    defaults; every half-life; every blend at the best half-life; every popularity weight at
+    the best of those; then the rest of the grid. A short budget still covers each axis (a
+    grid in order spent it all on the first half-life)."""
+    first = [dict(DEFAULT)]
     if warm_start:
-        yield {**DEFAULT, **{name: warm_start[name] for name in DEFAULT if name in warm_start}}
-    yield dict(DEFAULT)
-    for half_life in HALF_LIVES:
-        for alpha, neighbours in BLENDS:
-            for weight in POPULARITY_WEIGHTS:
-                yield {
-                    "half_life_days": half_life,
-                    "alpha": alpha,
-                    "neighbours": neighbours,
-                    "popularity_weight": weight,
-                }
+        first.insert(0, {**DEFAULT, **{n: warm_start[n] for n in DEFAULT if n in warm_start}})
+    yield lambda _best: first
+    yield lambda best: [{**best, "half_life_days": h} for h in HALF_LIVES]
+    yield lambda best: [{**best, "alpha": a, "neighbours": n} for a, n in BLENDS]
+    yield lambda best: [{**best, "popularity_weight": w} for w in POPULARITY_WEIGHTS]
+    yield lambda _best: [
+        {"half_life_days": h, "alpha": a, "neighbours": n, "popularity_weight": w}
+        for h in HALF_LIVES
+        for a, n in BLENDS
+        for w in POPULARITY_WEIGHTS
+    ]
 
 
 def _holdout(

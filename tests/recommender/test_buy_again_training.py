@@ -12,7 +12,7 @@ from recommender.artifacts import load_repeat_artifact
 from recommender.models import TrainingRun
 from recommender.training.dataset import EventArrays
 from recommender.training.leftovers import UNRECORDED_ARTIFACTS
-from recommender.training.repeat import train_repeat
+from recommender.training.repeat import BLENDS, HALF_LIVES, POPULARITY_WEIGHTS, train_repeat
 from recommender.training.services import run_training, start_training
 
 DAY = 86_400.0
@@ -80,6 +80,21 @@ def test_a_shop_of_weekly_staples_serves_the_model(settings):
     assert training.serves
     assert training.record["validation_ndcg"] > training.record["own_most_frequent_validation_ndcg"]
     assert training.model.params == training.record["chosen"]
+
+
+def test_the_search_covers_every_axis_before_the_rest_of_the_grid(settings):
+    settings.SHELFWISE_EVAL_MAX_SHOPPERS = None
+
+    trials = train_repeat(_shop(), holdout_start=HOLDOUT, budget_seconds=60).record["trials"]
+
+    params = [t["params"] for t in trials]
+    best_of = lambda done: max(trials[:done], key=lambda t: t["ndcg"])["params"]  # noqa: E731
+    half_lives = [p["half_life_days"] for p in params[: len(HALF_LIVES)]]
+    assert sorted(half_lives) == sorted(HALF_LIVES)  # the default's half-life is not repeated
+    blends = params[len(HALF_LIVES) : len(HALF_LIVES) + len(BLENDS) - 1]
+    best = best_of(len(HALF_LIVES))
+    assert {p["half_life_days"] for p in blends} == {best["half_life_days"]}
+    assert len(params) == len(HALF_LIVES) * len(BLENDS) * len(POPULARITY_WEIGHTS)
 
 
 def test_too_few_validation_shoppers_keep_the_frequency_ranking():
