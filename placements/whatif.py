@@ -220,7 +220,7 @@ def replay_models(
             progress(8 + 32 * number / len(names), f"fitting {name} on the events before the cut")
             yield name
 
-    models, facts = fit_scratch_models(
+    models, facts, _ = fit_scratch_models(
         until=cut, algorithms=None, track=track, configurations=configurations
     )
     facts = {

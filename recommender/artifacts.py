@@ -17,6 +17,7 @@ final names and ``manifest.json`` goes last: a reader treats a directory without
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
@@ -28,10 +29,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 from django.conf import settings
 from django.core.files import File
+from django.core.files.base import ContentFile
 from django.core.files.storage import FileSystemStorage, default_storage
 
 from recommender.core import ALGORITHMS, Recommender
 from recommender.core.matrix import IdIndex
+from recommender.core.repeat import RepeatModel
 
 if TYPE_CHECKING:
     from recommender.models import ModelVersion
@@ -217,3 +220,44 @@ def delete_artifact(name: str) -> None:
         default_storage.delete(f"{name}/{filename}")
     for directory in directories:
         delete_artifact(f"{name}/{directory}")
+
+
+REPEAT_MODEL = "repeat.npz"
+
+
+def repeat_artifact_path(key: uuid_lib.UUID) -> str:
+    return f"{settings.SHELFWISE_ARTIFACT_DIR}/buy_again/{key}"
+
+
+def write_repeat_artifact(
+    *, model: RepeatModel, items: IdIndex, users: IdIndex, key: uuid_lib.UUID | None = None
+) -> str:
+    """Write the buy-again model and its id indexes under ``repeat_artifact_path(key)`` (a new
+    key by default); returns it. Three files (no manifest): serving reads the path only from a
+    succeeded run, which succeeds only after all three are stored."""
+    name = repeat_artifact_path(key or uuid_lib.uuid4())
+    for file_name, write in (
+        (REPEAT_MODEL, model.save),
+        ("items.npy", lambda fh: np.save(fh, items.ids, allow_pickle=False)),
+        ("users.npy", lambda fh: np.save(fh, users.ids, allow_pickle=False)),
+    ):
+        buffer = io.BytesIO()
+        write(buffer)
+        saved = default_storage.save(f"{name}/{file_name}", ContentFile(buffer.getvalue()))
+        if saved != f"{name}/{file_name}":
+            raise ArtifactError(f"storage renamed {name}/{file_name} to {saved}")
+    return name
+
+
+def load_repeat_artifact(name: str) -> tuple[RepeatModel, IdIndex, IdIndex]:
+    """(model, items, users) as ``write_repeat_artifact`` wrote them."""
+    try:
+        with default_storage.open(f"{name}/{REPEAT_MODEL}") as fh:
+            model = RepeatModel.load(io.BytesIO(fh.read()))
+        indexes = []
+        for file_name in ("items.npy", "users.npy"):
+            with default_storage.open(f"{name}/{file_name}") as fh:
+                indexes.append(IdIndex(np.load(io.BytesIO(fh.read()), allow_pickle=False)))
+    except (OSError, ValueError, KeyError) as exc:
+        raise ArtifactError(f"buy-again model {name} unreadable: {exc}") from exc
+    return model, indexes[0], indexes[1]

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db.models import Count, IntegerField, Max, OuterRef, Q, QuerySet, Subquery
+from django.db.models.fields.json import KT
 
 from recommender.labels import algorithm_label, is_metric
 from recommender.models import ModelVersion, TrainingRun
@@ -141,3 +142,33 @@ def metric_names(versions: list[ModelVersion]) -> list[str]:
     names = sorted({name for v in versions for name in (v.metrics or {}) if is_metric(name)})
     first = default_metric()
     return [first, *(n for n in names if n != first)] if first in names else names
+
+
+def _latest_success() -> QuerySet[TrainingRun]:
+    return TrainingRun.objects.filter(status=TrainingRun.Status.SUCCEEDED).order_by("-finished_at")
+
+
+def buy_again_artifact() -> str | None:
+    """Where the buy-again model of the latest successful training run is stored; None when
+    that run kept the slot's frequency ranking (its model did not beat own most frequent)."""
+    stats = _latest_success().values_list("stats", flat=True).first()
+    record = (stats or {}).get("buy_again") or {}
+    return record.get("artifact") or None
+
+
+def champions_with_buy_again() -> QuerySet[ModelVersion]:
+    """``champion_versions`` with ``buy_again_artifact`` (as ``buy_again_artifact()``) on every
+    row, so serving checks both in one query."""
+    latest = _latest_success().annotate(artifact=KT("stats__buy_again__artifact"))
+    return champion_versions().annotate(buy_again_artifact=Subquery(latest.values("artifact")[:1]))
+
+
+def last_buy_again_choice() -> dict | None:
+    """The buy-again parameters the latest successful run chose (a warm start)."""
+    stats = (
+        TrainingRun.objects.filter(status=TrainingRun.Status.SUCCEEDED, stats__has_key="buy_again")
+        .order_by("-finished_at")
+        .values_list("stats", flat=True)
+        .first()
+    )
+    return ((stats or {}).get("buy_again") or {}).get("chosen")

@@ -52,11 +52,13 @@ def _clear_cache_between_tests(request):
     from placements.selectors import forget_placements
     from recommender.impressions import flush_impressions
     from recommender.serving.catalog_state import forget_catalog
+    from recommender.serving.repeat_model import forget_repeat_model
 
     flush_impressions()  # counts an earlier test left pending in this process go before the clear
     cache.clear()
     forget_catalog()
     forget_placements()
+    forget_repeat_model()
     yield
 
 

@@ -13,8 +13,7 @@ import scipy.sparse as sp
 
 from recommender.core import EASE, ItemKNN, Recommender
 from recommender.core.popularity import Popularity
-from recommender.core.ranking import top_k as ranked_columns
-from recommender.core.repeat import decayed_frequency, repeat_recommend
+from recommender.core.repeat import decayed_frequency, most_frequent_scores, repeat_recommend
 from recommender.replay.protocol import Split, validation_split
 from recommender.replay.scoring import score_lists
 
@@ -88,18 +87,26 @@ class Purchases:
         return matrix
 
 
-def own_most_frequent(split: Split, purchases: Purchases, users: np.ndarray, *, k: int) -> Baseline:
+def own_most_frequent(
+    split: Split,
+    purchases: Purchases,
+    users: np.ndarray,
+    *,
+    k: int,
+    servable: np.ndarray | None = None,
+) -> Baseline:
     """Each shopper's most purchased items before the cut (ties: more popular first), then
-    the most popular items (training pairs) they never bought."""
+    the most popular items (training pairs) they never bought. ``servable`` (bool per item):
+    only those items, as the slot serves only what the catalog offers."""
     counts = purchases.counts(before=split.cut)
-    popular = np.asarray(split.train.sum(axis=0)).ravel()
-    # Counts are whole numbers and popularity is scaled into [0, 1): it only breaks ties.
-    shares = (popular / (popular.max() + 1.0)) if popular.size else popular
-    recs = np.full((users.size, k), -1, dtype=np.int64)
-    for start in range(0, users.size, 1000):  # blocks bound the dense users × items scores
-        block = users[start : start + 1000]
-        scores = counts[block].toarray().astype(np.float64) + shares[None, :]
-        recs[start : start + block.size] = ranked_columns(scores, k)[0]
+    popular = np.asarray(split.train.sum(axis=0)).ravel().astype(np.float64)
+    if servable is not None:
+        counts = counts @ sp.diags(servable.astype(counts.dtype))
+        counts.eliminate_zeros()
+        popular = np.where(servable, popular, 0.0)
+    recs, _scores = most_frequent_scores(counts, popular, users, n=k)
+    if servable is not None:  # a shop with fewer than k servable items: no unservable filler
+        recs[(recs >= 0) & ~servable[np.maximum(recs, 0)]] = -1
     return Baseline("own_most_frequent", recs, {})
 
 

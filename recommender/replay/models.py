@@ -10,9 +10,11 @@ from datetime import datetime
 from django.conf import settings
 
 from recommender.serving.model_cache import SearchIndex, ServingModel
-from recommender.training.dataset import load_events
+from recommender.serving.repeat_model import RepeatServing
+from recommender.training.dataset import EventArrays, TrainingData, load_events
 from recommender.training.fitting import Configuration
 from recommender.training.pipeline import fit_algorithms, split_events
+from recommender.training.repeat import train_repeat
 from recommender.training.services import resolve_algorithms
 from recommender.training.tuning import choose_configurations, search_spaces
 
@@ -26,12 +28,13 @@ def fit_scratch_models(
     track: Track,
     tuning_budget_seconds: float | None = None,
     configurations: dict[str, Configuration] | None = None,
-) -> tuple[dict[str, ServingModel], dict]:
+) -> tuple[dict[str, ServingModel], dict, RepeatServing | None]:
     """Algorithm → its model fitted as a training run at ``until`` would fit it (window,
     holdout, per-shop tuning, refit on the whole window), with the holdout NDCG "auto" serving
-    picks by; and facts. Tuning starts cold: a later run's choice would carry later data.
+    picks by; facts; and the buy-again model such a run would serve (None: it keeps the
+    frequency ranking). Tuning starts cold: a later run's choice would carry later data.
     ``configurations`` (algorithm → its configuration, e.g. the champions' own) fits exactly
-    those algorithms as configured, with no tuning."""
+    those algorithms as configured, with no tuning and no buy-again model."""
     events = load_events(window_days=settings.SHELFWISE_TRAINING_WINDOW_DAYS, until=until)
     data = split_events(events, holdout_fraction=settings.SHELFWISE_HOLDOUT_FRACTION)
     whole = None
@@ -89,7 +92,29 @@ def fit_scratch_models(
             "tuning": tuning.get(name),
             "seconds": round(time.perf_counter() - started, 1),
         }
-    return models, facts
+    if configurations is not None:  # exactly the configured models (a what-if): no buy-again
+        return models, facts, None
+    repeat = _scratch_repeat(events, data, budget_seconds=budget / (len(names) + 1), facts=facts)
+    return models, facts, repeat
+
+
+def _scratch_repeat(
+    events: EventArrays, data: TrainingData, *, budget_seconds: float, facts: dict
+) -> RepeatServing | None:
+    """The buy-again model as a training run on ``events`` chooses it (``training.repeat``)."""
+    started = time.perf_counter()
+    training = train_repeat(
+        events,
+        holdout_start=data.holdout_start.timestamp() if data.holdout_start else None,
+        budget_seconds=budget_seconds,
+        k=settings.SHELFWISE_EVAL_K,
+        holdout_fraction=settings.SHELFWISE_HOLDOUT_FRACTION,
+    )
+    record = {} if training is None else dict(training.record)
+    facts["buy_again_model"] = {**record, "seconds": round(time.perf_counter() - started, 1)}
+    if training is None or training.model is None:
+        return None
+    return RepeatServing(training.model, training.items, training.users, source="repeat:replay")
 
 
 def _tuned(name: str, *, data, budget: float) -> tuple[dict[str, Configuration], dict]:

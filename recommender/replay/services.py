@@ -32,6 +32,7 @@ from recommender.replay import baselines
 from recommender.replay.models import Track, fit_scratch_models, serving_variants
 from recommender.replay.protocol import Split, global_split
 from recommender.replay.scoring import ratio_interval, score_lists, score_pages
+from recommender.serving.catalog_state import current_catalog
 from recommender.serving.clock import replay_cutoff
 from recommender.serving.model_cache import personal_model
 from recommender.serving.registry import slot_names
@@ -66,6 +67,8 @@ class ListScore:
     vs_popularity: dict | None = None
     vs_ease: dict | None = None
     vs_own_most_frequent: dict | None = None  # buy_again's baseline on the purchases target
+    # The same baseline limited to what the catalog serves now (the slot's own limit).
+    vs_servable_own_most_frequent: dict | None = None
 
 
 @dataclass
@@ -111,7 +114,7 @@ def replay_shop(
         (np.diff(split.train.indptr) > 0) & (np.diff(data.purchases_after.indptr) > 0)
     )
     repeat_users = _sample(repeat_users, max_shoppers, seed)
-    models, fitted = fit_scratch_models(
+    models, fitted, repeat = fit_scratch_models(
         until=at, algorithms=algorithms, track=track, tuning_budget_seconds=tuning_budget_seconds
     )
     served = personal_model(models)
@@ -141,7 +144,7 @@ def replay_shop(
         report.scores.append(score)
         report.lists[f"for_you_{variant}"] = _named(data, users, recs)
     repeat_scores, report.facts["buy_again_tuning"] = _repeat_scores(
-        data, repeat_users, at, models, track
+        data, repeat_users, at, models, track, repeat
     )
     report.scores += repeat_scores
     report.facts["buy_again_half_life_days"] = settings.SHELFWISE_BUY_AGAIN_HALF_LIFE_DAYS
@@ -198,9 +201,12 @@ def _sample(users: np.ndarray, limit: int | None, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(users, size=limit, replace=False))
 
 
-def _serve(data, users, slot, at, models, track, desc, serving_model=None) -> np.ndarray:
+def _serve(
+    data, users, slot, at, models, track, desc, serving_model=None, repeat=None
+) -> np.ndarray:
     """Each user's served ``slot`` list as item codes (-1 for products without events);
-    ``serving_model`` pins the model behind "for you" (None: as configured)."""
+    ``serving_model`` pins the model behind "for you" (None: as configured); ``repeat``: the
+    buy-again model the replay's training chose (None: the frequency ranking)."""
     code_of = {int(pk): code for code, pk in enumerate(data.product_pks.tolist())}
     recs = np.full((users.size, K), -1, dtype=np.int64)
     for row, user in enumerate(track(users.tolist(), desc=desc, unit="shopper")):
@@ -211,21 +217,33 @@ def _serve(data, users, slot, at, models, track, desc, serving_model=None) -> np
             now=at,
             models=models,
             serving_model=serving_model,
+            repeat=repeat,
         )
         codes = [code_of.get(item.product.id, -1) for item in served.items[:K]]
         recs[row, : len(codes)] = codes
     return recs
 
 
-def _repeat_scores(data, users, at, models, track) -> tuple[list[ListScore], dict]:
+def _repeat_scores(data, users, at, models, track, repeat) -> tuple[list[ListScore], dict]:
     """buy_again, for_you and whole pages against every product purchased at or after T;
     buy_again against the shopper's own most frequent (then popular) items; and facts."""
     target = data.purchases_after
-    by_slot = {slot: _serve(data, users, slot, at, models, track, slot) for slot in slot_names()}
+    by_slot = {
+        slot: _serve(data, users, slot, at, models, track, slot, repeat=repeat)
+        for slot in slot_names()
+    }
     frequent = baselines.own_most_frequent(data.split, data.purchases, users, k=K)
     tuning = baselines.tune_repeat(data.split, data.purchases, k=K)
     reference = score_lists(frequent.recs, users=users, relevant=target)
     scores = [ListScore("baseline own_most_frequent", "purchases", reference[0])]
+    # The replay serves today's catalog: what is inactive or out of stock now cannot be served,
+    # however often it was bought before the cut.
+    servable = baselines.own_most_frequent(
+        data.split, data.purchases, users, k=K, servable=_servable_now(data)
+    )
+    like_for_like = score_lists(servable.recs, users=users, relevant=target)
+    scores.append(ListScore("baseline own_most_frequent (servable)", "purchases", like_for_like[0]))
+    scores[-1].vs_own_most_frequent = ratio_interval(like_for_like[1], reference[1])
     if "chosen" in tuning:
         core = baselines.repeat_scorer(
             data.split, data.purchases, users, k=K, chosen=tuning["chosen"]
@@ -238,6 +256,13 @@ def _repeat_scores(data, users, at, models, track) -> tuple[list[ListScore], dic
         scores.append(ListScore(f"{slot} served (auto)", "purchases", metrics))
         if slot == "buy_again":
             scores[-1].vs_own_most_frequent = ratio_interval(per_user, reference[1])
+            scores[-1].vs_servable_own_most_frequent = ratio_interval(per_user, like_for_like[1])
+    if repeat is not None:  # what the slot served before its model: the same run's "before"
+        plain = _serve(data, users, "buy_again", at, models, track, "buy_again (frequency)")
+        metrics, per_user = score_lists(plain, users=users, relevant=target)
+        scores.append(ListScore("buy_again served (frequency only)", "purchases", metrics))
+        scores[-1].vs_own_most_frequent = ratio_interval(per_user, reference[1])
+        scores[-1].vs_servable_own_most_frequent = ratio_interval(per_user, like_for_like[1])
     pages = [np.unique(np.concatenate([by_slot[s][n] for s in by_slot])) for n in range(users.size)]
     pages = [page[page >= 0] for page in pages]
     scores.append(
@@ -246,6 +271,13 @@ def _repeat_scores(data, users, at, models, track) -> tuple[list[ListScore], dic
         )
     )
     return scores, tuning
+
+
+def _servable_now(data: ReplayData) -> np.ndarray:
+    """Bool per item code: the product is in the catalog and available to serve today."""
+    catalog = current_catalog()
+    rows = catalog.rows_of(data.product_pks)
+    return (rows >= 0) & catalog.available[np.maximum(rows, 0)]
 
 
 def _named(

@@ -28,7 +28,7 @@ from recommender.core import Recommender
 from recommender.core.content import terms
 from recommender.core.kernels import sparse_rows_sum
 from recommender.core.matrix import IdIndex
-from recommender.selectors import champion_versions, holdout_scores
+from recommender.selectors import buy_again_artifact, champions_with_buy_again, holdout_scores
 from recommender.serving.catalog_state import CatalogSnapshot
 
 logger = logging.getLogger(__name__)
@@ -108,6 +108,7 @@ class ServingModel:
 class _State:
     lock = threading.Lock()
     models: dict[str, ServingModel] = {}
+    buy_again_artifact: str | None = None
     checked_at: float = float("-inf")
 
 
@@ -119,11 +120,15 @@ def champion_models() -> dict[str, ServingModel]:
     with state.lock:
         if time.monotonic() - state.checked_at < settings.SHELFWISE_MODEL_CHECK_SECONDS:
             return state.models
-        rows = champion_versions().values_list(
-            "id", "uuid", "algorithm", "artifact", "metrics", "params"
+        rows = list(
+            champions_with_buy_again().values_list(
+                "id", "uuid", "algorithm", "artifact", "metrics", "params", "buy_again_artifact"
+            )
         )
+        # The buy-again model's path rides on the champions' rows; without champions, its own read.
+        state.buy_again_artifact = (rows[0][-1] if rows else buy_again_artifact()) or None
         models: dict[str, ServingModel] = {}
-        for version_id, uuid, algorithm, artifact, metrics, params in rows:
+        for version_id, uuid, algorithm, artifact, metrics, params, _ in rows:
             loaded = state.models.get(algorithm)
             if loaded is not None and loaded.version_id == version_id:
                 models[algorithm] = loaded
@@ -164,10 +169,17 @@ def champion_models() -> dict[str, ServingModel]:
         return models
 
 
+def served_buy_again_artifact() -> str | None:
+    """The buy-again model's path as of the last ``champion_models()`` check, which read it in
+    the same query as the champions (call that first)."""
+    return _State.buy_again_artifact
+
+
 def forget_models() -> None:
     """Drop loaded models so the next request reloads (tests; after a manual rollback)."""
     with _State.lock:
         _State.models = {}
+        _State.buy_again_artifact = None
         _State.checked_at = float("-inf")
 
 

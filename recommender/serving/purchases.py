@@ -78,6 +78,7 @@ def purchase_history(
     cached: tuple | None = None,
     before: datetime | None = None,
     now: datetime | None = None,
+    half_life_days: float | None = None,
 ) -> tuple[PurchaseHistory, tuple | None]:
     """What the shopper bought, and the cache entry to store when ``cached`` was not current.
 
@@ -85,9 +86,10 @@ def purchase_history(
     ``version`` with the current half-life; entries are ``(version, half-life, reference,
     pks, times, last, decayed)`` with arrays as bytes. With ``before`` (a past clock) only
     purchases before it, never from or into the cache. Decayed frequencies are summed at
-    ``before``, else ``now`` (the request's clock), else the wall clock.
+    ``before``, else ``now`` (the request's clock), else the wall clock, at ``half_life_days``
+    (the serving buy-again model's; None: SHELFWISE_BUY_AGAIN_HALF_LIFE_DAYS).
     """
-    half_life = float(settings.SHELFWISE_BUY_AGAIN_HALF_LIFE_DAYS)
+    half_life = float(half_life_days or settings.SHELFWISE_BUY_AGAIN_HALF_LIFE_DAYS)
     if shopper_id is None:
         empty = np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0), np.empty(0)
         return _history(*empty, 0.0, half_life, catalog), None

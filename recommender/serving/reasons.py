@@ -86,6 +86,12 @@ def buy_again(*, times: int, last: datetime) -> Reason:
     return Reason("buy_again", f"you bought it {count}, last on {last:%-d %b %Y}")
 
 
+def bought_again_by_shoppers_like_you() -> Reason:
+    """Buy again's neighbour part (TIFU-KNN): shoppers whose purchases resemble this one's
+    buy it repeatedly; the shopper has not bought it."""
+    return Reason("repeat_neighbours", "shoppers who buy what you buy come back for it")
+
+
 def no_purchases() -> Reason:
     """Why "buy again" is empty for a shopper who never bought anything."""
     return Reason("no_purchases", "No purchases yet, so nothing to buy again.")

@@ -32,6 +32,7 @@ from recommender.serving.model_cache import (
 from recommender.serving.purchases import PURCHASES_SECONDS, purchase_history, purchases_entry_name
 from recommender.serving.realtime import shopper_profile
 from recommender.serving.registry import get_slot, slot_names
+from recommender.serving.repeat_model import RepeatServing, current_repeat_model
 from recommender.serving.results import Recommendations, render
 from recommender.serving.rules import InvalidRequest, checked_k
 from recommender.serving.slots import ShopperInfo, Slot, SlotContext, empty_reason, rank_slot
@@ -50,6 +51,7 @@ def recommend(
     models: dict[str, ServingModel] | None = None,
     serving_model: str | None = None,
     read: ShopperInfo | None = None,
+    repeat: RepeatServing | None = None,
 ) -> Recommendations:
     """The slot's best ``k`` products for the shopper, reflecting every event stored before now.
 
@@ -63,7 +65,8 @@ def recommend(
     forced variants; the API leaves it to ``SHELFWISE_SERVING_MODEL``). ``read`` is the
     shopper as the caller already read them with ``shopper_info`` for this request (a
     placement asks several slots for one shopper): served as ``shopper`` would be, one query
-    fewer.
+    fewer. ``repeat`` (a replay's scratch buy-again model) replaces the serving one when
+    ``models`` are given.
     """
     declared = _declared(slot)
     k = checked_k(k)
@@ -84,7 +87,9 @@ def recommend(
         shopper_id=info.pk, version=info.events_version, entries=names, before=before
     )
     catalog = current_catalog(bumped=str(state.entries[VERSION_KEY] or 0))
-    models = champion_models() if models is None else models
+    if models is None:
+        models = champion_models()
+        repeat = current_repeat_model()  # its path was read with the champions, in one query
     personal = personal_model(models, wanted=serving_model)
     digest = digest_of(
         "recommendations",
@@ -98,6 +103,7 @@ def recommend(
         serving_model or settings.SHELFWISE_SERVING_MODEL,
         settings.SHELFWISE_DIVERSITY_MAX_SHARE,
         settings.SHELFWISE_BUY_AGAIN_HALF_LIFE_DAYS,
+        repeat.source if repeat else "",
     )
     hit = fresh_entry(state.entries.get(entry_name), digest) if response_seconds else None
     if hit is not None:
@@ -109,6 +115,8 @@ def recommend(
         cached=None if replaying else state.entries[purchases_name],
         before=before,
         now=now,
+        # Every slot: the purchase history (shared by a page's slots) is decayed at its half-life.
+        half_life_days=repeat.model.half_life_days if repeat else None,
     )
     context = SlotContext(
         catalog=catalog,
@@ -127,6 +135,7 @@ def recommend(
         now=now,
         k=k,
         before=before,
+        repeat=repeat,
     )
     picks = rank_slot(context, declared)
     result = Recommendations(

@@ -25,6 +25,7 @@ from recommender.serving.model_cache import ServingModel
 from recommender.serving.purchases import PurchaseHistory
 from recommender.serving.realtime import Profile
 from recommender.serving.reasons import Reason
+from recommender.serving.repeat_model import RepeatServing
 from recommender.serving.rules import diversify
 
 POOL_FACTOR = 3
@@ -69,6 +70,8 @@ class SlotContext:
     k: int
     # A past clock's cut-off (``clock.replay_cutoff``): reads stop before it. None: live.
     before: datetime | None = None
+    # The buy-again model (``repeat_model``); None: buy again ranks by frequency alone.
+    repeat: RepeatServing | None = None
     picked: set[int] = field(default_factory=set)  # rows already in the pool, by any stage
 
 

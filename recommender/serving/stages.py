@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from functools import partial
 
 import numpy as np
+import scipy.sparse as sp
 from django.conf import settings
 
 from behavior.countries import country_name
@@ -319,8 +320,12 @@ def arrival_reason(ctx: SlotContext, row: int) -> Reason:
 
 
 def bought_before(ctx: SlotContext, mask: np.ndarray, n: int) -> Iterator[Pick]:
-    """Repeat purchases by TIFU-KNN's personal frequency (``core.repeat``): every purchase
-    counts 2^(-age / half-life), SHELFWISE_BUY_AGAIN_HALF_LIFE_DAYS; ties by more purchases."""
+    """The shop's buy-again model when one serves (``repeat_picks``), else repeat purchases by
+    TIFU-KNN's personal frequency (``core.repeat``): every purchase counts 2^(-age /
+    half-life), SHELFWISE_BUY_AGAIN_HALF_LIFE_DAYS; ties by more purchases."""
+    if ctx.repeat is not None and ctx.purchases:
+        yield from repeat_picks(ctx, mask, n)
+        return
     purchases = ctx.purchases
     rows, counts, scores = purchases.rows, purchases.times, purchases.frequency_at(ctx.now)
     for at in np.lexsort((rows, -counts, -scores)).tolist():
@@ -328,6 +333,51 @@ def bought_before(ctx: SlotContext, mask: np.ndarray, n: int) -> Iterator[Pick]:
         times, last = purchases[row]
         reason = reasons.buy_again(times=times, last=last)
         yield Pick(row, float(scores[at]), "purchase_history", reason)
+
+
+def repeat_picks(ctx: SlotContext, mask: np.ndarray, n: int) -> Iterator[Pick]:
+    """TIFU-KNN (``core.repeat.RepeatModel``, tuned per shop): the shopper's decayed purchases
+    at the model's half-life, blended with the mean history of the most similar shoppers and
+    a little popularity. Own purchases say when they were bought; the others say why."""
+    served, purchases, catalog = ctx.repeat, ctx.purchases, ctx.catalog
+    assert served is not None
+    model = served.model
+    frequency = purchases.frequency_at(ctx.now)
+    item_rows = served.item_rows(catalog)
+    known_items = item_rows >= 0
+    row_items = np.full(len(catalog), -1, dtype=np.int64)
+    row_items[item_rows[known_items]] = np.flatnonzero(known_items)
+    items = row_items[purchases.rows]
+    known = items >= 0
+    query = sp.csr_matrix(
+        (frequency[known], (np.zeros(int(known.sum()), dtype=np.int64), items[known])),
+        shape=(1, len(served.items)),
+    )
+    user = served.users.to_index(np.array([ctx.shopper.pk or -1]))
+    item_scores = model.scores(query, users=user)[0]
+    scores = np.zeros(len(catalog), dtype=np.float32)
+    scores[item_rows[known_items]] = item_scores[known_items]
+    popular_part = np.zeros(len(catalog), dtype=np.float32)
+    popular_part[item_rows[known_items]] = model.popularity_weight * model.popularity[known_items]
+    # Purchases of products the model never saw keep their own share.
+    total = float(frequency.sum()) or 1.0
+    unknown = purchases.rows[~known]
+    scores[unknown] = model.alpha * frequency[~known] / total
+    bought = np.zeros(len(catalog), dtype=bool)
+    bought[purchases.rows] = True
+    ranked = np.where(mask & (scores > 0), scores, -np.inf).astype(np.float32)
+    rows, values = top_k_row(ranked, n + len(ctx.picked))
+    for row, score in zip(rows.tolist(), values.tolist(), strict=True):
+        if row < 0 or not score > 0:
+            break
+        if bought[row]:
+            times, last = purchases[row]
+            reason = reasons.buy_again(times=times, last=last)
+        elif score > popular_part[row] * 1.000001:
+            reason = reasons.bought_again_by_shoppers_like_you()
+        else:
+            reason = reasons.popular()
+        yield Pick(row, float(score), served.source, reason)
 
 
 def _ranked(

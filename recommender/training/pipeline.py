@@ -42,6 +42,7 @@ from recommender.training.fitting import Configuration
 from recommender.training.isolation import FitCrashed, fit_isolated
 from recommender.training.leftovers import note_artifacts
 from recommender.training.progress import RunProgress
+from recommender.training.repeat import buy_again_for_run
 from recommender.training.tuning import tuned_configurations
 from recommender.training.versions import (
     champion_score,
@@ -106,6 +107,17 @@ def train_models(*, run: TrainingRun, progress: RunProgress) -> list[ModelVersio
     mark = time.perf_counter()
     configurations, tuning_share = tuned_configurations(run, data=data, progress=progress)
     timings["tuning"] = time.perf_counter() - mark
+    mark = time.perf_counter()
+    progress(15 + tuning_share, "buy again: tuning and fitting")
+    buy_again = buy_again_for_run(
+        events=events,
+        holdout_start=data.holdout_start.timestamp() if data.holdout_start else None,
+        budget_seconds=_repeat_budget(run),
+    )
+    # Its path is recorded now but served only once the run succeeds, after it is written.
+    run.stats = {**TrainingRun.objects.get(pk=run.pk).stats, "buy_again": buy_again.record}
+    TrainingRun.objects.filter(pk=run.pk).update(stats=run.stats)
+    timings["buy_again"] = time.perf_counter() - mark
     # The newest weeks reach serving: the chosen configurations are fitted again on them too.
     whole = None
     if settings.SHELFWISE_REFIT_WHOLE_WINDOW and data.test.nnz:
@@ -127,8 +139,11 @@ def train_models(*, run: TrainingRun, progress: RunProgress) -> list[ModelVersio
     keys = {item.algorithm: uuid.uuid4() for item in fitted}
     # Noted before writing: an attempt killed from here on leaves folders no version points at,
     # which the run's next success or the reconciler deletes (leftovers).
-    note_artifacts(run.pk, [artifact_path(algorithm=a, key=k) for a, k in keys.items()])
+    note_artifacts(
+        run.pk, [*(artifact_path(algorithm=a, key=k) for a, k in keys.items()), *buy_again.paths]
+    )
     try:
+        buy_again.write()
         for item in fitted:
             item.artifact = write_artifact(
                 model=item.model,
@@ -146,7 +161,15 @@ def train_models(*, run: TrainingRun, progress: RunProgress) -> list[ModelVersio
         for item in fitted:  # nothing points at them: remove the leftovers
             if item.artifact:
                 delete_artifact(item.artifact)
+        if buy_again.attempted:  # only a succeeded run's buy-again model serves
+            delete_artifact(buy_again.record["artifact"])
         raise
+
+
+def _repeat_budget(run: TrainingRun) -> float:
+    """The buy-again search's share of the run's tuning budget: one algorithm's."""
+    budget = float(run.stats.get("tuning_budget_seconds", settings.SHELFWISE_TUNING_BUDGET_SECONDS))
+    return budget / (len(run.algorithms) + 1)
 
 
 def split_events(events: EventArrays, *, holdout_fraction: float) -> TrainingData:

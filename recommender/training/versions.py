@@ -171,6 +171,7 @@ def record_versions(
         stats = TrainingRun.objects.get(pk=run.pk).stats
         # What a killed earlier attempt wrote: nothing records it, it goes with this success.
         written = {item.artifact for item in fitted}
+        written.add((stats.get("buy_again") or {}).get("artifact"))  # the run's buy-again model
         leftovers = [p for p in stats.pop(UNRECORDED_ARTIFACTS, []) if p not in written]
         transaction.on_commit(lambda: delete_artifacts(leftovers))
         TrainingRun.objects.filter(pk=run.pk).update(

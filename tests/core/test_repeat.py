@@ -4,7 +4,13 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from recommender.core.repeat import DAY, decayed_frequency, repeat_recommend, repeat_scores
+from recommender.core.repeat import (
+    DAY,
+    RepeatModel,
+    decayed_frequency,
+    repeat_recommend,
+    repeat_scores,
+)
 
 NOW = 1_000 * DAY
 
@@ -78,3 +84,96 @@ def test_bad_parameters_are_refused():
         repeat_scores(history, np.array([0]), alpha=1.5)
     with pytest.raises(ValueError, match="half_life"):
         decayed_frequency([0], [0], [0.0], now=1.0, half_life_days=0, shape=(1, 2))
+
+
+# -- the per-shop model (RepeatModel) ---------------------------------------------------------
+def _weekly_shop() -> sp.csr_matrix:
+    """Shopper 0 buys item 2 every week for a year and items 0, 1, 3 once each; others buy
+    noise. Decayed at a 30-day half-life."""
+    users, items, times = [], [], []
+    for week in range(52):
+        users.append(0), items.append(2), times.append(NOW - (week * 7 + 1) * DAY)
+    for item in (0, 1, 3):
+        users.append(0), items.append(item), times.append(NOW - 3 * DAY)
+    rng = np.random.default_rng(0)
+    for user in range(1, 20):
+        for item in rng.choice(6, size=3, replace=False):
+            users.append(user), items.append(int(item)), times.append(NOW - 10 * DAY)
+    return decayed_frequency(
+        np.array(users),
+        np.array(items),
+        np.array(times, float),
+        now=NOW,
+        half_life_days=30,
+        shape=(20, 6),
+    )
+
+
+def test_a_planted_weekly_repeat_is_ranked_first():
+    history = _weekly_shop()
+    model = RepeatModel(half_life_days=30, alpha=0.5, neighbours=5).fit(history)
+
+    ids, _ = model.recommend(history[[0]], n=3, users=np.array([0]))
+
+    assert ids[0, 0] == 2
+
+
+def test_recency_decay_orders_items_bought_equally_often():
+    # Item 0 bought twice 100 days ago, item 1 twice 5 days ago: equal counts, newer first.
+    history = decayed_frequency(
+        np.zeros(4, int),
+        np.array([0, 0, 1, 1]),
+        np.array([NOW - 100 * DAY] * 2 + [NOW - 5 * DAY] * 2),
+        now=NOW,
+        half_life_days=30,
+        shape=(1, 2),
+    )
+    model = RepeatModel(half_life_days=30, alpha=1.0, neighbours=0, popularity_weight=0).fit(
+        history
+    )
+
+    ids, scores = model.recommend(history, n=2)
+
+    assert ids.tolist() == [[1, 0]]
+    assert scores[0, 0] > scores[0, 1]
+
+
+def test_popularity_breaks_ties_between_items_bought_once():
+    history = sp.csr_matrix(np.array([[1, 1, 0], [0, 1, 0], [0, 1, 1]], np.float32))
+    model = RepeatModel(alpha=1.0, neighbours=0, popularity_weight=0.01).fit(history)
+
+    ids, _ = model.recommend(history[[0]], n=3)
+
+    # Items 0 and 1 tie on shopper 0's history; item 1 has three buyers; item 2 only fills.
+    assert ids.tolist() == [[1, 0, 2]]
+
+
+def test_a_shopper_is_never_their_own_neighbour():
+    # Shopper 0 is alone with item 0; shopper 1 is the only other, with item 1.
+    history = sp.csr_matrix(np.array([[1, 0], [0, 1]], np.float32))
+    model = RepeatModel(alpha=0.5, neighbours=1, popularity_weight=0).fit(history)
+
+    scores = model.scores(history[[0]], users=np.array([0]))
+
+    # Cosine 0 with shopper 1: no neighbour contributes, own half only.
+    assert scores[0].tolist() == pytest.approx([0.5, 0.0])
+
+
+def test_the_model_round_trips_through_an_npz_without_pickles(tmp_path):
+    history = _weekly_shop()
+    model = RepeatModel(half_life_days=30, alpha=0.3, neighbours=4, popularity_weight=0.05)
+    model.fit(history)
+
+    model.save(tmp_path / "repeat.npz")
+    loaded = RepeatModel.load(tmp_path / "repeat.npz")
+
+    assert loaded.params == model.params
+    assert np.allclose(loaded.scores(history), model.scores(history))
+
+
+@pytest.mark.parametrize(
+    "params", [{"alpha": 1.5}, {"neighbours": -1}, {"half_life_days": 0}, {"popularity_weight": -1}]
+)
+def test_the_model_refuses_bad_parameters(params):
+    with pytest.raises(ValueError):
+        RepeatModel(**params)

@@ -122,6 +122,12 @@ def test_evaluate_replays_the_shop_without_touching_champions_or_runs(tmp_path, 
     names = [score["name"] for score in result["scores"]]
     assert "for_you served (auto)" in names and "for_you served (item_knn)" in names
     assert "baseline ease" in names and "page served (auto)" in names
+    again = next(s for s in result["scores"] if s["name"] == "buy_again served (auto)")
+    assert "baseline own_most_frequent (servable)" in names
+    assert (
+        again["vs_servable_own_most_frequent"]["low"]
+        <= again["vs_servable_own_most_frequent"]["high"]
+    )
     served = next(s for s in result["scores"] if s["name"] == "for_you served (auto)")
     assert served["metrics"]["n_shoppers"] == result["facts"]["n_eligible_shoppers"] > 0
     assert served["vs_popularity"]["low"] <= served["vs_popularity"]["ratio"]

@@ -62,3 +62,18 @@ def test_the_half_life_is_chosen_on_the_window_before_the_cut():
     assert tuning["validation_cut"] < split.cut
     assert tuning["chosen"]["half_life_days"] < 365
     assert served.params == tuning["chosen"] and (served.recs >= 0).all()
+
+
+def test_the_servable_baseline_lists_only_what_the_catalog_serves():
+    # As above; item 3 (user 0's favourite) and item 2 (the best-seller) are unavailable now.
+    purchases = _purchases(
+        [(0, 3, 1), (0, 3, 2), (0, 1, 3), (1, 2, 1), (2, 2, 2), (1, 4, 3), (0, 0, 11), (1, 0, 11)]
+    )
+    split = global_split(
+        purchases.users, purchases.items, purchases.times, n_users=3, n_items=5, cut=10 * DAY
+    )
+    servable = np.array([True, True, False, False, True])
+
+    baseline = own_most_frequent(split, purchases, np.array([0, 1]), k=4, servable=servable)
+
+    assert baseline.recs.tolist() == [[1, 4, 0, -1], [4, 1, 0, -1]]

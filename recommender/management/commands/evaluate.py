@@ -92,12 +92,13 @@ class Command(BaseCommand):
             for ratio in (score.vs_popularity, score.vs_ease):
                 if ratio is not None:
                     line += f"   {ratio['ratio']:.3f} [{ratio['low']:.3f}, {ratio['high']:.3f}]"
-            ratio = score.vs_own_most_frequent
-            if ratio is not None:
-                line += (
-                    f"   vs own most frequent {ratio['ratio']:.3f} "
-                    f"[{ratio['low']:.3f}, {ratio['high']:.3f}]"
-                )
+            for label, ratio in (
+                ("own most frequent", score.vs_own_most_frequent),
+                ("servable", score.vs_servable_own_most_frequent),
+            ):
+                if ratio is not None:
+                    low, high = ratio["low"], ratio["high"]
+                    line += f"   vs {label} {ratio['ratio']:.3f} [{low:.3f}, {high:.3f}]"
             self.stdout.write(line)
         tuning = facts.get("buy_again_tuning", {})
         if "chosen" in tuning:
@@ -106,6 +107,17 @@ class Command(BaseCommand):
                 f"validation ({tuning['validation_users']:,} shoppers before the cut) chose "
                 f"{tuning['chosen']}"
             )
+        model = facts.get("buy_again_model", {})
+        self.stdout.write(
+            f"buy_again model: {model.get('note', 'not trained')}"
+            + (f"; chose {model['chosen']}" if "chosen" in model else "")
+            + (
+                f" (validation NDCG {model['validation_ndcg']:.4f} vs own most frequent "
+                f"{model['own_most_frequent_validation_ndcg']:.4f})"
+                if "validation_ndcg" in model
+                else ""
+            )
+        )
 
 
 def _cut(text: str | None) -> datetime | None:

@@ -1,0 +1,169 @@
+"""The buy-again model a training run tunes (training.repeat): chosen on a validation window
+before the holdout, never on the holdout, and kept only when it beats own most frequent."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import numpy as np
+import pytest
+
+from recommender.artifacts import load_repeat_artifact
+from recommender.models import TrainingRun
+from recommender.training.dataset import EventArrays
+from recommender.training.leftovers import UNRECORDED_ARTIFACTS
+from recommender.training.repeat import BLENDS, HALF_LIVES, POPULARITY_WEIGHTS, train_repeat
+from recommender.training.services import run_training, start_training
+
+DAY = 86_400.0
+START = datetime(2026, 1, 1, tzinfo=UTC).timestamp()
+
+
+def _shop(seed: int = 0, weeks: int = 40) -> EventArrays:
+    """80 shoppers in groups of ten: each buys their group's staple most weeks, from a week of
+    their own on their group's second staple too, and two random one-offs a month. Who has
+    not started the second staple yet only the neighbours can point to it."""
+    rng = np.random.default_rng(seed)
+    shoppers, products, times = [], [], []
+    for shopper in range(80):
+        staple, second = 1000 + shopper // 10, 2000 + shopper // 10
+        starts = rng.integers(0, weeks)
+        for week in range(weeks):
+            if rng.random() < 0.8:
+                shoppers.append(shopper), products.append(staple)
+                times.append(START + (week * 7 + rng.random()) * DAY)
+            if week >= starts and rng.random() < 0.8:
+                shoppers.append(shopper), products.append(second)
+                times.append(START + (week * 7 + 1 + rng.random()) * DAY)
+            if week % 4 == 0:
+                for item in rng.choice(200, size=2, replace=False):
+                    shoppers.append(shopper), products.append(int(item))
+                    times.append(START + (week * 7 + 3 + rng.random()) * DAY)
+    order = np.argsort(times)
+    n = len(order)
+    return EventArrays(
+        np.array(shoppers, np.int64)[order],
+        np.array(products, np.int64)[order],
+        np.array(["purchase"] * n),
+        np.ones(n),
+        np.array(times)[order],
+        datetime.fromtimestamp(START, UTC),
+        datetime.fromtimestamp(START + weeks * 7 * DAY, UTC),
+    )
+
+
+HOLDOUT = START + 36 * 7 * DAY
+
+
+def test_the_choice_never_reads_purchases_from_the_holdout_on(settings):
+    settings.SHELFWISE_EVAL_MAX_SHOPPERS = None
+    events = _shop()
+    scrambled = _shop()
+    late = scrambled.times >= HOLDOUT
+    scrambled.products[late] = np.random.default_rng(1).permutation(scrambled.products[late])
+
+    one = train_repeat(events, holdout_start=HOLDOUT, budget_seconds=5)
+    other = train_repeat(scrambled, holdout_start=HOLDOUT, budget_seconds=5)
+
+    assert one.record["validation_cut"] < HOLDOUT
+    assert one.record["trials"] == other.record["trials"]
+    assert one.record["chosen"] == other.record["chosen"]
+    # The holdout is scored for the record, and there the scramble shows.
+    assert one.record["holdout"] != other.record["holdout"]
+
+
+def test_a_shop_of_weekly_staples_serves_the_model(settings):
+    settings.SHELFWISE_EVAL_MAX_SHOPPERS = None
+
+    training = train_repeat(_shop(), holdout_start=HOLDOUT, budget_seconds=5)
+
+    assert training.serves
+    assert training.record["validation_ndcg"] > training.record["own_most_frequent_validation_ndcg"]
+    assert training.model.params == training.record["chosen"]
+
+
+def test_the_search_covers_every_axis_before_the_rest_of_the_grid(settings):
+    settings.SHELFWISE_EVAL_MAX_SHOPPERS = None
+
+    trials = train_repeat(_shop(), holdout_start=HOLDOUT, budget_seconds=60).record["trials"]
+
+    params = [t["params"] for t in trials]
+    best_of = lambda done: max(trials[:done], key=lambda t: t["ndcg"])["params"]  # noqa: E731
+    half_lives = [p["half_life_days"] for p in params[: len(HALF_LIVES)]]
+    assert sorted(half_lives) == sorted(HALF_LIVES)  # the default's half-life is not repeated
+    blends = params[len(HALF_LIVES) : len(HALF_LIVES) + len(BLENDS) - 1]
+    best = best_of(len(HALF_LIVES))
+    assert {p["half_life_days"] for p in blends} == {best["half_life_days"]}
+    assert len(params) == len(HALF_LIVES) * len(BLENDS) * len(POPULARITY_WEIGHTS)
+
+
+def test_too_few_validation_shoppers_keep_the_frequency_ranking():
+    events = _shop()
+    few = events.subset(np.flatnonzero(events.shoppers < 10))
+
+    training = train_repeat(few, holdout_start=HOLDOUT, budget_seconds=5)
+
+    assert not training.serves
+    assert "fewer than" in training.record["note"]
+
+
+def _serving_buy_again(monkeypatch) -> None:
+    """The run's buy-again step trains on the weekly-staples shop (it serves there)."""
+    from recommender.training import pipeline, repeat
+
+    real = repeat.buy_again_for_run
+
+    def on_staples(*, events, holdout_start, budget_seconds):
+        return real(events=_shop(), holdout_start=HOLDOUT, budget_seconds=2)
+
+    monkeypatch.setattr(pipeline, "buy_again_for_run", on_staples)
+
+
+def _buy_again_folders(media_root) -> list:
+    folder = media_root / "models" / "buy_again"
+    return sorted(folder.iterdir()) if folder.exists() else []
+
+
+@pytest.mark.django_db
+def test_a_succeeded_run_keeps_its_buy_again_model_where_its_stats_say(
+    shop, media_root, settings, monkeypatch
+):
+    settings.SHELFWISE_EVAL_MAX_SHOPPERS = None
+    _serving_buy_again(monkeypatch)
+
+    run = _train()
+
+    assert run.status == TrainingRun.Status.SUCCEEDED
+    path = run.stats["buy_again"]["artifact"]
+    model, items, _users = load_repeat_artifact(path)
+    assert model.params == run.stats["buy_again"]["chosen"]
+    assert len(items) > 0
+    assert UNRECORDED_ARTIFACTS not in run.stats  # noted while writing, kept by the success
+
+
+@pytest.mark.django_db
+def test_a_run_failing_after_its_buy_again_model_was_written_leaves_no_files(
+    shop, media_root, settings, monkeypatch
+):
+    from recommender.training import pipeline
+
+    settings.SHELFWISE_EVAL_MAX_SHOPPERS = None
+    _serving_buy_again(monkeypatch)
+
+    def full_disk(**kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(pipeline, "write_artifact", full_disk)
+
+    run = _train()
+
+    assert run.status == TrainingRun.Status.FAILED
+    assert run.stats["buy_again"]["artifact"]  # it was chosen and written, then removed
+    assert _buy_again_folders(media_root) == []
+
+
+def _train() -> TrainingRun:
+    run = start_training(
+        triggered_by=TrainingRun.Trigger.COMMAND, algorithms=["popularity"], enqueue=False
+    )
+    return run_training(run_id=run.pk)
