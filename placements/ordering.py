@@ -34,9 +34,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
-
-import numpy as np
+from decimal import Decimal
 
 from behavior.shown_history import ShownHistory
 from placements.candidates import Candidate, capped
@@ -80,7 +78,11 @@ def matcher(
     rule: Rule, catalog: CatalogSnapshot, facts: RequestFacts | None = None
 ) -> Callable[[Candidate], bool]:
     """Whether a candidate has every attribute the rule names (its category or below, …)."""
-    categories = catalog.descendant_set(rule.category_id) if rule.category_id is not None else None
+    categories = (
+        frozenset(catalog.descendants(rule.category_id).tolist())
+        if rule.category_id is not None
+        else None
+    )
     low, high = _price_band(rule, facts)
     brand = rule.brand.casefold()
     tag, min_stock, promoted = rule.tag, rule.min_stock, rule.on_promotion
@@ -131,55 +133,6 @@ def _price_band(rule: Rule, facts: RequestFacts | None) -> tuple[Decimal | None,
     return low, high
 
 
-class PoolMatches:
-    """Which candidates of ``pool`` each rule matches, as bool arrays aligned with it: what
-    ``matcher`` decides, for the whole pool in a few numpy operations per rule instead of a
-    Python call per candidate and rule (20 rules × a pool of 40 per request). Prices compare
-    exactly, in cents: a card's price has two decimals, a bound is rounded inwards."""
-
-    def __init__(
-        self, pool: list[Candidate], *, catalog: CatalogSnapshot, facts: RequestFacts | None
-    ) -> None:
-        self.pool, self.catalog, self.facts = pool, catalog, facts
-        n = len(pool)
-        self.category = np.fromiter((c.category for c in pool), dtype=np.int64, count=n)
-        self.promoted = np.fromiter((c.promoted for c in pool), dtype=bool, count=n)
-        self._cents: np.ndarray | None = None
-        self._masks: dict[int, np.ndarray] = {}
-
-    def mask(self, rule: Rule) -> np.ndarray:
-        found = self._masks.get(id(rule))  # the rule lives as long as the request
-        if found is None:
-            found = self._masks[id(rule)] = self._matching(rule)
-        return found
-
-    def _matching(self, rule: Rule) -> np.ndarray:
-        pool, keep = self.pool, np.ones(len(self.pool), dtype=bool)
-        if rule.category_id is not None:
-            keep &= np.isin(self.category, self.catalog.descendants(rule.category_id))
-        if brand := rule.brand.casefold():
-            keep &= [c.brand.casefold() == brand for c in pool]
-        if tag := rule.tag:
-            keep &= [tag in c.tags for c in pool]
-        low, high = _price_band(rule, self.facts)
-        if low is not None:
-            keep &= self.cents >= int((low * 100).to_integral_value(rounding=ROUND_CEILING))
-        if high is not None:
-            keep &= self.cents <= int((high * 100).to_integral_value(rounding=ROUND_FLOOR))
-        if (min_stock := rule.min_stock) is not None:
-            keep &= [c.stock is None or c.stock >= min_stock for c in pool]
-        if rule.on_promotion is not None:
-            keep &= self.promoted == rule.on_promotion
-        return keep
-
-    @property
-    def cents(self) -> np.ndarray:
-        if self._cents is None:  # exact: Decimal(price) has two decimals
-            cents = (int(c.price * 100) for c in self.pool)
-            self._cents = np.fromiter(cents, dtype=np.int64, count=len(self.pool))
-        return self._cents
-
-
 def drop_filtered(
     candidates: list[Candidate],
     *,
@@ -188,17 +141,15 @@ def drop_filtered(
     facts: RequestFacts | None = None,
 ) -> list[Candidate]:
     """Step 2: the candidates every include rule matches and no exclude rule does."""
-    filters = [r for r in rules if r.kind in (RuleKind.INCLUDE, RuleKind.EXCLUDE)]
-    if not filters or not candidates:
-        return candidates
-    matches = PoolMatches(candidates, catalog=catalog, facts=facts)
-    keep = np.ones(len(candidates), dtype=bool)
-    for rule in filters:
+    # Rule by rule over a shrinking list: a generator per candidate cost more than the tests.
+    for rule in rules:
         if rule.kind == RuleKind.INCLUDE:
-            keep &= matches.mask(rule)
-        else:
-            keep &= ~matches.mask(rule)
-    return [c for c, kept in zip(candidates, keep.tolist(), strict=True) if kept]
+            matches = matcher(rule, catalog, facts)
+            candidates = [c for c in candidates if matches(c)]
+        elif rule.kind == RuleKind.EXCLUDE:
+            matches = matcher(rule, catalog, facts)
+            candidates = [c for c in candidates if not matches(c)]
+    return candidates
 
 
 def arrange(
@@ -213,10 +164,9 @@ def arrange(
 ) -> list[Candidate]:
     """Steps 3-6 on a filtered pool in the model's order: the ``k`` shown, best first, each
     carrying the marks of the rules that put it where it is."""
-    matches = PoolMatches(pool, catalog=catalog, facts=facts)
-    _boost_and_bury(pool, rules=rules, matches=matches)
+    _boost_and_bury(pool, rules=rules, catalog=catalog, facts=facts)
     ranked = sorted(pool, key=lambda c: -c.score)  # stable: the model's order breaks ties
-    pins = _pins(ranked, k=k, rules=rules, matches=matches)
+    pins = _pins(ranked, k=k, rules=rules, catalog=catalog, facts=facts)
     pinned = {id(c) for c in pins.values()}
     rest = [c for c in ranked if id(c) not in pinned]
     shares = [r.share_for(k) for r in rules if r.kind == RuleKind.PROMOTION_SHARE]
@@ -240,8 +190,13 @@ def arrange(
 VERBS = {RuleKind.BOOST: "boosted", RuleKind.BURY: "buried", RuleKind.ROTATION: "rotated"}
 
 
-def _boost_and_bury(pool: list[Candidate], *, rules: list[Rule], matches: PoolMatches) -> None:
-    facts = matches.facts
+def _boost_and_bury(
+    pool: list[Candidate],
+    *,
+    rules: list[Rule],
+    catalog: CatalogSnapshot,
+    facts: RequestFacts | None,
+) -> None:
     history = facts.history if facts is not None else None
     for rule in rules:
         if rule.kind not in VERBS:
@@ -251,26 +206,31 @@ def _boost_and_bury(pool: list[Candidate], *, rules: list[Rule], matches: PoolMa
                 continue
             since = facts.now - (rule.rotation_hours or 0) * 3600
             over = history.shown_at_least(rule.rotation_shows or 0, since=since)
-            hits = matches.mask(rule) & [c.pk in over for c in pool]
+            targets = [c for c in pool if c.pk in over]
         else:
-            hits = matches.mask(rule)
+            targets = pool
         grade = GRADES[rule.strength]
         factor = grade if rule.kind == RuleKind.BOOST else 1 / grade
         mark = f"{VERBS[rule.kind]} {rule.strength}"
-        for index in np.flatnonzero(hits).tolist():
-            c = pool[index]
-            c.score *= factor
-            c.marks.append(mark)
-            c.rule_ids.append(rule.pk)
+        matches = matcher(rule, catalog, facts)
+        for c in targets:
+            if matches(c):
+                c.score *= factor
+                c.marks.append(mark)
+                c.rule_ids.append(rule.pk)
 
 
 def _pins(
-    ranked: list[Candidate], *, k: int, rules: list[Rule], matches: PoolMatches
+    ranked: list[Candidate],
+    *,
+    k: int,
+    rules: list[Rule],
+    catalog: CatalogSnapshot,
+    facts: RequestFacts | None,
 ) -> dict[int, Candidate]:
     """Step 4: 0-based position → the candidate pinned there."""
     pins: dict[int, Candidate] = {}
     taken: set[int] = set()
-    at = {id(c): n for n, c in enumerate(matches.pool)}
     for rule in rules:  # highest priority first (``Rule.Meta.ordering``)
         if rule.kind != RuleKind.PIN or not rule.position:
             continue
@@ -281,8 +241,8 @@ def _pins(
             found = next((c for c in ranked if c.pk == rule.product_id), None)
             mark = "pinned"
         else:
-            hits = matches.mask(rule).tolist()
-            found = next((c for c in ranked if id(c) not in taken and hits[at[id(c)]]), None)
+            matches = matcher(rule, catalog, facts)
+            found = next((c for c in ranked if id(c) not in taken and matches(c)), None)
             mark = "attribute slot"
         if found is None or id(found) in taken:
             continue

@@ -58,7 +58,6 @@ class CatalogSnapshot:
     category_parent: dict[int, int | None]
     promotions: list[PromotionInfo]
     _descendants: dict[int, np.ndarray] = field(default_factory=dict)
-    _descendant_sets: dict[int, frozenset[int]] = field(default_factory=dict)
     _tree: CategoryTree | None = None
     # Product cards read under this snapshot (results.product_cards): they live and die with it.
     card_memo: dict = field(default_factory=dict)
@@ -96,14 +95,6 @@ class CatalogSnapshot:
             found = self.tree.with_descendants({category_id})
             self._descendants[category_id] = np.fromiter(found, dtype=np.int64)
         return self._descendants[category_id]
-
-    def descendant_set(self, category_id: int) -> frozenset[int]:
-        """``descendants`` as a set, built once per snapshot (a rule tests it per product)."""
-        found = self._descendant_sets.get(category_id)
-        if found is None:
-            found = frozenset(self.descendants(category_id).tolist())
-            self._descendant_sets[category_id] = found
-        return found
 
     @property
     def tree(self) -> CategoryTree:
