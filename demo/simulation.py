@@ -31,6 +31,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from accounts.roles import create_api_client
+from demo.experiment import DEMO_LIFT, start_demo_experiment
 from demo.selectors import shopper_tastes, simulated_shoppers
 from demo.traffic import DEFAULT_MODEL, ItemOutcome, ShopperModel, TrafficReport, lift_of, react
 from recommender.proof.drain import drain_impressions
@@ -252,14 +253,19 @@ def simulate_demo_week(
     progress: Progress | None = None,
 ) -> TrafficReport:
     """The demo's simulated traffic: ``shoppers`` of the shop for the ``days`` up to ``now``
-    through the in-process API, then stored and refreshed, so the KPI page has figures."""
+    through the in-process API, on the demo's home placement with its A/B test started at the
+    week's start (``demo.experiment``), then stored and refreshed, so the KPI and A/B pages
+    have figures."""
     start = now - timedelta(days=days)
+    placement = start_demo_experiment(seed=seed, now=start)
     report = simulate_traffic(
         api=in_process_api(),
         shoppers=simulated_shoppers(count=shoppers, seed=seed),
         start=start,
         days=days,
         seed=seed,
+        placement=placement,
+        lifts=DEMO_LIFT,
         event_prefix=event_prefix,
         progress=progress,
     )

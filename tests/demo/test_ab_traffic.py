@@ -11,7 +11,14 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from behavior.models import Shopper
-from demo.simulation import SimulationError, in_process_api, simulate_traffic
+from demo.experiment import DEMO_PLACEMENT
+from demo.services import reset_demo_data
+from demo.simulation import (
+    SimulationError,
+    in_process_api,
+    simulate_demo_week,
+    simulate_traffic,
+)
 from demo.traffic import ShopperModel, lift_of, parse_lifts
 from placements.experiments.models import Experiment
 from placements.experiments.results import experiment_results
@@ -161,3 +168,25 @@ def test_the_command_refuses_a_bad_lift_or_an_unknown_placement(db):
         call_command("simulate_traffic", "--lift", "B")
     with pytest.raises(CommandError, match="--placement"):
         call_command("simulate_traffic", "--placement", "nowhere")
+
+
+@pytest.mark.django_db(transaction=False)
+def test_the_demo_week_runs_an_experiment_the_ab_page_can_show_and_reset_removes_it(
+    trained_shop,  # noqa: F811
+):
+    now = START + timedelta(days=2)
+
+    report = simulate_demo_week(seed=5, now=now, shoppers=40, event_prefix="demo-sim-", days=2)
+
+    experiment = Experiment.objects.get(placement__name=DEMO_PLACEMENT)
+    assert experiment.state == "running" and experiment.started_at == START
+    results = experiment_results(experiment=experiment, now=now)
+    assert all(f.exposures > 0 for f in results.figures)  # both variants served and logged
+    served = sum(tally[0] for variant, tally in report.per_variant.items() if variant)
+    assert sum(f.impressions for f in results.figures) == served > 0
+    assert not results.ratio_check.flagged
+
+    deleted = reset_demo_data()
+
+    assert deleted["experiments and placements"] >= 2
+    assert not Placement.objects.filter(name=DEMO_PLACEMENT).exists()
