@@ -20,6 +20,7 @@ from behavior.summaries import refresh_event_summaries
 from catalog.models import Category, Product, Promotion
 from catalog.versioning import bump_catalog_version
 from demo.draws import HISTORY_DAYS
+from demo.experiment import delete_demo_experiments
 from demo.rows import GENERAL, ShopPlan
 from demo.synthetic import plan_shop
 from demo.verticals import catalog_of, picture_of
@@ -284,6 +285,7 @@ def reset_demo_data() -> dict[str, int]:
                 Q(shopper__startswith=SHOPPER_PREFIX) | Q(product__startswith=SKU_PREFIX)
             ).delete()[0],
             "promotions": Promotion.objects.filter(name__startswith=PROMOTION_PREFIX).delete()[0],
+            "experiments and placements": delete_demo_experiments(),
             "shoppers": Shopper.objects.filter(external_id__startswith=SHOPPER_PREFIX).delete()[0],
             "products": Product.objects.filter(sku__startswith=SKU_PREFIX).delete()[0],
         }

@@ -1,11 +1,13 @@
 """Simulated shoppers through the real API: ``manage.py simulate_traffic`` and the demo's week.
 
 Each simulated day, every shopper comes with probability ``visits_per_day`` at a random time;
-the visits run in time order. A visit asks the API for the shopper's ``for_you`` list (and, on
-``product_page_share`` of visits, the similar items of a product from it), reacts to each list
-with ``demo.traffic.react`` (their planted taste: the declared interests), and posts what they
-did through the events API: a view carrying the recommendation id and position for a click,
-then for a buy an add-to-cart and a purchase without them (credited through the click).
+the visits run in time order. A visit asks the API for the shopper's ``for_you`` list, or a
+``placement``'s (so a test running on it assigns the shopper a variant, whose ``lifts``
+multiply the clicks), and, on ``product_page_share`` of visits, the similar items of a product
+from it; it reacts to each list with ``demo.traffic.react`` (their planted taste: the declared
+interests), and posts what they did through the events API: a view carrying the
+recommendation id and position for a click, then for a buy an add-to-cart and a purchase
+without them (credited through the click).
 
 In process (the default) the requests go through Django's test client on a simulated clock:
 ``django.utils.timezone.now`` answers the visit's time while it runs, so serving, the impression
@@ -29,6 +31,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from accounts.roles import create_api_client
+from demo.experiment import DEMO_LIFT, start_demo_experiment
 from demo.selectors import shopper_tastes, simulated_shoppers
 from demo.traffic import DEFAULT_MODEL, ItemOutcome, ShopperModel, TrafficReport, lift_of, react
 from recommender.proof.drain import drain_impressions
@@ -109,13 +112,16 @@ def simulate_traffic(
     days: int,
     seed: int,
     model: ShopperModel = DEFAULT_MODEL,
+    placement: str = "",
     lifts: Mapping[str, float] | None = None,
     simulated_clock: bool = True,
     event_prefix: str = "sim-",
     progress: Progress | None = None,
 ) -> TrafficReport:
     """Run ``days`` simulated days from ``start`` for ``shoppers`` (external ids) through
-    ``api``; the same arguments on the same shop give the same visits and reactions."""
+    ``api``; the same arguments on the same shop give the same visits and reactions.
+    ``placement``: the placement each visit asks for (default the ``for_you`` slot);
+    ``lifts``: click multipliers by variant name or key (``demo.traffic.lift_of``)."""
     rng = random.Random(seed)
     tastes = shopper_tastes(external_ids=shoppers)
     report = TrafficReport()
@@ -131,6 +137,7 @@ def simulate_traffic(
                 at=at,
                 visit_id=f"{event_prefix}{seed}-{n}",
                 model=model,
+                placement=placement,
                 lifts=lifts or {},
                 report=report,
             )
@@ -148,8 +155,13 @@ def _visits(rng, *, shoppers, start, days, model) -> list[tuple[datetime, str]]:
     return sorted(visits)
 
 
-def _visit(api, rng, *, shopper, taste, at, visit_id, model, lifts, report) -> None:
-    home = api.get(f"shoppers/{shopper}/recommendations", {"slot": "for_you"})
+def _visit(api, rng, *, shopper, taste, at, visit_id, model, placement, lifts, report) -> None:
+    if placement:
+        home = api.get(f"placements/{placement}/recommendations", {"shopper": shopper})
+        if home is None:
+            raise SimulationError(f"GET placement {placement!r}: no active placement by that name")
+    else:
+        home = api.get(f"shoppers/{shopper}/recommendations", {"slot": "for_you"})
     pages = [home] if home else []
     if home and home["results"] and rng.random() < model.product_page_share:
         sku = rng.choice(home["results"])["product"]["sku"]
@@ -241,14 +253,19 @@ def simulate_demo_week(
     progress: Progress | None = None,
 ) -> TrafficReport:
     """The demo's simulated traffic: ``shoppers`` of the shop for the ``days`` up to ``now``
-    through the in-process API, then stored and refreshed, so the KPI page has figures."""
+    through the in-process API, on the demo's home placement with its A/B test started at the
+    week's start (``demo.experiment``), then stored and refreshed, so the KPI and A/B pages
+    have figures."""
     start = now - timedelta(days=days)
+    placement = start_demo_experiment(seed=seed, now=start)
     report = simulate_traffic(
         api=in_process_api(),
         shoppers=simulated_shoppers(count=shoppers, seed=seed),
         start=start,
         days=days,
         seed=seed,
+        placement=placement,
+        lifts=DEMO_LIFT,
         event_prefix=event_prefix,
         progress=progress,
     )

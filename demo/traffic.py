@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 
@@ -130,5 +130,29 @@ def react(
 
 
 def lift_of(variant: str, lifts: Mapping[str, float]) -> float:
-    """The click multiplier of whatever variant served a response (1 when none is planted)."""
-    return lifts.get(variant, 1.0)
+    """The click multiplier of whatever variant served a response (1 when none is planted).
+
+    A response names its variant ``"<experiment id>:<variant name>"`` (the placement API's
+    ``variant``); ``lifts`` may key it that way or by the variant's name alone, as a command
+    line does (``--lift B=1.05``), the full key winning."""
+    if variant in lifts:
+        return lifts[variant]
+    _experiment, _sep, name = variant.rpartition(":")
+    return lifts.get(name, 1.0) if name else 1.0
+
+
+def parse_lifts(specs: Iterable[str]) -> dict[str, float]:
+    """``["B=1.05", ...]`` as ``{"B": 1.05}``; ValueError naming the bad one."""
+    lifts: dict[str, float] = {}
+    for spec in specs:
+        name, sep, value = spec.partition("=")
+        try:
+            lift = float(value)
+        except ValueError:
+            lift = math.nan
+        if not sep or not name.strip() or not math.isfinite(lift) or lift < 0:
+            raise ValueError(
+                f"{spec!r}: expected VARIANT=MULTIPLIER with a multiplier of 0 or more, e.g. B=1.05"
+            )
+        lifts[name.strip()] = lift
+    return lifts

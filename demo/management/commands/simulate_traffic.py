@@ -17,6 +17,8 @@ from demo.simulation import (
     simulate_traffic,
     store_simulated_days,
 )
+from demo.traffic import parse_lifts
+from placements.selectors import active_placement
 
 MAX_DAYS = 90
 
@@ -37,6 +39,20 @@ class Command(BaseCommand):
             help="A running server's base URL (needs --token); the server keeps its own clock.",
         )
         parser.add_argument("--token", help="A backend API token, for --url.")
+        parser.add_argument(
+            "--placement",
+            default="",
+            help="Visit this placement (e.g. home-for-you) instead of the for_you slot, so an "
+            "A/B test running on it assigns each shopper a variant.",
+        )
+        parser.add_argument(
+            "--lift",
+            action="append",
+            default=[],
+            metavar="VARIANT=MULTIPLIER",
+            help="Plant a click lift on an A/B variant, by name (e.g. --lift B=1.05: 5 %% more "
+            "clicks); repeat for several. Variants not named keep 1.",
+        )
 
     def handle(self, *args, **options) -> None:
         days, count = options["days"], options["shoppers"]
@@ -46,6 +62,13 @@ class Command(BaseCommand):
             raise CommandError(f"--shoppers must be at least 1 (got {count}).")
         if options["url"] and not options["token"]:
             raise CommandError("--url needs --token (a backend client's API token).")
+        try:
+            lifts = parse_lifts(options["lift"])
+        except ValueError as exc:
+            raise CommandError(f"--lift {exc}") from exc
+        placement = options["placement"]
+        if placement and not options["url"] and active_placement(name=placement) is None:
+            raise CommandError(f"--placement: no active placement named {placement!r}.")
         shoppers = simulated_shoppers(count=count, seed=options["seed"])
         if not shoppers:
             raise CommandError("The shop has no shoppers: build one first (manage.py demo).")
@@ -60,6 +83,8 @@ class Command(BaseCommand):
                 start=start,
                 days=days,
                 seed=options["seed"],
+                placement=placement,
+                lifts=lifts,
                 simulated_clock=not remote,
                 progress=_progress,
             )
@@ -70,6 +95,12 @@ class Command(BaseCommand):
             f"{report.clicks.observed:,} clicks (planted {report.clicks.expected:,.0f}), "
             f"{report.purchases.observed:,} purchases (planted {report.purchases.expected:,.0f})."
         )
+        for variant, (responses, clicks, buys) in sorted(report.per_variant.items()):
+            if variant:
+                self.stdout.write(
+                    f"  variant {variant}: {responses:,} responses, {clicks:,} clicks, "
+                    f"{buys:,} purchases."
+                )
         if remote:
             self.stdout.write("Sent to the server: its worker stores and refreshes the KPIs.")
             return
