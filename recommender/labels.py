@@ -28,6 +28,7 @@ SOURCE_LABELS = {
     "fallback:newest": "Newest products",
     "fallback": "Popular",
     "purchase_history": "Bought before",
+    "repeat": "Buy-again model",
     "co_occurrence": "Bought or browsed together",
     "content:category": "Same category",
 }

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass, field
+from pathlib import PurePath
 
 import numpy as np
 
@@ -57,7 +58,8 @@ def current_repeat_model() -> RepeatServing | None:
             if artifact:
                 try:
                     model, items, users = load_repeat_artifact(artifact)
-                    served = RepeatServing(model, items, users, source=f"repeat:{artifact}")
+                    source = f"repeat:{_model_id(artifact)}"
+                    served = RepeatServing(model, items, users, source=source)
                 except ArtifactError:
                     logger.exception("buy-again model %s unreadable; serving frequency", artifact)
             state.served, state.artifact = served, artifact
@@ -68,3 +70,9 @@ def forget_repeat_model() -> None:
     """Drop the loaded model (tests, and a process that must re-read at once)."""
     with _State.lock:
         _State.artifact, _State.served = None, None
+
+
+def _model_id(artifact: str) -> str:
+    """The artifact's file name without its folder or suffix: a source names the model, never
+    where the server keeps it."""
+    return PurePath(artifact).name.split(".", 1)[0]

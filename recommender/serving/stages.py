@@ -370,14 +370,17 @@ def repeat_picks(ctx: SlotContext, mask: np.ndarray, n: int) -> Iterator[Pick]:
     for row, score in zip(rows.tolist(), values.tolist(), strict=True):
         if row < 0 or not score > 0:
             break
+        # The shopper's own purchases carry the purchase history's source, as the frequency
+        # ranking does ("Bought before"); the model's suggestions name the model.
+        source = served.source
         if bought[row]:
             times, last = purchases[row]
-            reason = reasons.buy_again(times=times, last=last)
+            reason, source = reasons.buy_again(times=times, last=last), "purchase_history"
         elif score > popular_part[row] * 1.000001:
             reason = reasons.bought_again_by_shoppers_like_you()
         else:
             reason = reasons.popular()
-        yield Pick(row, float(score), served.source, reason)
+        yield Pick(row, float(score), source, reason)
 
 
 def _ranked(
