@@ -1,7 +1,8 @@
 """Simulated shoppers through the real API: ``manage.py simulate_traffic`` and the demo's week.
 
 Each simulated day, every shopper comes with probability ``visits_per_day`` at a random time;
-the visits run in time order. A visit asks the API for the shopper's ``for_you`` list (and, on
+the visits run in time order. A visit asks the API for the shopper's ``for_you`` list, or for a
+placement's list when one is named (the only way an A/B test on it gets traffic; and, on
 ``product_page_share`` of visits, the similar items of a product from it), reacts to each list
 with ``demo.traffic.react`` (their planted taste: the declared interests), and posts what they
 did through the events API: a view carrying the recommendation id and position for a click,
@@ -112,10 +113,12 @@ def simulate_traffic(
     lifts: Mapping[str, float] | None = None,
     simulated_clock: bool = True,
     event_prefix: str = "sim-",
+    placement: str = "",
     progress: Progress | None = None,
 ) -> TrafficReport:
     """Run ``days`` simulated days from ``start`` for ``shoppers`` (external ids) through
-    ``api``; the same arguments on the same shop give the same visits and reactions."""
+    ``api``; the same arguments on the same shop give the same visits and reactions. With
+    ``placement`` (a name) the home list is that placement's, so its A/B test splits them."""
     rng = random.Random(seed)
     tastes = shopper_tastes(external_ids=shoppers)
     report = TrafficReport()
@@ -133,6 +136,7 @@ def simulate_traffic(
                 model=model,
                 lifts=lifts or {},
                 report=report,
+                placement=placement,
             )
         report.visits += 1
     return report
@@ -148,8 +152,11 @@ def _visits(rng, *, shoppers, start, days, model) -> list[tuple[datetime, str]]:
     return sorted(visits)
 
 
-def _visit(api, rng, *, shopper, taste, at, visit_id, model, lifts, report) -> None:
-    home = api.get(f"shoppers/{shopper}/recommendations", {"slot": "for_you"})
+def _visit(api, rng, *, shopper, taste, at, visit_id, model, lifts, report, placement) -> None:
+    if placement:
+        home = api.get(f"placements/{placement}/recommendations", {"shopper": shopper})
+    else:
+        home = api.get(f"shoppers/{shopper}/recommendations", {"slot": "for_you"})
     pages = [home] if home else []
     if home and home["results"] and rng.random() < model.product_page_share:
         sku = rng.choice(home["results"])["product"]["sku"]

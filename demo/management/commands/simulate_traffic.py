@@ -17,6 +17,7 @@ from demo.simulation import (
     simulate_traffic,
     store_simulated_days,
 )
+from placements.selectors import active_placement
 
 MAX_DAYS = 90
 
@@ -37,6 +38,12 @@ class Command(BaseCommand):
             help="A running server's base URL (needs --token); the server keeps its own clock.",
         )
         parser.add_argument("--token", help="A backend API token, for --url.")
+        parser.add_argument(
+            "--placement",
+            default="",
+            help="Ask this placement (a name) for the home list instead of the for_you slot, "
+            "so an A/B test running on it splits the shoppers.",
+        )
 
     def handle(self, *args, **options) -> None:
         days, count = options["days"], options["shoppers"]
@@ -46,6 +53,8 @@ class Command(BaseCommand):
             raise CommandError(f"--shoppers must be at least 1 (got {count}).")
         if options["url"] and not options["token"]:
             raise CommandError("--url needs --token (a backend client's API token).")
+        if options["placement"] and active_placement(name=options["placement"]) is None:
+            raise CommandError(f"No active placement named {options['placement']!r}.")
         shoppers = simulated_shoppers(count=count, seed=options["seed"])
         if not shoppers:
             raise CommandError("The shop has no shoppers: build one first (manage.py demo).")
@@ -61,6 +70,7 @@ class Command(BaseCommand):
                 days=days,
                 seed=options["seed"],
                 simulated_clock=not remote,
+                placement=options["placement"],
                 progress=_progress,
             )
         except SimulationError as exc:
