@@ -96,7 +96,9 @@ def add_shown(pipe: Any, showings: Iterable[tuple[str, list[int], str, float]]) 
     Unix seconds) each; anonymous responses ("" shopper) are not kept."""
     by_shopper: dict[str, dict[str, float]] = {}
     for shopper, product_ids, tag, at in showings:
-        if shopper:
+        # An empty response (an A/B holdout) showed nothing; a ZADD without members would
+        # fail the script, and with it the whole pipeline: counts and log entries too.
+        if shopper and product_ids:
             members = by_shopper.setdefault(shopper, {})
             members.update((f"s{pk}:{tag}", at) for pk in product_ids)
     if not by_shopper:
@@ -131,7 +133,7 @@ def _add(pipe: Any, by_shopper: Mapping[str, Mapping[str, float]], *, mode: str)
 def add_shown_to_cache(showings: Iterable[tuple[str, list[int], str, float]]) -> None:
     """``add_shown`` through Django's cache (no django-redis: the embedded demo)."""
     for shopper, product_ids, tag, at in showings:
-        if shopper:
+        if shopper and product_ids:
             members = {f"s{pk}:{tag}": at for pk in product_ids}
             _merge_in_cache(shopper, members, clicks=False)
 

@@ -70,7 +70,10 @@ def placement_detail(request: HttpRequest, name: str) -> HttpResponse:
         "can_edit_placement": user.has_perm(PLACEMENT_EDIT_PERMISSION),
         "can_publish": user.has_perm(PUBLISH_PERMISSION),
         "can_whatif": may_view(user),
-        "whatif_form": WhatIfForm(drafts=draft_choices(placement)),
+        # Asked again, the days default to the last run's, which the section's heading names.
+        "whatif_form": WhatIfForm(
+            drafts=draft_choices(placement), initial={"days": whatif.days} if whatif else None
+        ),
         "whatif": whatif,
         # The drafts the newest finished what-if tried: its sentence shows beside their Publish.
         "whatif_rule_ids": _tried(whatif),

@@ -12,6 +12,7 @@ from django_redis import get_redis_connection
 from behavior.services import ingest_events
 from behavior.shown_history import history_name, shown_history
 from recommender.impressions import flush_impressions
+from recommender.proof.drain import drain_impressions
 from recommender.proof.shown import log_shown
 from tests.behavior.test_realtime import dead_redis_caches
 from tests.factories import ProductFactory
@@ -27,7 +28,9 @@ def products():
     return {sku: ProductFactory(sku=sku) for sku in ("A", "B", "C")}
 
 
-def show(*products, shopper: str = "cust-1", at: datetime = T0, n: int = 0) -> None:
+def show(
+    *products, shopper: str = "cust-1", at: datetime = T0, n: int = 0, variant: str = ""
+) -> None:
     log_shown(
         recommendation_id=f"01890a5d-ac96-774b-bcce-{n:012d}",
         placement="home",
@@ -36,6 +39,7 @@ def show(*products, shopper: str = "cust-1", at: datetime = T0, n: int = 0) -> N
         shopper=shopper,
         product="",
         now=at,
+        variant=variant,
     )
 
 
@@ -136,6 +140,20 @@ def test_an_anonymous_response_keeps_no_history(products):
 
     assert shown_history(shopper="", now=T0, hours=1).shown == {}
     assert not get_redis_connection("default").keys("shelfwise-test:1:shown:*")
+
+
+def test_an_empty_response_in_the_batch_loses_nothing_else_it_carries(products):
+    # An A/B holdout answers a known shopper with an empty list; its empty set of showings
+    # once made the batch's script fail, and with it the whole round trip.
+    show(shopper="cust-2", n=1, variant="1:holdout")
+    show(products["A"], n=2)
+
+    flush_impressions()
+    stored = drain_impressions()
+
+    assert history().unclicked_count(products["A"].pk, since=0) == 1
+    assert stored == 2  # both responses reached the log
+    assert not get_redis_connection("default").keys(key("cust-2"))
 
 
 def test_with_redis_down_the_history_is_unknown_and_nothing_raises(products):

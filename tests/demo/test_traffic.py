@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.utils import timezone
 
 from demo.simulation import in_process_api, simulate_traffic, store_simulated_days
 from demo.traffic import (
@@ -17,6 +18,13 @@ from demo.traffic import (
     click_probability,
     react,
 )
+from placements.experiments.services import (
+    Plan,
+    VariantSpec,
+    create_experiment,
+    start_experiment,
+)
+from placements.models import Placement
 from recommender.models import Impression, PlacementKpi
 from tests.serving.conftest import _fresh_serving_state, shop, trained_shop  # noqa: F401
 
@@ -100,3 +108,39 @@ def test_the_command_refuses_bad_arguments_with_a_message(db):
         call_command("simulate_traffic", "--url", "http://localhost:1")
     with pytest.raises(CommandError, match="no shoppers"):
         call_command("simulate_traffic", "--days", "1")
+
+
+@pytest.mark.django_db(transaction=False)
+def test_a_run_on_a_placement_splits_its_shoppers_between_the_running_test_s_variants(tasteful):
+    Placement.objects.create(name="home-for-you", title="Home", strategy="for_you", k=5)
+    variants = [
+        VariantSpec(name="control", kind="settings", weight=50),
+        VariantSpec(name="holdout", kind="holdout", weight=50),
+    ]
+    experiment = create_experiment(
+        name="holdout", placement_name="home-for-you", variants=variants, plan=Plan()
+    )
+    start_experiment(experiment=experiment, now=timezone.now())
+    shoppers = [s.external_id for s in tasteful["shoppers"]]
+
+    report = simulate_traffic(
+        api=in_process_api(),
+        shoppers=shoppers,
+        start=datetime(2011, 12, 10, tzinfo=UTC),
+        days=1,
+        seed=3,
+        placement="home-for-you",
+    )
+    store_simulated_days(start=datetime(2011, 12, 10, tzinfo=UTC), days=1, now=timezone.now())
+
+    served = {f"{experiment.pk}:control", f"{experiment.pk}:holdout"}
+    on_placement = Impression.objects.filter(placement="home-for-you")
+    assert set(on_placement.values_list("variant", flat=True)) == served
+    # The holdout's empty lists are exposures, but nothing to react to.
+    assert report.per_variant[f"{experiment.pk}:control"][0] > 0
+    assert f"{experiment.pk}:holdout" not in report.per_variant
+
+
+def test_the_command_refuses_an_unknown_placement(db):
+    with pytest.raises(CommandError, match="no active placement named 'nowhere'"):
+        call_command("simulate_traffic", "--placement", "nowhere")
