@@ -14,6 +14,7 @@ clock it is served at, and ranks what the user *has* bought. The ``buy_again`` s
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
@@ -24,6 +25,44 @@ from recommender.core.kernels import FLOAT
 from recommender.core.ranking import top_k
 
 DAY = 86400.0
+
+
+@dataclass(frozen=True)
+class Purchases:
+    """Purchase events as codes (users, items) and unix seconds, every one (not first pairs):
+    what the buy-again model trains on and the replay's baselines read."""
+
+    users: np.ndarray
+    items: np.ndarray
+    times: np.ndarray
+    shape: tuple[int, int]
+
+    def counts(self, *, before: float) -> sp.csr_matrix:
+        """Users × items: purchase events before ``before``."""
+        seen = self.times < before
+        ones = np.ones(int(seen.sum()), dtype=np.float32)
+        matrix = sp.csr_matrix((ones, (self.users[seen], self.items[seen])), shape=self.shape)
+        matrix.sum_duplicates()
+        return matrix
+
+    def between(self, start: float, end: float) -> sp.csr_matrix:
+        """Users × items, binary: bought in [start, end)."""
+        inside = (self.times >= start) & (self.times < end)
+        ones = np.ones(int(inside.sum()), dtype=np.float32)
+        matrix = sp.csr_matrix((ones, (self.users[inside], self.items[inside])), shape=self.shape)
+        matrix.data[:] = 1.0
+        return matrix
+
+    def decayed(self, *, now: float, half_life_days: float) -> sp.csr_matrix:
+        """Users × items: ``decayed_frequency`` of these purchases at ``now``."""
+        return decayed_frequency(
+            self.users,
+            self.items,
+            self.times,
+            now=now,
+            half_life_days=half_life_days,
+            shape=self.shape,
+        )
 
 
 def decay_weights(ages: np.ndarray, *, half_life: float) -> np.ndarray:

@@ -13,7 +13,7 @@ import scipy.sparse as sp
 
 from recommender.core import EASE, ItemKNN, Recommender
 from recommender.core.popularity import Popularity
-from recommender.core.repeat import decayed_frequency, most_frequent_scores, repeat_recommend
+from recommender.core.repeat import Purchases, most_frequent_scores, repeat_recommend
 from recommender.replay.protocol import Split, validation_split
 from recommender.replay.scoring import score_lists
 
@@ -61,32 +61,6 @@ def ease(split: Split, *, k: int, max_items: int = 20_000) -> Baseline:
     return Baseline("ease", top_k(model, split.train, split.eval_users, k), params)
 
 
-@dataclass(frozen=True)
-class Purchases:
-    """Purchase events as codes (users, items) and unix seconds, every one (not first pairs)."""
-
-    users: np.ndarray
-    items: np.ndarray
-    times: np.ndarray
-    shape: tuple[int, int]
-
-    def counts(self, *, before: float) -> sp.csr_matrix:
-        """Users × items: purchase events before ``before``."""
-        seen = self.times < before
-        ones = np.ones(int(seen.sum()), dtype=np.float32)
-        matrix = sp.csr_matrix((ones, (self.users[seen], self.items[seen])), shape=self.shape)
-        matrix.sum_duplicates()
-        return matrix
-
-    def between(self, start: float, end: float) -> sp.csr_matrix:
-        """Users × items, binary: bought in [start, end)."""
-        inside = (self.times >= start) & (self.times < end)
-        ones = np.ones(int(inside.sum()), dtype=np.float32)
-        matrix = sp.csr_matrix((ones, (self.users[inside], self.items[inside])), shape=self.shape)
-        matrix.data[:] = 1.0
-        return matrix
-
-
 def own_most_frequent(
     split: Split,
     purchases: Purchases,
@@ -123,7 +97,7 @@ def tune_repeat(split: Split, purchases: Purchases, *, k: int) -> dict:
     scores: dict[str, float] = {}
 
     def score(half_life: float, alpha: float = 1.0, neighbours: int = 0) -> float:
-        decayed = _decayed(purchases, now=start, half_life=half_life)
+        decayed = purchases.decayed(now=start, half_life_days=half_life)
         recs, _ = repeat_recommend(decayed, users, n=k, alpha=alpha, neighbours=neighbours)
         metrics, _per_user = score_lists(recs, users=users, relevant=target, k=k)
         return metrics[f"ndcg@{k}"]
@@ -151,19 +125,8 @@ def repeat_scorer(
     split: Split, purchases: Purchases, users: np.ndarray, *, k: int, chosen: dict
 ) -> Baseline:
     """The core repeat scorer at the validated parameters, fitted on purchases before the cut."""
-    decayed = _decayed(purchases, now=split.cut, half_life=chosen["half_life_days"])
+    decayed = purchases.decayed(now=split.cut, half_life_days=chosen["half_life_days"])
     recs, _ = repeat_recommend(
         decayed, users, n=k, alpha=chosen["alpha"], neighbours=chosen["neighbours"]
     )
     return Baseline("repeat_scorer", recs, chosen)
-
-
-def _decayed(purchases: Purchases, *, now: float, half_life: float) -> sp.csr_matrix:
-    return decayed_frequency(
-        purchases.users,
-        purchases.items,
-        purchases.times,
-        now=now,
-        half_life_days=half_life,
-        shape=purchases.shape,
-    )

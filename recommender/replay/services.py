@@ -28,6 +28,7 @@ from django.conf import settings
 from behavior.kinds import event_weights
 from behavior.models import EventKind, Shopper
 from catalog.models import Product
+from recommender.core.repeat import Purchases
 from recommender.replay import baselines
 from recommender.replay.models import Track, fit_scratch_models, serving_variants
 from recommender.replay.protocol import Split, global_split
@@ -56,7 +57,7 @@ class ReplayData:
     product_pks: np.ndarray
     skus: np.ndarray
     purchases_after: sp.csr_matrix  # the repeat-inclusive target
-    purchases: baselines.Purchases  # every purchase event, both sides of the cut
+    purchases: Purchases  # every purchase event, both sides of the cut
 
 
 @dataclass
@@ -176,7 +177,7 @@ def replay_data(*, cut: datetime | None) -> ReplayData:
             f"(cut {datetime.fromtimestamp(split.cut, tz=UTC):%Y-%m-%d %H:%M} UTC)."
         )
     bought = events.kinds == EventKind.PURCHASE
-    purchases = baselines.Purchases(
+    purchases = Purchases(
         users[bought], items[bought], events.times[bought].astype(np.float64), split.train.shape
     )
     after = purchases.between(split.cut, np.inf)

@@ -16,14 +16,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 from django.conf import settings
 
 from behavior.models import EventKind
 from recommender.artifacts import repeat_artifact_path, write_repeat_artifact
 from recommender.core.evaluation import ndcg_at_k
 from recommender.core.matrix import IdIndex
-from recommender.core.repeat import RepeatModel, decayed_frequency, most_frequent_scores
+from recommender.core.repeat import Purchases, RepeatModel, most_frequent_scores
 from recommender.selectors import last_buy_again_choice
 from recommender.training.dataset import EventArrays
 
@@ -50,31 +49,6 @@ class RepeatTraining:
         return self.model is not None
 
 
-@dataclass(frozen=True)
-class _Purchases:
-    users: np.ndarray
-    items: np.ndarray
-    times: np.ndarray
-    shape: tuple[int, int]
-
-    def history(self, *, before: float, half_life: float) -> sp.csr_matrix:
-        return decayed_frequency(
-            self.users,
-            self.items,
-            self.times,
-            now=before,
-            half_life_days=half_life,
-            shape=self.shape,
-        )
-
-    def between(self, start: float, end: float) -> sp.csr_matrix:
-        inside = (self.times >= start) & (self.times < end)
-        ones = np.ones(int(inside.sum()), dtype=np.float32)
-        matrix = sp.csr_matrix((ones, (self.users[inside], self.items[inside])), shape=self.shape)
-        matrix.data[:] = 1.0
-        return matrix
-
-
 def train_repeat(
     events: EventArrays,
     *,
@@ -95,7 +69,7 @@ def train_repeat(
         return None
     users = IdIndex(np.unique(events.shoppers[bought]))
     items = IdIndex(np.unique(events.products[bought]))
-    purchases = _Purchases(
+    purchases = Purchases(
         users.to_index(events.shoppers[bought]),
         items.to_index(events.products[bought]),
         events.times[bought].astype(np.float64),
@@ -135,19 +109,19 @@ def train_repeat(
     return RepeatTraining(model, items, users, record)
 
 
-def _fit(purchases: _Purchases, params: dict[str, Any], *, before: float) -> RepeatModel:
-    history = purchases.history(before=before, half_life=params["half_life_days"])
+def _fit(purchases: Purchases, params: dict[str, Any], *, before: float) -> RepeatModel:
+    history = purchases.decayed(now=before, half_life_days=params["half_life_days"])
     return RepeatModel(**params).fit(history, popularity=_popularity(purchases, before))
 
 
-def _popularity(purchases: _Purchases, before: float) -> np.ndarray:
+def _popularity(purchases: Purchases, before: float) -> np.ndarray:
     """Purchase events per item before ``before``."""
     seen = purchases.times < before
     return np.bincount(purchases.items[seen], minlength=purchases.shape[1]).astype(np.float64)
 
 
 def _validate(
-    purchases: _Purchases,
+    purchases: Purchases,
     *,
     cut: float,
     end: float,
@@ -158,7 +132,7 @@ def _validate(
     """(every trial's params and NDCG@k, own most frequent's NDCG@k, shoppers scored) on
     purchases in [cut, end) of shoppers who bought before ``cut``."""
     target = purchases.between(cut, end)
-    counts = purchases.history(before=cut, half_life=1e9)  # plain counts (no decay)
+    counts = purchases.decayed(now=cut, half_life_days=1e9)  # plain counts (no decay)
     users = np.flatnonzero((np.diff(counts.indptr) > 0) & (np.diff(target.indptr) > 0))
     limit = settings.SHELFWISE_EVAL_MAX_SHOPPERS
     if limit and users.size > limit:  # a seeded sample bounds the dense blocks
@@ -180,7 +154,7 @@ def _validate(
             if key in tried:
                 continue
             tried.add(key)
-            history = purchases.history(before=cut, half_life=params["half_life_days"])
+            history = purchases.decayed(now=cut, half_life_days=params["half_life_days"])
             model = RepeatModel(**params).fit(history, popularity=popularity)
             recs, _ = model.recommend(history[users], n=k, users=users)
             trials.append({"params": params, "ndcg": float(ndcg_at_k(recs, target[users], k=k))})
@@ -208,16 +182,16 @@ def _stages(warm_start: dict[str, Any] | None):
 
 
 def _holdout(
-    purchases: _Purchases, params: dict[str, Any], *, start: float, end: float, k: int
+    purchases: Purchases, params: dict[str, Any], *, start: float, end: float, k: int
 ) -> dict[str, Any]:
     """The chosen parameters and own most frequent, fitted before ``start``, on [start, end)."""
     target = purchases.between(start, end)
-    counts = purchases.history(before=start, half_life=1e9)
+    counts = purchases.decayed(now=start, half_life_days=1e9)
     users = np.flatnonzero((np.diff(counts.indptr) > 0) & (np.diff(target.indptr) > 0))
     if users.size == 0:
         return {"shoppers": 0}
     model = _fit(purchases, params, before=start)
-    history = purchases.history(before=start, half_life=params["half_life_days"])
+    history = purchases.decayed(now=start, half_life_days=params["half_life_days"])
     recs, _ = model.recommend(history[users], n=k, users=users)
     baseline, _ = most_frequent_scores(counts, _popularity(purchases, start), users, n=k)
     ours = float(ndcg_at_k(recs, target[users], k=k))
