@@ -50,6 +50,7 @@ def _clear_cache_between_tests(request):
     from django.core.cache import cache
 
     from placements.selectors import forget_placements
+    from placements.whatif import forget_replay_models
     from recommender.impressions import flush_impressions
     from recommender.serving.catalog_state import forget_catalog
     from recommender.serving.repeat_model import forget_repeat_model
@@ -59,6 +60,7 @@ def _clear_cache_between_tests(request):
     forget_catalog()
     forget_placements()
     forget_repeat_model()
+    forget_replay_models()  # a what-if's scratch models, kept per process by cut day
     yield
 
 

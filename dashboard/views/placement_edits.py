@@ -15,14 +15,18 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
 from dashboard.access import require_permission, staff_page
-from dashboard.views.placements import placement_or_404, require_view, rule_or_404
+from dashboard.views.placements import (
+    change_rule_state,
+    placement_or_404,
+    require_view,
+    rule_or_404,
+)
 from placements.forms import DraftRuleForm, PlacementSettingsForm
 from placements.permissions import (
     ADD_PERMISSION,
     DELETE_PERMISSION,
     EDIT_PERMISSION,
     PLACEMENT_EDIT_PERMISSION,
-    PUBLISH_PERMISSION,
     live_change_permissions,
 )
 from placements.placement_services import save_placement
@@ -93,16 +97,14 @@ def rule_delete(request: HttpRequest, name: str, rule_id: int) -> HttpResponse:
 @require_http_methods(["POST"])
 def rule_unpublish(request: HttpRequest, name: str, rule_id: int) -> HttpResponse:
     """Take a live rule back to a draft (publish permission: shoppers stop seeing it)."""
-    require_permission(request, PUBLISH_PERMISSION)
-    placement = placement_or_404(name)
-    rule = rule_or_404(placement, rule_id)
-    try:
-        unpublish_rule(rule=rule)
-    except ValidationError as exc:
-        messages.error(request, f"{rule.name} stays live: {' '.join(exc.messages)}")
-    else:
-        messages.success(request, f"{rule.name} is a draft again: shoppers no longer see it.")
-    return redirect("placement-detail", name=placement.name)
+    return change_rule_state(
+        request,
+        name,
+        rule_id,
+        change=unpublish_rule,
+        refused="stays live",
+        done="is a draft again: shoppers no longer see it.",
+    )
 
 
 @staff_page

@@ -85,15 +85,30 @@ def placement_detail(request: HttpRequest, name: str) -> HttpResponse:
 @require_http_methods(["POST"])
 def publish(request: HttpRequest, name: str, rule_id: int) -> HttpResponse:
     """Make a draft rule live, checked again first; a refusal says why and changes nothing."""
+    return change_rule_state(
+        request,
+        name,
+        rule_id,
+        change=publish_rule,
+        refused="was not published",
+        done="is live from the next request.",
+    )
+
+
+def change_rule_state(
+    request: HttpRequest, name: str, rule_id: int, *, change, refused: str, done: str
+) -> HttpResponse:
+    """Publish or unpublish (publish permission either way: shoppers see the change at once);
+    the rule is checked again first, and a refusal says why and changes nothing."""
     require_permission(request, PUBLISH_PERMISSION)
     placement = placement_or_404(name)
     rule = rule_or_404(placement, rule_id)
     try:
-        publish_rule(rule=rule)
+        change(rule=rule)
     except ValidationError as exc:
-        messages.error(request, f"{rule.name} was not published: {' '.join(exc.messages)}")
+        messages.error(request, f"{rule.name} {refused}: {' '.join(exc.messages)}")
     else:
-        messages.success(request, f"{rule.name} is live from the next request.")
+        messages.success(request, f"{rule.name} {done}")
     return redirect("placement-detail", name=placement.name)
 
 

@@ -18,13 +18,6 @@ from placements.whatif import WhatIfError, forget_replay_models, run_whatif
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def _no_kept_models():
-    forget_replay_models()
-    yield
-    forget_replay_models()
-
-
 def _draft(placement, **fields) -> Rule:
     fields.setdefault("state", RuleState.DRAFT)
     return save_rule(rule=Rule(name=fields.get("kind", "rule"), **fields), placements=[placement])

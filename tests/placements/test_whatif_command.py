@@ -11,16 +11,8 @@ from django.core.management import CommandError, call_command
 from catalog.models import Category
 from placements.models import Rule, RuleKind, RuleState
 from placements.rule_services import save_rule
-from placements.whatif import forget_replay_models
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _no_kept_models():
-    forget_replay_models()
-    yield
-    forget_replay_models()
 
 
 @pytest.fixture
