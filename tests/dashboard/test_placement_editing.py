@@ -150,6 +150,23 @@ def test_unpublishing_needs_publish_and_makes_a_draft(staff_client, staff_user, 
     assert Rule.objects.get(pk=live_pin.pk).state == RuleState.DRAFT
 
 
+def test_a_draft_whose_pin_went_out_of_stock_is_not_published_and_says_why(
+    staff_client, staff_user, home
+):
+    _grant(staff_user, *EDITOR, "publish_rule")
+    product = Product.objects.get(sku="GAR-5")
+    draft = save_rule(
+        rule=Rule(name="Garden first", kind=RuleKind.PIN, position=1, product=product),
+        placements=[home],
+    )
+    Product.objects.filter(pk=product.pk).update(stock=0)
+
+    response = staff_client.post(f"/placements/home/rules/{draft.pk}/publish/", follow=True)
+
+    assert Rule.objects.get(pk=draft.pk).state == RuleState.DRAFT
+    assert "Garden first was not published:" in response.content.decode()
+
+
 def test_an_editor_changes_a_placements_settings(staff_client, staff_user, home):
     _grant(staff_user, *EDITOR)
     data = {
