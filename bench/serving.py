@@ -101,15 +101,17 @@ def main() -> int:
             script = _wrk_script(shoppers[: 200 if name == "warm" else None], token, args.slot)
             _wrk(script, 5, max(args.connections))  # warm-up: models, snapshot, first visits
             for connections in args.connections:
-                before = _cpu(server.pids())
+                before, logged_before = _cpu(server.pids()), _impressions_logged()
                 run = _wrk(script, args.duration, connections)
                 used = _cpu(server.pids(), since=before)
+                time.sleep(1.5)  # the workers' once-a-second flush of the last impressions
+                logged = _impressions_logged() - logged_before
                 if logging == args.impressions[0]:
                     results.setdefault(name, []).append((connections, run))
                 print(
                     f"{name:>4}  {connections:>2} conns (load {os.getloadavg()[0]:.1f}): "
                     f"p50 {run.p50:5.1f} ms  p99 {run.p99:5.1f} ms  {run.rps:4.0f} req/s  "
-                    f"non-2xx {run.errors}"
+                    f"non-2xx {run.errors}  impressions logged {logged:,}"
                 )
                 print(f"      CPU per request: {_cpu_line(used, run.requests)}")
     # The target is a service level: 300 requests/s served with p99 within 30 ms. With a closed
@@ -144,6 +146,20 @@ def _setup(n: int) -> tuple[list[str], str]:
         .values_list("external_id", flat=True)[:n]
     )
     return shoppers, token.key
+
+
+def _impressions_logged() -> int:
+    """Entries ever added to the impression stream (Redis counts them past its cap), so a run
+    shows that "impressions on" logged one per response and "off" none."""
+    from django.core.cache import cache
+
+    from recommender.impressions import STREAM_NAME, redis_client
+
+    client = redis_client()
+    key = cache.make_key(STREAM_NAME)
+    if client is None or not client.exists(key):
+        return 0
+    return int(client.xinfo_stream(key)["entries-added"])
 
 
 def _compute(shoppers: list[str], slot: str, *, timed: int) -> tuple[float, float, float]:
