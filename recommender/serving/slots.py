@@ -47,7 +47,7 @@ class ShopperInfo:
         return self.pk is not None
 
 
-@dataclass
+@dataclass(slots=True)
 class Pick:
     row: int
     score: float
@@ -120,7 +120,8 @@ def rank_slot(ctx: SlotContext, slot: Slot) -> list[Pick]:
     content = ctx.content
     if content is not None and content is not ctx.personal:
         # New arrivals found through the shopper's items name that item ("because you viewed").
-        unexplained = [p for p in chosen if p.reason is None and p.source == content.source]
+        source = content.source
+        unexplained = [p for p in chosen if p.reason is None and p.source == source]
         _explain(ctx, unexplained, served=content, fallback=None)
     if slot.reason_for is not None:
         reason_for = slot.reason_for(ctx)
@@ -128,7 +129,8 @@ def rank_slot(ctx: SlotContext, slot: Slot) -> list[Pick]:
             if pick.because_row < 0:  # a pick tied to the shopper's own item keeps that reason
                 pick.reason = reason_for(pick.row)
     if ctx.personal is not None:
-        unexplained = [p for p in chosen if p.reason is None and p.source == ctx.personal.source]
+        source = ctx.personal.source
+        unexplained = [p for p in chosen if p.reason is None and p.source == source]
         _explain(ctx, unexplained, served=ctx.personal, fallback=reasons.personal())
     for pick in chosen:
         if pick.reason is None and pick.because_row < 0:

@@ -121,9 +121,10 @@ def personal(ctx: SlotContext, mask: np.ndarray, n: int) -> Iterator[Pick]:
     ids, scores = served.model.recommend_from_items(
         items[known], ctx.profile.weights[known], n=n, exclude=np.flatnonzero(~allowed)
     )
-    for item, score in zip(ids.tolist(), scores.tolist(), strict=True):
+    source, rows = served.source, item_rows[np.maximum(ids, 0)].tolist()
+    for item, row, score in zip(ids.tolist(), rows, scores.tolist(), strict=True):
         if item >= 0 and score > 0:
-            yield Pick(row=int(item_rows[item]), score=float(score), source=served.source)
+            yield Pick(row=row, score=score, source=source)
 
 
 def new_for_you(ctx: SlotContext, mask: np.ndarray, n: int) -> Iterator[Pick]:
@@ -186,14 +187,15 @@ def _blended(
     # Ineligible rows at -inf rather than eligible ones as ``candidates`` (np.unique: ~0.3 ms).
     ranked = np.where(mask & (total > 0), total, -np.inf).astype(np.float32)
     ids, scores = top_k_row(ranked, n)
+    searched, found = content.source, (item_model or content).source
     for row, score in zip(ids.tolist(), scores.tolist(), strict=True):
         if row < 0 or score <= 0:
             break
         if search[row] > from_items[row]:
             query = profile.queries[int(best_query[row])][0]
-            yield Pick(row, float(score), content.source, reasons.because_searched(query=query))
+            yield Pick(row, score, searched, reasons.because_searched(query=query))
         else:  # explained after the slot's choice, one batched product for all picks
-            yield Pick(row, float(score), (item_model or content).source)
+            yield Pick(row, score, found)
 
 
 def _category_affinity(
