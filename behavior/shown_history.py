@@ -60,30 +60,95 @@ return #KEYS
 """
 
 
-@dataclass
+# KEYS[1] one shopper's history; ARGV[1] the request's time, ARGV[2] the number of questions,
+# then per question: since (Unix seconds), the minimum showings, 1 when only showings after
+# the product's latest click count (else 0). Replies per question the product ids shown at
+# least that often at ``since`` or later. Scores round-trip exactly (17 digits both ways), so
+# the bounds compare as they would in Python; ``answered_in_python`` is the same in Python.
+_ANSWER = """
+local until_, n = tonumber(ARGV[1]), tonumber(ARGV[2])
+local since, shows, after_click, earliest = {}, {}, {}, until_
+for q = 1, n do
+  since[q] = tonumber(ARGV[3 * q])
+  shows[q] = tonumber(ARGV[3 * q + 1])
+  after_click[q] = ARGV[3 * q + 2] == '1'
+  if since[q] < earliest then earliest = since[q] end
+end
+local rows = redis.call('ZRANGEBYSCORE', KEYS[1], earliest, until_, 'WITHSCORES')
+local clicked, counts = {}, {}
+for i = 1, #rows, 2 do
+  if string.byte(rows[i], 1) == 99 then clicked[string.sub(rows[i], 2)] = tonumber(rows[i + 1]) end
+end
+for q = 1, n do counts[q] = {} end
+for i = 1, #rows, 2 do
+  if string.byte(rows[i], 1) == 115 then
+    local pk = string.match(rows[i], '^s(%d+):')
+    local at, click = tonumber(rows[i + 1]), clicked[pk]
+    for q = 1, n do
+      if at >= since[q] and not (after_click[q] and click ~= nil and at <= click) then
+        counts[q][pk] = (counts[q][pk] or 0) + 1
+      end
+    end
+  end
+end
+local reply = {}
+for q = 1, n do
+  local found = {}
+  for pk, count in pairs(counts[q]) do
+    if count >= shows[q] then found[#found + 1] = tonumber(pk) end
+  end
+  reply[q] = found
+end
+return reply
+"""
+
+
+@dataclass(frozen=True)
+class ShownQuestions:
+    """What a placement asks of one shopper's showings, counted back from the request's time."""
+
+    # "Recently shown": the products shown in the last ``recent_hours`` (0: not asked).
+    recent_hours: float = 0.0
+    # Rotations: (hours, shows) asks for the products shown at least ``shows`` times in the
+    # last ``hours``, counting only showings after the product's latest click.
+    rotations: frozenset[tuple[float, int]] = frozenset()
+
+    def __bool__(self) -> bool:
+        return bool(self.recent_hours or self.rotations)
+
+    def __or__(self, other: ShownQuestions) -> ShownQuestions:
+        return ShownQuestions(
+            max(self.recent_hours, other.recent_hours), self.rotations | other.rotations
+        )
+
+    def covered_by(self, asked: ShownQuestions) -> bool:
+        """Whether the answers to ``asked`` answer these too."""
+        recent = not self.recent_hours or self.recent_hours == asked.recent_hours
+        return recent and self.rotations <= asked.rotations
+
+    def _asked(self) -> list[tuple[float, int, int]]:
+        """(hours, minimum showings, 1 when only those after the latest click count) each:
+        the recent question first when asked, then the rotations in a stable order."""
+        asked = [(self.recent_hours, 1, 0)] if self.recent_hours else []
+        return asked + [(hours, max(shows, 1), 1) for hours, shows in sorted(self.rotations)]
+
+
+@dataclass(frozen=True)
 class ShownHistory:
-    """One shopper's showings within the window read: product pk → Unix seconds."""
+    """One shopper's showings at one instant, as answers to the ``ShownQuestions`` asked."""
 
-    # Every showing, for "recently shown".
-    shown: dict[int, list[float]] = field(default_factory=dict)
-    # Only the showings after the product's latest click, for rotation.
-    unclicked: dict[int, list[float]] = field(default_factory=dict)
+    asked: ShownQuestions
+    recent: frozenset[int] = frozenset()
+    over_shown: dict[tuple[float, int], frozenset[int]] = field(default_factory=dict)
 
-    def shown_since(self, since: float) -> set[int]:
-        """Products shown at ``since`` or later."""
-        return {pk for pk, times in self.shown.items() if max(times) >= since}
+    def recently_shown(self) -> frozenset[int]:
+        """Products shown in the last ``asked.recent_hours``."""
+        return self.recent
 
-    def shown_at_least(self, times: int, *, since: float) -> set[int]:
-        """Products shown ``times`` or more at ``since`` or later, each after its latest click."""
-        return {
-            pk
-            for pk, shown in self.unclicked.items()
-            if len(shown) >= times and sum(at >= since for at in shown) >= times
-        }
-
-    def unclicked_count(self, pk: int, *, since: float) -> int:
-        """Times ``pk`` was shown at ``since`` or later and after its latest click."""
-        return sum(1 for at in self.unclicked.get(pk, ()) if at >= since)
+    def shown_at_least(self, shows: int, *, hours: float) -> frozenset[int]:
+        """Products shown ``shows`` or more times in the last ``hours``, each after its latest
+        click (a question that was asked: ``asked.rotations``)."""
+        return self.over_shown[(hours, shows)]
 
 
 def history_name(shopper: str) -> str:
@@ -153,46 +218,72 @@ def _merge_in_cache(shopper: str, members: dict[str, float], *, clicks: bool) ->
     cache.set(name, dict(newest[-settings.SHELFWISE_SHOWN_HISTORY_MAX :]), _ttl())
 
 
-def shown_history(*, shopper: str, now: datetime, hours: float) -> ShownHistory | None:
-    """The shopper's showings in the ``hours`` up to ``now`` (one Redis command); an empty
-    history for an anonymous shopper, None when Redis cannot be read."""
-    if not shopper:
-        return ShownHistory()
-    until = now.timestamp()
-    since = until - hours * 3600
-    name = history_name(shopper)
+def shown_history(*, shopper: str, now: datetime, questions: ShownQuestions) -> ShownHistory | None:
+    """The answers to ``questions`` about the shopper's showings up to ``now`` (one Redis
+    command, counted in Redis: a history holds up to ``SHELFWISE_SHOWN_HISTORY_MAX``
+    members, and reading them into Python cost more than the rest of a placement's rules); no
+    showings for an anonymous shopper, None when Redis cannot be read."""
+    if not shopper or not questions:
+        return ShownHistory(questions)
     try:
         # Imported here: behavior.realtime writes clicks through this module.
         from behavior.realtime import _redis
 
         client = _redis()
         if client is None:
-            stored = cache.get(name) or {}
-            pairs = [(m.encode(), at) for m, at in stored.items() if since <= at <= until]
-        else:
-            pairs = client.zrangebyscore(cache.make_key(name), since, until, withscores=True)
+            stored = cache.get(history_name(shopper)) or {}
+            return answered_in_python(stored, now=now, questions=questions)
+        pipe = client.pipeline(transaction=False)
+        queue_history_read(pipe, shopper=shopper, now=now, questions=questions)
+        (reply,) = pipe.execute()
     except (RedisError, OSError):
         logger.warning("Redis unavailable: serving without the shown history", exc_info=True)
         return None
-    return _parsed(pairs)
+    return answered_history(reply, questions=questions)
 
 
-def _parsed(pairs: list[tuple[bytes, float]]) -> ShownHistory:
-    """Members in score order (oldest first) as showings per product, and those after clicks."""
-    history = ShownHistory()
-    clicked: dict[int, float] = {}
-    for member, at in pairs:
-        if member[:1] == b"c":
-            clicked[int(member[1:])] = at
-            continue
-        pk = int(member[1 : member.index(b":")])
-        history.shown.setdefault(pk, []).append(at)
-    for pk, times in history.shown.items():
-        last_click = clicked.get(pk)
-        after = times if last_click is None else [at for at in times if at > last_click]
-        if after:
-            history.unclicked[pk] = after
-    return history
+def queue_history_read(
+    pipe: Any, *, shopper: str, now: datetime, questions: ShownQuestions
+) -> None:
+    """Queue on ``pipe`` (a Redis pipeline) the read of ``shown_history``, so a caller can
+    carry it in a round trip it makes anyway; ``answered_history`` reads its reply."""
+    until = now.timestamp()
+    args: list[Any] = [repr(until), len(questions._asked())]
+    for hours, shows, after_click in questions._asked():
+        args += [repr(until - hours * 3600), shows, after_click]
+    key = cache.make_key(history_name(shopper))
+    # EVAL, not a registered script's EVALSHA: a pipeline with registered scripts asks Redis
+    # whether they exist in a round trip of its own, every time; Redis keeps EVAL's compiled.
+    pipe.eval(_ANSWER, 1, key, *args)
+
+
+def answered_history(reply: list[list[int]], *, questions: ShownQuestions) -> ShownHistory:
+    """The script's reply (one list of product ids per question asked) as a history."""
+    found = [frozenset(int(pk) for pk in pks) for pks in reply]
+    recent = found.pop(0) if questions.recent_hours else frozenset()
+    rotations = sorted(questions.rotations)
+    return ShownHistory(questions, recent, dict(zip(rotations, found, strict=True)))
+
+
+def answered_in_python(
+    stored: Mapping[str, float], *, now: datetime, questions: ShownQuestions
+) -> ShownHistory:
+    """``_ANSWER`` on a history's members (member → Unix seconds) in Python: the history kept
+    in Django's cache without django-redis (the embedded demo)."""
+    until = now.timestamp()
+    clicks = {m[1:]: at for m, at in stored.items() if m.startswith("c") and at <= until}
+    showings = [
+        (m[1 : m.index(":")], at) for m, at in stored.items() if m.startswith("s") and at <= until
+    ]
+    reply = []
+    for hours, shows, after_click in questions._asked():
+        since = until - hours * 3600
+        counts: dict[str, int] = {}
+        for pk, at in showings:
+            if at >= since and not (after_click and pk in clicks and at <= clicks[pk]):
+                counts[pk] = counts.get(pk, 0) + 1
+        reply.append([int(pk) for pk, n in counts.items() if n >= shows])
+    return answered_history(reply, questions=questions)
 
 
 def _ttl() -> int:

@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
+from typing import Any
 
-from django.core.cache import cache
+from django.core.cache import cache, caches
 from django.db import transaction
+from django_redis import get_redis_connection
+from django_redis.cache import RedisCache
 
 logger = logging.getLogger(__name__)
 
@@ -57,3 +61,23 @@ class VersionCounter:
             logger.warning("Cache unavailable: %s unknown", self.key, exc_info=True)
             return None
         return None if value is None else str(value)
+
+    def read_seeded_along(self, queue: Callable[[Any], None]) -> tuple[str | None, list | None]:
+        """``read_seeded`` in one Redis round trip with the commands ``queue`` adds to a
+        pipeline, and their replies; (``read_seeded()``, None) when the cache is not Redis
+        (the embedded demo), and (None, None) when Redis is down: the caller reads them itself
+        or goes without."""
+        if not isinstance(caches["default"], RedisCache):
+            return self.read_seeded(), None
+        try:
+            pipe = get_redis_connection("default").pipeline(transaction=False)
+            pipe.get(cache.make_key(self.key))
+            queue(pipe)
+            value, *replies = pipe.execute()
+        except Exception:
+            logger.warning("Cache unavailable: %s unknown", self.key, exc_info=True)
+            return None, None
+        if value is None:  # missing: seeded by the usual path, the other replies still good
+            return self.read_seeded(), replies
+        # django-redis stores integers unpickled, as their digits (which INCR needs).
+        return str(int(value)), replies

@@ -19,12 +19,11 @@ from config.api import (
     query_params,
     reject_nul,
 )
-from placements.selectors import active_placement, running_test
 from placements.services import (
     MAX_CART,
     MissingContext,
+    live_placement_recommendations,
     parse_cart,
-    placement_recommendations,
     serve_placement,
 )
 from recommender.serving.api import (
@@ -123,25 +122,22 @@ class PlacementBodySerializer(serializers.Serializer):
 @permission_classes([IsAuthenticated])
 def placement_recommendations_view(request: Request, name: str) -> Response:
     reject_nul(value=name, what="placement")
-    placement = active_placement(name=name)
-    if placement is None:
-        raise NotFound(f"No active placement named {name[:80]!r}.")
     query = query_params(PlacementQuerySerializer, request)
     now = timezone.now()
-    test = running_test(placement=placement)
     try:
-        result = placement_recommendations(
-            placement=placement,
+        result = live_placement_recommendations(
+            name=name,
             now=now,
             shopper=query.get("shopper", ""),
             product=query.get("product", ""),
             cart=query.get("cart", ()),
             k=query.get("k"),
             country=query.get("country", ""),
-            arm=test.arm_for(query.get("shopper", "")) if test is not None else None,
         )
     except (MissingContext, InvalidRequest) as exc:
         raise ValidationError({exc.field: [str(exc)]}) from exc
     except ProductNotFound as exc:
         raise NotFound(f"No product with sku {query.get('product', '')[:64]!r}.") from exc
+    if result is None:
+        raise NotFound(f"No active placement named {name[:80]!r}.")
     return Response(serve_placement(result, now=now).as_dict())

@@ -76,10 +76,17 @@ def candidates_from(
 
 
 def promoted_rows(catalog: CatalogSnapshot, *, now: datetime) -> np.ndarray:
-    """Bool mask over catalog rows: covered by a promotion active at ``now``."""
-    mask = np.zeros(len(catalog), dtype=bool)
-    for promotion in catalog.active_promotions(now=now):
-        mask[promotion.rows] = True
+    """Bool mask over catalog rows: covered by a promotion active at ``now`` (kept per snapshot
+    and set of active promotions; read-only)."""
+    active = catalog.active_promotions(now=now)
+    key = ("placements.promoted_rows", *(promotion.id for promotion in active))
+    mask = catalog.derived.get(key)
+    if mask is None:
+        mask = np.zeros(len(catalog), dtype=bool)
+        for promotion in active:
+            mask[promotion.rows] = True
+        mask.flags.writeable = False
+        catalog.derived[key] = mask
     return mask
 
 

@@ -19,7 +19,7 @@ from placements.candidates import Candidate, candidates_from, rank_normalise
 from placements.experiments.selectors import Arm
 from placements.models import Context, Placement, Rule, RuleKind
 from placements.ordering import Audience, RequestFacts, applicable, arrange, drop_filtered
-from placements.selectors import rules_for, targets
+from placements.selectors import LiveSetup, live_setup, rules_for, shown_questions, targets
 from recommender.proof.shown import log_shown
 from recommender.serving.catalog_state import CatalogSnapshot, checked_catalog, current_catalog
 from recommender.serving.clock import replay_cutoff
@@ -92,6 +92,36 @@ class PlacedList:
         }
 
 
+def live_placement_recommendations(
+    *,
+    name: str,
+    now: datetime,
+    shopper: str = "",
+    product: str = "",
+    cart: tuple[str, ...] = (),
+    k: int | None = None,
+    country: str = "",
+) -> PlacedList | None:
+    """What the API serves for the switched-on placement called ``name`` (None: there is
+    none): its live rules, and the shopper's variant while an A/B test runs on it. The setup,
+    its version check and the shopper's shown history cost one Redis round trip, no query.
+    The errors of ``placement_recommendations``."""
+    live = live_setup(name=name, shopper=shopper, now=now)
+    if live is None:
+        return None
+    return placement_recommendations(
+        placement=live.placement,
+        now=now,
+        shopper=shopper,
+        product=product,
+        cart=cart,
+        k=k,
+        country=country,
+        arm=live.test.arm_for(shopper) if live.test is not None else None,
+        live=live,
+    )
+
+
 def placement_recommendations(
     *,
     placement: Placement,
@@ -106,6 +136,7 @@ def placement_recommendations(
     models: dict[str, ServingModel] | None = None,
     served_lists: dict | None = None,
     arm: Arm | None = None,
+    live: LiveSetup | None = None,
 ) -> PlacedList:
     """The placement's best ``k`` (default its own) for this request, every rule in force at
     ``now`` for this shopper applied in the documented order; ``drafts`` adds draft rules (the
@@ -117,7 +148,8 @@ def placement_recommendations(
     A replay (``placements.whatif``) gives ``rules`` (those targeting this shopper apply, their
     schedules already decided), ``models`` (scratch models replacing the champions) and
     ``served_lists``, a dict that keeps the slots' lists for a second call on the same request
-    (the rules differ, the model's lists do not: it halves a what-if's serving time)."""
+    (the rules differ, the model's lists do not: it halves a what-if's serving time). The API
+    gives ``live``, the setup it read for this request (``live_placement_recommendations``)."""
     # Anonymous visitors get the control but are not counted: the test's unit is the shopper.
     variant = arm.key if arm is not None and shopper else ""
     if arm is not None:
@@ -138,12 +170,15 @@ def placement_recommendations(
             variant=variant,
         )
     if rules is None:
-        rules = rules_for(placement=placement, now=now, audience=audience, drafts=drafts, arm=arm)
+        rules = rules_for(
+            placement=placement, now=now, audience=audience, drafts=drafts, arm=arm, live=live
+        )
     else:
         rules = [rule for rule in rules if targets(rule, audience)]
     relative = any(rule.price_relation for rule in rules)
     found = _context_products(placement, product=product, cart=cart, relative=relative)
-    history = _history(placement, rules=rules, shopper=shopper, now=now)
+    read = live.history if live is not None else None
+    history = _history(placement, rules=rules, shopper=shopper, now=now, read=read)
     excluded = _excluded(
         placement,
         found=found,
@@ -357,15 +392,22 @@ def _reference_price(
 
 
 def _history(
-    placement: Placement, *, rules: list[Rule], shopper: str, now: datetime
+    placement: Placement,
+    *,
+    rules: list[Rule],
+    shopper: str,
+    now: datetime,
+    read: ShownHistory | None,
 ) -> ShownHistory | None:
-    """The shopper's shown history over the longest window a rotation or the "recently
-    shown" exclusion needs (one Redis command); None when none needs it or Redis is down."""
-    hours = [r.rotation_hours or 0 for r in rules if r.kind == RuleKind.ROTATION]
-    hours.append(placement.exclude_shown_hours or 0)
-    if not shopper or not max(hours):
+    """The shopper's shown history as the rotations and the "recently shown" exclusion in
+    force ask it: ``read`` when it answers them (read with the setup), else one Redis command;
+    None when nothing asks or Redis is down."""
+    questions = shown_questions(placement, rules)
+    if not shopper or not questions:
         return None
-    return shown_history(shopper=shopper, now=now, hours=max(hours))
+    if read is not None and questions.covered_by(read.asked):
+        return read
+    return shown_history(shopper=shopper, now=now, questions=questions)
 
 
 def _excluded(
@@ -393,8 +435,7 @@ def _excluded(
         )
         excluded |= {int(pk) for pk in pks}
     if placement.exclude_shown_hours and history is not None:
-        since = now.timestamp() - placement.exclude_shown_hours * 3600
-        excluded |= history.shown_since(since)
+        excluded |= history.recently_shown()
     return excluded
 
 

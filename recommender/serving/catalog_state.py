@@ -61,6 +61,9 @@ class CatalogSnapshot:
     _tree: CategoryTree | None = None
     # Product cards read under this snapshot (results.product_cards): they live and die with it.
     card_memo: dict = field(default_factory=dict)
+    # What callers derive from this snapshot alone (a rule's matcher, the promoted rows), under
+    # keys of their own: built once per snapshot instead of once per request.
+    derived: dict = field(default_factory=dict)
 
     def __len__(self) -> int:
         return int(self.pks.size)

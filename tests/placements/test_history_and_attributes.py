@@ -15,7 +15,12 @@ from django.utils import timezone
 from behavior.services import ingest_events
 from catalog.models import Category, Product
 from placements.models import Context, Placement, PriceRelation, Rule, RuleKind
-from placements.services import placement_recommendations, serve_placement
+from placements.selectors import live_setup
+from placements.services import (
+    live_placement_recommendations,
+    placement_recommendations,
+    serve_placement,
+)
 from recommender.impressions import flush_impressions
 from tests.behavior.test_realtime import dead_redis_caches
 from tests.factories import PromotionFactory
@@ -114,6 +119,42 @@ def test_with_redis_down_the_placement_is_served_without_its_history(home):
         listed = placement_recommendations(placement=home, now=timezone.now(), shopper="s-0")
 
     assert len(listed.items) == 5 and not any(item.marks for item in listed.items)
+
+
+def test_the_api_reads_the_history_with_the_setup_and_a_changed_setup_still_rotates(arrivals):
+    t0 = timezone.now()
+    _rotation(arrivals)
+    first = _shown(arrivals, at=t0, times=2)
+    shown_twice = set(Product.objects.filter(sku__in=first).values_list("pk", flat=True))
+    now = t0 + timedelta(minutes=5)
+
+    # The memo was taken while serving above: the history comes with the setup's version.
+    warm = live_setup(name="arrivals", shopper="s-0", now=now)
+
+    assert warm is not None and warm.history is not None
+    assert warm.history.shown_at_least(2, hours=24.0) == shown_twice
+    served = live_placement_recommendations(name="arrivals", now=now, shopper="s-0")
+    assert served is not None
+    skus = [item.recommendation.product.sku for item in served.items]
+    assert skus == _skus(arrivals, now=now, shopper="s-0") and set(skus).isdisjoint(first)
+
+    # A new rotation asks what the memo did not: its answer is read apart, and it applies.
+    third = _shown(arrivals, at=t0 + timedelta(minutes=6))
+    _rotation(arrivals, rotation_shows=1, rotation_hours=1, strength="strong")
+    later = t0 + timedelta(minutes=8)
+    served = live_placement_recommendations(name="arrivals", now=later, shopper="s-0")
+    assert served is not None
+    marks = {item.recommendation.product.sku: item.marks for item in served.items}
+    assert marks == _marks_at(arrivals, later, shopper="s-0")
+    shown_again = [sku for sku in third if sku in marks]
+    assert shown_again and all(marks[sku] == ("rotated strong",) for sku in shown_again)
+
+
+def test_an_unknown_or_switched_off_placement_is_none_on_the_api_path(home):
+    assert live_placement_recommendations(name="no-such", now=timezone.now()) is None
+    home.is_active = False
+    home.save()
+    assert live_placement_recommendations(name=home.name, now=timezone.now()) is None
 
 
 @pytest.fixture
