@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from functools import cached_property
 
 import numpy as np
 
@@ -20,28 +19,28 @@ from recommender.serving.catalog_state import CatalogSnapshot
 from recommender.serving.results import Recommendation
 
 
-@dataclass
+@dataclass(slots=True)
 class Candidate:
     item: Recommendation
     row: int  # catalog row (-1: no longer in the snapshot)
     category: int  # category id, -1 for none
     promoted: bool  # an active promotion covers it
+    pk: int  # the product's
     base: float = 0.0  # rank-normalised model score, 1 = the model's best
     score: float = 0.0  # ``base`` composed with boosts and buries
     marks: list[str] = field(default_factory=list)  # what rules did to it, for the preview
     rule_ids: list[int] = field(default_factory=list)  # which rules did it (KPIs per rule)
-
-    @property
-    def pk(self) -> int:
-        return self.item.product.id
+    _price: Decimal | None = None  # read once a price rule asks
 
     @property
     def brand(self) -> str:
         return self.item.product.brand
 
-    @cached_property
+    @property
     def price(self) -> Decimal:
-        return Decimal(self.item.product.price)
+        if self._price is None:
+            self._price = Decimal(self.item.product.price)
+        return self._price
 
     @property
     def tags(self) -> tuple[str, ...]:
@@ -66,13 +65,22 @@ def candidates_from(
     best = max(item.score for item in items)
     if best > 0 and min_relevance > 0:
         items = [item for item in items if item.score / best >= min_relevance]
-    rows = catalog.rows_of(np.fromiter((i.product.id for i in items), dtype=np.int64))
-    promoted = promoted_rows(catalog, now=now)
-    found = []
-    for item, row in zip(items, rows.tolist(), strict=True):
-        category = int(catalog.category[row]) if row >= 0 else -1
-        found.append(Candidate(item, row, category, row >= 0 and bool(promoted[row])))
-    return found
+    pks = [item.product.id for item in items]
+    rows = catalog.rows_of(np.array(pks, dtype=np.int64))
+    if len(catalog):
+        known = np.maximum(rows, 0)  # a row of -1 is told apart below, not read
+        categories = catalog.category[known].tolist()
+        on_promotion = promoted_rows(catalog, now=now)[known].tolist()
+    else:
+        categories = on_promotion = [None] * len(items)
+    return [
+        Candidate(item, row, category, promoted, pk)
+        if row >= 0
+        else Candidate(item, -1, -1, False, pk)
+        for item, pk, row, category, promoted in zip(
+            items, pks, rows.tolist(), categories, on_promotion, strict=True
+        )
+    ]
 
 
 def promoted_rows(catalog: CatalogSnapshot, *, now: datetime) -> np.ndarray:

@@ -310,6 +310,8 @@ def _fill(
         budget -= 0 if c.promoted else 1
         take(c)
         chosen.append(c)
+    if not skipped or len(chosen) >= free:
+        return chosen  # taken in score order
     for c in skipped:  # too few promoted products: the best others fill the rest
         if len(chosen) >= free:
             break

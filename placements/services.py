@@ -314,8 +314,10 @@ def _pinned_outside(
 ) -> list[Candidate]:
     """Pinned products the model did not put in the pool, at the bottom of it (base 0), through
     the same exclusions and filters: a pin places a product, it does not unhide one."""
-    inside = {c.pk for c in pool} | excluded
     wanted = [r.product_id for r in rules if r.kind == RuleKind.PIN and r.product_id]
+    if not wanted:
+        return []
+    inside = {c.pk for c in pool} | excluded
     wanted = [pk for pk in wanted if pk not in inside]
     if not wanted:
         return []

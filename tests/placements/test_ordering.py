@@ -31,7 +31,7 @@ def _pool(brands: str) -> list[Candidate]:
     for n, brand in enumerate(brands, start=1):
         card = ProductCard(n, f"P{n}", "t", "1.00", "GBP", None, None, brand, None, True, None)
         item = Recommendation(card, 1.0, Reason("x", "x"), "m")
-        pool.append(Candidate(item, n - 1, 2 if n == 5 else 1, promoted=False))
+        pool.append(Candidate(item, n - 1, 2 if n == 5 else 1, promoted=False, pk=item.product.id))
     rank_normalise(pool)
     return pool
 
