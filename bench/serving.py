@@ -43,6 +43,9 @@ import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+from bench.placements import RULED  # its placement with 20 live rules
 
 REPO = Path(__file__).resolve().parent.parent
 PORT = 8765
@@ -63,6 +66,12 @@ def main() -> int:
     parser.add_argument("--compute-requests", type=int, default=500)
     parser.add_argument("--slot", default="for_you")
     parser.add_argument(
+        "--placement",
+        action="store_true",
+        help="serve bench.placements' placement with 20 live rules of every kind (for you, "
+        "k=10) through /api/v1/placements/<name>/recommendations instead of the slot endpoint",
+    )
+    parser.add_argument(
         "--threads", type=int, default=4, help="gunicorn threads per worker (config default 4)"
     )
     parser.add_argument(
@@ -78,11 +87,26 @@ def main() -> int:
 
     django.setup()
     shoppers, token = _setup(args.shoppers)
+    if not args.placement:
+        return _run(args, shoppers, token)
+    from bench.placements import _clear_shown_history, _teardown
+    from bench.placements import _setup as setup_placements
+
+    setup_placements()
+    _clear_shown_history(shoppers)
+    try:
+        return _run(args, shoppers, token)
+    finally:
+        _teardown()
+
+
+def _run(args: argparse.Namespace, shoppers: list[str], token: str) -> int:
+    served = f"placement {RULED} (20 live rules)" if args.placement else f"slot={args.slot}"
     print(
-        f"{len(shoppers)} shoppers with events; slot={args.slot} k=10; load average "
+        f"{len(shoppers)} shoppers with events; {served} k=10; load average "
         f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores\n"
     )
-    p50, p99, cpu = _compute(shoppers, args.slot, timed=args.compute_requests)
+    p50, p99, cpu = _compute(shoppers, args, timed=args.compute_requests)
     print(
         f"compute (in process, response cache off): p50 {p50:.2f} ms  p99 {p99:.2f} ms  "
         f"CPU {cpu:.2f} ms/call (target ≤ {TARGET_COMPUTE_MS} ms) over "
@@ -90,15 +114,22 @@ def main() -> int:
     )
     print(f"gunicorn 2 workers × {args.threads} threads; wrk 1 thread, {args.duration} s per run")
     results: dict[str, list[tuple[int, WrkRun]]] = {}
+    # A placement has no response cache (its rules read the shopper's latest showings).
+    caches = (("cold", "0"),) if args.placement else (("cold", "0"), ("warm", "300"))
     runs = [
         (name, cache_seconds, logging)
         for logging in args.impressions
-        for name, cache_seconds in (("cold", "0"), ("warm", "300"))
+        for name, cache_seconds in caches
     ]
     for name, cache_seconds, logging in runs:
         print(f"impressions {logging}:")
         with _gunicorn(cache_seconds, threads=args.threads, impressions=logging) as server:
-            script = _wrk_script(shoppers[: 200 if name == "warm" else None], token, args.slot)
+            path = (
+                f'"/api/v1/placements/{RULED}/recommendations?k=10&shopper=" .. id'
+                if args.placement
+                else f'"/api/v1/shoppers/" .. id .. "/recommendations?slot={args.slot}&k=10"'
+            )
+            script = _wrk_script(shoppers[: 200 if name == "warm" else None], token, path)
             _wrk(script, 5, max(args.connections))  # warm-up: models, snapshot, first visits
             for connections in args.connections:
                 before, logged_before = _cpu(server.pids()), _impressions_logged()
@@ -162,9 +193,11 @@ def _impressions_logged() -> int:
     return int(client.xinfo_stream(key)["entries-added"])
 
 
-def _compute(shoppers: list[str], slot: str, *, timed: int) -> tuple[float, float, float]:
-    """Wall p50, p99 and mean CPU milliseconds of recommend, response cache off,
-    for the first ``timed`` shoppers, after one call for every shopper.
+def _compute(
+    shoppers: list[str], args: argparse.Namespace, *, timed: int
+) -> tuple[float, float, float]:
+    """Wall p50, p99 and mean CPU milliseconds of recommend (or of the placement), response
+    cache off, for the first ``timed`` shoppers, after one call for every shopper.
 
     That first pass is a shopper's first visit (latest events and purchase history read from
     PostgreSQL into Redis); the HTTP runs then measure returning shoppers, as a shop has them.
@@ -172,17 +205,25 @@ def _compute(shoppers: list[str], slot: str, *, timed: int) -> tuple[float, floa
     from django.conf import settings
     from django.utils import timezone
 
+    from placements.services import live_placement_recommendations
     from recommender.serving.service import recommend
 
     settings.SHELFWISE_RESPONSE_CACHE_SECONDS = 0
     now = timezone.now()
-    for external_id in shoppers:  # models, catalog, per-shopper data caches, card memo
-        recommend(shopper=external_id, slot=slot, k=10, now=now)
+
+    def call(external_id: str) -> Any:
+        if args.placement:
+            return live_placement_recommendations(name=RULED, now=now, shopper=external_id)
+        return recommend(shopper=external_id, slot=args.slot, k=10, now=now)
+
+    # Models, catalog, per-shopper data caches, card memo; and how full the answers are.
+    lengths = [len(call(external_id).items) for external_id in shoppers]
+    print(f"items per answer: mean {statistics.mean(lengths):.2f} of k=10")
     timings = []
     cpu_started = time.process_time()
     for external_id in shoppers[:timed]:
         started = time.perf_counter()
-        recommend(shopper=external_id, slot=slot, k=10, now=now)
+        call(external_id)
         timings.append((time.perf_counter() - started) * 1000)
     cpu = (time.process_time() - cpu_started) * 1000 / len(timings)
     timings.sort()
@@ -290,15 +331,15 @@ def _cpu_line(used: dict[str, float], requests: int) -> str:
     )
 
 
-def _wrk_script(shoppers: list[str], token: str, slot: str) -> str:
+def _wrk_script(shoppers: list[str], token: str, path: str) -> str:
+    """A wrk script asking ``path`` (a Lua expression of ``id``) for a random shopper each."""
     ids = ",".join(f'"{s}"' for s in shoppers)
     lua = f"""
 local ids = {{{ids}}}
 local headers = {{["Authorization"] = "Token {token}"}}
-local query = "/recommendations?slot={slot}&k=10"
 request = function()
   local id = ids[math.random(#ids)]
-  return wrk.format("GET", "/api/v1/shoppers/" .. id .. query, headers)
+  return wrk.format("GET", {path}, headers)
 end
 """
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:

@@ -188,7 +188,9 @@ def placement_recommendations(
         history=history,
         now=now,
     )
-    pool_k = min(settings.SHELFWISE_MAX_K, max(k * POOL_FACTOR, MIN_POOL))
+    # Room for what the exclusions will drop (a shopper's recent showings, purchases): the
+    # slot's own next best, in the one call, rather than the fallback's second call.
+    pool_k = min(settings.SHELFWISE_MAX_K, max(k * POOL_FACTOR, MIN_POOL) + len(excluded))
 
     def facts_on(catalog: CatalogSnapshot) -> RequestFacts:
         return _facts(found, catalog=catalog, product=product, cart=cart, **situation)
