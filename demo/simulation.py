@@ -28,7 +28,6 @@ from unittest import mock
 from django.contrib.auth import get_user_model
 from django.test import Client
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
 from accounts.roles import create_api_client
 from demo.experiment import DEMO_LIFT, start_demo_experiment
@@ -134,7 +133,6 @@ def simulate_traffic(
                 rng,
                 shopper=shopper,
                 taste=tastes.get(shopper, frozenset()),
-                at=at,
                 visit_id=f"{event_prefix}{seed}-{n}",
                 model=model,
                 placement=placement,
@@ -155,7 +153,7 @@ def _visits(rng, *, shoppers, start, days, model) -> list[tuple[datetime, str]]:
     return sorted(visits)
 
 
-def _visit(api, rng, *, shopper, taste, at, visit_id, model, placement, lifts, report) -> None:
+def _visit(api, rng, *, shopper, taste, visit_id, model, placement, lifts, report) -> None:
     if placement:
         home = api.get(f"placements/{placement}/recommendations", {"shopper": shopper})
         if home is None:
@@ -183,16 +181,19 @@ def _visit(api, rng, *, shopper, taste, at, visit_id, model, placement, lifts, r
             report=report,
         )
         report.count(variant=variant, outcomes=outcomes)
-        shown_at = _served_at(page, fallback=at)
+        # The visit's clock (the simulated one, or the real one against a server), not the
+        # page's ``generated_at``: a cached list (a product's similar items) was generated
+        # before this showing, and a click dated before it would be counted on the wrong day.
         events += _events(
-            rng, page, outcomes, shopper=shopper, at=shown_at, page_id=f"{visit_id}-{page_number}"
+            rng,
+            page,
+            outcomes,
+            shopper=shopper,
+            at=timezone.now(),
+            page_id=f"{visit_id}-{page_number}",
         )
     if events:
         api.send(events)
-
-
-def _served_at(page: dict, *, fallback: datetime) -> datetime:
-    return parse_datetime(page.get("generated_at") or "") or fallback
 
 
 def _events(rng, page, outcomes: list[ItemOutcome], *, shopper, at, page_id) -> list[dict]:

@@ -10,6 +10,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
+from behavior.models import Event
 from demo.simulation import in_process_api, simulate_traffic, store_simulated_days
 from demo.traffic import (
     ShopperModel,
@@ -99,6 +100,12 @@ def test_a_simulated_week_through_the_api_is_attributed_at_its_planted_rates(tas
     assert report.purchases.observed >= 20
     first = Impression.objects.order_by("shown_at").first()
     assert start <= first.shown_at < start + timedelta(days=1)  # on the simulated clock
+    # Every click follows its showing, a product page's similar list (cached, so generated
+    # before it was shown again) included: the KPI page once counted 136 clicks on 54 showings.
+    shown_at = dict(Impression.objects.values_list("recommendation_id", "shown_at"))
+    clicks = Event.objects.filter(recommendation_id__isnull=False)
+    assert clicks.count() == report.clicks.observed
+    assert all(e.occurred_at >= shown_at[e.recommendation_id] for e in clicks)
 
 
 def test_the_command_refuses_bad_arguments_with_a_message(db):
