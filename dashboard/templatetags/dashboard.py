@@ -6,7 +6,9 @@ from datetime import timedelta
 
 from django import template
 from django.contrib.humanize.templatetags.humanize import intcomma
+from django.core.exceptions import FieldDoesNotExist
 
+from placements.models import Placement
 from recommender import labels
 
 register = template.Library()
@@ -70,3 +72,20 @@ def duration(value: timedelta | None) -> str:
 def percent(value: float | None) -> str:
     """A rate as a percentage with two decimals; "—" when there was nothing to divide by."""
     return "—" if value is None else f"{100 * value:.2f} %"
+
+
+@register.filter
+def placement_settings(settings: dict | None) -> str:
+    """A settings variant's overrides in the placement's own words ("max per category 2,
+    k 8"); empty: the placement as it is."""
+    if not settings:
+        return "the placement as it is"
+    parts = []
+    for name, value in settings.items():
+        try:
+            label = str(Placement._meta.get_field(name).verbose_name)
+        except FieldDoesNotExist:  # renamed since the test was set up: say it as stored
+            label = name
+        shown = ", ".join(map(str, value)) if isinstance(value, list) else value
+        parts.append(f"{label} {shown}")
+    return "the placement with " + ", ".join(parts)

@@ -75,6 +75,9 @@ def test_reading_needs_the_view_permission(client, staff_user, experiment):
 
     assert reader.get("/experiments/").status_code == 200
     assert "Keep running" in page and "fixed-horizon" in page
+    # What each arm serves, in the placement's words (not a settings dict).
+    assert "The placement as it is" in page and "The placement with k 3" in page
+    assert "{&#x27;k&#x27;: 3}" not in page and "{'k': 3}" not in page
     assert "Start" not in page  # no manage permission: no buttons
     assert reader.post(f"/experiments/{experiment.pk}/start/").status_code == 403
 
