@@ -13,6 +13,8 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.core.exceptions import FieldDoesNotExist
+
 from behavior.shown_history import (
     ShownHistory,
     ShownQuestions,
@@ -152,6 +154,15 @@ def targets(rule: Rule, audience: Audience) -> bool:
     if rule.audience == Visitors.RETURNING:
         return audience.returning
     return True
+
+
+def setting_label(name: str) -> str:
+    """A placement setting as a merchandiser reads it (its field's verbose name, e.g. "max per
+    category"); the name itself for one that no longer exists."""
+    try:
+        return str(Placement._meta.get_field(name).verbose_name)
+    except FieldDoesNotExist:
+        return name
 
 
 def placement_list() -> list[Placement]:

@@ -6,9 +6,8 @@ from datetime import timedelta
 
 from django import template
 from django.contrib.humanize.templatetags.humanize import intcomma
-from django.core.exceptions import FieldDoesNotExist
 
-from placements.models import Placement
+from placements.selectors import setting_label
 from recommender import labels
 
 register = template.Library()
@@ -82,10 +81,7 @@ def placement_settings(settings: dict | None) -> str:
         return "the placement as it is"
     parts = []
     for name, value in settings.items():
-        try:
-            label = str(Placement._meta.get_field(name).verbose_name)
-        except FieldDoesNotExist:  # renamed since the test was set up: say it as stored
-            label = name
+        label = setting_label(name)
         shown = ", ".join(map(str, value)) if isinstance(value, list) else value
         parts.append(f"{label} {shown}")
     return "the placement with " + ", ".join(parts)
