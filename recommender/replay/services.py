@@ -9,7 +9,8 @@
 4. Lists scored like the reference (``scoring``) next to popularity and a tuned EASE fitted on
    the same training pairs (``baselines``), with paired bootstrap intervals of the ratios.
 
-A second, repeat-inclusive target (every product a shopper purchased at or after T) scores
+A second, repeat-inclusive target (every product a shopper purchased at or after T; left out
+when no shopper purchased on both sides of T, e.g. a shop of ratings only) scores
 ``buy_again``, ``for_you`` and whole pages (every slot's list together), ``buy_again`` next to
 "the shopper's own most frequent, then popularity" with the paired bootstrap ratio, and the
 core repeat scorer at parameters chosen on a validation window before T.
@@ -144,10 +145,17 @@ def replay_shop(
         score.vs_ease = ratio_interval(per_user, reference[ease.name], seed=seed)
         report.scores.append(score)
         report.lists[f"for_you_{variant}"] = _named(data, users, recs)
-    repeat_scores, report.facts["buy_again_tuning"] = _repeat_scores(
-        data, repeat_users, at, models, track, repeat
-    )
-    report.scores += repeat_scores
+    if repeat_users.size:
+        repeat_scores, report.facts["buy_again_tuning"] = _repeat_scores(
+            data, repeat_users, at, models, track, repeat
+        )
+        report.scores += repeat_scores
+    else:
+        # A shop of ratings or views only (MovieLens) has no purchase to repeat: the second
+        # target is empty, and its ratios would have no shopper to compare.
+        report.facts["buy_again_tuning"] = {
+            "note": "no shopper purchased both before and after the cut: no repeat target"
+        }
     report.facts["buy_again_half_life_days"] = settings.SHELFWISE_BUY_AGAIN_HALF_LIFE_DAYS
     return report
 

@@ -36,8 +36,9 @@ def _reference():
     return module
 
 
-def _store_ties(seed: int = 1) -> list[tuple[str, str, int]]:
-    """Purchases on few distinct minutes (many ties), ids whose string order is not numeric."""
+def _store_ties(seed: int = 1, kind: str = EventKind.PURCHASE) -> list[tuple[str, str, int]]:
+    """Purchases (or ``kind``: a rating of 5) on few distinct minutes (many ties), ids whose
+    string order is not numeric."""
     rng = np.random.default_rng(seed)
     products = [ProductFactory(sku=sku) for sku in ("9", "10", "85123A", "2", "100", "71053")]
     shoppers = [Shopper.objects.create(external_id=str(n)) for n in (5, 12, 100, 7, 31, 2, 44)]
@@ -51,8 +52,9 @@ def _store_ties(seed: int = 1) -> list[tuple[str, str, int]]:
                 event_id=f"e-{n}",
                 shopper=shoppers[shopper],
                 product=products[product],
-                kind=EventKind.PURCHASE,
-                order_id=f"o-{n}",
+                kind=kind,
+                value=5.0 if kind == EventKind.RATING else 1.0,
+                order_id=f"o-{n}" if kind == EventKind.PURCHASE else "",
                 occurred_at=at,
             )
         )
@@ -133,6 +135,21 @@ def test_evaluate_replays_the_shop_without_touching_champions_or_runs(tmp_path, 
     assert served["vs_popularity"]["low"] <= served["vs_popularity"]["ratio"]
     assert (tmp_path / "lists" / "for_you_auto.csv").read_text().startswith("user,item,rank")
     assert ModelVersion.objects.count() == 0 and TrainingRun.objects.count() == 0
+
+
+def test_a_shop_of_ratings_only_is_scored_without_the_purchases_target(tmp_path, settings):
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    _store_ties(seed=3, kind=EventKind.RATING)
+    report = tmp_path / "report.json"
+
+    call_command("evaluate", "--algorithm=item_knn", "--algorithm=popularity", f"--json={report}")
+
+    result = json.loads(report.read_text())
+    assert {score["target"] for score in result["scores"]} == {"new items"}
+    served = next(s for s in result["scores"] if s["name"] == "for_you served (auto)")
+    assert served["metrics"]["n_shoppers"] == result["facts"]["n_eligible_shoppers"] > 0
+    assert result["facts"]["n_repeat_target_shoppers"] == 0
+    assert "no repeat target" in result["facts"]["buy_again_tuning"]["note"]
 
 
 def test_evaluate_without_events_exits_with_a_message():
