@@ -16,7 +16,11 @@ from recommender.training.fitting import Configuration
 from recommender.training.pipeline import fit_algorithms, split_events
 from recommender.training.repeat import train_repeat
 from recommender.training.services import resolve_algorithms
-from recommender.training.tuning import choose_configurations, search_spaces
+from recommender.training.tuning import (
+    choose_configurations,
+    default_configurations,
+    search_spaces,
+)
 
 Track = Callable[..., Iterable]
 
@@ -53,12 +57,14 @@ def fit_scratch_models(
     for number, name in enumerate(track(names, desc="tune and fit", unit="model")):
         started = time.perf_counter()
         if configurations is not None:
-            chosen, tuning = {name: configurations[name]}, {}
+            chosen, tuning, defaults = {name: configurations[name]}, {}, None
         else:
             chosen, tuning = _tuned(name, data=data, budget=budget / max(len(tuned), 1))
+            defaults = default_configurations([name], params=_configured(name))
         fitted, left_out = fit_algorithms(
             [name],
             configurations=chosen,
+            defaults=defaults,
             data=data,
             whole=whole,
             progress=_quiet,
@@ -121,13 +127,17 @@ def _tuned(name: str, *, data, budget: float) -> tuple[dict[str, Configuration],
     """The configured parameters of ``name``, tuned on ``data`` for ``budget`` seconds."""
     return choose_configurations(
         [name],
-        params={name: settings.SHELFWISE_ALGORITHM_PARAMS.get(name, {})},
+        params=_configured(name),
         pinned=set(),
         budget_seconds=budget,
         data=data,
         warm_start={},
         progress=_quiet,
     )
+
+
+def _configured(name: str) -> dict[str, dict]:
+    return {name: settings.SHELFWISE_ALGORITHM_PARAMS.get(name, {})}
 
 
 def _quiet(_percent: float, _stage: str) -> None:

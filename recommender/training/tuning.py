@@ -113,15 +113,7 @@ def choose_configurations(
     """(algorithm -> configuration, what tuning did): ``params`` with the configured half-lives,
     then each algorithm with a search space and not ``pinned`` tuned on a validation window
     carved from ``data``'s training events, ``budget_seconds`` shared among them (0: none)."""
-    configurations = {
-        algorithm: Configuration(
-            dict(params.get(algorithm, {})),
-            settings.SHELFWISE_ALGORITHM_HALF_LIFE_DAYS.get(
-                algorithm, settings.SHELFWISE_HALF_LIFE_DAYS
-            ),
-        )
-        for algorithm in algorithms
-    }
+    configurations = default_configurations(algorithms, params=params)
     spaces = search_spaces()
     tunable = [a for a in algorithms if a in spaces and a not in pinned]
     if budget_seconds <= 0 or not tunable:
@@ -165,6 +157,22 @@ def choose_configurations(
         configurations[algorithm] = result.chosen
         records[algorithm] = result.as_record()
     return configurations, records
+
+
+def default_configurations(
+    algorithms: list[str], *, params: dict[str, dict]
+) -> dict[str, Configuration]:
+    """Each algorithm's configuration before any search: ``params`` (the settings' or the
+    run's own) with the configured half-life."""
+    return {
+        algorithm: Configuration(
+            dict(params.get(algorithm, {})),
+            settings.SHELFWISE_ALGORITHM_HALF_LIFE_DAYS.get(
+                algorithm, settings.SHELFWISE_HALF_LIFE_DAYS
+            ),
+        )
+        for algorithm in algorithms
+    }
 
 
 def last_choices() -> dict[str, dict[str, Any]]:

@@ -9,6 +9,7 @@ import pytest
 from demo.synthetic import plan_shop
 from recommender.training.dataset import TrainingData, build_training_data
 from recommender.training.fitting import Configuration
+from recommender.training.pipeline import fit_algorithms
 from recommender.training.tuning import search_spaces, tune, validation_data
 from tests.planned_events import planned_event_arrays
 
@@ -177,3 +178,46 @@ def test_the_first_searched_trial_is_the_best_known_one_on_long_damped_live_rows
         "realtime_half_life_hours": 2160.0,
         "realtime_row_log1p": True,
     }
+
+
+def _fit_item_knn(data: TrainingData, *, chosen: Configuration, defaults: Configuration):
+    (fitted,), left_out = fit_algorithms(
+        ["item_knn"],
+        configurations={"item_knn": chosen},
+        defaults={"item_knn": defaults},
+        data=data,
+        whole=None,
+        progress=lambda _percent, _stage: None,
+        percent=(0, 100),
+        log_label="test",
+        compare_champions=False,
+    )
+    assert not left_out
+    return fitted
+
+
+def test_a_tuned_configuration_serves_only_when_it_beats_its_defaults_on_the_holdout(demo_data):
+    # One neighbour per product: a configuration a search could pick on a lucky window.
+    narrow = Configuration({"similarity": "cosine", "k_neighbors": 1}, 90.0)
+    usual = Configuration({"similarity": "cosine", "k_neighbors": 200}, 90.0)
+
+    from_narrow = _fit_item_knn(demo_data, chosen=narrow, defaults=usual)
+    from_usual = _fit_item_knn(demo_data, chosen=usual, defaults=narrow)
+
+    narrow_score = from_narrow.metrics["holdout_ndcg@10_tuned"]
+    usual_score = from_narrow.metrics["holdout_ndcg@10_defaults"]
+    assert usual_score > narrow_score  # the planted shop tells them apart
+    assert from_narrow.configuration == usual and from_narrow.metrics["tuned_kept"] == 0.0
+    assert from_narrow.metrics["ndcg@10"] == usual_score  # the defaults' own model serves
+    assert from_usual.configuration == usual and from_usual.metrics["tuned_kept"] == 1.0
+    assert from_usual.metrics["ndcg@10"] == pytest.approx(usual_score)
+
+
+def test_a_configuration_equal_to_its_defaults_is_fitted_once(demo_data):
+    usual = Configuration({"similarity": "cosine", "k_neighbors": 200}, 90.0)
+
+    fitted = _fit_item_knn(
+        demo_data, chosen=usual, defaults=Configuration(dict(usual.params), 90.0)
+    )
+
+    assert "tuned_kept" not in fitted.metrics and "check_defaults_seconds" not in fitted.metrics
