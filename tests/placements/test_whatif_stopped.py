@@ -4,15 +4,21 @@ queued one no worker picked up expires. A live worker's what-if is left alone.""
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
+import time
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
 from placements.models import Placement, WhatIfRun
 from placements.tasks import fail_stopped_whatifs_task
-from placements.whatif_runs import execute_whatif, fail_stopped_whatifs
+from placements.whatif_runs import WHATIF_NAMESPACE, execute_whatif, fail_stopped_whatifs
+from recommender.training.locking import _key
 from tests.placements.conftest import worker_replaying
 
 pytestmark = pytest.mark.django_db
@@ -96,3 +102,39 @@ def test_a_redelivered_task_leaves_a_failed_what_if_failed_and_a_live_one_to_its
 
     assert redelivered.status == WhatIfRun.Status.FAILED and "worker stopped" in redelivered.error
     assert again.status == WhatIfRun.Status.RUNNING and again.stage == live.stage
+
+
+def test_a_sigkilled_worker_process_s_what_if_is_failed_at_the_next_look(placement):
+    run = _running(placement)
+    script = (
+        "import sys, time, psycopg\n"
+        "c = psycopg.connect(sys.argv[1], autocommit=True)\n"
+        "c.execute('SELECT pg_advisory_lock(%s, %s)', [int(sys.argv[2]), int(sys.argv[3])])\n"
+        "print('locked', flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    dsn = f"dbname={connection.settings_dict['NAME']} user=postgres host=127.0.0.1"
+    key = [str(WHATIF_NAMESPACE), str(_key(str(run.pk)))]
+    worker = subprocess.Popen(
+        [sys.executable, "-c", script, dsn, *key], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert worker.stdout.readline().strip() == "locked"
+        assert fail_stopped_whatifs(now=timezone.now()) == []
+
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(timeout=10)
+        failed = _wait_for(lambda: fail_stopped_whatifs(now=timezone.now()))
+    finally:
+        worker.kill()
+
+    assert failed == [run.pk]
+    assert "its process is gone" in WhatIfRun.objects.get(pk=run.pk).error
+
+
+def _wait_for(check, *, timeout: float = 10.0):
+    """PostgreSQL ends the dead session when it reads the closed socket: a moment, not more."""
+    deadline = time.monotonic() + timeout
+    while not (answer := check()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return answer
