@@ -34,6 +34,7 @@ FIXED_ONCE_STARTED = {
     "settings": "its shoppers would see something else mid-test",
     "keep_live_rules": "its shoppers would see something else mid-test",
 }
+RULES_FIXED = "its shoppers would see something else mid-test"
 TRY_ANOTHER = "create a new test to try another"
 
 
@@ -212,6 +213,13 @@ class Variant(models.Model):
             for name, reason in FIXED_ONCE_STARTED.items()
             if getattr(self, name) != before[name]
         }
+
+    def fixed_rules(self) -> dict[str, str]:
+        """{"rules": why} when the rule set may not change (the experiment started), else {}."""
+        started = _started(self.experiment_id)
+        if started is None:
+            return {}
+        return {"rules": f"Fixed since {started}: {RULES_FIXED}; {TRY_ANOTHER}."}
 
     @property
     def is_control(self) -> bool:

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.utils import timezone
 
+from catalog.models import Category
 from placements.experiments.models import Experiment, Variant
 from placements.experiments.selectors import running_test_from_db
 from placements.experiments.services import (
@@ -18,7 +20,8 @@ from placements.experiments.services import (
     start_experiment,
     stop_experiment,
 )
-from placements.models import Placement
+from placements.models import Placement, Rule, RuleKind
+from placements.rule_services import save_rule
 
 pytestmark = pytest.mark.django_db
 
@@ -162,3 +165,24 @@ def test_a_draft_s_variants_can_change_and_an_unchanged_save_of_a_running_one_pa
     variant.save()  # nothing changed: nothing refused
 
     assert Variant.objects.get(pk=variant.pk).weight == 40
+
+
+def test_a_started_test_s_rule_set_is_fixed_and_a_draft_s_is_not(draft):
+    shelf = Category.objects.create(name="Mugs", slug="mugs")
+    rule = save_rule(
+        rule=Rule(name="Fewer mugs", kind=RuleKind.BURY, strength="strong", category=shelf),
+        placements=[draft.placement],
+    )
+    variant = draft.variants.get(name="short")
+    variant.rules.add(rule)
+    start_experiment(experiment=draft, now=timezone.now())
+
+    # The manager writes in an atomic block without a savepoint: the caller's own keeps the
+    # surrounding transaction usable after the refusal.
+    with pytest.raises(ValidationError) as removed, transaction.atomic():
+        variant.rules.remove(rule)
+    with pytest.raises(ValidationError), transaction.atomic():
+        variant.rules.clear()
+
+    assert "since the A/B test 'Shorter list' started" in removed.value.message_dict["rules"][0]
+    assert list(variant.rules.all()) == [rule]
