@@ -113,6 +113,12 @@ def _replay(run: WhatIfRun) -> None:
     except Exception as exc:  # recorded on the row for the page; the log keeps the traceback
         logger.exception("what-if run %s failed", run.pk)
         _finish(run.pk, error=f"{type(exc).__name__}: {exc}"[:2000])
+    except BaseException as exc:  # the worker shutting down mid-replay: say so, then let it go
+        _finish(
+            run.pk,
+            error=f"Its worker stopped ({type(exc).__name__} mid-replay); start a new what-if.",
+        )
+        raise
     else:
         _unfinished(run.pk).update(
             status=WhatIfRun.Status.SUCCEEDED,

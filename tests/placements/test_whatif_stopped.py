@@ -138,3 +138,18 @@ def _wait_for(check, *, timeout: float = 10.0):
     while not (answer := check()) and time.monotonic() < deadline:
         time.sleep(0.05)
     return answer
+
+
+def test_a_replay_cut_short_by_the_worker_s_shutdown_is_recorded_as_failed(placement, monkeypatch):
+    run = WhatIfRun.objects.create(placement=placement, days=7, heartbeat_at=timezone.now())
+
+    def shutdown(**_):
+        raise SystemExit(1)  # what a worker's cold shutdown raises in its task
+
+    monkeypatch.setattr("placements.whatif_runs.run_whatif", shutdown)
+    with pytest.raises(SystemExit):
+        execute_whatif(run_id=run.pk)
+
+    run.refresh_from_db()
+    assert run.status == WhatIfRun.Status.FAILED and run.finished_at is not None
+    assert run.error.startswith("Its worker stopped (SystemExit mid-replay)")
