@@ -21,8 +21,13 @@ from __future__ import annotations
 import contextlib
 import json
 import random
+import urllib.error
+import urllib.parse
+import urllib.request
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 from unittest import mock
 
 from django.contrib.auth import get_user_model
@@ -59,21 +64,51 @@ class InProcessApi:
 
 
 class HttpApi:
-    """The API of a running server at ``url``, with a backend token."""
+    """The API of a running server at ``url``, with a backend token.
 
-    def __init__(self, *, url: str, token: str) -> None:
-        import requests
+    The standard library's ``urllib.request``, not ``requests``: ``requests`` is a dev-only
+    dependency, and the installed product must run this command without it.
+    """
 
+    def __init__(self, *, url: str, token: str, timeout: float = 30.0) -> None:
+        if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
+            raise SimulationError(f"--url must be an http(s) URL, got {url[:200]!r}.")
         self.url = url.rstrip("/")
-        self.session = requests.Session()
-        self.session.headers["Authorization"] = f"Token {token}"
+        self.headers = {"Authorization": f"Token {token}", "Accept": "application/json"}
+        self.timeout = timeout
 
     def get(self, path: str, params: Mapping[str, str]) -> dict | None:
-        return _answer(self.session.get(f"{self.url}/api/v1/{path}", params=params), path)
+        query = f"?{urllib.parse.urlencode(params)}" if params else ""
+        return _answer(self._call("GET", f"{self.url}/api/v1/{path}{query}"), path)
 
     def send(self, events: list[dict]) -> None:
-        answer = self.session.post(f"{self.url}/api/v1/events", json={"events": events})
+        body = json.dumps({"events": events}).encode()
+        answer = self._call("POST", f"{self.url}/api/v1/events", body=body)
         _check_events(answer.status_code, answer.json() if answer.status_code == 200 else None)
+
+    def _call(self, method: str, url: str, *, body: bytes | None = None) -> HttpAnswer:
+        headers = {**self.headers, **({"Content-Type": "application/json"} if body else {})}
+        request = urllib.request.Request(url, data=body, headers=headers, method=method)
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                return HttpAnswer(status_code=response.status, content=response.read())
+        except urllib.error.HTTPError as exc:  # an answer all the same: the caller reads it
+            with exc:
+                return HttpAnswer(status_code=exc.code, content=exc.read())
+        except (urllib.error.URLError, OSError) as exc:  # refused, unknown host, timed out
+            reason = getattr(exc, "reason", exc)
+            raise SimulationError(f"{method} {url}: no answer from the server ({reason})") from exc
+
+
+@dataclass(frozen=True)
+class HttpAnswer:
+    """What the server answered: the status and the body, read like the test client's."""
+
+    status_code: int
+    content: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.content)
 
 
 def _answer(response, path: str) -> dict | None:

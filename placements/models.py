@@ -358,6 +358,11 @@ class WhatIfRun(models.Model):
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
     progress = models.PositiveSmallIntegerField(default=0, help_text="Percent done.")
     stage = models.CharField(max_length=200, blank=True, help_text="What it is doing now.")
+    heartbeat_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Last sign of life from the worker replaying it (queued: when it was queued).",
+    )
     result = models.JSONField(default=dict, blank=True, help_text="The comparison, once done.")
     error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from celery import shared_task
 from django.conf import settings
+from django.utils import timezone
 
-from placements.whatif_runs import execute_whatif
+from placements.whatif_runs import execute_whatif, fail_stopped_whatifs
 
 
 @shared_task(
@@ -16,3 +17,9 @@ from placements.whatif_runs import execute_whatif
 def whatif_task(run_id: int) -> str:
     """Replay what-if run ``run_id``; returns its final status."""
     return execute_whatif(run_id=run_id).status
+
+
+@shared_task(name="placements.tasks.fail_stopped_whatifs_task")
+def fail_stopped_whatifs_task() -> list[int]:
+    """Fail the what-ifs whose worker stopped (or that no worker picked up); returns their ids."""
+    return fail_stopped_whatifs(now=timezone.now())  # each one is logged there

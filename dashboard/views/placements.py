@@ -31,6 +31,7 @@ from placements.selectors import (
     rules_of,
 )
 from placements.services import MissingContext, preview_placement
+from placements.whatif_runs import fail_stopped_whatifs
 from recommender.serving.products import ProductNotFound
 
 
@@ -58,6 +59,8 @@ def placement_detail(request: HttpRequest, name: str) -> HttpResponse:
         except ProductNotFound:
             form.add_error("product", "No product has this sku.")
     user = request.user
+    # A what-if whose worker died shows as failed, with why, rather than "running" for ever.
+    fail_stopped_whatifs(now=timezone.now(), placement=placement)
     whatif = latest_whatif(placement=placement)
     context = {
         "placement": placement,

@@ -7,6 +7,7 @@ from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from dashboard.access import staff_page
@@ -14,7 +15,7 @@ from dashboard.forms import WhatIfForm
 from dashboard.views.placements import draft_choices, placement_or_404, require_view
 from placements.selectors import whatif_run
 from placements.whatif import WhatIfError
-from placements.whatif_runs import start_whatif
+from placements.whatif_runs import fail_stopped_whatifs, start_whatif
 
 
 @staff_page
@@ -51,6 +52,7 @@ def start(request: HttpRequest, name: str) -> HttpResponse:
 def progress(request: HttpRequest, name: str, run_id: int) -> HttpResponse:
     """One run's progress, polled by htmx while it runs; the page reloads once it finished."""
     placement = placement_or_404(name)
+    fail_stopped_whatifs(now=timezone.now(), placement=placement)  # its worker may have died
     run = whatif_run(placement=placement, run_id=run_id)
     if run is None:
         raise Http404("No such what-if on this placement.")

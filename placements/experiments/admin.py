@@ -4,9 +4,9 @@ promote them through the services (which check everything)."""
 from __future__ import annotations
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 
-from placements.experiments.models import Experiment, Variant
+from placements.experiments.models import FIXED_ONCE_STARTED, Experiment, ExperimentState, Variant
 from placements.experiments.services import TOTAL_WEIGHT
 
 
@@ -27,6 +27,22 @@ class VariantInline(admin.TabularInline):
     extra = 0
     fields = ("position", "name", "kind", "weight", "settings", "rules", "keep_live_rules")
 
+    # A started (or ended) test's variants are read-only: shoppers are assigned by a hash over
+    # their weights in order, and each variant's numbers must describe one treatment. The model
+    # refuses such changes too (Variant.fixed_changes); here they are not even offered.
+    def has_add_permission(self, request, obj=None) -> bool:
+        return _is_draft(obj) and super().has_add_permission(request, obj)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return _is_draft(obj) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return _is_draft(obj) and super().has_delete_permission(request, obj)
+
+
+def _is_draft(experiment: Experiment | None) -> bool:
+    return experiment is None or experiment.state == ExperimentState.DRAFT
+
 
 @admin.register(Experiment)
 class ExperimentAdmin(admin.ModelAdmin):
@@ -42,6 +58,18 @@ class ExperimentAdmin(admin.ModelAdmin):
     )
 
     def get_readonly_fields(self, request, obj=None):
-        if obj is not None and obj.state != "draft":  # a started test's plan is fixed
+        if not _is_draft(obj):  # a started test's plan is fixed
             return (*self.readonly_fields, "placement", "primary_metric", "alpha", "power")
         return self.readonly_fields
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        experiment = self.get_object(request, object_id)
+        if request.method == "GET" and experiment is not None and not _is_draft(experiment):
+            fixed = ", ".join(FIXED_ONCE_STARTED)
+            messages.info(
+                request,
+                f"The variants are read-only since this test started ({fixed}, adding or "
+                "removing one): a change would move shoppers between variants or mix two "
+                "treatments in one variant's results. Create a new test to try another.",
+            )
+        return super().change_view(request, object_id, form_url, extra_context)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
@@ -19,6 +20,22 @@ OVERRIDABLE = (
     "max_per_brand",
     "min_relevance",
 )
+
+
+# What a started test keeps fixed on its variants, and why. ``stats.assign`` places a shopper on
+# the cumulative weights in position order, so a new weight, order or variant moves shoppers
+# between variants; impressions and results name a variant by its name; kind, settings and the
+# rule choice are what its shoppers see, so changing them mixes two treatments in one variant.
+FIXED_ONCE_STARTED = {
+    "position": "a new order would move shoppers between variants",
+    "name": "impressions and results name the variant by it",
+    "weight": "a new weight would move shoppers between variants",
+    "kind": "its shoppers would see something else mid-test",
+    "settings": "its shoppers would see something else mid-test",
+    "keep_live_rules": "its shoppers would see something else mid-test",
+}
+RULES_FIXED = "its shoppers would see something else mid-test"
+TRY_ANOTHER = "create a new test to try another"
 
 
 def new_salt() -> str:
@@ -157,6 +174,53 @@ class Variant(models.Model):
     def __str__(self) -> str:
         return f"{self.name} ({self.weight} %)"
 
+    def save(self, *args, **kwargs) -> None:
+        # Refused here too, not only in forms: every path that saves a variant (a service, the
+        # shell) must leave a started test's assignment and treatments alone.
+        errors = self.fixed_changes()
+        if errors:
+            raise ValidationError(errors)
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        started = _started(self.experiment_id)
+        if started is not None:
+            raise ValidationError({"experiment": _no_variant_added_or_removed(started)})
+        return super().delete(*args, **kwargs)
+
+    def clean(self) -> None:
+        errors = self.fixed_changes()
+        if errors:
+            raise ValidationError(errors)
+
+    def fixed_changes(self) -> dict[str, str]:
+        """{field: why it may not change} for what this variant changes that its started (or
+        ended) experiment keeps fixed; empty for a draft's variant or an unchanged one."""
+        stored = Variant.objects.filter(pk=self.pk).values("experiment", *FIXED_ONCE_STARTED)
+        before = stored.first() if self.pk is not None else None
+        if before is not None and before["experiment"] != self.experiment_id:
+            left = _started(before["experiment"])  # taken out of a started test: removed from it
+            if left is not None:
+                return {"experiment": _no_variant_added_or_removed(left)}
+            before = None
+        started = _started(self.experiment_id)
+        if started is None:
+            return {}
+        if before is None:
+            return {"experiment": _no_variant_added_or_removed(started)}
+        return {
+            name: f"Fixed since {started}: {reason}; {TRY_ANOTHER}."
+            for name, reason in FIXED_ONCE_STARTED.items()
+            if getattr(self, name) != before[name]
+        }
+
+    def fixed_rules(self) -> dict[str, str]:
+        """{"rules": why} when the rule set may not change (the experiment started), else {}."""
+        started = _started(self.experiment_id)
+        if started is None:
+            return {}
+        return {"rules": f"Fixed since {started}: {RULES_FIXED}; {TRY_ANOTHER}."}
+
     @property
     def is_control(self) -> bool:
         return self.position == 0
@@ -165,3 +229,19 @@ class Variant(models.Model):
     def key(self) -> str:
         """How impressions name it: experiment id and variant name, unique across tests."""
         return f"{self.experiment_id}:{self.name}"
+
+
+def _started(experiment_id: int | None) -> str | None:
+    """ "the A/B test 'x' started" (or "ran") when the experiment is no longer a draft."""
+    row = Experiment.objects.filter(pk=experiment_id).values_list("name", "state").first()
+    if row is None or row[1] == ExperimentState.DRAFT:
+        return None
+    verb = "started" if row[1] == ExperimentState.RUNNING else "ran"
+    return f"the A/B test {row[0]!r} {verb}"
+
+
+def _no_variant_added_or_removed(started: str) -> str:
+    return (
+        f"No variant can be added or removed since {started}: it would move shoppers between "
+        f"variants; {TRY_ANOTHER}."
+    )

@@ -33,30 +33,8 @@ def uses_advisory_locks() -> bool:
 def algorithm_locks(algorithms: Iterable[str]) -> Iterator[bool]:
     """Hold an advisory lock per algorithm for the block; yields False (holding none) when any
     of them is held by another session, True otherwise (always True without PostgreSQL)."""
-    if not uses_advisory_locks():
-        yield True
-        return
-    held: list[int] = []
-    try:
-        with connection.cursor() as cursor:
-            for algorithm in sorted(set(algorithms)):
-                cursor.execute(
-                    "SELECT pg_try_advisory_lock(%s, %s)", [TRAINING_NAMESPACE, _key(algorithm)]
-                )
-                if not cursor.fetchone()[0]:
-                    break
-                held.append(_key(algorithm))
-        yield len(held) == len(set(algorithms))
-    finally:
-        _release(held)
-
-
-def _release(keys: list[int]) -> None:
-    if not keys or connection.connection is None:
-        return  # the connection is gone, and PostgreSQL released its locks with it
-    with connection.cursor() as cursor:
-        for key in keys:
-            cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [TRAINING_NAMESPACE, key])
+    with session_locks(algorithms, namespace=TRAINING_NAMESPACE) as acquired:
+        yield acquired
 
 
 def algorithms_locked_elsewhere(algorithms: Iterable[str]) -> bool:
@@ -64,7 +42,42 @@ def algorithms_locked_elsewhere(algorithms: Iterable[str]) -> bool:
 
     The reconciler asks this before failing a silent run: a held lock means its worker is alive.
     """
-    with algorithm_locks(algorithms) as acquired:
+    return locked_elsewhere(algorithms, namespace=TRAINING_NAMESPACE)
+
+
+@contextmanager
+def session_locks(names: Iterable[str], *, namespace: int) -> Iterator[bool]:
+    """Hold a session-level advisory lock per name in ``namespace`` (the first int of the
+    two-int form: each kind of run keeps its own) for the block; yields False (holding none)
+    when another session holds any of them, True otherwise (always True without PostgreSQL)."""
+    if not uses_advisory_locks():
+        yield True
+        return
+    held: list[int] = []
+    try:
+        with connection.cursor() as cursor:
+            for name in sorted(set(names)):
+                cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [namespace, _key(name)])
+                if not cursor.fetchone()[0]:
+                    break
+                held.append(_key(name))
+        yield len(held) == len(set(names))
+    finally:
+        _release(held, namespace=namespace)
+
+
+def _release(keys: list[int], *, namespace: int) -> None:
+    if not keys or connection.connection is None:
+        return  # the connection is gone, and PostgreSQL released its locks with it
+    with connection.cursor() as cursor:
+        for key in keys:
+            cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [namespace, key])
+
+
+def locked_elsewhere(names: Iterable[str], *, namespace: int) -> bool:
+    """True when another live session holds the lock of any of ``names`` in ``namespace``:
+    the process that took it is alive (PostgreSQL drops a dead one's locks with its session)."""
+    with session_locks(names, namespace=namespace) as acquired:
         return not acquired
 
 

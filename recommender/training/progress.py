@@ -1,5 +1,8 @@
 """Progress and heartbeat of a running training run, visible to pollers while it trains.
 
+The heartbeat serves any run row with ``status`` and ``heartbeat_at`` (a placement's what-if
+beats with it too, ``placements.whatif_runs``).
+
 Training runs in autocommit mode, so each update below is its own short transaction and the
 dashboard sees it at once. The heartbeat beats from a thread with its own database connection:
 it keeps going through a long ``fit`` (which reports nothing for minutes) and stops only when
@@ -13,7 +16,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from django.db import connection
+from django.db import connection, models
 from django.utils import timezone
 
 from recommender.models import TrainingRun
@@ -42,15 +45,18 @@ class RunProgress:
 
 
 @contextmanager
-def heartbeat(run_id: int, *, interval: float) -> Iterator[None]:
-    """Beat ``heartbeat_at`` every ``interval`` seconds while the block runs."""
+def heartbeat(
+    run_id: int, *, interval: float, model: type[models.Model] = TrainingRun
+) -> Iterator[None]:
+    """Beat ``heartbeat_at`` of ``model`` row ``run_id`` every ``interval`` seconds while the
+    block runs (and while the row is ``running``)."""
     stop = threading.Event()
 
     def beat() -> None:
         try:
             while not stop.wait(interval):
                 try:
-                    TrainingRun.objects.filter(pk=run_id, status=TrainingRun.Status.RUNNING).update(
+                    model.objects.filter(pk=run_id, status="running").update(
                         heartbeat_at=timezone.now()
                     )
                 except Exception:  # a DB blip must not kill training; the next beat retries
@@ -58,7 +64,8 @@ def heartbeat(run_id: int, *, interval: float) -> Iterator[None]:
         finally:
             connection.close()  # this thread's own connection
 
-    thread = threading.Thread(target=beat, name=f"heartbeat-run-{run_id}", daemon=True)
+    name = f"heartbeat-{model._meta.model_name}-{run_id}"
+    thread = threading.Thread(target=beat, name=name, daemon=True)
     thread.start()
     try:
         yield

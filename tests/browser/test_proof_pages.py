@@ -29,6 +29,14 @@ pytestmark = [
 ]
 
 DAYS = 3
+# True when the control badge's box starts on the line of the variant name before it.
+BADGE_BESIDE_NAME = """() => {
+  const badge = document.querySelector("#results-table .badge");
+  const name = document.createRange();
+  name.selectNodeContents(badge.parentElement.firstChild);
+  const line = name.getBoundingClientRect(), box = badge.getBoundingClientRect();
+  return box.top < line.bottom && box.bottom > line.top;
+}"""
 
 
 def _number(text: str) -> int:
@@ -104,5 +112,9 @@ def test_after_simulated_traffic_the_kpis_and_the_experiment_page_show_figures(
     assert figures["control"][2] > 0 and figures["holdout"][2] == 0  # clicked
     assert "Keep running." in page.locator("#verdict").inner_text()  # far from the sample
     _shot(page, "proof-experiment")
+    # The control's badge stays on its name's line, also where the table is narrow (a phone).
+    page.set_viewport_size({"width": 420, "height": 900})
+    assert page.locator("#results-table .badge").inner_text() == "control"
+    assert page.evaluate(BADGE_BESIDE_NAME), "the control badge wrapped below its name"
 
     assert page.errors == [], "\n".join(page.errors)

@@ -3,15 +3,18 @@ API whose attributed clicks and purchases match what it planted."""
 
 from __future__ import annotations
 
+import io
 import random
+import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
+from accounts.roles import create_api_client
 from behavior.models import Event
-from demo.simulation import in_process_api, simulate_traffic, store_simulated_days
+from demo.simulation import HttpApi, in_process_api, simulate_traffic, store_simulated_days
 from demo.traffic import (
     ShopperModel,
     TrafficReport,
@@ -27,6 +30,7 @@ from placements.experiments.services import (
 )
 from placements.models import Placement
 from recommender.models import Impression, PlacementKpi
+from recommender.proof.drain import drain_impressions
 from tests.serving.conftest import _fresh_serving_state, shop, trained_shop  # noqa: F401
 
 MODEL = ShopperModel(click_base=0.02, click_taste=0.2, position_decay=0.9, buy_taste=0.4)
@@ -151,3 +155,49 @@ def test_a_run_on_a_placement_splits_its_shoppers_between_the_running_test_s_var
 def test_the_command_refuses_an_unknown_placement(db):
     with pytest.raises(CommandError, match="no active placement named 'nowhere'"):
         call_command("simulate_traffic", "--placement", "nowhere")
+
+
+def test_the_url_mode_sends_its_traffic_to_a_running_server_with_the_standard_library(
+    tasteful, live_server, monkeypatch
+):
+    monkeypatch.setitem(sys.modules, "requests", None)  # dev-only: the product runs without it
+    token = create_api_client(name="remote-simulator", role="backend").token
+    shoppers = [s.external_id for s in tasteful["shoppers"]]
+    before = Event.objects.count()
+    eager = ShopperModel(click_base=0.3, click_taste=0.5, buy_base=0.3, visits_per_day=1.0)
+
+    report = simulate_traffic(
+        api=HttpApi(url=live_server.url, token=token),
+        shoppers=shoppers,
+        start=timezone.now() - timedelta(days=1),
+        days=1,
+        seed=4,
+        model=eager,
+        simulated_clock=False,
+        event_prefix="remote-",
+    )
+
+    assert report.responses > 0 and report.clicks.observed > 0
+    assert drain_impressions() == report.responses  # every answer came from the live server
+    sent = Event.objects.filter(event_id__startswith="remote-")
+    assert sent.count() == Event.objects.count() - before
+    assert sent.filter(kind="view").count() == report.clicks.observed
+    assert sent.filter(kind="purchase").count() == report.purchases.observed
+    assert sent.exclude(recommendation_id=None).count() == report.clicks.observed
+
+
+def test_the_url_mode_reports_a_refused_token_and_a_server_that_does_not_answer(
+    tasteful, live_server
+):
+    with pytest.raises(CommandError, match=r"HTTP 401"):
+        call_command(
+            "simulate_traffic", "--url", live_server.url, "--token", "wrong", "--days", "1",
+            stdout=io.StringIO(), stderr=io.StringIO(),
+        )  # fmt: skip
+    with pytest.raises(CommandError, match="no answer from the server"):
+        call_command(
+            "simulate_traffic", "--url", "http://127.0.0.1:1", "--token", "t", "--days", "1",
+            stdout=io.StringIO(), stderr=io.StringIO(),
+        )  # fmt: skip
+    with pytest.raises(CommandError, match="http"):
+        call_command("simulate_traffic", "--url", "file:///etc/passwd", "--token", "t")

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-import pytest
+from collections.abc import Iterator
+from contextlib import contextmanager
 
-from placements.models import Placement
+import psycopg
+import pytest
+from django.db import connection
+
+from placements.models import Placement, WhatIfRun
+from placements.whatif_runs import WHATIF_NAMESPACE
+from recommender.training.locking import _key
 from tests.serving.conftest import _fresh_serving_state, api, shop, trained_shop  # noqa: F401
 
 
@@ -14,3 +21,12 @@ def home(trained_shop) -> Placement:  # noqa: F811
     placement.full_clean()
     placement.save()
     return placement
+
+
+@contextmanager
+def worker_replaying(run: WhatIfRun) -> Iterator[psycopg.Connection]:
+    """Another process's session holding the run's lock, as a live worker's does."""
+    dsn = f"dbname={connection.settings_dict['NAME']} user=postgres host=127.0.0.1"
+    with psycopg.connect(dsn, autocommit=True) as worker:
+        worker.execute("SELECT pg_advisory_lock(%s, %s)", [WHATIF_NAMESPACE, _key(str(run.pk))])
+        yield worker

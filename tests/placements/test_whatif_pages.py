@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.auth.models import Permission
+from django.utils import timezone
 
 from catalog.models import Category
 from placements.models import Rule, RuleKind, RuleState, WhatIfRun
 from placements.rule_services import save_rule
+from tests.placements.conftest import worker_replaying
 
 pytestmark = pytest.mark.django_db
 
@@ -95,11 +97,17 @@ def test_a_placement_without_drafts_is_refused_with_a_clear_error(merchandiser, 
 
 def test_a_running_what_if_shows_its_stage_and_percent_and_reloads_once_done(merchandiser, home):
     run = WhatIfRun.objects.create(
-        placement=home, days=7, status=WhatIfRun.Status.RUNNING, progress=40, stage="replaying"
+        placement=home,
+        days=7,
+        status=WhatIfRun.Status.RUNNING,
+        progress=40,
+        stage="replaying",
+        heartbeat_at=timezone.now(),
     )
     url = f"/placements/home-for-you/whatif/{run.pk}/progress/?polling=1"
 
-    running = merchandiser.get(url)
+    with worker_replaying(run):  # a live worker on it: its lock held, its heartbeat fresh
+        running = merchandiser.get(url)
     WhatIfRun.objects.filter(pk=run.pk).update(status=WhatIfRun.Status.FAILED, error="boom")
     finished = merchandiser.get(url)
 
@@ -120,3 +128,33 @@ def test_the_admin_lists_past_what_ifs_read_only(admin_client, home):
     assert listed.status_code == 200 and "Home: for you" in listed.content.decode()
     assert adding.status_code == 403
     assert changing.status_code == 403 and WhatIfRun.objects.get(pk=run.pk).days == 7
+
+
+def test_a_what_if_whose_worker_died_shows_as_failed_and_a_new_one_runs(
+    merchandiser, staff_user, bury_mugs, django_capture_on_commit_callbacks
+):
+    _grant(staff_user, "view_rule")
+    # Running, beating a moment ago, but no live process holds its lock: its worker was killed.
+    dead = WhatIfRun.objects.create(
+        placement=bury_mugs.placements.get(),
+        days=7,
+        status=WhatIfRun.Status.RUNNING,
+        progress=40,
+        stage="replaying",
+        heartbeat_at=timezone.now(),
+    )
+
+    polled = merchandiser.get(f"/placements/home-for-you/whatif/{dead.pk}/progress/?polling=1")
+    page = merchandiser.get("/placements/home-for-you/").content.decode()
+    started = _run(merchandiser, django_capture_on_commit_callbacks, days=14)
+
+    assert polled["HX-Refresh"] == "true"  # the poll stops and the page shows the failure
+    assert "What-if failed: Its worker stopped (its process is gone" in polled.content.decode()
+    assert "What-if failed: Its worker stopped" in page and "Run the what-if" in page
+    dead.refresh_from_db()
+    assert dead.status == WhatIfRun.Status.FAILED and dead.finished_at is not None
+    assert "while replaying" in dead.error and "Start a new what-if" in dead.error
+    assert started.status_code == 302
+    newest = WhatIfRun.objects.exclude(pk=dead.pk).get()
+    assert newest.status == WhatIfRun.Status.SUCCEEDED, newest.error
+    assert newest.heartbeat_at is not None and newest.heartbeat_at >= newest.created_at

@@ -75,8 +75,10 @@ class Command(BaseCommand):
         now = timezone.now()
         start = now - timedelta(days=days)
         remote = bool(options["url"])
-        api = HttpApi(url=options["url"], token=options["token"]) if remote else in_process_api()
         try:
+            api = (
+                HttpApi(url=options["url"], token=options["token"]) if remote else in_process_api()
+            )
             report = simulate_traffic(
                 api=api,
                 shoppers=shoppers,
