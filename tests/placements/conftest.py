@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -27,6 +28,19 @@ def home(trained_shop) -> Placement:  # noqa: F811
 def worker_replaying(run: WhatIfRun) -> Iterator[psycopg.Connection]:
     """Another process's session holding the run's lock, as a live worker's does."""
     dsn = f"dbname={connection.settings_dict['NAME']} user=postgres host=127.0.0.1"
+    key = [WHATIF_NAMESPACE, _key(str(run.pk))]
     with psycopg.connect(dsn, autocommit=True) as worker:
-        worker.execute("SELECT pg_advisory_lock(%s, %s)", [WHATIF_NAMESPACE, _key(str(run.pk))])
+        worker.execute("SELECT pg_advisory_lock(%s, %s)", key)
+        pid = worker.info.backend_pid
         yield worker
+    # The server ends a closed session's backend, and with it the lock, a moment after the
+    # client goes: wait for that, as a worker's death is only seen once it happened.
+    deadline = time.monotonic() + 10
+    with connection.cursor() as cursor:
+        while time.monotonic() < deadline:
+            # pg_locks is read live (pg_stat_activity is a snapshot per transaction).
+            cursor.execute("SELECT 1 FROM pg_locks WHERE pid = %s", [pid])
+            if cursor.fetchone() is None:
+                return
+            time.sleep(0.02)
+    raise AssertionError(f"the worker's session (pid {pid}) kept its locks after it closed")
