@@ -22,6 +22,7 @@ from catalog.versioning import bump_catalog_version
 from demo.draws import HISTORY_DAYS
 from demo.experiment import delete_demo_experiments
 from demo.rows import GENERAL, ShopPlan
+from demo.stages import Stages
 from demo.synthetic import plan_shop
 from demo.verticals import catalog_of, picture_of
 from recommender.models import Impression, TrainingRun
@@ -81,20 +82,36 @@ def build_demo_shop(
     scale: float = 1.0,
     vertical: str = GENERAL,
     progress: Progress = _no_progress,
+    stages: Stages | None = None,
 ) -> ShopPlan:
-    """Store a whole synthetic shop for ``seed`` in one transaction: all of it or nothing."""
+    """Store a whole synthetic shop for ``seed`` in one transaction: all of it or nothing.
+
+    ``stages`` (if given) records the wall and CPU seconds of each step.
+    """
     check_demo_time(now=now)
-    plan = plan_shop(seed=seed, now=now, scale=scale, vertical=vertical)
+    stage = (stages or Stages()).stage
+    with stage("draw the plan"):
+        plan = plan_shop(seed=seed, now=now, scale=scale, vertical=vertical)
     tree = catalog_of(vertical)
     with transaction.atomic():
-        categories = _create_categories(tree)
-        products = _create_products(plan, categories=categories, now=now)
-        shoppers = _create_shoppers(plan, categories=categories)
-        _create_events(plan, products=products, shoppers=shoppers, progress=progress)
-        _create_promotions(categories=categories, departments=list(tree), now=now, seed=seed)
-        # Bulk writes skip the catalog services: move the version as they do, so a serving
-        # snapshot taken in this process (within its check interval) is not served again.
-        bump_catalog_version()
+        with stage("categories"):
+            categories = _create_categories(tree)
+        with stage("products"):
+            products = _create_products(plan, categories=categories, now=now)
+        with stage("shoppers"):
+            shoppers = _create_shoppers(plan, categories=categories)
+        with stage("events (COPY)"):
+            _create_events(plan, products=products, shoppers=shoppers, progress=progress)
+        with stage("summaries"):
+            # A reset deleted events, which an incremental refresh cannot see: rewrite every day.
+            refresh_event_summaries(now=timezone.now(), rebuild=True)
+        with stage("promotions"):
+            _create_promotions(categories=categories, departments=list(tree), now=now, seed=seed)
+            # Bulk writes skip the catalog services: move the version as they do, so a serving
+            # snapshot taken in this process (within its check interval) is not served again.
+            bump_catalog_version()
+    with stage("ANALYZE"):
+        refresh_event_statistics()
     return plan
 
 
@@ -217,9 +234,6 @@ def _create_events(plan: ShopPlan, *, products: list[int], shoppers: list[int], 
         rows=(row for s in progress(batches, "events", len(batches)) for row in rows(s)),
         received_at=timezone.now(),
     )
-    # A reset deleted events, which an incremental refresh cannot see: rewrite every day.
-    refresh_event_summaries(now=timezone.now(), rebuild=True)
-    refresh_event_statistics()
 
 
 def _create_promotions(*, categories: dict, departments: list[str], now: datetime, seed: int):
