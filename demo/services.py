@@ -233,6 +233,7 @@ def _create_events(plan: ShopPlan, *, products: list[int], shoppers: list[int], 
     bulk_load_events(
         rows=(row for s in progress(batches, "events", len(batches)) for row in rows(s)),
         received_at=timezone.now(),
+        expected=len(ev),
     )
 
 
