@@ -19,6 +19,7 @@ from behavior.services import bulk_load_events, refresh_event_statistics
 from behavior.summaries import refresh_event_summaries
 from catalog.models import Category, Product, Promotion
 from catalog.versioning import bump_catalog_version
+from demo.bulk_rows import insert_rows
 from demo.draws import HISTORY_DAYS
 from demo.experiment import delete_demo_experiments
 from demo.rows import GENERAL, ShopPlan
@@ -144,50 +145,43 @@ def demo_image_url(*, department: str) -> str:
     return f"{settings.STATIC_URL}img/demo/{slugify(department)}.svg"
 
 
+# The product columns the demo writes, in the order of _create_products' rows.
+PRODUCT_FIELDS = (
+    "sku", "title", "description", "category", "brand", "price", "currency", "stock",
+    "is_active", "points_price", "attributes", "image_url", "tags", "created_at", "updated_at",
+)  # fmt: skip
+
+
 def _create_products(plan: ShopPlan, *, categories: dict, now: datetime) -> list[int]:
     """Products in plan order; returns their primary keys in that order."""
-    Product.objects.bulk_create(
-        (
-            Product(
-                sku=p.sku,
-                title=p.title,
-                description=p.description,
-                category=categories[p.subcategory],
-                brand=p.brand,
-                price=Decimal(f"{p.price:.2f}"),
-                stock=p.stock,
-                is_active=p.is_active,
-                points_price=p.points_price,
-                attributes=p.attributes,
-                image_url=demo_image_url(department=picture_of(plan.vertical, p.department)),
-            )
-            for p in plan.products
-        ),
-        batch_size=1_000,
-    )
+    inserted = timezone.now()
+    currency = Product._meta.get_field("currency").get_default()
+    tags = Product._meta.get_field("tags").get_default
+
+    def row(p) -> tuple:
+        picture = demo_image_url(department=picture_of(plan.vertical, p.department))
+        # created_at is the product's launch (new arrivals must look new), stored as given.
+        launched = now - timedelta(days=p.launched_days_ago)
+        return (
+            p.sku, p.title, p.description, categories[p.subcategory].pk, p.brand,
+            Decimal(f"{p.price:.2f}"), currency, p.stock, p.is_active, p.points_price,
+            p.attributes, picture, tags(), launched, inserted,
+        )  # fmt: skip
+
+    insert_rows(Product, fields=PRODUCT_FIELDS, rows=map(row, plan.products))
     pk_of = dict(Product.objects.filter(sku__startswith=SKU_PREFIX).values_list("sku", "pk"))
-    # created_at is auto_now_add; new arrivals must look new, so set it after the insert.
-    launched = [
-        Product(pk=pk_of[p.sku], created_at=now - timedelta(days=p.launched_days_ago))
-        for p in plan.products
-    ]
-    Product.objects.bulk_update(launched, ["created_at"], batch_size=500)
     return [pk_of[p.sku] for p in plan.products]
 
 
 def _create_shoppers(plan: ShopPlan, *, categories: dict) -> list[int]:
     """Shoppers in plan order with their declared interests; returns their primary keys."""
-    Shopper.objects.bulk_create(
-        (
-            Shopper(
-                external_id=s.external_id,
-                country=s.country,
-                segment=s.segment,
-                points_balance=s.points_balance,
-            )
-            for s in plan.shoppers
+    inserted = timezone.now()
+    insert_rows(
+        Shopper,
+        fields=("external_id", "country", "segment", "points_balance", "created_at"),
+        rows=(
+            (s.external_id, s.country, s.segment, s.points_balance, inserted) for s in plan.shoppers
         ),
-        batch_size=1_000,
     )
     pk_of = dict(
         Shopper.objects.filter(external_id__startswith=SHOPPER_PREFIX).values_list(
@@ -195,14 +189,14 @@ def _create_shoppers(plan: ShopPlan, *, categories: dict) -> list[int]:
         )
     )
     pks = [pk_of[s.external_id] for s in plan.shoppers]
-    through = Shopper.interests.through
-    through.objects.bulk_create(
-        (
-            through(shopper_id=pk, category_id=categories[name].pk)
+    insert_rows(
+        Shopper.interests.through,
+        fields=("shopper", "category"),
+        rows=(
+            (pk, categories[name].pk)
             for pk, s in zip(pks, plan.shoppers, strict=True)
             for name in s.interests
         ),
-        batch_size=2_000,
     )
     return pks
 
