@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from itertools import islice
 
 import numpy as np
 from django.conf import settings
@@ -208,24 +209,28 @@ def _create_events(plan: ShopPlan, *, products: list[int], shoppers: list[int], 
     streams them and bumps the shoppers' versions.
     """
     ev = plan.events
+    # Columns zipped in C rather than a Python loop indexing nine lists per event (~40 % of
+    # the client's time for scale 30's 6M events).
+    rows = zip(
+        (f"{EVENT_PREFIX}{i:07d}" for i in range(1, len(ev) + 1)),
+        map(shoppers.__getitem__, ev.shopper),
+        (products[p] if p >= 0 else None for p in ev.product),
+        ev.kind,
+        ev.value,
+        ev.query,
+        ev.session_id,
+        ev.order_id,
+        ev.occurred_at,
+        strict=True,
+    )
     batches = range(0, len(ev), EVENT_BATCH)
 
-    def rows(start: int) -> Iterator[tuple]:
-        for i in range(start, min(start + EVENT_BATCH, len(ev))):
-            yield (
-                f"{EVENT_PREFIX}{i + 1:07d}",
-                shoppers[ev.shopper[i]],
-                products[ev.product[i]] if ev.product[i] >= 0 else None,
-                ev.kind[i],
-                ev.value[i],
-                ev.query[i],
-                ev.session_id[i],
-                ev.order_id[i],
-                ev.occurred_at[i],
-            )
+    def in_batches() -> Iterator[tuple]:
+        for _ in progress(batches, "events", len(batches)):
+            yield from islice(rows, EVENT_BATCH)
 
     bulk_load_events(
-        rows=(row for s in progress(batches, "events", len(batches)) for row in rows(s)),
+        rows=in_batches(),
         received_at=timezone.now(),
         expected=len(ev),
     )
