@@ -91,7 +91,8 @@ def build_demo_shop(
     ``stages`` (if given) records the wall and CPU seconds of each step.
     """
     check_demo_time(now=now)
-    stage = (stages or Stages()).stage
+    stages = stages or Stages()
+    stage = stages.stage
     with stage("draw the plan"):
         plan = plan_shop(seed=seed, now=now, scale=scale, vertical=vertical)
     tree = catalog_of(vertical)
@@ -112,6 +113,8 @@ def build_demo_shop(
             # Bulk writes skip the catalog services: move the version as they do, so a serving
             # snapshot taken in this process (within its check interval) is not served again.
             bump_catalog_version()
+    # The deferred foreign-key checks of every row written above run here.
+    stages.since_last("commit")
     with stage("ANALYZE"):
         refresh_event_statistics()
     return plan

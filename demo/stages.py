@@ -30,17 +30,28 @@ class Stages:
     """The stages timed so far, in the order they ran."""
 
     done: list[Stage] = field(default_factory=list)
+    _last_end: tuple[float, float, float | None] | None = None
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
         """Time the block as stage ``name``."""
-        db_before = _backend_cpu()
-        wall, cpu = time.perf_counter(), time.process_time()
+        began = _clocks()
         yield
-        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-        db_after = _backend_cpu()
-        db_cpu = None if db_before is None or db_after is None else db_after - db_before
-        self.done.append(Stage(name=name, wall=wall, cpu=cpu, db_cpu=db_cpu))
+        self._record(name, began)
+
+    def since_last(self, name: str) -> None:
+        """Record the time since the last stage ended as stage ``name`` (a transaction's commit,
+        which no ``with`` block inside it can time)."""
+        if self._last_end is not None:
+            self._record(name, self._last_end)
+
+    def _record(self, name: str, began: tuple[float, float, float | None]) -> None:
+        ended = _clocks()
+        db_cpu = None if began[2] is None or ended[2] is None else ended[2] - began[2]
+        self.done.append(
+            Stage(name=name, wall=ended[0] - began[0], cpu=ended[1] - began[1], db_cpu=db_cpu)
+        )
+        self._last_end = ended
 
     def table(self) -> list[str]:
         """One line per stage and a total: wall s, this process's CPU s, the database's CPU s."""
@@ -58,6 +69,10 @@ class Stages:
             cpu=sum(s.cpu for s in self.done),
             db_cpu=None if not db or None in db else sum(db),  # type: ignore[arg-type]
         )
+
+
+def _clocks() -> tuple[float, float, float | None]:
+    return time.perf_counter(), time.process_time(), _backend_cpu()
 
 
 def _backend_cpu() -> float | None:
