@@ -23,9 +23,11 @@ def indexes_rebuilt_after(*, table: str, rows: int) -> Iterator[bool]:
     there: rebuilding over a big table to add a few rows would cost more than it saves. Unique
     and primary-key indexes stay, so duplicates still fail the load. Everything happens in the
     caller's transaction: if the block fails, the transaction is marked for rollback, which
-    restores the dropped definitions; nothing can commit without them. Other sessions wait for
-    the table (ACCESS EXCLUSIVE) until that transaction ends. The transaction's pending
-    deferred constraint checks run on entry (PostgreSQL cannot drop a foreign key otherwise).
+    restores the dropped definitions; nothing can commit without them. Until that transaction
+    ends, other sessions wait to read or write ``table`` (ACCESS EXCLUSIVE) and to write the
+    tables its foreign keys reference (SHARE ROW EXCLUSIVE): for bulk builds, not live traffic.
+    The transaction's pending deferred constraint checks run on entry (PostgreSQL cannot drop a
+    foreign key otherwise); afterwards constraints declared INITIALLY DEFERRED are deferred again.
     """
     if connection.vendor != "postgresql" or rows <= _estimated_rows(table):
         yield False
