@@ -1,10 +1,10 @@
 """Insert many new rows of one model at once: a COPY on PostgreSQL, prepared INSERTs elsewhere.
 
-``bulk_create`` spends ~25 µs of Python per row building model instances and statements (6 of
-the products' and 5 of the shoppers' seconds at scale 30), and its ``auto_now_add`` would
-overwrite the back-dated launch dates the demo then had to write again with ``bulk_update``
-(another 10 s). Here values are given as the model holds them and stored as given.
-"""
+``bulk_create`` spends tens of µs of Python per row building model instances and statements,
+and its ``auto_now_add`` overwrote the back-dated launch dates, which the demo then wrote again
+with ``bulk_update`` (a ``CASE WHEN`` per 500 rows). At scale 30 that was 18.6 s for 60k
+products (about two thirds the ``bulk_update``) and 12 s for 150k shoppers and their interests;
+with a COPY each, under 2 s. Values are given as the model holds them and stored as given."""
 
 from __future__ import annotations
 
