@@ -21,6 +21,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from behavior import realtime
+from behavior.bulk_indexes import indexes_rebuilt_after
 from behavior.event_checks import CleanEvent, Errors, clean_event
 from behavior.models import Event, KindDayCount, ProductDayCount, Shopper
 from behavior.selectors import product_ids_for_skus, shopper_ids_for_external_ids
@@ -150,7 +151,9 @@ def store_events(
     return stored
 
 
-def bulk_load_events(*, rows: Iterable[Sequence], received_at: datetime | None = None) -> int:
+def bulk_load_events(
+    *, rows: Iterable[Sequence], received_at: datetime | None = None, expected: int = 0
+) -> int:
     """Load rows straight into the events table (one COPY on PostgreSQL); return how many.
 
     For bulk builds whose event ids are new by construction (the synthetic demo shop):
@@ -159,6 +162,8 @@ def bulk_load_events(*, rows: Iterable[Sequence], received_at: datetime | None =
     constraint), so it is all or nothing. Each row is an ``EventRow`` or a tuple in its field
     order. Every touched shopper's ``events_version`` is bumped, so real-time caches keyed on it
     are rebuilt from the database; Redis is not written (millions of events would flood it).
+    ``expected`` (how many rows are coming) lets a load bigger than the table build its
+    secondary indexes and check its foreign keys once at the end (``behavior.bulk_indexes``).
     """
     received_at = received_at or timezone.now()
     if connection.vendor != "postgresql":
@@ -168,7 +173,12 @@ def bulk_load_events(*, rows: Iterable[Sequence], received_at: datetime | None =
     copy_sql = (
         f"COPY {Event._meta.db_table} ({_BASE_COLUMNS}, received_at) FROM STDIN (FORMAT BINARY)"
     )
-    with transaction.atomic(), connection.cursor() as cursor:
+    table = Event._meta.db_table
+    with (
+        transaction.atomic(),
+        indexes_rebuilt_after(table=table, rows=expected),
+        connection.cursor() as cursor,
+    ):
         # cursor.copy is psycopg's own: wrapped, a duplicate id raises Django's IntegrityError.
         with connection.wrap_database_errors, cursor.copy(copy_sql) as copy:
             copy.set_types([*_COPY_TYPES[:_BASE], "timestamptz"])

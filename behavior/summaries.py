@@ -42,21 +42,23 @@ def refresh_event_summaries(
 ) -> SummaryRefresh:
     """Rewrite the summaries of every day whose events changed since the last refresh (all days
     with ``rebuild``), plus today and yesterday; afterwards they hold exactly the events with an
-    id up to the recorded watermark. Concurrent refreshes run one after the other."""
+    id up to the recorded watermark. Concurrent refreshes run one after the other.
+
+    A rebuild rewrites every day with one grouped statement per table (``progress`` is then
+    not called): over scale 30's 6M demo events, 91 days one at a time took 25 s."""
     with transaction.atomic():
         # The row lock serialises refreshes: two would otherwise both rewrite a day.
         state = _locked_state()
         watermark = Event.objects.aggregate(newest=Max("id"))["newest"] or 0
+        today = now.astimezone(UTC).date()
         if rebuild:
-            ProductDayCount.objects.all().delete()
-            KindDayCount.objects.all().delete()
-            days = _all_days()
+            days = _all_days() | {today, today - timedelta(days=1)}
+            _rewrite_all(through=watermark)
         else:
             days = _days_with_events(after=state.summarised_through, through=watermark)
-        today = now.astimezone(UTC).date()
-        days |= {today, today - timedelta(days=1)}
-        for day in progress(sorted(days)):
-            _rewrite_day(day, through=watermark)
+            days |= {today, today - timedelta(days=1)}
+            for day in progress(sorted(days)):
+                _rewrite_day(day, through=watermark)
         state.summarised_through = watermark
         state.refreshed_at = now
         state.save()
@@ -92,6 +94,35 @@ def day_bounds(day: date) -> tuple[datetime, datetime]:
     """The UTC instants a summary day covers: [midnight, next midnight)."""
     start = datetime.combine(day, time.min, tzinfo=UTC)
     return start, start + timedelta(days=1)
+
+
+def _rewrite_all(*, through: int) -> None:
+    """Replace both tables with the counts of every day's events up to id ``through``."""
+    ProductDayCount.objects.all().delete()
+    KindDayCount.objects.all().delete()
+    events, shoppers = Event._meta.db_table, Shopper._meta.db_table
+    # The UTC day of an event: SQLite stores naive UTC text (USE_TZ), date() cuts it to the day.
+    if connection.vendor == "postgresql":
+        day = "(e.occurred_at AT TIME ZONE 'UTC')::date"
+    else:
+        day = "date(e.occurred_at)"
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # Both groupings hash millions of groups at scale 30: in memory, not in temp files.
+            cursor.execute("SET LOCAL work_mem = '256MB'")
+        cursor.execute(
+            f"INSERT INTO {ProductDayCount._meta.db_table} (day, product_id, kind, events)"
+            f" SELECT {day}, e.product_id, e.kind, count(*) FROM {events} e"
+            f" WHERE e.id <= %s AND e.product_id IS NOT NULL GROUP BY 1, e.product_id, e.kind",
+            [through],
+        )
+        cursor.execute(
+            f"INSERT INTO {KindDayCount._meta.db_table} (day, kind, country, events)"
+            f" SELECT {day}, e.kind, s.country, count(*) FROM {events} e"
+            f" JOIN {shoppers} s ON s.id = e.shopper_id WHERE e.id <= %s"
+            " GROUP BY 1, e.kind, s.country",
+            [through],
+        )
 
 
 def _rewrite_day(day: date, *, through: int) -> None:

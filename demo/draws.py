@@ -7,6 +7,7 @@ import math
 from bisect import bisect_right
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from itertools import compress
 
 import numpy as np
 
@@ -104,9 +105,8 @@ def to_datetimes(events: EventColumns, *, start: datetime, horizon: float) -> No
     """Drop what fell past ``now`` (a session can run over it) and turn seconds into datetimes."""
     seconds = events.occurred_at
     if any(t >= horizon for t in seconds):  # a few sessions at most: filter only then
-        keep = [i for i, t in enumerate(seconds) if t < horizon]
+        keep = [t < horizon for t in seconds]
         for name in EventColumns.__dataclass_fields__:
-            column = getattr(events, name)
-            setattr(events, name, [column[i] for i in keep])
+            setattr(events, name, list(compress(getattr(events, name), keep)))
     delta = timedelta
     events.occurred_at = [start + delta(seconds=round(t, 3)) for t in events.occurred_at]

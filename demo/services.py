@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from itertools import islice
 
 import numpy as np
 from django.conf import settings
@@ -19,9 +20,11 @@ from behavior.services import bulk_load_events, refresh_event_statistics
 from behavior.summaries import refresh_event_summaries
 from catalog.models import Category, Product, Promotion
 from catalog.versioning import bump_catalog_version
+from demo.bulk_rows import insert_rows
 from demo.draws import HISTORY_DAYS
 from demo.experiment import delete_demo_experiments
 from demo.rows import GENERAL, ShopPlan
+from demo.stages import Stages
 from demo.synthetic import plan_shop
 from demo.verticals import catalog_of, picture_of
 from recommender.models import Impression, TrainingRun
@@ -81,20 +84,39 @@ def build_demo_shop(
     scale: float = 1.0,
     vertical: str = GENERAL,
     progress: Progress = _no_progress,
+    stages: Stages | None = None,
 ) -> ShopPlan:
-    """Store a whole synthetic shop for ``seed`` in one transaction: all of it or nothing."""
+    """Store a whole synthetic shop for ``seed`` in one transaction: all of it or nothing.
+
+    ``stages`` (if given) records the wall and CPU seconds of each step.
+    """
     check_demo_time(now=now)
-    plan = plan_shop(seed=seed, now=now, scale=scale, vertical=vertical)
+    stages = stages or Stages()
+    stage = stages.stage
+    with stage("draw the plan"):
+        plan = plan_shop(seed=seed, now=now, scale=scale, vertical=vertical)
     tree = catalog_of(vertical)
     with transaction.atomic():
-        categories = _create_categories(tree)
-        products = _create_products(plan, categories=categories, now=now)
-        shoppers = _create_shoppers(plan, categories=categories)
-        _create_events(plan, products=products, shoppers=shoppers, progress=progress)
-        _create_promotions(categories=categories, departments=list(tree), now=now, seed=seed)
-        # Bulk writes skip the catalog services: move the version as they do, so a serving
-        # snapshot taken in this process (within its check interval) is not served again.
-        bump_catalog_version()
+        with stage("categories"):
+            categories = _create_categories(tree)
+        with stage("products"):
+            products = _create_products(plan, categories=categories, now=now)
+        with stage("shoppers"):
+            shoppers = _create_shoppers(plan, categories=categories)
+        with stage("events (COPY)"):
+            _create_events(plan, products=products, shoppers=shoppers, progress=progress)
+        with stage("summaries"):
+            # A reset deleted events, which an incremental refresh cannot see: rewrite every day.
+            refresh_event_summaries(now=timezone.now(), rebuild=True)
+        with stage("promotions"):
+            _create_promotions(categories=categories, departments=list(tree), now=now, seed=seed)
+            # Bulk writes skip the catalog services: move the version as they do, so a serving
+            # snapshot taken in this process (within its check interval) is not served again.
+            bump_catalog_version()
+    # The deferred foreign-key checks of every row written above run here.
+    stages.since_last("commit")
+    with stage("ANALYZE"):
+        refresh_event_statistics()
     return plan
 
 
@@ -127,50 +149,43 @@ def demo_image_url(*, department: str) -> str:
     return f"{settings.STATIC_URL}img/demo/{slugify(department)}.svg"
 
 
+# The product columns the demo writes, in the order of _create_products' rows.
+PRODUCT_FIELDS = (
+    "sku", "title", "description", "category", "brand", "price", "currency", "stock",
+    "is_active", "points_price", "attributes", "image_url", "tags", "created_at", "updated_at",
+)  # fmt: skip
+
+
 def _create_products(plan: ShopPlan, *, categories: dict, now: datetime) -> list[int]:
     """Products in plan order; returns their primary keys in that order."""
-    Product.objects.bulk_create(
-        (
-            Product(
-                sku=p.sku,
-                title=p.title,
-                description=p.description,
-                category=categories[p.subcategory],
-                brand=p.brand,
-                price=Decimal(f"{p.price:.2f}"),
-                stock=p.stock,
-                is_active=p.is_active,
-                points_price=p.points_price,
-                attributes=p.attributes,
-                image_url=demo_image_url(department=picture_of(plan.vertical, p.department)),
-            )
-            for p in plan.products
-        ),
-        batch_size=1_000,
-    )
+    inserted = timezone.now()
+    currency = Product._meta.get_field("currency").get_default()
+    tags = Product._meta.get_field("tags").get_default
+
+    def row(p) -> tuple:
+        picture = demo_image_url(department=picture_of(plan.vertical, p.department))
+        # created_at is the product's launch (new arrivals must look new), stored as given.
+        launched = now - timedelta(days=p.launched_days_ago)
+        return (
+            p.sku, p.title, p.description, categories[p.subcategory].pk, p.brand,
+            Decimal(f"{p.price:.2f}"), currency, p.stock, p.is_active, p.points_price,
+            p.attributes, picture, tags(), launched, inserted,
+        )  # fmt: skip
+
+    insert_rows(Product, fields=PRODUCT_FIELDS, rows=map(row, plan.products))
     pk_of = dict(Product.objects.filter(sku__startswith=SKU_PREFIX).values_list("sku", "pk"))
-    # created_at is auto_now_add; new arrivals must look new, so set it after the insert.
-    launched = [
-        Product(pk=pk_of[p.sku], created_at=now - timedelta(days=p.launched_days_ago))
-        for p in plan.products
-    ]
-    Product.objects.bulk_update(launched, ["created_at"], batch_size=500)
     return [pk_of[p.sku] for p in plan.products]
 
 
 def _create_shoppers(plan: ShopPlan, *, categories: dict) -> list[int]:
     """Shoppers in plan order with their declared interests; returns their primary keys."""
-    Shopper.objects.bulk_create(
-        (
-            Shopper(
-                external_id=s.external_id,
-                country=s.country,
-                segment=s.segment,
-                points_balance=s.points_balance,
-            )
-            for s in plan.shoppers
+    inserted = timezone.now()
+    insert_rows(
+        Shopper,
+        fields=("external_id", "country", "segment", "points_balance", "created_at"),
+        rows=(
+            (s.external_id, s.country, s.segment, s.points_balance, inserted) for s in plan.shoppers
         ),
-        batch_size=1_000,
     )
     pk_of = dict(
         Shopper.objects.filter(external_id__startswith=SHOPPER_PREFIX).values_list(
@@ -178,14 +193,14 @@ def _create_shoppers(plan: ShopPlan, *, categories: dict) -> list[int]:
         )
     )
     pks = [pk_of[s.external_id] for s in plan.shoppers]
-    through = Shopper.interests.through
-    through.objects.bulk_create(
-        (
-            through(shopper_id=pk, category_id=categories[name].pk)
+    insert_rows(
+        Shopper.interests.through,
+        fields=("shopper", "category"),
+        rows=(
+            (pk, categories[name].pk)
             for pk, s in zip(pks, plan.shoppers, strict=True)
             for name in s.interests
         ),
-        batch_size=2_000,
     )
     return pks
 
@@ -197,29 +212,31 @@ def _create_events(plan: ShopPlan, *, products: list[int], shoppers: list[int], 
     streams them and bumps the shoppers' versions.
     """
     ev = plan.events
+    # Columns zipped in C rather than a Python loop indexing nine lists per event (~40 % of
+    # the client's time for scale 30's 6M events).
+    rows = zip(
+        (f"{EVENT_PREFIX}{i:07d}" for i in range(1, len(ev) + 1)),
+        map(shoppers.__getitem__, ev.shopper),
+        (products[p] if p >= 0 else None for p in ev.product),
+        ev.kind,
+        ev.value,
+        ev.query,
+        ev.session_id,
+        ev.order_id,
+        ev.occurred_at,
+        strict=True,
+    )
     batches = range(0, len(ev), EVENT_BATCH)
 
-    def rows(start: int) -> Iterator[tuple]:
-        for i in range(start, min(start + EVENT_BATCH, len(ev))):
-            yield (
-                f"{EVENT_PREFIX}{i + 1:07d}",
-                shoppers[ev.shopper[i]],
-                products[ev.product[i]] if ev.product[i] >= 0 else None,
-                ev.kind[i],
-                ev.value[i],
-                ev.query[i],
-                ev.session_id[i],
-                ev.order_id[i],
-                ev.occurred_at[i],
-            )
+    def in_batches() -> Iterator[tuple]:
+        for _ in progress(batches, "events", len(batches)):
+            yield from islice(rows, EVENT_BATCH)
 
     bulk_load_events(
-        rows=(row for s in progress(batches, "events", len(batches)) for row in rows(s)),
+        rows=in_batches(),
         received_at=timezone.now(),
+        expected=len(ev),
     )
-    # A reset deleted events, which an incremental refresh cannot see: rewrite every day.
-    refresh_event_summaries(now=timezone.now(), rebuild=True)
-    refresh_event_statistics()
 
 
 def _create_promotions(*, categories: dict, departments: list[str], now: datetime, seed: int):

@@ -17,6 +17,7 @@ from tqdm import tqdm
 
 from demo import selectors, services
 from demo.simulation import simulate_demo_week
+from demo.stages import Stages
 from demo.synthetic import GENERAL
 from demo.throwaway import (
     assert_throwaway_database,
@@ -115,22 +116,32 @@ class Command(BaseCommand):
             )
 
         started = time.monotonic()
-        call_command("migrate", interactive=False, verbosity=0)
+        stages = Stages()
+        with stages.stage("migrate"):
+            call_command("migrate", interactive=False, verbosity=0)
         if options["reset"]:
-            deleted = services.reset_demo_data()
+            with stages.stage("reset"):
+                deleted = services.reset_demo_data()
             self.stdout.write("Reset: deleted " + _join(deleted) + ".")
         built, notes = (
-            self._build_from_file(path, options, now) if path else self._build(options, now)
+            self._build_from_file(path, options, now)
+            if path
+            else self._build(options, now, stages=stages)
         )
         run = None
         if not options["no_train"]:
             self.stdout.write("Training the models…")
             self.stdout.flush()
-            run = services.train_demo_models(retrain=built)
+            with stages.stage("training"):
+                run = services.train_demo_models(retrain=built)
         if built and options["traffic_shoppers"] > 0:
-            self._simulate_week(options, now=now)
+            with stages.stage("traffic simulation"):
+                self._simulate_week(options, now=now)
         username, password = services.ensure_demo_login()
         self._summary(now=now, notes=notes, seconds=time.monotonic() - started)
+        self.stdout.write("Time per stage (cpu: this process; db cpu: the database backend):")
+        for line in stages.table():
+            self.stdout.write(line)
         self.stdout.write(f"Models: {_describe_run(run, skipped=options['no_train'])}")
         if options["verify"] or options["check"]:
             self._verify(now=now, synthetic=not path, options=options, run=run)
@@ -173,7 +184,7 @@ class Command(BaseCommand):
             raise CommandError(f"Demo check failed (exit code {code}); see the output above.")
         self.stdout.write(self.style.SUCCESS("Demo check passed."))
 
-    def _build(self, options: dict, now: datetime) -> tuple[bool, list[str]]:
+    def _build(self, options: dict, now: datetime, *, stages: Stages) -> tuple[bool, list[str]]:
         if selectors.demo_shop_exists():
             return False, ["A demo shop already exists: kept as it is (use --reset to rebuild)."]
         services.build_demo_shop(
@@ -182,6 +193,7 @@ class Command(BaseCommand):
             scale=options["scale"],
             vertical=options["vertical"],
             progress=_progress,
+            stages=stages,
         )
         vertical = "" if options["vertical"] == GENERAL else f"{options['vertical']} "
         return True, [f"Synthetic {vertical}demo shop built with seed {options['seed']}."]
