@@ -188,9 +188,7 @@ def placement_recommendations(
         history=history,
         now=now,
     )
-    # Room for what the exclusions will drop (a shopper's recent showings, purchases): the
-    # slot's own next best, in the one call, rather than the fallback's second call.
-    pool_k = min(settings.SHELFWISE_MAX_K, max(k * POOL_FACTOR, MIN_POOL) + len(excluded))
+    pool_k = min(settings.SHELFWISE_MAX_K, max(k * POOL_FACTOR, MIN_POOL))
 
     def facts_on(catalog: CatalogSnapshot) -> RequestFacts:
         return _facts(found, catalog=catalog, product=product, cart=cart, **situation)
@@ -201,6 +199,8 @@ def placement_recommendations(
     catalog = facts = None
     for strategy in (placement.strategy, *placement.fallback):
         key = (strategy, shopper, anchor, pool_k, now, country, placement.serving_model)
+        if served_lists is not None:  # the exclusions shape the list too
+            key += (frozenset(excluded),)
         if served_lists is not None and key in served_lists:
             served = served_lists[key]
         else:
@@ -213,6 +213,7 @@ def placement_recommendations(
                 country=country,
                 models=models,
                 serving_model=placement.serving_model,
+                excluded=excluded,
             )
             if served_lists is not None:
                 served_lists[key] = served
@@ -297,6 +298,7 @@ def _promoted_supply(
         now=now,
         country=country,
         models=models,
+        exclude=excluded,
     )
     seen = excluded | {c.pk for c in pool}
     fresh = [item for item in served.items if item.product.id not in seen]
@@ -453,14 +455,19 @@ def _serve(
     country: str,
     models: dict[str, ServingModel] | None,
     serving_model: str = "",
+    excluded: set[int] = frozenset(),
 ) -> Recommendations | None:
     """One strategy's list through the serving entry points; None when it cannot apply (a
     product list without a product). ``serving_model`` pins the algorithm behind "for you"
-    (empty: the shop's setting)."""
-    if strategy == "similar":
-        return similar_products(sku=anchor, k=k, now=now, models=models) if anchor else None
-    if strategy == "bought_together":
-        return bought_together(sku=anchor, k=k, now=now, models=models) if anchor else None
+    (empty: the shop's setting). A slot leaves ``excluded`` out of its ``k`` itself; a
+    product list is asked for as many more (a shopper shown the page a few times in the hour
+    still gets the model's own next best, not the fallback chain's)."""
+    if strategy in ("similar", "bought_together"):
+        if not anchor:
+            return None
+        listed = similar_products if strategy == "similar" else bought_together
+        room = min(settings.SHELFWISE_MAX_K, k + len(excluded))
+        return listed(sku=anchor, k=room, now=now, models=models)
     return recommend(
         shopper=shopper.external_id,
         read=shopper,
@@ -470,6 +477,7 @@ def _serve(
         country=country,
         models=models,
         serving_model=serving_model or None,
+        exclude=excluded,
     )
 
 

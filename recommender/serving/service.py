@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+import numpy as np
 from django.conf import settings
 
 from behavior.realtime import shopper_state
@@ -52,6 +53,7 @@ def recommend(
     serving_model: str | None = None,
     read: ShopperInfo | None = None,
     repeat: RepeatServing | None = None,
+    exclude: frozenset[int] | set[int] = frozenset(),
 ) -> Recommendations:
     """The slot's best ``k`` products for the shopper, reflecting every event stored before now.
 
@@ -66,7 +68,9 @@ def recommend(
     shopper as the caller already read them with ``shopper_info`` for this request (a
     placement asks several slots for one shopper): served as ``shopper`` would be, one query
     fewer. ``repeat`` (a replay's scratch buy-again model) replaces the serving one when
-    ``models`` are given.
+    ``models`` are given. ``exclude`` (product pks) is never served, on top of what the slot
+    excludes itself: a placement's exclusions, so its pool holds k fresh products (such an
+    answer is per request and skips the response cache).
     """
     declared = _declared(slot)
     k = checked_k(k)
@@ -77,7 +81,8 @@ def recommend(
         info = shopper if described else shopper_info(shopper=shopper, country=country)
     before = replay_cutoff(now)
     replaying = before is not None or models is not None
-    response_seconds = 0 if replaying or described else settings.SHELFWISE_RESPONSE_CACHE_SECONDS
+    per_request = replaying or described or bool(exclude)
+    response_seconds = 0 if per_request else settings.SHELFWISE_RESPONSE_CACHE_SECONDS
     entry_name = slot_entry_name(slot, k, info.pk, info.external_id, country)
     purchases_name = purchases_entry_name(info.pk)
     names = [VERSION_KEY, purchases_name] + ([entry_name] if response_seconds else [])
@@ -136,6 +141,7 @@ def recommend(
         k=k,
         before=before,
         repeat=repeat,
+        excluded_rows=catalog.rows_of(np.fromiter(exclude, dtype=np.int64)) if exclude else None,
     )
     picks = rank_slot(context, declared)
     result = Recommendations(

@@ -73,6 +73,8 @@ class SlotContext:
     # The buy-again model (``repeat_model``); None: buy again ranks by frequency alone.
     repeat: RepeatServing | None = None
     picked: set[int] = field(default_factory=set)  # rows already in the pool, by any stage
+    # Rows the caller excludes on top of the slot's own (a placement's exclusions).
+    excluded_rows: np.ndarray | None = None
 
 
 Stage = Callable[[SlotContext, np.ndarray, int], Iterator[Pick]]
@@ -103,7 +105,9 @@ class Slot:
 
 def rank_slot(ctx: SlotContext, slot: Slot) -> list[Pick]:
     """The slot's top ``k`` picks, diversified, reasons set where known without titles."""
-    mask = slot.mask(ctx)
+    mask = slot.mask(ctx)  # a fresh array per request
+    if ctx.excluded_rows is not None and ctx.excluded_rows.size:
+        mask[ctx.excluded_rows[ctx.excluded_rows >= 0]] = False
     pool_size = ctx.k * POOL_FACTOR
     pool: list[Pick] = []
     for stage in slot.stages:
