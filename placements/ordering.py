@@ -36,6 +36,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
+import numpy as np
+
 from behavior.shown_history import ShownHistory
 from placements.candidates import Candidate, capped
 from placements.models import PriceRelation, Rule, RuleKind
@@ -157,6 +159,69 @@ def _price_band(rule: Rule, facts: RequestFacts | None) -> tuple[Decimal | None,
     return low, high
 
 
+def _rows_matching(rule: Rule, catalog: CatalogSnapshot) -> np.ndarray | None:
+    """Bool over catalog rows: the products with every attribute the rule names but the
+    promotion flag (the request's clock decides it), built once per snapshot; None when the
+    rule reads the request (a relative price) or the snapshot holds no attributes."""
+    attributes = catalog.attributes
+    if rule.price_relation or attributes is None:
+        return None
+    key = (
+        "placements.rows",
+        rule.category_id,
+        rule.brand,
+        rule.tag,
+        rule.price_min,
+        rule.price_max,
+        rule.min_stock,
+    )
+    found = catalog.derived.get(key)
+    if found is not None:
+        return found
+    found = np.ones(len(catalog), dtype=bool)
+    if rule.category_id is not None:
+        found &= np.isin(catalog.category, catalog.descendants(rule.category_id))
+    if rule.brand:
+        found &= attributes.brand == rule.brand.casefold()
+    if rule.tag:
+        tag = rule.tag
+        found &= np.fromiter((tag in tags for tags in attributes.tags), bool, len(catalog))
+    # Prices have cents: their order is the same as floats as it is as decimals.
+    if rule.price_min is not None:
+        found &= attributes.price >= float(rule.price_min)
+    if rule.price_max is not None:
+        found &= attributes.price <= float(rule.price_max)
+    if rule.min_stock is not None:
+        found &= np.isnan(attributes.stock) | (attributes.stock >= rule.min_stock)
+    found.flags.writeable = False
+    catalog.derived[key] = found
+    return found
+
+
+class _Pool:
+    """The rows and promotion flags of a list of candidates, read once for all its rules."""
+
+    def __init__(self, candidates: list[Candidate]) -> None:
+        self.candidates = candidates
+        self.rows = np.fromiter((c.row for c in candidates), np.int64, len(candidates))
+        self.known = bool(self.rows.size) and bool((self.rows >= 0).all())
+        self.promoted = np.fromiter((c.promoted for c in candidates), bool, len(candidates))
+
+    def matches(
+        self, rule: Rule, catalog: CatalogSnapshot, facts: RequestFacts | None
+    ) -> np.ndarray:
+        """Bool per candidate: the rule's attributes hold (``matcher``'s answer, read off the
+        snapshot's rows when it can: 20 rules over a pool of 40 were 800 calls a request)."""
+        rows = _rows_matching(rule, catalog) if self.known else None
+        if rows is None:
+            test = matcher(rule, catalog, facts)
+            return np.fromiter((test(c) for c in self.candidates), bool, len(self.candidates))
+        found = rows[self.rows]
+        if rule.on_promotion is not None:
+            found = found & (self.promoted == rule.on_promotion)
+        return found
+
+
 def drop_filtered(
     candidates: list[Candidate],
     *,
@@ -165,15 +230,15 @@ def drop_filtered(
     facts: RequestFacts | None = None,
 ) -> list[Candidate]:
     """Step 2: the candidates every include rule matches and no exclude rule does."""
-    # Rule by rule over a shrinking list: a generator per candidate cost more than the tests.
-    for rule in rules:
-        if rule.kind == RuleKind.INCLUDE:
-            matches = matcher(rule, catalog, facts)
-            candidates = [c for c in candidates if matches(c)]
-        elif rule.kind == RuleKind.EXCLUDE:
-            matches = matcher(rule, catalog, facts)
-            candidates = [c for c in candidates if not matches(c)]
-    return candidates
+    filters = [r for r in rules if r.kind in (RuleKind.INCLUDE, RuleKind.EXCLUDE)]
+    if not filters or not candidates:
+        return candidates
+    pool = _Pool(candidates)
+    keep = np.ones(len(candidates), dtype=bool)
+    for rule in filters:
+        found = pool.matches(rule, catalog, facts)
+        keep &= found if rule.kind == RuleKind.INCLUDE else ~found
+    return [c for c, kept in zip(candidates, keep.tolist(), strict=True) if kept]
 
 
 def arrange(
@@ -225,9 +290,11 @@ def _boost_and_bury(
     facts: RequestFacts | None,
 ) -> None:
     history = facts.history if facts is not None else None
-    for rule in rules:
-        if rule.kind not in VERBS:
-            continue
+    graded = [rule for rule in rules if rule.kind in VERBS]
+    if not graded or not pool:
+        return
+    rows = _Pool(pool)
+    for rule in graded:
         if rule.kind == RuleKind.ROTATION:
             if history is None:
                 continue
@@ -236,18 +303,18 @@ def _boost_and_bury(
             )
             if not over:
                 continue
-            targets = [c for c in pool if c.pk in over]
+            hits = rows.matches(rule, catalog, facts)
+            hits &= np.fromiter((c.pk in over for c in pool), bool, len(pool))
         else:
-            targets = pool
+            hits = rows.matches(rule, catalog, facts)
         grade = GRADES[rule.strength]
         factor = grade if rule.kind == RuleKind.BOOST else 1 / grade
         mark = f"{VERBS[rule.kind]} {rule.strength}"
-        matches = matcher(rule, catalog, facts)
-        for c in targets:
-            if matches(c):
-                c.score *= factor
-                c.marks.append(mark)
-                c.rule_ids.append(rule.pk)
+        for index in np.flatnonzero(hits).tolist():
+            c = pool[index]
+            c.score *= factor
+            c.marks.append(mark)
+            c.rule_ids.append(rule.pk)
 
 
 def _pins(

@@ -44,6 +44,17 @@ class PromotionInfo:
     rows: np.ndarray  # catalog rows of the products it covers
 
 
+@dataclass(frozen=True)
+class ProductAttributes:
+    """What rules match products on, by catalog row: the placements' filters and boosts read
+    these once per snapshot instead of each candidate's card on every request."""
+
+    price: np.ndarray  # float64
+    stock: np.ndarray  # float64, NaN: not tracked
+    brand: np.ndarray  # object: the brand case-folded ("" for none)
+    tags: list[tuple[str, ...]]  # as stored (lower case)
+
+
 @dataclass
 class CatalogSnapshot:
     """The catalog as arrays; row ``r`` describes product ``pks[r]`` (pks sorted ascending)."""
@@ -64,6 +75,7 @@ class CatalogSnapshot:
     # What callers derive from this snapshot alone (a rule's matcher, the promoted rows), under
     # keys of their own: built once per snapshot instead of once per request.
     derived: dict = field(default_factory=dict)
+    attributes: ProductAttributes | None = None  # None: not read (a snapshot built by hand)
 
     def __len__(self) -> int:
         return int(self.pks.size)
@@ -202,7 +214,15 @@ def _build(version: str) -> CatalogSnapshot:
     started = time.perf_counter()
     rows = list(
         Product.objects.order_by("id").values_list(
-            "id", "is_active", "stock", "points_price", "category_id", "created_at"
+            "id",
+            "is_active",
+            "stock",
+            "points_price",
+            "category_id",
+            "created_at",
+            "price",
+            "brand",
+            "tags",
         )
     )
     n = len(rows)
@@ -225,6 +245,14 @@ def _build(version: str) -> CatalogSnapshot:
         category_names={c: name for c, name, _ in categories},
         category_parent={c: parent for c, _, parent in categories},
         promotions=[],
+        attributes=ProductAttributes(
+            price=np.fromiter((float(r[6]) for r in rows), dtype=np.float64, count=n),
+            stock=np.fromiter(
+                (np.nan if r[2] is None else r[2] for r in rows), dtype=np.float64, count=n
+            ),
+            brand=np.array([(r[7] or "").casefold() for r in rows], dtype=object),
+            tags=[tuple(r[8] or ()) for r in rows],
+        ),
     )
     snapshot.promotions = _promotions(snapshot)
     if n <= CARDS_KEPT:
