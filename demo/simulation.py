@@ -12,8 +12,9 @@ without them (credited through the click).
 In process (the default) the requests go through Django's test client on a simulated clock:
 ``django.utils.timezone.now`` answers the visit's time while it runs, so serving, the impression
 log and the events' checks all see the simulated day. Over HTTP (``url``) the server keeps its
-own clock: the events are stamped from each response's ``generated_at``, so the days collapse
-into the run's real time.
+own clock: the events are stamped from this process's clock at each visit, so the days
+collapse into the run's real time. Each day's visits end ``REACTION_SECONDS`` before its end,
+so a purchase that follows a visit still happens by the window's end (the shop's "now").
 """
 
 from __future__ import annotations
@@ -178,9 +179,16 @@ def simulate_traffic(
     return report
 
 
+# The longest a visit's reactions run after it (``_events``: click, cart, purchase).
+REACTION_SECONDS = 120 + 600 + 1800
+
+
 def _visits(rng, *, shoppers, start, days, model) -> list[tuple[datetime, str]]:
+    # Each day's visits end early enough for their purchases to happen within the day: the
+    # last day ends at the shop's "now", and an event after it would be dated in the future.
+    latest = 86_400 - REACTION_SECONDS
     visits = [
-        (start + timedelta(days=day, seconds=rng.uniform(0, 86_400)), shopper)
+        (start + timedelta(days=day, seconds=rng.uniform(0, latest)), shopper)
         for day in range(days)
         for shopper in shoppers
         if rng.random() < model.visits_per_day

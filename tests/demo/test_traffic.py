@@ -110,6 +110,8 @@ def test_a_simulated_week_through_the_api_is_attributed_at_its_planted_rates(tas
     clicks = Event.objects.filter(recommendation_id__isnull=False)
     assert clicks.count() == report.clicks.observed
     assert all(e.occurred_at >= shown_at[e.recommendation_id] for e in clicks)
+    # And nothing happens after the simulated days (for the demo, its "now").
+    assert not Event.objects.filter(occurred_at__gt=start + timedelta(days=3)).exists()
 
 
 def test_the_command_refuses_bad_arguments_with_a_message(db):
