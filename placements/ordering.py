@@ -85,16 +85,7 @@ def matcher(
     built per request); a price relative to the page's product is the request's own."""
     if rule.price_relation:
         return _matcher(rule, catalog, facts)
-    key = (
-        "placements.matcher",
-        rule.category_id,
-        rule.brand,
-        rule.tag,
-        rule.price_min,
-        rule.price_max,
-        rule.min_stock,
-        rule.on_promotion,
-    )
+    key = ("placements.matcher", *_attributes_named(rule), rule.on_promotion)
     found = catalog.derived.get(key)
     if found is None:
         found = catalog.derived[key] = _matcher(rule, catalog, None)
@@ -159,15 +150,10 @@ def _price_band(rule: Rule, facts: RequestFacts | None) -> tuple[Decimal | None,
     return low, high
 
 
-def _rows_matching(rule: Rule, catalog: CatalogSnapshot) -> np.ndarray | None:
-    """Bool over catalog rows: the products with every attribute the rule names but the
-    promotion flag (the request's clock decides it), built once per snapshot; None when the
-    rule reads the request (a relative price) or the snapshot holds no attributes."""
-    attributes = catalog.attributes
-    if rule.price_relation or attributes is None:
-        return None
-    key = (
-        "placements.rows",
+def _attributes_named(rule: Rule) -> tuple:
+    """The product attributes a rule matches on but the promotion flag: what its answer for a
+    product depends on within one snapshot."""
+    return (
         rule.category_id,
         rule.brand,
         rule.tag,
@@ -175,6 +161,16 @@ def _rows_matching(rule: Rule, catalog: CatalogSnapshot) -> np.ndarray | None:
         rule.price_max,
         rule.min_stock,
     )
+
+
+def _rows_matching(rule: Rule, catalog: CatalogSnapshot) -> np.ndarray | None:
+    """Bool over catalog rows: the products with every attribute the rule names but the
+    promotion flag (the request's clock decides it), built once per snapshot; None when the
+    rule reads the request (a relative price) or the snapshot holds no attributes."""
+    attributes = catalog.attributes
+    if rule.price_relation or attributes is None:
+        return None
+    key = ("placements.rows", *_attributes_named(rule))
     found = catalog.derived.get(key)
     if found is not None:
         return found
