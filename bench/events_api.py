@@ -42,13 +42,11 @@ def main() -> int:
     import django
 
     django.setup()
-    from django.contrib.auth import get_user_model
-    from rest_framework.authtoken.models import Token
-
+    from accounts.roles import BACKEND, create_api_client
     from catalog.models import Product
 
-    user, _ = get_user_model().objects.get_or_create(username="bench-events")
-    token = Token.objects.get_or_create(user=user)[0].key
+    # A shop back-end's client, as a shop's would be: writing events needs its role.
+    token = create_api_client(name="bench-events-client", role=BACKEND, rotate=True).token
     skus = list(Product.objects.values_list("sku", flat=True)[:5000])
     run = uuid.uuid4().hex[:8]
     rng = random.Random(7)
