@@ -4,48 +4,24 @@ Every 5 minutes, as for training runs: a dead worker's what-if is failed within 
 timeout plus 5 minutes even when nobody opens its placement's page (which asks at once).
 """
 
-import json
-
 from django.db import migrations, models
+
+from config.beat_schedules import schedule_tasks, unschedule_tasks
 
 SCHEDULE = {
     "name": "Fail what-ifs whose worker stopped",
     "task": "placements.tasks.fail_stopped_whatifs_task",
+    "minute": "*/5",
     "expire_seconds": 4 * 60,
 }
 
 
 def create_schedule(apps, schema_editor):
-    CrontabSchedule = apps.get_model("django_celery_beat", "CrontabSchedule")
-    PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
-    PeriodicTasks = apps.get_model("django_celery_beat", "PeriodicTasks")
-    crontab, _ = CrontabSchedule.objects.get_or_create(
-        minute="*/5",
-        hour="*",
-        day_of_week="*",
-        day_of_month="*",
-        month_of_year="*",
-        timezone="UTC",
-    )
-    PeriodicTask.objects.update_or_create(
-        name=SCHEDULE["name"],
-        defaults={
-            "task": SCHEDULE["task"],
-            "crontab": crontab,
-            "kwargs": json.dumps({}),
-            "expire_seconds": SCHEDULE["expire_seconds"],
-            "enabled": True,
-        },
-    )
-    # The database scheduler reloads its schedule when this timestamp changes.
-    from django.utils import timezone
-
-    PeriodicTasks.objects.update_or_create(ident=1, defaults={"last_update": timezone.now()})
+    schedule_tasks(apps, [SCHEDULE])
 
 
 def delete_schedule(apps, schema_editor):
-    PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
-    PeriodicTask.objects.filter(name=SCHEDULE["name"]).delete()
+    unschedule_tasks(apps, [SCHEDULE["name"]])
 
 
 class Migration(migrations.Migration):

@@ -4,9 +4,9 @@ Crontab rather than intervals (a restart does not shift them), and each has ``ex
 so that when beat or the workers were down the backlog is dropped instead of piling up.
 """
 
-import json
-
 from django.db import migrations
+
+from config.beat_schedules import schedule_tasks, unschedule_tasks
 
 SCHEDULES = [
     {
@@ -15,7 +15,8 @@ SCHEDULES = [
         # retrain that could not start within an hour is skipped: the next night retrains anyway.
         "name": "Nightly full retrain",
         "task": "recommender.tasks.nightly_retrain_task",
-        "crontab": {"minute": "30", "hour": "2"},
+        "minute": "30",
+        "hour": "2",
         "expire_seconds": 60 * 60,
     },
     {
@@ -24,7 +25,7 @@ SCHEDULES = [
         # fresh without paying for a full retrain.
         "name": "Hourly trending refresh",
         "task": "recommender.tasks.refresh_trending_task",
-        "crontab": {"minute": "7", "hour": "*"},
+        "minute": "7",
         "expire_seconds": 30 * 60,
     },
     {
@@ -32,45 +33,18 @@ SCHEDULES = [
         # 5 minutes, well before the broker's visibility timeout (an hour) would redeliver it.
         "name": "Reconcile stale training runs",
         "task": "recommender.tasks.reconcile_stale_runs_task",
-        "crontab": {"minute": "*/5", "hour": "*"},
+        "minute": "*/5",
         "expire_seconds": 4 * 60,
     },
 ]
 
 
 def create_schedules(apps, schema_editor):
-    CrontabSchedule = apps.get_model("django_celery_beat", "CrontabSchedule")
-    PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
-    PeriodicTasks = apps.get_model("django_celery_beat", "PeriodicTasks")
-    for spec in SCHEDULES:
-        crontab, _ = CrontabSchedule.objects.get_or_create(
-            minute=spec["crontab"]["minute"],
-            hour=spec["crontab"]["hour"],
-            day_of_week="*",
-            day_of_month="*",
-            month_of_year="*",
-            timezone="UTC",
-        )
-        PeriodicTask.objects.update_or_create(
-            name=spec["name"],
-            defaults={
-                "task": spec["task"],
-                "crontab": crontab,
-                "kwargs": json.dumps({}),
-                "expire_seconds": spec["expire_seconds"],
-                "enabled": True,
-            },
-        )
-    # The database scheduler reloads its schedule when this timestamp changes (historical models
-    # do not send the signal that normally bumps it).
-    from django.utils import timezone
-
-    PeriodicTasks.objects.update_or_create(ident=1, defaults={"last_update": timezone.now()})
+    schedule_tasks(apps, SCHEDULES)
 
 
 def delete_schedules(apps, schema_editor):
-    PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
-    PeriodicTask.objects.filter(name__in=[spec["name"] for spec in SCHEDULES]).delete()
+    unschedule_tasks(apps, [spec["name"] for spec in SCHEDULES])
 
 
 class Migration(migrations.Migration):

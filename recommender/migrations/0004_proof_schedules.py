@@ -6,9 +6,9 @@ recomputing the day (seconds to minutes on a large shop) more often than anyone 
 ``expire_seconds`` drops a run that could not start before the next one is due.
 """
 
-import json
-
 from django.db import migrations
+
+from config.beat_schedules import schedule_tasks, unschedule_tasks
 
 SCHEDULES = [
     {
@@ -27,37 +27,11 @@ SCHEDULES = [
 
 
 def create_schedules(apps, schema_editor):
-    CrontabSchedule = apps.get_model("django_celery_beat", "CrontabSchedule")
-    PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
-    PeriodicTasks = apps.get_model("django_celery_beat", "PeriodicTasks")
-    for spec in SCHEDULES:
-        crontab, _ = CrontabSchedule.objects.get_or_create(
-            minute=spec["minute"],
-            hour="*",
-            day_of_week="*",
-            day_of_month="*",
-            month_of_year="*",
-            timezone="UTC",
-        )
-        PeriodicTask.objects.update_or_create(
-            name=spec["name"],
-            defaults={
-                "task": spec["task"],
-                "crontab": crontab,
-                "kwargs": json.dumps({}),
-                "expire_seconds": spec["expire_seconds"],
-                "enabled": True,
-            },
-        )
-    from django.utils import timezone
-
-    # The database scheduler reloads when this changes (historical models send no signal).
-    PeriodicTasks.objects.update_or_create(ident=1, defaults={"last_update": timezone.now()})
+    schedule_tasks(apps, SCHEDULES)
 
 
 def delete_schedules(apps, schema_editor):
-    PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
-    PeriodicTask.objects.filter(name__in=[spec["name"] for spec in SCHEDULES]).delete()
+    unschedule_tasks(apps, [spec["name"] for spec in SCHEDULES])
 
 
 class Migration(migrations.Migration):

@@ -73,6 +73,25 @@ def test_the_beat_schedules_exist_in_the_database_after_migrate():
     assert all(t.enabled and t.expire_seconds for t in tasks.values())
 
 
+@pytest.mark.django_db
+def test_every_app_s_schedule_has_its_crontab_and_expiry_after_migrate():
+    # The four schedule migrations write through one helper (config.beat_schedules).
+    found = {
+        t.task: (t.crontab.minute, t.crontab.hour, t.crontab.timezone.key, t.expire_seconds)
+        for t in PeriodicTask.objects.filter(enabled=True, crontab__isnull=False)
+    }
+
+    assert found == {
+        "recommender.tasks.nightly_retrain_task": ("30", "2", "UTC", 3600),
+        "recommender.tasks.refresh_trending_task": ("7", "*", "UTC", 1800),
+        "recommender.tasks.reconcile_stale_runs_task": ("*/5", "*", "UTC", 240),
+        "recommender.tasks.drain_impressions_task": ("*", "*", "UTC", 50),
+        "recommender.tasks.refresh_kpis_task": ("*/15", "*", "UTC", 840),
+        "behavior.tasks.refresh_event_summaries_task": ("*/5", "*", "UTC", 240),
+        "placements.tasks.fail_stopped_whatifs_task": ("*/5", "*", "UTC", 240),
+    }
+
+
 def test_a_triggered_run_completes_on_the_worker_records_metrics_and_promotes(
     live_broker, shared_worker
 ):
