@@ -407,3 +407,21 @@ def test_recommendations_need_authentication():
     from rest_framework.test import APIClient
 
     assert APIClient().get("/api/v1/shoppers/s-0/recommendations").status_code == 401
+
+
+def test_products_the_caller_excludes_are_never_served_and_that_answer_is_not_cached(
+    trained_shop,
+):
+    shopper = trained_shop["shoppers"][0].external_id
+    now = timezone.now()
+
+    def ids(result) -> list[int]:
+        return [item.product.id for item in result.items]
+
+    plain = recommend(shopper=shopper, slot="for_you", k=5, now=now)  # cached (300 s)
+    top = set(ids(plain)[:2])
+    without = recommend(shopper=shopper, slot="for_you", k=5, now=now, exclude=top)
+    again = recommend(shopper=shopper, slot="for_you", k=5, now=now)
+
+    assert len(without.items) == 5 and top.isdisjoint(ids(without))  # not the cached list
+    assert ids(again) == ids(plain)  # nor did it replace the cached one
