@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
+from django.conf import settings
 
 from recommender.core import ALGORITHMS, Recommender
 from recommender.core.matrix import IdIndex
@@ -47,6 +48,26 @@ class Configuration:
         if self.matrix_transform is not None:
             values[MATRIX_TRANSFORM] = self.matrix_transform
         return values
+
+    def fits_and_serves_like(self, other: Configuration) -> bool:
+        """Whether ``other`` is the same configuration, its defaults spelt out or not.
+
+        A search records every searched setting (the live half-life the settings give, no
+        damping, the weighted matrix) where the configured defaults leave them unset; both
+        fit the same model and serve it the same way, so neither needs fitting twice.
+        """
+        return self._spelt_out() == other._spelt_out()
+
+    def _spelt_out(self) -> tuple[Any, ...]:
+        return (
+            self.params,
+            self.half_life_days,
+            settings.SHELFWISE_REALTIME_HALF_LIFE_HOURS
+            if self.realtime_half_life_hours is None
+            else float(self.realtime_half_life_hours),
+            bool(self.realtime_row_log1p),
+            self.matrix_transform or "weighted",
+        )
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> Configuration:

@@ -304,7 +304,7 @@ def _fit_and_evaluate(
         configuration=configuration,
     )
     timings["evaluate"] = time.perf_counter() - mark
-    if defaults is not None and defaults != configuration and data.test.nnz:
+    if defaults is not None and not configuration.fits_and_serves_like(defaults) and data.test.nnz:
         progress(start + share * 0.5, f"checking {label} against its defaults")
         mark = time.perf_counter()
         configuration, model, model_items, extra, metrics = _tuned_or_defaults(

@@ -221,3 +221,24 @@ def test_a_configuration_equal_to_its_defaults_is_fitted_once(demo_data):
     )
 
     assert "tuned_kept" not in fitted.metrics and "check_defaults_seconds" not in fitted.metrics
+
+
+def test_a_search_that_kept_the_defaults_spelt_out_is_not_fitted_twice(demo_data, settings):
+    # What a search returns when its defaults trial wins: every searched setting written out
+    # at the value the configured defaults leave unset.
+    usual = Configuration({"similarity": "cosine", "k_neighbors": 200}, 90.0)
+    spelt_out = Configuration(
+        dict(usual.params),
+        90.0,
+        realtime_half_life_hours=settings.SHELFWISE_REALTIME_HALF_LIFE_HOURS,
+        realtime_row_log1p=False,
+        matrix_transform="weighted",
+    )
+    longer = Configuration(
+        dict(usual.params), 90.0, realtime_half_life_hours=2 * spelt_out.realtime_half_life_hours
+    )
+
+    fitted = _fit_item_knn(demo_data, chosen=spelt_out, defaults=usual)
+    assert "tuned_kept" not in fitted.metrics and "check_defaults_seconds" not in fitted.metrics
+    # A setting that does differ is still checked against the defaults.
+    assert "tuned_kept" in _fit_item_knn(demo_data, chosen=longer, defaults=usual).metrics
