@@ -216,6 +216,21 @@ def test_past_the_dense_limit_each_column_regresses_on_the_most_supported_items(
     assert model.item_weights.shape == (40, 60)
 
 
+@pytest.mark.parametrize("threads", [1, 3])
+def test_the_tail_filled_by_blocks_on_several_threads_is_the_same_ridge_regression(
+    monkeypatch, threads
+):
+    X = planted_head_and_tail()
+    one_block = EASE(regularization=5.0, dense_items=40, num_threads=1).fit(X)
+    # Three targets per block: the 20 tail columns are filled by 7 blocks, out of order.
+    monkeypatch.setattr(ease, "_TARGET_COLUMNS", 3)
+
+    blocked = EASE(regularization=5.0, dense_items=40, num_threads=threads).fit(X)
+
+    np.testing.assert_array_equal(blocked.item_weights, one_block.item_weights)
+    assert blocked.params["num_threads"] == threads
+
+
 def test_past_the_dense_limit_it_still_recommends_the_planted_group_and_its_tail():
     X = planted_head_and_tail()
     model = EASE(regularization=5.0, dense_items=40).fit(X)
