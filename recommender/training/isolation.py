@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import json
+import math
 import os
 import pickle
 import resource
@@ -50,12 +51,17 @@ class FitCrashed(RuntimeError):
 
 
 def fit_isolated(
-    algorithm: str, configuration: Configuration, *, data: TrainingData
+    algorithm: str,
+    configuration: Configuration,
+    *,
+    data: TrainingData,
+    timeout: float | None = None,
 ) -> tuple[Recommender, IdIndex, dict]:
     """``fit_configuration`` in a child process (unless SHELFWISE_FIT_ISOLATION is off).
 
     A Python exception in the child is raised here as it was raised there; a child that dies,
-    exits non-zero or outlives SHELFWISE_FIT_TIMEOUT_SECONDS raises ``FitCrashed`` naming why.
+    exits non-zero or outlives SHELFWISE_FIT_TIMEOUT_SECONDS (or ``timeout``, when shorter)
+    raises ``FitCrashed`` naming why.
     """
     # A Spark fit runs in the cluster's JVMs, which a fork would not carry (py4j's gateway
     # belongs to this process): the training process only waits for it.
@@ -71,7 +77,7 @@ def fit_isolated(
 
         run_in_child(
             fit_and_save,
-            timeout=settings.SHELFWISE_FIT_TIMEOUT_SECONDS,
+            timeout=min(settings.SHELFWISE_FIT_TIMEOUT_SECONDS, timeout or math.inf),
             label=f"{algorithm}'s fit",
         )
         # Mapped like serving maps artifacts: the pages stay readable after the directory goes.

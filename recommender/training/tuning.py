@@ -25,7 +25,7 @@ from django.conf import settings
 from django.db import DatabaseError, InterfaceError
 
 from recommender.core import ALGORITHMS, FitError
-from recommender.models import TrainingRun
+from recommender.models import ModelVersion, TrainingRun
 from recommender.training.dataset import TrainingData, TrainingDataError, build_training_data
 from recommender.training.evaluation import holdout_metrics
 from recommender.training.fitting import (
@@ -34,7 +34,7 @@ from recommender.training.fitting import (
     REALTIME_LOG1P,
     Configuration,
 )
-from recommender.training.isolation import fit_isolated
+from recommender.training.isolation import FitCrashed, fit_isolated
 from recommender.training.progress import RunProgress
 
 logger = logging.getLogger(__name__)
@@ -48,6 +48,9 @@ TUNING_PROGRESS = 25.0
 LONG_MEMORY = {REALTIME_HALF_LIFE: 2160.0, REALTIME_LOG1P: True}
 # Below this many validation shoppers a search chases noise: keep the defaults.
 MIN_VALIDATION_SHOPPERS = 30
+# A trial's fit is stopped at the end of its algorithm's share of the budget, but never sooner
+# than this: a small shop's fits (well under a second) always finish their known trials.
+MIN_TRIAL_SECONDS = 10.0
 
 
 @dataclass
@@ -130,6 +133,8 @@ def choose_configurations(
             "note": f"fewer than {MIN_VALIDATION_SHOPPERS} validation shoppers: defaults kept"
         }
     records: dict[str, Any] = {}
+    share = budget_seconds / len(tunable)
+    last_fits = last_fit_seconds(tunable)
     for index, algorithm in enumerate(tunable):
         progress(15 + TUNING_PROGRESS * index / len(tunable), f"tuning {algorithm}")
         limit = getattr(
@@ -138,12 +143,20 @@ def choose_configurations(
         if limit is not None and len(validation.items) > limit:
             records[algorithm] = {"note": f"not tuned: more than {limit:,} products"}
             continue
+        if last_fits.get(algorithm, 0.0) > share:
+            # One trial would spend the whole share (at 60k products one EASE fit took 164 s
+            # of a 30 s share): the defaults serve, and the other algorithms keep their time.
+            records[algorithm] = {
+                "note": f"not tuned: its last fit took {last_fits[algorithm]:.0f} s, more "
+                f"than its {share:.0f} s share of the tuning budget"
+            }
+            continue
         try:
             result = tune(
                 algorithm,
                 validation=validation,
                 defaults=configurations[algorithm],
-                budget_seconds=budget_seconds / len(tunable),
+                budget_seconds=share,
                 warm_start=warm_start.get(algorithm),
                 k=settings.SHELFWISE_EVAL_K,
                 max_shoppers=settings.SHELFWISE_EVAL_MAX_SHOPPERS,
@@ -173,6 +186,22 @@ def default_configurations(
         )
         for algorithm in algorithms
     }
+
+
+def last_fit_seconds(algorithms: list[str]) -> dict[str, float]:
+    """Seconds the newest version of each algorithm took to fit (its run's training window)."""
+    newest: dict[str, float] = {}
+    for algorithm in algorithms:
+        metrics = (
+            ModelVersion.objects.filter(algorithm=algorithm)
+            .order_by("-created_at")
+            .values_list("metrics", flat=True)
+            .first()
+        )
+        seconds = (metrics or {}).get("fit_seconds")
+        if isinstance(seconds, int | float):
+            newest[algorithm] = float(seconds)
+    return newest
 
 
 def last_choices() -> dict[str, dict[str, Any]]:
@@ -247,12 +276,23 @@ def tune(
     started = time.perf_counter()
     if not space:
         return TuningResult(algorithm, defaults, None, None, note="nothing to tune")
+    deadline = started + budget_seconds
+    stopped: list[str] = []
 
     def objective(trial: optuna.trial.Trial) -> float:
         configuration = Configuration.from_dict({**defaults.as_dict(), **_suggest(trial, space)})
-        return _score(
-            algorithm, configuration, validation=validation, k=k, max_shoppers=max_shoppers
-        )
+        try:
+            return _score(
+                algorithm,
+                configuration,
+                validation=validation,
+                k=k,
+                max_shoppers=max_shoppers,
+                timeout=max(deadline - time.perf_counter(), MIN_TRIAL_SECONDS),
+            )
+        except FitCrashed as exc:
+            stopped.append(str(exc))
+            raise
 
     study = optuna.create_study(
         direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed, multivariate=True)
@@ -269,7 +309,7 @@ def tune(
             }
             study.enqueue_trial(_within(known, space), skip_if_exists=True)
             enqueued += 1
-    failures = (FitError, ValueError, MemoryError)
+    failures = (FitError, ValueError, MemoryError, FitCrashed)
     # The known configurations run whatever the budget: they are the floor of the result.
     study.optimize(objective, n_trials=enqueued, catch=failures, gc_after_trial=True)
     remaining = budget_seconds - (time.perf_counter() - started)
@@ -282,7 +322,12 @@ def tune(
             catch=failures,
             gc_after_trial=True,
         )
-    return _result(algorithm, study, defaults=defaults, seconds=time.perf_counter() - started)
+    result = _result(algorithm, study, defaults=defaults, seconds=time.perf_counter() - started)
+    if stopped:
+        result.note = "; ".join(
+            filter(None, [result.note, f"{len(stopped)} trial(s) stopped: {stopped[0]}"])
+        )
+    return result
 
 
 def _enqueue_long_memory(study: optuna.Study, space: dict[str, dict[str, Any]]) -> None:
@@ -347,8 +392,11 @@ def _score(
     validation: TrainingData,
     k: int,
     max_shoppers: int | None,
+    timeout: float | None = None,
 ) -> float:
-    model, model_items, _notes = fit_isolated(algorithm, configuration, data=validation)
+    model, model_items, _notes = fit_isolated(
+        algorithm, configuration, data=validation, timeout=timeout
+    )
     metrics = holdout_metrics(
         model,
         model_items=model_items,

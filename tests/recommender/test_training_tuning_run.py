@@ -90,3 +90,25 @@ def test_the_next_run_starts_from_the_last_choice_and_pinned_parameters_are_not_
     trials = second.stats["tuning"]["item_knn"]["trials"]
     tried = [{**chosen, **t["params"]} for t in trials[:2]]
     assert chosen in tried
+
+
+def test_an_algorithm_whose_last_fit_outlasted_its_share_is_not_tuned(shop, settings):
+    settings.SHELFWISE_TUNING_BUDGET_SECONDS = 4
+    first = train(["item_knn"])
+    assert first.stats["tuning"]["item_knn"]["trials"]
+    version = ModelVersion.objects.get(run=first, algorithm="item_knn")
+    # As a 60,000-product shop's EASE: one fit longer than the whole share.
+    ModelVersion.objects.filter(pk=version.pk).update(
+        metrics={**version.metrics, "fit_seconds": 9.5}
+    )
+
+    second = train(["item_knn"])
+
+    assert second.status == TrainingRun.Status.SUCCEEDED, second.error
+    assert second.stats["tuning"]["item_knn"] == {
+        "note": "not tuned: its last fit took 10 s, more than its 4 s share of the tuning budget"
+    }
+    assert ModelVersion.objects.get(run=second, algorithm="item_knn").params == {
+        **settings.SHELFWISE_ALGORITHM_PARAMS["item_knn"],
+        "half_life_days": settings.SHELFWISE_ALGORITHM_HALF_LIFE_DAYS["item_knn"],
+    }

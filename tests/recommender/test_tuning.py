@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 
 import pytest
@@ -242,3 +243,32 @@ def test_a_search_that_kept_the_defaults_spelt_out_is_not_fitted_twice(demo_data
     assert "tuned_kept" not in fitted.metrics and "check_defaults_seconds" not in fitted.metrics
     # A setting that does differ is still checked against the defaults.
     assert "tuned_kept" in _fit_item_knn(demo_data, chosen=longer, defaults=usual).metrics
+
+
+def test_a_trial_past_its_share_of_the_budget_is_stopped_and_the_defaults_serve(
+    demo_data, monkeypatch, settings
+):
+    from recommender.core import ALGORITHMS
+    from recommender.training import tuning
+    from tests.recommender.scripted import Scripted
+
+    settings.SHELFWISE_FIT_ISOLATION = True
+    monkeypatch.setitem(ALGORITHMS, Scripted.name, Scripted)
+    monkeypatch.setattr(tuning, "MIN_TRIAL_SECONDS", 1.0)
+    validation = validation_data(demo_data, holdout_fraction=0.1, **SERVING_ROWS)
+    # A fit that would take a minute, on a share of half a second.
+    slow = Configuration({"sleep_seconds": 60.0}, 90.0)
+
+    started = time.perf_counter()
+    result = tune(
+        "scripted",
+        validation=validation,
+        defaults=slow,
+        budget_seconds=0.5,
+        space={"reverse": {"type": "choice", "values": [False, True]}},
+    )
+
+    assert time.perf_counter() - started < 15
+    assert result.chosen == slow and result.score is None
+    assert [t["state"] for t in result.trials] == ["fail"]
+    assert "timed out after 1 s" in result.note
