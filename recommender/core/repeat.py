@@ -198,10 +198,19 @@ class RepeatModel:
     def recommend(
         self, queries: sp.csr_matrix, *, n: int, users: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
-        """(ids, scores) best first, shape (n_queries, n); -1 / -inf pads items scoring 0."""
-        scores = self.scores(queries, users=users)
-        scores[scores <= 0] = -np.inf
-        return top_k(scores, n)
+        """(ids, scores) best first, shape (n_queries, n); -1 / -inf pads items scoring 0.
+
+        Scored in blocks of queries: a run's holdout at 60k products once scored 20,827
+        shoppers in one dense float64 block (9.5 GB)."""
+        queries = sp.csr_matrix(queries)
+        users = np.full(queries.shape[0], -1) if users is None else np.asarray(users, np.int64)
+        blocks = []
+        for start in range(0, max(queries.shape[0], 1), _QUERY_BLOCK):
+            stop = start + _QUERY_BLOCK
+            scores = self.scores(queries[start:stop], users=users[start:stop])
+            scores[scores <= 0] = -np.inf
+            blocks.append(top_k(scores, n))
+        return np.vstack([ids for ids, _ in blocks]), np.vstack([s for _, s in blocks])
 
     def save(self, path: str | Path) -> None:
         """One ``.npz`` without pickles: the histories as CSR arrays, popularity and params."""
@@ -239,6 +248,10 @@ class RepeatModel:
         if self.own is None:
             raise ValueError("the repeat model is not fitted")
         return self.own
+
+
+# Queries scored at once by ``RepeatModel.recommend``: bounds its dense (queries × items) blocks.
+_QUERY_BLOCK = 1_000
 
 
 def _neighbour_mean(

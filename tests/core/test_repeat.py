@@ -177,3 +177,20 @@ def test_the_model_round_trips_through_an_npz_without_pickles(tmp_path):
 def test_the_model_refuses_bad_parameters(params):
     with pytest.raises(ValueError):
         RepeatModel(**params)
+
+
+def test_recommending_in_blocks_of_queries_is_the_same_as_at_once(monkeypatch):
+    from recommender.core import repeat
+
+    rng = np.random.default_rng(3)
+    history = sp.random(50, 40, density=0.2, format="csr", random_state=rng) * 10
+    model = RepeatModel(alpha=0.6, neighbours=5, popularity_weight=0.1).fit(history)
+    users = np.arange(50)
+    at_once = model.recommend(history, n=8, users=users)
+
+    monkeypatch.setattr(repeat, "_QUERY_BLOCK", 7)  # 8 blocks, the last one short
+    in_blocks = model.recommend(history, n=8, users=users)
+
+    np.testing.assert_array_equal(in_blocks[0], at_once[0])
+    np.testing.assert_array_equal(in_blocks[1], at_once[1])
+    assert model.recommend(history[:0], n=8, users=users[:0])[0].shape == (0, 8)

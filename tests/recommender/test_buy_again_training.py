@@ -167,3 +167,14 @@ def _train() -> TrainingRun:
         triggered_by=TrainingRun.Trigger.COMMAND, algorithms=["popularity"], enqueue=False
     )
     return run_training(run_id=run.pk)
+
+
+def test_the_holdout_scores_a_bounded_sample_of_its_shoppers(settings):
+    everyone = train_repeat(_shop(), holdout_start=HOLDOUT, budget_seconds=2)
+    settings.SHELFWISE_EVAL_MAX_SHOPPERS = 30
+
+    sampled = train_repeat(_shop(), holdout_start=HOLDOUT, budget_seconds=2)
+
+    assert everyone.record["holdout"]["shoppers"] > 30
+    assert sampled.record["holdout"]["shoppers"] == 30
+    assert sampled.record["validation_shoppers"] == 30
