@@ -9,10 +9,17 @@ import numpy as np
 import pytest
 
 from recommender.artifacts import load_repeat_artifact
+from recommender.core.repeat import Purchases
 from recommender.models import TrainingRun
 from recommender.training.dataset import EventArrays
 from recommender.training.leftovers import UNRECORDED_ARTIFACTS
-from recommender.training.repeat import BLENDS, HALF_LIVES, POPULARITY_WEIGHTS, train_repeat
+from recommender.training.repeat import (
+    BLENDS,
+    HALF_LIVES,
+    POPULARITY_HALF_LIVES,
+    POPULARITY_WEIGHTS,
+    train_repeat,
+)
 from recommender.training.services import run_training, start_training
 
 DAY = 86_400.0
@@ -94,7 +101,34 @@ def test_the_search_covers_every_axis_before_the_rest_of_the_grid(settings):
     blends = params[len(HALF_LIVES) : len(HALF_LIVES) + len(BLENDS) - 1]
     best = best_of(len(HALF_LIVES))
     assert {p["half_life_days"] for p in blends} == {best["half_life_days"]}
-    assert len(params) == len(HALF_LIVES) * len(BLENDS) * len(POPULARITY_WEIGHTS)
+    # Every popularity half-life is tried at the best popularity weight before the full grid.
+    weights_end = len(HALF_LIVES) + len(BLENDS) - 1 + len(POPULARITY_WEIGHTS) - 1
+    decays = params[weights_end : weights_end + len(POPULARITY_HALF_LIVES) - 1]
+    best = best_of(weights_end)
+    assert {p["popularity_weight"] for p in decays} == {best["popularity_weight"]}
+    assert {p["popularity_half_life_days"] for p in decays} | {
+        best["popularity_half_life_days"]
+    } == set(POPULARITY_HALF_LIVES)
+    assert len(params) == (
+        len(HALF_LIVES) * len(BLENDS) * len(POPULARITY_WEIGHTS) * len(POPULARITY_HALF_LIVES)
+    )
+
+
+def test_the_model_is_fitted_with_popularity_counted_at_its_chosen_half_life(settings):
+    settings.SHELFWISE_EVAL_MAX_SHOPPERS = None
+    events = _shop()
+
+    training = train_repeat(events, holdout_start=HOLDOUT, budget_seconds=5)
+
+    decay = training.model.params["popularity_half_life_days"]
+    purchases = Purchases(
+        training.users.to_index(events.shoppers),
+        training.items.to_index(events.products),
+        events.times,
+        (len(training.users), len(training.items)),
+    )
+    counted = purchases.popularity(before=events.times.max() + 1.0, half_life_days=decay)
+    assert training.model.popularity == pytest.approx(counted / counted.max(), rel=1e-5)
 
 
 def test_too_few_validation_shoppers_keep_the_frequency_ranking():
