@@ -15,9 +15,12 @@ from recommender.training.dataset import EventArrays
 from recommender.training.leftovers import UNRECORDED_ARTIFACTS
 from recommender.training.repeat import (
     BLENDS,
+    DEFAULT,
     HALF_LIVES,
     POPULARITY_HALF_LIVES,
     POPULARITY_WEIGHTS,
+    _holdout,
+    _searched_or_defaults,
     train_repeat,
 )
 from recommender.training.services import run_training, start_training
@@ -62,7 +65,11 @@ def _shop(seed: int = 0, weeks: int = 40) -> EventArrays:
 HOLDOUT = START + 36 * 7 * DAY
 
 
-def test_the_choice_never_reads_purchases_from_the_holdout_on(settings):
+def _search_best(training) -> dict:
+    return max(training.record["trials"], key=lambda t: t["ndcg"])["params"]
+
+
+def test_the_search_never_reads_purchases_from_the_holdout_on(settings):
     settings.SHELFWISE_EVAL_MAX_SHOPPERS = None
     events = _shop()
     scrambled = _shop()
@@ -74,9 +81,41 @@ def test_the_choice_never_reads_purchases_from_the_holdout_on(settings):
 
     assert one.record["validation_cut"] < HOLDOUT
     assert one.record["trials"] == other.record["trials"]
-    assert one.record["chosen"] == other.record["chosen"]
-    # The holdout is scored for the record, and there the scramble shows.
+    assert _search_best(one) == _search_best(other)
+    # The holdout only settles the search's choice against the defaults, and the scramble
+    # shows there.
     assert one.record["holdout"] != other.record["holdout"]
+    for training in (one, other):
+        record = training.record
+        assert record["chosen"] in (_search_best(training), DEFAULT)
+        if training.serves:
+            assert training.model.params == record["chosen"]
+
+
+def test_a_search_choice_that_loses_the_holdout_to_the_defaults_gives_way():
+    events = _shop()
+    training = train_repeat(events, holdout_start=HOLDOUT, budget_seconds=0)
+    purchases = Purchases(
+        training.users.to_index(events.shoppers),
+        training.items.to_index(events.products),
+        events.times,
+        (len(training.users), len(training.items)),
+    )
+    # Personal frequency at a one-week half-life cannot point a shopper to the second staple
+    # they have not started; the defaults' neighbours can.
+    narrow = {**DEFAULT, "half_life_days": 7.0, "alpha": 1.0, "neighbours": 0}
+    trials = [{"params": narrow, "ndcg": 0.9}, {"params": dict(DEFAULT), "ndcg": 0.5}]
+    end = events.times.max() + 1.0
+
+    kept = _searched_or_defaults(purchases, trials[0], trials, start=HOLDOUT, end=end, k=10)
+    alone = _searched_or_defaults(purchases, trials[0], trials[:1], start=HOLDOUT, end=end, k=10)
+
+    assert kept["params"] == DEFAULT and kept["ndcg"] == 0.5
+    assert (
+        kept["holdout"]["ndcg"] > _holdout(purchases, narrow, start=HOLDOUT, end=end, k=10)["ndcg"]
+    )
+    # Without the defaults' trial (a budget spent before them) the search's choice stays.
+    assert alone["params"] == narrow and "defaults_holdout" not in alone
 
 
 def test_a_shop_of_weekly_staples_serves_the_model(settings):
