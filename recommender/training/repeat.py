@@ -112,6 +112,7 @@ def train_repeat(
         best = _searched_or_defaults(purchases, best, trials, start=holdout, end=end, k=k)
         record["holdout"] = best["holdout"]
         if "defaults_holdout" in best:  # the search chose other than the defaults
+            record["search_holdout"] = best["search_holdout"]
             record["defaults_holdout"] = best["defaults_holdout"]
             record["holdout_kept"] = "defaults" if best["params"] == DEFAULT else "search"
     record["chosen"] = best["params"]
@@ -144,10 +145,10 @@ def _searched_or_defaults(
     if defaults is None or best["params"] == DEFAULT:
         return searched
     plain = _holdout(purchases, DEFAULT, start=start, end=end, k=k)
-    searched["defaults_holdout"] = plain
+    compared = {"search_holdout": searched["holdout"], "defaults_holdout": plain}
     if plain.get("ndcg", 0.0) > searched["holdout"].get("ndcg", 0.0):
-        return {**defaults, "holdout": plain, "defaults_holdout": plain}
-    return searched
+        return {**defaults, "holdout": plain, **compared}
+    return {**searched, **compared}
 
 
 def _fit(purchases: Purchases, params: dict[str, Any], *, before: float) -> RepeatModel:

@@ -111,9 +111,10 @@ def test_a_search_choice_that_loses_the_holdout_to_the_defaults_gives_way():
     alone = _searched_or_defaults(purchases, trials[0], trials[:1], start=HOLDOUT, end=end, k=10)
 
     assert kept["params"] == DEFAULT and kept["ndcg"] == 0.5
-    assert (
-        kept["holdout"]["ndcg"] > _holdout(purchases, narrow, start=HOLDOUT, end=end, k=10)["ndcg"]
-    )
+    narrow_holdout = _holdout(purchases, narrow, start=HOLDOUT, end=end, k=10)
+    assert kept["search_holdout"] == narrow_holdout
+    assert kept["holdout"] == kept["defaults_holdout"]
+    assert kept["holdout"]["ndcg"] > narrow_holdout["ndcg"]
     # Without the defaults' trial (a budget spent before them) the search's choice stays.
     assert alone["params"] == narrow and "defaults_holdout" not in alone
 
