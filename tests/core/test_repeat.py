@@ -6,6 +6,7 @@ import scipy.sparse as sp
 
 from recommender.core.repeat import (
     DAY,
+    Purchases,
     RepeatModel,
     decayed_frequency,
     repeat_recommend,
@@ -159,20 +160,92 @@ def test_a_shopper_is_never_their_own_neighbour():
     assert scores[0].tolist() == pytest.approx([0.5, 0.0])
 
 
-def test_the_model_round_trips_through_an_npz_without_pickles(tmp_path):
+@pytest.mark.parametrize("popularity_half_life", [None, 7.0])
+def test_the_model_round_trips_through_an_npz_without_pickles(tmp_path, popularity_half_life):
     history = _weekly_shop()
-    model = RepeatModel(half_life_days=30, alpha=0.3, neighbours=4, popularity_weight=0.05)
+    model = RepeatModel(
+        half_life_days=30,
+        alpha=0.3,
+        neighbours=4,
+        popularity_weight=0.05,
+        popularity_half_life_days=popularity_half_life,
+    )
     model.fit(history)
 
     model.save(tmp_path / "repeat.npz")
     loaded = RepeatModel.load(tmp_path / "repeat.npz")
 
     assert loaded.params == model.params
+    assert loaded.params["popularity_half_life_days"] == popularity_half_life
     assert np.allclose(loaded.scores(history), model.scores(history))
 
 
+def test_a_model_saved_before_the_popularity_half_life_loads_with_all_time_popularity(tmp_path):
+    history = _weekly_shop()
+    model = RepeatModel(half_life_days=30, alpha=0.3, neighbours=4, popularity_weight=0.05)
+    model.fit(history)
+    own = model.own
+    # The four-parameter layout artifacts had before the popularity half-life was a parameter.
+    np.savez(
+        tmp_path / "old.npz",
+        data=own.data,
+        indices=own.indices,
+        indptr=own.indptr,
+        shape=np.array(own.shape),
+        popularity=model.popularity,
+        params=np.array([30.0, 0.3, 4, 0.05]),
+    )
+
+    loaded = RepeatModel.load(tmp_path / "old.npz")
+
+    assert loaded.params == {**model.params, "popularity_half_life_days": None}
+    assert np.allclose(loaded.scores(history), model.scores(history))
+
+
+def _seasonal() -> Purchases:
+    # Item 0: five purchases 200 days ago; item 1: two yesterday; item 2: one at NOW (not
+    # before it, so never counted).
+    items = np.array([0, 0, 0, 0, 0, 1, 1, 2])
+    times = np.array([NOW - 200 * DAY] * 5 + [NOW - DAY] * 2 + [NOW])
+    return Purchases(np.arange(items.size), items, times, (items.size, 3))
+
+
+def test_all_time_popularity_counts_every_purchase_before_the_time():
+    assert _seasonal().popularity(before=NOW).tolist() == [5.0, 2.0, 0.0]
+
+
+def test_recent_popularity_ranks_what_sells_now_above_an_old_best_seller():
+    popularity = _seasonal().popularity(before=NOW, half_life_days=7)
+
+    # Each purchase counts 2^(-age / 7 days).
+    expected = [5 * 2 ** (-200 / 7), 2 * 2 ** (-1 / 7), 0.0]
+    assert popularity.tolist() == pytest.approx(expected)
+    assert np.argmax(popularity) == 1
+
+
+def test_the_popularity_the_model_is_fitted_with_orders_ties_and_fills_the_list():
+    # One shopper bought items 0 and 1 once each; what sells now (item 1, then 2) goes first.
+    history = sp.csr_matrix(np.array([[1, 1, 0, 0]], np.float32))
+    recent = np.array([0.1, 3.0, 2.0, 0.0])
+    model = RepeatModel(
+        alpha=1.0, neighbours=0, popularity_weight=0.01, popularity_half_life_days=7
+    )
+
+    ids, _ = model.fit(history, popularity=recent).recommend(history, n=4)
+
+    assert ids.tolist() == [[1, 0, 2, -1]]
+
+
 @pytest.mark.parametrize(
-    "params", [{"alpha": 1.5}, {"neighbours": -1}, {"half_life_days": 0}, {"popularity_weight": -1}]
+    "params",
+    [
+        {"alpha": 1.5},
+        {"neighbours": -1},
+        {"half_life_days": 0},
+        {"popularity_weight": -1},
+        {"popularity_half_life_days": 0},
+        {"popularity_half_life_days": -7},
+    ],
 )
 def test_the_model_refuses_bad_parameters(params):
     with pytest.raises(ValueError):

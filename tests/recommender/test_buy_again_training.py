@@ -9,10 +9,20 @@ import numpy as np
 import pytest
 
 from recommender.artifacts import load_repeat_artifact
+from recommender.core.repeat import Purchases
 from recommender.models import TrainingRun
 from recommender.training.dataset import EventArrays
 from recommender.training.leftovers import UNRECORDED_ARTIFACTS
-from recommender.training.repeat import BLENDS, HALF_LIVES, POPULARITY_WEIGHTS, train_repeat
+from recommender.training.repeat import (
+    BLENDS,
+    DEFAULT,
+    HALF_LIVES,
+    POPULARITY_HALF_LIVES,
+    POPULARITY_WEIGHTS,
+    _holdout,
+    _searched_or_defaults,
+    train_repeat,
+)
 from recommender.training.services import run_training, start_training
 
 DAY = 86_400.0
@@ -55,7 +65,11 @@ def _shop(seed: int = 0, weeks: int = 40) -> EventArrays:
 HOLDOUT = START + 36 * 7 * DAY
 
 
-def test_the_choice_never_reads_purchases_from_the_holdout_on(settings):
+def _search_best(training) -> dict:
+    return max(training.record["trials"], key=lambda t: t["ndcg"])["params"]
+
+
+def test_the_search_never_reads_purchases_from_the_holdout_on(settings):
     settings.SHELFWISE_EVAL_MAX_SHOPPERS = None
     events = _shop()
     scrambled = _shop()
@@ -67,9 +81,42 @@ def test_the_choice_never_reads_purchases_from_the_holdout_on(settings):
 
     assert one.record["validation_cut"] < HOLDOUT
     assert one.record["trials"] == other.record["trials"]
-    assert one.record["chosen"] == other.record["chosen"]
-    # The holdout is scored for the record, and there the scramble shows.
+    assert _search_best(one) == _search_best(other)
+    # The holdout only settles the search's choice against the defaults, and the scramble
+    # shows there.
     assert one.record["holdout"] != other.record["holdout"]
+    for training in (one, other):
+        record = training.record
+        assert record["chosen"] in (_search_best(training), DEFAULT)
+        if training.serves:
+            assert training.model.params == record["chosen"]
+
+
+def test_a_search_choice_that_loses_the_holdout_to_the_defaults_gives_way():
+    events = _shop()
+    training = train_repeat(events, holdout_start=HOLDOUT, budget_seconds=0)
+    purchases = Purchases(
+        training.users.to_index(events.shoppers),
+        training.items.to_index(events.products),
+        events.times,
+        (len(training.users), len(training.items)),
+    )
+    # Personal frequency at a one-week half-life cannot point a shopper to the second staple
+    # they have not started; the defaults' neighbours can.
+    narrow = {**DEFAULT, "half_life_days": 7.0, "alpha": 1.0, "neighbours": 0}
+    trials = [{"params": narrow, "ndcg": 0.9}, {"params": dict(DEFAULT), "ndcg": 0.5}]
+    end = events.times.max() + 1.0
+
+    kept = _searched_or_defaults(purchases, trials[0], trials, start=HOLDOUT, end=end, k=10)
+    alone = _searched_or_defaults(purchases, trials[0], trials[:1], start=HOLDOUT, end=end, k=10)
+
+    assert kept["params"] == DEFAULT and kept["ndcg"] == 0.5
+    narrow_holdout = _holdout(purchases, narrow, start=HOLDOUT, end=end, k=10)
+    assert kept["search_holdout"] == narrow_holdout
+    assert kept["holdout"] == kept["defaults_holdout"]
+    assert kept["holdout"]["ndcg"] > narrow_holdout["ndcg"]
+    # Without the defaults' trial (a budget spent before them) the search's choice stays.
+    assert alone["params"] == narrow and "defaults_holdout" not in alone
 
 
 def test_a_shop_of_weekly_staples_serves_the_model(settings):
@@ -94,7 +141,34 @@ def test_the_search_covers_every_axis_before_the_rest_of_the_grid(settings):
     blends = params[len(HALF_LIVES) : len(HALF_LIVES) + len(BLENDS) - 1]
     best = best_of(len(HALF_LIVES))
     assert {p["half_life_days"] for p in blends} == {best["half_life_days"]}
-    assert len(params) == len(HALF_LIVES) * len(BLENDS) * len(POPULARITY_WEIGHTS)
+    # Every popularity half-life is tried at the best popularity weight before the full grid.
+    weights_end = len(HALF_LIVES) + len(BLENDS) - 1 + len(POPULARITY_WEIGHTS) - 1
+    decays = params[weights_end : weights_end + len(POPULARITY_HALF_LIVES) - 1]
+    best = best_of(weights_end)
+    assert {p["popularity_weight"] for p in decays} == {best["popularity_weight"]}
+    assert {p["popularity_half_life_days"] for p in decays} | {
+        best["popularity_half_life_days"]
+    } == set(POPULARITY_HALF_LIVES)
+    assert len(params) == (
+        len(HALF_LIVES) * len(BLENDS) * len(POPULARITY_WEIGHTS) * len(POPULARITY_HALF_LIVES)
+    )
+
+
+def test_the_model_is_fitted_with_popularity_counted_at_its_chosen_half_life(settings):
+    settings.SHELFWISE_EVAL_MAX_SHOPPERS = None
+    events = _shop()
+
+    training = train_repeat(events, holdout_start=HOLDOUT, budget_seconds=5)
+
+    decay = training.model.params["popularity_half_life_days"]
+    purchases = Purchases(
+        training.users.to_index(events.shoppers),
+        training.items.to_index(events.products),
+        events.times,
+        (len(training.users), len(training.items)),
+    )
+    counted = purchases.popularity(before=events.times.max() + 1.0, half_life_days=decay)
+    assert training.model.popularity == pytest.approx(counted / counted.max(), rel=1e-5)
 
 
 def test_too_few_validation_shoppers_keep_the_frequency_ranking():
