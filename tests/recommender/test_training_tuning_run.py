@@ -92,15 +92,19 @@ def test_the_next_run_starts_from_the_last_choice_and_pinned_parameters_are_not_
     assert chosen in tried
 
 
-def test_an_algorithm_whose_last_fit_outlasted_its_share_is_not_tuned(shop, settings):
-    settings.SHELFWISE_TUNING_BUDGET_SECONDS = 4
-    first = train(["item_knn"])
-    assert first.stats["tuning"]["item_knn"]["trials"]
-    version = ModelVersion.objects.get(run=first, algorithm="item_knn")
-    # As a 60,000-product shop's EASE: one fit longer than the whole share.
+def _as_if_its_fit_took(run: TrainingRun, algorithm: str, seconds: float) -> None:
+    version = ModelVersion.objects.get(run=run, algorithm=algorithm)
     ModelVersion.objects.filter(pk=version.pk).update(
-        metrics={**version.metrics, "fit_seconds": 9.5}
+        metrics={**version.metrics, "fit_seconds": seconds}
     )
+
+
+def test_an_algorithm_whose_last_fit_outlasted_its_share_is_not_tuned(shop, settings):
+    settings.SHELFWISE_TUNING_BUDGET_SECONDS = 0
+    first = train(["item_knn"])  # no search, so nothing to start the next one from
+    # As a 60,000-product shop's EASE: one fit longer than the whole share.
+    _as_if_its_fit_took(first, "item_knn", 9.5)
+    settings.SHELFWISE_TUNING_BUDGET_SECONDS = 4
 
     second = train(["item_knn"])
 
@@ -112,3 +116,26 @@ def test_an_algorithm_whose_last_fit_outlasted_its_share_is_not_tuned(shop, sett
         **settings.SHELFWISE_ALGORITHM_PARAMS["item_knn"],
         "half_life_days": settings.SHELFWISE_ALGORITHM_HALF_LIFE_DAYS["item_knn"],
     }
+
+
+def test_without_time_for_a_search_the_last_runs_choice_is_kept(shop, settings):
+    settings.SHELFWISE_TUNING_BUDGET_SECONDS = 4
+    first = train(["item_knn"])
+    chosen = first.stats["tuning"]["item_knn"]["chosen"]
+    _as_if_its_fit_took(first, "item_knn", 9.5)
+
+    second = train(["item_knn"])
+
+    record = second.stats["tuning"]["item_knn"]
+    assert "trials" not in record and record["note"].endswith("the last run's choice is kept")
+    assert record["chosen"] == chosen
+    version = ModelVersion.objects.get(run=second, algorithm="item_knn")
+    # Served unless its defaults score higher on this run's holdout.
+    assert version.params == (
+        chosen
+        if version.metrics.get("tuned_kept", 1.0)
+        else {
+            **settings.SHELFWISE_ALGORITHM_PARAMS["item_knn"],
+            "half_life_days": settings.SHELFWISE_ALGORITHM_HALF_LIFE_DAYS["item_knn"],
+        }
+    )
