@@ -223,8 +223,11 @@ with psycopg.connect(f"dbname={{sys.argv[1]}} user=postgres host=127.0.0.1", aut
 def _lock_held(algorithm: str) -> bool:
     with connection.cursor() as cursor:
         cursor.execute(
+            # Advisory locks belong to one database; pg_locks lists every database's (a
+            # training run on another database of the same server holds the same keys).
             "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
-            " AND classid = %s AND objid = %s",
+            " AND classid = %s AND objid = %s"
+            " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
             [TRAINING_NAMESPACE, _key(algorithm) & 0xFFFFFFFF],
         )
         return cursor.fetchone()[0] > 0
