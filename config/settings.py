@@ -262,13 +262,17 @@ SHELFWISE_DEFAULT_K = env.int("SHELFWISE_DEFAULT_K", default=10)
 SHELFWISE_MAX_K = 100
 # A relative share: a new version serves when its NDCG is at least champion × (1 − tolerance).
 SHELFWISE_PROMOTION_TOLERANCE = env.float("SHELFWISE_PROMOTION_TOLERANCE", default=0.02)
-# The shopper's latest events a request reads (and Redis keeps per shopper): they are what the
-# model scores and what "for you" never shows again. With 50, a shopper past 50 events was shown
-# products they had viewed before; on each demo shop's training holdout (before the replay cut,
-# bench/README.md "Stop 21"), new-product NDCG@10 with serving's exclusion went 50 -> 200:
-# fashion 0.1641 -> 0.1756, grocery 0.1779 -> 0.1843, electronics 0.3050 -> 0.3123 (1,000: no
-# further gain; excluding every touched product: 0.1765 / 0.1844 / 0.3129).
+# The shopper's latest events a request reads (and Redis keeps per shopper): "for you" never
+# shows a product among them again. It read 50 until Stop 21, and a shopper past 50 events was
+# shown products they had viewed before: on each demo shop's training holdout (before the replay
+# cut, bench/README.md "Stop 21"), new-product NDCG@10 with serving's exclusion went 50 -> 200
+# events: fashion 0.1641 -> 0.1756, grocery 0.1779 -> 0.1843, electronics 0.3050 -> 0.3123
+# (excluding every product touched: 0.1765 / 0.1844 / 0.3129).
 SHELFWISE_RECENT_EVENTS = env.int("SHELFWISE_RECENT_EVENTS", default=200)
+# The newest of them the model scores (at most SHELFWISE_RECENT_EVENTS): a request's model cost
+# grows with the products scored (EASE reads one dense row per product), and the older events
+# weigh little at the live half-life; the training holdout scores the same newest events.
+SHELFWISE_SCORED_EVENTS = env.int("SHELFWISE_SCORED_EVENTS", default=50)
 SHELFWISE_ARTIFACT_DIR = "models"
 
 # --- Training pipeline (recommender.training) ----------------------------------------------

@@ -188,7 +188,7 @@ def split_events(events: EventArrays, *, holdout_fraction: float) -> TrainingDat
         realtime_half_life_hours=settings.SHELFWISE_REALTIME_HALF_LIFE_HOURS
         if holdout_fraction
         else None,
-        recent_events=settings.SHELFWISE_RECENT_EVENTS,
+        recent_events=settings.SHELFWISE_SCORED_EVENTS,
     )
 
 

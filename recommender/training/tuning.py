@@ -127,7 +127,7 @@ def choose_configurations(
         data,
         holdout_fraction=settings.SHELFWISE_HOLDOUT_FRACTION,
         realtime_half_life_hours=settings.SHELFWISE_REALTIME_HALF_LIFE_HOURS,
-        recent_events=settings.SHELFWISE_RECENT_EVENTS,
+        recent_events=settings.SHELFWISE_SCORED_EVENTS,
     )
     if validation is None:
         return configurations, {
