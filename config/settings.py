@@ -262,7 +262,17 @@ SHELFWISE_DEFAULT_K = env.int("SHELFWISE_DEFAULT_K", default=10)
 SHELFWISE_MAX_K = 100
 # A relative share: a new version serves when its NDCG is at least champion × (1 − tolerance).
 SHELFWISE_PROMOTION_TOLERANCE = env.float("SHELFWISE_PROMOTION_TOLERANCE", default=0.02)
-SHELFWISE_RECENT_EVENTS = env.int("SHELFWISE_RECENT_EVENTS", default=50)
+# The shopper's latest events a request reads (and Redis keeps per shopper): "for you" never
+# shows a product among them again. It read 50 until Stop 21, and a shopper past 50 events was
+# shown products they had viewed before: on each demo shop's training holdout (before the replay
+# cut, bench/README.md "Stop 21"), new-product NDCG@10 with serving's exclusion went 50 -> 200
+# events: fashion 0.1641 -> 0.1756, grocery 0.1779 -> 0.1843, electronics 0.3050 -> 0.3123
+# (excluding every product touched: 0.1765 / 0.1844 / 0.3129).
+SHELFWISE_RECENT_EVENTS = env.int("SHELFWISE_RECENT_EVENTS", default=200)
+# The newest of them the model scores (at most SHELFWISE_RECENT_EVENTS): a request's model cost
+# grows with the products scored (EASE reads one dense row per product), and the older events
+# weigh little at the live half-life; the training holdout scores the same newest events.
+SHELFWISE_SCORED_EVENTS = env.int("SHELFWISE_SCORED_EVENTS", default=50)
 SHELFWISE_ARTIFACT_DIR = "models"
 
 # --- Training pipeline (recommender.training) ----------------------------------------------
@@ -307,16 +317,24 @@ SHELFWISE_ALGORITHM_PARAMS: dict[str, dict] = {
     # (coverage 0.38 -> 0.26). Regularization 0.1 / 1 / 3 moved it < 0.001; 128 factors scored
     # lower (0.0700).
     "als": {"factors": 64, "iterations": 15, "regularization": 0.1, "alpha": 0.25},
-    # The Gram matrix grows with the square of the cells: lambda 500 (the class default, for
-    # binary data) 0.0493 -> 50,000 0.0657 (coverage 0.30 -> 0.25); 20,000 0.0624, 200,000 0.0652.
+    # Fitted on the binary matrix (SHELFWISE_ALGORITHM_MATRIX_TRANSFORM) at the class default
+    # lambda 500 for binary data. On the weighted matrix (cells ~20) the Gram matrix grows with
+    # the square of the cells: there lambda 500 scored 0.0493 and 50,000 0.0657 (the default until
+    # Stop 21). On each shop's validation window (bench/README.md "Stop 21", live rows at 2,160 h
+    # damped, as the search tries first) binary lambda 500 beat weighted 50,000: Online Retail
+    # 0.0786 vs 0.0672, fashion 0.1287 vs 0.1230, grocery 0.0691 vs 0.0497 NDCG@10. A search's
+    # 30-second share found binary cells on the demo shops, never on Online Retail (2 EASE fits).
     # Past dense_items products EASE takes only that many most-supported products as inputs
     # (core.ease; the full inverse took 478 s at 16k items, the head 8,192 about a minute).
-    "ease": {"regularization": 50_000.0, "dense_items": SHELFWISE_EASE_DENSE_ITEMS},
+    "ease": {"regularization": 500.0, "dense_items": SHELFWISE_EASE_DENSE_ITEMS},
     "content": {},
 }
 # Algorithms whose matrix decays faster than SHELFWISE_HALF_LIFE_DAYS: "trending" means lately.
 # item_knn decays slower: 180 days beat no decay in the Online Retail validation grid.
 SHELFWISE_ALGORITHM_HALF_LIFE_DAYS: dict[str, float] = {"trending": 7.0, "item_knn": 180.0}
+# How each algorithm's training cells are transformed before its fit when untuned ("weighted":
+# kind x value weights as built; "log1p"; "binary": presence). EASE's lambda is set for binary.
+SHELFWISE_ALGORITHM_MATRIX_TRANSFORM: dict[str, str] = {"ease": "binary"}
 # The last share of the window's time is held out to evaluate each new version (and its champion).
 SHELFWISE_HOLDOUT_FRACTION = env.float("SHELFWISE_HOLDOUT_FRACTION", default=0.1)
 SHELFWISE_EVAL_K = 10
@@ -324,6 +342,11 @@ SHELFWISE_EVAL_K = 10
 # validation window carved before the holdout (recommender/training/tuning.py); 0 turns it off.
 # Warm-started from the last run's choice, so a nightly run improves on yesterday's.
 SHELFWISE_TUNING_BUDGET_SECONDS = env.float("SHELFWISE_TUNING_BUDGET_SECONDS", default=120.0)
+# Configurations whose NDCG is within this share of the best one's (on the search's validation
+# window, or a tuned one against its defaults on the holdout) count as tied; the tie goes to the
+# one that recommends more of the catalog (tuning.preferred; 0: the best NDCG alone).
+# bench/README.md "Stop 21".
+SHELFWISE_COVERAGE_TIE_TOLERANCE = env.float("SHELFWISE_COVERAGE_TIE_TOLERANCE", default=0.02)
 # Fit the chosen configuration again on the whole window (holdout included) before it serves:
 # otherwise the newest tenth of the window, the freshest behaviour, never reaches serving.
 SHELFWISE_REFIT_WHOLE_WINDOW = env.bool("SHELFWISE_REFIT_WHOLE_WINDOW", default=True)

@@ -35,6 +35,9 @@ class Profile:
     kinds: dict[int, str] = field(default_factory=dict)
     # Distinct search queries (as typed, newest first) with summed weights.
     queries: list[tuple[str, float]] = field(default_factory=list)
+    # Every catalog row among the events read (SHELFWISE_RECENT_EVENTS), scored or not: what
+    # "for you" does not show again.
+    touched: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
 
     def __bool__(self) -> bool:
         return bool(self.rows.size or self.queries)
@@ -51,11 +54,14 @@ def shopper_profile(
     half_life_hours: float | None = None,
     log1p: bool = False,
 ) -> Profile:
-    """The weighted products and queries of ``events`` (newest first, as behavior gives them);
+    """The weighted products and queries of the newest SHELFWISE_SCORED_EVENTS of ``events``
+    (newest first, as behavior gives them), and every product among all of them (``touched``);
     ``half_life_hours`` and ``log1p`` (each product's summed weight damped) as the served
     model was tuned (None: the setting; the training holdout builds its rows alike)."""
     if not events:
         return Profile()
+    touched = _touched(events, catalog)
+    events = events[: settings.SHELFWISE_SCORED_EVENTS]
     # Arrays, not a loop per event: a returning shopper brings dozens of events per request.
     # The same function weighs the training holdout's rows, so offline quality is served quality.
     weights = live_event_weights(
@@ -75,7 +81,7 @@ def shopper_profile(
     rows = catalog.rows_of(pks)
     keep = (rows >= 0) & (weights > 0)
     if not keep.any():
-        return Profile(queries=queries)
+        return Profile(queries=queries, touched=touched)
     unique, inverse = np.unique(rows[keep], return_inverse=True)
     summed = np.bincount(inverse, weights=weights[keep])
     summed = (np.log1p(summed) if log1p else summed).astype(np.float32)
@@ -85,7 +91,18 @@ def shopper_profile(
         weights=summed[order],
         kinds=_strongest_kinds(events, rows),
         queries=queries,
+        touched=touched,
     )
+
+
+def _touched(events: Sequence[RecentEvent], catalog: CatalogSnapshot) -> np.ndarray:
+    """Distinct catalog rows of the products among ``events`` of a kind that carries weight."""
+    weights = event_weights()
+    pks = np.array(
+        [e.product_id or 0 if weights.get(e.kind, 0.0) > 0 else 0 for e in events], dtype=np.int64
+    )
+    rows = catalog.rows_of(pks)
+    return np.unique(rows[rows >= 0])
 
 
 def _strongest_kinds(events: Sequence[RecentEvent], rows: np.ndarray) -> dict[int, str]:

@@ -35,8 +35,9 @@ def unbought(ctx: SlotContext) -> np.ndarray:
 
 
 def unseen(ctx: SlotContext) -> np.ndarray:
-    """Available products the shopper has neither bought nor touched lately."""
-    return eligible(ctx.catalog, excluded_rows=np.r_[ctx.purchases.rows, ctx.profile.rows])
+    """Available products the shopper has neither bought nor touched in their latest
+    SHELFWISE_RECENT_EVENTS events."""
+    return eligible(ctx.catalog, excluded_rows=np.r_[ctx.purchases.rows, ctx.profile.touched])
 
 
 def promoted(ctx: SlotContext) -> np.ndarray:

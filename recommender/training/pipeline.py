@@ -43,7 +43,11 @@ from recommender.training.isolation import FitCrashed, fit_isolated
 from recommender.training.leftovers import note_artifacts
 from recommender.training.progress import RunProgress
 from recommender.training.repeat import buy_again_for_run
-from recommender.training.tuning import default_configurations, tuned_configurations
+from recommender.training.tuning import (
+    default_configurations,
+    preferred,
+    tuned_configurations,
+)
 from recommender.training.versions import (
     champion_score,
     holdout_key,
@@ -184,7 +188,7 @@ def split_events(events: EventArrays, *, holdout_fraction: float) -> TrainingDat
         realtime_half_life_hours=settings.SHELFWISE_REALTIME_HALF_LIFE_HOURS
         if holdout_fraction
         else None,
-        recent_events=settings.SHELFWISE_RECENT_EVENTS,
+        recent_events=settings.SHELFWISE_SCORED_EVENTS,
     )
 
 
@@ -355,7 +359,9 @@ def _tuned_or_defaults(
     defaults: Configuration,
     data: TrainingData,
 ) -> tuple[Configuration, Recommender, IdIndex, dict, dict[str, float]]:
-    """The tuned fit, or the defaults' when they score higher on the holdout.
+    """The tuned fit, or the defaults' when they score higher on the holdout (within
+    SHELFWISE_COVERAGE_TIE_TOLERANCE of each other: the one with more catalog coverage,
+    ``tuning.preferred``).
 
     A search chooses on a validation window before the holdout and can fit that window's
     accidents: on MovieLens-100k it chose an EASE that its own holdout scored 0.084 against
@@ -369,7 +375,9 @@ def _tuned_or_defaults(
         plain, model_items=plain_items, data=data, configuration=defaults
     )
     compared = {f"holdout_{key}_tuned": metrics[key], f"holdout_{key}_defaults": plain_metrics[key]}
-    if plain_metrics[key] > metrics[key]:
+    # Within the tie tolerance of each other, the one showing more of the catalog serves.
+    scored = [(m[key], m.get("coverage", 0.0)) for m in (metrics, plain_metrics)]
+    if preferred(scored, tolerance=settings.SHELFWISE_COVERAGE_TIE_TOLERANCE) == 1:
         logger.info(
             "%s: the tuned configuration scored %.4f on the holdout, its defaults %.4f: "
             "the defaults serve",

@@ -40,6 +40,7 @@ def serving_settings(settings):
     settings.SHELFWISE_VALUE_TRANSFORM = "log1p"
     settings.SHELFWISE_REALTIME_HALF_LIFE_HOURS = 48.0
     settings.SHELFWISE_RECENT_EVENTS = 3
+    settings.SHELFWISE_SCORED_EVENTS = 3  # what serving scores, and so the holdout's rows
     return settings
 
 

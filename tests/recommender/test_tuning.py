@@ -11,7 +11,13 @@ from demo.synthetic import plan_shop
 from recommender.training.dataset import TrainingData, build_training_data
 from recommender.training.fitting import Configuration
 from recommender.training.pipeline import fit_algorithms
-from recommender.training.tuning import search_spaces, tune, validation_data
+from recommender.training.tuning import (
+    default_configurations,
+    preferred,
+    search_spaces,
+    tune,
+    validation_data,
+)
 from tests.planned_events import planned_event_arrays
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -272,3 +278,79 @@ def test_a_trial_past_its_share_of_the_budget_is_stopped_and_the_defaults_serve(
     assert result.chosen == slow and result.score is None
     assert [t["state"] for t in result.trials] == ["fail"]
     assert "timed out after 1 s" in result.note
+
+
+def test_among_near_ties_the_configuration_showing_more_of_the_catalog_is_preferred():
+    # (NDCG, coverage): the second is within 2 % of the best and shows twice the catalog.
+    scores = [(0.100, 0.10), (0.099, 0.20), (0.090, 0.40)]
+
+    assert preferred(scores, tolerance=0.02) == 1
+    assert preferred(scores, tolerance=0.0) == 0  # no tolerance: the best NDCG alone
+    assert preferred(scores, tolerance=0.2) == 2
+    assert preferred([(0.1, 0.3), (0.1, 0.3)], tolerance=0.02) == 0  # a full tie: the first
+    assert preferred([(0.0, 0.1), (0.0, 0.5)], tolerance=0.02) == 1
+    with pytest.raises(ValueError):
+        preferred([], tolerance=0.02)
+
+
+def test_every_trial_records_its_coverage_and_near_ties_go_to_the_wider_one(demo_data, settings):
+    validation = validation_data(demo_data, holdout_fraction=0.1, **SERVING_ROWS)
+    defaults = Configuration({"similarity": "cosine", "k_neighbors": 20}, 90.0)
+    wide = {"similarity": "cosine", "k_neighbors": 200, "half_life_days": 90.0}
+
+    def search(tolerance: float):
+        settings.SHELFWISE_COVERAGE_TIE_TOLERANCE = tolerance
+        return tune(
+            "item_knn", validation=validation, defaults=defaults, budget_seconds=0, warm_start=wide
+        )
+
+    strict, tied = search(0.0), search(1.0)  # 1.0: every trial counts as tied
+
+    by_k = {t["params"]["k_neighbors"]: t for t in strict.trials}
+    assert set(by_k) == {20, 200} and all(0.0 < t["coverage"] <= 1.0 for t in by_k.values())
+    assert by_k[20]["ndcg"] != by_k[200]["ndcg"]
+    assert by_k[20]["coverage"] != by_k[200]["coverage"]
+    best = max(by_k, key=lambda n: by_k[n]["ndcg"])
+    widest = max(by_k, key=lambda n: by_k[n]["coverage"])
+    assert best != widest  # the planted shop: the wider list scores lower
+    assert strict.chosen.params["k_neighbors"] == best
+    assert tied.chosen.params["k_neighbors"] == widest
+    assert tied.as_record()["validation_coverage"] == by_k[widest]["coverage"]
+    assert tied.score == pytest.approx(by_k[widest]["ndcg"], abs=1e-6)
+
+
+def test_ease_is_fitted_on_the_binary_matrix_unless_tuned_otherwise(demo_data):
+    (ease,) = default_configurations(["ease"], params={"ease": {"regularization": 500.0}}).values()
+    validation = validation_data(demo_data, holdout_fraction=0.1, **SERVING_ROWS)
+
+    result = tune("ease", validation=validation, defaults=ease, budget_seconds=0)
+
+    assert ease.matrix_transform == "binary"
+    assert result.trials[0]["params"]["matrix_transform"] == "binary"
+    # Other algorithms keep the weighted cells as built.
+    (knn,) = default_configurations(["item_knn"], params={}).values()
+    assert knn.matrix_transform is None
+
+
+def test_a_tuned_configuration_tied_with_its_defaults_serves_when_it_shows_more(
+    demo_data, settings
+):
+    narrow = Configuration({"similarity": "cosine", "k_neighbors": 1}, 90.0)
+    usual = Configuration({"similarity": "cosine", "k_neighbors": 200}, 90.0)
+    # Each fitted alone (equal to its defaults: no comparison) for its own holdout figures.
+    alone = {
+        "narrow": _fit_item_knn(demo_data, chosen=narrow, defaults=narrow).metrics,
+        "usual": _fit_item_knn(demo_data, chosen=usual, defaults=usual).metrics,
+    }
+    assert alone["usual"]["ndcg@10"] > alone["narrow"]["ndcg@10"]
+    assert alone["usual"]["coverage"] != alone["narrow"]["coverage"]
+    wider = narrow if alone["narrow"]["coverage"] > alone["usual"]["coverage"] else usual
+    settings.SHELFWISE_COVERAGE_TIE_TOLERANCE = 0.0
+
+    strict = _fit_item_knn(demo_data, chosen=narrow, defaults=usual)
+    settings.SHELFWISE_COVERAGE_TIE_TOLERANCE = 1.0  # every pair ties: coverage decides
+    tied = _fit_item_knn(demo_data, chosen=narrow, defaults=usual)
+
+    assert strict.configuration == usual  # the better NDCG, as before
+    assert tied.configuration == wider
+    assert tied.metrics["tuned_kept"] == (1.0 if wider is narrow else 0.0)

@@ -96,3 +96,24 @@ def test_a_model_tuned_on_damped_rows_is_served_damped_rows_at_its_own_half_life
     assert plain.weights[plain.rows.tolist().index(0)] == pytest.approx(
         5 * np.log1p(4.0) + np.log1p(1.0), rel=1e-3
     )
+
+
+def test_only_the_newest_scored_events_are_scored_but_every_product_read_counts_as_touched(
+    settings,
+):
+    settings.SHELFWISE_SCORED_EVENTS = 3  # the view of 20, the search, the purchase of 10
+
+    profile = shopper_profile(events=EVENTS, catalog=Catalog())
+
+    assert sorted(profile.rows.tolist()) == [0, 1]  # products 10 and 20
+    assert [query for query, _ in profile.queries] == ["Mug"]
+    # 30's purchase and 10's older view are past the scored events, still touched; 99 is unsold.
+    assert profile.touched.tolist() == [0, 1, 2]
+    settings.SHELFWISE_SCORED_EVENTS = len(EVENTS)
+    everything = shopper_profile(events=EVENTS, catalog=Catalog())
+    weight_of_10 = [
+        dict(zip(p.rows.tolist(), p.weights.tolist(), strict=True))[0]
+        for p in (profile, everything)
+    ]
+    assert weight_of_10[0] < weight_of_10[1]  # 10's older view adds weight once scored
+    assert everything.touched.tolist() == [0, 1, 2]
