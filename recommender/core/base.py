@@ -40,6 +40,10 @@ class Recommender(Persistent):
     # unknown, low = disliked), so the contract matrix adds low ratings across clusters.
     personalized: ClassVar[bool] = True
     needs_item_features: ClassVar[bool] = False
+    # False for a model whose fit reads only the matrix's shape, never its cells (the content
+    # index is built from the catalog): no holdout is leaked by fitting it on every event, so
+    # training fits it once instead of once for the holdout and again on the whole window.
+    reads_interactions: ClassVar[bool] = True
     explicit_ratings: ClassVar[bool] = False
     # True for a model made of other fitted models (``Blend``): it is assembled from them, not
     # fitted from a matrix and its own params, so it cannot be trained by name on its own.

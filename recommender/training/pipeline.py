@@ -44,6 +44,7 @@ from recommender.training.leftovers import note_artifacts
 from recommender.training.progress import RunProgress
 from recommender.training.repeat import buy_again_for_run
 from recommender.training.tuning import (
+    budget_shares,
     default_configurations,
     preferred,
     tuned_configurations,
@@ -116,7 +117,7 @@ def train_models(*, run: TrainingRun, progress: RunProgress) -> list[ModelVersio
     buy_again = buy_again_for_run(
         events=events,
         holdout_start=data.holdout_start.timestamp() if data.holdout_start else None,
-        budget_seconds=_repeat_budget(run),
+        budget_seconds=budget_shares(run)[1],
     )
     # Its path is recorded now but served only once the run succeeds, after it is written.
     run.stats = {**TrainingRun.objects.get(pk=run.pk).stats, "buy_again": buy_again.record}
@@ -169,12 +170,6 @@ def train_models(*, run: TrainingRun, progress: RunProgress) -> list[ModelVersio
         if buy_again.attempted:  # only a succeeded run's buy-again model serves
             delete_artifact(buy_again.record["artifact"])
         raise
-
-
-def _repeat_budget(run: TrainingRun) -> float:
-    """The buy-again search's share of the run's tuning budget: one algorithm's."""
-    budget = float(run.stats.get("tuning_budget_seconds", settings.SHELFWISE_TUNING_BUDGET_SECONDS))
-    return budget / (len(run.algorithms) + 1)
 
 
 def split_events(events: EventArrays, *, holdout_fraction: float) -> TrainingData:
@@ -296,7 +291,11 @@ def _fit_and_evaluate(
     start, share = percent
     progress(start, f"fitting {label}")
     mark = time.perf_counter()
-    model, model_items, extra = fit_isolated(algorithm, configuration, data=data)
+    # A model blind to the events (the content index) is fitted once, on the whole window:
+    # the holdout scores it without any of its events having reached the fit.
+    blind = not getattr(ALGORITHMS[algorithm], "reads_interactions", True)
+    fitted_on = whole if blind and whole is not None else data
+    model, model_items, extra = fit_isolated(algorithm, configuration, data=fitted_on)
     timings = {"fit": time.perf_counter() - mark}
     progress(start + share * 0.4, f"evaluating {label}")
     mark = time.perf_counter()
@@ -327,8 +326,8 @@ def _fit_and_evaluate(
         else ChampionScore(None)
     )
     timings["evaluate_champion"] = time.perf_counter() - mark
-    source = data
-    if whole is not None:
+    source = fitted_on
+    if whole is not None and fitted_on is not whole:
         progress(start + share * 0.75, f"refitting {label} on the whole window")
         mark = time.perf_counter()
         model, model_items, extra = fit_isolated(algorithm, configuration, data=whole)

@@ -90,7 +90,7 @@ def tuned_configurations(
     own or SHELFWISE_TUNING_BUDGET_SECONDS; the last successful run's choice is the warm start.
     Every trial is recorded under the run's ``stats["tuning"]``.
     """
-    budget = float(run.stats.get("tuning_budget_seconds", settings.SHELFWISE_TUNING_BUDGET_SECONDS))
+    budget, _buy_again = budget_shares(run)
     configurations, records = choose_configurations(
         run.algorithms,
         params=run.params,
@@ -105,6 +105,14 @@ def tuned_configurations(
     stats = TrainingRun.objects.get(pk=run.pk).stats
     TrainingRun.objects.filter(pk=run.pk).update(stats={**stats, "tuning": records})
     return configurations, TUNING_PROGRESS
+
+
+def budget_shares(run: TrainingRun) -> tuple[float, float]:
+    """(the algorithms' search seconds, buy again's) out of the run's tuning budget: buy again
+    takes one algorithm's share and the algorithms the rest, so the two together keep to it."""
+    budget = float(run.stats.get("tuning_budget_seconds", settings.SHELFWISE_TUNING_BUDGET_SECONDS))
+    buy_again = budget / (len(run.algorithms) + 1)
+    return budget - buy_again, buy_again
 
 
 def choose_configurations(

@@ -129,3 +129,21 @@ def test_a_content_version_is_promoted_even_when_the_ndcg_rule_would_refuse_it(
     assert latest.reason.startswith("Promoted: content index of 32 catalog products")
     assert "recorded for information" in latest.reason
     assert "ndcg@10" in latest.metrics and latest.metrics["champion_version"] == champion.pk
+
+
+def test_the_content_index_is_fitted_once_on_the_whole_window(shop, settings):
+    settings.SHELFWISE_REFIT_WHOLE_WINDOW = True
+
+    run = train("content", "item_knn")
+
+    assert run.status == TrainingRun.Status.SUCCEEDED, run.error
+    content, behavioural = (
+        champion_version(algorithm="content"),
+        champion_version(algorithm="item_knn"),
+    )
+    # Its fit reads no event, so nothing of the holdout leaks into the score it is given.
+    assert "refit_seconds" not in content.metrics and content.metrics["fit_seconds"] >= 0
+    assert "refit_seconds" in behavioural.metrics
+    # Saved with the whole window's shoppers, as the refitted models are.
+    assert content.n_users == behavioural.n_users == run.n_shoppers
+    assert np.isfinite(content.metrics["ndcg@10"])

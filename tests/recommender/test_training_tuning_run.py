@@ -109,8 +109,9 @@ def test_an_algorithm_whose_last_fit_outlasted_its_share_is_not_tuned(shop, sett
     second = train(["item_knn"])
 
     assert second.status == TrainingRun.Status.SUCCEEDED, second.error
+    # A 4 s budget: buy again's share is 2 s, item-kNN's (the only tuned algorithm) the rest.
     assert second.stats["tuning"]["item_knn"] == {
-        "note": "not tuned: its last fit took 10 s, more than its 4 s share of the tuning budget"
+        "note": "not tuned: its last fit took 10 s, more than its 2 s share of the tuning budget"
     }
     assert ModelVersion.objects.get(run=second, algorithm="item_knn").params == {
         **settings.SHELFWISE_ALGORITHM_PARAMS["item_knn"],
@@ -139,3 +140,17 @@ def test_without_time_for_a_search_the_last_runs_choice_is_kept(shop, settings):
             "half_life_days": settings.SHELFWISE_ALGORITHM_HALF_LIFE_DAYS["item_knn"],
         }
     )
+
+
+def test_buy_again_and_the_algorithms_share_one_tuning_budget(settings):
+    from recommender.training.tuning import budget_shares
+
+    run = TrainingRun(algorithms=["popularity", "item_knn", "als"], stats={})
+    settings.SHELFWISE_TUNING_BUDGET_SECONDS = 120
+
+    algorithms, buy_again = budget_shares(run)
+
+    assert algorithms + buy_again == pytest.approx(120)
+    assert buy_again == pytest.approx(30)  # one algorithm's share of four
+    run.stats = {"tuning_budget_seconds": 40}
+    assert sum(budget_shares(run)) == pytest.approx(40)

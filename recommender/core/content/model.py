@@ -59,6 +59,7 @@ class ContentModel(Recommender):
 
     name: ClassVar[str] = "content"
     needs_item_features: ClassVar[bool] = True
+    reads_interactions: ClassVar[bool] = False  # ``fit`` reads only the matrix's shape
     artifact_arrays: ClassVar[tuple[str, ...]] = (
         "similarity",
         "item_vectors",
