@@ -48,8 +48,8 @@ TUNING_PROGRESS = 25.0
 LONG_MEMORY = {REALTIME_HALF_LIFE: 2160.0, REALTIME_LOG1P: True}
 # Below this many validation shoppers a search chases noise: keep the defaults.
 MIN_VALIDATION_SHOPPERS = 30
-# A trial's fit is stopped at the end of its algorithm's share of the budget, but never sooner
-# than this: a small shop's fits (well under a second) always finish their known trials.
+# A searched trial's fit is stopped at the end of its algorithm's share of the budget, but never
+# sooner than this.
 MIN_TRIAL_SECONDS = 10.0
 # Where each trial's catalog coverage@k is kept (``preferred`` breaks near-ties with it).
 COVERAGE = "coverage"
@@ -308,6 +308,10 @@ def tune(
         return TuningResult(algorithm, defaults, None, None, note="nothing to tune")
     deadline = started + budget_seconds
     stopped: list[str] = []
+    # The known configurations are the result's floor and fit to the end (an algorithm whose
+    # last fit outlasted its share is not tuned at all: ``choose_configurations``); a searched
+    # trial is stopped at the end of the share.
+    searching = False
 
     def objective(trial: optuna.trial.Trial) -> float:
         configuration = Configuration.from_dict({**defaults.as_dict(), **_suggest(trial, space)})
@@ -318,7 +322,9 @@ def tune(
                 validation=validation,
                 k=k,
                 max_shoppers=max_shoppers,
-                timeout=max(deadline - time.perf_counter(), MIN_TRIAL_SECONDS),
+                timeout=max(deadline - time.perf_counter(), MIN_TRIAL_SECONDS)
+                if searching
+                else None,
             )
         except FitCrashed as exc:
             stopped.append(str(exc))
@@ -346,6 +352,7 @@ def tune(
     study.optimize(objective, n_trials=enqueued, catch=failures, gc_after_trial=True)
     remaining = budget_seconds - (time.perf_counter() - started)
     if remaining > 0 and max_trials != 0:
+        searching = True
         _enqueue_long_memory(study, space)
         study.optimize(
             objective,

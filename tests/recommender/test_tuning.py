@@ -251,32 +251,41 @@ def test_a_search_that_kept_the_defaults_spelt_out_is_not_fitted_twice(demo_data
     assert "tuned_kept" in _fit_item_knn(demo_data, chosen=longer, defaults=usual).metrics
 
 
-def test_a_trial_past_its_share_of_the_budget_is_stopped_and_the_defaults_serve(
+def test_a_searched_trial_past_its_share_of_the_budget_is_stopped_and_the_floor_kept(
     demo_data, monkeypatch, settings
 ):
     from recommender.core import ALGORITHMS
     from recommender.training import tuning
     from tests.recommender.scripted import Scripted
 
+    class SlowWhenReversed(Scripted):
+        """Fits at once as configured, in a minute when a search reverses it."""
+
+        def fit(self, user_items):
+            if self.reverse:
+                time.sleep(60)
+            return super().fit(user_items)
+
     settings.SHELFWISE_FIT_ISOLATION = True
-    monkeypatch.setitem(ALGORITHMS, Scripted.name, Scripted)
+    monkeypatch.setitem(ALGORITHMS, Scripted.name, SlowWhenReversed)
     monkeypatch.setattr(tuning, "MIN_TRIAL_SECONDS", 1.0)
     validation = validation_data(demo_data, holdout_fraction=0.1, **SERVING_ROWS)
-    # A fit that would take a minute, on a share of half a second.
-    slow = Configuration({"sleep_seconds": 60.0}, 90.0)
+    # The known configuration fits to the end even past the share: it is the result's floor.
+    defaults = Configuration({"sleep_seconds": 2.0, "reverse": False}, 90.0)
 
     started = time.perf_counter()
     result = tune(
         "scripted",
         validation=validation,
-        defaults=slow,
-        budget_seconds=0.5,
+        defaults=defaults,
+        budget_seconds=3.0,
+        max_trials=1,
         space={"reverse": {"type": "choice", "values": [False, True]}},
     )
 
-    assert time.perf_counter() - started < 15
-    assert result.chosen == slow and result.score is None
-    assert [t["state"] for t in result.trials] == ["fail"]
+    assert time.perf_counter() - started < 20
+    assert result.chosen.params["reverse"] is False and result.score is not None
+    assert [t["state"] for t in result.trials] == ["complete", "fail"]
     assert "timed out after 1 s" in result.note
 
 
