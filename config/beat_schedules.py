@@ -12,7 +12,17 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
+from django.db import migrations
 from django.utils import timezone
+
+
+def schedules_operation(schedules: list[dict[str, Any]]) -> migrations.RunPython:
+    """The data migration that writes ``schedules`` (``schedule_tasks``) and, reversed, removes
+    them: what each app's schedule migration runs."""
+    return migrations.RunPython(
+        lambda apps, _schema_editor: schedule_tasks(apps, schedules),
+        lambda apps, _schema_editor: unschedule_tasks(apps, [spec["name"] for spec in schedules]),
+    )
 
 
 def schedule_tasks(apps: Any, schedules: Iterable[dict[str, Any]]) -> None:

@@ -3,7 +3,7 @@
 import django.db.models.deletion
 from django.db import migrations, models
 
-from config.beat_schedules import schedule_tasks, unschedule_tasks
+from config.beat_schedules import schedules_operation
 
 # Every 5 minutes: a refresh rewrites today and yesterday (a grouped scan of two days of events,
 # well under a second on a 6M-event shop), and readers add the events since the last refresh
@@ -14,14 +14,6 @@ SCHEDULE = {
     "minute": "*/5",
     "expire_seconds": 4 * 60,
 }
-
-
-def create_schedule(apps, schema_editor):
-    schedule_tasks(apps, [SCHEDULE])
-
-
-def delete_schedule(apps, schema_editor):
-    unschedule_tasks(apps, [SCHEDULE["name"]])
 
 
 class Migration(migrations.Migration):
@@ -68,7 +60,7 @@ class Migration(migrations.Migration):
                 'constraints': [models.UniqueConstraint(fields=('product', 'kind', 'day'), name='product_day_unique')],
             },
         ),
-        migrations.RunPython(create_schedule, delete_schedule),
+        schedules_operation([SCHEDULE]),
         migrations.AddIndex(
             model_name='event',
             index=models.Index(

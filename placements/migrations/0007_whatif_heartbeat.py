@@ -6,7 +6,7 @@ timeout plus 5 minutes even when nobody opens its placement's page (which asks a
 
 from django.db import migrations, models
 
-from config.beat_schedules import schedule_tasks, unschedule_tasks
+from config.beat_schedules import schedules_operation
 
 SCHEDULE = {
     "name": "Fail what-ifs whose worker stopped",
@@ -14,14 +14,6 @@ SCHEDULE = {
     "minute": "*/5",
     "expire_seconds": 4 * 60,
 }
-
-
-def create_schedule(apps, schema_editor):
-    schedule_tasks(apps, [SCHEDULE])
-
-
-def delete_schedule(apps, schema_editor):
-    unschedule_tasks(apps, [SCHEDULE["name"]])
 
 
 class Migration(migrations.Migration):
@@ -41,5 +33,5 @@ class Migration(migrations.Migration):
                 null=True,
             ),
         ),
-        migrations.RunPython(create_schedule, delete_schedule),
+        schedules_operation([SCHEDULE]),
     ]

@@ -6,7 +6,7 @@ so that when beat or the workers were down the backlog is dropped instead of pil
 
 from django.db import migrations
 
-from config.beat_schedules import schedule_tasks, unschedule_tasks
+from config.beat_schedules import schedules_operation
 
 SCHEDULES = [
     {
@@ -39,18 +39,10 @@ SCHEDULES = [
 ]
 
 
-def create_schedules(apps, schema_editor):
-    schedule_tasks(apps, SCHEDULES)
-
-
-def delete_schedules(apps, schema_editor):
-    unschedule_tasks(apps, [spec["name"] for spec in SCHEDULES])
-
-
 class Migration(migrations.Migration):
     dependencies = [
         ("recommender", "0001_initial"),
         ("django_celery_beat", "0019_alter_periodictasks_options"),
     ]
 
-    operations = [migrations.RunPython(create_schedules, delete_schedules)]
+    operations = [schedules_operation(SCHEDULES)]

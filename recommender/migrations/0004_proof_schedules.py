@@ -8,7 +8,7 @@ recomputing the day (seconds to minutes on a large shop) more often than anyone 
 
 from django.db import migrations
 
-from config.beat_schedules import schedule_tasks, unschedule_tasks
+from config.beat_schedules import schedules_operation
 
 SCHEDULES = [
     {
@@ -26,15 +26,7 @@ SCHEDULES = [
 ]
 
 
-def create_schedules(apps, schema_editor):
-    schedule_tasks(apps, SCHEDULES)
-
-
-def delete_schedules(apps, schema_editor):
-    unschedule_tasks(apps, [spec["name"] for spec in SCHEDULES])
-
-
 class Migration(migrations.Migration):
     dependencies = [("recommender", "0003_impression_and_kpis")]
 
-    operations = [migrations.RunPython(create_schedules, delete_schedules)]
+    operations = [schedules_operation(SCHEDULES)]

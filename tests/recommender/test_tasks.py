@@ -199,3 +199,25 @@ def test_the_train_command_queues_for_the_worker_and_follows_the_run_with_wait(
     run = TrainingRun.objects.get()
     assert (run.status, run.triggered_by) == ("succeeded", "command") and run.task_id
     assert f"Run #{run.pk} succeeded" in capsys.readouterr().out
+
+
+@pytest.mark.django_db
+def test_a_schedule_migration_writes_its_tasks_and_its_reverse_removes_them():
+    from django.apps import apps
+
+    from config.beat_schedules import schedules_operation
+
+    spec = {
+        "name": "A test's schedule",
+        "task": "tests.task",
+        "minute": "*/7",
+        "expire_seconds": 60,
+    }
+    operation = schedules_operation([spec])
+
+    operation.code(apps, None)
+    task = PeriodicTask.objects.get(name=spec["name"])
+    assert (task.task, task.crontab.minute, task.expire_seconds) == ("tests.task", "*/7", 60)
+
+    operation.reverse_code(apps, None)
+    assert not PeriodicTask.objects.filter(name=spec["name"]).exists()
