@@ -281,6 +281,15 @@ def rmse(predicted: Any, actual: Any) -> float:
 # -- end to end ---------------------------------------------------------------------------
 
 
+def sample_users(users: np.ndarray, max_users: int, *, random_state: int = 0) -> np.ndarray:
+    """``users`` when there are at most ``max_users``, else a seeded sample of that many, in
+    ascending order: the same users for every model scored on the same data."""
+    if users.size <= max_users:
+        return users
+    rng = np.random.default_rng(random_state)
+    return np.sort(rng.choice(users, size=max_users, replace=False))
+
+
 def evaluate(
     model: _Recommends,
     train: sp.spmatrix,
@@ -340,9 +349,7 @@ def evaluate(
     if max_users is not None:
         if max_users < 1:
             raise ValueError(f"max_users must be >= 1, got {max_users}")
-        if users.size > max_users:
-            rng = np.random.default_rng(random_state)
-            users = np.sort(rng.choice(users, size=max_users, replace=False))
+        users = sample_users(users, max_users, random_state=random_state)
     recommended = np.full((users.size, k), -1, dtype=np.int64)
     for start in range(0, users.size, batch_size):
         batch = users[start : start + batch_size]

@@ -21,7 +21,7 @@ from django.conf import settings
 
 from behavior.models import EventKind
 from recommender.artifacts import repeat_artifact_path, write_repeat_artifact
-from recommender.core.evaluation import ndcg_at_k
+from recommender.core.evaluation import ndcg_at_k, sample_users
 from recommender.core.matrix import IdIndex
 from recommender.core.repeat import Purchases, RepeatModel, most_frequent_scores
 from recommender.selectors import last_buy_again_choice
@@ -203,9 +203,7 @@ def _sample(users: np.ndarray) -> np.ndarray:
     """At most SHELFWISE_EVAL_MAX_SHOPPERS of ``users``, a seeded sample: what scoring a window
     costs stops growing with the shop (each scored shopper is compared with every other)."""
     limit = settings.SHELFWISE_EVAL_MAX_SHOPPERS
-    if limit and users.size > limit:
-        return np.sort(np.random.default_rng(0).choice(users, size=limit, replace=False))
-    return users
+    return sample_users(users, limit) if limit else users
 
 
 def _stages(warm_start: dict[str, Any] | None):

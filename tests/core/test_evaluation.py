@@ -418,3 +418,16 @@ def test_evaluate_scores_a_seeded_sample_of_at_most_max_users_with_its_interval(
 def test_evaluate_refuses_a_sample_of_no_users():
     with pytest.raises(ValueError, match="max_users"):
         evaluate(FixedPreference(4), TRAIN, TEST, k=2, max_users=0)
+
+
+def test_a_user_sample_is_seeded_sorted_and_only_taken_past_the_limit():
+    from recommender.core.evaluation import sample_users
+
+    users = np.arange(100, 200)
+
+    assert sample_users(users, 100) is users
+    picked = sample_users(users, 10)
+    assert picked.size == np.unique(picked).size == 10 and np.all(np.diff(picked) > 0)
+    assert set(picked) <= set(users)
+    np.testing.assert_array_equal(picked, sample_users(users, 10))
+    assert not np.array_equal(picked, sample_users(users, 10, random_state=1))
