@@ -29,6 +29,16 @@ REALTIME_LOG1P = "realtime_row_log1p"
 MATRIX_TRANSFORM = "matrix_transform"
 
 
+def unset_means() -> dict[str, Any]:
+    """What a configuration that leaves a serving-side setting unset gets: the live half-life
+    the settings give, no damping, the weighted matrix."""
+    return {
+        REALTIME_HALF_LIFE: settings.SHELFWISE_REALTIME_HALF_LIFE_HOURS,
+        REALTIME_LOG1P: False,
+        MATRIX_TRANSFORM: "weighted",
+    }
+
+
 @dataclass
 class Configuration:
     """What an algorithm is fitted with: its parameters and its matrix's half-life."""
@@ -50,24 +60,13 @@ class Configuration:
         return values
 
     def fits_and_serves_like(self, other: Configuration) -> bool:
-        """Whether ``other`` is the same configuration, its defaults spelt out or not.
+        """Whether ``other`` is the same configuration, its unset settings spelt out or not.
 
-        A search records every searched setting (the live half-life the settings give, no
-        damping, the weighted matrix) where the configured defaults leave them unset; both
-        fit the same model and serve it the same way, so neither needs fitting twice.
+        A search records every searched setting where the configured defaults leave them
+        unset (``unset_means``); both fit the same model and serve it the same way, so neither
+        needs fitting twice.
         """
-        return self._spelt_out() == other._spelt_out()
-
-    def _spelt_out(self) -> tuple[Any, ...]:
-        return (
-            self.params,
-            self.half_life_days,
-            settings.SHELFWISE_REALTIME_HALF_LIFE_HOURS
-            if self.realtime_half_life_hours is None
-            else float(self.realtime_half_life_hours),
-            bool(self.realtime_row_log1p),
-            self.matrix_transform or "weighted",
-        )
+        return {**unset_means(), **self.as_dict()} == {**unset_means(), **other.as_dict()}
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> Configuration:

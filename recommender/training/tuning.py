@@ -29,10 +29,10 @@ from recommender.models import ModelVersion, TrainingRun
 from recommender.training.dataset import TrainingData, TrainingDataError, build_training_data
 from recommender.training.evaluation import holdout_metrics
 from recommender.training.fitting import (
-    MATRIX_TRANSFORM,
     REALTIME_HALF_LIFE,
     REALTIME_LOG1P,
     Configuration,
+    unset_means,
 )
 from recommender.training.isolation import FitCrashed, fit_isolated
 from recommender.training.progress import RunProgress
@@ -339,12 +339,7 @@ def tune(
     for known in (defaults.as_dict(), warm_start):
         if known:
             # Scored from live rows at the configured half-life unless a run chose another.
-            known = {
-                REALTIME_HALF_LIFE: settings.SHELFWISE_REALTIME_HALF_LIFE_HOURS,
-                REALTIME_LOG1P: False,
-                MATRIX_TRANSFORM: "weighted",
-                **known,
-            }
+            known = {**unset_means(), **known}
             study.enqueue_trial(_within(known, space), skip_if_exists=True)
             enqueued += 1
     failures = (FitError, ValueError, MemoryError, FitCrashed)
