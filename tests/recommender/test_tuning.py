@@ -12,6 +12,7 @@ from recommender.training.dataset import TrainingData, build_training_data
 from recommender.training.fitting import Configuration
 from recommender.training.pipeline import fit_algorithms
 from recommender.training.tuning import (
+    TuningResult,
     default_configurations,
     preferred,
     search_spaces,
@@ -19,6 +20,7 @@ from recommender.training.tuning import (
     validation_data,
 )
 from tests.planned_events import planned_event_arrays
+from tests.recommender.scripted import Scripted
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 KIND_WEIGHTS = {"view": 1.0, "add_to_cart": 3.0, "purchase": 8.0, "rating": 2.0}
@@ -251,42 +253,55 @@ def test_a_search_that_kept_the_defaults_spelt_out_is_not_fitted_twice(demo_data
     assert "tuned_kept" in _fit_item_knn(demo_data, chosen=longer, defaults=usual).metrics
 
 
-def test_a_searched_trial_past_its_share_of_the_budget_is_stopped_and_the_floor_kept(
-    demo_data, monkeypatch, settings
-):
+class _SlowWhenReversed(Scripted):
+    """Fits in ``sleep_seconds`` as configured, in a minute when a search reverses it."""
+
+    def fit(self, user_items):
+        if self.reverse:
+            time.sleep(60)
+        return super().fit(user_items)
+
+
+@pytest.fixture
+def slow_search(monkeypatch, settings, demo_data):
+    """``tune`` of the algorithm above, in child processes, trials stopped after 1 s at least."""
     from recommender.core import ALGORITHMS
     from recommender.training import tuning
-    from tests.recommender.scripted import Scripted
-
-    class SlowWhenReversed(Scripted):
-        """Fits at once as configured, in a minute when a search reverses it."""
-
-        def fit(self, user_items):
-            if self.reverse:
-                time.sleep(60)
-            return super().fit(user_items)
 
     settings.SHELFWISE_FIT_ISOLATION = True
-    monkeypatch.setitem(ALGORITHMS, Scripted.name, SlowWhenReversed)
+    monkeypatch.setitem(ALGORITHMS, Scripted.name, _SlowWhenReversed)
     monkeypatch.setattr(tuning, "MIN_TRIAL_SECONDS", 1.0)
     validation = validation_data(demo_data, holdout_fraction=0.1, **SERVING_ROWS)
-    # The known configuration fits to the end even past the share: it is the result's floor.
-    defaults = Configuration({"sleep_seconds": 2.0, "reverse": False}, 90.0)
 
+    def search(*, sleep_seconds: float, budget_seconds: float) -> TuningResult:
+        return tune(
+            "scripted",
+            validation=validation,
+            defaults=Configuration({"sleep_seconds": sleep_seconds, "reverse": False}, 90.0),
+            budget_seconds=budget_seconds,
+            max_trials=1,
+            space={"reverse": {"type": "choice", "values": [False, True]}},
+        )
+
+    return search
+
+
+def test_a_known_configuration_fits_to_the_end_past_its_share(slow_search):
+    # The defaults are the result's floor: 2 s of fitting on a share of half a second.
+    result = slow_search(sleep_seconds=2.0, budget_seconds=0.5)
+
+    assert [t["state"] for t in result.trials] == ["complete"]
+    assert result.score is not None and result.chosen.params["reverse"] is False
+
+
+def test_a_searched_trial_past_its_share_is_stopped_and_the_floor_kept(slow_search):
     started = time.perf_counter()
-    result = tune(
-        "scripted",
-        validation=validation,
-        defaults=defaults,
-        budget_seconds=3.0,
-        max_trials=1,
-        space={"reverse": {"type": "choice", "values": [False, True]}},
-    )
+    result = slow_search(sleep_seconds=0.0, budget_seconds=2.0)
 
-    assert time.perf_counter() - started < 20
-    assert result.chosen.params["reverse"] is False and result.score is not None
+    assert time.perf_counter() - started < 20  # not the searched trial's minute
     assert [t["state"] for t in result.trials] == ["complete", "fail"]
-    assert "timed out after 1 s" in result.note
+    assert result.chosen.params["reverse"] is False and result.score is not None
+    assert "timed out after" in result.note
 
 
 def test_among_near_ties_the_configuration_showing_more_of_the_catalog_is_preferred():
