@@ -268,3 +268,17 @@ def test_an_artifact_saved_before_input_items_still_loads(model, tmp_path):
 
     np.testing.assert_array_equal(loaded.input_items, np.arange(20))
     np.testing.assert_array_equal(loaded.item_weights, model.item_weights)
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"regularization": -1.0}, "regularization must be finite and >= 0"),
+        ({"max_items": 0}, "max_items must be >= 1"),
+        ({"dense_items": 0}, "dense_items must be >= 1"),
+        ({"num_threads": 0}, "num_threads must be >= 1"),
+    ],
+)
+def test_bad_parameters_are_refused_naming_them(params, message):
+    with pytest.raises(ValueError, match=message):
+        EASE(**params)
