@@ -11,9 +11,10 @@ from django.conf import settings
 
 from recommender.serving.model_cache import SearchIndex, ServingModel
 from recommender.serving.repeat_model import RepeatServing
+from recommender.training.algorithm_fits import fit_algorithms
 from recommender.training.dataset import EventArrays, TrainingData, load_events
 from recommender.training.fitting import Configuration
-from recommender.training.pipeline import fit_algorithms, split_events
+from recommender.training.pipeline import split_events
 from recommender.training.repeat import train_repeat
 from recommender.training.services import resolve_algorithms
 from recommender.training.tuning import (
@@ -73,7 +74,7 @@ def fit_scratch_models(
             compare_champions=False,
         )
         for kind, reasons in left_out.items():
-            facts[kind].update(reasons)
+            facts.setdefault(kind, {}).update(reasons)
         if not fitted:
             continue
         item = fitted[0]

@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from recommender.core import ALGORITHMS
 from recommender.models import TrainingRun
+from recommender.training.algorithm_fits import describe_failure
 from recommender.training.dataset import TrainingDataError
 from recommender.training.leftovers import sweep_unrecorded_artifacts
 from recommender.training.locking import (
@@ -25,7 +26,7 @@ from recommender.training.locking import (
     serialize_triggers,
     uses_advisory_locks,
 )
-from recommender.training.pipeline import describe_failure, train_models
+from recommender.training.pipeline import train_models
 from recommender.training.progress import ProgressCallback, RunProgress, heartbeat
 from recommender.training.queue import enqueue_run
 

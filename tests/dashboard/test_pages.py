@@ -244,3 +244,16 @@ def test_comparing_a_version_with_itself_is_refused_with_a_message(staff_client,
 
     assert response.context["comparison"] is None
     assert "Pick two different versions to compare." in response.content.decode()
+
+
+def test_the_models_page_says_which_versions_were_not_refitted(staff_client, shop):
+    version = ModelVersion.objects.filter(algorithm="item_knn").latest("id")
+    ModelVersion.objects.filter(pk=version.pk).update(
+        metrics={**version.metrics, "fitted_before_holdout": 1.0}
+    )
+
+    page = staff_client.get("/models/").content.decode()
+
+    row = page.split(f'title="item_knn id {version.pk}"', 1)[1].split("</tr>", 1)[0]
+    assert "fitted before the holdout" in row
+    assert page.count("fitted before the holdout") == 1

@@ -154,3 +154,48 @@ def test_buy_again_and_the_algorithms_share_one_tuning_budget(settings):
     assert buy_again == pytest.approx(30)  # one algorithm's share of four
     run.stats = {"tuning_budget_seconds": 40}
     assert sum(budget_shares(run)) == pytest.approx(40)
+
+
+def _newcomer_known(version: ModelVersion, newcomer: Shopper) -> bool:
+    _model, _items, users = load_model(version)
+    return newcomer.pk in set(users.ids)
+
+
+def test_only_what_can_serve_is_refitted_on_the_whole_window(newcomer, settings):
+    settings.SHELFWISE_TUNING_BUDGET_SECONDS = 0
+    params = {"als": {"factors": 8, "iterations": 3}}
+
+    run = train(["popularity", "item_knn", "als", "ease"], params=params)
+
+    assert run.status == TrainingRun.Status.SUCCEEDED, run.error
+    versions = {v.algorithm: v for v in ModelVersion.objects.filter(run=run)}
+    best, other = sorted(("als", "ease"), key=lambda a: -versions[a].metrics["ndcg@10"])
+    # "For you" serves the best personalised model, similar products item-kNN's neighbours,
+    # and best-sellers back both: those four see the holdout's newcomer.
+    for algorithm in ("popularity", "item_knn", best):
+        assert "refit_seconds" in versions[algorithm].metrics, algorithm
+        assert _newcomer_known(versions[algorithm], newcomer), algorithm
+    # The other cannot serve after this run: versioned and scored, not fitted a second time.
+    assert "refit_seconds" not in versions[other].metrics
+    assert versions[other].metrics["fitted_before_holdout"] == 1.0
+    assert not _newcomer_known(versions[other], newcomer)
+    assert versions[other].n_users == len(load_model(versions[other])[2]) < run.n_shoppers
+    assert run.stats["not_refitted"] == {
+        other: "Saved as fitted before the holdout: it cannot serve after this run."
+    }
+
+
+def test_the_configured_serving_model_is_refitted_even_when_it_lost(newcomer, settings):
+    settings.SHELFWISE_TUNING_BUDGET_SECONDS = 0
+    params = {"als": {"factors": 8, "iterations": 3}}
+    first = train(["als", "ease"], params=params)
+    scores = {v.algorithm: v.metrics["ndcg@10"] for v in ModelVersion.objects.filter(run=first)}
+    loser = min(scores, key=scores.get)
+    settings.SHELFWISE_SERVING_MODEL = loser
+
+    second = train(["als", "ease"], params=params)
+
+    version = ModelVersion.objects.get(run=second, algorithm=loser)
+    assert "refit_seconds" in version.metrics
+    assert _newcomer_known(version, newcomer)
+    assert "not_refitted" not in second.stats

@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 import pytest
 
 from demo.synthetic import plan_shop
+from recommender.training.algorithm_fits import fit_algorithms
 from recommender.training.dataset import TrainingData, build_training_data
 from recommender.training.fitting import Configuration
-from recommender.training.pipeline import fit_algorithms
 from recommender.training.tuning import (
     TuningResult,
     default_configurations,
