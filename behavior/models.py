@@ -247,3 +247,26 @@ class EventSummaryState(models.Model):
 
     def __str__(self) -> str:
         return f"events summarised through id {self.summarised_through}"
+
+
+class TrendingList(models.Model):
+    """The products most shoppers of one country and/or segment touched in the trending window,
+    as the last refresh ranked them (``behavior.trending_lists``): what live requests read
+    instead of counting weeks of events. "" in ``country`` or ``segment`` means every one."""
+
+    country = models.CharField(max_length=2, blank=True)
+    segment = models.CharField(max_length=64, blank=True)
+    days = models.PositiveSmallIntegerField()
+    # [[product pk, score], ...] best first; score = distinct shoppers + 0.001 x kind weight.
+    ranked = models.JSONField(default=list)
+    # The newest event when it was computed: the window's anchor, as the live count's.
+    newest_event = models.DateTimeField()
+    computed_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["country", "segment"], name="trending_list_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"trending in {self.country or '*'}/{self.segment or '*'}: {len(self.ranked)}"

@@ -7,9 +7,9 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 from django.db import connection
-from django.db.models import Count, Max
+from django.db.models import Count, Max, Q
 
-from behavior.models import Event, EventKind, Shopper
+from behavior.models import Event, EventKind, Shopper, TrendingList
 from behavior.summary_selectors import events_in, kind_counts_by_day
 from catalog.models import Category
 
@@ -122,3 +122,20 @@ def trending_counts(
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return [(int(pk), float(score)) for pk, score in cursor.fetchall()]
+
+
+def stored_trending(
+    *, country: str, segment: str, days: int, fresher_than: datetime
+) -> list[tuple[int, float]] | None:
+    """The stored list of ``country``/``segment`` (``trending_lists``) when a refresh computed
+    it over ``days`` after ``fresher_than``; ``[]`` when such a refresh found no events for it;
+    None when no such refresh is stored (the caller counts from the events)."""
+    rows = TrendingList.objects.filter(
+        Q(country=country, segment=segment) | Q(country="", segment=""),
+        days=days,
+        computed_at__gt=fresher_than,
+    ).values_list("country", "segment", "ranked")
+    found = {(c, s): ranked for c, s, ranked in rows}
+    if ("", "") not in found:  # stored by every refresh: without it, there is no fresh refresh
+        return None
+    return [(int(pk), float(score)) for pk, score in found.get((country, segment), [])]

@@ -1,29 +1,35 @@
 """Non-personal rankings for cold start and fallbacks: trending by country/segment, popularity.
 
-Training stores global popularity and trending champions but nothing per country, so trending
-per country or segment is one aggregate query over the last ``SHELFWISE_TRENDING_DAYS`` of
-events (anchored on the newest event, like training; ``behavior.volume_selectors.trending_counts``),
-cached in the shared cache for
+Training stores global popularity and trending champions but nothing per country. Trending per
+country or segment ranks the products most shoppers touched in the last
+``SHELFWISE_TRENDING_DAYS`` of events (anchored on the newest event, like training): live
+requests read the list the event-summaries task stored (``behavior.trending_lists``, every 5
+minutes); a past clock, or no refresh in ``STORED_MAX_AGE``, counts from the events
+(``behavior.volume_selectors.trending_counts``). Either is cached in the shared cache for
 ``SHELFWISE_TRENDING_CACHE_SECONDS`` and in process memory for a few seconds.
 """
 
 from __future__ import annotations
 
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from urllib.parse import quote
 
 import numpy as np
 from django.conf import settings
 from django.core.cache import cache
+from django.utils import timezone
 
 from behavior.kinds import event_weights
-from behavior.volume_selectors import trending_counts
+from behavior.trending_lists import LIST_LENGTH
+from behavior.volume_selectors import stored_trending, trending_counts
 from recommender.serving.catalog_state import CatalogSnapshot
 from recommender.serving.clock import clock_part
 from recommender.serving.model_cache import ServingModel
 
-TOP = 500  # ranked products kept per list: far more than any slot shows after filtering
+TOP = LIST_LENGTH
+# The refresh runs every 5 minutes: two may be missed before requests count from the events.
+STORED_MAX_AGE = timedelta(minutes=15)
 MEMO_SECONDS = 10.0
 FALLBACK = "fallback"
 
@@ -81,6 +87,15 @@ def _cached_ranking(
 
 
 def _ranking(*, country: str, segment: str, before: datetime | None) -> list[tuple[int, float]]:
+    if before is None:
+        stored = stored_trending(
+            country=country,
+            segment=segment,
+            days=settings.SHELFWISE_TRENDING_DAYS,
+            fresher_than=timezone.now() - STORED_MAX_AGE,
+        )
+        if stored is not None:
+            return stored[:TOP]
     return trending_counts(
         country=country,
         segment=segment,

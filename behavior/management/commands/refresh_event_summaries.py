@@ -1,4 +1,5 @@
-"""manage.py refresh_event_summaries [--rebuild]: bring the daily event summaries up to date."""
+"""manage.py refresh_event_summaries [--rebuild]: bring the daily event summaries and the stored
+trending lists up to date."""
 
 from __future__ import annotations
 
@@ -9,13 +10,14 @@ from django.utils import timezone
 from tqdm import tqdm
 
 from behavior.summaries import refresh_event_summaries
+from behavior.trending_lists import refresh_trending_lists
 
 
 class Command(BaseCommand):
     help = (
         "Rewrite the daily event summaries of the days whose events changed since the last "
-        "refresh (beat does this every 5 minutes); --rebuild rewrites every day, after a bulk "
-        "import or a deletion."
+        "refresh, and rank the stored trending lists again (beat does both every 5 minutes); "
+        "--rebuild rewrites every day, after a bulk import or a deletion."
     )
 
     def add_arguments(self, parser) -> None:
@@ -26,7 +28,10 @@ class Command(BaseCommand):
         def progress(days):
             return tqdm(days, desc="days", unit="day", file=sys.stderr, disable=no_progress)
 
-        done = refresh_event_summaries(now=timezone.now(), rebuild=rebuild, progress=progress)
+        now = timezone.now()
+        done = refresh_event_summaries(now=now, rebuild=rebuild, progress=progress)
+        lists = refresh_trending_lists(now=now)
         self.stdout.write(
-            f"Summarised {done.days:,} days; events through id {done.summarised_through:,}."
+            f"Summarised {done.days:,} days; events through id {done.summarised_through:,}; "
+            f"ranked {lists:,} trending lists."
         )
