@@ -80,8 +80,13 @@ def test_the_search_never_reads_purchases_from_the_holdout_on(settings):
     other = train_repeat(scrambled, holdout_start=HOLDOUT, budget_seconds=5)
 
     assert one.record["validation_cut"] < HOLDOUT
-    assert one.record["trials"] == other.record["trials"]
-    assert _search_best(one) == _search_best(other)
+    # The grid runs in one order until the budget ends, and a loaded machine ends it sooner in
+    # one run than the other: the trials both ran must be identical, and there must be some.
+    ran = min(len(one.record["trials"]), len(other.record["trials"]))
+    assert ran >= 3
+    assert one.record["trials"][:ran] == other.record["trials"][:ran]
+    best = max(one.record["trials"][:ran], key=lambda t: t["ndcg"])["params"]
+    assert best == max(other.record["trials"][:ran], key=lambda t: t["ndcg"])["params"]
     # The holdout only settles the search's choice against the defaults, and the scramble
     # shows there.
     assert one.record["holdout"] != other.record["holdout"]
