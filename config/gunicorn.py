@@ -25,9 +25,12 @@ accesslog = os.environ.get("WEB_ACCESS_LOG", "-") or None
 
 
 def post_worker_init(worker: object) -> None:
-    """Import every view now and move what the worker loaded out of the garbage collector's way.
+    """Import every view, load the champions and the catalog (``recommender.serving.warm``), then
+    move what the worker loaded out of the garbage collector's way; the worker takes no request
+    before this returns.
 
-    The URLconf (views, serializers, the schema) is otherwise imported by the first request.
+    The URLconf (views, serializers, the schema) and the models are otherwise loaded by the
+    first request.
     ``gc.freeze()`` then parks the ~100k objects of Django, DRF and numpy in the permanent
     generation: a full collection no longer walks them, which took a request-serving worker's
     full collections from ~80 ms to ~18 ms (one every ~1,700 requests; a p99 pause otherwise).
@@ -36,6 +39,9 @@ def post_worker_init(worker: object) -> None:
 
     from django.urls import get_resolver
 
+    from recommender.serving.warm import warm_up
+
     get_resolver().url_patterns  # noqa: B018 - imports the URLconf and every view module
+    warm_up()
     gc.collect()
     gc.freeze()
