@@ -14,12 +14,13 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import connection, transaction
 from django.db.models import Max
 
 from behavior.kinds import event_weights
 from behavior.models import Event, Shopper, TrendingList
-from behavior.volume_selectors import trending_counts
+from behavior.volume_selectors import REFRESHED_KEY, trending_counts
 
 # Products kept per list: far more than any slot shows after filtering.
 LIST_LENGTH = 500
@@ -61,6 +62,7 @@ def refresh_trending_lists(
     with transaction.atomic():
         TrendingList.objects.all().delete()
         TrendingList.objects.bulk_create(rows, batch_size=500)
+    cache.set(REFRESHED_KEY, now.timestamp(), None)
     return len(rows)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
+from django.core.cache import cache
 from django.db import connection
 from django.db.models import Count, Max, Q
 
@@ -14,6 +15,10 @@ from behavior.summary_selectors import events_in, kind_counts_by_day
 from catalog.models import Category
 
 FUNNEL_KINDS = (EventKind.VIEW, EventKind.ADD_TO_CART, EventKind.PURCHASE)
+# When the trending lists were last stored (Unix seconds, ``trending_lists``), in the shared
+# cache: a shop whose lists are not refreshed (no beat) pays no query to find that out. Only a
+# hint: the rows decide.
+REFRESHED_KEY = "behavior:trending-lists:computed-at"
 
 
 def top_countries(*, limit: int) -> list[str]:
@@ -130,6 +135,9 @@ def stored_trending(
     """The stored list of ``country``/``segment`` (``trending_lists``) when a refresh computed
     it over ``days`` after ``fresher_than``; ``[]`` when such a refresh found no events for it;
     None when no such refresh is stored (the caller counts from the events)."""
+    refreshed = cache.get(REFRESHED_KEY)
+    if refreshed is None or refreshed <= fresher_than.timestamp():
+        return None  # no recent refresh, known without a query
     rows = TrendingList.objects.filter(
         Q(country=country, segment=segment) | Q(country="", segment=""),
         days=days,

@@ -13,6 +13,7 @@ from behavior.kinds import event_weights
 from behavior.models import TrendingList
 from behavior.tasks import refresh_event_summaries_task
 from behavior.trending_lists import refresh_trending_lists
+from behavior.volume_selectors import REFRESHED_KEY
 from catalog.models import Product
 from recommender.serving.catalog_state import current_catalog
 from recommender.serving.trending import STORED_MAX_AGE, forget_trending, trending_rows
@@ -22,7 +23,8 @@ pytestmark = pytest.mark.django_db
 
 
 def _top(country: str, *, before=None) -> int:
-    cache.clear()
+    # The lists serving cached, not the refresh's own mark.
+    cache.delete_pattern("serving:trending:*")
     forget_trending()
     catalog = current_catalog()
     rows, _scores = trending_rows(catalog=catalog, country=country, before=before)
@@ -61,3 +63,15 @@ def test_the_stored_lists_rank_as_the_live_count(trained_shop, settings):
     )
 
     assert {c: _top(c) for c in live} == live
+
+
+def test_without_a_refresh_a_live_request_makes_no_query_for_stored_lists(
+    trained_shop, django_assert_num_queries
+):
+    cache.delete(REFRESHED_KEY)
+    cache.delete_pattern("serving:trending:*")
+    forget_trending()
+    catalog = current_catalog()
+
+    with django_assert_num_queries(2):  # the newest event, and the count itself
+        trending_rows(catalog=catalog, country="DE")
