@@ -14,38 +14,39 @@ from __future__ import annotations
 import logging
 import math
 import time
-import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import optuna
 from django.conf import settings
 from django.db import DatabaseError, InterfaceError
 
-from recommender.core import ALGORITHMS, FitError
+from recommender.core import ALGORITHMS, FitError, Recommender
+from recommender.core.matrix import IdIndex
 from recommender.models import ModelVersion, TrainingRun
 from recommender.training.dataset import TrainingData, TrainingDataError, build_training_data
 from recommender.training.evaluation import holdout_metrics
 from recommender.training.fitting import (
-    REALTIME_HALF_LIFE,
-    REALTIME_LOG1P,
     Configuration,
     unset_means,
 )
 from recommender.training.isolation import FitCrashed, fit_isolated
 from recommender.training.progress import RunProgress
+from recommender.training.search_space import (
+    SWEEP,
+    enqueue_long_memory,
+    enqueue_sweep,
+    none_of,
+    search_spaces,
+    suggest,
+    within,
+)
 
 logger = logging.getLogger(__name__)
 
-SEARCH_SPACES_PATH = Path(__file__).with_name("search_spaces.toml")
 # Share of a run's progress bar the search takes.
 TUNING_PROGRESS = 25.0
-# Live rows at a 90-day half-life, each product's summed weight damped: on Online Retail served
-# EASE 0.0796 -> 0.0888 NDCG@10 at 720 h, item-kNN 0.109 -> 0.115 (0.117 without decay), both
-# against the 72 h setting; the fashion demo's searches chose 2,100 h and more.
-LONG_MEMORY = {REALTIME_HALF_LIFE: 2160.0, REALTIME_LOG1P: True}
 # Below this many validation shoppers a search chases noise: keep the defaults.
 MIN_VALIDATION_SHOPPERS = 30
 # A searched trial's fit is stopped at the end of its algorithm's share of the budget, but never
@@ -250,12 +251,6 @@ def last_choices() -> dict[str, dict[str, Any]]:
     }
 
 
-def search_spaces(path: Path = SEARCH_SPACES_PATH) -> dict[str, dict[str, dict[str, Any]]]:
-    """Algorithm -> parameter -> its range, as the TOML file declares them."""
-    with path.open("rb") as handle:
-        return tomllib.load(handle)
-
-
 def validation_data(
     data: TrainingData,
     *,
@@ -311,12 +306,19 @@ def tune(
     # The known configurations are the result's floor and fit to the end (an algorithm whose
     # last fit outlasted its share is not tuned at all: ``choose_configurations``); a searched
     # trial is stopped at the end of the share.
-    searching = False
+    searching, sweeping = False, False
+    # The latest fitted model, reused by a trial that differs only in how it serves; one at a
+    # time (dropped before the next fit): EASE at 60k products holds 2 GB.
+    latest: list[tuple[Configuration, Recommender, IdIndex]] = []
+    slowest = {"fit": 0.0, "score": 0.0}  # what a sweep's refit and each step may cost
 
     def objective(trial: optuna.trial.Trial) -> float:
-        configuration = Configuration.from_dict({**defaults.as_dict(), **_suggest(trial, space)})
+        suggested = suggest(trial, space, sweeping=sweeping)
+        configuration = Configuration.from_dict({**defaults.as_dict(), **suggested})
+        reused = latest[0][1:] if latest and latest[0][0].fits_like(configuration) else None
+        latest.clear()
         try:
-            ndcg, coverage = _score(
+            scored = _score(
                 algorithm,
                 configuration,
                 validation=validation,
@@ -325,12 +327,16 @@ def tune(
                 timeout=max(deadline - time.perf_counter(), MIN_TRIAL_SECONDS)
                 if searching
                 else None,
+                fitted=reused,
             )
         except FitCrashed as exc:
             stopped.append(str(exc))
             raise
-        trial.set_user_attr(COVERAGE, coverage)
-        return ndcg
+        latest.append((configuration, scored.model, scored.items))
+        slowest["fit"] = max(slowest["fit"], scored.fit_seconds)
+        slowest["score"] = max(slowest["score"], scored.score_seconds)
+        trial.set_user_attr(COVERAGE, scored.coverage)
+        return scored.ndcg
 
     study = optuna.create_study(
         direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed, multivariate=True)
@@ -340,7 +346,7 @@ def tune(
         if known:
             # Scored from live rows at the configured half-life unless a run chose another.
             known = {**unset_means(), **known}
-            study.enqueue_trial(_within(known, space), skip_if_exists=True)
+            study.enqueue_trial(within(known, space), skip_if_exists=True)
             enqueued += 1
     failures = (FitError, ValueError, MemoryError, FitCrashed)
     # The known configurations run whatever the budget: they are the floor of the result.
@@ -348,75 +354,30 @@ def tune(
     remaining = budget_seconds - (time.perf_counter() - started)
     if remaining > 0 and max_trials != 0:
         searching = True
-        _enqueue_long_memory(study, space)
-        study.optimize(
-            objective,
-            timeout=remaining,
-            n_trials=max_trials,
-            catch=failures,
-            gc_after_trial=True,
-        )
+        swept = [name for name, spec in space.items() if spec["type"] == SWEEP]
+        # The sweep fits the best trial once more at most and scores it at each other value:
+        # that time is kept out of the search's.
+        steps = sum(len(space[name]["values"]) - 1 for name in swept)
+        if steps:
+            remaining -= slowest["fit"] + steps * slowest["score"]
+        if remaining > 0:
+            enqueue_long_memory(study, space)
+            study.optimize(
+                objective,
+                timeout=remaining,
+                n_trials=max_trials,
+                catch=failures,
+                gc_after_trial=True,
+            )
+        sweeping = True
+        enqueued = enqueue_sweep(study, space, swept)
+        study.optimize(objective, n_trials=enqueued, catch=failures, gc_after_trial=True)
     result = _result(algorithm, study, defaults=defaults, seconds=time.perf_counter() - started)
     if stopped:
         result.note = "; ".join(
             filter(None, [result.note, f"{len(stopped)} trial(s) stopped: {stopped[0]}"])
         )
     return result
-
-
-def _enqueue_long_memory(study: optuna.Study, space: dict[str, dict[str, Any]]) -> None:
-    """The best known trial scored from long, damped live rows, searched first: it won on both
-    shops measured (LONG_MEMORY), and a short budget's few trials may never reach it."""
-    done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
-    if not done or not set(LONG_MEMORY) <= set(space):
-        return
-    best = max(done, key=lambda t: (t.value, -t.number))
-    study.enqueue_trial({**best.params, **LONG_MEMORY}, skip_if_exists=True)
-
-
-def _suggest(trial: optuna.trial.Trial, space: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    values: dict[str, Any] = {}
-    for name, spec in space.items():
-        kind = spec["type"]
-        if kind == "fixed":
-            values[name] = spec["value"]
-        elif kind == "choice":
-            values[name] = _none(trial.suggest_categorical(name, spec["values"]))
-        elif kind == "int":
-            values[name] = trial.suggest_int(
-                name, spec["low"], spec["high"], log=spec.get("log", False)
-            )
-        elif kind == "float":
-            values[name] = trial.suggest_float(
-                name, spec["low"], spec["high"], log=spec.get("log", False)
-            )
-        else:
-            raise ValueError(f"{name}: unknown search type {kind!r}")
-    return values
-
-
-def _within(values: dict[str, Any], space: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """``values`` as trial parameters: only searched names, clipped to their ranges (a default
-    outside the range, such as no decay, is moved to the nearest end)."""
-    enqueued: dict[str, Any] = {}
-    for name, spec in space.items():
-        if name not in values or spec["type"] == "fixed":
-            continue
-        value = values[name]
-        if spec["type"] == "choice":
-            value = "none" if value is None else value
-            if value in spec["values"]:
-                enqueued[name] = value
-        elif value is None:
-            enqueued[name] = spec["high"]
-        else:
-            value = min(max(value, spec["low"]), spec["high"])
-            enqueued[name] = round(value) if spec["type"] == "int" else float(value)
-    return enqueued
-
-
-def _none(value: Any) -> Any:
-    return None if value == "none" else value
 
 
 def _score(
@@ -427,11 +388,18 @@ def _score(
     k: int,
     max_shoppers: int | None,
     timeout: float | None = None,
-) -> tuple[float, float]:
-    """(NDCG@k, catalog coverage@k) of ``configuration`` on the validation window."""
-    model, model_items, _notes = fit_isolated(
-        algorithm, configuration, data=validation, timeout=timeout
-    )
+    fitted: tuple[Recommender, IdIndex] | None = None,
+) -> _Scored:
+    """``configuration`` fitted (unless ``fitted``: a model fitted the same way, so one that
+    differs only in how it serves is not fitted again) and scored on the validation window."""
+    mark = time.perf_counter()
+    if fitted is None:
+        model, model_items, _notes = fit_isolated(
+            algorithm, configuration, data=validation, timeout=timeout
+        )
+    else:
+        model, model_items = fitted
+    fit_seconds, mark = time.perf_counter() - mark, time.perf_counter()
     metrics = holdout_metrics(
         model,
         model_items=model_items,
@@ -443,9 +411,28 @@ def _score(
             configuration.realtime_half_life_hours, log1p=configuration.realtime_row_log1p
         ),
         max_shoppers=max_shoppers,
+        popularity_penalty=configuration.popularity_penalty,
     )
     score, coverage = float(metrics[f"ndcg@{k}"]), float(metrics["coverage"])
-    return (score if math.isfinite(score) else 0.0), coverage
+    return _Scored(
+        score if math.isfinite(score) else 0.0,
+        coverage,
+        model,
+        model_items,
+        fit_seconds,
+        time.perf_counter() - mark,
+    )
+
+
+class _Scored(NamedTuple):
+    """One trial's validation NDCG@k and coverage@k, its fitted model, and what each took."""
+
+    ndcg: float
+    coverage: float
+    model: Recommender
+    items: IdIndex
+    fit_seconds: float
+    score_seconds: float
 
 
 def _result(
@@ -455,7 +442,7 @@ def _result(
     trials = [
         {
             "number": t.number,
-            "params": {name: _none(v) for name, v in t.params.items()},
+            "params": {name: none_of(v) for name, v in t.params.items()},
             "ndcg": round(float(t.value), 6) if t.value is not None else None,
             COVERAGE: t.user_attrs.get(COVERAGE),
             "state": t.state.name.lower(),
@@ -474,7 +461,7 @@ def _result(
         )
     ]
     chosen = Configuration.from_dict(
-        {**defaults.as_dict(), **{name: _none(v) for name, v in best.params.items()}}
+        {**defaults.as_dict(), **{name: none_of(v) for name, v in best.params.items()}}
     )
     # The first trial is the defaults (clipped into the space).
     default_score = float(done[0].value) if done[0].number == 0 else None
