@@ -18,10 +18,9 @@ SEARCH_SPACES_PATH = Path(__file__).with_name("search_spaces.toml")
 # against the 72 h setting; the fashion demo's searches chose 2,100 h and more.
 LONG_MEMORY = {REALTIME_HALF_LIFE: 2160.0, REALTIME_LOG1P: True}
 # A "sweep" parameter changes how a fitted model serves, not the fit (the popularity penalty):
-# after the search, the best trial is scored at each of its values, all on one fit of it (a
-# refit only when a later trial's model replaced it), that time kept out of the search's. TPE
-# never samples it: a trial with a large penalty would tell TPE little about the fit's own
-# parameters.
+# after the search, the best trial is scored at each of its values on one fit of it (kept from
+# its trial when small, ``trials.Fits``), that time kept out of the search's. TPE never samples
+# it: a trial with a large penalty would tell TPE little about the fit's own parameters.
 SWEEP = "sweep"
 
 
@@ -41,13 +40,15 @@ def enqueue_long_memory(study: optuna.Study, space: dict[str, dict[str, Any]]) -
     study.enqueue_trial({**best.params, **LONG_MEMORY}, skip_if_exists=True)
 
 
-def enqueue_sweep(study: optuna.Study, space: dict[str, dict[str, Any]], swept: list[str]) -> int:
-    """The best trial at each other value of each ``swept`` parameter (one at a time, the
-    others as it had them); how many were enqueued."""
-    done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
-    if not done or not swept:
-        return 0
-    best = max(done, key=lambda t: (t.value, -t.number))
+def enqueue_sweep(
+    study: optuna.Study,
+    space: dict[str, dict[str, Any]],
+    swept: list[str],
+    *,
+    best: optuna.trial.FrozenTrial,
+) -> int:
+    """``best`` at each other value of each ``swept`` parameter (one at a time, the others as
+    it had them); how many trials were enqueued."""
     enqueued = 0
     for name in swept:
         at = best.params.get(name, space[name]["values"][0])

@@ -12,26 +12,23 @@ the rows serving would build for them (``holdout_metrics``), the same scoring th
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any
 
 import optuna
 from django.conf import settings
 from django.db import DatabaseError, InterfaceError
 
-from recommender.core import ALGORITHMS, FitError, Recommender
-from recommender.core.matrix import IdIndex
+from recommender.core import ALGORITHMS, FitError
 from recommender.models import ModelVersion, TrainingRun
 from recommender.training.dataset import TrainingData, TrainingDataError, build_training_data
-from recommender.training.evaluation import holdout_metrics
 from recommender.training.fitting import (
     Configuration,
     unset_means,
 )
-from recommender.training.isolation import FitCrashed, fit_isolated
+from recommender.training.isolation import FitCrashed
 from recommender.training.progress import RunProgress
 from recommender.training.search_space import (
     SWEEP,
@@ -42,6 +39,7 @@ from recommender.training.search_space import (
     suggest,
     within,
 )
+from recommender.training.trials import Fits, score_trial
 
 logger = logging.getLogger(__name__)
 
@@ -307,18 +305,14 @@ def tune(
     # last fit outlasted its share is not tuned at all: ``choose_configurations``); a searched
     # trial is stopped at the end of the share.
     searching, sweeping = False, False
-    # The latest fitted model, reused by a trial that differs only in how it serves; one at a
-    # time (dropped before the next fit): EASE at 60k products holds 2 GB.
-    latest: list[tuple[Configuration, Recommender, IdIndex]] = []
-    slowest = {"fit": 0.0, "score": 0.0}  # what a sweep's refit and each step may cost
+    fits = Fits()
 
     def objective(trial: optuna.trial.Trial) -> float:
         suggested = suggest(trial, space, sweeping=sweeping)
         configuration = Configuration.from_dict({**defaults.as_dict(), **suggested})
-        reused = latest[0][1:] if latest and latest[0][0].fits_like(configuration) else None
-        latest.clear()
+        reused = fits.find(configuration)
         try:
-            scored = _score(
+            scored = score_trial(
                 algorithm,
                 configuration,
                 validation=validation,
@@ -332,9 +326,7 @@ def tune(
         except FitCrashed as exc:
             stopped.append(str(exc))
             raise
-        latest.append((configuration, scored.model, scored.items))
-        slowest["fit"] = max(slowest["fit"], scored.fit_seconds)
-        slowest["score"] = max(slowest["score"], scored.score_seconds)
+        fits.keep(configuration, scored)
         trial.set_user_attr(COVERAGE, scored.coverage)
         return scored.ndcg
 
@@ -355,11 +347,10 @@ def tune(
     if remaining > 0 and max_trials != 0:
         searching = True
         swept = [name for name, spec in space.items() if spec["type"] == SWEEP]
-        # The sweep fits the best trial once more at most and scores it at each other value:
-        # that time is kept out of the search's.
+        # The sweep scores the best trial's model at each other value: kept out of the search's
+        # time (a refit, when the model was not kept, only if the budget still holds one).
         steps = sum(len(space[name]["values"]) - 1 for name in swept)
-        if steps:
-            remaining -= slowest["fit"] + steps * slowest["score"]
+        remaining -= steps * fits.score_seconds
         if remaining > 0:
             enqueue_long_memory(study, space)
             study.optimize(
@@ -370,69 +361,23 @@ def tune(
                 gc_after_trial=True,
             )
         sweeping = True
-        enqueued = enqueue_sweep(study, space, swept)
-        study.optimize(objective, n_trials=enqueued, catch=failures, gc_after_trial=True)
+        best = _best_trial(study)
+        if (
+            swept
+            and best is not None
+            and (
+                fits.holds(Configuration.from_dict({**defaults.as_dict(), **_params(best)}))
+                or deadline - time.perf_counter() >= fits.fit_seconds
+            )
+        ):
+            enqueued = enqueue_sweep(study, space, swept, best=best)
+            study.optimize(objective, n_trials=enqueued, catch=failures, gc_after_trial=True)
     result = _result(algorithm, study, defaults=defaults, seconds=time.perf_counter() - started)
     if stopped:
         result.note = "; ".join(
             filter(None, [result.note, f"{len(stopped)} trial(s) stopped: {stopped[0]}"])
         )
     return result
-
-
-def _score(
-    algorithm: str,
-    configuration: Configuration,
-    *,
-    validation: TrainingData,
-    k: int,
-    max_shoppers: int | None,
-    timeout: float | None = None,
-    fitted: tuple[Recommender, IdIndex] | None = None,
-) -> _Scored:
-    """``configuration`` fitted (unless ``fitted``: a model fitted the same way, so one that
-    differs only in how it serves is not fitted again) and scored on the validation window."""
-    mark = time.perf_counter()
-    if fitted is None:
-        model, model_items, _notes = fit_isolated(
-            algorithm, configuration, data=validation, timeout=timeout
-        )
-    else:
-        model, model_items = fitted
-    fit_seconds, mark = time.perf_counter() - mark, time.perf_counter()
-    metrics = holdout_metrics(
-        model,
-        model_items=model_items,
-        items=validation.items,
-        train=validation.train,
-        test=validation.test,
-        k=k,
-        score_rows=validation.rows_with_half_life(
-            configuration.realtime_half_life_hours, log1p=configuration.realtime_row_log1p
-        ),
-        max_shoppers=max_shoppers,
-        popularity_penalty=configuration.popularity_penalty,
-    )
-    score, coverage = float(metrics[f"ndcg@{k}"]), float(metrics["coverage"])
-    return _Scored(
-        score if math.isfinite(score) else 0.0,
-        coverage,
-        model,
-        model_items,
-        fit_seconds,
-        time.perf_counter() - mark,
-    )
-
-
-class _Scored(NamedTuple):
-    """One trial's validation NDCG@k and coverage@k, its fitted model, and what each took."""
-
-    ndcg: float
-    coverage: float
-    model: Recommender
-    items: IdIndex
-    fit_seconds: float
-    score_seconds: float
 
 
 def _result(
@@ -468,6 +413,15 @@ def _result(
     result = TuningResult(algorithm, chosen, float(best.value), default_score, trials, seconds)
     result.coverage = best.user_attrs.get(COVERAGE)
     return result
+
+
+def _best_trial(study: optuna.Study) -> optuna.trial.FrozenTrial | None:
+    done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    return max(done, key=lambda t: (t.value, -t.number)) if done else None
+
+
+def _params(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
+    return {name: none_of(value) for name, value in trial.params.items()}
 
 
 def preferred(scores: list[tuple[float, float]], *, tolerance: float) -> int:
