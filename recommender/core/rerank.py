@@ -1,5 +1,6 @@
-"""After the models score: diversity re-ranking of one list (per-category caps, MMR) and
-blending several models' scores into one."""
+"""After the models score: diversity re-ranking of one list (per-category caps, MMR),
+blending several models' scores into one, and a popularity penalty that gives the long tail
+its turn."""
 
 from __future__ import annotations
 
@@ -224,3 +225,52 @@ def blend(
         total += weight * normalised
         total[ineligible] = -np.inf
     return total
+
+
+def popularity_discount(support: Any, exponent: float) -> np.ndarray:
+    """Each item's factor ``max(support, 1) ** -exponent``: what ``discounted`` multiplies a
+    positive score by (Steck 2011's popularity-stratified ranking, in its simplest form).
+
+    Computed once per served model, not per request (a power over 60k items is ~0.5 ms).
+    ``support`` of 0 (no training shopper) counts as 1: such items are not pushed up.
+
+    Parameters
+    ----------
+    support : int array, shape (n_items,)
+        Distinct training shoppers per item.
+    exponent : float >= 0
+        β: 0 leaves every score as it is; 0.2 halves the score of an item with 32 shoppers
+        against one with a single shopper.
+
+    Returns
+    -------
+    float32 array, shape (n_items,), each in (0, 1].
+    """
+    if not (np.isfinite(exponent) and exponent >= 0):
+        raise ValueError(f"exponent must be finite and >= 0, got {exponent}")
+    counts = np.asarray(support, dtype=np.float64).ravel()
+    if counts.size and not (np.isfinite(counts).all() and (counts >= 0).all()):
+        raise ValueError("support must be finite and >= 0")
+    return np.power(np.maximum(counts, 1.0), -float(exponent)).astype(np.float32)
+
+
+def discounted(scores: Any, discount: np.ndarray) -> np.ndarray:
+    """``scores`` with each positive entry multiplied by its item's ``discount``; zero,
+    negative and non-finite entries unchanged, so what was not recommendable stays so and no
+    item crosses zero.
+
+    Parameters
+    ----------
+    scores : array, shape (n_items,) or (n_rows, n_items)
+        Not modified.
+    discount : float array, shape (n_items,)
+        ``popularity_discount``'s factors.
+
+    Returns
+    -------
+    float32 array, same shape as ``scores``.
+    """
+    array = np.asarray(scores, dtype=np.float32)
+    if array.shape[-1:] != np.shape(discount):
+        raise ValueError(f"scores have shape {array.shape}, discount {np.shape(discount)}")
+    return np.where(array > 0, array * discount, array).astype(np.float32, copy=False)

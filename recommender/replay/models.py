@@ -89,6 +89,7 @@ def fit_scratch_models(
             support=item.support,
             realtime_half_life_hours=item.configuration.realtime_half_life_hours,
             realtime_row_log1p=bool(item.configuration.realtime_row_log1p),
+            popularity_penalty=float(item.configuration.popularity_penalty or 0.0),
         )
         if served.is_feature_index:
             served.search = SearchIndex(item.model)

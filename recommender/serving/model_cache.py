@@ -28,6 +28,7 @@ from recommender.core import Recommender
 from recommender.core.content import terms
 from recommender.core.kernels import sparse_rows_sum
 from recommender.core.matrix import IdIndex
+from recommender.core.rerank import popularity_discount
 from recommender.selectors import buy_again_artifact, champions_with_buy_again, holdout_scores
 from recommender.serving.catalog_state import CatalogSnapshot
 
@@ -63,6 +64,10 @@ class ServingModel:
     # The half-life its live rows are weighed with, as tuned for this shop (None: the setting).
     realtime_half_life_hours: float | None = None
     realtime_row_log1p: bool = False  # damp each product's summed live weight by log1p
+    # β: personal scores divided by each product's training shoppers (``support``) to this
+    # power, as tuned for this shop on validation (0: not at all).
+    popularity_penalty: float = 0.0
+    _discount: np.ndarray | None = field(default=None, repr=False)
     _rows: tuple[str, np.ndarray, np.ndarray] | None = field(default=None, repr=False)
     _ranked: np.ndarray | None = field(default=None, repr=False)
 
@@ -91,6 +96,15 @@ class ServingModel:
             scores = np.asarray(self.model.item_scores, dtype=np.float32)
             self._ranked = np.argsort(-scores, kind="stable")
         return self._ranked
+
+    def discount(self) -> np.ndarray | None:
+        """Per model item, the factor its positive personal score is multiplied by; None when
+        this model serves undiscounted (no penalty, or an artifact without ``support``)."""
+        if not self.popularity_penalty or self.support is None:
+            return None
+        if self._discount is None:  # once per loaded version, not per request
+            self._discount = popularity_discount(self.support, self.popularity_penalty)
+        return self._discount
 
     def catalog_maps(self, catalog: CatalogSnapshot) -> tuple[np.ndarray, np.ndarray]:
         """(catalog row of each model item or -1, model item of each catalog row or -1)."""
@@ -151,6 +165,7 @@ def champion_models() -> dict[str, ServingModel]:
                 support=_support(artifact),
                 realtime_half_life_hours=(params or {}).get("realtime_half_life_hours"),
                 realtime_row_log1p=bool((params or {}).get("realtime_row_log1p")),
+                popularity_penalty=float((params or {}).get("popularity_penalty") or 0.0),
             )
             if served.is_feature_index:
                 served.search = SearchIndex(model)

@@ -4,7 +4,8 @@ Both are ranked from each shopper's serving row (``TrainingData.score_rows``: th
 events weighed as a request weighs them) through ``score_from_rows``, the real-time path, with
 everything in their training row excluded, as serving excludes what a shopper bought. They are
 compared like for like even when the champion was trained on other shoppers and products: its
-item index is mapped onto this run's through the product pks.
+item index is mapped onto this run's through the product pks. A configuration's popularity
+penalty (β) discounts the scores by each product's training shoppers, as serving does.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from recommender.core import Recommender
 from recommender.core.evaluation import evaluate
 from recommender.core.matrix import IdIndex
 from recommender.core.ranking import top_k, top_k_shared
+from recommender.core.rerank import discounted, popularity_discount
 
 
 class AlignedModel:
@@ -31,8 +33,11 @@ class AlignedModel:
         model_items: IdIndex,
         items: IdIndex,
         score_rows: sp.csr_matrix | None = None,
+        discount: np.ndarray | None = None,
     ) -> None:
         self.model = model
+        # Per run item: what a positive personal score is multiplied by (None: undiscounted).
+        self.discount = discount
         # One score vector for everyone (popularity, trending): ranked once, never a dense
         # (shoppers x catalogue) block per batch.
         self.shared_scores: np.ndarray | None = None
@@ -73,6 +78,8 @@ class AlignedModel:
             model_scores = self.model.score_from_rows(sp.csr_matrix(rows @ self.projection))
             scores = np.full((rows.shape[0], self.n_items), -np.inf, dtype=np.float32)
             scores[:, self.known] = np.asarray(model_scores)[:, self.columns]
+        if self.discount is not None:
+            scores = discounted(scores, self.discount)
         return top_k(scores, n, exclude=seen if exclude_seen else None)
 
 
@@ -86,12 +93,21 @@ def holdout_metrics(
     k: int,
     score_rows: sp.csr_matrix | None = None,
     max_shoppers: int | None = None,
+    popularity_penalty: float | None = None,
 ) -> dict[str, float]:
     """NDCG@k, recall@k, MAP@k, precision, hit rate, coverage, novelty on the holdout.
 
     Shoppers are scored from ``score_rows`` (``train`` when None); ``train`` is excluded.
+    A personal model's positive scores are divided by each product's shoppers in ``train``
+    to the power ``popularity_penalty`` (serving divides by the model's own training shoppers).
     Past ``max_shoppers`` a seeded sample of them is scored, the same for every model given
     the same holdout, with the interval it implies (``ndcg@k_ci95``).
     """
-    aligned = AlignedModel(model, model_items=model_items, items=items, score_rows=score_rows)
+    discount = None
+    if popularity_penalty:
+        support = np.bincount(train.indices, minlength=train.shape[1])
+        discount = popularity_discount(support, popularity_penalty)
+    aligned = AlignedModel(
+        model, model_items=model_items, items=items, score_rows=score_rows, discount=discount
+    )
     return evaluate(aligned, train, test, k=k, batch_size=512, max_users=max_shoppers)

@@ -27,15 +27,23 @@ REALTIME_LOG1P = "realtime_row_log1p"
 # shop whose views drown in purchase weights may rank better on presence); None or "weighted":
 # the kind x value weights as built.
 MATRIX_TRANSFORM = "matrix_transform"
+# And β of the popularity penalty serving ranks this model's personal lists with: each positive
+# score divided by the product's training shoppers to the power β (``core.rerank``). 0 or None:
+# no penalty.
+POPULARITY_PENALTY = "popularity_penalty"
+# The settings that change how a fitted model serves, not the fit: trials differing only in
+# them score one fitted model (``tuning.tune``).
+SERVING_SIDE = (REALTIME_HALF_LIFE, REALTIME_LOG1P, POPULARITY_PENALTY)
 
 
 def unset_means() -> dict[str, Any]:
     """What a configuration that leaves a serving-side setting unset gets: the live half-life
-    the settings give, no damping, the weighted matrix."""
+    the settings give, no damping, the weighted matrix, no popularity penalty."""
     return {
         REALTIME_HALF_LIFE: settings.SHELFWISE_REALTIME_HALF_LIFE_HOURS,
         REALTIME_LOG1P: False,
         MATRIX_TRANSFORM: "weighted",
+        POPULARITY_PENALTY: 0.0,
     }
 
 
@@ -48,6 +56,7 @@ class Configuration:
     realtime_half_life_hours: float | None = None
     realtime_row_log1p: bool | None = None
     matrix_transform: str | None = None
+    popularity_penalty: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         values = {**self.params, HALF_LIFE: self.half_life_days}
@@ -57,6 +66,8 @@ class Configuration:
             values[REALTIME_LOG1P] = self.realtime_row_log1p
         if self.matrix_transform is not None:
             values[MATRIX_TRANSFORM] = self.matrix_transform
+        if self.popularity_penalty is not None:
+            values[POPULARITY_PENALTY] = self.popularity_penalty
         return values
 
     def fits_and_serves_like(self, other: Configuration) -> bool:
@@ -68,6 +79,13 @@ class Configuration:
         """
         return {**unset_means(), **self.as_dict()} == {**unset_means(), **other.as_dict()}
 
+    def fits_like(self, other: Configuration) -> bool:
+        """Whether ``other`` fits the same model, however it serves it (``SERVING_SIDE``)."""
+        mine, theirs = ({**unset_means(), **c.as_dict()} for c in (self, other))
+        return {k: v for k, v in mine.items() if k not in SERVING_SIDE} == {
+            k: v for k, v in theirs.items() if k not in SERVING_SIDE
+        }
+
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> Configuration:
         values = dict(values)
@@ -77,6 +95,7 @@ class Configuration:
             realtime_half_life_hours=values.pop(REALTIME_HALF_LIFE, None),
             realtime_row_log1p=values.pop(REALTIME_LOG1P, None),
             matrix_transform=values.pop(MATRIX_TRANSFORM, None),
+            popularity_penalty=values.pop(POPULARITY_PENALTY, None),
         )
 
 

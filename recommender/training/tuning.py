@@ -12,12 +12,9 @@ the rows serving would build for them (``holdout_metrics``), the same scoring th
 from __future__ import annotations
 
 import logging
-import math
 import time
-import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import optuna
@@ -27,25 +24,27 @@ from django.db import DatabaseError, InterfaceError
 from recommender.core import ALGORITHMS, FitError
 from recommender.models import ModelVersion, TrainingRun
 from recommender.training.dataset import TrainingData, TrainingDataError, build_training_data
-from recommender.training.evaluation import holdout_metrics
 from recommender.training.fitting import (
-    REALTIME_HALF_LIFE,
-    REALTIME_LOG1P,
     Configuration,
     unset_means,
 )
-from recommender.training.isolation import FitCrashed, fit_isolated
+from recommender.training.isolation import FitCrashed
 from recommender.training.progress import RunProgress
+from recommender.training.search_space import (
+    SWEEP,
+    enqueue_long_memory,
+    enqueue_sweep,
+    none_of,
+    search_spaces,
+    suggest,
+    within,
+)
+from recommender.training.trials import Fits, score_trial
 
 logger = logging.getLogger(__name__)
 
-SEARCH_SPACES_PATH = Path(__file__).with_name("search_spaces.toml")
 # Share of a run's progress bar the search takes.
 TUNING_PROGRESS = 25.0
-# Live rows at a 90-day half-life, each product's summed weight damped: on Online Retail served
-# EASE 0.0796 -> 0.0888 NDCG@10 at 720 h, item-kNN 0.109 -> 0.115 (0.117 without decay), both
-# against the 72 h setting; the fashion demo's searches chose 2,100 h and more.
-LONG_MEMORY = {REALTIME_HALF_LIFE: 2160.0, REALTIME_LOG1P: True}
 # Below this many validation shoppers a search chases noise: keep the defaults.
 MIN_VALIDATION_SHOPPERS = 30
 # A searched trial's fit is stopped at the end of its algorithm's share of the budget, but never
@@ -250,12 +249,6 @@ def last_choices() -> dict[str, dict[str, Any]]:
     }
 
 
-def search_spaces(path: Path = SEARCH_SPACES_PATH) -> dict[str, dict[str, dict[str, Any]]]:
-    """Algorithm -> parameter -> its range, as the TOML file declares them."""
-    with path.open("rb") as handle:
-        return tomllib.load(handle)
-
-
 def validation_data(
     data: TrainingData,
     *,
@@ -311,12 +304,15 @@ def tune(
     # The known configurations are the result's floor and fit to the end (an algorithm whose
     # last fit outlasted its share is not tuned at all: ``choose_configurations``); a searched
     # trial is stopped at the end of the share.
-    searching = False
+    searching, sweeping = False, False
+    fits = Fits()
 
     def objective(trial: optuna.trial.Trial) -> float:
-        configuration = Configuration.from_dict({**defaults.as_dict(), **_suggest(trial, space)})
+        suggested = suggest(trial, space, sweeping=sweeping)
+        configuration = Configuration.from_dict({**defaults.as_dict(), **suggested})
+        reused = fits.find(configuration)
         try:
-            ndcg, coverage = _score(
+            scored = score_trial(
                 algorithm,
                 configuration,
                 validation=validation,
@@ -325,12 +321,14 @@ def tune(
                 timeout=max(deadline - time.perf_counter(), MIN_TRIAL_SECONDS)
                 if searching
                 else None,
+                fitted=reused,
             )
         except FitCrashed as exc:
             stopped.append(str(exc))
             raise
-        trial.set_user_attr(COVERAGE, coverage)
-        return ndcg
+        fits.keep(configuration, scored)
+        trial.set_user_attr(COVERAGE, scored.coverage)
+        return scored.ndcg
 
     study = optuna.create_study(
         direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed, multivariate=True)
@@ -340,7 +338,7 @@ def tune(
         if known:
             # Scored from live rows at the configured half-life unless a run chose another.
             known = {**unset_means(), **known}
-            study.enqueue_trial(_within(known, space), skip_if_exists=True)
+            study.enqueue_trial(within(known, space), skip_if_exists=True)
             enqueued += 1
     failures = (FitError, ValueError, MemoryError, FitCrashed)
     # The known configurations run whatever the budget: they are the floor of the result.
@@ -348,104 +346,38 @@ def tune(
     remaining = budget_seconds - (time.perf_counter() - started)
     if remaining > 0 and max_trials != 0:
         searching = True
-        _enqueue_long_memory(study, space)
-        study.optimize(
-            objective,
-            timeout=remaining,
-            n_trials=max_trials,
-            catch=failures,
-            gc_after_trial=True,
-        )
+        swept = [name for name, spec in space.items() if spec["type"] == SWEEP]
+        # The sweep scores the best trial's model at each other value: kept out of the search's
+        # time (a refit, when the model was not kept, only if the budget still holds one).
+        steps = sum(len(space[name]["values"]) - 1 for name in swept)
+        remaining -= steps * fits.score_seconds
+        if remaining > 0:
+            enqueue_long_memory(study, space)
+            study.optimize(
+                objective,
+                timeout=remaining,
+                n_trials=max_trials,
+                catch=failures,
+                gc_after_trial=True,
+            )
+        sweeping = True
+        best = _best_trial(study)
+        if (
+            swept
+            and best is not None
+            and (
+                fits.holds(Configuration.from_dict({**defaults.as_dict(), **_params(best)}))
+                or deadline - time.perf_counter() >= fits.fit_seconds
+            )
+        ):
+            enqueued = enqueue_sweep(study, space, swept, best=best)
+            study.optimize(objective, n_trials=enqueued, catch=failures, gc_after_trial=True)
     result = _result(algorithm, study, defaults=defaults, seconds=time.perf_counter() - started)
     if stopped:
         result.note = "; ".join(
             filter(None, [result.note, f"{len(stopped)} trial(s) stopped: {stopped[0]}"])
         )
     return result
-
-
-def _enqueue_long_memory(study: optuna.Study, space: dict[str, dict[str, Any]]) -> None:
-    """The best known trial scored from long, damped live rows, searched first: it won on both
-    shops measured (LONG_MEMORY), and a short budget's few trials may never reach it."""
-    done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
-    if not done or not set(LONG_MEMORY) <= set(space):
-        return
-    best = max(done, key=lambda t: (t.value, -t.number))
-    study.enqueue_trial({**best.params, **LONG_MEMORY}, skip_if_exists=True)
-
-
-def _suggest(trial: optuna.trial.Trial, space: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    values: dict[str, Any] = {}
-    for name, spec in space.items():
-        kind = spec["type"]
-        if kind == "fixed":
-            values[name] = spec["value"]
-        elif kind == "choice":
-            values[name] = _none(trial.suggest_categorical(name, spec["values"]))
-        elif kind == "int":
-            values[name] = trial.suggest_int(
-                name, spec["low"], spec["high"], log=spec.get("log", False)
-            )
-        elif kind == "float":
-            values[name] = trial.suggest_float(
-                name, spec["low"], spec["high"], log=spec.get("log", False)
-            )
-        else:
-            raise ValueError(f"{name}: unknown search type {kind!r}")
-    return values
-
-
-def _within(values: dict[str, Any], space: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """``values`` as trial parameters: only searched names, clipped to their ranges (a default
-    outside the range, such as no decay, is moved to the nearest end)."""
-    enqueued: dict[str, Any] = {}
-    for name, spec in space.items():
-        if name not in values or spec["type"] == "fixed":
-            continue
-        value = values[name]
-        if spec["type"] == "choice":
-            value = "none" if value is None else value
-            if value in spec["values"]:
-                enqueued[name] = value
-        elif value is None:
-            enqueued[name] = spec["high"]
-        else:
-            value = min(max(value, spec["low"]), spec["high"])
-            enqueued[name] = round(value) if spec["type"] == "int" else float(value)
-    return enqueued
-
-
-def _none(value: Any) -> Any:
-    return None if value == "none" else value
-
-
-def _score(
-    algorithm: str,
-    configuration: Configuration,
-    *,
-    validation: TrainingData,
-    k: int,
-    max_shoppers: int | None,
-    timeout: float | None = None,
-) -> tuple[float, float]:
-    """(NDCG@k, catalog coverage@k) of ``configuration`` on the validation window."""
-    model, model_items, _notes = fit_isolated(
-        algorithm, configuration, data=validation, timeout=timeout
-    )
-    metrics = holdout_metrics(
-        model,
-        model_items=model_items,
-        items=validation.items,
-        train=validation.train,
-        test=validation.test,
-        k=k,
-        score_rows=validation.rows_with_half_life(
-            configuration.realtime_half_life_hours, log1p=configuration.realtime_row_log1p
-        ),
-        max_shoppers=max_shoppers,
-    )
-    score, coverage = float(metrics[f"ndcg@{k}"]), float(metrics["coverage"])
-    return (score if math.isfinite(score) else 0.0), coverage
 
 
 def _result(
@@ -455,7 +387,7 @@ def _result(
     trials = [
         {
             "number": t.number,
-            "params": {name: _none(v) for name, v in t.params.items()},
+            "params": {name: none_of(v) for name, v in t.params.items()},
             "ndcg": round(float(t.value), 6) if t.value is not None else None,
             COVERAGE: t.user_attrs.get(COVERAGE),
             "state": t.state.name.lower(),
@@ -474,13 +406,22 @@ def _result(
         )
     ]
     chosen = Configuration.from_dict(
-        {**defaults.as_dict(), **{name: _none(v) for name, v in best.params.items()}}
+        {**defaults.as_dict(), **{name: none_of(v) for name, v in best.params.items()}}
     )
     # The first trial is the defaults (clipped into the space).
     default_score = float(done[0].value) if done[0].number == 0 else None
     result = TuningResult(algorithm, chosen, float(best.value), default_score, trials, seconds)
     result.coverage = best.user_attrs.get(COVERAGE)
     return result
+
+
+def _best_trial(study: optuna.Study) -> optuna.trial.FrozenTrial | None:
+    done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    return max(done, key=lambda t: (t.value, -t.number)) if done else None
+
+
+def _params(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
+    return {name: none_of(value) for name, value in trial.params.items()}
 
 
 def preferred(scores: list[tuple[float, float]], *, tolerance: float) -> int:

@@ -56,6 +56,7 @@ def score_on_holdout(
             log1p=None if configuration is None else configuration.realtime_row_log1p,
         ),
         max_shoppers=settings.SHELFWISE_EVAL_MAX_SHOPPERS,
+        popularity_penalty=None if configuration is None else configuration.popularity_penalty,
     )
 
 

@@ -73,7 +73,8 @@ def test_tuning_beats_defaults_tuned_on_another_shop_and_records_every_trial(dem
     assert result.trials[0]["params"]["bm25_b"] == 1.0  # the defaults are tried first
     assert result.default_score == pytest.approx(result.trials[0]["ndcg"], abs=1e-6)
     assert result.score >= 1.25 * result.default_score
-    assert len(result.trials) == 11  # the defaults, then ten searched
+    # The defaults, ten searched, then the best at the popularity penalty's eight other values.
+    assert len(result.trials) == 19
     assert result.chosen != retail
 
 
@@ -105,6 +106,7 @@ def test_every_searched_parameter_is_one_its_algorithm_accepts():
             "realtime_half_life_hours",
             "realtime_row_log1p",
             "matrix_transform",
+            "popularity_penalty",
         }
         assert set(space) - serving <= accepted, algorithm
 
@@ -187,6 +189,54 @@ def test_the_first_searched_trial_is_the_best_known_one_on_long_damped_live_rows
         "realtime_half_life_hours": 2160.0,
         "realtime_row_log1p": True,
     }
+
+
+def test_the_penalty_is_swept_on_the_best_trials_fitted_model_and_near_ties_go_wider(
+    demo_data, settings, monkeypatch
+):
+    from recommender.training import trials
+
+    fitted: list[Configuration] = []
+    fit = trials.fit_isolated
+
+    def recording_fit(algorithm, configuration, **kwargs):
+        fitted.append(configuration)
+        return fit(algorithm, configuration, **kwargs)
+
+    monkeypatch.setattr(trials, "fit_isolated", recording_fit)
+    validation = validation_data(demo_data, holdout_fraction=0.1, **SERVING_ROWS)
+    space = {
+        "regularization": {"type": "float", "low": 50.0, "high": 5_000.0, "log": True},
+        "popularity_penalty": {"type": "sweep", "values": [0.0, 0.2, 0.4]},
+    }
+
+    def search(tolerance: float) -> TuningResult:
+        settings.SHELFWISE_COVERAGE_TIE_TOLERANCE = tolerance
+        return tune(
+            "ease",
+            validation=validation,
+            defaults=Configuration({"regularization": 500.0}, 90.0, matrix_transform="binary"),
+            budget_seconds=3_600,
+            max_trials=2,
+            space=space,
+        )
+
+    strict, tied = search(0.0), search(1.0)  # 1.0: every trial counts as tied
+
+    searched, swept = strict.trials[:3], strict.trials[3:]
+    best = max(searched, key=lambda t: (t["ndcg"], -t["number"]))
+    assert [t["params"]["popularity_penalty"] for t in swept] == [0.2, 0.4]
+    assert all(t["params"]["regularization"] == best["params"]["regularization"] for t in swept)
+    assert all("popularity_penalty" not in t["params"] for t in searched)  # TPE never samples it
+    # Both steps on the best trial's own fit, kept from its trial: no fit carried a penalty.
+    assert len(fitted) >= 4 and all(c.popularity_penalty is None for c in fitted)
+    assert swept[1]["coverage"] > swept[0]["coverage"] > best["coverage"]
+    top = max(strict.trials, key=lambda t: (t["ndcg"], -t["number"]))
+    assert strict.chosen.popularity_penalty == top["params"].get("popularity_penalty")
+    widest = max(tied.trials, key=lambda t: (t["coverage"], t["ndcg"], -t["number"]))
+    assert widest["params"].get("popularity_penalty") == 0.4
+    assert tied.chosen.popularity_penalty == 0.4
+    assert tied.chosen.params["regularization"] == widest["params"]["regularization"]
 
 
 def _fit_item_knn(data: TrainingData, *, chosen: Configuration, defaults: Configuration):
@@ -378,3 +428,34 @@ def test_a_tuned_configuration_tied_with_its_defaults_serves_when_it_shows_more(
     assert strict.configuration == usual  # the better NDCG, as before
     assert tied.configuration == wider
     assert tied.metrics["tuned_kept"] == (1.0 if wider is narrow else 0.0)
+
+
+def test_a_search_keeps_a_small_best_fit_beside_the_latest_and_never_two_large_ones(monkeypatch):
+    import numpy as np
+    import scipy.sparse as sp
+
+    from recommender.core import EASE
+    from recommender.core.matrix import IdIndex
+    from recommender.training import trials
+
+    matrix = sp.csr_matrix(np.eye(4, dtype=np.float32))
+    model, items = EASE(regularization=1.0).fit(matrix), IdIndex([1, 2, 3, 4])
+    best, other = (Configuration({"regularization": r}, 90.0) for r in (1.0, 9.0))
+    penalised = Configuration({"regularization": 1.0}, 90.0, popularity_penalty=0.2)
+
+    def keep(fits: trials.Fits, configuration: Configuration, ndcg: float) -> None:
+        assert fits.find(configuration) is None  # nothing kept fits it: fitted
+        fits.keep(configuration, trials.Scored(ndcg, 0.5, model, items, 1.0, 0.1))
+
+    small = trials.Fits()
+    keep(small, best, 0.2)
+    keep(small, other, 0.1)
+    assert small.find(penalised) == (model, items)  # the best's fit, kept beside the latest
+    assert small.holds(other)
+
+    monkeypatch.setattr(trials, "HELD_BYTES", 0)  # every model counts as large
+    large = trials.Fits()
+    keep(large, best, 0.2)
+    assert large.holds(penalised)  # still the latest
+    keep(large, other, 0.1)
+    assert not large.holds(penalised) and large.holds(other)
