@@ -24,6 +24,7 @@ from catalog.admin_filters import (
     SwitchedOnFilter,
     status_annotation,
 )
+from catalog.availability import current_states, record_since
 from catalog.models import Category, Product, Promotion
 from catalog.resources import ProductResource
 from catalog.services import end_promotions, set_products_active, set_promotions_active
@@ -156,6 +157,13 @@ class ProductAdmin(ImportExportModelAdmin):
     @admin.display(description="Stock", ordering="stock")
     def stock_display(self, product: Product) -> str | int:
         return "not tracked" if product.stock is None else product.stock
+
+    def save_model(self, request: HttpRequest, obj: Product, form: Any, change: bool) -> None:
+        # The form writes the product itself: its availability change is recorded as the
+        # services record theirs, so a replay sees the catalogue as it stood.
+        before = current_states(pks=[obj.pk]) if change else {}
+        super().save_model(request, obj, form, change)
+        record_since(before=before, at=obj.updated_at)
 
     @admin.action(description="Activate selected products", permissions=["change"])
     def activate(self, request: HttpRequest, queryset: QuerySet[Product]) -> None:

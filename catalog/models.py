@@ -251,6 +251,35 @@ class Product(models.Model):
         self.tags = normalise_tags(self.tags)
 
 
+class ProductAvailabilityChange(models.Model):
+    """A moment a product's availability changed: what it became and what it was before.
+
+    Written by every catalog write path that can switch a product on or off or sell it out
+    (``catalog.availability``), so the catalogue as it stood at any past time can be rebuilt:
+    a replay at T serves the products that were on sale at T, not today's. The state before
+    is kept too: the first change after T alone says how a product stood at T, with no need to
+    read its earlier history, and a product changed only after T stood as ``was_*`` says.
+    """
+
+    product = models.ForeignKey(
+        Product, on_delete=models.CASCADE, related_name="availability_changes"
+    )
+    changed_at = models.DateTimeField()
+    is_active = models.BooleanField()
+    in_stock = models.BooleanField()
+    was_active = models.BooleanField()
+    was_in_stock = models.BooleanField()
+
+    class Meta:
+        indexes = [
+            # The as-of read: the first change after T of each product.
+            models.Index(fields=["changed_at", "product"], name="availability_change_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"product {self.product_id} at {self.changed_at:%Y-%m-%d %H:%M}"
+
+
 class PromotionQuerySet(models.QuerySet):
     def active(self, *, at: datetime) -> PromotionQuerySet:
         """Promotions switched on whose window contains ``at`` (start inclusive, end exclusive)."""

@@ -27,6 +27,7 @@ from django.core.exceptions import ValidationError
 from import_export import fields, resources, widgets
 from import_export.instance_loaders import CachedInstanceLoader
 
+from catalog.availability import current_states, record_since
 from catalog.models import Category, Product
 from catalog.services import CATEGORY_SEPARATOR, FALSE_WORDS, TRUE_WORDS
 from config.csv_safety import escape_formula, unescape_formula
@@ -224,6 +225,13 @@ class ProductResource(resources.ModelResource):
         skip_unchanged = True
         report_skipped = True
         use_transactions = True
+
+    def save_instance(self, instance: Product, is_create: bool, row: Any, **kwargs: Any) -> None:
+        # The stored state before this row's save: an availability change is recorded like the
+        # API's (a dry run's records roll back with its transaction).
+        before = {} if is_create else current_states(pks=[instance.pk])
+        super().save_instance(instance, is_create, row, **kwargs)
+        record_since(before=before, at=instance.updated_at)
 
     def before_import(self, dataset: Any, **kwargs: Any) -> None:
         self._rows_by_sku: dict[str, int] = {}

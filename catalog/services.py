@@ -14,6 +14,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.text import slugify
 
+from catalog.availability import AvailabilityChange, record_changes, state_of, stocked
 from catalog.models import (
     Category,
     Product,
@@ -161,6 +162,7 @@ def upsert_products(*, rows: Sequence[Mapping[str, Any]], dry_run: bool = False)
     to_create: list[Product] = []
     to_update: list[Product] = []
     changed_fields: set[str] = set()
+    availability: list[AvailabilityChange] = []
     now = timezone.now()
     for sku, (index, values) in cleaned.items():
         if "category" in values:
@@ -180,8 +182,10 @@ def upsert_products(*, rows: Sequence[Mapping[str, Any]], dry_run: bool = False)
             statuses[index] = "created"
             continue
         diff = {k for k, v in values.items() if getattr(product, k) != v}
+        was = state_of(product)
         for name in diff:
             setattr(product, name, values[name])
+        availability.append(AvailabilityChange(product.pk, now, now=state_of(product), was=was))
         statuses[index] = "updated" if diff else "unchanged"
         if diff:
             product.updated_at = now  # bulk_update skips auto_now
@@ -194,6 +198,7 @@ def upsert_products(*, rows: Sequence[Mapping[str, Any]], dry_run: bool = False)
     if to_update:
         names = {name.removesuffix("_id") for name in changed_fields}
         Product.objects.bulk_update(to_update, [*sorted(names), "updated_at"], batch_size=2000)
+        record_changes(changes=availability)  # only those whose availability moved
     if to_create or to_update:
         bump_catalog_version()
     return UpsertResult(statuses=statuses, errors=errors)
@@ -353,8 +358,18 @@ def categories_for_paths(*, paths: Iterable[tuple[str, ...]]) -> dict[tuple[str,
 
 def set_products_active(*, products: QuerySet[Product], active: bool) -> int:
     """Switch products on or off; returns how many changed. Serving sees it in its next response."""
+    now = timezone.now()
+    stocks = dict(products.exclude(is_active=active).values_list("pk", "stock"))
     # update() skips auto_now, so updated_at is set explicitly: exports and syncs rely on it.
-    changed = products.exclude(is_active=active).update(is_active=active, updated_at=timezone.now())
+    changed = Product.objects.filter(pk__in=list(stocks), is_active=not active).update(
+        is_active=active, updated_at=now
+    )
+    record_changes(
+        changes=(
+            AvailabilityChange(pk, now, now=(active, stocked(s)), was=(not active, stocked(s)))
+            for pk, s in stocks.items()
+        )
+    )
     if changed:
         bump_catalog_version()
     return changed

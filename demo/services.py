@@ -20,6 +20,7 @@ from behavior.services import bulk_load_events, refresh_event_statistics
 from behavior.summaries import refresh_event_summaries
 from catalog.models import Category, Product, Promotion
 from catalog.versioning import bump_catalog_version
+from demo.availability import record_plan_history, record_stock_dressing
 from demo.bulk_rows import insert_rows
 from demo.draws import HISTORY_DAYS
 from demo.experiment import delete_demo_experiments
@@ -105,6 +106,8 @@ def build_demo_shop(
             shoppers = _create_shoppers(plan, categories=categories)
         with stage("events (COPY)"):
             _create_events(plan, products=products, shoppers=shoppers, progress=progress)
+        with stage("availability history"):
+            record_plan_history(plan, products=products, now=now, seed=seed)
         with stage("summaries"):
             # A reset deleted events, which an incremental refresh cannot see: rewrite every day.
             refresh_event_summaries(now=timezone.now(), rebuild=True)
@@ -312,11 +315,14 @@ def reset_demo_data() -> dict[str, int]:
         dressed = list(
             Product.objects.filter(Q(attributes__demo_points=True) | Q(attributes__demo_stock=True))
         )
+        restocked = []
         for product in dressed:
             if product.attributes.pop("demo_points", False):
                 product.points_price = None
             if product.attributes.pop("demo_stock", False):
                 product.stock = None
+                restocked.append(product)
+        record_stock_dressing(restocked, at=timezone.now(), sold_out=False)
         Product.objects.bulk_update(
             dressed, ["attributes", "points_price", "stock"], batch_size=500
         )
@@ -377,6 +383,8 @@ def dress_imported_shop(*, seed: int, now: datetime) -> dict[str, int]:
         for product in sold_out:
             product.stock = 0
             product.attributes = {**product.attributes, "demo_stock": True}
+        # Sold out at the build's time, after every purchase in the file.
+        record_stock_dressing(sold_out, at=now, sold_out=True)
         Product.objects.bulk_update(
             {p.pk: p for p in redeemable + sold_out}.values(),
             ["points_price", "stock", "attributes"],

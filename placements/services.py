@@ -21,7 +21,12 @@ from placements.models import Context, Placement, Rule, RuleKind
 from placements.ordering import Audience, RequestFacts, applicable, arrange, drop_filtered
 from placements.selectors import LiveSetup, live_setup, rules_for, shown_questions, targets
 from recommender.proof.shown import log_shown
-from recommender.serving.catalog_state import CatalogSnapshot, checked_catalog, current_catalog
+from recommender.serving.catalog_state import (
+    CatalogSnapshot,
+    catalog_at,
+    checked_catalog,
+    current_catalog,
+)
 from recommender.serving.clock import replay_cutoff
 from recommender.serving.model_cache import ServingModel
 from recommender.serving.products import ProductNotFound, bought_together, similar_products
@@ -220,7 +225,7 @@ def placement_recommendations(
         if served is None:
             continue
         if catalog is None:  # the snapshot serving just checked: no second version read
-            catalog = checked_catalog()
+            catalog = catalog_at(checked_catalog(), now=now)
             facts = facts_on(catalog)
             rules = [rule for rule in rules if applicable(rule, facts)]
         first = first or served
@@ -233,7 +238,7 @@ def placement_recommendations(
         if len(pool) >= k:
             break
     if catalog is None or facts is None:
-        catalog = current_catalog()
+        catalog = catalog_at(current_catalog(), now=now)
         facts = facts_on(catalog)
         rules = [rule for rule in rules if applicable(rule, facts)]
     pool += _promoted_supply(
@@ -330,7 +335,7 @@ def _pinned_outside(
     items = [
         Recommendation(product=card, score=0.0, reason=featured, source="rule:pin")
         for pk in dict.fromkeys(wanted)
-        if (card := cards.get(pk)) is not None and card.in_stock and card.is_active
+        if (card := cards.get(pk)) is not None and catalog.on_sale(card)
     ]
     found = candidates_from(items, catalog=catalog, now=now)
     return drop_filtered(found, rules=rules, catalog=catalog, facts=facts)

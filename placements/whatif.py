@@ -34,7 +34,7 @@ from placements.whatif_scoring import Tally, compare, rule_targets
 from recommender.replay.models import fit_scratch_models, is_personal
 from recommender.replay.services import ReplayData, ReplayError, replay_data
 from recommender.selectors import champion_versions
-from recommender.serving.catalog_state import CatalogSnapshot, current_catalog
+from recommender.serving.catalog_state import CatalogSnapshot, catalog_at, current_catalog
 from recommender.serving.model_cache import (
     ServingModel,
     champion_models,
@@ -152,7 +152,7 @@ def run_whatif(
     clock = time.perf_counter()
     models, model_facts = replay_models(cut=cut, progress=progress)
     seconds["fit models"] = time.perf_counter() - clock
-    catalog = current_catalog()
+    catalog = catalog_at(current_catalog(), now=cut)  # the catalogue the replay serves
     # Exposure of what the drafts target, measured in both versions.
     targets = rule_targets([r for r in draft_rules if r not in live_rules], catalog)
     tallies = (

@@ -34,7 +34,7 @@ from recommender.replay import baselines
 from recommender.replay.models import Track, fit_scratch_models, serving_variants
 from recommender.replay.protocol import Split, global_split
 from recommender.replay.scoring import ratio_interval, score_lists, score_pages
-from recommender.serving.catalog_state import current_catalog
+from recommender.serving.catalog_state import catalog_at, current_catalog
 from recommender.serving.clock import replay_cutoff
 from recommender.serving.model_cache import personal_model
 from recommender.serving.registry import slot_names
@@ -122,6 +122,11 @@ def replay_shop(
     served = personal_model(models)
     report = ReplayReport(cut=at, facts=_facts(data, users, repeat_users, fitted, seed), scores=[])
     report.facts["auto_serves"] = served.algorithm if served is not None else None
+    # What no served list can reach and the baselines, ranking every product, can.
+    unservable = ~_servable_at(data, at)[split.test.indices]
+    report.facts["test_pairs_unservable_at_cut"] = (
+        float(unservable.mean()) if unservable.size else 0.0
+    )
     popular = baselines.popularity(split, k=K)
     ease = baselines.ease(split, k=K)
     report.facts["ease"] = {"model": ease.name, **ease.params}
@@ -248,7 +253,7 @@ def _repeat_scores(data, users, at, models, track, repeat) -> tuple[list[ListSco
     # The replay serves today's catalog: what is inactive or out of stock now cannot be served,
     # however often it was bought before the cut.
     servable = baselines.own_most_frequent(
-        data.split, data.purchases, users, k=K, servable=_servable_now(data)
+        data.split, data.purchases, users, k=K, servable=_servable_at(data, at)
     )
     like_for_like = score_lists(servable.recs, users=users, relevant=target)
     scores.append(ListScore("baseline own_most_frequent (servable)", "purchases", like_for_like[0]))
@@ -282,9 +287,10 @@ def _repeat_scores(data, users, at, models, track, repeat) -> tuple[list[ListSco
     return scores, tuning
 
 
-def _servable_now(data: ReplayData) -> np.ndarray:
-    """Bool per item code: the product is in the catalog and available to serve today."""
-    catalog = current_catalog()
+def _servable_at(data: ReplayData, at: datetime) -> np.ndarray:
+    """Bool per item code: the product is in the catalog and was available to serve at the cut
+    (the catalogue serving answers the replay from, ``catalog_at``)."""
+    catalog = catalog_at(current_catalog(), now=at)
     rows = catalog.rows_of(data.product_pks)
     return (rows >= 0) & catalog.available[np.maximum(rows, 0)]
 

@@ -9,14 +9,19 @@ arrays (about 40 bytes per product) and rebuilds them when the catalog changes:
 - changes made elsewhere (admin, CSV imports, shell) are caught by a fingerprint query
   (count and ``Max(updated_at)`` of products, a digest of promotions and the category tree),
   run at most every ``SHELFWISE_CATALOG_CHECK_SECONDS``. No signals: domain flow stays explicit.
+
+A request at a past clock (a replay) is served the catalogue as it stood then (``catalog_at``):
+each product's availability at T is read from the catalog's availability history.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -24,9 +29,11 @@ import numpy as np
 from django.conf import settings
 from django.db import connection
 
+from catalog.availability import states_at
 from catalog.models import Category, CategoryTree, Product, Promotion
 from catalog.versioning import catalog_version
-from recommender.serving.results import CARDS_KEPT, product_cards
+from recommender.serving.clock import replay_cutoff
+from recommender.serving.results import CARDS_KEPT, ProductCard, product_cards
 
 logger = logging.getLogger(__name__)
 
@@ -76,6 +83,7 @@ class CatalogSnapshot:
     # keys of their own: built once per snapshot instead of once per request.
     derived: dict = field(default_factory=dict)
     attributes: ProductAttributes | None = None  # None: not read (a snapshot built by hand)
+    as_of: datetime | None = None  # the past clock it stands at (``catalog_at``); None: today
 
     def __len__(self) -> int:
         return int(self.pks.size)
@@ -91,6 +99,17 @@ class CatalogSnapshot:
         found = self.pks[position] == pks
         out[found] = position[found]
         return out
+
+    def on_sale(self, card: ProductCard) -> bool:
+        """Whether a product read just now (its card) may be shown under this snapshot.
+
+        Today's snapshot: the card decides, being fresher (a sale-out since the snapshot shows
+        at once). A past clock's: the snapshot does, since the card says how it stands today.
+        """
+        if self.as_of is None:
+            return card.in_stock and card.is_active
+        row = int(self.rows_of(np.array([card.id]))[0])
+        return row >= 0 and bool(self.available[row])
 
     def active_promotions(self, *, now: datetime) -> list[PromotionInfo]:
         """Promotions whose window contains ``now``, best first (priority, then discount)."""
@@ -129,6 +148,14 @@ class _State:
     snapshot: CatalogSnapshot | None = None
     fingerprint: str = ""
     checked_at: float = 0.0
+    # As-of snapshots by (current version, the past clock): a replay serves thousands of
+    # shoppers at one cut, and each build reads the availability history once.
+    past: OrderedDict[tuple[str, float], CatalogSnapshot] = OrderedDict()
+    past_lock = threading.Lock()  # its own: a replay's build never holds up a live rebuild
+
+
+# A replay serves one cut at a time; a few kept cover a caller alternating between two.
+PAST_SNAPSHOTS_KEPT = 4
 
 
 def current_catalog(*, bumped: str | None = None) -> CatalogSnapshot:
@@ -161,11 +188,56 @@ def checked_catalog() -> CatalogSnapshot:
     return snapshot if snapshot is not None else current_catalog()
 
 
+def catalog_at(snapshot: CatalogSnapshot, *, now: datetime) -> CatalogSnapshot:
+    """The catalogue a request at ``now`` is served from: ``snapshot`` itself for a live
+    request (nothing extra), the catalogue as it stood at ``now`` for a past clock
+    (``clock.replay_cutoff``).
+
+    As it stood: each product's availability is its last recorded state at or before ``now``
+    (``catalog.availability``); a product with no change recorded since keeps today's. A
+    product sold out after a replay's cut was on sale at the cut, and is served there.
+    """
+    before = replay_cutoff(now)
+    if before is None:
+        return snapshot
+    key = (snapshot.version, before.timestamp())
+    with _State.past_lock:
+        found = _State.past.get(key)
+        if found is None:
+            found = _as_of(snapshot, before)
+            _State.past[key] = found
+            while len(_State.past) > PAST_SNAPSHOTS_KEPT:
+                _State.past.popitem(last=False)
+        return found
+
+
+def _as_of(snapshot: CatalogSnapshot, at: datetime) -> CatalogSnapshot:
+    available = snapshot.available.copy()
+    states = states_at(at=at)
+    if states:
+        pks = np.fromiter(states, dtype=np.int64, count=len(states))
+        was = np.fromiter((a and s for a, s in states.values()), dtype=bool, count=len(states))
+        rows = snapshot.rows_of(pks)
+        available[rows[rows >= 0]] = was[rows >= 0]
+    # Everything else is today's: prices, categories, promotions (their windows are checked
+    # against the request's clock), cards (shared: a card does not depend on availability,
+    # and a memo missing a product reads it). What callers derive may, so that starts afresh.
+    return dataclasses.replace(
+        snapshot,
+        version=f"{snapshot.version}@{at.timestamp()!r}",
+        available=available,
+        derived={},
+        as_of=at,
+    )
+
+
 def forget_catalog() -> None:
-    """Drop this process's snapshot so the next request rebuilds it (tests)."""
+    """Drop this process's snapshots so the next request rebuilds them (tests)."""
     with _State.lock:
         _State.snapshot = None
         _State.checked_at = 0.0
+    with _State.past_lock:
+        _State.past.clear()
 
 
 def _bumped_version() -> str:

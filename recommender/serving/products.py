@@ -29,7 +29,7 @@ from recommender.serving.cache import (
     store_entries,
     store_response,
 )
-from recommender.serving.catalog_state import CatalogSnapshot, current_catalog
+from recommender.serving.catalog_state import CatalogSnapshot, catalog_at, current_catalog
 from recommender.serving.clock import clock_part, replay_cutoff
 from recommender.serving.model_cache import (
     ServingModel,
@@ -107,7 +107,7 @@ def _look_up(sku: str, models: dict[str, ServingModel] | None = None) -> _Found:
 
 def _product_list(found: _Found, *, k: int, now: datetime, kind: str) -> Recommendations:
     sku, pk, title, description = found.sku, found.pk, found.title, found.description
-    catalog, models, scratch = found.catalog, found.models, found.scratch
+    catalog, models, scratch = catalog_at(found.catalog, now=now), found.models, found.scratch
     behavioural = neighbour_model(models)
     before = replay_cutoff(now)
     key = response_key(kind, pk, k, catalog.version, models_key(models), clock_part(before))

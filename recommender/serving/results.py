@@ -190,7 +190,8 @@ def render(picks: list[Pick], *, catalog: CatalogSnapshot) -> list[Recommendatio
     """Product cards for the picks, reasons that name the shopper's products.
 
     Cards come from the snapshot's memo (read once per snapshot), so they agree with the
-    eligibility the snapshot decided; a card found inactive or sold out is still dropped.
+    eligibility the snapshot decided; a card found inactive or sold out since is still dropped
+    (``CatalogSnapshot.on_sale``).
     """
     pks = [int(catalog.pks[p.row]) for p in picks]
     pks += [int(catalog.pks[p.because_row]) for p in picks if p.because_row >= 0]
@@ -198,7 +199,7 @@ def render(picks: list[Pick], *, catalog: CatalogSnapshot) -> list[Recommendatio
     items = []
     for pick in picks:
         card = cards.get(int(catalog.pks[pick.row]))
-        if card is None or not card.in_stock or not card.is_active:
+        if card is None or not catalog.on_sale(card):
             continue
         reason = pick.reason
         if reason is None:

@@ -19,7 +19,7 @@ from behavior.realtime import shopper_state
 from behavior.selectors import shopper_facts
 from catalog.versioning import VERSION_KEY
 from recommender.serving.cache import digest_of, fresh_entry, slot_entry_name, store_entries
-from recommender.serving.catalog_state import current_catalog
+from recommender.serving.catalog_state import catalog_at, current_catalog
 from recommender.serving.clock import replay_cutoff
 from recommender.serving.model_cache import (
     ServingModel,
@@ -91,7 +91,8 @@ def recommend(
     state = shopper_state(
         shopper_id=info.pk, version=info.events_version, entries=names, before=before
     )
-    catalog = current_catalog(bumped=str(state.entries[VERSION_KEY] or 0))
+    # A past clock is served the catalogue as it stood then (today's for a live request).
+    catalog = catalog_at(current_catalog(bumped=str(state.entries[VERSION_KEY] or 0)), now=now)
     if models is None:
         models = champion_models()
         repeat = current_repeat_model()  # its path was read with the champions, in one query

@@ -20,8 +20,8 @@ def test_a_build_times_each_stage_in_order_with_the_commit_and_the_backends_cpu(
 
     names = [s.name for s in stages.done]
     assert names == [
-        "draw the plan", "categories", "products", "shoppers", "events (COPY)", "summaries",
-        "promotions", "commit", "ANALYZE",
+        "draw the plan", "categories", "products", "shoppers", "events (COPY)",
+        "availability history", "summaries", "promotions", "commit", "ANALYZE",
     ]  # fmt: skip
     assert all(s.wall >= 0 and s.cpu >= 0 for s in stages.done)
     # PostgreSQL runs on this machine: its backend's CPU is read for every stage.

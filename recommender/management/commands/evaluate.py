@@ -78,7 +78,9 @@ class Command(BaseCommand):
         self.stdout.write(
             f"Cut {report.cut:%Y-%m-%d %H:%M:%S} UTC: {facts['n_scored_shoppers']:,} of "
             f"{facts['n_eligible_shoppers']:,} shoppers scored, {facts['n_test_pairs']:,} test "
-            f"pairs; auto serves {facts['auto_serves']}; baseline {facts['ease']['model']} "
+            f"pairs ({facts.get('test_pairs_unservable_at_cut', 0):.1%} on products not on "
+            f"sale at the cut); auto serves {facts['auto_serves']}; "
+            f"baseline {facts['ease']['model']} "
             f"{facts['ease'].get('regularization', '')}"
         )
         header = f"{'list':<32} {'target':<10} {'n':>6} " + " ".join(f"{c:>11}" for c in COLUMNS)
