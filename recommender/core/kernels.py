@@ -276,6 +276,27 @@ def sparse_row_dots(matrix: sp.csr_matrix, row: int, other_rows: np.ndarray) -> 
     return np.bincount(owners, weights=products, minlength=other_rows.size).astype(FLOAT)
 
 
+def sparse_block(matrix: sp.csr_matrix, row_ids: np.ndarray, column_ids: np.ndarray) -> np.ndarray:
+    """matrix[row_ids][:, column_ids] as a dense float32 block, from the selected rows' stored
+    entries: scipy's fancy row-then-column indexing cost ~1 ms per call on a 58k-item kNN
+    matrix (a third of a "for you" request's ranking), this a few tens of microseconds."""
+    row_ids = np.asarray(row_ids, dtype=np.int64)
+    column_ids = np.asarray(column_ids, dtype=np.int64)
+    wanted, inverse = np.unique(column_ids, return_inverse=True)
+    block = np.zeros((row_ids.size, wanted.size), dtype=FLOAT)
+    if not row_ids.size or not wanted.size:
+        return block[:, inverse.ravel()]
+    position, counts = _stored_positions(matrix, row_ids)
+    columns = matrix.indices[position]
+    at = np.searchsorted(wanted, columns)
+    at[at >= wanted.size] = 0
+    hit = wanted[at] == columns
+    rows = np.repeat(np.arange(row_ids.size), counts)
+    # add.at: a non-canonical matrix's repeated entries sum, as scipy's toarray sums them
+    np.add.at(block, (rows[hit], at[hit]), matrix.data[position][hit])
+    return block[:, inverse.ravel()]
+
+
 def _stored_positions(matrix: sp.csr_matrix, row_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(position in ``matrix.data`` of every stored entry of the selected rows, rows back to
     back; the number of entries of each row)."""

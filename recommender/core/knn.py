@@ -25,6 +25,7 @@ from recommender.core.checks import (
 from recommender.core.kernels import (
     FLOAT,
     flop_blocks,
+    sparse_block,
     sparse_rows_sum,
     sparse_rows_top_k,
     top_per_row,
@@ -244,7 +245,7 @@ class ItemKNN(Recommender):
 
     def _similarity_block(self, item_ids: np.ndarray, target_ids: np.ndarray) -> np.ndarray:
         """S[item_ids][:, target_ids] as a dense block (a few rows, a few columns)."""
-        return self.similarity[item_ids][:, target_ids].toarray()
+        return sparse_block(self.similarity, item_ids, target_ids)
 
     def _after_load(self) -> None:
         self.similarity = sp.csr_matrix(self.similarity, dtype=FLOAT)

@@ -292,3 +292,16 @@ def test_similar_items_on_a_fitted_model_equal_a_dense_top_k():
     expected_ids, expected_scores = top_k(dense, 7)
     np.testing.assert_array_equal(ids, expected_ids)
     np.testing.assert_array_equal(scores, expected_scores)
+
+
+def test_item_similarities_equal_the_sliced_similarity_matrix():
+    model = ItemKNN(k_neighbors=5).fit(random_matrix())
+    items = np.array([3, 7, 7, 0, 39])
+    targets = np.array([5, 0, 5, 12, 39, 1])  # a repeated target, as serving's unknown ones are
+
+    block = model.item_similarities(items, targets)
+
+    expected = model.similarity[items][:, targets].toarray()
+    np.testing.assert_array_equal(block, expected)
+    assert np.count_nonzero(block) > 0
+    assert model.item_similarities(items, np.array([], dtype=np.int64)).shape == (5, 0)
