@@ -288,7 +288,8 @@ def sparse_block(matrix: sp.csr_matrix, row_ids: np.ndarray, column_ids: np.ndar
         return block[:, inverse.ravel()]
     position, counts = _stored_positions(matrix, row_ids)
     columns = matrix.indices[position]
-    at = np.searchsorted(wanted, columns)
+    # In the indices' own dtype: a mixed int32/int64 search converts every stored entry first.
+    at = np.searchsorted(wanted.astype(columns.dtype), columns)
     at[at >= wanted.size] = 0
     hit = wanted[at] == columns
     rows = np.repeat(np.arange(row_ids.size), counts)
