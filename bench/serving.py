@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import random
 import re
 import statistics
 import subprocess
@@ -64,6 +65,12 @@ def main() -> int:
     )
     parser.add_argument("--shoppers", type=int, default=2000, help="distinct shoppers used")
     parser.add_argument("--compute-requests", type=int, default=500)
+    parser.add_argument(
+        "--seed",
+        type=int,
+        help="draw the shoppers with this seed (the same ones in two runs: before/after pairs); "
+        "default a fresh random draw",
+    )
     parser.add_argument("--slot", default="for_you")
     parser.add_argument(
         "--placement",
@@ -86,7 +93,7 @@ def main() -> int:
     import django
 
     django.setup()
-    shoppers, token = _setup(args.shoppers)
+    shoppers, token = _setup(args.shoppers, seed=args.seed)
     if not args.placement:
         return _run(args, shoppers, token)
     from bench.placements import _clear_shown_history, _teardown
@@ -161,7 +168,7 @@ def _run(args: argparse.Namespace, shoppers: list[str], token: str) -> int:
     return 0 if ok else 1
 
 
-def _setup(n: int) -> tuple[list[str], str]:
+def _setup(n: int, *, seed: int | None = None) -> tuple[list[str], str]:
     from django.contrib.auth import get_user_model
     from django.db.models import Count
     from rest_framework.authtoken.models import Token
@@ -170,13 +177,11 @@ def _setup(n: int) -> tuple[list[str], str]:
 
     user, _ = get_user_model().objects.get_or_create(username="bench-serving")
     token, _ = Token.objects.get_or_create(user=user)
-    shoppers = list(
-        Shopper.objects.annotate(n=Count("events"))
-        .filter(n__gt=0)
-        .order_by("?")
-        .values_list("external_id", flat=True)[:n]
-    )
-    return shoppers, token.key
+    with_events = Shopper.objects.annotate(n=Count("events")).filter(n__gt=0)
+    if seed is None:
+        return list(with_events.order_by("?").values_list("external_id", flat=True)[:n]), token.key
+    every = sorted(with_events.values_list("external_id", flat=True))
+    return random.Random(seed).sample(every, min(n, len(every))), token.key
 
 
 def _impressions_logged() -> int:

@@ -222,14 +222,86 @@ def sparse_rows_sum(matrix: sp.csr_matrix, item_ids: np.ndarray, weights: np.nda
     entries of the selected rows are gathered with one index computation (no loop over the
     shopper's items) and summed by ``np.bincount``.
     """
-    starts = matrix.indptr[item_ids]
-    counts = matrix.indptr[item_ids + 1] - starts
-    # position of every stored entry of the selected rows, rows back to back
-    offsets = np.repeat(starts - (np.cumsum(counts) - counts), counts)
-    position = np.arange(offsets.size) + offsets
+    position, counts = _stored_positions(matrix, item_ids)
     scores = np.bincount(
         matrix.indices[position],
         weights=matrix.data[position] * np.repeat(weights, counts),
         minlength=matrix.shape[1],
     )
     return scores.astype(FLOAT)
+
+
+def sparse_rows_top_k(
+    matrix: sp.csr_matrix, row_ids: np.ndarray, n: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """``ranking.top_k`` of the selected rows with every unstored entry at -inf: the same ids
+    and scores in the same order (score descending, lower column first; -1 and -inf past the
+    last stored finite entry), read from the stored entries alone rather than from a dense
+    (rows × columns) block, which cost a catalogue-sized fill and partition per request.
+    """
+    row_ids = np.asarray(row_ids, dtype=np.int64)
+    position, counts = _stored_positions(matrix, row_ids)
+    rows = np.repeat(np.arange(row_ids.size), counts)
+    columns = matrix.indices[position].astype(np.int64)
+    values = np.asarray(matrix.data[position], dtype=FLOAT)
+    values[~np.isfinite(values)] = -np.inf
+    order = np.lexsort((columns, -values, rows))
+    # Sorted by row first, so each row's entries stay where its stored entries started.
+    rank = np.arange(order.size) - np.repeat(np.cumsum(counts) - counts, counts)
+    keep = rank < n
+    ids = np.full((row_ids.size, n), -1, dtype=np.int64)
+    scores = np.full((row_ids.size, n), -np.inf, dtype=FLOAT)
+    at = order[keep]
+    ids[rows[at], rank[keep]] = columns[at]
+    scores[rows[at], rank[keep]] = values[at]
+    ids[~np.isfinite(scores)] = -1
+    return ids, scores
+
+
+def sparse_row_dots(matrix: sp.csr_matrix, row: int, other_rows: np.ndarray) -> np.ndarray:
+    """matrix[row] · matrix[j] for each j in ``other_rows``, float32, from the stored entries
+    of those rows only (a few dozen rows: no sparse product, no catalogue-sized vector)."""
+    other_rows = np.asarray(other_rows, dtype=np.int64)
+    start, stop = matrix.indptr[row], matrix.indptr[row + 1]
+    if start == stop or not other_rows.size:
+        return np.zeros(other_rows.size, dtype=FLOAT)
+    by_column = np.argsort(matrix.indices[start:stop], kind="stable")
+    columns, values = matrix.indices[start:stop][by_column], matrix.data[start:stop][by_column]
+    position, counts = _stored_positions(matrix, other_rows)
+    theirs = matrix.indices[position]
+    at = np.searchsorted(columns, theirs)
+    at[at >= columns.size] = 0
+    products = np.where(columns[at] == theirs, values[at] * matrix.data[position], 0)
+    owners = np.repeat(np.arange(other_rows.size), counts)
+    return np.bincount(owners, weights=products, minlength=other_rows.size).astype(FLOAT)
+
+
+def sparse_block(matrix: sp.csr_matrix, row_ids: np.ndarray, column_ids: np.ndarray) -> np.ndarray:
+    """matrix[row_ids][:, column_ids] as a dense float32 block, from the selected rows' stored
+    entries: scipy's fancy row-then-column indexing cost ~1 ms per call on a 58k-item kNN
+    matrix (a third of a "for you" request's ranking), this a few tens of microseconds."""
+    row_ids = np.asarray(row_ids, dtype=np.int64)
+    column_ids = np.asarray(column_ids, dtype=np.int64)
+    wanted, inverse = np.unique(column_ids, return_inverse=True)
+    block = np.zeros((row_ids.size, wanted.size), dtype=FLOAT)
+    if not row_ids.size or not wanted.size:
+        return block[:, inverse.ravel()]
+    position, counts = _stored_positions(matrix, row_ids)
+    columns = matrix.indices[position]
+    # In the indices' own dtype: a mixed int32/int64 search converts every stored entry first.
+    at = np.searchsorted(wanted.astype(columns.dtype), columns)
+    at[at >= wanted.size] = 0
+    hit = wanted[at] == columns
+    rows = np.repeat(np.arange(row_ids.size), counts)
+    # add.at: a non-canonical matrix's repeated entries sum, as scipy's toarray sums them
+    np.add.at(block, (rows[hit], at[hit]), matrix.data[position][hit])
+    return block[:, inverse.ravel()]
+
+
+def _stored_positions(matrix: sp.csr_matrix, row_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(position in ``matrix.data`` of every stored entry of the selected rows, rows back to
+    back; the number of entries of each row)."""
+    starts = matrix.indptr[row_ids]
+    counts = matrix.indptr[row_ids + 1] - starts
+    offsets = np.repeat(starts - (np.cumsum(counts) - counts), counts)
+    return np.arange(offsets.size) + offsets, counts

@@ -22,8 +22,14 @@ from recommender.core.checks import (
     check_positive,
     check_user_items,
 )
-from recommender.core.kernels import FLOAT, flop_blocks, sparse_rows_sum, top_per_row
-from recommender.core.ranking import top_k
+from recommender.core.kernels import (
+    FLOAT,
+    flop_blocks,
+    sparse_block,
+    sparse_rows_sum,
+    sparse_rows_top_k,
+    top_per_row,
+)
 
 ITEM_SIMILARITIES = ("cosine", "jaccard", "dot")
 WEIGHTINGS = (None, "bm25", "tfidf")
@@ -224,11 +230,11 @@ class ItemKNN(Recommender):
         """
         self._require_fitted()
         item_ids = check_ids(item_ids, upper=self.n_items, name="item_ids")
-        block = self.similarity[item_ids]
-        scores = np.full((item_ids.size, self.n_items), -np.inf, dtype=FLOAT)
-        rows = np.repeat(np.arange(item_ids.size), np.diff(block.indptr))
-        scores[rows, block.indices] = block.data
-        return top_k(scores, n)
+        if n < 1:
+            raise ValueError(f"n must be >= 1, got {n}")
+        # From the stored neighbours alone: a dense row per item cost a catalogue-sized fill
+        # and partition on every product page.
+        return sparse_rows_top_k(self.similarity, item_ids, n)
 
     def item_similarity(self, item_id: int, other_ids: np.ndarray) -> np.ndarray:
         """S[j, item_id] for each j in ``other_ids``: how much j votes for ``item_id``."""
@@ -239,7 +245,7 @@ class ItemKNN(Recommender):
 
     def _similarity_block(self, item_ids: np.ndarray, target_ids: np.ndarray) -> np.ndarray:
         """S[item_ids][:, target_ids] as a dense block (a few rows, a few columns)."""
-        return self.similarity[item_ids][:, target_ids].toarray()
+        return sparse_block(self.similarity, item_ids, target_ids)
 
     def _after_load(self) -> None:
         self.similarity = sp.csr_matrix(self.similarity, dtype=FLOAT)

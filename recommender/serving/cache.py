@@ -24,10 +24,6 @@ from django.core.cache import cache
 logger = logging.getLogger(__name__)
 
 
-def response_key(*parts: Any) -> str:
-    return f"serving:response:{_digest(parts)}"
-
-
 def slot_entry_name(*request: Any) -> str:
     """Where a shopper's response to this request (slot, k, shopper, country) is kept."""
     return f"serving:slot:{_digest(request)}"
@@ -50,6 +46,15 @@ def cached_response(key: str) -> Any | None:
     except Exception:  # a broken cache must cost a recomputation, not the response
         logger.warning("Response cache unreadable", exc_info=True)
         return None
+
+
+def cached_entries(names: list[str]) -> dict[str, Any]:
+    """The entries of these names that exist, read in one round trip; {} when unreadable."""
+    try:
+        return cache.get_many(names)
+    except Exception:
+        logger.warning("Response cache unreadable", exc_info=True)
+        return {}
 
 
 def store_response(key: str, value: Any) -> None:

@@ -38,6 +38,7 @@ from recommender.serving.results import CARDS_KEPT, ProductCard, product_cards
 logger = logging.getLogger(__name__)
 
 _NO_CATEGORY = -1
+_ROW_OF_SKU = "catalog_state:row_of_sku"
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,15 @@ class ProductAttributes:
     tags: list[tuple[str, ...]]  # as stored (lower case)
 
 
+@dataclass(frozen=True)
+class ProductNames:
+    """Each row's sku and title: a product page finds its product and names it in reasons
+    without a query (the row of a sku is looked up in a dict built on first use)."""
+
+    skus: np.ndarray  # object
+    titles: np.ndarray  # object
+
+
 @dataclass
 class CatalogSnapshot:
     """The catalog as arrays; row ``r`` describes product ``pks[r]`` (pks sorted ascending)."""
@@ -84,6 +94,7 @@ class CatalogSnapshot:
     derived: dict = field(default_factory=dict)
     attributes: ProductAttributes | None = None  # None: not read (a snapshot built by hand)
     as_of: datetime | None = None  # the past clock it stands at (``catalog_at``); None: today
+    names: ProductNames | None = None  # None: not read (a snapshot built by hand)
 
     def __len__(self) -> int:
         return int(self.pks.size)
@@ -110,6 +121,17 @@ class CatalogSnapshot:
             return card.in_stock and card.is_active
         row = int(self.rows_of(np.array([card.id]))[0])
         return row >= 0 and bool(self.available[row])
+
+    def row_of_sku(self, sku: str) -> int:
+        """The catalog row of the product with this sku; -1 when the snapshot does not hold it
+        (or holds no names)."""
+        if self.names is None:
+            return -1
+        rows = self.derived.get(_ROW_OF_SKU)
+        if rows is None:
+            rows = {sku: row for row, sku in enumerate(self.names.skus.tolist())}
+            self.derived[_ROW_OF_SKU] = rows
+        return rows.get(sku, -1)
 
     def active_promotions(self, *, now: datetime) -> list[PromotionInfo]:
         """Promotions whose window contains ``now``, best first (priority, then discount)."""
@@ -295,6 +317,8 @@ def _build(version: str) -> CatalogSnapshot:
             "price",
             "brand",
             "tags",
+            "sku",
+            "title",
         )
     )
     n = len(rows)
@@ -324,6 +348,10 @@ def _build(version: str) -> CatalogSnapshot:
             ),
             brand=np.array([(r[7] or "").casefold() for r in rows], dtype=object),
             tags=[tuple(r[8] or ()) for r in rows],
+        ),
+        names=ProductNames(
+            skus=np.array([r[9] for r in rows], dtype=object),
+            titles=np.array([r[10] for r in rows], dtype=object),
         ),
     )
     snapshot.promotions = _promotions(snapshot)

@@ -6,9 +6,8 @@ history: behaviour weighs ``n / (n + SHELFWISE_SIMILAR_CONTENT_PRIOR)`` for a pr
 distinct shoppers touched in training. A product added since training has no content vector
 yet: its title and description are scored as a search query, with its category counted too.
 Then products of the same category ranked by popularity, then global popularity, so the list
-is never empty. Bought together: products purchased in the same orders first, then products in
-the same order-less sessions (browsed together, each reason saying which), counted per product
-with index-backed queries (``behavior.basket_selectors``) and cached for an hour.
+is never empty. Bought together (``together``): products purchased in the same orders first,
+then products in the same order-less sessions, then the similar list.
 """
 
 from __future__ import annotations
@@ -20,15 +19,10 @@ from datetime import datetime
 import numpy as np
 from django.conf import settings
 
-from behavior.basket_selectors import co_occurrence_counts
 from catalog.models import Product
+from catalog.versioning import VERSION_KEY
 from recommender.serving import reasons
-from recommender.serving.cache import (
-    cached_response,
-    response_key,
-    store_entries,
-    store_response,
-)
+from recommender.serving.cache import cached_entries, digest_of, fresh_entry, store_entries
 from recommender.serving.catalog_state import CatalogSnapshot, catalog_at, current_catalog
 from recommender.serving.clock import clock_part, replay_cutoff
 from recommender.serving.model_cache import (
@@ -43,12 +37,10 @@ from recommender.serving.model_cache import (
 from recommender.serving.results import Recommendations, render
 from recommender.serving.rules import checked_k, eligible
 from recommender.serving.slots import Pick
+from recommender.serving.together import co_occurring
 from recommender.serving.trending import popular_rows
 
 POOL_FACTOR = 3
-# Basket counts move slowly with new orders: cached apart from responses. Precomputing them at
-# training time would remove even the first request's cost.
-CO_OCCURRENCE_SECONDS = 3600
 # Text cosine from which a content neighbour's reason says "similar description".
 SIMILAR_TEXT_COSINE = 0.1
 
@@ -62,7 +54,7 @@ def similar_products(
 ) -> Recommendations:
     """Up to ``k`` eligible products like ``sku``, behaviour first, never the product itself;
     ``models`` (a replay's scratch models) replace the champions and bypass the cache."""
-    return _product_list(_look_up(sku, models), k=checked_k(k), now=now, kind="similar")
+    return _product_lists(sku, k=checked_k(k), now=now, kinds=("similar",), models=models)[0]
 
 
 def bought_together(
@@ -70,18 +62,61 @@ def bought_together(
 ) -> Recommendations:
     """Up to ``k`` eligible products bought or browsed with ``sku`` in the same order/session,
     completed by similar products when baskets are few; ``models`` as for similar_products."""
-    return _product_list(_look_up(sku, models), k=checked_k(k), now=now, kind="bought_together")
+    kinds = ("bought_together",)
+    return _product_lists(sku, k=checked_k(k), now=now, kinds=kinds, models=models)[0]
 
 
 def product_page_lists(*, sku: str, k: int, now: datetime) -> tuple[Recommendations, ...]:
     """``similar_products`` and ``bought_together`` of one product, which is looked up (with the
     catalog and the champions) once for both."""
-    k = checked_k(k)
-    found = _look_up(sku)
-    return tuple(_product_list(found, k=k, now=now, kind=kind) for kind in _PAGE_LISTS)
+    return _product_lists(sku, k=checked_k(k), now=now, kinds=_PAGE_LISTS)
 
 
 _PAGE_LISTS = ("similar", "bought_together")
+
+
+def _product_lists(
+    sku: str,
+    *,
+    k: int,
+    now: datetime,
+    kinds: tuple[str, ...],
+    models: dict[str, ServingModel] | None = None,
+) -> tuple[Recommendations, ...]:
+    """The product's lists, each from the response cache or computed (scratch models' ids are
+    only unique within one replay: they never read or fill the cache).
+
+    The catalog version and the cached lists are read in one round trip, under names that hold
+    only the request (the sku, k and clock), with a digest of what else they depend on (the
+    product, catalog and model versions) stored beside each; the product comes from the
+    snapshot. A response cache of 0 seconds (or scratch models) reads and writes no entry.
+    """
+    before = replay_cutoff(now)
+    seconds = settings.SHELFWISE_RESPONSE_CACHE_SECONDS if models is None else 0
+    names = {kind: _entry_name(kind, sku, k, before) for kind in kinds} if seconds else {}
+    if names:
+        entries = cached_entries([VERSION_KEY, *names.values()])
+        catalog = current_catalog(bumped=str(entries.get(VERSION_KEY) or 0))
+    else:
+        entries, catalog = {}, current_catalog()
+    found = _look_up(sku, catalog, models)
+    results, writes = [], {}
+    for kind in kinds:
+        digest = digest_of(kind, k, found.pk, catalog.version, models_key(found.models))
+        hit = fresh_entry(entries.get(names[kind]), digest) if names else None
+        if hit is not None:
+            results.append(hit.from_cache())
+            continue
+        result = _product_list(found, k=k, now=now, kind=kind, before=before)
+        if names:
+            writes[names[kind]] = ((digest, result), seconds)
+        results.append(result)
+    store_entries(writes)
+    return tuple(results)
+
+
+def _entry_name(kind: str, sku: str, k: int, before: datetime | None) -> str:
+    return f"serving:product-list:{digest_of(kind, sku, k, clock_part(before))}"
 
 
 @dataclass(frozen=True)
@@ -89,44 +124,51 @@ class _Found:
     sku: str
     pk: int
     title: str
-    description: str
     catalog: CatalogSnapshot
     models: dict[str, ServingModel]
-    # Scratch models' ids are only unique within one replay: they never read or fill the cache.
-    scratch: bool = False
+    # Read with the product when it came from PostgreSQL; None: read only if needed.
+    description: str | None = None
 
 
-def _look_up(sku: str, models: dict[str, ServingModel] | None = None) -> _Found:
+def _look_up(
+    sku: str, catalog: CatalogSnapshot, models: dict[str, ServingModel] | None = None
+) -> _Found:
+    """The product from the catalog snapshot (no query), or from PostgreSQL when it was added
+    after the snapshot was built (the periodic fingerprint check has not seen it yet)."""
+    models = champion_models() if models is None else models
+    row = catalog.row_of_sku(sku)
+    if row >= 0:
+        pk, title = int(catalog.pks[row]), str(catalog.names.titles[row])
+        return _Found(sku, pk, title, catalog=catalog, models=models)
     found = Product.objects.filter(sku=sku).values_list("id", "title", "description").first()
     if found is None:
         raise ProductNotFound(sku)
-    if models is None:
-        return _Found(sku, *found, catalog=current_catalog(), models=champion_models())
-    return _Found(sku, *found, catalog=current_catalog(), models=models, scratch=True)
+    pk, title, description = found
+    return _Found(sku, pk, title, catalog=catalog, models=models, description=description)
 
 
-def _product_list(found: _Found, *, k: int, now: datetime, kind: str) -> Recommendations:
-    sku, pk, title, description = found.sku, found.pk, found.title, found.description
-    catalog, models, scratch = catalog_at(found.catalog, now=now), found.models, found.scratch
+def _product_list(
+    found: _Found, *, k: int, now: datetime, kind: str, before: datetime | None
+) -> Recommendations:
+    sku, pk, title = found.sku, found.pk, found.title
+    # A past clock (a replay) is served the catalogue as it stood then.
+    catalog, models = catalog_at(found.catalog, now=now), found.models
     behavioural = neighbour_model(models)
-    before = replay_cutoff(now)
-    key = response_key(kind, pk, k, catalog.version, models_key(models), clock_part(before))
-    hit = None if scratch else cached_response(key)
-    if hit is not None:
-        return hit.from_cache()
     row = int(catalog.rows_of(np.array([pk]))[0])
     mask = eligible(catalog, excluded_rows=np.array([row]))
     picks: list[Pick] = []
     seen: set[int] = set()
-    product = _Product(row=row, title=title, description=description)
+    product = _Product(row=row, pk=pk, title=title, description=found.description)
     stages = [
         _neighbours(catalog, behavioural, content_model(models), product, k * POOL_FACTOR),
         _same_category(catalog, popularity_model(models), row, title),
         _popular(catalog, popularity_model(models), before),
     ]
     if kind == "bought_together":
-        stages.insert(0, _co_occurring(catalog, pk, title, before))
+        stages.insert(0, co_occurring(catalog, pk, title, before))
     for stage in stages:
+        if len(picks) >= k * POOL_FACTOR:
+            break  # a later stage's set-up (its ranking, its category) is not needed
         for pick in stage:
             if len(picks) >= k * POOL_FACTOR:
                 break
@@ -134,24 +176,21 @@ def _product_list(found: _Found, *, k: int, now: datetime, kind: str) -> Recomme
                 seen.add(pick.row)
                 picks.append(pick)
     # No category cap here: on a product page "similar" is meant to stay close to the product.
-    chosen = picks[:k]
-    result = Recommendations(
+    return Recommendations(
         slot=kind,
-        items=render(chosen, catalog=catalog),
+        items=render(picks[:k], catalog=catalog),
         product=sku,
         model_version=version_info(behavioural),
         generated_at=now,
     )
-    if not scratch:
-        store_response(key, result)
-    return result
 
 
 @dataclass(frozen=True)
 class _Product:
     row: int  # catalog row
+    pk: int
     title: str
-    description: str
+    description: str | None  # None: not read (only a product the content index lacks needs it)
 
 
 def _neighbours(
@@ -193,7 +232,7 @@ def _neighbours(
             reason = reasons.similar_content(
                 title=product.title,
                 same_category=same,
-                similar_text=bool(text_match[row] >= SIMILAR_TEXT_COSINE),
+                similar_text=bool(text_match.get(row, 0.0) >= SIMILAR_TEXT_COSINE),
             )
         yield Pick(row, behaviour + similar, source, reason)
 
@@ -222,43 +261,70 @@ def _behavioural_neighbours(
 
 def _content_neighbours(
     catalog: CatalogSnapshot, content: ServingModel | None, product: _Product, n: int
-) -> tuple[dict[int, float], np.ndarray]:
-    """(catalog row → content cosine, text cosine per catalog row): the index's stored top
-    neighbours, or for a product added since it was trained, its text scored like a query plus
-    a same-category share. The text cosines only choose the reason's words."""
+) -> tuple[dict[int, float], dict[int, float]]:
+    """(catalog row → content cosine, catalog row → text cosine) of the top ``n``: the index's
+    stored neighbours, or for a product added since it was trained, its text scored like a
+    query plus a same-category share. The text cosines only choose the reason's words."""
     if content is None:
-        return {}, np.zeros(len(catalog), dtype=np.float32)
+        return {}, {}
     item_rows, row_items = content.catalog_maps(catalog)
     item = int(row_items[product.row])
-    by_item = content.search.scores(f"{product.title} {product.title} {product.description}")
+    if item < 0:
+        return _unindexed_neighbours(catalog, content, product, n)
+    # The stored top neighbours: a slice of one CSR row, no similarity computed here.
+    similarity = content.model.similarity
+    start, stop = similarity.indptr[item], similarity.indptr[item + 1]
+    items, scores = similarity.indices[start:stop], similarity.data[start:stop]
+    rows = item_rows[items]
+    keep = (rows >= 0) & (scores > 0)
+    items, rows, scores = items[keep], rows[keep], np.asarray(scores, dtype=np.float32)[keep]
+    order = np.argsort(-scores, kind="stable")[:n]
+    # Text cosines of these neighbours alone (the product's indexed text against theirs), not
+    # of the whole catalogue: scoring every product's text cost ~1.2 ms a page at 60k products.
+    text = content.model.text_similarity(item, items[order])
+    chosen = rows[order].tolist()
+    return (
+        dict(zip(chosen, scores[order].tolist(), strict=True)),
+        dict(zip(chosen, text.tolist(), strict=True)),
+    )
+
+
+def _unindexed_neighbours(
+    catalog: CatalogSnapshot, content: ServingModel, product: _Product, n: int
+) -> tuple[dict[int, float], dict[int, float]]:
+    """A product the index has not seen: its title and description scored as a search query
+    over the indexed products, blended with a same-category share as the index weighs it."""
+    item_rows, _ = content.catalog_maps(catalog)
+    description = product.description
+    if description is None:
+        description = Product.objects.filter(pk=product.pk).values_list("description", flat=True)
+        description = description.first() or ""
+    by_item = content.search.scores(f"{product.title} {product.title} {description}")
     known = item_rows >= 0
     text_match = np.zeros(len(catalog), dtype=np.float32)
     text_match[item_rows[known]] = by_item[known]
-    if item >= 0:
-        # The stored top neighbours: a slice of one CSR row, no similarity computed here.
-        similarity = content.model.similarity
-        start, stop = similarity.indptr[item], similarity.indptr[item + 1]
-        rows, scores = item_rows[similarity.indices[start:stop]], similarity.data[start:stop]
-    else:
-        scores = text_match.copy()
-        category = int(catalog.category[product.row])
-        if category >= 0:
-            # Weighted like the index's blocks: its cosine is their weighted mean.
-            text_weight = float(getattr(content.model, "text_weight", 1.0))
-            category_weight = float(getattr(content.model, "category_weight", 0.5))
-            same = catalog.category == category
-            scores = (text_weight * scores + category_weight * same) / (
-                text_weight + category_weight
-            )
-        scores[product.row] = 0
-        rows = np.arange(len(catalog), dtype=np.int64)
-    keep = (rows >= 0) & (scores > 0)
-    rows, scores = rows[keep], np.asarray(scores, dtype=np.float32)[keep]
+    scores = text_match.copy()
+    category = int(catalog.category[product.row])
+    if category >= 0:
+        # Weighted like the index's blocks: its cosine is their weighted mean.
+        text_weight = float(getattr(content.model, "text_weight", 1.0))
+        category_weight = float(getattr(content.model, "category_weight", 0.5))
+        same = catalog.category == category
+        scores = (text_weight * scores + category_weight * same) / (text_weight + category_weight)
+    scores[product.row] = 0
+    rows = np.flatnonzero(scores > 0)
+    scores = np.asarray(scores, dtype=np.float32)[rows]
     order = np.argsort(-scores, kind="stable")[:n]
-    return dict(zip(rows[order].tolist(), scores[order].tolist(), strict=True)), text_match
+    chosen = rows[order]
+    return (
+        dict(zip(chosen.tolist(), scores[order].tolist(), strict=True)),
+        dict(zip(chosen.tolist(), text_match[chosen].tolist(), strict=True)),
+    )
 
 
 def _same_category(catalog: CatalogSnapshot, popular: ServingModel | None, row: int, title: str):
+    """The product's category, then its parent: their most popular products, then their
+    newest, from per-snapshot member lists (no pass over the catalogue per request)."""
     if row < 0 or catalog.category[row] < 0:
         return
     category = int(catalog.category[row])
@@ -268,47 +334,34 @@ def _same_category(catalog: CatalogSnapshot, popular: ServingModel | None, row: 
     for scope in (category, parent):
         if scope is None:
             continue
-        inside = np.zeros(len(catalog), dtype=bool)
-        inside[catalog.category_rows({scope})] = True
-        keep = inside[rows]
+        members, newest = _category_members(catalog, scope)
+        at = np.searchsorted(members, rows)
+        at[at >= members.size] = 0
+        keep = members[at] == rows if members.size else np.zeros(rows.size, dtype=bool)
         for r, s in zip(rows[keep].tolist(), scores[keep].tolist(), strict=True):
             yield Pick(r, float(s), "content:category", reason)
-        newest = np.flatnonzero(inside)
-        for r in newest[np.argsort(-catalog.created_at[newest])].tolist():
-            yield Pick(r, 0.0, "content:category", reason)
+        for start in range(0, newest.size, _CHUNK):
+            for r in newest[start : start + _CHUNK].tolist():
+                yield Pick(r, 0.0, "content:category", reason)
+
+
+# Newest members are read this many at a time: most pages stop after the first few.
+_CHUNK = 64
+
+
+def _category_members(catalog: CatalogSnapshot, scope: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of the category and its sub-categories, ascending and newest first; derived once
+    per catalog snapshot (sorting a large category's creation times cost ~0.5 ms a page)."""
+    key = ("products:category_members", scope)
+    found = catalog.derived.get(key)
+    if found is None:
+        members = catalog.category_rows({scope})
+        found = (members, members[np.argsort(-catalog.created_at[members])])
+        catalog.derived[key] = found
+    return found
 
 
 def _popular(catalog: CatalogSnapshot, popular: ServingModel | None, before: datetime | None):
     rows, scores, source = popular_rows(catalog=catalog, model=popular, before=before)
     for r, s in zip(rows.tolist(), scores.tolist(), strict=True):
         yield Pick(r, float(s), source, reasons.popular())
-
-
-def _co_occurring(catalog: CatalogSnapshot, pk: int, title: str, before: datetime | None):
-    counts = _cached_co_occurrence(product_id=pk, before=before)
-    if not counts:
-        return
-    rows = catalog.rows_of(np.array([c[0] for c in counts], dtype=np.int64))
-    for r, (_, orders, sessions) in zip(rows.tolist(), counts, strict=True):
-        if r < 0:
-            continue
-        # The reason names what happened: a shared order, else only a shared session.
-        if orders:
-            reason = reasons.bought_together(title=title, orders=orders)
-        else:
-            reason = reasons.browsed_together(title=title, sessions=sessions)
-        yield Pick(r, float(orders or sessions), "co_occurrence", reason)
-
-
-def _cached_co_occurrence(
-    *, product_id: int, before: datetime | None
-) -> list[tuple[int, int, int]]:
-    """``co_occurrence_counts``, cached per product and clock."""
-    # v3: orders and sessions apart (v2 cached their sum, which every reason called "bought").
-    key = f"serving:bought-together:v3:{product_id}{clock_part(before)}"
-    cached = cached_response(key)
-    if isinstance(cached, list):
-        return cached
-    ranked = co_occurrence_counts(product_id=product_id, before=before)
-    store_entries({key: (ranked, CO_OCCURRENCE_SECONDS)})
-    return ranked

@@ -169,12 +169,17 @@ def _blended(
             scores = item_model.model.score_items(items[known], profile.weights[known])
             if (discount := item_model.discount()) is not None:
                 scores = discounted(scores, discount)
-            part = _scaled_rows(scores, item_rows, mask)
             if unindexed:
+                part = _scaled_rows(scores, item_rows, mask)
                 part = _category_affinity(ctx, mask & (row_items < 0), content, part)
-            if part is not None:
-                total += weight * part
-                weight_sum += weight
+                if part is not None:
+                    total += weight * part
+                    weight_sum += weight
+            else:  # only the rows scoring above zero: the 60k-row move cost ~0.3 ms
+                rows, part = _scaled_hits(scores, item_rows, mask)
+                if rows.size:
+                    total[rows] = weight * part
+                    weight_sum += weight
     from_items = total.copy()
     search = np.zeros_like(total)
     best_query = np.full(len(catalog), -1, dtype=np.int64)
@@ -195,9 +200,11 @@ def _blended(
     if weight_sum <= 0:
         return
     total /= weight_sum
-    # Ineligible rows at -inf rather than eligible ones as ``candidates`` (np.unique: ~0.3 ms).
-    ranked = np.where(mask & (total > 0), total, -np.inf).astype(np.float32)
-    ids, scores = top_k_row(ranked, n)
+    # Ranked among the rows above zero (ascending, so ties still go to the lower row): the
+    # top n of the whole row with the others at -inf, from a partition of thousands, not 60k.
+    candidates = np.flatnonzero(mask & (total > 0))
+    top, scores = top_k_row(total[candidates], n)
+    ids, scores = candidates[top[top >= 0]], scores[top >= 0]
     searched, found = content.source, (item_model or content).source
     for row, score in zip(ids.tolist(), scores.tolist(), strict=True):
         if row < 0 or score <= 0:

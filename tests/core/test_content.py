@@ -266,3 +266,14 @@ def test_the_exact_scope_is_the_heaviest_label_whose_groups_are_small_enough():
         assert _scope_label(attributes, 100) == 1
         patch.setattr("recommender.core.content.neighbours._SCOPE_PAIRS_PER_ITEM", 5)
         assert _scope_label(attributes, 100) is None
+
+
+def test_text_similarity_is_the_query_cosine_of_the_items_own_text(model):
+    others = np.arange(len(TEXTS))
+
+    for item, text in enumerate(TEXTS):
+        cosines = model.text_similarity(item, others)
+
+        np.testing.assert_allclose(cosines, model.query_vector(text), rtol=1e-5, atol=1e-6)
+        assert cosines[item] == pytest.approx(1.0)
+    assert model.text_similarity(3, np.array([0, 1, 2])).tolist() == [0.0, 0.0, 0.0]

@@ -6,6 +6,7 @@ import scipy.sparse as sp
 
 from recommender.core.kernels import top_per_row
 from recommender.core.knn import ItemKNN
+from recommender.core.ranking import top_k
 from recommender.core.user_knn import UserKNN
 
 
@@ -247,3 +248,60 @@ def test_bm25_neighbours_keep_their_accuracy_as_the_long_tail_grows():
 
     assert small > 0.3
     assert large > 0.8 * small
+
+
+def test_similar_items_read_from_the_stored_neighbours_equal_a_dense_top_k():
+    # Ties (a stored 0.5 twice), a stored zero, a short row and an empty row: the stored-entry
+    # ranking must give exactly what top_k over a dense -inf-filled block gives.
+    S = sp.csr_matrix(
+        np.array(
+            [
+                [0.0, 0.5, 0.0, 0.5, 0.9, 0.0],
+                [0.2, 0.0, 0.0, 0.0, 0.0, 0.0],
+                [0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
+                [0.3, 0.1, 0.7, 0.0, 0.7, 0.3],
+            ],
+            dtype=np.float32,
+        )
+    )
+    model = ItemKNN(k_neighbors=10).fit(random_matrix(n_items=6))
+    model.similarity = S
+    model.similarity[3, 5] = 0.0  # an explicitly stored zero
+    dense = np.full(S.shape, -np.inf, dtype=np.float32)
+    stored = model.similarity.tocoo()
+    dense[stored.row, stored.col] = stored.data
+
+    for n in (1, 2, 4, 8):
+        ids, scores = model.similar_items([3, 0, 2, 1], n=n)
+
+        expected_ids, expected_scores = top_k(dense[[3, 0, 2, 1]], n)
+        np.testing.assert_array_equal(ids, expected_ids)
+        np.testing.assert_array_equal(scores, expected_scores)
+    assert ids[1].tolist()[:3] == [4, 1, 3]  # 0.9, then the tied 0.5s by lower column
+
+
+def test_similar_items_on_a_fitted_model_equal_a_dense_top_k():
+    model = ItemKNN(k_neighbors=5).fit(random_matrix())
+    items = np.arange(model.n_items)
+    dense = np.full((items.size, model.n_items), -np.inf, dtype=np.float32)
+    stored = model.similarity.tocoo()
+    dense[stored.row, stored.col] = stored.data
+
+    ids, scores = model.similar_items(items, n=7)
+
+    expected_ids, expected_scores = top_k(dense, 7)
+    np.testing.assert_array_equal(ids, expected_ids)
+    np.testing.assert_array_equal(scores, expected_scores)
+
+
+def test_item_similarities_equal_the_sliced_similarity_matrix():
+    model = ItemKNN(k_neighbors=5).fit(random_matrix())
+    items = np.array([3, 7, 7, 0, 39])
+    targets = np.array([5, 0, 5, 12, 39, 1])  # a repeated target, as serving's unknown ones are
+
+    block = model.item_similarities(items, targets)
+
+    expected = model.similarity[items][:, targets].toarray()
+    np.testing.assert_array_equal(block, expected)
+    assert np.count_nonzero(block) > 0
+    assert model.item_similarities(items, np.array([], dtype=np.int64)).shape == (5, 0)

@@ -31,7 +31,13 @@ from recommender.core.content.attributes import (
 )
 from recommender.core.content.neighbours import neighbours
 from recommender.core.content.text import terms, tfidf
-from recommender.core.kernels import FLOAT, normalize_rows, row_norms, sparse_rows_sum
+from recommender.core.kernels import (
+    FLOAT,
+    normalize_rows,
+    row_norms,
+    sparse_row_dots,
+    sparse_rows_sum,
+)
 from recommender.core.ranking import top_k
 
 
@@ -287,6 +293,14 @@ class ContentModel(Recommender):
         item_id = int(check_ids(item_id, upper=self.n_items, name="item_id")[0])
         target = self.item_vectors[item_id].T
         return np.asarray((self.item_vectors[other_ids] @ target).toarray(), FLOAT).ravel()
+
+    def text_similarity(self, item_id: int, other_ids: np.ndarray) -> np.ndarray:
+        """Cosine of the text blocks (tf-idf of title and description) of ``item_id`` and each of
+        ``other_ids``, as ``query_vector`` scores the item's own text; 0 without shared terms."""
+        self._require_fitted()
+        other_ids = check_ids(other_ids, upper=self.n_items, name="other_ids")
+        item_id = int(check_ids(item_id, upper=self.n_items, name="item_id")[0])
+        return sparse_row_dots(self._item_text, item_id, other_ids)
 
     def similar_items(self, item_ids: Any, n: int = 10) -> tuple[np.ndarray, np.ndarray]:
         """The ``n`` items closest in content to each of ``item_ids``, never the item itself.
