@@ -20,7 +20,7 @@ from django.db.models import Max
 
 from behavior.kinds import event_weights
 from behavior.models import Event, Shopper, TrendingList
-from behavior.volume_selectors import REFRESHED_KEY, trending_counts
+from behavior.volume_selectors import REFRESHED_KEY, trending_counts, trending_score_sql
 
 # Products kept per list: far more than any slot shows after filtering.
 LIST_LENGTH = 500
@@ -69,29 +69,30 @@ def refresh_trending_lists(
 def _ranked_in_one_statement(
     newest: datetime, days: int, kind_weights: Mapping[str, float], limit: int
 ) -> dict[tuple[str, str], list[list[float]]]:
-    case = " ".join("WHEN %s THEN %s" for _ in kind_weights)
-    weights: list = [p for kind, weight in kind_weights.items() for p in (kind, weight)]
-    score = f"count(DISTINCT e.shopper_id) + 0.001 * sum(CASE e.kind {case} ELSE 0 END)"
+    score, weights = trending_score_sql(kind_weights)
     sets = ", ".join(f"({group + ', ' if group else ''}e.product_id)" for group in _GROUPS)
     # Grouped-out columns come back NULL; a shopper's own blank country or segment is "" and
     # is no list of its own (the "every shopper" list already counts them).
     sql = f"""
         SELECT country, segment, product_id, score FROM (
-            SELECT s.country, s.segment, e.product_id, {score} AS score,
-                   row_number() OVER (
-                       PARTITION BY GROUPING(s.country, s.segment), s.country, s.segment
-                       ORDER BY {score} DESC, e.product_id
+            SELECT country, segment, product_id, score, row_number() OVER (
+                       PARTITION BY grouping, country, segment ORDER BY score DESC, product_id
                    ) AS place
-            FROM {Event._meta.db_table} e JOIN {Shopper._meta.db_table} s ON s.id = e.shopper_id
-            WHERE e.occurred_at >= %s AND e.product_id IS NOT NULL
-            GROUP BY GROUPING SETS ({sets})
+            FROM (
+                SELECT GROUPING(s.country, s.segment) AS grouping, s.country, s.segment,
+                       e.product_id, {score} AS score
+                FROM {Event._meta.db_table} e
+                JOIN {Shopper._meta.db_table} s ON s.id = e.shopper_id
+                WHERE e.occurred_at >= %s AND e.product_id IS NOT NULL
+                GROUP BY GROUPING SETS ({sets})
+            ) grouped
         ) ranked
         WHERE place <= %s AND country IS DISTINCT FROM '' AND segment IS DISTINCT FROM ''
         ORDER BY country NULLS FIRST, segment NULLS FIRST, place
     """
     lists: dict[tuple[str, str], list[list[float]]] = {}
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*weights, *weights, newest - timedelta(days=days), limit])
+        cursor.execute(sql, [*weights, newest - timedelta(days=days), limit])
         for country, segment, pk, value in cursor.fetchall():
             lists.setdefault((country or "", segment or ""), []).append([int(pk), float(value)])
     return lists

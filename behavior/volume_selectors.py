@@ -89,6 +89,15 @@ def funnel(*, chart: dict) -> list[dict]:
     return steps
 
 
+def trending_score_sql(kind_weights: Mapping[str, float]) -> tuple[str, list]:
+    """The trending score of a product's events ``e`` grouped together (distinct shoppers, ties
+    broken by summed kind weight), as SQL and its parameters: what the live count and the
+    stored lists (``trending_lists``) both rank by."""
+    case = " ".join("WHEN %s THEN %s" for _ in kind_weights)
+    params: list = [p for kind, weight in kind_weights.items() for p in (kind, weight)]
+    return f"count(DISTINCT e.shopper_id) + 0.001 * sum(CASE e.kind {case} ELSE 0 END)", params
+
+
 def trending_counts(
     *,
     country: str,
@@ -106,8 +115,7 @@ def trending_counts(
     if newest is None:
         return []
     since = newest - timedelta(days=days)
-    case = " ".join("WHEN %s THEN %s" for _ in kind_weights)
-    params: list = [p for kind, weight in kind_weights.items() for p in (kind, weight)]
+    score, params = trending_score_sql(kind_weights)
     where = ["e.occurred_at >= %s", "e.product_id IS NOT NULL"]
     params.append(since)
     if before is not None:
@@ -118,8 +126,7 @@ def trending_counts(
             where.append(f"s.{column} = %s")
             params.append(value)
     sql = (
-        f"SELECT e.product_id, count(DISTINCT e.shopper_id)"
-        f" + 0.001 * sum(CASE e.kind {case} ELSE 0 END) AS score"
+        f"SELECT e.product_id, {score} AS score"
         f" FROM {Event._meta.db_table} e JOIN {Shopper._meta.db_table} s ON s.id = e.shopper_id"
         f" WHERE {' AND '.join(where)} GROUP BY e.product_id ORDER BY score DESC, e.product_id"
         f" LIMIT {int(limit)}"
