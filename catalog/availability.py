@@ -37,9 +37,15 @@ def state_of(product: Product) -> State:
     return bool(product.is_active), stocked(product.stock)
 
 
-def current_states(*, pks: Iterable[int]) -> dict[int, State]:
-    """The stored availability of these products (one query), to compare after a write."""
-    rows = Product.objects.filter(pk__in=list(pks)).values_list("pk", "is_active", "stock")
+def current_states(
+    *, pks: Iterable[int] | None = None, skus: Iterable[str] | None = None
+) -> dict[int, State]:
+    """The stored availability of these products, by id or by sku (one query), to compare
+    after a write."""
+    wanted = Product.objects.filter(pk__in=list(pks or ())) | Product.objects.filter(
+        sku__in=list(skus or ())
+    )
+    rows = wanted.values_list("pk", "is_active", "stock")
     return {pk: (active, stocked(stock)) for pk, active, stock in rows}
 
 

@@ -24,6 +24,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 from import_export import fields, resources, widgets
 from import_export.instance_loaders import CachedInstanceLoader
 
@@ -226,15 +227,16 @@ class ProductResource(resources.ModelResource):
         report_skipped = True
         use_transactions = True
 
-    def save_instance(self, instance: Product, is_create: bool, row: Any, **kwargs: Any) -> None:
-        # The stored state before this row's save: an availability change is recorded like the
-        # API's (a dry run's records roll back with its transaction).
-        before = {} if is_create else current_states(pks=[instance.pk])
-        super().save_instance(instance, is_create, row, **kwargs)
-        record_since(before=before, at=instance.updated_at)
-
     def before_import(self, dataset: Any, **kwargs: Any) -> None:
         self._rows_by_sku: dict[str, int] = {}
+        # The stored availability of the file's existing products, read once: after the import
+        # the changes are recorded like the API's (a dry run's roll back with its transaction).
+        skus = {SkuWidget().clean(v) for v in dataset["sku"]} if "sku" in dataset.headers else ()
+        self._availability_before = current_states(skus=skus)
+
+    def after_import(self, dataset: Any, result: Any, **kwargs: Any) -> None:
+        super().after_import(dataset, result, **kwargs)
+        record_since(before=self._availability_before, at=timezone.now())
 
     def export_field(self, field: fields.Field, instance: Product, **kwargs: Any) -> Any:
         value = super().export_field(field, instance, **kwargs)

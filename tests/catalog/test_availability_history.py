@@ -7,6 +7,8 @@ from datetime import timedelta
 
 import pytest
 from django.contrib.auth.models import Permission
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -130,6 +132,28 @@ def test_a_confirmed_admin_import_records_the_changes_and_its_preview_none(admin
     mug.refresh_from_db()
     assert mug.stock == 0
     assert [h[:4] for h in _history(mug)] == [(True, True, True, False)]
+
+
+def test_an_admin_import_reads_availability_twice_whatever_its_size(admin_client):
+    products = [ProductFactory(sku=f"MUG-{n}", title="Mug", stock=4) for n in range(6)]
+    lines = [f"MUG-{n},Mug,,,,7.50,GBP,0,true,," for n in range(6)]
+    preview = admin_client.post(
+        reverse("admin:catalog_product_import"),
+        {"format": "0", "import_file": csv_upload(*lines)},
+    )
+
+    with CaptureQueriesContext(connection) as queries:
+        admin_client.post(
+            reverse("admin:catalog_product_process_import"),
+            preview.context["confirm_form"].initial,
+        )
+
+    # Before the import and after it, never per row.
+    reads = [q["sql"] for q in queries if '"catalog_product"."stock"' in q["sql"].split("FROM")[0]]
+    availability_reads = [sql for sql in reads if '"catalog_product"."title"' not in sql]
+    assert len(availability_reads) == 2
+    for product in products:
+        assert [h[:4] for h in _history(product)] == [(True, True, True, False)]
 
 
 def test_the_state_at_a_time_is_the_last_recorded_before_it_or_else_todays():
