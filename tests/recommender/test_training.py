@@ -401,3 +401,33 @@ def test_the_soft_time_limit_fails_the_algorithm_fitting_and_keeps_those_already
     assert run.stats["failed"]["item_knn"].startswith("Not started")
     assert [v.algorithm for v in run.versions.all()] == ["popularity"]
     assert champion_version(algorithm="popularity").run == run
+
+
+def test_a_refit_cut_short_by_the_soft_time_limit_keeps_the_model_the_holdout_scored(shop):
+    run = start_training(
+        triggered_by=TrainingRun.Trigger.COMMAND,
+        algorithms=["popularity", "scripted"],
+        params={"scripted": {"sleep_seconds": 3}},
+        enqueue=False,
+    )
+
+    def soft_time_limit(signum, frame):
+        raise SoftTimeLimitExceeded()
+
+    def on_progress(percent: int, stage: str) -> None:
+        if stage.startswith("refitting scripted"):
+            signal.setitimer(signal.ITIMER_REAL, 0.5)
+
+    previous = signal.signal(signal.SIGALRM, soft_time_limit)
+    try:
+        run = run_training(run_id=run.pk, on_progress=on_progress)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+    assert run.status == TrainingRun.Status.SUCCEEDED, run.error
+    why = "Saved as fitted before the holdout: the run reached its time limit refitting it."
+    assert run.stats["not_refitted"] == {"scripted": why}
+    version = ModelVersion.objects.get(run=run, algorithm="scripted")
+    assert version.metrics["fitted_before_holdout"] == 1.0
+    assert "refit_seconds" not in version.metrics
