@@ -4,8 +4,10 @@ instead of counting weeks of events; a past clock, or no recent refresh, still c
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from io import StringIO
 
 import pytest
+from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
@@ -156,3 +158,12 @@ def test_reading_a_stored_list_does_not_touch_the_events(shop):
 
     assert len(queries) == 1
     assert Event._meta.db_table not in queries[0]["sql"]
+
+
+def test_the_summaries_command_ranks_the_trending_lists_too(shop):
+    out = StringIO()
+
+    call_command("refresh_event_summaries", "--no-progress", stdout=out)
+
+    assert f"ranked {len(every_list())} trending lists" in out.getvalue()
+    assert TrendingList.objects.count() == len(every_list())
